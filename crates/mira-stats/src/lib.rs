@@ -1,0 +1,37 @@
+//! Metrics and statistics for robustness studies, on plain host data.
+//!
+//! This crate knows nothing about tensors or models: it takes label maps, per-case scores and
+//! paired samples, and returns numbers whose definitions match the references used in the
+//! field (Dice as in BraTS with undefined cases skipped; Wilcoxon signed-rank as in SciPy's
+//! `scipy.stats.wilcoxon` defaults; Holm's step-down correction). Every reference value in the
+//! tests says where it came from.
+
+mod dice;
+mod holm;
+mod summary;
+mod wilcoxon;
+
+pub use dice::{DiceOptions, dice_per_label, mean_defined};
+pub use holm::holm;
+pub use summary::{Summary, quantile};
+pub use wilcoxon::{Wilcoxon, WilcoxonMethod, wilcoxon_signed_rank};
+
+/// Errors from statistics on user data.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StatsError {
+    /// Two inputs that must pair up element by element have different lengths.
+    #[error("length mismatch: {left} vs {right}")]
+    LengthMismatch { left: usize, right: usize },
+    /// A value was NaN or infinite.
+    #[error("non-finite value at index {index}")]
+    NonFinite { index: usize },
+    /// A test needs at least one informative pair.
+    #[error("no informative data: {0}")]
+    Empty(&'static str),
+    /// A label was outside the declared number of labels.
+    #[error("label {label} at index {index} is outside 0..{n_labels}")]
+    LabelOutOfRange { label: u8, index: usize, n_labels: usize },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, StatsError>;
