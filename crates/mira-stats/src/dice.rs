@@ -14,7 +14,10 @@ pub struct DiceOptions {
 impl DiceOptions {
     /// Background excluded.
     pub fn new(n_labels: usize) -> Self {
-        Self { n_labels, include_background: false }
+        Self {
+            n_labels,
+            include_background: false,
+        }
     }
 }
 
@@ -28,7 +31,10 @@ impl DiceOptions {
 /// Length mismatch, or a label value `>= n_labels`.
 pub fn dice_per_label(pred: &[u8], truth: &[u8], opts: DiceOptions) -> Result<Vec<Option<f64>>> {
     if pred.len() != truth.len() {
-        return Err(StatsError::LengthMismatch { left: pred.len(), right: truth.len() });
+        return Err(StatsError::LengthMismatch {
+            left: pred.len(),
+            right: truth.len(),
+        });
     }
     let n = opts.n_labels;
     let mut inter = vec![0u64; n];
@@ -37,7 +43,11 @@ pub fn dice_per_label(pred: &[u8], truth: &[u8], opts: DiceOptions) -> Result<Ve
     for (i, (&p, &t)) in pred.iter().zip(truth).enumerate() {
         for label in [p, t] {
             if label as usize >= n {
-                return Err(StatsError::LabelOutOfRange { label, index: i, n_labels: n });
+                return Err(StatsError::LabelOutOfRange {
+                    label,
+                    index: i,
+                    n_labels: n,
+                });
             }
         }
         np[p as usize] += 1;
@@ -89,7 +99,10 @@ mod tests {
 
     #[test]
     fn background_is_optional() {
-        let opts = DiceOptions { n_labels: 2, include_background: true };
+        let opts = DiceOptions {
+            n_labels: 2,
+            include_background: true,
+        };
         let got = dice_per_label(&[0, 0, 1], &[0, 1, 1], opts).unwrap();
         // Background: 2*1/(2+1); label 1: 2*1/(1+2).
         assert!((got[0].unwrap() - 2.0 / 3.0).abs() < 1e-12);
@@ -101,7 +114,14 @@ mod tests {
         let e = dice_per_label(&[0, 1], &[0], DiceOptions::new(2)).unwrap_err();
         assert_eq!(e, StatsError::LengthMismatch { left: 2, right: 1 });
         let e = dice_per_label(&[0, 5], &[0, 1], DiceOptions::new(4)).unwrap_err();
-        assert!(matches!(e, StatsError::LabelOutOfRange { label: 5, index: 1, .. }));
+        assert!(matches!(
+            e,
+            StatsError::LabelOutOfRange {
+                label: 5,
+                index: 1,
+                ..
+            }
+        ));
     }
 
     #[test]

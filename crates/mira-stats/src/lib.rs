@@ -30,7 +30,11 @@ pub enum StatsError {
     Empty(&'static str),
     /// A label was outside the declared number of labels.
     #[error("label {label} at index {index} is outside 0..{n_labels}")]
-    LabelOutOfRange { label: u8, index: usize, n_labels: usize },
+    LabelOutOfRange {
+        label: u8,
+        index: usize,
+        n_labels: usize,
+    },
 }
 
 /// Result alias for this crate.

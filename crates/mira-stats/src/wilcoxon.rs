@@ -43,7 +43,10 @@ pub struct Wilcoxon {
 /// Length mismatch, non-finite values, or no non-zero difference at all (the test is undefined).
 pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Result<Wilcoxon> {
     if x.len() != y.len() {
-        return Err(StatsError::LengthMismatch { left: x.len(), right: y.len() });
+        return Err(StatsError::LengthMismatch {
+            left: x.len(),
+            right: y.len(),
+        });
     }
     let mut d = Vec::with_capacity(x.len());
     for (i, (a, b)) in x.iter().zip(y).enumerate() {
@@ -59,7 +62,12 @@ pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Result<Wilcoxon> {
         return Err(StatsError::Empty("all paired differences are zero"));
     }
     let (ranks, tie_sizes) = average_ranks(&nonzero.iter().map(|v| v.abs()).collect::<Vec<_>>());
-    let r_plus: f64 = nonzero.iter().zip(&ranks).filter(|(v, _)| **v > 0.0).map(|(_, r)| r).sum();
+    let r_plus: f64 = nonzero
+        .iter()
+        .zip(&ranks)
+        .filter(|(v, _)| **v > 0.0)
+        .map(|(_, r)| r)
+        .sum();
     let total = n as f64 * (n as f64 + 1.0) / 2.0;
     let r_minus = total - r_plus;
     let has_ties = tie_sizes.iter().any(|&t| t > 1);
@@ -68,16 +76,27 @@ pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Result<Wilcoxon> {
     let (p_value, method) = if !has_ties && !has_zeros && n <= 50 {
         (exact_p(n, r_plus), WilcoxonMethod::Exact)
     } else if n_total <= 13 {
-        (permutation_p(&nonzero, &ranks, r_plus), WilcoxonMethod::Permutation)
+        (
+            permutation_p(&nonzero, &ranks, r_plus),
+            WilcoxonMethod::Permutation,
+        )
     } else {
         let nf = n as f64;
         let mean = nf * (nf + 1.0) / 4.0;
         let tie: f64 = tie_sizes.iter().map(|&t| (t * t * t - t) as f64).sum();
         let se = ((nf * (nf + 1.0) * (2.0 * nf + 1.0) - tie / 2.0) / 24.0).sqrt();
         let z = (r_plus - mean) / se;
-        (libm::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0), WilcoxonMethod::Asymptotic)
+        (
+            libm::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0),
+            WilcoxonMethod::Asymptotic,
+        )
     };
-    Ok(Wilcoxon { statistic: r_plus.min(r_minus), p_value, n_ranked: n, method })
+    Ok(Wilcoxon {
+        statistic: r_plus.min(r_minus),
+        p_value,
+        n_ranked: n,
+        method,
+    })
 }
 
 /// Average ranks (1-based) of `v`, and the size of each tie group.
@@ -126,7 +145,10 @@ fn permutation_p(nonzero: &[f64], ranks: &[f64], r_plus: f64) -> f64 {
     let gamma = (r_plus.abs() * 1e-14).max(1e-12);
     let (mut le, mut ge) = (0u64, 0u64);
     for mask in 0u64..(1u64 << n) {
-        let s: f64 = (0..n).filter(|i| mask >> i & 1 == 1).map(|i| ranks[i]).sum();
+        let s: f64 = (0..n)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| ranks[i])
+            .sum();
         le += u64::from(s <= r_plus + gamma);
         ge += u64::from(s >= r_plus - gamma);
     }
@@ -143,8 +165,16 @@ mod tests {
     fn check(x: &[f64], y: &[f64], stat: f64, p: f64, method: WilcoxonMethod) {
         let w = wilcoxon_signed_rank(x, y).unwrap();
         assert_eq!(w.method, method);
-        assert!((w.statistic - stat).abs() < 1e-9, "statistic {} vs {stat}", w.statistic);
-        assert!((w.p_value - p).abs() < 1e-12 * p.max(1.0) + 1e-15, "p {} vs {p}", w.p_value);
+        assert!(
+            (w.statistic - stat).abs() < 1e-9,
+            "statistic {} vs {stat}",
+            w.statistic
+        );
+        assert!(
+            (w.p_value - p).abs() < 1e-12 * p.max(1.0) + 1e-15,
+            "p {} vs {p}",
+            w.p_value
+        );
     }
 
     #[test]
@@ -192,16 +222,26 @@ mod tests {
         let w = wilcoxon_signed_rank(&x, &y).unwrap();
         assert_eq!(w.method, WilcoxonMethod::Asymptotic);
         assert_eq!(w.statistic, 707.0);
-        assert!((w.p_value - 0.12571665407622143).abs() < 1e-9, "{}", w.p_value);
+        assert!(
+            (w.p_value - 0.12571665407622143).abs() < 1e-9,
+            "{}",
+            w.p_value
+        );
     }
 
     #[test]
     fn undefined_and_bad_inputs_are_errors() {
-        assert!(matches!(wilcoxon_signed_rank(&[1.0, 2.0], &[1.0, 2.0]), Err(StatsError::Empty(_))));
+        assert!(matches!(
+            wilcoxon_signed_rank(&[1.0, 2.0], &[1.0, 2.0]),
+            Err(StatsError::Empty(_))
+        ));
         assert!(matches!(
             wilcoxon_signed_rank(&[1.0, f64::NAN], &[0.0, 0.0]),
             Err(StatsError::NonFinite { index: 1 })
         ));
-        assert!(matches!(wilcoxon_signed_rank(&[1.0], &[]), Err(StatsError::LengthMismatch { .. })));
+        assert!(matches!(
+            wilcoxon_signed_rank(&[1.0], &[]),
+            Err(StatsError::LengthMismatch { .. })
+        ));
     }
 }

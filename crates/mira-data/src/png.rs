@@ -1,0 +1,84 @@
+//! PNG pictures of slices for people to look at.
+
+use std::path::Path;
+
+use crate::{DataError, Result, SegSlice};
+
+/// Colours of labels 1.. in overlays (red core, green oedema, yellow enhancing, then more).
+const LABEL_RGB: [[u8; 3]; 6] = [
+    [230, 40, 40],
+    [40, 200, 60],
+    [250, 220, 30],
+    [60, 120, 250],
+    [230, 60, 230],
+    [40, 220, 230],
+];
+
+fn save(path: &Path, img: image::RgbImage) -> Result<()> {
+    img.save(path).map_err(|source| DataError::Image {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// All channels side by side (grey levels, `[0, 1]` mapped to `0..255`), then the label map in
+/// colour, upscaled by `zoom`.
+///
+/// # Errors
+/// Encoding or writing the file.
+pub fn save_mosaic_png(slice: &SegSlice, zoom: usize, path: &Path) -> Result<()> {
+    let (h, w, z) = (slice.height, slice.width, zoom.max(1));
+    let panels = slice.channels + 1;
+    let mut img = image::RgbImage::new((panels * w * z) as u32, (h * z) as u32);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let (panel, xx, yy) = (
+            x as usize / (w * z),
+            (x as usize % (w * z)) / z,
+            y as usize / z,
+        );
+        *px = if panel < slice.channels {
+            let g = (slice.channel(panel)[yy * w + xx].clamp(0.0, 1.0) * 255.0).round() as u8;
+            image::Rgb([g, g, g])
+        } else {
+            match slice.labels[yy * w + xx] {
+                0 => image::Rgb([0, 0, 0]),
+                l => image::Rgb(LABEL_RGB[(l as usize - 1) % LABEL_RGB.len()]),
+            }
+        };
+    }
+    save(path, img)
+}
+
+/// One channel in grey with the labels blended on top (alpha 0.45), upscaled by `zoom`.
+///
+/// # Errors
+/// Encoding or writing the file, or a channel index out of range.
+pub fn save_label_overlay_png(
+    slice: &SegSlice,
+    channel: usize,
+    labels: &[u8],
+    zoom: usize,
+    path: &Path,
+) -> Result<()> {
+    if channel >= slice.channels || labels.len() != slice.height * slice.width {
+        return Err(DataError::Shape(format!(
+            "overlay of channel {channel} with {} labels",
+            labels.len()
+        )));
+    }
+    let (w, z) = (slice.width, zoom.max(1));
+    let mut img = image::RgbImage::new((w * z) as u32, (slice.height * z) as u32);
+    let ch = slice.channel(channel);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let i = (y as usize / z) * w + x as usize / z;
+        let g = ch[i].clamp(0.0, 1.0) * 255.0;
+        *px = match labels[i] {
+            0 => image::Rgb([g as u8; 3]),
+            l => {
+                let c = LABEL_RGB[(l as usize - 1) % LABEL_RGB.len()];
+                image::Rgb(c.map(|c| (0.55 * g + 0.45 * c as f32).round() as u8))
+            }
+        };
+    }
+    save(path, img)
+}
