@@ -1,0 +1,43 @@
+//! Networks and tasks for Mira, on burn 0.22 (`Tensor`, `Module` and `Device` are not generic
+//! over a backend; the backend is chosen by the [`Device`]).
+//!
+//! - Models implement [`Forward`]: one input tensor in, one output tensor out. That is all an
+//!   attack needs from a network.
+//! - Tasks turn a model output and a target into a **per-sample** differentiable loss (`[B]`),
+//!   so that every attack can maximise it sample by sample, and into host-side clinical
+//!   scores (Dice per label, ...).
+//! - [`checkpoint`] saves and loads a model as its config (JSON) plus its weights (burnpack),
+//!   written atomically.
+
+pub mod checkpoint;
+mod device;
+mod forward;
+mod reg3d;
+pub mod regression;
+pub mod segmentation;
+mod tensor_io;
+mod unet;
+mod unet_block;
+
+pub use device::{autodiff_device, default_device};
+pub use forward::Forward;
+pub use reg3d::{Reg3d, Reg3dConfig};
+pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
+pub use unet::{UNet, UNetConfig};
+
+/// Errors from models, tasks and checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    /// Sizes of host data and tensors disagree.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// A model configuration is invalid.
+    #[error("invalid model config `{field}`: {reason}")]
+    InvalidConfig { field: &'static str, reason: String },
+    /// A checkpoint could not be read or written.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, NnError>;
