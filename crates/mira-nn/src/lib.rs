@@ -19,7 +19,7 @@ mod tensor_io;
 mod unet;
 mod unet_block;
 
-pub use device::{autodiff_device, default_device};
+pub use device::{autodiff_device, default_device, seeded};
 pub use forward::Forward;
 pub use reg3d::{Reg3d, Reg3dConfig};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};

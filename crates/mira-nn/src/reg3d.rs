@@ -50,6 +50,17 @@ impl Reg3dConfig {
     }
 }
 
+impl Reg3dConfig {
+    /// Builds and materialises the network from `seed` (see [`crate::seeded`]).
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Reg3d {
+        crate::seeded(device, seed, |d| {
+            let net = self.init(d);
+            let _ = net.forward(Tensor::zeros([1, self.in_channels, 16, 16, 16], d));
+            net
+        })
+    }
+}
+
 impl Forward<5, 2> for Reg3d {
     /// # Shapes
     /// `[B, C, D, H, W] -> [B, outputs]`.

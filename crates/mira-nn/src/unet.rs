@@ -109,6 +109,22 @@ impl UNetConfig {
     }
 }
 
+impl UNetConfig {
+    /// Builds and materialises the network from `seed`, reproducibly even with other threads
+    /// drawing random numbers (see [`crate::seeded`]).
+    ///
+    /// # Errors
+    /// An invalid configuration.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> crate::Result<UNet> {
+        crate::seeded(device, seed, |d| {
+            let net = self.init(d)?;
+            let side = 1usize << self.depth;
+            let _ = net.logits(Tensor::zeros([1, self.in_channels, side, side], d));
+            Ok(net)
+        })
+    }
+}
+
 impl UNet {
     /// Logits.
     ///

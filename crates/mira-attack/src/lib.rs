@@ -1,0 +1,47 @@
+//! Adversarial attacks that see only an objective.
+//!
+//! An [`Objective`] is a per-sample scalar function of the input with its gradient, bound to a
+//! model, a task loss and a [`Goal`]; "higher is better for the adversary" always, because the
+//! sign flip of targeted goals happens once, when the objective is built. Attacks maximise it
+//! inside a threat model ([`LpBall`]: L∞ or L2 ball around the clean input, intersected with the
+//! valid intensity range, optionally masked). The same code therefore attacks segmentation,
+//! registration and regression networks, on images (rank 4) and volumes (rank 5).
+//!
+//! FGSM, i-FGSM (BIM) and PGD are presets of one [`ProjectedGradient`] engine; targeted
+//! i-FGSM is i-FGSM with [`Goal::Targeted`].
+
+mod attack;
+mod ball;
+mod engine;
+mod fgsm;
+mod goal;
+mod ifgsm;
+mod objective;
+mod pgd;
+mod seg_objective;
+
+pub use attack::{Attack, AttackSpec};
+pub use ball::{Bounds, LpBall, Norm, per_sample_norm};
+pub use engine::ProjectedGradient;
+pub use fgsm::fgsm;
+pub use goal::Goal;
+pub use ifgsm::IfgsmConfig;
+pub use objective::{ModelObjective, Objective};
+pub use pgd::PgdConfig;
+pub use seg_objective::{UNetObjective, segmentation_objective};
+
+/// Errors from attacks.
+#[derive(Debug, thiserror::Error)]
+pub enum AttackError {
+    /// A budget or attack parameter is out of range.
+    #[error("invalid attack parameter `{field}`: {reason}")]
+    InvalidParameter { field: &'static str, reason: String },
+    /// The objective produced a NaN or infinite value or gradient.
+    #[error(
+        "non-finite {what} at step {step}: the model or loss is numerically broken for this input"
+    )]
+    NonFinite { what: &'static str, step: usize },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, AttackError>;

@@ -1,0 +1,60 @@
+//! The seam between models and attacks.
+
+use burn::prelude::*;
+use mira_nn::Forward;
+
+/// A per-sample scalar function of the input, to be maximised by the adversary.
+pub trait Objective<const D: usize> {
+    /// Values `[B]` and the gradient of their sum with respect to `x` (shaped like `x`; sample
+    /// `i`'s gradient is the gradient of value `i`, since models do not mix samples).
+    /// `x` lives on the plain device; the returned tensors too.
+    fn value_and_grad(&self, x: Tensor<D>) -> (Tensor<1>, Tensor<D>);
+    /// Values only, without building a graph.
+    fn value(&self, x: Tensor<D>) -> Tensor<1>;
+}
+
+/// An objective made of a model and a per-sample loss of its output, times the goal's sign.
+///
+/// Holds an evaluation copy of the model (`Module::valid`: plain device, BatchNorm running
+/// statistics, no dropout). For gradients the input alone is tracked on the autodiff device;
+/// the plain weights act as constants, so no parameter gradient is ever computed.
+pub struct ModelObjective<M, L, const DI: usize, const DO: usize> {
+    eval: M,
+    loss: L,
+    sign: f32,
+}
+
+impl<M, L, const DI: usize, const DO: usize> ModelObjective<M, L, DI, DO>
+where
+    M: Forward<DI, DO> + Module,
+    L: Fn(Tensor<DO>) -> Tensor<1>,
+{
+    /// Binds `model` (any device; copies are made) to `loss`, maximised when `sign = 1`
+    /// and minimised when `sign = -1`.
+    ///
+    pub fn new(model: &M, loss: L, sign: f32) -> Self {
+        Self {
+            eval: model.valid(),
+            loss,
+            sign,
+        }
+    }
+}
+
+impl<M, L, const DI: usize, const DO: usize> Objective<DI> for ModelObjective<M, L, DI, DO>
+where
+    M: Forward<DI, DO> + Module,
+    L: Fn(Tensor<DO>) -> Tensor<1>,
+{
+    fn value_and_grad(&self, x: Tensor<DI>) -> (Tensor<1>, Tensor<DI>) {
+        let x = Tensor::<DI>::from_data(x.into_data(), &mira_nn::autodiff_device()).require_grad();
+        let v = (self.loss)(self.eval.forward(x.clone())) * self.sign;
+        let grads = v.clone().sum().backward();
+        let g = x.grad(&grads).expect("the input requires a gradient");
+        (v.inner(), g)
+    }
+
+    fn value(&self, x: Tensor<DI>) -> Tensor<1> {
+        (self.loss)(self.eval.forward(x.inner())) * self.sign
+    }
+}

@@ -1,0 +1,150 @@
+//! The attack contract, table-driven over attack x task x norm x goal: every adversarial
+//! example is inside its budget and the bounds; the objective moves the right way; the same
+//! seed gives the same result bit for bit.
+
+mod common;
+use burn::prelude::*;
+use common::*;
+use mira_attack::{
+    Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, Norm, Objective, PgdConfig,
+    per_sample_norm,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn attacks() -> Vec<(&'static str, AttackSpec)> {
+    vec![
+        ("fgsm", AttackSpec::Fgsm),
+        (
+            "ifgsm",
+            AttackSpec::Ifgsm(IfgsmConfig {
+                steps: 5,
+                rel_step: 0.25,
+            }),
+        ),
+        (
+            "pgd",
+            AttackSpec::Pgd(PgdConfig {
+                steps: 5,
+                rel_step: 0.25,
+                restarts: 2,
+            }),
+        ),
+    ]
+}
+
+fn check_contract<const D: usize>(
+    name: &str,
+    f: &dyn Objective<D>,
+    x0: Tensor<D>,
+    spec: &AttackSpec,
+    norm: Norm,
+) {
+    let eps = match norm {
+        Norm::Linf => 0.03,
+        Norm::L2 => 0.5,
+    };
+    let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
+    let run = |seed| {
+        spec.engine()
+            .perturb(f, x0.clone(), &ball, &mut StdRng::seed_from_u64(seed))
+            .unwrap()
+    };
+    let adv = run(7);
+    // Within budget and bounds.
+    let n = vals(per_sample_norm(adv.clone() - x0.clone(), norm));
+    assert!(
+        n.iter().all(|&v| v <= eps * (1.0 + 1e-5) + 1e-6),
+        "{name}: norms {n:?} > {eps}"
+    );
+    let a = vals(adv.clone());
+    assert!(
+        a.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{name}: out of bounds"
+    );
+    // The objective (already sign-flipped for targeted goals) goes up.
+    let (v0, v1) = (vals(f.value(x0.clone())), vals(f.value(adv.clone())));
+    let iterative = !matches!(spec, AttackSpec::Fgsm);
+    for (i, (a, b)) in v0.iter().zip(&v1).enumerate() {
+        if iterative {
+            assert!(b >= a, "{name}: sample {i} objective fell {a} -> {b}");
+        }
+    }
+    assert!(
+        v1.iter().sum::<f32>() > v0.iter().sum::<f32>(),
+        "{name}: objective did not rise"
+    );
+    // Deterministic per seed.
+    assert_eq!(a, vals(run(7)), "{name}: not deterministic");
+}
+
+#[test]
+fn contract_segmentation_2d() {
+    let model = tiny_unet(31);
+    warm(&model);
+    let x0 = random_input([2, 4, 16, 16], 1);
+    let truth = random_labels(2, 256, 4, 2);
+    for targeted in [false, true] {
+        let f = seg_objective(&model, seg_goal(&truth, 16, 16, targeted));
+        for (name, spec) in attacks() {
+            for norm in [Norm::Linf, Norm::L2] {
+                check_contract(
+                    &format!("seg/{name}/{norm:?}/targeted={targeted}"),
+                    &f,
+                    x0.clone(),
+                    &spec,
+                    norm,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn contract_regression_3d() {
+    let model = tiny_reg3d(41);
+    let x0 = random_input([2, 1, 8, 8, 8], 3);
+    let y = tensor(vec![0.5, -0.5], [2, 1]);
+    for goal in [
+        Goal::Untargeted { truth: y.clone() },
+        Goal::Targeted {
+            target: y.clone() * 3.0,
+        },
+    ] {
+        let targeted = goal.is_targeted();
+        let f = reg_objective(&model, goal);
+        for (name, spec) in attacks() {
+            for norm in [Norm::Linf, Norm::L2] {
+                check_contract(
+                    &format!("reg3d/{name}/{norm:?}/targeted={targeted}"),
+                    &f,
+                    x0.clone(),
+                    &spec,
+                    norm,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_budget_returns_the_input_and_bad_parameters_are_errors() {
+    let model = tiny_unet(5);
+    warm(&model);
+    let x0 = random_input([1, 4, 16, 16], 1);
+    let f = seg_objective(
+        &model,
+        seg_goal(&random_labels(1, 256, 4, 2), 16, 16, false),
+    );
+    let ball = LpBall::new(Norm::Linf, 0.0, Bounds::default()).unwrap();
+    let adv = AttackSpec::Fgsm
+        .engine()
+        .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(0))
+        .unwrap();
+    assert_eq!(vals(adv), vals(x0));
+    let bad = AttackSpec::Ifgsm(IfgsmConfig {
+        steps: 0,
+        rel_step: 0.1,
+    });
+    assert!(bad.validate().unwrap_err().to_string().contains("`steps`"));
+}
