@@ -1,0 +1,36 @@
+//! Training loops for Mira's networks, written by hand on burn's autodiff and Adam.
+//!
+//! One loop per task, shared by plain training and (later) the training-time defences, which
+//! change what a batch contains (adversarial examples, soft labels) rather than the loop.
+
+mod evaluate;
+mod segmentation;
+
+pub use evaluate::{predict_labels, validation_dice};
+pub use segmentation::{EpochStats, TrainConfig, TrainEvent, TrainReport, train_segmentation};
+
+/// Errors from training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A training setting is out of range.
+    #[error("invalid training config `{field}`: {reason}")]
+    InvalidConfig { field: &'static str, reason: String },
+    /// The data does not fit the model.
+    #[error("data: {0}")]
+    Data(String),
+    /// The loss became NaN or infinite.
+    #[error(
+        "training diverged at epoch {epoch}, batch {batch}: loss is {loss}; lower the learning rate"
+    )]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        loss: f32,
+    },
+    /// A model or tensor error.
+    #[error(transparent)]
+    Nn(#[from] mira_nn::NnError),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, TrainError>;

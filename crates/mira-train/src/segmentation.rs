@@ -1,0 +1,181 @@
+//! Supervised training of a segmentation UNet: Adam on cross-entropy + soft Dice, validation
+//! Dice after every epoch, the best epoch's weights kept.
+
+use burn::optim::{AdamConfig, GradientsParams};
+use mira_data::SegDataset;
+use mira_nn::segmentation::{cross_entropy, soft_dice_loss};
+use mira_nn::{UNet, autodiff_device, images_to_tensor, one_hot};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TrainError, validation_dice};
+
+/// Settings of [`train_segmentation`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Slices per optimisation step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Weight of the soft Dice term added to the cross-entropy.
+    pub dice_weight: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 8,
+            batch_size: 8,
+            learning_rate: 2e-3,
+            dice_weight: 1.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidConfig`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason: &str| {
+            Err(TrainError::InvalidConfig {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if !(1..=10_000).contains(&self.epochs) {
+            return bad("epochs", "must be in 1..=10000");
+        }
+        if !(1..=4096).contains(&self.batch_size) {
+            return bad("batch_size", "must be in 1..=4096");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
+        {
+            return bad("learning_rate", "must be in (0, 1)");
+        }
+        if !(self.dice_weight.is_finite() && self.dice_weight >= 0.0) {
+            return bad("dice_weight", "must be >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// Progress of a training run, for whoever displays it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// Training starts: total optimisation steps.
+    Start { steps: usize },
+    /// One optimisation step done.
+    Step { epoch: usize, loss: f32 },
+    /// One epoch done.
+    Epoch(EpochStats),
+}
+
+/// What one epoch achieved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochStats {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Mean validation Dice per foreground label.
+    pub val_dice: Vec<Option<f64>>,
+    /// Mean of `val_dice`.
+    pub val_dice_mean: Option<f64>,
+}
+
+/// The history of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// One entry per epoch.
+    pub epochs: Vec<EpochStats>,
+    /// The epoch whose weights were kept (highest mean validation Dice).
+    pub best_epoch: usize,
+    /// The seed of the run.
+    pub seed: u64,
+}
+
+/// Trains `model` (on the autodiff device, e.g. from `UNetConfig::init_seeded`) on `train`,
+/// validating on `val` after every epoch, and returns the weights of the best epoch.
+///
+/// # Errors
+/// Invalid settings, data that does not match the model, or a diverging loss.
+pub fn train_segmentation(
+    mut model: UNet,
+    train: &SegDataset,
+    val: &SegDataset,
+    cfg: &TrainConfig,
+    seed: u64,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(UNet, TrainReport)> {
+    cfg.validate()?;
+    train
+        .validate()
+        .map_err(|e| TrainError::Data(format!("training set: {e}")))?;
+    val.validate()
+        .map_err(|e| TrainError::Data(format!("validation set: {e}")))?;
+    let dev = autodiff_device();
+    let k = train.n_labels();
+    let (h, w) = (train.items[0].height, train.items[0].width);
+    let mut optim = AdamConfig::new().init();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..train.items.len()).collect();
+    let steps_per_epoch = order.len().div_ceil(cfg.batch_size);
+    progress(TrainEvent::Start {
+        steps: steps_per_epoch * cfg.epochs,
+    });
+    let mut report = TrainReport {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        seed,
+    };
+    let mut best: Option<(f64, UNet)> = None;
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        let mut total = 0.0f64;
+        for (batch, idx) in order.chunks(cfg.batch_size).enumerate() {
+            let items: Vec<_> = idx.iter().map(|&i| &train.items[i]).collect();
+            let x = images_to_tensor(&items, &dev)?;
+            let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
+            let t = one_hot(&maps, k, h, w, &dev)?;
+            let logits = model.logits(x);
+            let loss = (cross_entropy(logits.clone(), t.clone(), 1.0)
+                + soft_dice_loss(logits, t) * cfg.dice_weight)
+                .mean();
+            let value = loss.clone().into_scalar::<f32>();
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    batch,
+                    loss: value,
+                });
+            }
+            total += value as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(cfg.learning_rate, model, grads);
+            progress(TrainEvent::Step { epoch, loss: value });
+        }
+        let (val_dice, val_dice_mean) = validation_dice(&model, val, cfg.batch_size)?;
+        let stats = EpochStats {
+            epoch,
+            train_loss: total / steps_per_epoch as f64,
+            val_dice,
+            val_dice_mean,
+        };
+        progress(TrainEvent::Epoch(stats.clone()));
+        report.epochs.push(stats);
+        let score = val_dice_mean.unwrap_or(0.0);
+        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, model.clone()));
+            report.best_epoch = epoch;
+        }
+    }
+    let (_, model) = best.expect("at least one epoch");
+    Ok((model, report))
+}
