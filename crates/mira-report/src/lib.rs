@@ -1,0 +1,31 @@
+//! Records and what is built from them.
+//!
+//! The runner writes one [`SegRecord`] per (model, attack, ε, case) as a JSON line; everything
+//! here reads those records only, so any run can be summarised again without models or data.
+
+mod record;
+mod summary;
+
+pub use record::{SegRecord, read_records};
+pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
+
+/// Errors from reading records or writing reports.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A record line is malformed.
+    #[error("{path}:{line}: malformed record: {reason}")]
+    Malformed {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, ReportError>;

@@ -1,0 +1,78 @@
+//! The per-case record of a segmentation attack.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ReportError, Result};
+
+/// One attacked case: clean and adversarial Dice, and the perturbation actually applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegRecord {
+    /// Model name from the experiment.
+    pub model: String,
+    /// Attack name from the experiment.
+    pub attack: String,
+    /// `untargeted`, `remove_tumour`, `relabel a->b`.
+    pub goal: String,
+    /// `linf` or `l2`.
+    pub norm: String,
+    /// Budget in model-input units.
+    pub epsilon: f64,
+    /// Index of the case in the test set.
+    pub case: usize,
+    /// Names of the foreground labels the Dice vectors refer to.
+    pub labels: Vec<String>,
+    /// Dice per foreground label on the clean input (`None` = undefined).
+    pub clean_dice: Vec<Option<f64>>,
+    /// Dice per foreground label on the adversarial input.
+    pub adv_dice: Vec<Option<f64>>,
+    /// Targeted goals: mean Dice (background included) between prediction and target, clean.
+    pub clean_target_dice: Option<f64>,
+    /// Targeted goals: the same on the adversarial input.
+    pub adv_target_dice: Option<f64>,
+    /// Achieved L∞ norm of the perturbation.
+    pub linf: f64,
+    /// Achieved L2 norm of the perturbation.
+    pub l2: f64,
+}
+
+impl SegRecord {
+    /// Key of the cell this record belongs to.
+    pub fn cell(&self) -> (String, String, u64) {
+        (
+            self.model.clone(),
+            self.attack.clone(),
+            self.epsilon.to_bits(),
+        )
+    }
+}
+
+/// Reads a JSONL file of records. A final line without its newline (a write cut short) is
+/// ignored; any other malformed line is an error.
+///
+/// # Errors
+/// I/O failures and malformed lines, with the line number.
+pub fn read_records(path: &Path) -> Result<Vec<SegRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    complete
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| ReportError::Malformed {
+                path: path.display().to_string(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
