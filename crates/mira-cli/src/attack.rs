@@ -1,0 +1,87 @@
+//! `mira attack`: attack a saved checkpoint on phantom test slices over a list of budgets.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use mira_attack::Norm;
+use mira_eval::{AttackEntry, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};
+
+/// Arguments of `mira attack`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Checkpoint folder written by `mira train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Attack: fgsm, ifgsm or pgd.
+    #[arg(long, default_value = "fgsm")]
+    pub attack: String,
+    /// Steps (ifgsm, pgd).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Comma-separated budgets in [0, 1] intensity units.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.02,0.04")]
+    pub eps: Vec<f32>,
+    /// Norm of the budget: linf or l2.
+    #[arg(long, default_value = "linf")]
+    pub norm: String,
+    /// Goal: untargeted or remove_tumour.
+    #[arg(long, default_value = "untargeted")]
+    pub goal: String,
+    /// Test slices to attack.
+    #[arg(long, default_value_t = 16)]
+    pub n: usize,
+    /// Side of the phantom slices (must match the checkpoint's training data).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Seed of the test data and random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "runs/attack")]
+    pub out: PathBuf,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|e| crate::InvalidInput(format!("--{field} {value}: {e}")).into())
+}
+
+pub fn main(a: Args) -> Result<()> {
+    let goal: GoalSpec = parse("goal", &a.goal)?;
+    let norm: Norm = parse("norm", &a.norm)?;
+    let kind = parse("attack", &a.attack)?;
+    let toml_data = format!(
+        "source = \"brain_mr_phantom\"\ntest = {}\ntrain = 0\nval = 0\n[phantom]\nsize = {}\n",
+        a.n, a.size
+    );
+    let data: DataSpec =
+        toml::from_str(&toml_data).map_err(|e| crate::InvalidInput(e.to_string()))?;
+    let exp = Experiment {
+        name: "attack".into(),
+        seed: a.seed,
+        data,
+        training: Default::default(),
+        models: vec![ModelEntry {
+            name: "model".into(),
+            checkpoint: Some(a.checkpoint.clone()),
+            base_width: None,
+            depth: None,
+            residual: None,
+        }],
+        attacks: vec![AttackEntry {
+            name: a.attack.clone(),
+            kind,
+            steps: a.steps,
+            rel_step: None,
+            restarts: None,
+            goal,
+        }],
+        sweep: SweepSpec {
+            norm,
+            epsilons: a.eps.clone(),
+            batch_size: 8,
+        },
+    };
+    crate::run::execute(&exp, &a.out)?;
+    Ok(())
+}

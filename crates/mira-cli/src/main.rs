@@ -1,0 +1,72 @@
+//! `mira`: adversarial-robustness testing of medical-imaging networks.
+//!
+//! The only crate that prints. Library errors come back as values; here they become one-line
+//! messages and exit codes: 0 success, 1 runtime failure, 2 invalid input (bad experiment file,
+//! bad arguments, missing checkpoint).
+
+mod attack;
+mod demo;
+mod progress;
+mod run;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mira: attack medical-imaging networks with imperceptible perturbations, measure the
+/// clinical damage, and compare defences.
+#[derive(Parser, Debug)]
+#[command(name = "mira", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a small UNet on brain MR phantoms, attack it, print the Dice table.
+    Demo(demo::Args),
+    /// Run an experiment file (TOML): train or load models, attack over budgets, summarise.
+    Run(run::Args),
+    /// Train a segmentation UNet on the S1 phantom and save a checkpoint folder.
+    Train(train::Args),
+    /// Attack a saved checkpoint over a list of budgets.
+    Attack(attack::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => demo::main(a),
+        Command::Run(a) => run::main(a),
+        Command::Train(a) => train::main(a),
+        Command::Attack(a) => attack::main(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            let invalid = e.downcast_ref::<mira_eval::EvalError>().is_some_and(|e| {
+                matches!(
+                    e,
+                    mira_eval::EvalError::Parse { .. } | mira_eval::EvalError::Invalid { .. }
+                )
+            }) || e.downcast_ref::<InvalidInput>().is_some();
+            ExitCode::from(if invalid { 2 } else { 1 })
+        }
+    }
+}
+
+/// Invalid command-line input found after parsing (exit code 2).
+#[derive(Debug)]
+pub(crate) struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}

@@ -1,0 +1,49 @@
+//! `mira run <experiment.toml>`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use mira_eval::{Experiment, RunOutcome};
+
+use crate::progress::Progress;
+
+/// Arguments of `mira run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The experiment file.
+    pub experiment: PathBuf,
+    /// Output folder (default: runs/<experiment name>). An interrupted run resumes here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the experiment's master seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Runs `exp` into `out` with progress bars and prints the summary.
+pub fn execute(exp: &Experiment, out: &std::path::Path) -> Result<RunOutcome> {
+    let mut progress = Progress::default();
+    let outcome = mira_eval::run(exp, out, &mut |e| progress.event(e))?;
+    println!("{}", mira_report::to_markdown(&outcome.rows));
+    println!(
+        "{} cells run, {} kept from an earlier run. Records: {}, summary: {} and {}",
+        outcome.cells_run,
+        outcome.cells_skipped,
+        out.join("records.jsonl").display(),
+        out.join("summary.md").display(),
+        out.join("summary.csv").display()
+    );
+    Ok(outcome)
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let mut exp = Experiment::from_file(&args.experiment)?;
+    if let Some(seed) = args.seed {
+        exp.seed = seed;
+    }
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+    execute(&exp, &out)?;
+    Ok(())
+}

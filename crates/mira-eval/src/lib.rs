@@ -1,0 +1,16 @@
+//! Experiments: a TOML file becomes a validated [`Experiment`], and the runner executes it.
+//!
+//! The runner is the source of truth for results: it computes clean scores, runs each attack
+//! at each budget, **re-checks every adversarial example against its budget and bounds on the
+//! host** (a violation is an error, not a warning), scores it, and appends one record per
+//! case. Records of a cell are written together and flushed, so an interrupted run resumes at
+//! the first incomplete cell without losing or duplicating records.
+
+mod error;
+mod runner;
+mod seg_cell;
+mod spec;
+
+pub use error::{EvalError, Result};
+pub use runner::{RunEvent, RunOutcome, run};
+pub use spec::{AttackEntry, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

@@ -1,0 +1,234 @@
+//! Runs an experiment into an output folder, resuming where a previous run stopped.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use mira_data::SegDataset;
+use mira_nn::checkpoint::{self, CheckpointMeta};
+use mira_nn::{autodiff_device, default_device};
+use mira_report::{SegRecord, SummaryRow, read_records, summarise, to_csv, to_markdown};
+use mira_train::{TrainEvent, predict_labels, train_segmentation};
+
+use crate::seg_cell::{Cell, eps_f64, mix};
+use crate::{EvalError, Experiment, Result};
+
+/// Progress of a run, for whoever displays it.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A phase starts.
+    Phase(String),
+    /// Training progress of a model.
+    Train { model: String, event: TrainEvent },
+    /// A cell starts: how many cases it will attack.
+    CellStart { cell: String, cases: usize },
+    /// Cases of the running cell finished.
+    CasesDone(usize),
+    /// A cell finished and its records are on disk.
+    CellDone { cell: String },
+    /// A cell was already complete on disk and is not run again.
+    CellSkipped { cell: String },
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The output folder.
+    pub out: PathBuf,
+    /// Summary rows, one per cell.
+    pub rows: Vec<SummaryRow>,
+    /// Cells computed by this invocation.
+    pub cells_run: usize,
+    /// Cells found complete on disk.
+    pub cells_skipped: usize,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    checkpoint::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
+}
+
+/// The three data splits; case `i` of each split depends only on `(seed, split, i)`.
+pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegDataset)> {
+    let p = &exp.data.phantom;
+    Ok((
+        p.generate(exp.seed, 0, exp.data.train)?,
+        p.generate(exp.seed, 1_000_000, exp.data.val)?,
+        p.generate(exp.seed, 2_000_000, exp.data.test)?,
+    ))
+}
+
+/// Validates `exp`, then runs it into `out`: models (loaded, or trained and saved under
+/// `out/models/NAME`), every (model, attack, ε) cell, `records.jsonl`, and the summaries
+/// `summary.csv` and `summary.md`. Complete cells already in `out` are kept, not re-run.
+///
+/// # Errors
+/// Invalid experiments, an `out` folder holding a different experiment, I/O, training or
+/// attack failures, and budget violations.
+pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<RunOutcome> {
+    exp.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let manifest_path = out.join("experiment.json");
+    let manifest =
+        serde_json::to_string_pretty(exp).map_err(|e| EvalError::io(&manifest_path, e))?;
+    if manifest_path.exists() {
+        let old = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| EvalError::io(&manifest_path, e))?;
+        if old != manifest {
+            return Err(EvalError::invalid(
+                "out",
+                format!(
+                    "{} holds a different experiment; use another output folder",
+                    out.display()
+                ),
+            ));
+        }
+    } else {
+        write_atomic(&manifest_path, manifest.as_bytes())?;
+    }
+
+    progress(RunEvent::Phase("generating data".into()));
+    let (train, val, test) = datasets(exp)?;
+    let mut models = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        let dir = match &entry.checkpoint {
+            Some(dir) => dir.clone(),
+            None => out.join("models").join(&entry.name),
+        };
+        let model = if dir.join("model.json").exists() {
+            progress(RunEvent::Phase(format!("loading model {}", entry.name)));
+            checkpoint::load(&dir, &default_device())?.0
+        } else {
+            progress(RunEvent::Phase(format!("training model {}", entry.name)));
+            let cfg = entry.unet(train.channels(), train.n_labels());
+            let seed = mix(exp.seed, 1000 + i as u64);
+            let init = cfg.init_seeded(seed, &autodiff_device())?;
+            let name = entry.name.clone();
+            let (model, report) =
+                train_segmentation(init, &train, &val, &exp.training, seed, &mut |event| {
+                    progress(RunEvent::Train {
+                        model: name.clone(),
+                        event,
+                    })
+                })?;
+            let meta = CheckpointMeta {
+                format: checkpoint::FORMAT.into(),
+                unet: cfg,
+                channel_names: train.channel_names.clone(),
+                label_names: train.label_names.clone(),
+                training: serde_json::json!({ "config": exp.training, "report": report }),
+            };
+            checkpoint::save(&dir, &model, &meta)?;
+            model.valid()
+        };
+        models.push(model);
+    }
+
+    let records_path = out.join("records.jsonl");
+    let done = resume_records(&records_path, exp.data.test)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&records_path)
+        .map_err(|e| EvalError::io(&records_path, e))?;
+    let (mut cells_run, mut cells_skipped) = (0, 0);
+    for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
+        progress(RunEvent::Phase(format!(
+            "clean predictions of {}",
+            entry.name
+        )));
+        let clean_pred = predict_labels(model, &test, exp.sweep.batch_size)?;
+        for (ai, attack) in exp.attacks.iter().enumerate() {
+            let spec = attack.spec(&format!("attacks[{ai}]"))?;
+            for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
+                let cell = Cell {
+                    model_name: &entry.name,
+                    attack_name: &attack.name,
+                    model,
+                    spec: &spec,
+                    goal: attack.goal,
+                    norm: exp.sweep.norm,
+                    epsilon,
+                    batch_size: exp.sweep.batch_size,
+                    seed: mix(
+                        mix(mix(exp.seed, mi as u64), 100 + ai as u64),
+                        10_000 + ei as u64,
+                    ),
+                };
+                let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
+                if done.contains(&(
+                    entry.name.clone(),
+                    attack.name.clone(),
+                    eps_f64(epsilon).to_bits(),
+                )) {
+                    cells_skipped += 1;
+                    progress(RunEvent::CellSkipped { cell: label });
+                    continue;
+                }
+                progress(RunEvent::CellStart {
+                    cell: label.clone(),
+                    cases: test.items.len(),
+                });
+                let records = cell.run(&test, &clean_pred, &mut |n| {
+                    progress(RunEvent::CasesDone(n))
+                })?;
+                let mut text = String::new();
+                for r in &records {
+                    text +=
+                        &serde_json::to_string(r).map_err(|e| EvalError::io(&records_path, e))?;
+                    text.push('\n');
+                }
+                file.write_all(text.as_bytes())
+                    .map_err(|e| EvalError::io(&records_path, e))?;
+                file.sync_data()
+                    .map_err(|e| EvalError::io(&records_path, e))?;
+                cells_run += 1;
+                progress(RunEvent::CellDone { cell: label });
+            }
+        }
+    }
+    let rows = summarise(&read_records(&records_path)?);
+    write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
+    write_atomic(&out.join("summary.md"), to_markdown(&rows).as_bytes())?;
+    Ok(RunOutcome {
+        out: out.to_path_buf(),
+        rows,
+        cells_run,
+        cells_skipped,
+    })
+}
+
+/// Keeps the complete cells of an existing records file (rewritten atomically without
+/// incomplete cells or a torn last line) and returns their keys.
+fn resume_records(path: &Path, cases: usize) -> Result<HashSet<(String, String, u64)>> {
+    if !path.exists() {
+        return Ok(HashSet::new());
+    }
+    let records = read_records(path)?;
+    let mut counts: std::collections::HashMap<(String, String, u64), usize> = Default::default();
+    for r in &records {
+        *counts.entry(r.cell()).or_default() += 1;
+    }
+    let done: HashSet<_> = counts
+        .into_iter()
+        .filter(|(_, n)| *n == cases)
+        .map(|(k, _)| k)
+        .collect();
+    let kept: Vec<&SegRecord> = records
+        .iter()
+        .filter(|r| done.contains(&r.cell()))
+        .collect();
+    if kept.len() != records.len()
+        || !std::fs::read(path)
+            .map_err(|e| EvalError::io(path, e))?
+            .ends_with(b"\n")
+    {
+        let mut text = String::new();
+        for r in kept {
+            text += &serde_json::to_string(r).map_err(|e| EvalError::io(path, e))?;
+            text.push('\n');
+        }
+        write_atomic(path, text.as_bytes())?;
+    }
+    Ok(done)
+}

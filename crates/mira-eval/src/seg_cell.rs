@@ -1,0 +1,169 @@
+//! One cell of a segmentation sweep: one model, one attack, one budget, all test cases.
+
+use mira_attack::{Attack, AttackSpec, Bounds, Goal, LpBall, Norm, segmentation_objective};
+use mira_data::SegDataset;
+use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, one_hot, tensor_to_vec};
+use mira_report::SegRecord;
+use mira_stats::{DiceOptions, dice_per_label, mean_defined};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::{EvalError, GoalSpec, Result};
+
+/// Everything a cell needs.
+pub(crate) struct Cell<'a> {
+    pub model_name: &'a str,
+    pub attack_name: &'a str,
+    pub model: &'a UNet,
+    pub spec: &'a AttackSpec,
+    pub goal: GoalSpec,
+    pub norm: Norm,
+    pub epsilon: f32,
+    pub batch_size: usize,
+    /// Seed of this cell; batch `b` uses a stream derived from `(seed, b)`.
+    pub seed: u64,
+}
+
+/// The budget as written in the experiment (shortest decimal of the f32), as f64 for records.
+pub(crate) fn eps_f64(e: f32) -> f64 {
+    e.to_string().parse().unwrap_or(e as f64)
+}
+
+/// A SplitMix64 step: independent streams from structured seeds.
+pub(crate) fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn dice(pred: &[u8], truth: &[u8], n_labels: usize, background: bool) -> Result<Vec<Option<f64>>> {
+    dice_per_label(
+        pred,
+        truth,
+        DiceOptions {
+            n_labels,
+            include_background: background,
+        },
+    )
+    .map_err(|e| EvalError::invalid("data", e.to_string()))
+}
+
+impl Cell<'_> {
+    fn name(&self) -> String {
+        format!(
+            "{}/{}/eps={}",
+            self.model_name, self.attack_name, self.epsilon
+        )
+    }
+
+    /// Attacks every case of `test` and scores it. `clean_pred` are the model's clean
+    /// predictions, one per case; `on_batch` is called after each batch with the cases done.
+    pub(crate) fn run(
+        &self,
+        test: &SegDataset,
+        clean_pred: &[Vec<u8>],
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<Vec<SegRecord>> {
+        let dev = default_device();
+        let k = test.n_labels();
+        let labels: Vec<String> = test.label_names[1..].to_vec();
+        let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        let mut records = Vec::with_capacity(test.items.len());
+        for (b, chunk) in test.items.chunks(self.batch_size).enumerate() {
+            let first = b * self.batch_size;
+            let (h, w) = (chunk[0].height, chunk[0].width);
+            let refs: Vec<_> = chunk.iter().collect();
+            let x0 = images_to_tensor(&refs, &dev)?;
+            let targets: Vec<Option<Vec<u8>>> =
+                chunk.iter().map(|s| self.goal.target(&s.labels)).collect();
+            let reference: Vec<&[u8]> = chunk
+                .iter()
+                .zip(&targets)
+                .map(|(s, t)| t.as_deref().unwrap_or(&s.labels))
+                .collect();
+            let onehot = one_hot(&reference, k, h, w, &dev)?;
+            let goal = match self.goal {
+                GoalSpec::Untargeted => Goal::Untargeted { truth: onehot },
+                _ => Goal::Targeted { target: onehot },
+            };
+            let f = segmentation_objective(self.model, goal, 1.0);
+            let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
+            let adv = self
+                .spec
+                .engine()
+                .perturb(&f, x0.clone(), &ball, &mut rng)?;
+            let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
+            let pred = argmax_labels(self.model.logits(adv));
+            let per = xa.len() / chunk.len();
+            for (i, s) in chunk.iter().enumerate() {
+                let case = first + i;
+                let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
+                let (linf, l2) = self.check_budget(a, c, case)?;
+                let (clean_target_dice, adv_target_dice) = match &targets[i] {
+                    Some(t) => (
+                        mean_defined(&dice(&clean_pred[case], t, k, true)?),
+                        mean_defined(&dice(&pred[i], t, k, true)?),
+                    ),
+                    None => (None, None),
+                };
+                records.push(SegRecord {
+                    model: self.model_name.into(),
+                    attack: self.attack_name.into(),
+                    goal: self.goal.describe(),
+                    norm: format!("{:?}", self.norm).to_lowercase(),
+                    epsilon: eps_f64(self.epsilon),
+                    case,
+                    labels: labels.clone(),
+                    clean_dice: dice(&clean_pred[case], &s.labels, k, false)?,
+                    adv_dice: dice(&pred[i], &s.labels, k, false)?,
+                    clean_target_dice,
+                    adv_target_dice,
+                    linf,
+                    l2,
+                });
+            }
+            on_batch(chunk.len());
+        }
+        Ok(records)
+    }
+
+    /// The runner's own check of the threat model, on host copies: finite, inside `[0, 1]`,
+    /// and within the budget in the experiment's norm (relative tolerance 1e-5 for f32).
+    fn check_budget(&self, adv: &[f32], clean: &[f32], case: usize) -> Result<(f64, f64)> {
+        let violation = |reason: String| EvalError::BudgetViolation {
+            cell: self.name(),
+            case,
+            reason,
+        };
+        if let Some(v) = adv
+            .iter()
+            .find(|v| !v.is_finite() || **v < 0.0 || **v > 1.0)
+        {
+            return Err(violation(format!("value {v} outside the bounds [0, 1]")));
+        }
+        let linf = adv
+            .iter()
+            .zip(clean)
+            .map(|(a, c)| (a - c).abs() as f64)
+            .fold(0.0, f64::max);
+        let l2 = adv
+            .iter()
+            .zip(clean)
+            .map(|(a, c)| ((a - c) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm = match self.norm {
+            Norm::Linf => linf,
+            Norm::L2 => l2,
+        };
+        let eps = self.epsilon as f64;
+        if norm > eps * (1.0 + 1e-5) + 1e-6 {
+            return Err(violation(format!(
+                "{:?} norm {norm} exceeds epsilon {eps}",
+                self.norm
+            )));
+        }
+        Ok((linf, l2))
+    }
+}

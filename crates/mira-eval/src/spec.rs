@@ -1,0 +1,424 @@
+//! The experiment file: what to train, what to attack, with which budgets.
+//!
+//! Unknown keys are rejected, every range is checked up front, and every error names the
+//! field (`attacks[1].kind`, `sweep.epsilons[2]`, `models[0].checkpoint`).
+
+use std::path::{Path, PathBuf};
+
+use mira_attack::{AttackSpec, IfgsmConfig, Norm, PgdConfig};
+use mira_data::BrainPhantomConfig;
+use mira_nn::UNetConfig;
+use mira_train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{EvalError, Result};
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name, used for the default output folder.
+    pub name: String,
+    /// Master seed: data, weights, shuffling and random starts derive from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// The data.
+    pub data: DataSpec,
+    /// How models without a checkpoint are trained.
+    #[serde(default)]
+    pub training: TrainConfig,
+    /// The models to attack.
+    pub models: Vec<ModelEntry>,
+    /// The attacks.
+    pub attacks: Vec<AttackEntry>,
+    /// The budgets.
+    pub sweep: SweepSpec,
+}
+
+/// Where the cases come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Data source; `brain_mr_phantom` is the S1 phantom.
+    pub source: DataSource,
+    /// Training slices (for models that are trained).
+    #[serde(default = "default_train")]
+    pub train: usize,
+    /// Validation slices.
+    #[serde(default = "default_val")]
+    pub val: usize,
+    /// Test slices that are attacked.
+    pub test: usize,
+    /// Phantom settings.
+    #[serde(default)]
+    pub phantom: BrainPhantomConfig,
+}
+
+fn default_train() -> usize {
+    128
+}
+
+fn default_val() -> usize {
+    16
+}
+
+/// Data sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// Seeded 4-channel brain MR tumour phantom.
+    BrainMrPhantom,
+}
+
+/// One model: a checkpoint to load, or an architecture to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// A checkpoint folder written by `mira train`; when set, the architecture keys must be
+    /// absent and nothing is trained.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+    /// Width of the first level.
+    #[serde(default)]
+    pub base_width: Option<usize>,
+    /// Number of down-samplings.
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Residual blocks.
+    #[serde(default)]
+    pub residual: Option<bool>,
+}
+
+impl ModelEntry {
+    /// The architecture to train, for entries without a checkpoint.
+    pub fn unet(&self, in_channels: usize, classes: usize) -> UNetConfig {
+        let d = UNetConfig::new();
+        UNetConfig::new()
+            .with_in_channels(in_channels)
+            .with_classes(classes)
+            .with_base_width(self.base_width.unwrap_or(d.base_width))
+            .with_depth(self.depth.unwrap_or(d.depth))
+            .with_residual(self.residual.unwrap_or(d.residual))
+    }
+}
+
+/// Attack kinds as written in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackKind {
+    /// FGSM.
+    Fgsm,
+    /// i-FGSM / BIM.
+    Ifgsm,
+    /// PGD.
+    Pgd,
+}
+
+/// What a segmentation adversary wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GoalSpec {
+    /// Away from the ground truth.
+    #[default]
+    Untargeted,
+    /// Towards the ground truth with every tumour label set to background.
+    RemoveTumour,
+    /// Towards the ground truth with label `from` replaced by `to`.
+    Relabel {
+        /// Label to replace.
+        from: u8,
+        /// Label to put instead.
+        to: u8,
+    },
+}
+
+impl GoalSpec {
+    /// Short text for records.
+    pub fn describe(&self) -> String {
+        match self {
+            GoalSpec::Untargeted => "untargeted".into(),
+            GoalSpec::RemoveTumour => "remove_tumour".into(),
+            GoalSpec::Relabel { from, to } => format!("relabel {from}->{to}"),
+        }
+    }
+
+    /// The target label map for a truth map (`None` for untargeted goals).
+    pub fn target(&self, truth: &[u8]) -> Option<Vec<u8>> {
+        match *self {
+            GoalSpec::Untargeted => None,
+            GoalSpec::RemoveTumour => Some(vec![0; truth.len()]),
+            GoalSpec::Relabel { from, to } => Some(
+                truth
+                    .iter()
+                    .map(|&l| if l == from { to } else { l })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// One attack entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// Which attack.
+    pub kind: AttackKind,
+    /// Steps (i-FGSM, PGD).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Step size relative to ε (i-FGSM, PGD).
+    #[serde(default)]
+    pub rel_step: Option<f32>,
+    /// Restarts (PGD).
+    #[serde(default)]
+    pub restarts: Option<usize>,
+    /// The adversary's goal.
+    #[serde(default)]
+    pub goal: GoalSpec,
+}
+
+impl AttackEntry {
+    /// The engine-level attack, rejecting parameters the kind does not have.
+    ///
+    /// # Errors
+    /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
+    /// prefix used in messages (`attacks[2]`).
+    pub fn spec(&self, field: &str) -> Result<AttackSpec> {
+        let reject = |name: &str, present: bool| {
+            if present {
+                Err(EvalError::invalid(
+                    format!("{field}.{name}"),
+                    format!("not a parameter of {:?}", self.kind),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let spec = match self.kind {
+            AttackKind::Fgsm => {
+                reject("steps", self.steps.is_some())?;
+                reject("rel_step", self.rel_step.is_some())?;
+                reject("restarts", self.restarts.is_some())?;
+                AttackSpec::Fgsm
+            }
+            AttackKind::Ifgsm => {
+                reject("restarts", self.restarts.is_some())?;
+                let d = IfgsmConfig::default();
+                AttackSpec::Ifgsm(IfgsmConfig {
+                    steps: self.steps.unwrap_or(d.steps),
+                    rel_step: self.rel_step.unwrap_or(d.rel_step),
+                })
+            }
+            AttackKind::Pgd => {
+                let d = PgdConfig::default();
+                AttackSpec::Pgd(PgdConfig {
+                    steps: self.steps.unwrap_or(d.steps),
+                    rel_step: self.rel_step.unwrap_or(d.rel_step),
+                    restarts: self.restarts.unwrap_or(d.restarts),
+                })
+            }
+        };
+        spec.validate()
+            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+        Ok(spec)
+    }
+}
+
+/// The budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Norm of the budget.
+    #[serde(default = "default_norm")]
+    pub norm: Norm,
+    /// Budgets in model-input units (`[0, 1]` intensities).
+    pub epsilons: Vec<f32>,
+    /// Cases per attack batch.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+fn default_norm() -> Norm {
+    Norm::Linf
+}
+
+fn default_batch() -> usize {
+    8
+}
+
+impl Experiment {
+    /// Parses and validates an experiment file. Relative checkpoint paths are resolved against
+    /// the file's folder.
+    ///
+    /// # Errors
+    /// Parse errors with the field path and line, or the first invalid value.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        let mut exp = Self::from_toml(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for m in &mut exp.models {
+            if let Some(c) = &m.checkpoint
+                && c.is_relative()
+            {
+                m.checkpoint = Some(base.join(c));
+            }
+        }
+        exp.validate()?;
+        Ok(exp)
+    }
+
+    /// Parses TOML text (not yet validated). `file` names the source in messages.
+    ///
+    /// # Errors
+    /// [`EvalError::Parse`] with the path of the offending field and its line.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self> {
+        let de = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let at = line.map_or(String::new(), |l| format!(" (line {l})"));
+            let field = if path == "." {
+                String::new()
+            } else {
+                format!("`{path}`{at}: ")
+            };
+            EvalError::Parse {
+                file: file.into(),
+                message: format!("{field}{}", inner.message().trim()),
+            }
+        })
+    }
+
+    /// Checks every value that serde cannot.
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<()> {
+        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
+            EvalError::invalid(field, reason)
+        }
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(inv("name", "must be a non-empty name without slashes"));
+        }
+        self.data
+            .phantom
+            .validate()
+            .map_err(|e| inv("data.phantom", e.to_string()))?;
+        if self.data.test == 0 || self.data.test > 100_000 {
+            return Err(inv("data.test", "must be in 1..=100000"));
+        }
+        let needs_training = self.models.iter().any(|m| m.checkpoint.is_none());
+        if needs_training {
+            if self.data.train == 0 || self.data.val == 0 {
+                return Err(inv(
+                    "data.train",
+                    "models without a checkpoint need train >= 1 and val >= 1",
+                ));
+            }
+            self.training
+                .validate()
+                .map_err(|e| inv("training", e.to_string()))?;
+        }
+        if self.models.is_empty() {
+            return Err(inv("models", "at least one model is needed"));
+        }
+        if self.attacks.is_empty() {
+            return Err(inv("attacks", "at least one attack is needed"));
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            let f = format!("models[{i}]");
+            if self.models[..i].iter().any(|o| o.name == m.name) {
+                return Err(inv(
+                    format!("{f}.name"),
+                    format!("duplicate model name `{}`", m.name),
+                ));
+            }
+            match &m.checkpoint {
+                Some(c) => {
+                    if m.base_width.is_some() || m.depth.is_some() || m.residual.is_some() {
+                        return Err(inv(
+                            f.as_str(),
+                            "give either `checkpoint` or architecture keys, not both",
+                        ));
+                    }
+                    let meta = mira_nn::checkpoint::read_meta(c)
+                        .map_err(|e| inv(format!("{f}.checkpoint"), e.to_string()))?;
+                    let channels = mira_data::BRAIN_MR_CHANNELS.len();
+                    if meta.unet.in_channels != channels {
+                        return Err(inv(
+                            format!("{f}.checkpoint"),
+                            format!(
+                                "model expects {} input channels, the data has {channels}",
+                                meta.unet.in_channels
+                            ),
+                        ));
+                    }
+                    if meta.unet.classes != mira_data::BRAIN_TUMOUR_LABELS.len() {
+                        return Err(inv(
+                            format!("{f}.checkpoint"),
+                            format!("model has {} classes, the data 4", meta.unet.classes),
+                        ));
+                    }
+                }
+                None => m
+                    .unet(4, 4)
+                    .validate()
+                    .map_err(|e| inv(f.as_str(), e.to_string()))?,
+            }
+            let side = self.data.phantom.size;
+            let depth = m.depth.unwrap_or(3);
+            if m.checkpoint.is_none() && side % (1 << depth) != 0 {
+                return Err(inv(
+                    format!("{f}.depth"),
+                    format!("image side {side} is not divisible by 2^{depth}"),
+                ));
+            }
+        }
+        for (i, a) in self.attacks.iter().enumerate() {
+            let f = format!("attacks[{i}]");
+            if self.attacks[..i].iter().any(|o| o.name == a.name) {
+                return Err(inv(
+                    format!("{f}.name"),
+                    format!("duplicate attack name `{}`", a.name),
+                ));
+            }
+            a.spec(&f)?;
+            if let GoalSpec::Relabel { from, to } = a.goal
+                && (from as usize >= 4 || to as usize >= 4 || from == to)
+            {
+                return Err(inv(
+                    format!("{f}.goal"),
+                    "relabel needs two different labels in 0..4",
+                ));
+            }
+        }
+        if self.sweep.epsilons.is_empty() {
+            return Err(inv("sweep.epsilons", "at least one budget is needed"));
+        }
+        for (i, e) in self.sweep.epsilons.iter().enumerate() {
+            if !e.is_finite() || *e < 0.0 {
+                return Err(inv(
+                    format!("sweep.epsilons[{i}]"),
+                    format!("{e} must be finite and >= 0"),
+                ));
+            }
+            if self.sweep.epsilons[..i].contains(e) {
+                return Err(inv(
+                    format!("sweep.epsilons[{i}]"),
+                    format!("duplicate budget {e}"),
+                ));
+            }
+        }
+        if !(1..=1024).contains(&self.sweep.batch_size) {
+            return Err(inv("sweep.batch_size", "must be in 1..=1024"));
+        }
+        Ok(())
+    }
+}

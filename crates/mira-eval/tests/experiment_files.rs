@@ -1,0 +1,94 @@
+//! Bad experiment files give one clear error naming the field; good ones parse.
+
+use mira_eval::{EvalError, Experiment};
+
+const GOOD: &str = r#"
+name = "t"
+seed = 3
+[data]
+source = "brain_mr_phantom"
+test = 4
+[[models]]
+name = "unet"
+base_width = 4
+depth = 2
+[[attacks]]
+name = "fgsm"
+kind = "fgsm"
+[sweep]
+epsilons = [0.0, 0.01]
+"#;
+
+fn parse(text: &str) -> Result<Experiment, EvalError> {
+    let exp = Experiment::from_toml(text, "exp.toml")?;
+    exp.validate()?;
+    Ok(exp)
+}
+
+#[test]
+fn the_reference_file_parses() {
+    let exp = parse(GOOD).unwrap();
+    assert_eq!(exp.sweep.epsilons, vec![0.0, 0.01]);
+    for file in ["demo.toml", "s1_segmentation.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../experiments")
+            .join(file);
+        Experiment::from_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
+#[test]
+fn malformed_files_name_the_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "kind = \"fgsm\"",
+            "kind = \"deepfool\"",
+            "`attacks[0].kind`",
+        ),
+        (
+            "epsilons = [0.0, 0.01]",
+            "epsilons = [0.0, -0.01]",
+            "sweep.epsilons[1]",
+        ),
+        (
+            "epsilons = [0.0, 0.01]",
+            "epsilons = [0.0, 0.01]\nbogus = 1",
+            "bogus",
+        ),
+        ("seed = 3", "seed = -3", "`seed`"),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\nsteps = 3",
+            "attacks[0].steps",
+        ),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"ifgsm\"\nsteps = 0",
+            "attacks[0]",
+        ),
+        (
+            "depth = 2",
+            "depth = 2\nresidual = \"yes\"",
+            "`models[0].residual`",
+        ),
+        ("test = 4", "test = 0", "data.test"),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\ngoal = \"erase\"",
+            "`attacks[0].goal`",
+        ),
+        (
+            "base_width = 4\ndepth = 2",
+            "checkpoint = \"/nonexistent/ckpt\"",
+            "models[0].checkpoint",
+        ),
+        ("depth = 2", "depth = 7", "models[0]"),
+    ];
+    for (from, to, field) in cases {
+        assert!(GOOD.contains(from), "fixture lacks {from}");
+        let text = GOOD.replacen(from, to, 1);
+        let err = parse(&text).expect_err(to).to_string();
+        assert!(err.contains(field), "{to}: `{err}` does not name {field}");
+        assert!(!err.contains('\n'), "multi-line error: {err}");
+    }
+}

@@ -1,0 +1,113 @@
+//! A tiny experiment runs end to end; an interrupted run resumes to exactly the same records;
+//! a checkpoint whose channels do not match the data is refused up front.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use mira_eval::{Experiment, run};
+
+const TINY: &str = r#"
+name = "tiny"
+seed = 5
+[data]
+source = "brain_mr_phantom"
+train = 8
+val = 4
+test = 5
+[data.phantom]
+size = 16
+[training]
+epochs = 1
+batch_size = 4
+[[models]]
+name = "unet"
+base_width = 4
+depth = 2
+[[attacks]]
+name = "fgsm"
+kind = "fgsm"
+[[attacks]]
+name = "ti"
+kind = "ifgsm"
+steps = 3
+goal = "remove_tumour"
+[sweep]
+epsilons = [0.0, 0.02, 0.05]
+batch_size = 2
+"#;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mira-eval-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn lines(path: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn runs_then_resumes_without_losing_or_duplicating_records() {
+    let exp = Experiment::from_toml(TINY, "tiny.toml").unwrap();
+    let out = tmp("resume");
+    let first = run(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(first.cells_run, 6);
+    let records = out.join("records.jsonl");
+    let full = std::fs::read_to_string(&records).unwrap();
+    assert_eq!(full.lines().count(), 6 * 5);
+    let parsed = mira_report::read_records(&records).unwrap();
+    for r in &parsed {
+        assert!(r.linf <= r.epsilon * (1.0 + 1e-5) + 1e-6, "{r:?}");
+        if r.epsilon == 0.0 {
+            assert_eq!(r.clean_dice, r.adv_dice);
+        }
+        assert_eq!(r.adv_target_dice.is_some(), r.attack == "ti");
+    }
+    assert!(out.join("summary.md").exists() && out.join("summary.csv").exists());
+
+    // Cut the file inside the 4th cell, with a torn last line, as a kill would.
+    let keep: Vec<&str> = full.lines().take(3 * 5 + 2).collect();
+    let torn = format!("{}\n{{\"model\":\"un", keep.join("\n"));
+    std::fs::write(&records, torn).unwrap();
+    let second = run(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!((second.cells_skipped, second.cells_run), (3, 3));
+    let resumed = std::fs::read_to_string(&records).unwrap();
+    assert_eq!(resumed.lines().count(), full.lines().count());
+    assert_eq!(lines(&records), full.lines().map(String::from).collect());
+
+    // Same folder, different experiment: refused.
+    let other = Experiment::from_toml(&TINY.replace("seed = 5", "seed = 6"), "x.toml").unwrap();
+    assert!(
+        run(&other, &out, &mut |_| {})
+            .unwrap_err()
+            .to_string()
+            .contains("different experiment")
+    );
+
+    // The trained checkpoint, loaded by another experiment, but with a 3-channel model.json.
+    let ckpt = out.join("models/unet");
+    let meta = std::fs::read_to_string(ckpt.join("model.json")).unwrap();
+    std::fs::write(
+        ckpt.join("model.json"),
+        meta.replace("\"in_channels\": 4", "\"in_channels\": 3"),
+    )
+    .unwrap();
+    let text = TINY.replace(
+        "base_width = 4\ndepth = 2",
+        &format!("checkpoint = \"{}\"", ckpt.display()),
+    );
+    let err = Experiment::from_toml(&text, "c.toml")
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("models[0].checkpoint") && err.contains("3 input channels"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
