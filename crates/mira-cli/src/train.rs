@@ -54,7 +54,7 @@ pub fn main(a: Args) -> Result<()> {
     phantom
         .validate()
         .map_err(|e| InvalidInput(e.to_string()))?;
-    if a.size % (1 << a.depth.min(16)) != 0 {
+    if !a.size.is_multiple_of(1 << a.depth.min(16)) {
         return Err(InvalidInput(format!(
             "--size {} is not divisible by 2^{}",
             a.size, a.depth

@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn mira(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mira")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn write_experiment(name: &str, body: &str) -> std::path::PathBuf {
@@ -18,15 +25,35 @@ const BASE: &str = "name = \"t\"\n[data]\nsource = \"brain_mr_phantom\"\ntest = 
 #[test]
 fn invalid_experiments_exit_2_with_the_field_named() {
     let cases = [
-        ("unknown-attack", BASE.replace("kind = \"fgsm\"", "kind = \"carlini\""), "attacks[0].kind"),
-        ("negative-eps", BASE.replace("[0.01]", "[-0.01]"), "sweep.epsilons[0]"),
-        ("missing-ckpt", BASE.replace("name = \"m\"", "name = \"m\"\ncheckpoint = \"no/such/dir\""), "models[0].checkpoint"),
+        (
+            "unknown-attack",
+            BASE.replace("kind = \"fgsm\"", "kind = \"carlini\""),
+            "attacks[0].kind",
+        ),
+        (
+            "negative-eps",
+            BASE.replace("[0.01]", "[-0.01]"),
+            "sweep.epsilons[0]",
+        ),
+        (
+            "missing-ckpt",
+            BASE.replace("name = \"m\"", "name = \"m\"\ncheckpoint = \"no/such/dir\""),
+            "models[0].checkpoint",
+        ),
     ];
     for (name, body, field) in cases {
         let path = write_experiment(name, &body);
-        let (code, _, err) = mira(&["run", path.to_str().unwrap(), "--out", "/tmp/mira-cli-never"]);
+        let (code, _, err) = mira(&[
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            "/tmp/mira-cli-never",
+        ]);
         assert_eq!(code, 2, "{name}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(field), "{name}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(field),
+            "{name}: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
         assert!(!err.contains("panicked"));
     }

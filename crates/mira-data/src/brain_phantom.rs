@@ -11,6 +11,8 @@
 //! Labels follow BraTS: 0 background, 1 necrotic / non-enhancing core, 2 oedema,
 //! 3 enhancing tumour.
 
+use std::f32::consts::TAU;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -193,33 +195,20 @@ impl BrainPhantomConfig {
             rng.random_range(-0.04..0.04f32),
         );
         let gyri = rng.random_range(7..12) as f32;
-        let (phase, fold) = (
-            rng.random_range(0.0..6.283f32),
-            rng.random_range(0.03..0.06f32),
-        );
+        let (phase, fold) = (rng.random_range(0.0..TAU), rng.random_range(0.03..0.06f32));
         let vent = rng.random_range(0.6..1.4f32);
         // Tumour in brain coordinates (elliptical radius < 0.55), irregular outline.
         let tr = rng.random_range(self.tumour_radius[0]..=self.tumour_radius[1]);
         let (ang, dist) = (
-            rng.random_range(0.0..6.283f32),
+            rng.random_range(0.0..TAU),
             rng.random_range(0.0..(0.62 - tr).max(0.01)),
         );
         let (tx, ty) = (dist * ang.cos(), dist * ang.sin());
         let harm: Vec<(f32, f32)> = (0..3)
-            .map(|_| {
-                (
-                    rng.random_range(0.0..0.12f32),
-                    rng.random_range(0.0..6.283f32),
-                )
-            })
+            .map(|_| (rng.random_range(0.0..0.12f32), rng.random_range(0.0..TAU)))
             .collect();
         let edema_harm: Vec<(f32, f32)> = (0..3)
-            .map(|_| {
-                (
-                    rng.random_range(0.0..0.18f32),
-                    rng.random_range(0.0..6.283f32),
-                )
-            })
+            .map(|_| (rng.random_range(0.0..0.18f32), rng.random_range(0.0..TAU)))
             .collect();
         let core_frac = rng.random_range(0.3..0.6f32);
         let rim_frac = rng.random_range(0.65..0.85f32).max(core_frac + 0.15);
@@ -323,8 +312,8 @@ fn smooth_texture(rng: &mut StdRng, n: usize, amp: f32) -> Vec<f32> {
         .map(|_| {
             [
                 rng.random_range(2.0..9.0f32),
-                rng.random_range(0.0..6.283f32),
-                rng.random_range(0.0..6.283f32),
+                rng.random_range(0.0..TAU),
+                rng.random_range(0.0..TAU),
                 amp / 3.0,
             ]
         })
@@ -336,9 +325,7 @@ fn smooth_texture(rng: &mut StdRng, n: usize, amp: f32) -> Vec<f32> {
             out.push(
                 waves
                     .iter()
-                    .map(|[f, dir, p, a]| {
-                        a * (f * (u * dir.cos() + v * dir.sin()) * 6.283 + p).sin()
-                    })
+                    .map(|[f, dir, p, a]| a * (f * (u * dir.cos() + v * dir.sin()) * TAU + p).sin())
                     .sum(),
             );
         }

@@ -374,7 +374,7 @@ impl Experiment {
             }
             let side = self.data.phantom.size;
             let depth = m.depth.unwrap_or(3);
-            if m.checkpoint.is_none() && side % (1 << depth) != 0 {
+            if m.checkpoint.is_none() && !side.is_multiple_of(1 << depth) {
                 return Err(inv(
                     format!("{f}.depth"),
                     format!("image side {side} is not divisible by 2^{depth}"),
