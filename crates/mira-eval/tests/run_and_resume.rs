@@ -42,14 +42,6 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-fn lines(path: &std::path::Path) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn runs_then_resumes_without_losing_or_duplicating_records() {
     let exp = Experiment::from_toml(TINY, "tiny.toml").unwrap();
