@@ -7,6 +7,7 @@
 mod attack;
 mod demo;
 mod progress;
+mod report;
 mod run;
 mod train;
 
@@ -33,6 +34,8 @@ enum Command {
     Train(train::Args),
     /// Attack a saved checkpoint over a list of budgets.
     Attack(attack::Args),
+    /// Rebuild summary.csv and summary.md of a run folder from its records alone.
+    Report(report::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::main(a),
         Command::Train(a) => train::main(a),
         Command::Attack(a) => attack::main(a),
+        Command::Report(a) => report::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
