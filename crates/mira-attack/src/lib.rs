@@ -28,7 +28,7 @@ pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;
 pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
-pub use seg_objective::{UNetObjective, segmentation_objective};
+pub use seg_objective::segmentation_objective;
 
 /// Errors from attacks.
 #[derive(Debug, thiserror::Error)]

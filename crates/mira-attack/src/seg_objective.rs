@@ -2,8 +2,8 @@
 //! goal's label map, maximised for untargeted goals and minimised for targeted ones.
 
 use burn::prelude::*;
+use mira_nn::Forward;
 use mira_nn::segmentation::cross_entropy;
-use mira_nn::{Forward, UNet};
 
 use crate::{Goal, ModelObjective};
 
@@ -26,6 +26,3 @@ where
         sign,
     )
 }
-
-/// Convenience alias for the built-in UNet.
-pub type UNetObjective<L> = ModelObjective<UNet, L, 4, 4>;

@@ -6,10 +6,6 @@ use burn::prelude::Device;
 
 /// The plain (no autodiff) compute device: burn's `flex` CPU backend.
 pub fn default_device() -> Device {
-    default_device_inner()
-}
-
-fn default_device_inner() -> Device {
     Device::flex()
 }
 
