@@ -7,10 +7,12 @@
 //! the first incomplete cell without losing or duplicating records.
 
 mod error;
+mod manifest;
 mod runner;
 mod seg_cell;
 mod spec;
 
 pub use error::{EvalError, Result};
+pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 pub use runner::{RunEvent, RunOutcome, run};
 pub use spec::{AttackEntry, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

@@ -11,6 +11,9 @@ use mira_nn::{autodiff_device, default_device};
 use mira_report::{SegRecord, SummaryRow, read_records, summarise, to_csv, to_markdown};
 use mira_train::{TrainEvent, predict_labels, train_segmentation};
 
+use crate::manifest::{
+    BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash,
+};
 use crate::seg_cell::{Cell, eps_f64, mix};
 use crate::{EvalError, Experiment, Result};
 
@@ -68,27 +71,35 @@ pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegD
 pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<RunOutcome> {
     exp.validate()?;
     std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
-    let manifest_path = out.join("experiment.json");
-    let manifest =
-        serde_json::to_string_pretty(exp).map_err(|e| EvalError::io(&manifest_path, e))?;
-    if manifest_path.exists() {
-        let old = std::fs::read_to_string(&manifest_path)
-            .map_err(|e| EvalError::io(&manifest_path, e))?;
-        if old != manifest {
-            return Err(EvalError::invalid(
-                "out",
-                format!(
-                    "{} holds a different experiment; use another output folder",
-                    out.display()
-                ),
-            ));
-        }
-    } else {
-        write_atomic(&manifest_path, manifest.as_bytes())?;
-    }
-
     progress(RunEvent::Phase("generating data".into()));
     let (train, val, test) = datasets(exp)?;
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        build: BuildInfo::current(),
+        experiment: exp.clone(),
+        data: DataHashes {
+            train: dataset_hash(&train),
+            val: dataset_hash(&val),
+            test: dataset_hash(&test),
+        },
+        models: Default::default(),
+        sessions: vec![Session::now()],
+    };
+    if let Some(old) = Manifest::read(out)? {
+        old.check_resumable(&manifest, out)?;
+        manifest.models = old.models;
+        manifest.sessions = [old.sessions, manifest.sessions].concat();
+    } else if out.join("records.jsonl").exists() {
+        return Err(EvalError::invalid(
+            "out",
+            format!(
+                "{} holds records without a manifest.json; use another output folder",
+                out.display()
+            ),
+        ));
+    }
+    manifest.write(out)?;
+
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
         let dir = match &entry.checkpoint {
@@ -121,8 +132,23 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             checkpoint::save(&dir, &model, &meta)?;
             model.valid()
         };
+        let hash = file_hash(&dir.join(checkpoint::WEIGHTS_FILE))?;
+        if let Some(old) = manifest.models.get(&entry.name).filter(|h| **h != hash) {
+            return Err(EvalError::invalid(
+                format!("models[{i}]"),
+                format!(
+                    "the weights of '{}' changed since this run started ({} → {}); \
+                     use another output folder",
+                    entry.name,
+                    &old[..12],
+                    &hash[..12]
+                ),
+            ));
+        }
+        manifest.models.insert(entry.name.clone(), hash);
         models.push(model);
     }
+    manifest.write(out)?;
 
     let records_path = out.join("records.jsonl");
     let done = resume_records(&records_path, exp.data.test)?;

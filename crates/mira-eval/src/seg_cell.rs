@@ -4,7 +4,7 @@ use mira_attack::{Attack, AttackSpec, Bounds, Goal, LpBall, Norm, segmentation_o
 use mira_data::SegDataset;
 use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, one_hot, tensor_to_vec};
 use mira_report::SegRecord;
-use mira_stats::{DiceOptions, dice_per_label, mean_defined};
+use mira_stats::{DiceOptions, dice_per_label, mean_defined, target_agreement};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -100,13 +100,20 @@ impl Cell<'_> {
                 let case = first + i;
                 let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
                 let (linf, l2) = self.check_budget(a, c, case)?;
-                let (clean_target_dice, adv_target_dice) = match &targets[i] {
-                    Some(t) => (
-                        mean_defined(&dice(&clean_pred[case], t, k, true)?),
-                        mean_defined(&dice(&pred[i], t, k, true)?),
-                    ),
-                    None => (None, None),
+                let agree = |p: &[u8], t: &[u8]| {
+                    target_agreement(p, &s.labels, t)
+                        .map_err(|e| EvalError::invalid("data", e.to_string()))
                 };
+                let (clean_target_dice, adv_target_dice, clean_target_match, adv_target_match) =
+                    match &targets[i] {
+                        Some(t) => (
+                            mean_defined(&dice(&clean_pred[case], t, k, true)?),
+                            mean_defined(&dice(&pred[i], t, k, true)?),
+                            agree(&clean_pred[case], t)?,
+                            agree(&pred[i], t)?,
+                        ),
+                        None => (None, None, None, None),
+                    };
                 records.push(SegRecord {
                     model: self.model_name.into(),
                     attack: self.attack_name.into(),
@@ -119,6 +126,8 @@ impl Cell<'_> {
                     adv_dice: dice(&pred[i], &s.labels, k, false)?,
                     clean_target_dice,
                     adv_target_dice,
+                    clean_target_match,
+                    adv_target_match,
                     linf,
                     l2,
                 });

@@ -59,6 +59,12 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
             assert_eq!(r.clean_dice, r.adv_dice);
         }
         assert_eq!(r.adv_target_dice.is_some(), r.attack == "ti");
+        if r.attack != "ti" {
+            assert_eq!((r.clean_target_match, r.adv_target_match), (None, None));
+        }
+        if let Some(m) = r.adv_target_match {
+            assert!((0.0..=1.0).contains(&m), "{r:?}");
+        }
     }
     assert!(out.join("summary.md").exists() && out.join("summary.csv").exists());
 
@@ -102,6 +108,21 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
             .to_string()
             .contains("different experiment")
     );
+
+    // The manifest pins build, data and weights; a folder from another Mira build is refused.
+    let manifest_path = out.join("manifest.json");
+    let manifest: mira_eval::Manifest =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest.build, mira_eval::BuildInfo::current());
+    assert_eq!(manifest.sessions.len(), 2, "first run and the resumption");
+    assert_eq!(manifest.data.test.len(), 64);
+    assert!(manifest.models.contains_key("unet"));
+    let mut older = manifest.clone();
+    older.build.version = "0.0.1".into();
+    std::fs::write(&manifest_path, serde_json::to_string(&older).unwrap()).unwrap();
+    let err = run(&exp, &out, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("different Mira build") && err.contains("0.0.1"), "{err}");
+    std::fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
 
     // The trained checkpoint, loaded by another experiment, but with a 3-channel model.json.
     let ckpt = out.join("models/unet");

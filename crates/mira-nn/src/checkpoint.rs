@@ -13,6 +13,9 @@ use crate::{NnError, Result, UNet, UNetConfig};
 /// Format tag written into every `model.json`.
 pub const FORMAT: &str = "mira-checkpoint/1";
 
+/// Name of the weights file inside a checkpoint folder.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+
 /// What a checkpoint holds besides the weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +61,7 @@ pub fn save(dir: &Path, model: &UNet, meta: &CheckpointMeta) -> Result<()> {
         .into_record()
         .into_bytes()
         .map_err(|e| err(dir, e))?;
-    write_atomic(&dir.join("weights.bpk"), &bytes)?;
+    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     let json = serde_json::to_vec_pretty(meta).map_err(|e| err(dir, e))?;
     write_atomic(&dir.join("model.json"), &json)
 }
@@ -87,7 +90,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// As [`read_meta`], plus missing or mismatched weights.
 pub fn load(dir: &Path, device: &Device) -> Result<(UNet, CheckpointMeta)> {
     let meta = read_meta(dir)?;
-    let path: PathBuf = dir.join("weights.bpk");
+    let path: PathBuf = dir.join(WEIGHTS_FILE);
     if !path.is_file() {
         return Err(err(&path, "file not found"));
     }

@@ -32,6 +32,13 @@ pub struct SegRecord {
     pub clean_target_dice: Option<f64>,
     /// Targeted goals: the same on the adversarial input.
     pub adv_target_dice: Option<f64>,
+    /// Targeted goals: fraction of the pixels the goal changes (target ≠ truth) predicted
+    /// as the target, clean (`None` when the goal changes nothing on this case).
+    #[serde(default)]
+    pub clean_target_match: Option<f64>,
+    /// Targeted goals: the same on the adversarial input (the attack's success rate).
+    #[serde(default)]
+    pub adv_target_match: Option<f64>,
     /// Achieved L∞ norm of the perturbation.
     pub linf: f64,
     /// Achieved L2 norm of the perturbation.

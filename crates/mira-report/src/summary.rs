@@ -38,6 +38,10 @@ pub struct SummaryRow {
     pub clean_target_dice: Option<f64>,
     /// Targeted goals: mean Dice to the target, adversarial.
     pub adv_target_dice: Option<f64>,
+    /// Targeted goals: mean fraction of the changed pixels predicted as the target, clean.
+    pub clean_target_match: Option<f64>,
+    /// Targeted goals: the same, adversarial (the attack's success).
+    pub adv_target_match: Option<f64>,
 }
 
 fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -92,6 +96,8 @@ pub fn summarise(records: &[SegRecord]) -> Vec<SummaryRow> {
                 p_value: wilcoxon_signed_rank(&xs, &ys).ok().map(|w| w.p_value),
                 clean_target_dice: mean(rs.iter().map(|r| r.clean_target_dice)),
                 adv_target_dice: mean(rs.iter().map(|r| r.adv_target_dice)),
+                clean_target_match: mean(rs.iter().map(|r| r.clean_target_match)),
+                adv_target_match: mean(rs.iter().map(|r| r.adv_target_match)),
             }
         })
         .collect()
@@ -116,20 +122,22 @@ pub fn to_csv(rows: &[SummaryRow]) -> String {
     for l in &labels {
         out += &format!(",clean_dice_{l},adv_dice_{l}");
     }
-    out += ",clean_mean,adv_mean,drop_percent,wilcoxon_p,clean_target_dice,adv_target_dice\n";
+    out += ",clean_mean,adv_mean,drop_percent,wilcoxon_p,clean_target_dice,adv_target_dice,clean_target_match,adv_target_match\n";
     for r in rows {
         out += &format!("{},{},{},{},{}", r.model, r.attack, r.goal, r.epsilon, r.n);
         for (c, a) in r.clean_dice.iter().zip(&r.adv_dice) {
             out += &format!(",{},{}", fmt(*c, 6), fmt(*a, 6));
         }
         out += &format!(
-            ",{},{},{},{},{},{}\n",
+            ",{},{},{},{},{},{},{},{}\n",
             fmt(r.clean_mean, 6),
             fmt(r.adv_mean, 6),
             fmt(r.drop_percent, 3),
             r.p_value.map_or("-".into(), |p| format!("{p:e}")),
             fmt(r.clean_target_dice, 6),
-            fmt(r.adv_target_dice, 6)
+            fmt(r.adv_target_dice, 6),
+            fmt(r.clean_target_match, 6),
+            fmt(r.adv_target_match, 6)
         );
     }
     out
@@ -142,25 +150,28 @@ pub fn to_markdown(rows: &[SummaryRow]) -> String {
     for l in &labels {
         out += &format!(" Dice {l} |");
     }
-    out += " mean Dice | drop % | Wilcoxon p | Dice to target |\n|---|---|---|---|";
-    out += &"---|".repeat(labels.len() + 4);
+    out += " mean Dice | drop % | Wilcoxon p | Dice to target | target reached |\n|---|---|---|---|";
+    out += &"---|".repeat(labels.len() + 5);
     out += "\n";
     for r in rows {
         out += &format!("| {} | {} | {} | {} |", r.model, r.attack, r.epsilon, r.n);
         for (c, a) in r.clean_dice.iter().zip(&r.adv_dice) {
             out += &format!(" {} → {} |", fmt(*c, 3), fmt(*a, 3));
         }
-        let target = match (r.clean_target_dice, r.adv_target_dice) {
+        let arrow = |c: Option<f64>, a: Option<f64>| match (c, a) {
             (Some(c), Some(a)) => format!("{c:.3} → {a:.3}"),
             _ => "-".into(),
         };
+        let target = arrow(r.clean_target_dice, r.adv_target_dice);
+        let reached = arrow(r.clean_target_match, r.adv_target_match);
         out += &format!(
-            " {} → {} | {} | {} | {} |\n",
+            " {} → {} | {} | {} | {} | {} |\n",
             fmt(r.clean_mean, 3),
             fmt(r.adv_mean, 3),
             fmt(r.drop_percent, 1),
             fmt_p(r.p_value),
-            target
+            target,
+            reached
         );
     }
     out
@@ -183,6 +194,8 @@ mod tests {
             adv_dice: vec![Some(adv), None],
             clean_target_dice: None,
             adv_target_dice: None,
+            clean_target_match: None,
+            adv_target_match: None,
             linf: eps,
             l2: 0.0,
         }
@@ -213,7 +226,7 @@ mod tests {
         let md = to_markdown(&rows);
         assert!(
             md.contains(
-                "| m | fgsm | 0.1 | 8 | 0.806 → 0.446 | - → - | 0.806 → 0.446 | 44.7 | 0.0391 | - |"
+                "| m | fgsm | 0.1 | 8 | 0.806 → 0.446 | - → - | 0.806 → 0.446 | 44.7 | 0.0391 | - | - |"
             ),
             "{md}"
         );

@@ -9,11 +9,13 @@
 mod dice;
 mod holm;
 mod summary;
+mod target;
 mod wilcoxon;
 
 pub use dice::{DiceOptions, dice_per_label, mean_defined};
 pub use holm::holm;
 pub use summary::{Summary, quantile};
+pub use target::target_agreement;
 pub use wilcoxon::{Wilcoxon, WilcoxonMethod, wilcoxon_signed_rank};
 
 /// Errors from statistics on user data.
