@@ -142,7 +142,11 @@ impl Manifest {
             ))
         };
         if self.format != MANIFEST_FORMAT {
-            return refuse("manifest format", self.format.clone(), MANIFEST_FORMAT.into());
+            return refuse(
+                "manifest format",
+                self.format.clone(),
+                MANIFEST_FORMAT.into(),
+            );
         }
         if self.experiment != now.experiment {
             return refuse(
@@ -175,6 +179,7 @@ impl Manifest {
     pub(crate) fn write(&self, out: &Path) -> Result<()> {
         let path = out.join("manifest.json");
         let text = serde_json::to_string_pretty(self).map_err(|e| EvalError::io(&path, e))?;
-        mira_nn::checkpoint::write_atomic(&path, text.as_bytes()).map_err(|e| EvalError::io(&path, e))
+        mira_nn::checkpoint::write_atomic(&path, text.as_bytes())
+            .map_err(|e| EvalError::io(&path, e))
     }
 }

@@ -121,7 +121,10 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     older.build.version = "0.0.1".into();
     std::fs::write(&manifest_path, serde_json::to_string(&older).unwrap()).unwrap();
     let err = run(&exp, &out, &mut |_| {}).unwrap_err().to_string();
-    assert!(err.contains("different Mira build") && err.contains("0.0.1"), "{err}");
+    assert!(
+        err.contains("different Mira build") && err.contains("0.0.1"),
+        "{err}"
+    );
     std::fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
 
     // The trained checkpoint, loaded by another experiment, but with a 3-channel model.json.

@@ -150,7 +150,8 @@ pub fn to_markdown(rows: &[SummaryRow]) -> String {
     for l in &labels {
         out += &format!(" Dice {l} |");
     }
-    out += " mean Dice | drop % | Wilcoxon p | Dice to target | target reached |\n|---|---|---|---|";
+    out +=
+        " mean Dice | drop % | Wilcoxon p | Dice to target | target reached |\n|---|---|---|---|";
     out += &"---|".repeat(labels.len() + 5);
     out += "\n";
     for r in rows {

@@ -1,0 +1,21 @@
+//! Medical image I/O for Mira: NIfTI-1 volumes read as `f32` with their geometry, and written
+//! back with the geometry of a source file.
+//!
+//! Readers never trust a header: sizes are checked against the bytes actually present (and
+//! against [`MAX_VOXELS`]) before anything is allocated, so truncated, corrupted or hostile
+//! files give an [`IoError`], never a panic or an unbounded allocation.
+
+mod error;
+mod nifti_read;
+mod nifti_write;
+mod shared;
+mod volume;
+
+pub use error::{IoError, Result};
+pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
+pub use nifti_write::write_nifti_like;
+pub use shared::{shared_data_dir, shared_data_for_test};
+pub use volume::Volume;
+
+/// Largest number of voxels a reader accepts (2^31, 8 GiB as f32).
+pub const MAX_VOXELS: usize = 1 << 31;
