@@ -6,6 +6,7 @@
 
 mod attack;
 mod demo;
+mod info;
 mod progress;
 mod report;
 mod run;
@@ -34,6 +35,8 @@ enum Command {
     Train(train::Args),
     /// Attack a saved checkpoint over a list of budgets.
     Attack(attack::Args),
+    /// Show what Mira reads from an image file (NIfTI): dims, spacing, orientation, range.
+    Info(info::Args),
     /// Rebuild summary.csv and summary.md of a run folder from its records alone.
     Report(report::Args),
 }
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::main(a),
         Command::Attack(a) => attack::main(a),
         Command::Report(a) => report::main(a),
+        Command::Info(a) => info::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

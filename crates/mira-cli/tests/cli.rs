@@ -72,3 +72,29 @@ fn help_lists_the_commands() {
         assert!(out.contains(c), "{out}");
     }
 }
+
+#[test]
+fn info_reads_nifti_and_refuses_bad_files() {
+    let bad = std::env::temp_dir().join(format!("mira-cli-bad-{}.nii", std::process::id()));
+    std::fs::write(&bad, b"not a nifti file").unwrap();
+    let (code, _, err) = mira(&["info", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a NIfTI-1 file"), "{err}");
+    std::fs::remove_file(&bad).unwrap();
+}
+
+#[test]
+fn info_prints_geometry_shared_data() {
+    let Some(root) = mira_io::shared_data_for_test("info_prints_geometry_shared_data") else {
+        return;
+    };
+    let f = root.join("nifti_small/functional.nii");
+    let (code, out, err) = mira(&["info", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // nibabel 5.3: shape (17, 21, 3, 20), zooms (4, 4, 8, 2), aff2axcodes LAS,
+    // get_fdata() min 629.826171875, max 5571.6220703125.
+    assert!(out.contains("dims         17 x 21 x 3 x 20"), "{out}");
+    assert!(out.contains("spacing      4 x 4 x 8 x 2"), "{out}");
+    assert!(out.contains("orientation  LAS"), "{out}");
+    assert!(out.contains("range        629.8262 .. 5571.622"), "{out}");
+}

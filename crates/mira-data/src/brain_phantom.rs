@@ -53,7 +53,7 @@ impl Default for BrainPhantomConfig {
 
 /// Tissue classes before the tumour is drawn.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Tissue {
+pub(crate) enum Tissue {
     Air,
     Scalp,
     Skull,
@@ -67,7 +67,7 @@ enum Tissue {
 
 impl Tissue {
     /// Relative intensity on (T1, T1c, T2, FLAIR).
-    fn contrast(self) -> [f32; 4] {
+    pub(crate) fn contrast(self) -> [f32; 4] {
         match self {
             Tissue::Air => [0.0, 0.0, 0.0, 0.0],
             Tissue::Scalp => [0.95, 0.95, 0.55, 0.6],
@@ -78,6 +78,90 @@ impl Tissue {
             Tissue::Necrosis => [0.22, 0.26, 0.88, 0.45],
             Tissue::Enhancing => [0.42, 1.0, 0.62, 0.7],
             Tissue::Edema => [0.4, 0.42, 0.82, 0.9],
+        }
+    }
+}
+
+impl Tissue {
+    /// BraTS label of the tissue.
+    pub(crate) fn label(self) -> u8 {
+        match self {
+            Tissue::Necrosis => 1,
+            Tissue::Edema => 2,
+            Tissue::Enhancing => 3,
+            _ => 0,
+        }
+    }
+
+    /// Whether the tissue carries parenchymal texture.
+    fn textured(self) -> bool {
+        matches!(self, Tissue::Grey | Tissue::White | Tissue::Edema)
+    }
+}
+
+/// A glioma in brain coordinates (the brain is roughly the unit disc): necrotic core,
+/// enhancing rim and oedema, each with an irregular outline.
+pub(crate) struct Tumour {
+    radius: f32,
+    centre: (f32, f32),
+    harm: Vec<(f32, f32)>,
+    edema_harm: Vec<(f32, f32)>,
+    core_frac: f32,
+    rim_frac: f32,
+    edema_scale: f32,
+}
+
+impl Tumour {
+    /// Draws a tumour whose core+rim radius lies in `radius` (fraction of the brain radius),
+    /// centred well inside the brain.
+    pub(crate) fn draw(rng: &mut StdRng, radius: [f32; 2]) -> Self {
+        let tr = rng.random_range(radius[0]..=radius[1]);
+        let (ang, dist) = (
+            rng.random_range(0.0..TAU),
+            rng.random_range(0.0..(0.62 - tr).max(0.01)),
+        );
+        let harm = (0..3)
+            .map(|_| (rng.random_range(0.0..0.12f32), rng.random_range(0.0..TAU)))
+            .collect();
+        let edema_harm = (0..3)
+            .map(|_| (rng.random_range(0.0..0.18f32), rng.random_range(0.0..TAU)))
+            .collect();
+        let core_frac = rng.random_range(0.3..0.6f32);
+        let rim_frac = rng.random_range(0.65..0.85f32).max(core_frac + 0.15);
+        let edema_scale = rng.random_range(1.35..2.1f32);
+        Self {
+            radius: tr,
+            centre: (dist * ang.cos(), dist * ang.sin()),
+            harm,
+            edema_harm,
+            core_frac,
+            rim_frac,
+            edema_scale,
+        }
+    }
+
+    /// The tumour tissue at brain coordinates `(px, py)`, if any.
+    pub(crate) fn tissue_at(&self, px: f32, py: f32) -> Option<Tissue> {
+        let outline = |h: &[(f32, f32)], theta: f32| {
+            1.0 + h
+                .iter()
+                .enumerate()
+                .map(|(k, (a, p))| a * ((k as f32 + 2.0) * theta + p).cos())
+                .sum::<f32>()
+        };
+        let (dx, dy) = (px - self.centre.0, py - self.centre.1);
+        let dt = (dx * dx + dy * dy).sqrt();
+        let phi = dy.atan2(dx);
+        let d_core = dt / (self.radius * outline(&self.harm, phi));
+        let d_edema = dt / (self.radius * self.edema_scale * outline(&self.edema_harm, phi));
+        if d_core < self.core_frac {
+            Some(Tissue::Necrosis)
+        } else if d_core < self.rim_frac {
+            Some(Tissue::Enhancing)
+        } else if d_core < 1.0 || d_edema < 1.0 {
+            Some(Tissue::Edema)
+        } else {
+            None
         }
     }
 }
@@ -131,31 +215,43 @@ impl BrainPhantomConfig {
 
     fn slice(&self, seed: u64) -> SegSlice {
         let mut rng = StdRng::seed_from_u64(seed);
-        let n = self.size;
         let tissue = self.anatomy(&mut rng);
-        let labels: Vec<u8> = tissue
+        let base: Vec<[f32; 4]> = tissue.iter().map(|t| t.contrast()).collect();
+        let textured: Vec<f32> = tissue
             .iter()
-            .map(|t| match t {
-                Tissue::Necrosis => 1,
-                Tissue::Edema => 2,
-                Tissue::Enhancing => 3,
-                _ => 0,
-            })
+            .map(|t| f32::from(u8::from(t.textured())))
             .collect();
         let head: Vec<bool> = tissue.iter().map(|t| *t != Tissue::Air).collect();
-        let bias = bias_field(&mut rng, n, 0.15 * self.bias);
-        let texture = smooth_texture(&mut rng, n, 0.04);
+        let labels = tissue.iter().map(|t| t.label()).collect();
+        self.render(&mut rng, &base, &textured, &head, labels)
+    }
+
+    /// Turns per-pixel relative intensities (T1, T1c, T2, FLAIR) into a noisy MR slice:
+    /// per-channel gain, tissue texture (weight `textured`), partial-volume blur, bias field,
+    /// Rician noise, robust scaling to `[0, 1]` inside `head`.
+    pub(crate) fn render(
+        &self,
+        rng: &mut StdRng,
+        base: &[[f32; 4]],
+        textured: &[f32],
+        head: &[bool],
+        labels: Vec<u8>,
+    ) -> SegSlice {
+        let n = self.size;
+        let bias = bias_field(rng, n, 0.15 * self.bias);
+        let texture = smooth_texture(rng, n, 0.04);
         let noise = Normal::new(0.0f32, self.noise.max(1e-9)).expect("finite sigma");
         let mut image = Vec::with_capacity(4 * n * n);
         for c in 0..4 {
             let gain = 1.0 + rng.random_range(-0.05..0.05);
-            let clean: Vec<f32> = tissue
+            let clean: Vec<f32> = base
                 .iter()
                 .zip(&texture)
-                .map(|(t, tex)| {
-                    let base = t.contrast()[c] * gain;
-                    if matches!(t, Tissue::Grey | Tissue::White | Tissue::Edema) {
-                        base * (1.0 + tex)
+                .zip(textured)
+                .map(|((b, tex), w)| {
+                    let base = b[c] * gain;
+                    if *w > 0.0 {
+                        base * (1.0 + tex * w)
                     } else {
                         base
                     }
@@ -166,11 +262,11 @@ impl BrainPhantomConfig {
                 .iter()
                 .zip(&bias)
                 .map(|(v, b)| {
-                    let (re, im) = (v * b + noise.sample(&mut rng), noise.sample(&mut rng));
+                    let (re, im) = (v * b + noise.sample(rng), noise.sample(rng));
                     (re * re + im * im).sqrt()
                 })
                 .collect();
-            let scale = masked_quantile(&noisy, &head, 0.995).max(1e-6);
+            let scale = masked_quantile(&noisy, head, 0.995).max(1e-6);
             image.extend(noisy.iter().map(|v| (v / scale).clamp(0.0, 1.0)));
         }
         SegSlice {
@@ -197,29 +293,7 @@ impl BrainPhantomConfig {
         let gyri = rng.random_range(7..12) as f32;
         let (phase, fold) = (rng.random_range(0.0..TAU), rng.random_range(0.03..0.06f32));
         let vent = rng.random_range(0.6..1.4f32);
-        // Tumour in brain coordinates (elliptical radius < 0.55), irregular outline.
-        let tr = rng.random_range(self.tumour_radius[0]..=self.tumour_radius[1]);
-        let (ang, dist) = (
-            rng.random_range(0.0..TAU),
-            rng.random_range(0.0..(0.62 - tr).max(0.01)),
-        );
-        let (tx, ty) = (dist * ang.cos(), dist * ang.sin());
-        let harm: Vec<(f32, f32)> = (0..3)
-            .map(|_| (rng.random_range(0.0..0.12f32), rng.random_range(0.0..TAU)))
-            .collect();
-        let edema_harm: Vec<(f32, f32)> = (0..3)
-            .map(|_| (rng.random_range(0.0..0.18f32), rng.random_range(0.0..TAU)))
-            .collect();
-        let core_frac = rng.random_range(0.3..0.6f32);
-        let rim_frac = rng.random_range(0.65..0.85f32).max(core_frac + 0.15);
-        let edema_scale = rng.random_range(1.35..2.1f32);
-        let outline = |h: &[(f32, f32)], theta: f32| {
-            1.0 + h
-                .iter()
-                .enumerate()
-                .map(|(k, (a, p))| a * ((k as f32 + 2.0) * theta + p).cos())
-                .sum::<f32>()
-        };
+        let tumour = Tumour::draw(rng, self.tumour_radius);
         let (cr, sr) = (rot.cos(), rot.sin());
         let mut out = Vec::with_capacity(n * n);
         for y in 0..n {
@@ -242,11 +316,6 @@ impl BrainPhantomConfig {
                     // Brain: coordinates relative to the brain radius 0.82.
                     let (px, py) = (bx / 0.82, by / 0.82);
                     let cortex = 0.8 + fold * (gyri * theta + phase).sin();
-                    let (dx, dy) = (px - tx, py - ty);
-                    let dt = (dx * dx + dy * dy).sqrt();
-                    let phi = dy.atan2(dx);
-                    let d_core = dt / (tr * outline(&harm, phi));
-                    let d_edema = dt / (tr * edema_scale * outline(&edema_harm, phi));
                     let ventricle = |sx: f32| {
                         let (qx, qy) = (
                             (px - sx * 0.13) / (0.08 * vent),
@@ -254,12 +323,8 @@ impl BrainPhantomConfig {
                         );
                         qx * qx + qy * qy < 1.0
                     };
-                    if d_core < core_frac {
-                        Tissue::Necrosis
-                    } else if d_core < rim_frac {
-                        Tissue::Enhancing
-                    } else if d_core < 1.0 || d_edema < 1.0 {
-                        Tissue::Edema
+                    if let Some(t) = tumour.tissue_at(px, py) {
+                        t
                     } else if ventricle(1.0) || ventricle(-1.0) {
                         Tissue::Csf
                     } else if rho / 0.82 > cortex {
@@ -276,7 +341,7 @@ impl BrainPhantomConfig {
 }
 
 /// Seed of item `i`: a SplitMix64 step, so neighbouring items get unrelated streams.
-fn item_seed(seed: u64, i: usize) -> u64 {
+pub(crate) fn item_seed(seed: u64, i: usize) -> u64 {
     let mut z = seed.wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -6,11 +6,13 @@
 //! explicit seed, and item `i` of a phantom set depends only on `(seed, i)`: subsets and
 //! resumed runs see the same images.
 
+mod brain_anatomy;
 mod brain_phantom;
 mod png;
 mod raster;
 mod slice;
 
+pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
 pub use png::{save_label_overlay_png, save_mosaic_png};
 pub use slice::{SegDataset, SegSlice};

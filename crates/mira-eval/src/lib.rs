@@ -6,13 +6,15 @@
 //! case. Records of a cell are written together and flushed, so an interrupted run resumes at
 //! the first incomplete cell without losing or duplicating records.
 
+mod anatomy;
 mod error;
 mod manifest;
 mod runner;
 mod seg_cell;
 mod spec;
 
+pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 pub use runner::{RunEvent, RunOutcome, run};
-pub use spec::{AttackEntry, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};
+pub use spec::{AttackEntry, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

@@ -15,7 +15,8 @@ use crate::manifest::{
     BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash,
 };
 use crate::seg_cell::{Cell, eps_f64, mix};
-use crate::{EvalError, Experiment, Result};
+use crate::spec::DataSource;
+use crate::{EvalError, Experiment, Result, load_mni};
 
 /// Progress of a run, for whoever displays it.
 #[derive(Debug, Clone)]
@@ -54,11 +55,22 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The three data splits; case `i` of each split depends only on `(seed, split, i)`.
 pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegDataset)> {
     let p = &exp.data.phantom;
-    Ok((
-        p.generate(exp.seed, 0, exp.data.train)?,
-        p.generate(exp.seed, 1_000_000, exp.data.val)?,
-        p.generate(exp.seed, 2_000_000, exp.data.test)?,
-    ))
+    let d = &exp.data;
+    match d.source {
+        DataSource::BrainMrPhantom => Ok((
+            p.generate(exp.seed, 0, d.train)?,
+            p.generate(exp.seed, 1_000_000, d.val)?,
+            p.generate(exp.seed, 2_000_000, d.test)?,
+        )),
+        DataSource::BrainMrMni => {
+            let a = load_mni(&d.mni_dir())?;
+            Ok((
+                p.generate_on(&a, exp.seed, 0, d.train)?,
+                p.generate_on(&a, exp.seed, 1_000_000, d.val)?,
+                p.generate_on(&a, exp.seed, 2_000_000, d.test)?,
+            ))
+        }
+    }
 }
 
 /// Validates `exp`, then runs it into `out`: models (loaded, or trained and saved under

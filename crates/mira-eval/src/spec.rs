@@ -39,8 +39,13 @@ pub struct Experiment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// Data source; `brain_mr_phantom` is the S1 phantom.
+    /// Data source; `brain_mr_phantom` is the S1 phantom, `brain_mr_mni` the same tumour model
+    /// drawn into axial slices of the MNI152 template.
     pub source: DataSource,
+    /// `brain_mr_mni`: folder of the MNI ICBM152 2009a files (default
+    /// `../shared/data/mni_icbm152_2009a_sym`, relative to the working directory).
+    #[serde(default)]
+    pub anatomy_dir: Option<std::path::PathBuf>,
     /// Training slices (for models that are trained).
     #[serde(default = "default_train")]
     pub train: usize,
@@ -52,6 +57,15 @@ pub struct DataSpec {
     /// Phantom settings.
     #[serde(default)]
     pub phantom: BrainPhantomConfig,
+}
+
+impl DataSpec {
+    /// The MNI152 folder for `brain_mr_mni`.
+    pub fn mni_dir(&self) -> std::path::PathBuf {
+        self.anatomy_dir
+            .clone()
+            .unwrap_or_else(|| crate::anatomy::DEFAULT_MNI_DIR.into())
+    }
 }
 
 fn default_train() -> usize {
@@ -68,6 +82,8 @@ fn default_val() -> usize {
 pub enum DataSource {
     /// Seeded 4-channel brain MR tumour phantom.
     BrainMrPhantom,
+    /// The same phantom tumours on real anatomy: slices of the MNI152 T1 and tissue labels.
+    BrainMrMni,
 }
 
 /// One model: a checkpoint to load, or an architecture to train.
@@ -311,6 +327,14 @@ impl Experiment {
             .phantom
             .validate()
             .map_err(|e| inv("data.phantom", e.to_string()))?;
+        if self.data.source == DataSource::BrainMrMni {
+            crate::anatomy::check_mni_dir(&self.data.mni_dir())?;
+        } else if self.data.anatomy_dir.is_some() {
+            return Err(inv(
+                "data.anatomy_dir",
+                "only used with source = \"brain_mr_mni\"",
+            ));
+        }
         if self.data.test == 0 || self.data.test > 100_000 {
             return Err(inv("data.test", "must be in 1..=100000"));
         }
