@@ -18,7 +18,7 @@ fn mni_slices_carry_brain_and_tumour_shared_data() {
         // Brain (non-dark T1) covers a large part of the slice; the tumour sits inside it.
         let brain = s.channel(0).iter().filter(|v| **v > 0.15).count();
         assert!(brain > n / 4, "brain covers {brain} of {n} pixels");
-        assert!(s.labels.iter().any(|l| *l == 2), "oedema present");
+        assert!(s.labels.contains(&2), "oedema present");
         // Real anatomy: T1 varies inside the brain (GM/WM/CSF), unlike a flat phantom.
         let t1: Vec<f32> = s.channel(0).iter().copied().filter(|v| *v > 0.15).collect();
         let mean = t1.iter().sum::<f32>() / t1.len() as f32;
