@@ -1,5 +1,7 @@
-//! Records the git commit Mira is built from (`MIRA_GIT_COMMIT`), for run manifests.
-//! Outside a git checkout (e.g. a source tarball) the variable is left unset.
+//! Records the git commit Mira is built from (`MIRA_GIT_COMMIT`), for run manifests, with a
+//! `-dirty` suffix when tracked files differ from that commit at build time. Outside a git
+//! checkout (e.g. a source tarball) the variable is left unset. Best effort: the script
+//! re-runs when HEAD, the refs or the index change, not on every edit of a tracked file.
 
 use std::process::Command;
 
@@ -16,11 +18,14 @@ fn main() {
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
         println!("cargo:rerun-if-changed={dir}/packed-refs");
+        println!("cargo:rerun-if-changed={dir}/index");
         if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
             println!("cargo:rerun-if-changed={dir}/{head}");
         }
     }
     if let Some(commit) = git(&["rev-parse", "HEAD"]) {
-        println!("cargo:rustc-env=MIRA_GIT_COMMIT={commit}");
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some();
+        let suffix = if dirty { "-dirty" } else { "" };
+        println!("cargo:rustc-env=MIRA_GIT_COMMIT={commit}{suffix}");
     }
 }
