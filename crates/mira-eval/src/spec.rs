@@ -42,8 +42,9 @@ pub struct DataSpec {
     /// Data source; `brain_mr_phantom` is the S1 phantom, `brain_mr_mni` the same tumour model
     /// drawn into axial slices of the MNI152 template.
     pub source: DataSource,
-    /// `brain_mr_mni`: folder of the MNI ICBM152 2009a files (default
-    /// `../shared/data/mni_icbm152_2009a_sym`, relative to the working directory).
+    /// `brain_mr_mni`: folder of the MNI ICBM152 2009a files (relative paths are relative to
+    /// the experiment file). Default: `mni_icbm152_2009a_sym` in the shared data folder
+    /// (`$MIRA_SHARED_DATA`, or `../shared/data` found upwards from the working directory).
     #[serde(default)]
     pub anatomy_dir: Option<std::path::PathBuf>,
     /// Training slices (for models that are trained).
@@ -62,9 +63,11 @@ pub struct DataSpec {
 impl DataSpec {
     /// The MNI152 folder for `brain_mr_mni`.
     pub fn mni_dir(&self) -> std::path::PathBuf {
-        self.anatomy_dir
-            .clone()
-            .unwrap_or_else(|| crate::anatomy::DEFAULT_MNI_DIR.into())
+        self.anatomy_dir.clone().unwrap_or_else(|| {
+            mira_io::shared_data_dir()
+                .map(|d| d.join("mni_icbm152_2009a_sym"))
+                .unwrap_or_else(|| crate::anatomy::DEFAULT_MNI_DIR.into())
+        })
     }
 }
 
@@ -282,6 +285,11 @@ impl Experiment {
             {
                 m.checkpoint = Some(base.join(c));
             }
+        }
+        if let Some(d) = &exp.data.anatomy_dir
+            && d.is_relative()
+        {
+            exp.data.anatomy_dir = Some(base.join(d));
         }
         exp.validate()?;
         Ok(exp)
