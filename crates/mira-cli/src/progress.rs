@@ -31,7 +31,12 @@ impl Progress {
     /// Shows one training event.
     pub fn train(&mut self, model: &str, event: TrainEvent) {
         match event {
+            TrainEvent::Stage(stage) => {
+                self.finish();
+                eprintln!("  {model}: {stage}");
+            }
             TrainEvent::Start { steps } => {
+                self.finish();
                 self.bar = Some(bar(steps, &format!("training {model}")))
             }
             TrainEvent::Step { loss, .. } => {

@@ -1,13 +1,20 @@
 //! Training loops for Mira's networks, written by hand on burn's autodiff and Adam.
 //!
-//! One loop per task, shared by plain training and (later) the training-time defences, which
-//! change what a batch contains (adversarial examples, soft labels) rather than the loop.
+//! One loop per task, shared by plain training and the training-time defences (defensive
+//! distillation, adversarial training), which change what a batch contains (adversarial
+//! examples, soft labels, temperature) rather than the loop.
 
+mod batch;
+mod defence;
 mod evaluate;
 mod segmentation;
 
+pub use batch::{BatchMaker, TrainBatch};
+pub use defence::{AdvAttack, Defence};
 pub use evaluate::{predict_labels, validation_dice};
-pub use segmentation::{EpochStats, TrainConfig, TrainEvent, TrainReport, train_segmentation};
+pub use segmentation::{
+    EpochStats, TrainConfig, TrainEvent, TrainReport, fit, train_defended, train_segmentation,
+};
 
 /// Errors from training.
 #[derive(Debug, thiserror::Error)]

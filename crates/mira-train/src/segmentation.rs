@@ -1,16 +1,18 @@
 //! Supervised training of a segmentation UNet: Adam on cross-entropy + soft Dice, validation
-//! Dice after every epoch, the best epoch's weights kept.
+//! Dice after every epoch, the best epoch's weights kept. One loop ([`fit`]) serves plain
+//! training and every defence; a [`BatchMaker`] decides what each batch contains.
 
 use burn::optim::{AdamConfig, GradientsParams};
 use mira_data::SegDataset;
 use mira_nn::segmentation::{cross_entropy, soft_dice_loss};
-use mira_nn::{UNet, autodiff_device, images_to_tensor, one_hot};
+use burn::prelude::*;
+use mira_nn::{UNet, UNetConfig, autodiff_device, one_hot};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, TrainError, validation_dice};
+use crate::{BatchMaker, Defence, Result, TrainError, validation_dice};
 
 /// Settings of [`train_segmentation`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +71,8 @@ impl TrainConfig {
 /// Progress of a training run, for whoever displays it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainEvent {
+    /// A training stage starts (`teacher`, `student`), for multi-stage defences.
+    Stage(String),
     /// Training starts: total optimisation steps.
     Start { steps: usize },
     /// One optimisation step done.
@@ -99,6 +103,13 @@ pub struct TrainReport {
     pub best_epoch: usize,
     /// The seed of the run.
     pub seed: u64,
+    /// The defence the model was trained with.
+    pub defence: Defence,
+    /// Distillation: the teacher's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<Vec<EpochStats>>,
+    /// Adversarial training: examples replaced by adversarial ones, over the whole run.
+    pub adversarial_examples: usize,
 }
 
 /// Trains `model` (on the autodiff device, e.g. from `UNetConfig::init_seeded`) on `train`,
@@ -107,11 +118,66 @@ pub struct TrainReport {
 /// # Errors
 /// Invalid settings, data that does not match the model, or a diverging loss.
 pub fn train_segmentation(
+    model: UNet,
+    train: &SegDataset,
+    val: &SegDataset,
+    cfg: &TrainConfig,
+    seed: u64,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(UNet, TrainReport)> {
+    fit(model, train, val, cfg, seed, &BatchMaker::new(&Defence::None)?, progress)
+}
+
+/// Builds and trains a UNet of architecture `arch` with `defence`: plain, adversarial
+/// training, or distillation (a teacher at `T`, then the returned student on its soft labels).
+/// The teacher is initialised from a seed derived from `seed`, the student from `seed`.
+///
+/// # Errors
+/// As [`train_segmentation`], and an invalid defence.
+pub fn train_defended(
+    arch: &UNetConfig,
+    defence: &Defence,
+    train: &SegDataset,
+    val: &SegDataset,
+    cfg: &TrainConfig,
+    seed: u64,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(UNet, TrainReport)> {
+    defence.validate()?;
+    let dev = autodiff_device();
+    match *defence {
+        Defence::Distillation { temperature } => {
+            progress(TrainEvent::Stage("teacher".into()));
+            let tseed = seed ^ 0x7EAC_4E12_D15C_0001;
+            let teacher = arch.init_seeded(tseed, &dev)?;
+            let maker = BatchMaker::teacher(defence, temperature);
+            let (teacher, t_report) = fit(teacher, train, val, cfg, tseed, &maker, progress)?;
+            progress(TrainEvent::Stage("student".into()));
+            let student = arch.init_seeded(seed, &dev)?;
+            let maker = BatchMaker::student(defence, &teacher, temperature);
+            let (student, mut report) = fit(student, train, val, cfg, seed, &maker, progress)?;
+            report.teacher = Some(t_report.epochs);
+            Ok((student, report))
+        }
+        _ => {
+            let model = arch.init_seeded(seed, &dev)?;
+            fit(model, train, val, cfg, seed, &BatchMaker::new(defence)?, progress)
+        }
+    }
+}
+
+/// The training loop: Adam on `CE(z / T, target) + dice_weight · softDice(z / T, target)` over
+/// the batches `maker` makes, validation Dice after every epoch, best epoch kept.
+///
+/// # Errors
+/// Invalid settings, data that does not match the model, or a diverging loss.
+pub fn fit(
     mut model: UNet,
     train: &SegDataset,
     val: &SegDataset,
     cfg: &TrainConfig,
     seed: u64,
+    maker: &BatchMaker<'_>,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(UNet, TrainReport)> {
     cfg.validate()?;
@@ -134,6 +200,9 @@ pub fn train_segmentation(
         epochs: Vec::new(),
         best_epoch: 0,
         seed,
+        defence: maker.defence().clone(),
+        teacher: None,
+        adversarial_examples: 0,
     };
     let mut best: Option<(f64, UNet)> = None;
     for epoch in 1..=cfg.epochs {
@@ -141,12 +210,19 @@ pub fn train_segmentation(
         let mut total = 0.0f64;
         for (batch, idx) in order.chunks(cfg.batch_size).enumerate() {
             let items: Vec<_> = idx.iter().map(|&i| &train.items[i]).collect();
-            let x = images_to_tensor(&items, &dev)?;
-            let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
-            let t = one_hot(&maps, k, h, w, &dev)?;
+            let b = maker.make(&model, &items, k, epoch, &mut rng)?;
+            report.adversarial_examples += b.adversarial.iter().filter(|a| **a).count();
+            let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &dev);
+            let t = match b.soft_targets {
+                Some(soft) => Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev),
+                None => {
+                    let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
+                    one_hot(&maps, k, h, w, &dev)?
+                }
+            };
             let logits = model.logits(x);
-            let loss = (cross_entropy(logits.clone(), t.clone(), 1.0)
-                + soft_dice_loss(logits, t) * cfg.dice_weight)
+            let loss = (cross_entropy(logits.clone(), t.clone(), b.temperature)
+                + soft_dice_loss(logits / b.temperature, t) * cfg.dice_weight)
                 .mean();
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {

@@ -1,0 +1,142 @@
+//! What one training step sees: images (clean or adversarial), targets (hard or soft) and the
+//! softmax temperature. The defences differ only here; the loop in `segmentation.rs` is shared.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use mira_attack::{Attack, Bounds, Goal, LpBall, segmentation_objective};
+use mira_data::SegSlice;
+use mira_nn::{UNet, default_device, images_to_tensor, one_hot, tensor_to_vec};
+use rand::rngs::StdRng;
+
+use crate::{Defence, Result, TrainError};
+
+/// One training batch on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainBatch {
+    /// Images `[B, C, H, W]`, row-major.
+    pub images: Vec<f32>,
+    /// `[B, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Soft targets `[B, K, H, W]` (distillation), or `None` for the one-hot labels.
+    pub soft_targets: Option<Vec<f32>>,
+    /// Softmax temperature of the loss.
+    pub temperature: f32,
+    /// Which samples were replaced by adversarial examples.
+    pub adversarial: Vec<bool>,
+    /// The ε those examples were made with (0 when none).
+    pub epsilon: f32,
+}
+
+/// Makes training batches for a defence. For distillation students it holds the teacher (in
+/// evaluation mode); a distillation *teacher* is trained with `BatchMaker::teacher`.
+pub struct BatchMaker<'a> {
+    defence: &'a Defence,
+    teacher: Option<UNet>,
+    temperature: f32,
+}
+
+impl<'a> BatchMaker<'a> {
+    /// Plain batches (clean images, one-hot labels, T = 1) or adversarial ones.
+    ///
+    /// # Errors
+    /// Distillation needs a teacher: use [`BatchMaker::student`].
+    pub fn new(defence: &'a Defence) -> Result<Self> {
+        if let Defence::Distillation { .. } = defence {
+            return Err(TrainError::InvalidConfig {
+                field: "defence",
+                reason: "distillation batches need the trained teacher".into(),
+            });
+        }
+        Ok(Self {
+            defence,
+            teacher: None,
+            temperature: 1.0,
+        })
+    }
+
+    /// Batches of a distillation teacher: one-hot labels at temperature `T`.
+    pub fn teacher(defence: &'a Defence, temperature: f32) -> Self {
+        Self {
+            defence,
+            teacher: None,
+            temperature,
+        }
+    }
+
+    /// Batches of a distillation student: the teacher's soft labels at `T`, loss at `T`.
+    pub fn student(defence: &'a Defence, teacher: &UNet, temperature: f32) -> Self {
+        Self {
+            defence,
+            teacher: Some(teacher.valid()),
+            temperature,
+        }
+    }
+
+    /// The defence these batches implement.
+    pub fn defence(&self) -> &Defence {
+        self.defence
+    }
+
+    /// The batch of `items` (labels in `0..classes`) for `model` (current weights, autodiff
+    /// device) in `epoch` (1-based).
+    ///
+    /// # Errors
+    /// Items that do not form a batch; attack failures.
+    pub fn make(
+        &self,
+        model: &UNet,
+        items: &[&SegSlice],
+        classes: usize,
+        epoch: usize,
+        rng: &mut StdRng,
+    ) -> Result<TrainBatch> {
+        let dev = default_device();
+        let first = items
+            .first()
+            .ok_or_else(|| TrainError::Data("empty batch".into()))?;
+        let shape = [items.len(), first.channels, first.height, first.width];
+        let x = images_to_tensor(items, &dev)?;
+        let mut images = tensor_to_vec(x.clone());
+        let mut adversarial = vec![false; items.len()];
+        let mut epsilon = 0.0;
+        if let (Some(engine), Defence::Adversarial { norm, ratio, .. }) =
+            (self.defence.engine(), self.defence)
+        {
+            let n_adv = ((*ratio * items.len() as f32).round() as usize).min(items.len());
+            epsilon = self.defence.epsilon_at(epoch);
+            if n_adv > 0 && epsilon > 0.0 {
+                let eval = model.valid();
+                let maps: Vec<&[u8]> = items[..n_adv].iter().map(|s| s.labels.as_slice()).collect();
+                let truth = one_hot(&maps, classes, shape[2], shape[3], &dev)?;
+                let f = segmentation_objective(&eval, Goal::Untargeted { truth }, 1.0);
+                let ball = LpBall::new(*norm, epsilon, Bounds::default())
+                    .map_err(|e| TrainError::Data(e.to_string()))?;
+                let x0 = images_to_tensor(&items[..n_adv], &dev)?;
+                let adv = engine
+                    .perturb(&f, x0, &ball, rng)
+                    .map_err(|e| TrainError::Data(format!("adversarial training: {e}")))?;
+                let adv = tensor_to_vec(adv);
+                images[..adv.len()].copy_from_slice(&adv);
+                adversarial[..n_adv].fill(true);
+            }
+        }
+        let soft_targets = match &self.teacher {
+            Some(t) => {
+                let logits = t.logits(Tensor::from_data(
+                    TensorData::new(images.clone(), shape),
+                    &dev,
+                ));
+                Some(tensor_to_vec(softmax(logits / self.temperature, 1)))
+            }
+            None => None,
+        };
+        Ok(TrainBatch {
+            images,
+            shape,
+            soft_targets,
+            temperature: self.temperature,
+            adversarial,
+            epsilon,
+        })
+    }
+}

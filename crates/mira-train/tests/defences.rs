@@ -1,0 +1,144 @@
+//! The defences put what they promise into training batches: adversarial examples within the
+//! configured (warmed-up) budget, and for distillation the teacher's soft labels at T.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use mira_attack::Norm;
+use mira_data::BrainPhantomConfig;
+use mira_nn::{UNetConfig, autodiff_device, default_device, images_to_tensor, tensor_to_vec};
+use mira_train::{AdvAttack, BatchMaker, Defence, TrainConfig, train_defended};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn data() -> mira_data::SegDataset {
+    BrainPhantomConfig {
+        size: 16,
+        ..Default::default()
+    }
+    .generate(3, 0, 8)
+    .unwrap()
+}
+
+fn arch() -> UNetConfig {
+    UNetConfig::new().with_base_width(4).with_depth(2)
+}
+
+#[test]
+fn adversarial_batches_stay_within_the_scheduled_budget() {
+    let ds = data();
+    let items: Vec<_> = ds.items.iter().collect();
+    let model = arch().init_seeded(1, &autodiff_device()).unwrap();
+    let clean = tensor_to_vec(images_to_tensor(&items, &default_device()).unwrap());
+    for (attack, ratio, epoch, eps) in [
+        (AdvAttack::Pgd, 0.5, 1, 0.01), // warm-up: epoch 1 of 4 → ε/4
+        (AdvAttack::Pgd, 0.5, 6, 0.04),
+        (AdvAttack::Fgsm, 1.0, 6, 0.04), // Madry-style: every sample adversarial
+        (AdvAttack::Fgsm, 0.0, 6, 0.04), // ratio 0: clean batches
+    ] {
+        let defence = Defence::Adversarial {
+            attack,
+            epsilon: 0.04,
+            norm: Norm::Linf,
+            ratio,
+            warmup_epochs: 4,
+            steps: 3,
+            rel_step: 0.5,
+        };
+        let maker = BatchMaker::new(&defence).unwrap();
+        let b = maker
+            .make(&model, &items, 4, epoch, &mut StdRng::seed_from_u64(9))
+            .unwrap();
+        let n_adv = (ratio * items.len() as f32).round() as usize;
+        assert_eq!(b.adversarial.iter().filter(|a| **a).count(), n_adv);
+        assert!(b.soft_targets.is_none() && b.temperature == 1.0);
+        let per = clean.len() / items.len();
+        for (i, is_adv) in b.adversarial.iter().enumerate() {
+            let (a, c) = (&b.images[i * per..(i + 1) * per], &clean[i * per..(i + 1) * per]);
+            let linf = a
+                .iter()
+                .zip(c)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+            if *is_adv {
+                assert!(linf <= eps * (1.0 + 1e-5) + 1e-6, "{attack:?} ε={eps}: {linf}");
+                assert!(linf > 0.5 * eps, "the example was perturbed: {linf}");
+            } else {
+                assert_eq!(linf, 0.0, "clean samples stay clean");
+            }
+        }
+        if n_adv > 0 {
+            assert_eq!(b.epsilon, eps);
+        }
+    }
+}
+
+#[test]
+fn distillation_student_learns_from_soft_labels_at_temperature() {
+    let ds = data();
+    let items: Vec<_> = ds.items.iter().collect();
+    let t = 20.0;
+    let defence = Defence::Distillation { temperature: t };
+    let teacher = arch().init_seeded(2, &autodiff_device()).unwrap();
+    let student = arch().init_seeded(3, &autodiff_device()).unwrap();
+    let maker = BatchMaker::student(&defence, &teacher, t);
+    let b = maker
+        .make(&student, &items, 4, 1, &mut StdRng::seed_from_u64(1))
+        .unwrap();
+    assert_eq!(b.temperature, t);
+    assert!(b.adversarial.iter().all(|a| !a));
+    let soft = b.soft_targets.expect("soft targets");
+    // Exactly softmax(teacher logits / T), computed independently.
+    let x = images_to_tensor(&items, &default_device()).unwrap();
+    let expect = tensor_to_vec(softmax(teacher.valid().logits(x) / t, 1));
+    assert_eq!(soft.len(), expect.len());
+    for (a, e) in soft.iter().zip(&expect) {
+        assert!((a - e).abs() < 1e-6);
+    }
+    // Soft, not hard: no value is 0 or 1, and each pixel's 4 classes sum to 1.
+    assert!(soft.iter().all(|v| *v > 0.0 && *v < 1.0));
+    let hw = 16 * 16;
+    for p in 0..hw {
+        let s: f32 = (0..4).map(|k| soft[k * hw + p]).sum();
+        assert!((s - 1.0).abs() < 1e-5);
+    }
+    // A teacher's own batches are the hard labels at T.
+    let tb = BatchMaker::teacher(&defence, t)
+        .make(&teacher, &items, 4, 1, &mut StdRng::seed_from_u64(1))
+        .unwrap();
+    assert!(tb.soft_targets.is_none() && tb.temperature == t);
+    assert!(BatchMaker::new(&defence).is_err(), "a student needs its teacher");
+}
+
+#[test]
+fn distillation_trains_teacher_then_student() {
+    let ds = data();
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 4,
+        ..Default::default()
+    };
+    let defence = Defence::Distillation { temperature: 30.0 };
+    let mut stages = Vec::new();
+    let (_, report) = train_defended(&arch(), &defence, &ds, &ds, &cfg, 5, &mut |e| {
+        if let mira_train::TrainEvent::Stage(s) = e {
+            stages.push(s)
+        }
+    })
+    .unwrap();
+    assert_eq!(stages, ["teacher", "student"]);
+    assert_eq!(report.teacher.as_ref().map(Vec::len), Some(2));
+    assert_eq!(report.defence, defence);
+    assert!(
+        train_defended(
+            &arch(),
+            &Defence::Distillation { temperature: -1.0 },
+            &ds,
+            &ds,
+            &cfg,
+            5,
+            &mut |_| {}
+        )
+        .is_err()
+    );
+}
