@@ -3,9 +3,13 @@
 //! The runner writes one [`SegRecord`] per (model, attack, ε, case) as a JSON line; everything
 //! here reads those records only, so any run can be summarised again without models or data.
 
+mod compare;
+mod compare_format;
 mod record;
 mod summary;
 
+pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
+pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use record::{SegRecord, read_records};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
 

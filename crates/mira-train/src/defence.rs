@@ -185,7 +185,12 @@ mod tests {
     #[test]
     fn bad_settings_name_the_field_and_warmup_ramps() {
         let d = Defence::Distillation { temperature: 0.0 };
-        assert!(d.validate().unwrap_err().to_string().contains("temperature"));
+        assert!(
+            d.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("temperature")
+        );
         let adv = |ratio: f32| Defence::Adversarial {
             attack: AdvAttack::Pgd,
             epsilon: 0.04,
@@ -195,7 +200,13 @@ mod tests {
             steps: 5,
             rel_step: 0.4,
         };
-        assert!(adv(1.5).validate().unwrap_err().to_string().contains("ratio"));
+        assert!(
+            adv(1.5)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("ratio")
+        );
         let a = adv(0.5);
         a.validate().unwrap();
         let eps: Vec<f32> = (1..=6).map(|e| a.epsilon_at(e)).collect();
@@ -205,8 +216,8 @@ mod tests {
 
     #[test]
     fn parses_from_toml() {
-        let d: Defence = toml::from_str("kind = \"adversarial\"\nattack = \"fgsm\"\nepsilon = 0.02")
-            .unwrap();
+        let d: Defence =
+            toml::from_str("kind = \"adversarial\"\nattack = \"fgsm\"\nepsilon = 0.02").unwrap();
         assert_eq!(d.epsilon_at(1), 0.02);
         let e = toml::from_str::<Defence>("kind = \"distillation\"\ntemperature = 50\nx = 1");
         assert!(e.is_err(), "unknown keys are refused");

@@ -3,9 +3,9 @@
 //! training and every defence; a [`BatchMaker`] decides what each batch contains.
 
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
 use mira_data::SegDataset;
 use mira_nn::segmentation::{cross_entropy, soft_dice_loss};
-use burn::prelude::*;
 use mira_nn::{UNet, UNetConfig, autodiff_device, one_hot};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -125,7 +125,15 @@ pub fn train_segmentation(
     seed: u64,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(UNet, TrainReport)> {
-    fit(model, train, val, cfg, seed, &BatchMaker::new(&Defence::None)?, progress)
+    fit(
+        model,
+        train,
+        val,
+        cfg,
+        seed,
+        &BatchMaker::new(&Defence::None)?,
+        progress,
+    )
 }
 
 /// Builds and trains a UNet of architecture `arch` with `defence`: plain, adversarial
@@ -161,7 +169,15 @@ pub fn train_defended(
         }
         _ => {
             let model = arch.init_seeded(seed, &dev)?;
-            fit(model, train, val, cfg, seed, &BatchMaker::new(defence)?, progress)
+            fit(
+                model,
+                train,
+                val,
+                cfg,
+                seed,
+                &BatchMaker::new(defence)?,
+                progress,
+            )
         }
     }
 }
@@ -214,7 +230,9 @@ pub fn fit(
             report.adversarial_examples += b.adversarial.iter().filter(|a| **a).count();
             let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &dev);
             let t = match b.soft_targets {
-                Some(soft) => Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev),
+                Some(soft) => {
+                    Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev)
+                }
                 None => {
                     let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
                     one_hot(&maps, k, h, w, &dev)?

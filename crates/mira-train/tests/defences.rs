@@ -53,7 +53,10 @@ fn adversarial_batches_stay_within_the_scheduled_budget() {
         assert!(b.soft_targets.is_none() && b.temperature == 1.0);
         let per = clean.len() / items.len();
         for (i, is_adv) in b.adversarial.iter().enumerate() {
-            let (a, c) = (&b.images[i * per..(i + 1) * per], &clean[i * per..(i + 1) * per]);
+            let (a, c) = (
+                &b.images[i * per..(i + 1) * per],
+                &clean[i * per..(i + 1) * per],
+            );
             let linf = a
                 .iter()
                 .zip(c)
@@ -61,7 +64,10 @@ fn adversarial_batches_stay_within_the_scheduled_budget() {
                 .fold(0.0f32, f32::max);
             assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
             if *is_adv {
-                assert!(linf <= eps * (1.0 + 1e-5) + 1e-6, "{attack:?} ε={eps}: {linf}");
+                assert!(
+                    linf <= eps * (1.0 + 1e-5) + 1e-6,
+                    "{attack:?} ε={eps}: {linf}"
+                );
                 assert!(linf > 0.5 * eps, "the example was perturbed: {linf}");
             } else {
                 assert_eq!(linf, 0.0, "clean samples stay clean");
@@ -107,7 +113,10 @@ fn distillation_student_learns_from_soft_labels_at_temperature() {
         .make(&teacher, &items, 4, 1, &mut StdRng::seed_from_u64(1))
         .unwrap();
     assert!(tb.soft_targets.is_none() && tb.temperature == t);
-    assert!(BatchMaker::new(&defence).is_err(), "a student needs its teacher");
+    assert!(
+        BatchMaker::new(&defence).is_err(),
+        "a student needs its teacher"
+    );
 }
 
 #[test]
