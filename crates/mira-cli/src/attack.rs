@@ -27,6 +27,9 @@ pub struct Args {
     /// Goal: untargeted or remove_tumour.
     #[arg(long, default_value = "untargeted")]
     pub goal: String,
+    /// Divide logits by this in the attack loss (a distilled model's temperature).
+    #[arg(long)]
+    pub temperature: Option<f32>,
     /// Test slices to attack.
     #[arg(long, default_value_t = 16)]
     pub n: usize,
@@ -67,6 +70,7 @@ pub fn main(a: Args) -> Result<()> {
             base_width: None,
             depth: None,
             residual: None,
+            defence: Default::default(),
         }],
         attacks: vec![AttackEntry {
             name: a.attack.clone(),
@@ -75,6 +79,7 @@ pub fn main(a: Args) -> Result<()> {
             rel_step: None,
             restarts: None,
             goal,
+            temperature: a.temperature,
         }],
         sweep: SweepSpec {
             norm,

@@ -1,4 +1,5 @@
-//! `mira report <run-dir>`: rebuild the summary tables from the records alone.
+//! `mira report <run-dir>`: rebuild the summary tables (and the model comparison, using the
+//! model list in `manifest.json`) from the records.
 
 use std::path::PathBuf;
 
@@ -22,7 +23,23 @@ pub fn main(a: Args) -> Result<()> {
         mira_nn::checkpoint::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // The comparison needs the experiment's model list, from the run's manifest.
+    let manifest_path = a.run.join("manifest.json");
+    let mut compared = false;
+    if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest: mira_eval::Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("malformed {}", manifest_path.display()))?;
+        compared = mira_eval::write_comparison(&manifest.experiment, &records, &a.run)?;
+    }
     println!("{}", mira_report::to_markdown(&rows));
+    if compared {
+        println!(
+            "model comparison: {}",
+            a.run.join("comparison.md").display()
+        );
+    }
     println!(
         "{} records, {} cells; summaries rewritten in {}",
         records.len(),

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mira_data::BrainPhantomConfig;
+use mira_nn::UNetConfig;
 use mira_nn::checkpoint::{self, CheckpointMeta};
-use mira_nn::{UNetConfig, autodiff_device};
-use mira_train::{TrainConfig, train_segmentation};
+use mira_train::{AdvAttack, Defence, TrainConfig, train_defended};
 
 use crate::InvalidInput;
 use crate::progress::Progress;
@@ -44,6 +44,62 @@ pub struct Args {
     /// Residual blocks.
     #[arg(long)]
     pub residual: bool,
+    /// Training-time defence: none, distillation or adversarial.
+    #[arg(long, default_value = "none")]
+    pub defence: String,
+    /// Distillation: softmax temperature of teacher and student.
+    #[arg(long, default_value_t = 50.0)]
+    pub temperature: f32,
+    /// Adversarial training: fgsm or pgd.
+    #[arg(long, default_value = "fgsm")]
+    pub adv_attack: String,
+    /// Adversarial training: L∞ budget in [0, 1] intensity units.
+    #[arg(long, default_value_t = 0.02)]
+    pub adv_eps: f32,
+    /// Adversarial training: fraction of each batch made adversarial (1 = Madry-style).
+    #[arg(long, default_value_t = 0.5)]
+    pub adv_ratio: f32,
+    /// Adversarial training: epochs of linear ε warm-up.
+    #[arg(long, default_value_t = 0)]
+    pub adv_warmup: usize,
+    /// Adversarial training: PGD steps.
+    #[arg(long, default_value_t = 5)]
+    pub adv_steps: usize,
+}
+
+fn defence(a: &Args) -> Result<Defence> {
+    let d = match a.defence.as_str() {
+        "none" => Defence::None,
+        "distillation" => Defence::Distillation {
+            temperature: a.temperature,
+        },
+        "adversarial" => Defence::Adversarial {
+            attack: match a.adv_attack.as_str() {
+                "fgsm" => AdvAttack::Fgsm,
+                "pgd" => AdvAttack::Pgd,
+                other => {
+                    return Err(InvalidInput(format!(
+                        "--adv-attack {other}: expected fgsm or pgd"
+                    ))
+                    .into());
+                }
+            },
+            epsilon: a.adv_eps,
+            norm: mira_attack::Norm::Linf,
+            ratio: a.adv_ratio,
+            warmup_epochs: a.adv_warmup,
+            steps: a.adv_steps,
+            rel_step: 0.4,
+        },
+        other => {
+            return Err(InvalidInput(format!(
+                "--defence {other}: expected none, distillation or adversarial"
+            ))
+            .into());
+        }
+    };
+    d.validate().map_err(|e| InvalidInput(e.to_string()))?;
+    Ok(d)
 }
 
 pub fn main(a: Args) -> Result<()> {
@@ -67,6 +123,7 @@ pub fn main(a: Args) -> Result<()> {
         ..Default::default()
     };
     cfg.validate().map_err(|e| InvalidInput(e.to_string()))?;
+    let defence = defence(&a)?;
     let unet = UNetConfig::new()
         .with_base_width(a.base_width)
         .with_depth(a.depth)
@@ -74,9 +131,8 @@ pub fn main(a: Args) -> Result<()> {
     unet.validate().map_err(|e| InvalidInput(e.to_string()))?;
     let train = phantom.generate(a.seed, 0, a.train)?;
     let val = phantom.generate(a.seed, 1_000_000, a.val)?;
-    let model = unet.init_seeded(a.seed, &autodiff_device())?;
     let mut progress = Progress::default();
-    let (model, report) = train_segmentation(model, &train, &val, &cfg, a.seed, &mut |e| {
+    let (model, report) = train_defended(&unet, &defence, &train, &val, &cfg, a.seed, &mut |e| {
         progress.train("unet", e)
     })?;
     let best = &report.epochs[report.best_epoch - 1];
@@ -94,8 +150,9 @@ pub fn main(a: Args) -> Result<()> {
         .map(|d| d.map_or("-".into(), |d| format!("{d:.3}")))
         .collect();
     println!(
-        "saved {} (epoch {} of {}): validation Dice core/edema/enhancing = {}",
+        "saved {} (defence {}, epoch {} of {}): validation Dice core/edema/enhancing = {}",
         a.out.display(),
+        defence.describe(),
         report.best_epoch,
         a.epochs,
         dice.join(" / ")

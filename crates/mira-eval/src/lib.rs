@@ -16,5 +16,5 @@ mod spec;
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
-pub use runner::{RunEvent, RunOutcome, run};
+pub use runner::{RunEvent, RunOutcome, model_groups, run, write_comparison};
 pub use spec::{AttackEntry, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use mira_data::SegDataset;
 use mira_nn::checkpoint::{self, CheckpointMeta};
-use mira_nn::{autodiff_device, default_device};
-use mira_report::{SegRecord, SummaryRow, read_records, summarise, to_csv, to_markdown};
-use mira_train::{TrainEvent, predict_labels, train_segmentation};
+use mira_nn::default_device;
+use mira_report::{
+    ModelGroup, SegRecord, SummaryRow, compare, comparison_csv, comparison_markdown, defence_csv,
+    read_records, summarise, to_csv, to_markdown,
+};
+use mira_train::{TrainEvent, predict_labels, train_defended};
 
 use crate::manifest::{
     BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash,
@@ -125,15 +128,21 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             progress(RunEvent::Phase(format!("training model {}", entry.name)));
             let cfg = entry.unet(train.channels(), train.n_labels());
             let seed = mix(exp.seed, 1000 + i as u64);
-            let init = cfg.init_seeded(seed, &autodiff_device())?;
             let name = entry.name.clone();
-            let (model, report) =
-                train_segmentation(init, &train, &val, &exp.training, seed, &mut |event| {
+            let (model, report) = train_defended(
+                &cfg,
+                &entry.defence,
+                &train,
+                &val,
+                &exp.training,
+                seed,
+                &mut |event| {
                     progress(RunEvent::Train {
                         model: name.clone(),
                         event,
                     })
-                })?;
+                },
+            )?;
             let meta = CheckpointMeta {
                 format: checkpoint::FORMAT.into(),
                 unet: cfg,
@@ -185,6 +194,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
                     model,
                     spec: &spec,
                     goal: attack.goal,
+                    temperature: attack.temperature.unwrap_or(1.0),
                     norm: exp.sweep.norm,
                     epsilon,
                     batch_size: exp.sweep.batch_size,
@@ -225,15 +235,70 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             }
         }
     }
-    let rows = summarise(&read_records(&records_path)?);
+    let all = read_records(&records_path)?;
+    let rows = summarise(&all);
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
     write_atomic(&out.join("summary.md"), to_markdown(&rows).as_bytes())?;
+    write_comparison(exp, &all, out)?;
     Ok(RunOutcome {
         out: out.to_path_buf(),
         rows,
         cells_run,
         cells_skipped,
     })
+}
+
+/// The comparison groups of an experiment: models of one architecture, in file order (the
+/// first, normally the undefended model, is the reference). Groups of one model are dropped.
+pub fn model_groups(exp: &Experiment) -> Vec<ModelGroup> {
+    let mut groups: Vec<ModelGroup> = Vec::new();
+    for m in &exp.models {
+        let g = m.group();
+        match groups.iter_mut().find(|x| x.name == g) {
+            Some(x) => x.models.push(m.name.clone()),
+            None => groups.push(ModelGroup {
+                name: g,
+                models: vec![m.name.clone()],
+            }),
+        }
+    }
+    groups.retain(|g| g.models.len() > 1);
+    groups
+}
+
+/// Writes `comparison.md`, `comparison.csv` and `defences.csv` when some architecture has
+/// more than one model (e.g. defences); returns whether it did.
+///
+/// # Errors
+/// Writing fails.
+pub fn write_comparison(exp: &Experiment, records: &[SegRecord], out: &Path) -> Result<bool> {
+    let groups = model_groups(exp);
+    if groups.is_empty() {
+        return Ok(false);
+    }
+    let (rows, tests) = compare(records, &groups);
+    let mut md = String::from(
+        "# Model comparison
+
+",
+    );
+    for m in &exp.models {
+        md += &format!(
+            "- `{}` ({}): defence {}\n",
+            m.name,
+            m.group(),
+            m.defence.describe()
+        );
+    }
+    md += "\n";
+    md += &comparison_markdown(&rows, &tests);
+    write_atomic(&out.join("comparison.md"), md.as_bytes())?;
+    write_atomic(
+        &out.join("comparison.csv"),
+        comparison_csv(&tests).as_bytes(),
+    )?;
+    write_atomic(&out.join("defences.csv"), defence_csv(&rows).as_bytes())?;
+    Ok(true)
 }
 
 /// Keeps the complete cells of an existing records file (rewritten atomically without

@@ -17,6 +17,8 @@ pub(crate) struct Cell<'a> {
     pub model: &'a UNet,
     pub spec: &'a AttackSpec,
     pub goal: GoalSpec,
+    /// Logits are divided by this in the attack loss.
+    pub temperature: f32,
     pub norm: Norm,
     pub epsilon: f32,
     pub batch_size: usize,
@@ -87,7 +89,7 @@ impl Cell<'_> {
                 GoalSpec::Untargeted => Goal::Untargeted { truth: onehot },
                 _ => Goal::Targeted { target: onehot },
             };
-            let f = segmentation_objective(self.model, goal, 1.0);
+            let f = segmentation_objective(self.model, goal, self.temperature);
             let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
             let adv = self
                 .spec

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use mira_attack::{AttackSpec, IfgsmConfig, Norm, PgdConfig};
 use mira_data::BrainPhantomConfig;
 use mira_nn::UNetConfig;
-use mira_train::TrainConfig;
+use mira_train::{Defence, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
@@ -108,9 +108,31 @@ pub struct ModelEntry {
     /// Residual blocks.
     #[serde(default)]
     pub residual: Option<bool>,
+    /// Training-time defence (`kind = "none" | "distillation" | "adversarial"`).
+    #[serde(default)]
+    pub defence: Defence,
 }
 
 impl ModelEntry {
+    /// The comparison group: models of one architecture (trained here) are compared with
+    /// each other; checkpoints form one group.
+    pub fn group(&self) -> String {
+        if self.checkpoint.is_some() {
+            return "checkpoints".into();
+        }
+        let d = UNetConfig::new();
+        format!(
+            "{}unet-w{}-d{}",
+            if self.residual.unwrap_or(d.residual) {
+                "res-"
+            } else {
+                ""
+            },
+            self.base_width.unwrap_or(d.base_width),
+            self.depth.unwrap_or(d.depth)
+        )
+    }
+
     /// The architecture to train, for entries without a checkpoint.
     pub fn unet(&self, in_channels: usize, classes: usize) -> UNetConfig {
         let d = UNetConfig::new();
@@ -198,6 +220,10 @@ pub struct AttackEntry {
     /// The adversary's goal.
     #[serde(default)]
     pub goal: GoalSpec,
+    /// The attack loss uses logits divided by this temperature (default 1). Set it to a
+    /// distilled model's training temperature to undo softmax saturation.
+    #[serde(default)]
+    pub temperature: Option<f32>,
 }
 
 impl AttackEntry {
@@ -372,8 +398,17 @@ impl Experiment {
                     format!("duplicate model name `{}`", m.name),
                 ));
             }
+            m.defence
+                .validate()
+                .map_err(|e| inv(format!("{f}.defence"), e.to_string()))?;
             match &m.checkpoint {
                 Some(c) => {
+                    if m.defence != Defence::None {
+                        return Err(inv(
+                            format!("{f}.defence"),
+                            "a checkpoint is already trained; defences apply to models trained here",
+                        ));
+                    }
                     if m.base_width.is_some() || m.depth.is_some() || m.residual.is_some() {
                         return Err(inv(
                             f.as_str(),
@@ -422,6 +457,14 @@ impl Experiment {
                 ));
             }
             a.spec(&f)?;
+            if let Some(t) = a.temperature
+                && !(t.is_finite() && t > 0.0 && t <= 1000.0)
+            {
+                return Err(inv(
+                    format!("{f}.temperature"),
+                    format!("{t} must be in (0, 1000]"),
+                ));
+            }
             if let GoalSpec::Relabel { from, to } = a.goal
                 && (from as usize >= 4 || to as usize >= 4 || from == to)
             {

@@ -134,6 +134,9 @@ fn comparison_matches_scipy_and_holm() {
         md.contains("| g | fgsm | 0.1 | x | a | b | 8 | 0.519 | 0.603 | 0.0547 | 0.0625 |"),
         "{md}"
     );
-    assert!(md.contains("| 0.1 | b | 0.576 [0.51, 0.62] | 0.602 [0.50, 0.70] |"), "{md}");
+    assert!(
+        md.contains("| 0.1 | b | 0.576 [0.51, 0.62] | 0.602 [0.50, 0.70] |"),
+        "{md}"
+    );
     assert_eq!(comparison_csv(&tests).lines().count(), 10);
 }
