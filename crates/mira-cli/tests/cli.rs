@@ -98,3 +98,28 @@ fn info_prints_geometry_shared_data() {
     assert!(out.contains("orientation  LAS"), "{out}");
     assert!(out.contains("range        629.8262 .. 5571.622"), "{out}");
 }
+
+#[test]
+fn train_refuses_bad_defences_with_exit_2() {
+    for (args, needle) in [
+        (vec!["--defence", "dropout"], "--defence dropout"),
+        (
+            vec!["--defence", "distillation", "--temperature", "0"],
+            "temperature",
+        ),
+        (
+            vec!["--defence", "adversarial", "--adv-ratio", "2"],
+            "ratio",
+        ),
+        (
+            vec!["--defence", "adversarial", "--adv-attack", "cw"],
+            "--adv-attack cw",
+        ),
+    ] {
+        let mut full = vec!["train", "--out", "/nonexistent/never-written"];
+        full.extend(args);
+        let (code, _, err) = mira(&full);
+        assert_eq!(code, 2, "{full:?}: {err}");
+        assert!(err.contains(needle), "{full:?}: {err}");
+    }
+}
