@@ -86,6 +86,7 @@ pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegD
 pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<RunOutcome> {
     exp.validate()?;
     std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let _lock = lock_run_dir(out)?;
     progress(RunEvent::Phase("generating data".into()));
     let (train, val, test) = datasets(exp)?;
     let mut manifest = Manifest {
@@ -246,6 +247,30 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         cells_run,
         cells_skipped,
     })
+}
+
+/// Takes an exclusive advisory lock on `out/.lock` for the life of the returned file, so two
+/// runs never write into one folder at once. The OS releases it when the process ends, even
+/// when killed, so a crashed run never leaves a stale lock.
+fn lock_run_dir(out: &Path) -> Result<std::fs::File> {
+    let path = out.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| EvalError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EvalError::invalid(
+            "out",
+            format!(
+                "{} is in use by another mira run (wait for it, or use another folder)",
+                out.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(EvalError::io(&path, e)),
+    }
 }
 
 /// The comparison groups of an experiment: models of one architecture, in file order (the
