@@ -18,6 +18,7 @@ mod goal;
 mod ifgsm;
 mod objective;
 mod pgd;
+mod random_search;
 mod seg_objective;
 
 pub use attack::{Attack, AttackSpec};
@@ -28,6 +29,7 @@ pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;
 pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
+pub use random_search::RandomSearch;
 pub use seg_objective::segmentation_objective;
 
 /// Errors from attacks.

@@ -7,12 +7,34 @@ use burn::prelude::*;
 use common::*;
 use mira_attack::{
     Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, Norm, Objective, PgdConfig,
-    per_sample_norm,
+    RandomSearch, per_sample_norm,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-fn attacks() -> Vec<(&'static str, AttackSpec)> {
+/// The attacks under contract: the engine presets and the gradient-free random search (made
+/// an `AttackSpec`-like entry through its engine-free `Attack` impl).
+enum Under {
+    Spec(AttackSpec),
+    Random(RandomSearch),
+}
+
+fn attacks() -> Vec<(&'static str, Under)> {
+    let mut v: Vec<(&'static str, Under)> = specs()
+        .into_iter()
+        .map(|(n, s)| (n, Under::Spec(s)))
+        .collect();
+    v.push((
+        "random-search",
+        Under::Random(RandomSearch {
+            queries: 30,
+            window: 0.5,
+        }),
+    ));
+    v
+}
+
+fn specs() -> Vec<(&'static str, AttackSpec)> {
     vec![
         ("fgsm", AttackSpec::Fgsm),
         (
@@ -37,7 +59,7 @@ fn check_contract<const D: usize>(
     name: &str,
     f: &dyn Objective<D>,
     x0: Tensor<D>,
-    spec: &AttackSpec,
+    under: &Under,
     norm: Norm,
 ) {
     let eps = match norm {
@@ -46,9 +68,12 @@ fn check_contract<const D: usize>(
     };
     let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
     let run = |seed| {
-        spec.engine()
-            .perturb(f, x0.clone(), &ball, &mut StdRng::seed_from_u64(seed))
-            .unwrap()
+        let rng = &mut StdRng::seed_from_u64(seed);
+        match under {
+            Under::Spec(spec) => spec.engine().perturb(f, x0.clone(), &ball, rng),
+            Under::Random(r) => r.perturb(f, x0.clone(), &ball, rng),
+        }
+        .unwrap()
     };
     let adv = run(7);
     // Within budget and bounds.
@@ -64,7 +89,9 @@ fn check_contract<const D: usize>(
     );
     // The objective (already sign-flipped for targeted goals) goes up.
     let (v0, v1) = (vals(f.value(x0.clone())), vals(f.value(adv.clone())));
-    let iterative = !matches!(spec, AttackSpec::Fgsm);
+    // Gradient iterations never lose ground from x0; FGSM (one step) and random search (which
+    // starts at a random vertex) are only required to raise the total.
+    let iterative = matches!(under, Under::Spec(s) if !matches!(s, AttackSpec::Fgsm));
     for (i, (a, b)) in v0.iter().zip(&v1).enumerate() {
         if iterative {
             assert!(b >= a, "{name}: sample {i} objective fell {a} -> {b}");
@@ -86,13 +113,13 @@ fn contract_segmentation_2d() {
     let truth = random_labels(2, 256, 4, 2);
     for targeted in [false, true] {
         let f = seg_objective(&model, seg_goal(&truth, 16, 16, targeted));
-        for (name, spec) in attacks() {
+        for (name, under) in attacks() {
             for norm in [Norm::Linf, Norm::L2] {
                 check_contract(
                     &format!("seg/{name}/{norm:?}/targeted={targeted}"),
                     &f,
                     x0.clone(),
-                    &spec,
+                    &under,
                     norm,
                 );
             }
@@ -113,13 +140,13 @@ fn contract_regression_3d() {
     ] {
         let targeted = goal.is_targeted();
         let f = reg_objective(&model, goal);
-        for (name, spec) in attacks() {
+        for (name, under) in attacks() {
             for norm in [Norm::Linf, Norm::L2] {
                 check_contract(
                     &format!("reg3d/{name}/{norm:?}/targeted={targeted}"),
                     &f,
                     x0.clone(),
-                    &spec,
+                    &under,
                     norm,
                 );
             }
