@@ -86,6 +86,7 @@ pub fn main(a: Args) -> Result<()> {
             epsilons: a.eps.clone(),
             batch_size: 8,
         },
+        checks: Default::default(),
     };
     crate::run::execute(&exp, &a.out)?;
     Ok(())

@@ -25,6 +25,16 @@ pub fn execute(exp: &Experiment, out: &std::path::Path) -> Result<RunOutcome> {
     let mut progress = Progress::default();
     let outcome = mira_eval::run(exp, out, &mut |e| progress.event(e))?;
     println!("{}", mira_report::to_markdown(&outcome.rows));
+    if exp.checks.enabled {
+        if outcome.warnings.is_empty() {
+            println!("Sanity checks: no warnings.");
+        } else {
+            println!("Sanity-check warnings (see docs/checks.md):");
+            for w in &outcome.warnings {
+                println!("  - {w}");
+            }
+        }
+    }
     println!(
         "{} cells run, {} kept from an earlier run. Records: {}, summary: {} and {}",
         outcome.cells_run,

@@ -7,13 +7,17 @@
 //! the first incomplete cell without losing or duplicating records.
 
 mod anatomy;
+mod checks;
 mod error;
 mod manifest;
+mod probes;
 mod runner;
 mod seg_cell;
 mod spec;
 
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
+pub use checks::{ChecksConfig, Warning, record_checks};
+pub use probes::{ProbeSetup, probe_model};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 pub use runner::{RunEvent, RunOutcome, model_groups, run, write_comparison};

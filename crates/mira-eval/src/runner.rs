@@ -19,7 +19,11 @@ use crate::manifest::{
 };
 use crate::seg_cell::{Cell, eps_f64, mix};
 use crate::spec::DataSource;
-use crate::{EvalError, Experiment, Result, load_mni};
+use crate::{
+    EvalError, Experiment, GoalSpec, ProbeSetup, Result, Warning, load_mni, probe_model,
+    record_checks,
+};
+use mira_attack::{AttackSpec, IfgsmConfig};
 
 /// Progress of a run, for whoever displays it.
 #[derive(Debug, Clone)]
@@ -49,6 +53,8 @@ pub struct RunOutcome {
     pub cells_run: usize,
     /// Cells found complete on disk.
     pub cells_skipped: usize,
+    /// Sanity-check warnings (also in `warnings.json` and `summary.md`).
+    pub warnings: Vec<Warning>,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -238,15 +244,86 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     }
     let all = read_records(&records_path)?;
     let rows = summarise(&all);
+    let warnings = if exp.checks.enabled {
+        progress(RunEvent::Phase("sanity checks".into()));
+        run_checks(exp, &models, &test, &all)?
+    } else {
+        Vec::new()
+    };
+    let warnings_json =
+        serde_json::to_string_pretty(&warnings).map_err(|e| EvalError::io(out, e))?;
+    write_atomic(&out.join("warnings.json"), warnings_json.as_bytes())?;
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
-    write_atomic(&out.join("summary.md"), to_markdown(&rows).as_bytes())?;
+    let mut md = to_markdown(&rows);
+    md += &warnings_markdown(exp.checks.enabled, &warnings);
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_comparison(exp, &all, out)?;
     Ok(RunOutcome {
         out: out.to_path_buf(),
         rows,
         cells_run,
         cells_skipped,
+        warnings,
     })
+}
+
+/// The checks section of `summary.md`.
+pub fn warnings_markdown(enabled: bool, warnings: &[Warning]) -> String {
+    if !enabled {
+        return "\nSanity checks: disabled (`[checks] enabled = false`).\n".into();
+    }
+    if warnings.is_empty() {
+        return "\nSanity checks (docs/checks.md): no warnings.\n".into();
+    }
+    let mut s = format!("\n## Sanity-check warnings ({}; see docs/checks.md)\n\n", warnings.len());
+    for w in warnings {
+        s += &format!("- {w}\n");
+    }
+    s
+}
+
+/// Record checks over the whole run, then the model probes of every model with the
+/// experiment's strongest untargeted gradient attack at the largest budget.
+fn run_checks(
+    exp: &Experiment,
+    models: &[mira_nn::UNet],
+    test: &SegDataset,
+    records: &[SegRecord],
+) -> Result<Vec<Warning>> {
+    let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
+    let mut warnings = record_checks(records, &names, &exp.attacks, exp.checks.tolerance);
+    let mut reference: Option<(String, AttackSpec, f32)> = None;
+    for (i, a) in exp.attacks.iter().enumerate() {
+        let spec = a.spec(&format!("attacks[{i}]"))?;
+        let better = reference
+            .as_ref()
+            .is_none_or(|(_, r, _)| spec.engine().gradient_evaluations() > r.engine().gradient_evaluations());
+        if a.goal == GoalSpec::Untargeted && better {
+            reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
+        }
+    }
+    let (attack, spec, temperature) = reference.unwrap_or_else(|| {
+        (
+            "i-fgsm (probe)".into(),
+            AttackSpec::Ifgsm(IfgsmConfig::default()),
+            1.0,
+        )
+    });
+    let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
+        let setup = ProbeSetup {
+            model: &entry.name,
+            attack: &attack,
+            spec: spec.clone(),
+            temperature,
+            norm: exp.sweep.norm,
+            epsilon,
+            cfg: &exp.checks,
+            seed: mix(exp.seed, 77_000 + mi as u64),
+        };
+        warnings.extend(probe_model(model, test, &setup)?);
+    }
+    Ok(warnings)
 }
 
 /// Takes an exclusive advisory lock on `out/.lock` for the life of the returned file, so two

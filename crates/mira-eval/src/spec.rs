@@ -33,6 +33,9 @@ pub struct Experiment {
     pub attacks: Vec<AttackEntry>,
     /// The budgets.
     pub sweep: SweepSpec,
+    /// Evaluation sanity checks run at the end (docs/checks.md).
+    #[serde(default)]
+    pub checks: crate::ChecksConfig,
 }
 
 /// Where the cases come from.
@@ -473,6 +476,19 @@ impl Experiment {
                     "relabel needs two different labels in 0..4",
                 ));
             }
+        }
+        let c = &self.checks;
+        if c.sample > 10_000 || !(c.tolerance.is_finite() && c.tolerance >= 0.0) {
+            return Err(inv("checks", "sample must be <= 10000 and tolerance >= 0"));
+        }
+        if !(c.large_epsilon.is_finite() && c.large_epsilon > 0.0 && c.large_epsilon <= 1.0) {
+            return Err(inv("checks.large_epsilon", "must be in (0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&c.collapse_dice) || !(1..=100_000).contains(&c.random_queries) {
+            return Err(inv(
+                "checks",
+                "collapse_dice must be in [0, 1] and random_queries in 1..=100000",
+            ));
         }
         if self.sweep.epsilons.is_empty() {
             return Err(inv("sweep.epsilons", "at least one budget is needed"));

@@ -1,0 +1,146 @@
+//! Evaluation sanity checks: symptoms of an attack that is too weak to trust (Carlini et al.
+//! 2019, "On Evaluating Adversarial Robustness"; Athalye et al. 2018, "Obfuscated Gradients";
+//! AutoAttack's checks). Each check returns warnings, never prints; docs/checks.md says when
+//! each is raised and what it means.
+//!
+//! Record checks (this file) read the records of a finished run; model probes
+//! (`probes.rs`) re-attack a small sample of cases.
+
+use serde::{Deserialize, Serialize};
+
+use mira_report::SegRecord;
+use mira_stats::mean_defined;
+
+use crate::spec::AttackKind;
+use crate::{AttackEntry, GoalSpec};
+
+/// Settings of the checks (`[checks]` in experiment files).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Run the checks at the end of every run.
+    pub enabled: bool,
+    /// Test cases the model probes re-attack (the first `sample` of the test split).
+    pub sample: usize,
+    /// Mean-Dice tolerance of the comparisons.
+    pub tolerance: f64,
+    /// L∞ budget (L2: per-voxel RMS budget) of the "very large ε" probe.
+    pub large_epsilon: f32,
+    /// A model whose mean Dice stays above this at the large ε has not collapsed.
+    pub collapse_dice: f64,
+    /// Objective queries of the gradient-free random search.
+    pub random_queries: usize,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sample: 8,
+            tolerance: 0.02,
+            large_epsilon: 0.5,
+            collapse_dice: 0.2,
+            random_queries: 200,
+        }
+    }
+}
+
+/// One warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Check id, as in docs/checks.md (e.g. `non-monotone`).
+    pub check: String,
+    /// Model concerned.
+    pub model: String,
+    /// Attack concerned, when the check is about one.
+    pub attack: Option<String>,
+    /// What was seen, with numbers.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.attack {
+            Some(a) => write!(f, "[{}] {} / {a}: {}", self.check, self.model, self.message),
+            None => write!(f, "[{}] {}: {}", self.check, self.model, self.message),
+        }
+    }
+}
+
+/// Mean over cases of the per-case mean foreground Dice under attack.
+fn mean_adv(rs: &[&SegRecord]) -> Option<f64> {
+    let v: Vec<f64> = rs.iter().filter_map(|r| mean_defined(&r.adv_dice)).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Checks on the records of a run: damage not monotone in ε; an iterative attack weaker than
+/// single-step FGSM with the same goal and loss on the same cases.
+pub fn record_checks(
+    records: &[SegRecord],
+    models: &[String],
+    attacks: &[AttackEntry],
+    tolerance: f64,
+) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let cell = |m: &str, a: &str, e: f64| -> Vec<&SegRecord> {
+        records
+            .iter()
+            .filter(|r| r.model == m && r.attack == a && r.epsilon == e)
+            .collect()
+    };
+    let mut eps: Vec<f64> = records.iter().map(|r| r.epsilon).collect();
+    eps.sort_by(f64::total_cmp);
+    eps.dedup();
+    for m in models {
+        for a in attacks {
+            // Untargeted damage must not shrink as ε grows (targeted goals move Dice both ways).
+            if a.goal != GoalSpec::Untargeted {
+                continue;
+            }
+            let curve: Vec<(f64, f64)> = eps
+                .iter()
+                .filter_map(|&e| Some((e, mean_adv(&cell(m, &a.name, e))?)))
+                .collect();
+            for w in curve.windows(2) {
+                if w[1].1 > w[0].1 + tolerance {
+                    out.push(Warning {
+                        check: "non-monotone".into(),
+                        model: m.clone(),
+                        attack: Some(a.name.clone()),
+                        message: format!(
+                            "mean Dice rises from {:.3} at ε = {} to {:.3} at ε = {}: the attack \
+                             is not finding the worst case at the larger budget",
+                            w[0].1, w[0].0, w[1].1, w[1].0
+                        ),
+                    });
+                }
+            }
+        }
+        for single in attacks.iter().filter(|a| a.kind == AttackKind::Fgsm) {
+            for iter in attacks.iter().filter(|a| {
+                a.kind != AttackKind::Fgsm
+                    && a.goal == single.goal
+                    && a.temperature == single.temperature
+            }) {
+                for &e in eps.iter().filter(|e| **e > 0.0) {
+                    let (s, i) = (cell(m, &single.name, e), cell(m, &iter.name, e));
+                    if let (Some(ds), Some(di)) = (mean_adv(&s), mean_adv(&i))
+                        && di > ds + tolerance
+                    {
+                        out.push(Warning {
+                            check: "iterative-weaker".into(),
+                            model: m.clone(),
+                            attack: Some(iter.name.clone()),
+                            message: format!(
+                                "at ε = {e} it leaves mean Dice {di:.3}, single-step {} leaves \
+                                 {ds:.3}: too few steps, too small steps, or masked gradients",
+                                single.name
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
