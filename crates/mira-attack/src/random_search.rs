@@ -76,13 +76,19 @@ impl<const D: usize> Attack<D> for RandomSearch {
                     reason: format!("{e:?}"),
                 })?;
             for s in 0..b {
-                let (r0, c0) = (rng.random_range(0..=h - side), rng.random_range(0..=w - side));
+                let (r0, c0) = (
+                    rng.random_range(0..=h - side),
+                    rng.random_range(0..=w - side),
+                );
                 for p in 0..planes {
                     let base = (s * planes + p) * h * w;
                     for r in r0..r0 + side {
                         for c in c0..c0 + side {
-                            delta[base + r * w + c] =
-                                if rng.random::<bool>() { ball.epsilon } else { -ball.epsilon };
+                            delta[base + r * w + c] = if rng.random::<bool>() {
+                                ball.epsilon
+                            } else {
+                                -ball.epsilon
+                            };
                         }
                     }
                 }

@@ -69,7 +69,10 @@ impl std::fmt::Display for Warning {
 
 /// Mean over cases of the per-case mean foreground Dice under attack.
 fn mean_adv(rs: &[&SegRecord]) -> Option<f64> {
-    let v: Vec<f64> = rs.iter().filter_map(|r| mean_defined(&r.adv_dice)).collect();
+    let v: Vec<f64> = rs
+        .iter()
+        .filter_map(|r| mean_defined(&r.adv_dice))
+        .collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 

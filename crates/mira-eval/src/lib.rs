@@ -17,8 +17,8 @@ mod spec;
 
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use checks::{ChecksConfig, Warning, record_checks};
-pub use probes::{ProbeSetup, probe_model};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
+pub use probes::{ProbeSetup, probe_model};
 pub use runner::{RunEvent, RunOutcome, model_groups, run, write_comparison};
 pub use spec::{AttackEntry, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

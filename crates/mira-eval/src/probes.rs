@@ -9,6 +9,8 @@
 //!   norm;
 //! - `not-converged`: doubling the attack's steps still lowers mean Dice by more than the
 //!   tolerance;
+//! - `restarts-matter`: PGD (the reference's steps, random start) with the best of 3 restarts
+//!   lowers mean Dice by more than the tolerance compared with 1 restart;
 //! - `no-collapse`: a very large budget does not drive mean Dice below `collapse_dice`;
 //! - `gradient-free-stronger`: a gradient-free random search does more damage than the
 //!   gradient attack.
@@ -99,8 +101,15 @@ where
         Ok(per.iter().sum::<f64>() / per.len().max(1) as f64)
     };
 
-    let (a, b) = (tensor_to_vec(eval.forward(x0.clone())), tensor_to_vec(eval.forward(x0.clone())));
-    let diff = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    let (a, b) = (
+        tensor_to_vec(eval.forward(x0.clone())),
+        tensor_to_vec(eval.forward(x0.clone())),
+    );
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
     if diff > 1e-5 {
         out.push(warn(
             "randomised-forward",
@@ -115,8 +124,14 @@ where
     let (_, g) = f.value_and_grad(x0.clone());
     let g = tensor_to_vec(g);
     let per = g.len() / n;
-    let zero = g.chunks(per).filter(|c| c.iter().all(|v| *v == 0.0)).count();
-    let nonfinite = g.chunks(per).filter(|c| c.iter().any(|v| !v.is_finite())).count();
+    let zero = g
+        .chunks(per)
+        .filter(|c| c.iter().all(|v| *v == 0.0))
+        .count();
+    let nonfinite = g
+        .chunks(per)
+        .filter(|c| c.iter().any(|v| !v.is_finite()))
+        .count();
     if zero > 0 {
         out.push(warn(
             "zero-gradient",
@@ -173,6 +188,25 @@ where
                 "doubling the steps ({} → {}) lowers mean Dice from {d_attack:.3} to \
                  {d_double:.3} at ε = {}: use more steps",
                 engine.steps, doubled.steps, s.epsilon
+            ),
+        ));
+    }
+
+    let pgd = |restarts| mira_attack::ProjectedGradient {
+        steps: engine.steps,
+        rel_step: engine.rel_step,
+        random_start: true,
+        restarts,
+    };
+    let d_one = score(pgd(1).perturb(&f, x0.clone(), &ball, &mut rng)?)?;
+    let d_three = score(pgd(3).perturb(&f, x0.clone(), &ball, &mut rng)?)?;
+    if d_three < d_one - s.cfg.tolerance {
+        out.push(warn(
+            "restarts-matter",
+            true,
+            format!(
+                "PGD with the best of 3 random restarts leaves mean Dice {d_three:.3}, one                  restart {d_one:.3} at ε = {}: the loss surface has many poor local optima;                  evaluate with restarts",
+                s.epsilon
             ),
         ));
     }

@@ -275,7 +275,10 @@ pub fn warnings_markdown(enabled: bool, warnings: &[Warning]) -> String {
     if warnings.is_empty() {
         return "\nSanity checks (docs/checks.md): no warnings.\n".into();
     }
-    let mut s = format!("\n## Sanity-check warnings ({}; see docs/checks.md)\n\n", warnings.len());
+    let mut s = format!(
+        "\n## Sanity-check warnings ({}; see docs/checks.md)\n\n",
+        warnings.len()
+    );
     for w in warnings {
         s += &format!("- {w}\n");
     }
@@ -295,9 +298,9 @@ fn run_checks(
     let mut reference: Option<(String, AttackSpec, f32)> = None;
     for (i, a) in exp.attacks.iter().enumerate() {
         let spec = a.spec(&format!("attacks[{i}]"))?;
-        let better = reference
-            .as_ref()
-            .is_none_or(|(_, r, _)| spec.engine().gradient_evaluations() > r.engine().gradient_evaluations());
+        let better = reference.as_ref().is_none_or(|(_, r, _)| {
+            spec.engine().gradient_evaluations() > r.engine().gradient_evaluations()
+        });
         if a.goal == GoalSpec::Untargeted && better {
             reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
         }

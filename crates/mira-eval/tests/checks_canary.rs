@@ -54,12 +54,20 @@ fn canary_is_flagged_and_the_trained_unet_is_not() {
         seed: 1,
     };
     let normal = probe_model(&unet, &test, &setup("unet")).unwrap();
-    assert!(normal.is_empty(), "false alarms on a normal model: {normal:#?}");
+    assert!(
+        normal.is_empty(),
+        "false alarms on a normal model: {normal:#?}"
+    );
 
     let canary = Quantised { inner: unet };
     let flagged = probe_model(&canary, &test, &setup("canary")).unwrap();
     let ids: Vec<&str> = flagged.iter().map(|w| w.check.as_str()).collect();
-    for id in ["zero-gradient", "gradient-free-stronger", "weaker-than-noise", "no-collapse"] {
+    for id in [
+        "zero-gradient",
+        "gradient-free-stronger",
+        "weaker-than-noise",
+        "no-collapse",
+    ] {
         assert!(ids.contains(&id), "{id} not raised: {flagged:#?}");
     }
     assert!(flagged.iter().all(|w| w.model == "canary"));
@@ -110,7 +118,13 @@ kind = "ifgsm"
     let attacks = toml::from_str::<A>(text).unwrap().a;
     let w = record_checks(&records, &["m".into()], &attacks, 0.02);
     assert_eq!(w.len(), 2, "{w:#?}");
-    assert_eq!((w[0].check.as_str(), w[0].attack.as_deref()), ("non-monotone", Some("fgsm")));
-    assert_eq!((w[1].check.as_str(), w[1].attack.as_deref()), ("iterative-weaker", Some("ifgsm")));
+    assert_eq!(
+        (w[0].check.as_str(), w[0].attack.as_deref()),
+        ("non-monotone", Some("fgsm"))
+    );
+    assert_eq!(
+        (w[1].check.as_str(), w[1].attack.as_deref()),
+        ("iterative-weaker", Some("ifgsm"))
+    );
     assert!(w[1].message.contains("ε = 0.02"), "{}", w[1].message);
 }
