@@ -1,16 +1,19 @@
 //! Medical image I/O for Mira: NIfTI-1 volumes read as `f32` with their geometry, and written
-//! back with the geometry of a source file.
+//! back with the geometry of a source file; DICOM files read as `f32` after the modality LUT.
 //!
 //! Readers never trust a header: sizes are checked against the bytes actually present (and
 //! against [`MAX_VOXELS`]) before anything is allocated, so truncated, corrupted or hostile
 //! files give an [`IoError`], never a panic or an unbounded allocation.
 
+mod dicom_read;
+mod dicom_scan;
 mod error;
 mod nifti_read;
 mod nifti_write;
 mod shared;
 mod volume;
 
+pub use dicom_read::{DicomInfo, read_dicom, read_dicom_bytes};
 pub use error::{IoError, Result};
 pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
 pub use nifti_write::write_nifti_like;
