@@ -1,4 +1,5 @@
-//! `mira info FILE`: what Mira reads from an image file, or why it cannot.
+//! `mira info FILE`: what Mira reads from an image file (NIfTI, DICOM, a DICOM folder), or why
+//! it cannot.
 
 use std::path::PathBuf;
 
@@ -9,18 +10,21 @@ use crate::InvalidInput;
 /// Arguments of `mira info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image file (.nii, .nii.gz).
+    /// Image file (.nii, .nii.gz, DICOM) or a folder of DICOM slices.
     pub file: PathBuf,
 }
 
 pub fn main(a: Args) -> Result<()> {
     let name = a.file.display().to_string();
     let lower = name.to_ascii_lowercase();
+    if a.file.is_dir() {
+        let (v, info) =
+            mira_io::read_dicom_series(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
+        return print_dicom(&name, &v, &info);
+    }
     if !(lower.ends_with(".nii") || lower.ends_with(".nii.gz")) {
-        return Err(InvalidInput(format!(
-            "{name}: unknown format (this version of mira reads NIfTI .nii / .nii.gz)"
-        ))
-        .into());
+        let (v, info) = mira_io::read_dicom(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
+        return print_dicom(&name, &v, &info);
     }
     let (v, info) = mira_io::read_nifti(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
     let join = |xs: Vec<String>| xs.join(" x ");
@@ -62,6 +66,59 @@ pub fn main(a: Args) -> Result<()> {
             row[2],
             row[3]
         );
+    }
+    Ok(())
+}
+
+fn print_dicom(name: &str, v: &mira_io::Volume, i: &mira_io::DicomInfo) -> Result<()> {
+    let join = |xs: Vec<String>| xs.join(" x ");
+    println!("file         {name}");
+    println!(
+        "format       DICOM{} ({} file{})",
+        i.modality
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default(),
+        i.files,
+        if i.files == 1 { "" } else { "s" }
+    );
+    println!(
+        "syntax       {} ({})",
+        i.transfer_syntax_name, i.transfer_syntax
+    );
+    println!(
+        "dims         {}",
+        join(v.dims.iter().map(|d| d.to_string()).collect())
+    );
+    match i.pixel_spacing {
+        Some((r, c)) => println!(
+            "spacing      {c} x {r} mm (columns x rows){}",
+            if v.dims.len() > 2 && i.files > 1 {
+                format!(", slices {} mm", v.spacing[2])
+            } else {
+                String::new()
+            }
+        ),
+        None => println!("spacing      none given (PixelSpacing missing or zero)"),
+    }
+    println!(
+        "pixels       {}, {} sample(s), {} bits stored{}",
+        i.photometric,
+        i.samples_per_pixel,
+        i.bits_stored,
+        if i.inverted {
+            ", inverted to MONOCHROME2"
+        } else {
+            ""
+        }
+    );
+    println!("rescale      value * {} + {}", i.rescale.0, i.rescale.1);
+    if let Some((c, w)) = i.window {
+        println!("window       centre {c}, width {w}");
+    }
+    match v.range() {
+        Some((lo, hi)) => println!("range        {lo} .. {hi} (after rescale)"),
+        None => println!("range        no finite values"),
     }
     Ok(())
 }

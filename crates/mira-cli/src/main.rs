@@ -35,7 +35,7 @@ enum Command {
     Train(train::Args),
     /// Attack a saved checkpoint over a list of budgets.
     Attack(attack::Args),
-    /// Show what Mira reads from an image file (NIfTI): dims, spacing, orientation, range.
+    /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
     Info(info::Args),
     /// Rebuild summary.csv and summary.md of a run folder from its records alone.
     Report(report::Args),

@@ -97,6 +97,16 @@ fn info_prints_geometry_shared_data() {
     assert!(out.contains("spacing      4 x 4 x 8 x 2"), "{out}");
     assert!(out.contains("orientation  LAS"), "{out}");
     assert!(out.contains("range        629.8262 .. 5571.622"), "{out}");
+    // pydicom 3.0: apply_rescale(CT_small) spans -896..1167 HU.
+    let ct = root.join("dicom/ct/CT_small.dcm");
+    let (code, out, err) = mira(&["info", ct.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("range        -896 .. 1167 (after rescale)"), "{out}");
+    assert!(out.contains("Explicit VR Little Endian"), "{out}");
+    let ls = root.join("dicom/codec_variants/MR_small_jpeg_ls_lossless.dcm");
+    let (code, _, err) = mira(&["info", ls.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("JPEG-LS Lossless"), "{err}");
 }
 
 #[test]

@@ -49,6 +49,38 @@ pub struct DicomInfo {
     pub inverted: bool,
     /// Files read (1, or the slices of a series).
     pub files: usize,
+    /// Image Position (Patient) of the first pixel, mm (LPS), if given.
+    pub position: Option<[f64; 3]>,
+    /// Image Orientation (Patient): row and column direction cosines (LPS), if given.
+    pub orientation: Option<[f64; 6]>,
+    /// Instance Number, if given.
+    pub instance: Option<i64>,
+}
+
+impl DicomInfo {
+    /// Voxel → RAS world affine for pixel spacing `(sx, sy)` and slice step `sz` along the
+    /// slice normal (DICOM's LPS patient axes turned to RAS, as NIfTI uses).
+    pub(crate) fn affine(&self, sx: f64, sy: f64, sz: f64) -> [[f64; 4]; 3] {
+        let o = self.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+        let n = [
+            r[1] * c[2] - r[2] * c[1],
+            r[2] * c[0] - r[0] * c[2],
+            r[0] * c[1] - r[1] * c[0],
+        ];
+        let p = self.position.unwrap_or([0.0; 3]);
+        let flip = [-1.0, -1.0, 1.0]; // LPS -> RAS
+        let mut a = [[0.0; 4]; 3];
+        for (i, row) in a.iter_mut().enumerate() {
+            *row = [
+                flip[i] * r[i] * sx,
+                flip[i] * c[i] * sy,
+                flip[i] * n[i] * sz,
+                flip[i] * p[i],
+            ];
+        }
+        a
+    }
 }
 
 fn malformed(path: &str, e: impl std::fmt::Display) -> IoError {
@@ -368,7 +400,18 @@ pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)>
         pixel_spacing: spacing_rc,
         inverted,
         files: 1,
+        position: floats(&obj, tags::IMAGE_POSITION_PATIENT)
+            .filter(|v| v.len() == 3)
+            .map(|v| [v[0], v[1], v[2]]),
+        orientation: floats(&obj, tags::IMAGE_ORIENTATION_PATIENT)
+            .filter(|v| v.len() == 6)
+            .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]),
+        instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
     };
+    let mut volume = volume;
+    if spp == 1 {
+        volume.affine = info.affine(sx as f64, sy as f64, 1.0);
+    }
     Ok((volume, info))
 }
 
@@ -415,6 +458,9 @@ fn read_bitmask(
             pixel_spacing: spacing_rc,
             inverted: false,
             files: 1,
+            position: None,
+            orientation: None,
+            instance: None,
         },
     ))
 }

@@ -7,6 +7,7 @@
 
 mod dicom_read;
 mod dicom_scan;
+mod dicom_series;
 mod error;
 mod nifti_read;
 mod nifti_write;
@@ -14,6 +15,7 @@ mod shared;
 mod volume;
 
 pub use dicom_read::{DicomInfo, read_dicom, read_dicom_bytes};
+pub use dicom_series::read_dicom_series;
 pub use error::{IoError, Result};
 pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
 pub use nifti_write::write_nifti_like;

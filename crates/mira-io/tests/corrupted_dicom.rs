@@ -4,103 +4,13 @@
 //! third-party pixel decoders are caught by the reader and reported as errors, so the test
 //! output may show their messages.
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
-use dicom_object::meta::FileMetaTableBuilder;
+mod common;
+
 use mira_io::read_dicom_bytes;
 use proptest::prelude::*;
 
 fn base_file() -> Vec<u8> {
-    let (rows, cols) = (8u16, 6u16);
-    let pixels: Vec<u16> = (0..rows * cols).map(|i| 100 + i * 7).collect();
-    let mut obj = InMemDicomObject::new_empty();
-    let put = |o: &mut InMemDicomObject, tag, vr, v: PrimitiveValue| {
-        o.put(DataElement::new(tag, vr, v));
-    };
-    put(
-        &mut obj,
-        tags::SOP_CLASS_UID,
-        VR::UI,
-        PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
-    );
-    put(
-        &mut obj,
-        tags::SOP_INSTANCE_UID,
-        VR::UI,
-        PrimitiveValue::from("1.2.3.4.5.6.7"),
-    );
-    put(&mut obj, tags::MODALITY, VR::CS, PrimitiveValue::from("CT"));
-    put(
-        &mut obj,
-        tags::SAMPLES_PER_PIXEL,
-        VR::US,
-        PrimitiveValue::from(1u16),
-    );
-    put(
-        &mut obj,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        PrimitiveValue::from("MONOCHROME2"),
-    );
-    put(&mut obj, tags::ROWS, VR::US, PrimitiveValue::from(rows));
-    put(&mut obj, tags::COLUMNS, VR::US, PrimitiveValue::from(cols));
-    put(
-        &mut obj,
-        tags::PIXEL_SPACING,
-        VR::DS,
-        PrimitiveValue::from("0.5\\0.5"),
-    );
-    put(
-        &mut obj,
-        tags::BITS_ALLOCATED,
-        VR::US,
-        PrimitiveValue::from(16u16),
-    );
-    put(
-        &mut obj,
-        tags::BITS_STORED,
-        VR::US,
-        PrimitiveValue::from(12u16),
-    );
-    put(
-        &mut obj,
-        tags::HIGH_BIT,
-        VR::US,
-        PrimitiveValue::from(11u16),
-    );
-    put(
-        &mut obj,
-        tags::PIXEL_REPRESENTATION,
-        VR::US,
-        PrimitiveValue::from(0u16),
-    );
-    put(
-        &mut obj,
-        tags::RESCALE_INTERCEPT,
-        VR::DS,
-        PrimitiveValue::from("-1024"),
-    );
-    put(
-        &mut obj,
-        tags::RESCALE_SLOPE,
-        VR::DS,
-        PrimitiveValue::from("1"),
-    );
-    put(
-        &mut obj,
-        tags::PIXEL_DATA,
-        VR::OW,
-        PrimitiveValue::U16(pixels.into()),
-    );
-    let file = obj
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1"))
-        .unwrap();
-    let mut bytes = Vec::new();
-    file.write_all(&mut bytes).unwrap();
-    if !bytes.starts_with(&[0; 128]) || bytes.get(128..132) != Some(b"DICM".as_slice()) {
-        bytes.splice(0..0, [0u8; 128]); // a preamble, as files on disk have
-    }
+    let bytes = common::ct_slice(0.0, 1, 100);
     let (v, info) = read_dicom_bytes(&bytes, "base.dcm").unwrap();
     assert_eq!(v.dims, [6, 8, 1]);
     assert_eq!(v.data[0], 100.0 - 1024.0, "rescaled");
