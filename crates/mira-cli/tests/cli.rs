@@ -101,7 +101,10 @@ fn info_prints_geometry_shared_data() {
     let ct = root.join("dicom/ct/CT_small.dcm");
     let (code, out, err) = mira(&["info", ct.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("range        -896 .. 1167 (after rescale)"), "{out}");
+    assert!(
+        out.contains("range        -896 .. 1167 (after rescale)"),
+        "{out}"
+    );
     assert!(out.contains("Explicit VR Little Endian"), "{out}");
     let ls = root.join("dicom/codec_variants/MR_small_jpeg_ls_lossless.dcm");
     let (code, _, err) = mira(&["info", ls.to_str().unwrap()]);

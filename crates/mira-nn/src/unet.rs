@@ -151,6 +151,21 @@ impl UNet {
     }
 }
 
+impl UNet {
+    /// The same network with its logits multiplied by `factor` (the 1×1 head's weights and bias
+    /// scaled). Defensive distillation trains `g = z / T` and deploys `z = T g` this way.
+    pub fn scale_logits(mut self, factor: f32) -> Self {
+        let w = (self.head.weight.val() * factor).detach();
+        self.head.weight = burn::module::Param::from_tensor(w);
+        if let Some(b) = self.head.bias.take() {
+            self.head.bias = Some(burn::module::Param::from_tensor(
+                (b.val() * factor).detach(),
+            ));
+        }
+        self
+    }
+}
+
 impl Forward<4, 4> for UNet {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.logits(x)
@@ -186,5 +201,21 @@ mod tests {
             assert_eq!(y.dims(), [2, 4, 16, 16]);
         }
         assert!(UNetConfig::new().with_depth(0).init(&dev).is_err());
+    }
+
+    #[test]
+    fn scaled_logits_are_exactly_scaled() {
+        let dev = crate::default_device();
+        let net = UNetConfig::new()
+            .with_base_width(4)
+            .with_depth(2)
+            .init_seeded(1, &dev)
+            .unwrap();
+        let x = Tensor::<4>::ones([1, 4, 8, 8], &dev) * 0.3;
+        let a = crate::tensor_to_vec(net.logits(x.clone()));
+        let b = crate::tensor_to_vec(net.scale_logits(50.0).logits(x));
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p * 50.0 - q).abs() <= 1e-4 * q.abs().max(1.0), "{p} {q}");
+        }
     }
 }

@@ -19,7 +19,8 @@ pub struct TrainBatch {
     pub shape: [usize; 4],
     /// Soft targets `[B, K, H, W]` (distillation), or `None` for the one-hot labels.
     pub soft_targets: Option<Vec<f32>>,
-    /// Softmax temperature of the loss.
+    /// Softmax temperature of the loss on the training logits (1 in every defence Mira
+    /// trains: distillation trains `g = z / T`).
     pub temperature: f32,
     /// Which samples were replaced by adversarial examples.
     pub adversarial: Vec<bool>,
@@ -28,7 +29,7 @@ pub struct TrainBatch {
 }
 
 /// Makes training batches for a defence. For distillation students it holds the teacher (in
-/// evaluation mode); a distillation *teacher* is trained with `BatchMaker::teacher`.
+/// evaluation mode); a distillation *teacher* is trained with plain batches.
 pub struct BatchMaker<'a> {
     defence: &'a Defence,
     teacher: Option<UNet>,
@@ -54,16 +55,10 @@ impl<'a> BatchMaker<'a> {
         })
     }
 
-    /// Batches of a distillation teacher: one-hot labels at temperature `T`.
-    pub fn teacher(defence: &'a Defence, temperature: f32) -> Self {
-        Self {
-            defence,
-            teacher: None,
-            temperature,
-        }
-    }
-
-    /// Batches of a distillation student: the teacher's soft labels at `T`, loss at `T`.
+    /// Batches of a distillation student: soft labels `softmax(z_teacher / T)` from the
+    /// deployed teacher's logits `z_teacher`. The student is trained in the parameterisation
+    /// `g = z / T` (see `train_defended`), so the loss on its training logits is at
+    /// temperature 1: `CE(softmax(g), soft) = CE(softmax(z / T), soft)`.
     pub fn student(defence: &'a Defence, teacher: &UNet, temperature: f32) -> Self {
         Self {
             defence,
@@ -134,7 +129,7 @@ impl<'a> BatchMaker<'a> {
             images,
             shape,
             soft_targets,
-            temperature: self.temperature,
+            temperature: 1.0,
             adversarial,
             epsilon,
         })

@@ -5,7 +5,8 @@
 //!   perturbations against deep neural networks", adapted per pixel): a teacher is trained at
 //!   softmax temperature `T` on the labels, then a student of the same architecture on the
 //!   teacher's per-pixel soft labels `softmax(z_teacher / T)`, also at `T`; the student is
-//!   deployed at `T = 1`. Caveat: its logits are about `T` times larger than a normal model's,
+//!   deployed at `T = 1`. Both are trained in the parameterisation `g = z / T` and deployed
+//!   with the head scaled by `T` (same objective, stable optimisation). Caveat: its logits are about `T` times larger than a normal model's,
 //!   so a loss on the raw logits saturates and gradient attacks can stall (gradient masking,
 //!   Carlini & Wagner 2016). Evaluate it also with the attack loss on logits divided by `T`
 //!   (`temperature = T` on the attack).

@@ -137,7 +137,8 @@ pub fn train_segmentation(
 }
 
 /// Builds and trains a UNet of architecture `arch` with `defence`: plain, adversarial
-/// training, or distillation (a teacher at `T`, then the returned student on its soft labels).
+/// training, or distillation (a teacher at `T`, then the returned student on its soft labels
+/// at `T`, deployed at `T = 1`).
 /// The teacher is initialised from a seed derived from `seed`, the student from `seed`.
 ///
 /// # Errors
@@ -155,17 +156,22 @@ pub fn train_defended(
     let dev = autodiff_device();
     match *defence {
         Defence::Distillation { temperature } => {
+            // Trained in the scaled parameterisation g = z / T (plain training of g is training
+            // of z at temperature T), then deployed as z = T g by scaling the 1x1 head: the
+            // same objective as Papernot et al., without having to grow the logits T-fold
+            // by gradient steps (which 10 epochs of Adam do not manage).
             progress(TrainEvent::Stage("teacher".into()));
             let tseed = seed ^ 0x7EAC_4E12_D15C_0001;
             let teacher = arch.init_seeded(tseed, &dev)?;
-            let maker = BatchMaker::teacher(defence, temperature);
-            let (teacher, t_report) = fit(teacher, train, val, cfg, tseed, &maker, progress)?;
+            let plain = BatchMaker::new(&Defence::None)?;
+            let (teacher, t_report) = fit(teacher, train, val, cfg, tseed, &plain, progress)?;
+            let teacher = teacher.scale_logits(temperature);
             progress(TrainEvent::Stage("student".into()));
             let student = arch.init_seeded(seed, &dev)?;
             let maker = BatchMaker::student(defence, &teacher, temperature);
             let (student, mut report) = fit(student, train, val, cfg, seed, &maker, progress)?;
             report.teacher = Some(t_report.epochs);
-            Ok((student, report))
+            Ok((student.scale_logits(temperature), report))
         }
         _ => {
             let model = arch.init_seeded(seed, &dev)?;
