@@ -95,6 +95,37 @@ fn malformed_files_name_the_field() {
             "models[0].checkpoint",
         ),
         ("depth = 2", "depth = 7", "models[0]"),
+        // A targeted goal without its target labels.
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\ngoal = { relabel = { from = 3 } }",
+            "`attacks[0].goal.relabel` (line 14): missing field `to`",
+        ),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\ngoal = { relabel = { from = 3, to = 3 } }",
+            "attacks[0].goal",
+        ),
+        (
+            "depth = 2",
+            "depth = 2\ndefence = { kind = \"distillation\", temperature = 0 }",
+            "models[0].defence",
+        ),
+        (
+            "depth = 2",
+            "depth = 2\ndefence = { kind = \"adversarial\", attack = \"fgsm\", epsilon = 0.02, ratio = -0.5 }",
+            "models[0].defence",
+        ),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\ntemperature = 0.0",
+            "attacks[0].temperature",
+        ),
+        (
+            "epsilons = [0.0, 0.01]",
+            "epsilons = [0.0, 0.01]\n[checks]\nlarge_epsilon = 2.0",
+            "checks.large_epsilon",
+        ),
     ];
     for (from, to, field) in cases {
         assert!(GOOD.contains(from), "fixture lacks {from}");
