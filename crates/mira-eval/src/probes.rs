@@ -205,7 +205,7 @@ where
             "restarts-matter",
             true,
             format!(
-                "PGD with the best of 3 random restarts leaves mean Dice {d_three:.3}, one                  restart {d_one:.3} at ε = {}: the loss surface has many poor local optima;                  evaluate with restarts",
+                "PGD with the best of 3 random restarts leaves mean Dice {d_three:.3}, one restart {d_one:.3} at ε = {}: the loss surface has many poor local optima; evaluate with restarts",
                 s.epsilon
             ),
         ));
