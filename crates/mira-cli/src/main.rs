@@ -37,7 +37,7 @@ enum Command {
     Attack(attack::Args),
     /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
     Info(info::Args),
-    /// Rebuild summary.csv and summary.md of a run folder from its records alone.
+    /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
     Report(report::Args),
 }
 

@@ -1,5 +1,5 @@
-//! `mira report <run-dir>`: rebuild the summary tables (and the model comparison, using the
-//! model list in `manifest.json`) from the records.
+//! `mira report <run-dir>`: rebuild the summary tables, the model comparison and `report.html`
+//! from the records, `manifest.json` and `warnings.json`.
 
 use std::path::PathBuf;
 
@@ -15,9 +15,22 @@ pub struct Args {
 pub fn main(a: Args) -> Result<()> {
     let records = mira_report::read_records(&a.run.join("records.jsonl"))?;
     let rows = mira_report::summarise(&records);
+    let warnings_path = a.run.join("warnings.json");
+    let warnings: Vec<mira_eval::Warning> = if warnings_path.exists() {
+        let text = std::fs::read_to_string(&warnings_path)
+            .with_context(|| format!("reading {}", warnings_path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("malformed {}", warnings_path.display()))?
+    } else {
+        Vec::new()
+    };
+    let mut md = mira_report::to_markdown(&rows);
+    if warnings_path.exists() {
+        md += &mira_eval::warnings_markdown(true, &warnings);
+    }
     for (name, text) in [
         ("summary.csv", mira_report::to_csv(&rows)),
-        ("summary.md", mira_report::to_markdown(&rows)),
+        ("summary.md", md),
     ] {
         let path = a.run.join(name);
         mira_nn::checkpoint::write_atomic(&path, text.as_bytes())
@@ -32,6 +45,8 @@ pub fn main(a: Args) -> Result<()> {
         let manifest: mira_eval::Manifest = serde_json::from_str(&text)
             .with_context(|| format!("malformed {}", manifest_path.display()))?;
         compared = mira_eval::write_comparison(&manifest.experiment, &records, &a.run)?;
+        mira_eval::write_report(&manifest, &records, &rows, &warnings, &a.run)?;
+        println!("report: {}", a.run.join("report.html").display());
     }
     println!("{}", mira_report::to_markdown(&rows));
     if compared {

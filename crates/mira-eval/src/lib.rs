@@ -20,5 +20,7 @@ pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 pub use probes::{ProbeSetup, probe_model};
-pub use runner::{RunEvent, RunOutcome, model_groups, run, write_comparison};
+pub use runner::{
+    RunEvent, RunOutcome, model_groups, run, warnings_markdown, write_comparison, write_report,
+};
 pub use spec::{AttackEntry, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};

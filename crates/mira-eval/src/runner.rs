@@ -9,8 +9,8 @@ use mira_data::SegDataset;
 use mira_nn::checkpoint::{self, CheckpointMeta};
 use mira_nn::default_device;
 use mira_report::{
-    ModelGroup, SegRecord, SummaryRow, compare, comparison_csv, comparison_markdown, defence_csv,
-    read_records, summarise, to_csv, to_markdown,
+    ModelGroup, ReportInput, SegRecord, SummaryRow, compare, comparison_csv, comparison_markdown,
+    defence_csv, read_records, render_html, summarise, to_csv, to_markdown,
 };
 use mira_train::{TrainEvent, predict_labels, train_defended};
 
@@ -258,6 +258,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     md += &warnings_markdown(exp.checks.enabled, &warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_comparison(exp, &all, out)?;
+    write_report(&manifest, &all, &rows, &warnings, out)?;
     Ok(RunOutcome {
         out: out.to_path_buf(),
         rows,
@@ -265,6 +266,42 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         cells_skipped,
         warnings,
     })
+}
+
+/// Writes `report.html` for a run folder from its manifest, records, summary and warnings.
+///
+/// # Errors
+/// Writing fails.
+pub fn write_report(
+    manifest: &Manifest,
+    records: &[SegRecord],
+    rows: &[SummaryRow],
+    warnings: &[Warning],
+    out: &Path,
+) -> Result<()> {
+    let groups = model_groups(&manifest.experiment);
+    let tests = if groups.is_empty() {
+        Vec::new()
+    } else {
+        compare(records, &groups).1
+    };
+    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    let manifest_json =
+        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
+    let html = render_html(
+        records,
+        &ReportInput {
+            title: &manifest.experiment.name,
+            version: &manifest.build.version,
+            commit: manifest.build.git_commit.as_deref(),
+            rows,
+            tests: &tests,
+            checks_enabled: manifest.experiment.checks.enabled,
+            warnings: &text,
+            manifest: &manifest_json,
+        },
+    )?;
+    write_atomic(&out.join("report.html"), html.as_bytes())
 }
 
 /// The checks section of `summary.md`.

@@ -67,6 +67,9 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
         }
     }
     assert!(out.join("summary.md").exists() && out.join("summary.csv").exists());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Reproducibility manifest"));
+    assert!(out.join("warnings.json").exists());
 
     // Cut the file inside the 4th cell, with a torn last line, as a kill would.
     let keep: Vec<&str> = full.lines().take(3 * 5 + 2).collect();

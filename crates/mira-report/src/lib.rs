@@ -5,11 +5,15 @@
 
 mod compare;
 mod compare_format;
+mod html;
+mod plots;
 mod record;
 mod summary;
 
 pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
+pub use html::{ReportInput, render_html};
+pub use plots::dice_curve_svg;
 pub use record::{SegRecord, read_records};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
 
@@ -22,6 +26,9 @@ pub enum ReportError {
         path: String,
         source: std::io::Error,
     },
+    /// The report template failed to render (a bug).
+    #[error("report template: {0}")]
+    Template(String),
     /// A record line is malformed.
     #[error("{path}:{line}: malformed record: {reason}")]
     Malformed {

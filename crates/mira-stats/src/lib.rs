@@ -6,12 +6,14 @@
 //! `scipy.stats.wilcoxon` defaults; Holm's step-down correction). Every reference value in the
 //! tests says where it came from.
 
+mod bootstrap;
 mod dice;
 mod holm;
 mod summary;
 mod target;
 mod wilcoxon;
 
+pub use bootstrap::bootstrap_mean_ci;
 pub use dice::{DiceOptions, dice_per_label, mean_defined};
 pub use holm::holm;
 pub use summary::{Summary, quantile};
