@@ -102,7 +102,7 @@ fn floats(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
 }
 
 /// Opens a DICOM file (with or without the 128-byte preamble) held in memory.
-fn open_bytes(bytes: &[u8], name: &str) -> Result<DefaultDicomObject> {
+pub(crate) fn open_bytes(bytes: &[u8], name: &str) -> Result<DefaultDicomObject> {
     let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         &bytes[128..]
     } else if bytes.starts_with(b"DICM") {

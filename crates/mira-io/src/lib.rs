@@ -8,6 +8,7 @@
 mod dicom_read;
 mod dicom_scan;
 mod dicom_series;
+mod dicom_write;
 mod error;
 mod nifti_read;
 mod nifti_write;
@@ -16,6 +17,7 @@ mod volume;
 
 pub use dicom_read::{DicomInfo, read_dicom, read_dicom_bytes};
 pub use dicom_series::read_dicom_series;
+pub use dicom_write::{new_uid, write_dicom_like};
 pub use error::{IoError, Result};
 pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
 pub use nifti_write::write_nifti_like;
