@@ -22,6 +22,21 @@ pub fn main(a: Args) -> Result<()> {
             mira_io::read_dicom_series(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
         return print_dicom(&name, &v, &info);
     }
+    if [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e)) {
+        let (v, info) = mira_io::read_image_2d(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
+        println!("file         {name}");
+        println!(
+            "format       {} ({}, {} channel(s) read)",
+            info.format, info.color, info.channels
+        );
+        let d = &v.dims;
+        println!("dims         {} x {}", d[d.len() - 2], d[d.len() - 1]);
+        println!("spacing      none (2D image files carry no physical size)");
+        if let Some((lo, hi)) = v.range() {
+            println!("range        {lo} .. {hi}");
+        }
+        return Ok(());
+    }
     if !(lower.ends_with(".nii") || lower.ends_with(".nii.gz")) {
         let (v, info) = mira_io::read_dicom(&a.file).map_err(|e| InvalidInput(e.to_string()))?;
         return print_dicom(&name, &v, &info);
