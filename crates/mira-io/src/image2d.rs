@@ -65,7 +65,7 @@ pub fn read_image_2d(path: &Path) -> Result<(Volume, ImageInfo)> {
     let (w, h) = (w as usize, h as usize);
     let (dims, data, channels): (Vec<usize>, Vec<f32>, usize) = match (
         grey,
-        img.color().bytes_per_pixel() / img.color().channel_count() as u8 > 1,
+        img.color().bytes_per_pixel() / img.color().channel_count() > 1,
     ) {
         (true, false) => (
             vec![w, h],
