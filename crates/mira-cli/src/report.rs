@@ -44,8 +44,9 @@ pub fn main(a: Args) -> Result<()> {
             .with_context(|| format!("reading {}", manifest_path.display()))?;
         let manifest: mira_eval::Manifest = serde_json::from_str(&text)
             .with_context(|| format!("malformed {}", manifest_path.display()))?;
-        compared = mira_eval::write_comparison(&manifest.experiment, &records, &a.run)?;
-        mira_eval::write_report(&manifest, &records, &rows, &warnings, &a.run)?;
+        let tests = mira_eval::write_comparison(&manifest.experiment, &records, &a.run)?;
+        compared = !tests.is_empty();
+        mira_eval::write_report(&manifest, &records, &rows, &tests, &warnings, &a.run)?;
         println!("report: {}", a.run.join("report.html").display());
     }
     println!("{}", mira_report::to_markdown(&rows));

@@ -9,8 +9,8 @@ use mira_data::SegDataset;
 use mira_nn::checkpoint::{self, CheckpointMeta};
 use mira_nn::default_device;
 use mira_report::{
-    ModelGroup, ReportInput, SegRecord, SummaryRow, compare, comparison_csv, comparison_markdown,
-    defence_csv, read_records, render_html, summarise, to_csv, to_markdown,
+    ComparisonRow, ModelGroup, ReportInput, SegRecord, SummaryRow, compare, comparison_csv,
+    comparison_markdown, defence_csv, read_records, render_html, summarise, to_csv, to_markdown,
 };
 use mira_train::{TrainEvent, predict_labels, train_defended};
 
@@ -257,8 +257,8 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     let mut md = to_markdown(&rows);
     md += &warnings_markdown(exp.checks.enabled, &warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    write_comparison(exp, &all, out)?;
-    write_report(&manifest, &all, &rows, &warnings, out)?;
+    let tests = write_comparison(exp, &all, out)?;
+    write_report(&manifest, &all, &rows, &tests, &warnings, out)?;
     Ok(RunOutcome {
         out: out.to_path_buf(),
         rows,
@@ -276,15 +276,10 @@ pub fn write_report(
     manifest: &Manifest,
     records: &[SegRecord],
     rows: &[SummaryRow],
+    tests: &[ComparisonRow],
     warnings: &[Warning],
     out: &Path,
 ) -> Result<()> {
-    let groups = model_groups(&manifest.experiment);
-    let tests = if groups.is_empty() {
-        Vec::new()
-    } else {
-        compare(records, &groups).1
-    };
     let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
     let manifest_json =
         serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
@@ -295,7 +290,7 @@ pub fn write_report(
             version: &manifest.build.version,
             commit: manifest.build.git_commit.as_deref(),
             rows,
-            tests: &tests,
+            tests,
             checks_enabled: manifest.experiment.checks.enabled,
             warnings: &text,
             manifest: &manifest_json,
@@ -409,14 +404,18 @@ pub fn model_groups(exp: &Experiment) -> Vec<ModelGroup> {
 }
 
 /// Writes `comparison.md`, `comparison.csv` and `defences.csv` when some architecture has
-/// more than one model (e.g. defences); returns whether it did.
+/// more than one model (e.g. defences); returns the paired tests (empty when there are none).
 ///
 /// # Errors
 /// Writing fails.
-pub fn write_comparison(exp: &Experiment, records: &[SegRecord], out: &Path) -> Result<bool> {
+pub fn write_comparison(
+    exp: &Experiment,
+    records: &[SegRecord],
+    out: &Path,
+) -> Result<Vec<ComparisonRow>> {
     let groups = model_groups(exp);
     if groups.is_empty() {
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let (rows, tests) = compare(records, &groups);
     let mut md = String::from(
@@ -440,7 +439,7 @@ pub fn write_comparison(exp: &Experiment, records: &[SegRecord], out: &Path) -> 
         comparison_csv(&tests).as_bytes(),
     )?;
     write_atomic(&out.join("defences.csv"), defence_csv(&rows).as_bytes())?;
-    Ok(true)
+    Ok(tests)
 }
 
 /// Keeps the complete cells of an existing records file (rewritten atomically without

@@ -94,6 +94,13 @@ fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Pixel Spacing (row, column) in mm, when present and positive.
+fn pixel_spacing(obj: &DefaultDicomObject) -> Option<(f64, f64)> {
+    floats(obj, tags::PIXEL_SPACING)
+        .filter(|v| v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0)
+        .map(|v| (v[0], v[1]))
+}
+
 fn floats(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
     let e = obj.element_opt(tag).ok()??;
     e.to_multi_float64()
@@ -360,9 +367,7 @@ pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)>
             *v = sum - *v;
         }
     }
-    let spacing_rc = floats(&obj, tags::PIXEL_SPACING)
-        .filter(|v| v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0)
-        .map(|v| (v[0], v[1]));
+    let spacing_rc = pixel_spacing(&obj);
     let window = match (
         floats(&obj, tags::WINDOW_CENTER).and_then(|v| v.first().copied()),
         floats(&obj, tags::WINDOW_WIDTH).and_then(|v| v.first().copied()),
@@ -431,9 +436,7 @@ fn read_bitmask(
         });
     }
     let data = unpack_bits(obj, voxels, name)?;
-    let spacing_rc = floats(obj, tags::PIXEL_SPACING)
-        .filter(|v| v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0)
-        .map(|v| (v[0], v[1]));
+    let spacing_rc = pixel_spacing(obj);
     let (sx, sy) = spacing_rc.map_or((1.0, 1.0), |(r, c)| (c as f32, r as f32));
     Ok((
         Volume {
