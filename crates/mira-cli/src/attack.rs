@@ -71,6 +71,7 @@ pub fn main(a: Args) -> Result<()> {
             depth: None,
             residual: None,
             defence: Default::default(),
+            torch_weights: None,
         }],
         attacks: vec![AttackEntry {
             name: a.attack.clone(),

@@ -128,7 +128,18 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             Some(dir) => dir.clone(),
             None => out.join("models").join(&entry.name),
         };
-        let model = if dir.join("model.json").exists() {
+        let weights_file = match &entry.torch_weights {
+            Some(w) => w.clone(),
+            None => dir.join(checkpoint::WEIGHTS_FILE),
+        };
+        let model = if let Some(w) = &entry.torch_weights {
+            progress(RunEvent::Phase(format!(
+                "importing PyTorch weights of {}",
+                entry.name
+            )));
+            let cfg = entry.unet(test.channels(), test.n_labels());
+            mira_nn::load_torch_unet(w, &cfg, &default_device())?
+        } else if dir.join("model.json").exists() {
             progress(RunEvent::Phase(format!("loading model {}", entry.name)));
             checkpoint::load(&dir, &default_device())?.0
         } else {
@@ -160,7 +171,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             checkpoint::save(&dir, &model, &meta)?;
             model.valid()
         };
-        let hash = file_hash(&dir.join(checkpoint::WEIGHTS_FILE))?;
+        let hash = file_hash(&weights_file)?;
         if let Some(old) = manifest.models.get(&entry.name).filter(|h| **h != hash) {
             return Err(EvalError::invalid(
                 format!("models[{i}]"),

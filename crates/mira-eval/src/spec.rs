@@ -114,6 +114,10 @@ pub struct ModelEntry {
     /// Training-time defence (`kind = "none" | "distillation" | "adversarial"`).
     #[serde(default)]
     pub defence: Defence,
+    /// PyTorch weights (safetensors, names of the reference UNet2d; `scripts/export_weights.py`)
+    /// for the architecture given by `base_width` (plain, depth 3). Nothing is trained.
+    #[serde(default)]
+    pub torch_weights: Option<PathBuf>,
 }
 
 impl ModelEntry {
@@ -315,6 +319,13 @@ impl Experiment {
                 m.checkpoint = Some(base.join(c));
             }
         }
+        for m in &mut exp.models {
+            if let Some(w) = &m.torch_weights
+                && w.is_relative()
+            {
+                m.torch_weights = Some(base.join(w));
+            }
+        }
         if let Some(d) = &exp.data.anatomy_dir
             && d.is_relative()
         {
@@ -375,7 +386,10 @@ impl Experiment {
         if self.data.test == 0 || self.data.test > 100_000 {
             return Err(inv("data.test", "must be in 1..=100000"));
         }
-        let needs_training = self.models.iter().any(|m| m.checkpoint.is_none());
+        let needs_training = self
+            .models
+            .iter()
+            .any(|m| m.checkpoint.is_none() && m.torch_weights.is_none());
         if needs_training {
             if self.data.train == 0 || self.data.val == 0 {
                 return Err(inv(
@@ -404,6 +418,26 @@ impl Experiment {
             m.defence
                 .validate()
                 .map_err(|e| inv(format!("{f}.defence"), e.to_string()))?;
+            if let Some(w) = &m.torch_weights {
+                if m.checkpoint.is_some() || m.defence != Defence::None {
+                    return Err(inv(
+                        format!("{f}.torch_weights"),
+                        "give either torch_weights or checkpoint, without a defence",
+                    ));
+                }
+                if m.depth.unwrap_or(3) != 3 || m.residual == Some(true) {
+                    return Err(inv(
+                        format!("{f}.torch_weights"),
+                        "PyTorch import maps the reference UNet2d: plain blocks, depth 3",
+                    ));
+                }
+                if !w.is_file() {
+                    return Err(inv(
+                        format!("{f}.torch_weights"),
+                        format!("{} not found", w.display()),
+                    ));
+                }
+            }
             match &m.checkpoint {
                 Some(c) => {
                     if m.defence != Defence::None {

@@ -7,7 +7,7 @@
 //!   so that every attack can maximise it sample by sample, and into host-side clinical
 //!   scores (Dice per label, ...).
 //! - [`checkpoint`] saves and loads a model as its config (JSON) plus its weights (burnpack),
-//!   written atomically.
+//!   written atomically; [`load_torch_unet`] imports PyTorch weights from safetensors.
 
 pub mod checkpoint;
 mod device;
@@ -16,6 +16,7 @@ mod reg3d;
 pub mod regression;
 pub mod segmentation;
 mod tensor_io;
+mod torch_import;
 mod unet;
 mod unet_block;
 
@@ -23,6 +24,7 @@ pub use device::{autodiff_device, default_device, seeded};
 pub use forward::Forward;
 pub use reg3d::{Reg3d, Reg3dConfig};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
+pub use torch_import::load_torch_unet;
 pub use unet::{UNet, UNetConfig};
 
 /// Errors from models, tasks and checkpoints.

@@ -152,6 +152,23 @@ impl UNet {
 }
 
 impl UNet {
+    /// Encoders, up-convolutions, decoders and head, for weight import.
+    pub(crate) fn layers_mut(
+        &mut self,
+    ) -> (
+        &mut [ConvBlock],
+        &mut [ConvTranspose2d],
+        &mut [ConvBlock],
+        &mut Conv2d,
+    ) {
+        (
+            &mut self.encoders,
+            &mut self.ups,
+            &mut self.decoders,
+            &mut self.head,
+        )
+    }
+
     /// The same network with its logits multiplied by `factor` (the 1×1 head's weights and bias
     /// scaled). Defensive distillation trains `g = z / T` and deploys `z = T g` this way.
     pub fn scale_logits(mut self, factor: f32) -> Self {

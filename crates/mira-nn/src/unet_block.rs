@@ -33,6 +33,18 @@ impl ConvBlock {
         }
     }
 
+    /// The two convolutions and BatchNorms, for weight import.
+    pub(crate) fn layers_mut(
+        &mut self,
+    ) -> (&mut Conv2d, &mut BatchNorm, &mut Conv2d, &mut BatchNorm) {
+        (
+            &mut self.conv1,
+            &mut self.bn1,
+            &mut self.conv2,
+            &mut self.bn2,
+        )
+    }
+
     /// # Shapes
     /// `[B, cin, H, W] -> [B, cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
