@@ -31,9 +31,12 @@ use crate::{NnError, Result, UNet, UNetConfig};
 /// Largest weights file read (1 GiB).
 const MAX_BYTES: u64 = 1 << 30;
 
-/// Host tensors by name.
+/// Host tensors by name: shape and values.
+type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Host tensors being assigned to a model, with what went wrong.
 struct Store {
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: HostTensors,
     used: Vec<String>,
     missing: Vec<String>,
     misshaped: Vec<String>,
@@ -105,7 +108,7 @@ impl Store {
     }
 }
 
-fn read(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+fn read(path: &Path) -> Result<HostTensors> {
     let err = |reason: String| NnError::Checkpoint {
         path: path.display().to_string(),
         reason,
