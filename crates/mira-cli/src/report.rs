@@ -30,6 +30,7 @@ pub fn main(a: Args) -> Result<()> {
     }
     for (name, text) in [
         ("summary.csv", mira_report::to_csv(&rows)),
+        ("summary.json", serde_json::to_string_pretty(&rows)?),
         ("summary.md", md),
     ] {
         let path = a.run.join(name);

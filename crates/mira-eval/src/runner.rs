@@ -265,6 +265,8 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         serde_json::to_string_pretty(&warnings).map_err(|e| EvalError::io(out, e))?;
     write_atomic(&out.join("warnings.json"), warnings_json.as_bytes())?;
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
+    let json = serde_json::to_string_pretty(&rows).map_err(|e| EvalError::io(out, e))?;
+    write_atomic(&out.join("summary.json"), json.as_bytes())?;
     let mut md = to_markdown(&rows);
     md += &warnings_markdown(exp.checks.enabled, &warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;

@@ -70,6 +70,9 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("Reproducibility manifest"));
     assert!(out.join("warnings.json").exists());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(6), "one summary row per cell");
 
     // Cut the file inside the 4th cell, with a torn last line, as a kill would.
     let keep: Vec<&str> = full.lines().take(3 * 5 + 2).collect();
