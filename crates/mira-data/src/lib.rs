@@ -14,7 +14,7 @@ mod slice;
 
 pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
-pub use png::{save_label_overlay_png, save_mosaic_png};
+pub use png::{save_attack_png, save_label_overlay_png, save_mosaic_png};
 pub use slice::{SegDataset, SegSlice};
 
 /// Errors from data generation and I/O.

@@ -71,13 +71,78 @@ pub fn save_label_overlay_png(
     let ch = slice.channel(channel);
     for (x, y, px) in img.enumerate_pixels_mut() {
         let i = (y as usize / z) * w + x as usize / z;
-        let g = ch[i].clamp(0.0, 1.0) * 255.0;
-        *px = match labels[i] {
-            0 => image::Rgb([g as u8; 3]),
-            l => {
-                let c = LABEL_RGB[(l as usize - 1) % LABEL_RGB.len()];
-                image::Rgb(c.map(|c| (0.55 * g + 0.45 * c as f32).round() as u8))
+        *px = overlay(ch[i].clamp(0.0, 1.0) * 255.0, labels[i]);
+    }
+    save(path, img)
+}
+
+fn overlay(g: f32, label: u8) -> image::Rgb<u8> {
+    match label {
+        0 => image::Rgb([g as u8; 3]),
+        l => {
+            let c = LABEL_RGB[(l as usize - 1) % LABEL_RGB.len()];
+            image::Rgb(c.map(|c| (0.55 * g + 0.45 * c as f32).round() as u8))
+        }
+    }
+}
+
+/// One attacked case as five panels, upscaled by `zoom`: the clean image (channel `channel`)
+/// with the truth, the clean image with the clean prediction, the perturbation of that
+/// channel amplified `gain` times on a diverging map (blue negative, red positive, white 0),
+/// the adversarial image, and the adversarial image with the adversarial prediction.
+///
+/// # Errors
+/// Sizes that disagree; encoding or writing the file.
+#[allow(clippy::too_many_arguments)]
+pub fn save_attack_png(
+    clean: &SegSlice,
+    adversarial: &[f32],
+    channel: usize,
+    clean_pred: &[u8],
+    adv_pred: &[u8],
+    gain: f32,
+    zoom: usize,
+    path: &Path,
+) -> Result<()> {
+    let (h, w, z) = (clean.height, clean.width, zoom.max(1));
+    let n = h * w;
+    if channel >= clean.channels
+        || adversarial.len() != clean.image.len()
+        || clean_pred.len() != n
+        || adv_pred.len() != n
+    {
+        return Err(DataError::Shape(format!(
+            "attack picture of a {h}x{w} slice with {} adversarial values and {}/{} labels",
+            adversarial.len(),
+            clean_pred.len(),
+            adv_pred.len()
+        )));
+    }
+    let c0 = clean.channel(channel);
+    let a0 = &adversarial[channel * n..(channel + 1) * n];
+    let mut img = image::RgbImage::new((5 * w * z) as u32, (h * z) as u32);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let (panel, xx, yy) = (
+            x as usize / (w * z),
+            (x as usize % (w * z)) / z,
+            y as usize / z,
+        );
+        let i = yy * w + xx;
+        let grey = |v: f32| v.clamp(0.0, 1.0) * 255.0;
+        *px = match panel {
+            0 => overlay(grey(c0[i]), clean.labels[i]),
+            1 => overlay(grey(c0[i]), clean_pred[i]),
+            2 => {
+                let d = ((a0[i] - c0[i]) * gain).clamp(-1.0, 1.0);
+                let fade = (255.0 * (1.0 - d.abs())) as u8;
+                if d >= 0.0 {
+                    image::Rgb([255, fade, fade])
+                } else {
+                    image::Rgb([fade, fade, 255])
+                }
             }
+            3 => image::Rgb([grey(a0[i]) as u8; 3]),
+            _ => overlay(grey(a0[i]), adv_pred[i]),
         };
     }
     save(path, img)

@@ -197,6 +197,8 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         .open(&records_path)
         .map_err(|e| EvalError::io(&records_path, e))?;
     let (mut cells_run, mut cells_skipped) = (0, 0);
+    let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    let examples_dir = out.join("examples");
     for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
         progress(RunEvent::Phase(format!(
             "clean predictions of {}",
@@ -216,6 +218,8 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
                     norm: exp.sweep.norm,
                     epsilon,
                     batch_size: exp.sweep.batch_size,
+                    examples: (epsilon == max_eps && epsilon > 0.0)
+                        .then_some(examples_dir.as_path()),
                     seed: mix(
                         mix(mix(exp.seed, mi as u64), 100 + ai as u64),
                         10_000 + ei as u64,
@@ -294,6 +298,20 @@ pub fn write_report(
     out: &Path,
 ) -> Result<()> {
     let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    let mut examples = Vec::new();
+    for m in &manifest.experiment.models {
+        for a in &manifest.experiment.attacks {
+            for tag in ["worst", "median"] {
+                let file = crate::seg_cell::example_file(&m.name, &a.name, tag);
+                if out.join("examples").join(&file).is_file() {
+                    examples.push((
+                        format!("{} / {}: {tag} case", m.name, a.name),
+                        format!("examples/{file}"),
+                    ));
+                }
+            }
+        }
+    }
     let manifest_json =
         serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
     let html = render_html(
@@ -307,6 +325,7 @@ pub fn write_report(
             checks_enabled: manifest.experiment.checks.enabled,
             warnings: &text,
             manifest: &manifest_json,
+            examples: &examples,
         },
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())

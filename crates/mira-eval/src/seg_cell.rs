@@ -24,6 +24,24 @@ pub(crate) struct Cell<'a> {
     pub batch_size: usize,
     /// Seed of this cell; batch `b` uses a stream derived from `(seed, b)`.
     pub seed: u64,
+    /// Where to save pictures of the worst and the median case (the sweep's largest ε).
+    pub examples: Option<&'a std::path::Path>,
+}
+
+/// File name of an example picture: `MODEL__ATTACK__worst.png` (unsafe characters → `_`).
+pub(crate) fn example_file(model: &str, attack: &str, tag: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}__{}__{tag}.png", clean(model), clean(attack))
 }
 
 /// The budget as written in the experiment (shortest decimal of the f32), as f64 for records.
@@ -72,6 +90,7 @@ impl Cell<'_> {
         let labels: Vec<String> = test.label_names[1..].to_vec();
         let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         let mut records = Vec::with_capacity(test.items.len());
+        let mut kept: Vec<(Vec<f32>, Vec<u8>)> = Vec::new();
         for (b, chunk) in test.items.chunks(self.batch_size).enumerate() {
             let first = b * self.batch_size;
             let (h, w) = (chunk[0].height, chunk[0].width);
@@ -101,6 +120,9 @@ impl Cell<'_> {
             for (i, s) in chunk.iter().enumerate() {
                 let case = first + i;
                 let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
+                if self.examples.is_some() {
+                    kept.push((a.to_vec(), pred[i].clone()));
+                }
                 let (linf, l2) = self.check_budget(a, c, case)?;
                 let agree = |p: &[u8], t: &[u8]| {
                     target_agreement(p, &s.labels, t)
@@ -136,7 +158,46 @@ impl Cell<'_> {
             }
             on_batch(chunk.len());
         }
+        if let Some(dir) = self.examples {
+            self.save_examples(dir, test, clean_pred, &records, &kept)?;
+        }
         Ok(records)
+    }
+
+    /// Pictures of the worst and the median case (by attacked mean Dice) of this cell.
+    fn save_examples(
+        &self,
+        dir: &std::path::Path,
+        test: &SegDataset,
+        clean_pred: &[Vec<u8>],
+        records: &[SegRecord],
+        kept: &[(Vec<f32>, Vec<u8>)],
+    ) -> Result<()> {
+        let mut order: Vec<(usize, f64)> = records
+            .iter()
+            .filter_map(|r| Some((r.case, mean_defined(&r.adv_dice)?)))
+            .collect();
+        if order.is_empty() {
+            return Ok(());
+        }
+        order.sort_by(|a, b| a.1.total_cmp(&b.1));
+        std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+        let channel = usize::from(test.channels() > 1); // T1c when there is one
+        for (tag, (case, _)) in [("worst", order[0]), ("median", order[order.len() / 2])] {
+            let (adv, pred) = &kept[case];
+            let path = dir.join(example_file(self.model_name, self.attack_name, tag));
+            mira_data::save_attack_png(
+                &test.items[case],
+                adv,
+                channel,
+                &clean_pred[case],
+                pred,
+                10.0,
+                3,
+                &path,
+            )?;
+        }
+        Ok(())
     }
 
     /// The runner's own check of the threat model, on host copies: finite, inside `[0, 1]`,

@@ -69,10 +69,25 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     assert!(out.join("summary.md").exists() && out.join("summary.csv").exists());
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("Reproducibility manifest"));
+    // Every picture the report references exists beside it (worst and median per attack).
+    let srcs: Vec<&str> = html
+        .split("<img src=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert_eq!(srcs.len(), 2 * 2, "{html}");
+    for src in srcs {
+        let path = out.join(src.replace("&#x2f;", "/"));
+        assert!(path.is_file(), "{}", path.display());
+    }
     assert!(out.join("warnings.json").exists());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(json.as_array().map(Vec::len), Some(6), "one summary row per cell");
+    assert_eq!(
+        json.as_array().map(Vec::len),
+        Some(6),
+        "one summary row per cell"
+    );
 
     // Cut the file inside the 4th cell, with a torn last line, as a kill would.
     let keep: Vec<&str> = full.lines().take(3 * 5 + 2).collect();

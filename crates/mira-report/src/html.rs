@@ -27,6 +27,8 @@ pub struct ReportInput<'a> {
     pub warnings: &'a [String],
     /// The manifest, pretty-printed JSON.
     pub manifest: &'a str,
+    /// Example pictures: caption and path relative to the report.
+    pub examples: &'a [(String, String)],
 }
 
 #[derive(Serialize)]
@@ -149,6 +151,7 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
                 rows => rows,
                 tests => tests,
                 manifest => input.manifest,
+                examples => input.examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })
         .map_err(|e| ReportError::Template(e.to_string()))

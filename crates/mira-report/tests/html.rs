@@ -44,6 +44,10 @@ fn page_holds_curves_tables_escaped_warnings_and_manifest() {
             checks_enabled: true,
             warnings: &warnings,
             manifest: "{\"format\": \"mira-run/1\"}",
+            examples: &[(
+                "unet / i-fgsm, worst case".into(),
+                "examples/unet__i-fgsm__worst.png".into(),
+            )],
         },
     )
     .unwrap();
@@ -57,6 +61,10 @@ fn page_holds_curves_tables_escaped_warnings_and_manifest() {
     assert!(!html.contains("<b>more steps"));
     assert!(html.contains("mira-run&#x2f;1") && html.contains("abc123"));
     assert!(!html.contains("<script"), "no JavaScript");
+    assert!(
+        html.contains("<img src=\"examples&#x2f;unet__i-fgsm__worst.png\""),
+        "{html}"
+    );
     // The ε = 0.08 i-FGSM row: clean 0.850 mean, attacked (0.35..0.30 core, −0.1 edema).
     assert!(
         html.contains("<td class=\"l\">i-fgsm</td><td>0.08</td><td>6</td>"),
