@@ -81,6 +81,7 @@ pub fn main(a: Args) -> Result<()> {
             restarts: None,
             goal,
             temperature: a.temperature,
+            loss: Default::default(),
         }],
         sweep: SweepSpec {
             norm,

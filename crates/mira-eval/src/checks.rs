@@ -124,6 +124,7 @@ pub fn record_checks(
                 a.kind != AttackKind::Fgsm
                     && a.goal == single.goal
                     && a.temperature == single.temperature
+                    && a.loss == single.loss
             }) {
                 for &e in eps.iter().filter(|e| **e > 0.0) {
                     let (s, i) = (cell(m, &single.name, e), cell(m, &iter.name, e));

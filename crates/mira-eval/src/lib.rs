@@ -23,4 +23,6 @@ pub use probes::{ProbeSetup, probe_model};
 pub use runner::{
     RunEvent, RunOutcome, model_groups, run, warnings_markdown, write_comparison, write_report,
 };
-pub use spec::{AttackEntry, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};
+pub use spec::{
+    AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
+};

@@ -13,12 +13,14 @@
 //!   lowers mean Dice by more than the tolerance compared with 1 restart;
 //! - `no-collapse`: a very large budget does not drive mean Dice below `collapse_dice`;
 //! - `gradient-free-stronger`: a gradient-free random search does more damage than the
-//!   gradient attack.
+//!   gradient attack;
+//! - `margin-stronger`: the same attack on the per-pixel margin loss (which does not saturate
+//!   with the softmax) does more damage than on cross-entropy.
 
 use burn::prelude::*;
 use mira_attack::{
     Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, Norm, Objective, RandomSearch,
-    segmentation_objective,
+    segmentation_margin_objective, segmentation_objective,
 };
 use mira_data::SegDataset;
 use mira_nn::{Forward, argmax_labels, default_device, images_to_tensor, one_hot, tensor_to_vec};
@@ -157,6 +159,26 @@ where
     let engine = s.spec.engine();
     let adv = engine.perturb(&f, x0.clone(), &ball, &mut rng)?;
     let d_attack = score(adv)?;
+
+    let margin = segmentation_margin_objective(
+        &eval,
+        Goal::Untargeted {
+            truth: truth.clone(),
+        },
+    );
+    let d_margin = score(engine.perturb(&margin, x0.clone(), &ball, &mut rng)?)?;
+    if d_margin < d_attack - s.cfg.tolerance {
+        out.push(warn(
+            "margin-stronger",
+            true,
+            format!(
+                "at ε = {} the same attack on the per-pixel margin loss leaves mean Dice \
+                 {d_margin:.3}, on cross-entropy {d_attack:.3}: the cross-entropy saturates \
+                 (softmax saturation, e.g. defensive distillation); evaluate with a margin loss",
+                s.epsilon
+            ),
+        ));
+    }
 
     let noise = ball.random_start(&x0, &mut rng);
     let noise = match s.norm {

@@ -215,6 +215,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
                     spec: &spec,
                     goal: attack.goal,
                     temperature: attack.temperature.unwrap_or(1.0),
+                    loss: attack.loss,
                     norm: exp.sweep.norm,
                     epsilon,
                     batch_size: exp.sweep.batch_size,
@@ -365,7 +366,7 @@ fn run_checks(
         let better = reference.as_ref().is_none_or(|(_, r, _)| {
             spec.engine().gradient_evaluations() > r.engine().gradient_evaluations()
         });
-        if a.goal == GoalSpec::Untargeted && better {
+        if a.goal == GoalSpec::Untargeted && a.loss == crate::AttackLoss::Ce && better {
             reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
         }
     }

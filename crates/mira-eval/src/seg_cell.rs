@@ -19,6 +19,8 @@ pub(crate) struct Cell<'a> {
     pub goal: GoalSpec,
     /// Logits are divided by this in the attack loss.
     pub temperature: f32,
+    /// Cross-entropy or margin.
+    pub loss: crate::spec::AttackLoss,
     pub norm: Norm,
     pub epsilon: f32,
     pub batch_size: usize,
@@ -108,12 +110,19 @@ impl Cell<'_> {
                 GoalSpec::Untargeted => Goal::Untargeted { truth: onehot },
                 _ => Goal::Targeted { target: onehot },
             };
-            let f = segmentation_objective(self.model, goal, self.temperature);
+            let f: Box<dyn mira_attack::Objective<4>> = match self.loss {
+                crate::spec::AttackLoss::Ce => {
+                    Box::new(segmentation_objective(self.model, goal, self.temperature))
+                }
+                crate::spec::AttackLoss::Margin => {
+                    Box::new(mira_attack::segmentation_margin_objective(self.model, goal))
+                }
+            };
             let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
             let adv = self
                 .spec
                 .engine()
-                .perturb(&f, x0.clone(), &ball, &mut rng)?;
+                .perturb(f.as_ref(), x0.clone(), &ball, &mut rng)?;
             let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
             let pred = argmax_labels(self.model.logits(adv));
             let per = xa.len() / chunk.len();

@@ -231,6 +231,21 @@ pub struct AttackEntry {
     /// distilled model's training temperature to undo softmax saturation.
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default) or `margin`
+    /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
+    #[serde(default)]
+    pub loss: AttackLoss,
+}
+
+/// The loss of a segmentation attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackLoss {
+    /// Pixel-wise cross-entropy (at `temperature`).
+    #[default]
+    Ce,
+    /// Per-pixel logit margin (Carlini & Wagner).
+    Margin,
 }
 
 impl AttackEntry {
@@ -500,6 +515,12 @@ impl Experiment {
                 return Err(inv(
                     format!("{f}.temperature"),
                     format!("{t} must be in (0, 1000]"),
+                ));
+            }
+            if a.temperature.is_some() && a.loss == AttackLoss::Margin {
+                return Err(inv(
+                    format!("{f}.temperature"),
+                    "applies to the cross-entropy loss; the margin loss does not saturate",
                 ));
             }
             if let GoalSpec::Relabel { from, to } = a.goal

@@ -126,6 +126,16 @@ fn malformed_files_name_the_field() {
             "epsilons = [0.0, 0.01]\n[checks]\nlarge_epsilon = 2.0",
             "checks.large_epsilon",
         ),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\nloss = \"margin\"\ntemperature = 10.0",
+            "attacks[0].temperature",
+        ),
+        (
+            "kind = \"fgsm\"",
+            "kind = \"fgsm\"\nloss = \"hinge\"",
+            "`attacks[0].loss`",
+        ),
     ];
     for (from, to, field) in cases {
         assert!(GOOD.contains(from), "fixture lacks {from}");
