@@ -10,6 +10,7 @@ mod anatomy;
 mod checks;
 mod error;
 mod manifest;
+mod outputs;
 mod probes;
 mod runner;
 mod seg_cell;
@@ -19,10 +20,9 @@ pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
+pub use outputs::{model_groups, warnings_markdown, write_comparison, write_report};
 pub use probes::{ProbeSetup, probe_model};
-pub use runner::{
-    RunEvent, RunOutcome, model_groups, run, warnings_markdown, write_comparison, write_report,
-};
+pub use runner::{RunEvent, RunOutcome, run};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
 };

@@ -15,7 +15,8 @@
 //! - `gradient-free-stronger`: a gradient-free random search does more damage than the
 //!   gradient attack;
 //! - `margin-stronger`: the same attack on the per-pixel margin loss (which does not saturate
-//!   with the softmax) does more damage than on cross-entropy.
+//!   with the softmax) does clearly more damage than on cross-entropy (by the tolerance and by
+//!   more than a quarter).
 
 use burn::prelude::*;
 use mira_attack::{
@@ -167,7 +168,10 @@ where
         },
     );
     let d_margin = score(engine.perturb(&margin, x0.clone(), &ball, &mut rng)?)?;
-    if d_margin < d_attack - s.cfg.tolerance {
+    // A margin loss is often a little stronger anyway; saturation shows as a margin attack that
+    // does clearly more damage, by the tolerance and by a quarter of the cross-entropy damage.
+    let (dmg_ce, dmg_margin) = (clean - d_attack, clean - d_margin);
+    if dmg_margin - dmg_ce > s.cfg.tolerance && dmg_margin > 1.25 * dmg_ce {
         out.push(warn(
             "margin-stronger",
             true,
