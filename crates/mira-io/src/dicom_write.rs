@@ -138,7 +138,7 @@ pub fn write_dicom_like(
     meta.media_storage_sop_instance_uid = uid;
     meta.set_transfer_syntax(explicit);
     meta.update_information_group_length();
-    let tmp = path.with_file_name(format!("mira-partial-{}.dcm", std::process::id()));
+    let tmp = path.with_file_name(format!("mira-partial-{}.dcm", crate::unique_suffix()));
     obj.write_to_file(&tmp)
         .map_err(|e| IoError::malformed(&name, format!("cannot write: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|source| IoError::Io { path: name, source })

@@ -28,3 +28,15 @@ pub use volume::Volume;
 
 /// Largest number of voxels a reader accepts (2^31, 8 GiB as f32).
 pub const MAX_VOXELS: usize = 1 << 31;
+
+/// `PID-N`, unique per call within the process: names temporary files so that concurrent
+/// writers (threads or processes) in one folder never share one.
+pub(crate) fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -47,7 +47,7 @@ pub fn write_nifti_like(path: &Path, volume: &Volume, like: &NiftiInfo) -> Resul
     // The writer re-derives extensions from the first dot: no other dot in the temporary name.
     let tmp = path.with_file_name(format!(
         "mira-partial-{}{}",
-        std::process::id(),
+        crate::unique_suffix(),
         if gz { ".nii.gz" } else { ".nii" }
     ));
     let mut header = like.header.clone();

@@ -7,7 +7,10 @@ use proptest::prelude::*;
 
 /// A small valid file (plain and gzip bytes), written by Mira's own writer.
 fn base_files() -> (Vec<u8>, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("mira-io-fuzz-{}", std::process::id()));
+    // One folder per call: the two tests of this file build the base files concurrently.
+    static CALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("mira-io-fuzz-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let header = nifti::NiftiHeader {
         dim: [3, 6, 5, 4, 1, 1, 1, 1],
