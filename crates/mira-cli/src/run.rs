@@ -43,6 +43,10 @@ pub fn execute(exp: &Experiment, out: &std::path::Path) -> Result<RunOutcome> {
         out.join("summary.md").display(),
         out.join("summary.csv").display()
     );
+    println!(
+        "Report (curves, example cases, tables, manifest): {}",
+        out.join("report.html").display()
+    );
     Ok(outcome)
 }
 
