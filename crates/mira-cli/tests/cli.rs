@@ -85,7 +85,7 @@ fn info_reads_nifti_and_refuses_bad_files() {
 
 #[test]
 fn info_prints_geometry_shared_data() {
-    let Some(root) = mira_io::shared_data_for_test("info_prints_geometry_shared_data") else {
+    let Some(root) = mira_testkit::shared_data_for_test("info_prints_geometry_shared_data") else {
         return;
     };
     let f = root.join("nifti_small/functional.nii");

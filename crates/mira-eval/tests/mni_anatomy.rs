@@ -1,7 +1,7 @@
 //! S1 slices on the real MNI152 anatomy: loading, slice content, and a run end to end.
 
 use mira_eval::{Experiment, load_mni, run};
-use mira_io::shared_data_for_test;
+use mira_testkit::shared_data_for_test;
 
 #[test]
 fn mni_slices_carry_brain_and_tumour_shared_data() {

@@ -23,7 +23,7 @@ pub use error::{IoError, Result};
 pub use image2d::{ImageInfo, read_image_2d};
 pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
 pub use nifti_write::write_nifti_like;
-pub use shared::{shared_data_dir, shared_data_for_test};
+pub use shared::shared_data_dir;
 pub use volume::Volume;
 
 /// Largest number of voxels a reader accepts (2^31, 8 GiB as f32).

@@ -8,7 +8,8 @@
 //! 0, n/3, n/2, n-1. Lossy JPEG baseline decoders differ in rounding, so that one file is
 //! compared with a tolerance.
 
-use mira_io::{read_dicom, shared_data_for_test};
+use mira_io::read_dicom;
+use mira_testkit::shared_data_for_test;
 
 struct Expect {
     file: &'static str,

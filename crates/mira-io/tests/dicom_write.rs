@@ -3,7 +3,8 @@
 
 mod common;
 
-use mira_io::{read_dicom, shared_data_for_test, write_dicom_like};
+use mira_io::{read_dicom, write_dicom_like};
+use mira_testkit::shared_data_for_test;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mira-dcmw-{name}-{}", std::process::id()));

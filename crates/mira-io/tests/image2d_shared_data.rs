@@ -4,7 +4,8 @@
 //! first and middle flat values. JPEG decoders differ in IDCT rounding, so the JPEG sum is
 //! compared within 0.1 %.
 
-use mira_io::{read_image_2d, shared_data_for_test};
+use mira_io::read_image_2d;
+use mira_testkit::shared_data_for_test;
 
 #[test]
 fn png_and_jpeg_match_pillow_shared_data() {

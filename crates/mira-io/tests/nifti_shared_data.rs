@@ -8,7 +8,8 @@
 // Reference values are pasted as NumPy printed them (f64), compared as f32.
 #![allow(clippy::excessive_precision)]
 
-use mira_io::{read_nifti, shared_data_for_test, write_nifti_like};
+use mira_io::{read_nifti, write_nifti_like};
+use mira_testkit::shared_data_for_test;
 
 struct Expect {
     file: &'static str,
