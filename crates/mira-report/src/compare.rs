@@ -8,14 +8,14 @@
 //!   model, attacked, still below clean performance?).
 //!
 //! p-values are Holm-corrected over the labels and budgets of one (group, attack, comparison)
-//! family. The label `mean` is the per-case mean over the defined foreground labels and is part
-//! of the family. Cases where a label is undefined for either side are left out of that test.
+//! family. The label `mean` is the per-case mean over the foreground labels defined on both
+//! sides of the pair (so both sides average the same labels) and is part of the family. Cases where a label is undefined for either side are left out of that test.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use mira_stats::{Summary, holm, mean_defined, wilcoxon_signed_rank};
+use mira_stats::{Summary, holm, mean_defined, paired_means, wilcoxon_signed_rank};
 
 use crate::SegRecord;
 
@@ -193,7 +193,14 @@ pub fn compare(
                                     eps.to_bits(),
                                     ra.case,
                                 ))?;
-                                Some((dice_of(ra, *li, true)?, dice_of(rb, *li, b_adv)?))
+                                let db = if b_adv { &rb.adv_dice } else { &rb.clean_dice };
+                                match li {
+                                    Some(l) => Some((
+                                        ra.adv_dice.get(*l).copied().flatten()?,
+                                        db.get(*l).copied().flatten()?,
+                                    )),
+                                    None => paired_means(&ra.adv_dice, db),
+                                }
                             })
                             .collect();
                         if pairs.is_empty() {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use mira_stats::{mean_defined, wilcoxon_signed_rank};
+use mira_stats::{mean_defined, paired_means, wilcoxon_signed_rank};
 
 use crate::SegRecord;
 
@@ -31,8 +31,8 @@ pub struct SummaryRow {
     pub adv_mean: Option<f64>,
     /// `100 (clean - adv) / clean` of the label-mean Dice.
     pub drop_percent: Option<f64>,
-    /// Two-sided Wilcoxon signed-rank p-value, per-case mean Dice clean vs adversarial
-    /// (`None` when all pairs are equal, e.g. ε = 0).
+    /// Two-sided Wilcoxon signed-rank p-value, per-case mean Dice clean vs adversarial over
+    /// the labels defined on both sides (`None` when all pairs are equal, e.g. ε = 0).
     pub p_value: Option<f64>,
     /// Targeted goals: mean Dice to the target, clean.
     pub clean_target_dice: Option<f64>,
@@ -75,7 +75,7 @@ pub fn summarise(records: &[SegRecord]) -> Vec<SummaryRow> {
             let (clean_mean, adv_mean) = (mean_defined(&clean_dice), mean_defined(&adv_dice));
             let pairs: Vec<(f64, f64)> = rs
                 .iter()
-                .filter_map(|r| Some((mean_defined(&r.clean_dice)?, mean_defined(&r.adv_dice)?)))
+                .filter_map(|r| paired_means(&r.clean_dice, &r.adv_dice))
                 .collect();
             let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
             SummaryRow {

@@ -71,9 +71,35 @@ pub fn mean_defined(values: &[Option<f64>]) -> Option<f64> {
     (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
 }
 
+/// Means of two label vectors over the labels defined in **both** (`None` when there is no
+/// such label): the paired per-case scores of a case seen twice (clean and attacked, or two
+/// models), so that both sides average the same labels.
+pub fn paired_means(a: &[Option<f64>], b: &[Option<f64>]) -> Option<(f64, f64)> {
+    let both: Vec<(f64, f64)> = a
+        .iter()
+        .zip(b)
+        .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
+        .collect();
+    let n = both.len() as f64;
+    (!both.is_empty()).then(|| {
+        (
+            both.iter().map(|p| p.0).sum::<f64>() / n,
+            both.iter().map(|p| p.1).sum::<f64>() / n,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paired_means_use_labels_defined_on_both_sides() {
+        let a = [Some(0.8), Some(0.0), None];
+        let b = [Some(0.4), None, Some(0.9)];
+        assert_eq!(paired_means(&a, &b), Some((0.8, 0.4)));
+        assert_eq!(paired_means(&[None], &[Some(1.0)]), None);
+    }
 
     fn check(pred: &[u8], truth: &[u8], n: usize, expected: &[Option<f64>]) {
         let got = dice_per_label(pred, truth, DiceOptions::new(n)).unwrap();

@@ -14,7 +14,7 @@ mod target;
 mod wilcoxon;
 
 pub use bootstrap::bootstrap_mean_ci;
-pub use dice::{DiceOptions, dice_per_label, mean_defined};
+pub use dice::{DiceOptions, dice_per_label, mean_defined, paired_means};
 pub use holm::holm;
 pub use summary::{Summary, quantile};
 pub use target::target_agreement;
