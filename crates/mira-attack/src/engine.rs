@@ -54,7 +54,7 @@ impl ProjectedGradient {
     }
 }
 
-fn check_finite(v: &Tensor<1>, what: &'static str, step: usize) -> Result<()> {
+pub(crate) fn check_finite(v: &Tensor<1>, what: &'static str, step: usize) -> Result<()> {
     let finite = v.clone().is_finite().all().into_scalar::<bool>();
     if finite {
         Ok(())

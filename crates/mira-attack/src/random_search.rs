@@ -14,6 +14,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::ball::per_sample;
+use crate::engine::check_finite;
 use crate::{Attack, AttackError, LpBall, Objective, Result};
 
 /// Parameters of the random search.
@@ -67,7 +68,7 @@ impl<const D: usize> Attack<D> for RandomSearch {
         let mut x = ball.project(x0.clone() + to_tensor(signs(total, ball.epsilon, rng)), &x0);
         let mut best = f.value(x.clone());
         let side = ((self.window * h.min(w) as f32).round() as usize).clamp(1, h.min(w));
-        for _ in 0..self.queries {
+        for query in 0..self.queries {
             let mut delta: Vec<f32> = (x.clone() - x0.clone())
                 .into_data()
                 .try_to_vec::<f32>()
@@ -95,12 +96,7 @@ impl<const D: usize> Attack<D> for RandomSearch {
             }
             let proposal = ball.project(x0.clone() + to_tensor(delta), &x0);
             let v = f.value(proposal.clone());
-            if !v.clone().is_finite().all().into_scalar::<bool>() {
-                return Err(AttackError::NonFinite {
-                    what: "objective value",
-                    step: 0,
-                });
-            }
+            check_finite(&v, "objective value", query)?;
             let better = v.clone().greater(best.clone());
             let keep = per_sample::<D>(better.clone().float()).bool();
             x = x.mask_where(keep, proposal);

@@ -10,7 +10,8 @@ use mira_report::{
 
 use crate::{EvalError, Experiment, Manifest, Result, Warning};
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a run file through a temporary file and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     mira_nn::checkpoint::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
 }
 

@@ -14,7 +14,7 @@ use mira_train::{TrainEvent, predict_labels, train_defended};
 use crate::manifest::{
     BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash,
 };
-use crate::outputs::{warnings_markdown, write_comparison, write_report};
+use crate::outputs::{warnings_markdown, write_atomic, write_comparison, write_report};
 use crate::seg_cell::{Cell, eps_f64, mix};
 use crate::spec::DataSource;
 use crate::{
@@ -53,10 +53,6 @@ pub struct RunOutcome {
     pub cells_skipped: usize,
     /// Sanity-check warnings (also in `warnings.json` and `summary.md`).
     pub warnings: Vec<Warning>,
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    checkpoint::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
 }
 
 /// The three data splits; case `i` of each split depends only on `(seed, split, i)`.

@@ -108,8 +108,10 @@ fn floats(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
         .filter(|v| v.iter().all(|x| x.is_finite()))
 }
 
-/// Opens a DICOM file (with or without the 128-byte preamble) held in memory.
-pub(crate) fn open_bytes(bytes: &[u8], name: &str) -> Result<DefaultDicomObject> {
+/// Opens a DICOM file (with or without the 128-byte preamble) held in memory; returns the
+/// object and the transfer syntax UID as stored (a deflated file's object is re-labelled
+/// explicit VR little endian after inflating).
+pub(crate) fn open_bytes(bytes: &[u8], name: &str) -> Result<(DefaultDicomObject, String)> {
     let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         &bytes[128..]
     } else if bytes.starts_with(b"DICM") {
@@ -124,9 +126,11 @@ pub(crate) fn open_bytes(bytes: &[u8], name: &str) -> Result<DefaultDicomObject>
     let mut cur = std::io::Cursor::new(body);
     let meta = FileMetaTable::from_reader(&mut cur)
         .map_err(|e| malformed(name, format!("cannot parse the file meta group: {e}")))?;
-    if meta.transfer_syntax() != DEFLATED {
+    let stored = meta.transfer_syntax().to_string();
+    if stored != DEFLATED {
         return OpenFileOptions::new()
             .from_reader(body)
+            .map(|obj| (obj, stored))
             .map_err(|e| malformed(name, format!("cannot parse: {e}")));
     }
     // Deflated Explicit VR Little Endian: inflate the data set, then parse it as explicit VR
@@ -145,6 +149,7 @@ pub(crate) fn open_bytes(bytes: &[u8], name: &str) -> Result<DefaultDicomObject>
     let ds = InMemDicomObject::read_dataset_with_ts(&inflated[..], explicit)
         .map_err(|e| malformed(name, format!("cannot parse the inflated data set: {e}")))?;
     ds.with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_LE))
+        .map(|obj| (obj, stored))
         .map_err(|e| malformed(name, format!("file meta group: {e}")))
 }
 
@@ -204,16 +209,7 @@ pub fn read_dicom(path: &Path) -> Result<(Volume, DicomInfo)> {
 /// # Errors
 /// As [`read_dicom`].
 pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)> {
-    let obj = open_bytes(bytes, name)?;
-    // The syntax as stored (a deflated file is re-labelled explicit VR after inflating).
-    let ts_uid = FileMetaTable::from_reader(std::io::Cursor::new(
-        bytes
-            .get(128..)
-            .filter(|b| b.starts_with(b"DICM"))
-            .unwrap_or(bytes),
-    ))
-    .map(|m| m.transfer_syntax().to_string())
-    .unwrap_or_else(|_| obj.meta().transfer_syntax().to_string());
+    let (obj, ts_uid) = open_bytes(bytes, name)?;
     let ts_name = TransferSyntaxRegistry
         .get(&ts_uid)
         .map_or_else(|| "unknown".to_string(), |t| t.name().to_string());

@@ -50,7 +50,7 @@ pub fn write_dicom_like(
         path: src_name.clone(),
         source,
     })?;
-    let mut obj = open_bytes(&bytes, &src_name)?;
+    let (mut obj, _) = open_bytes(&bytes, &src_name)?;
     let num = |tag| {
         obj.element_opt(tag)
             .ok()

@@ -1,14 +1,7 @@
 //! Text forms of the model comparison: Markdown for people, CSV for further analysis.
 
+use crate::summary::fmt_p;
 use crate::{ComparisonRow, DefenceRow};
-
-fn fmt_p(p: Option<f64>) -> String {
-    match p {
-        None => "-".into(),
-        Some(p) if p < 1e-4 => format!("{p:.1e}"),
-        Some(p) => format!("{p:.4}"),
-    }
-}
 
 /// Markdown: attacked Dice per model (mean [Q1, Q3]) per group, attack and ε, then the paired
 /// tests.

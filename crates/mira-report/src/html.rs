@@ -5,6 +5,7 @@ use minijinja::{Environment, context};
 use serde::Serialize;
 
 use crate::plots::dice_curve_svg;
+use crate::summary::fmt_p;
 use crate::{ComparisonRow, ReportError, Result, SegRecord, SummaryRow};
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
@@ -64,14 +65,6 @@ fn f3(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| format!("{x:.3}"))
 }
 
-fn fp(p: Option<f64>) -> String {
-    match p {
-        None => "-".into(),
-        Some(p) if p < 1e-4 => format!("{p:.1e}"),
-        Some(p) => format!("{p:.4}"),
-    }
-}
-
 /// Renders the page.
 ///
 /// # Errors
@@ -109,7 +102,7 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
                 .collect(),
             mean: format!("{} → {}", f3(r.clean_mean), f3(r.adv_mean)),
             drop: r.drop_percent.map_or("-".into(), |d| format!("{d:.1}")),
-            p: fp(r.p_value),
+            p: fmt_p(r.p_value),
             target: match (r.clean_target_match, r.adv_target_match) {
                 (Some(c), Some(a)) => format!("{c:.3} → {a:.3}"),
                 _ => "-".into(),
@@ -129,8 +122,8 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
             n: t.n,
             mean_a: format!("{:.3}", t.mean_a),
             mean_b: format!("{:.3}", t.mean_b),
-            p: fp(t.p),
-            p_holm: fp(t.p_holm),
+            p: fmt_p(t.p),
+            p_holm: fmt_p(t.p_holm),
             sig: t.p_holm.is_some_and(|p| p < 0.05),
         })
         .collect();

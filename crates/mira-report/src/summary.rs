@@ -107,7 +107,8 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
 }
 
-fn fmt_p(p: Option<f64>) -> String {
+/// A p-value for tables: 4 decimals, scientific below 1e-4, `-` when undefined.
+pub(crate) fn fmt_p(p: Option<f64>) -> String {
     match p {
         None => "-".into(),
         Some(p) if p < 1e-4 => format!("{p:.1e}"),
