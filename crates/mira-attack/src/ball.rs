@@ -120,8 +120,13 @@ impl<const D: usize> LpBall<D> {
     }
 
     /// The unit-norm direction of steepest ascent for gradient `g`: `sign(g)` for L∞,
-    /// `g / ||g||_2` per sample for L2 (zero where the gradient is zero).
+    /// `g / ||g||_2` per sample for L2 (zero where the gradient is zero). With a mask, the
+    /// gradient is masked first, so an L2 step spends its whole length where changes are allowed.
     pub fn steepest_ascent(&self, g: Tensor<D>) -> Tensor<D> {
+        let g = match &self.mask {
+            Some(m) => g * m.clone(),
+            None => g,
+        };
         match self.norm {
             Norm::Linf => g.sign(),
             Norm::L2 => {

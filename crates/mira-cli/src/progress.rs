@@ -57,6 +57,36 @@ impl Progress {
         }
     }
 
+    /// Shows one registration training event.
+    pub fn reg_train(&mut self, model: &str, event: mira_train::RegTrainEvent) {
+        use mira_train::RegTrainEvent;
+        match event {
+            RegTrainEvent::Start { steps } => {
+                self.finish();
+                self.bar = Some(bar(steps, &format!("training {model}")))
+            }
+            RegTrainEvent::Step { loss } => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                    b.set_message(format!("training {model} (loss {loss:.4})"));
+                }
+            }
+            RegTrainEvent::Validation(v) => {
+                let line = format!(
+                    "  {model} step {}: loss {:.4}, validation TRE {:.2} px, passing {:.1}%",
+                    v.step,
+                    v.train_loss,
+                    v.val_tre_px,
+                    100.0 * v.val_pass
+                );
+                match &self.bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
     /// Shows one run event.
     pub fn event(&mut self, event: RunEvent) {
         match event {
@@ -65,6 +95,7 @@ impl Progress {
                 eprintln!("{p}");
             }
             RunEvent::Train { model, event } => self.train(&model, event),
+            RunEvent::RegTrain { model, event } => self.reg_train(&model, event),
             RunEvent::CellStart { cell, cases } => {
                 self.finish();
                 self.bar = Some(bar(cases, &cell));

@@ -13,6 +13,16 @@ pub struct Args {
 }
 
 pub fn main(a: Args) -> Result<()> {
+    if mira_eval::is_registration_run(&a.run) {
+        let rows = mira_eval::rebuild_registration_report(&a.run)?;
+        println!("{}", mira_report::reg_markdown(&rows));
+        println!(
+            "report: {}; summaries rewritten in {}",
+            a.run.join("report.html").display(),
+            a.run.display()
+        );
+        return Ok(());
+    }
     let records = mira_report::read_records(&a.run.join("records.jsonl"))?;
     let rows = mira_report::summarise(&records);
     let warnings_path = a.run.join("warnings.json");

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use mira_eval::{Experiment, RunOutcome};
 
 use crate::progress::Progress;
@@ -50,7 +50,49 @@ pub fn execute(exp: &Experiment, out: &std::path::Path) -> Result<RunOutcome> {
     Ok(outcome)
 }
 
+/// Runs a registration experiment and prints its summary.
+fn execute_registration(exp: &mira_eval::RegExperiment, out: &std::path::Path) -> Result<()> {
+    let mut progress = Progress::default();
+    let outcome = mira_eval::run_registration(exp, out, &mut |e| progress.event(e))?;
+    for (model, source) in &outcome.sources {
+        println!("{model}: trained and tested on {source} pairs");
+    }
+    println!("{}", mira_report::reg_markdown(&outcome.rows));
+    if outcome.warnings.is_empty() {
+        println!("Checks: passing rate non-increasing in ε for every model and attack.");
+    } else {
+        println!("Check warnings:");
+        for w in &outcome.warnings {
+            println!("  - {w}");
+        }
+    }
+    let early = outcome.first_failures.iter().filter(|f| f.earliest).count();
+    println!(
+        "{} cells run, {} kept from an earlier run; {early} abrupt-change cases (first_failures.csv, examples/).",
+        outcome.cells_run, outcome.cells_skipped
+    );
+    println!(
+        "Records: {}; summary: {}; report: {}",
+        out.join("records.jsonl").display(),
+        out.join("summary.md").display(),
+        out.join("report.html").display()
+    );
+    Ok(())
+}
+
 pub fn main(args: Args) -> Result<()> {
+    let text = std::fs::read_to_string(&args.experiment)
+        .with_context(|| format!("reading {}", args.experiment.display()))?;
+    if mira_eval::is_registration(&text) {
+        let mut exp = mira_eval::RegExperiment::from_file(&args.experiment)?;
+        if let Some(seed) = args.seed {
+            exp.seed = seed;
+        }
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+        return execute_registration(&exp, &out);
+    }
     let mut exp = Experiment::from_file(&args.experiment)?;
     if let Some(seed) = args.seed {
         exp.seed = seed;

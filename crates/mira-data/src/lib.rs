@@ -1,5 +1,6 @@
 //! Data for Mira: multi-channel 2D slices with label maps, and the seeded phantoms that stand in
-//! for cohorts that cannot be shipped (BraTS-like brain tumour MR for study S1).
+//! for cohorts that cannot be shipped (BraTS-like brain tumour MR for study S1; chest
+//! radiographs and natural-like images with known rigid transforms for study S0).
 //!
 //! Everything here is plain host memory (`Vec<f32>` in channel-major order), so the data layer
 //! can be tested, generated and written without a tensor library. Every random choice takes an
@@ -8,14 +9,24 @@
 
 mod brain_anatomy;
 mod brain_phantom;
+mod natural_phantom;
 mod png;
+mod png_reg;
 mod raster;
+mod reg_pairs;
+mod rigid;
 mod slice;
+mod xray_phantom;
 
 pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
+pub use natural_phantom::natural_phantom;
 pub use png::{save_attack_png, save_label_overlay_png, save_mosaic_png};
+pub use png_reg::{RegPicture, save_registration_png};
+pub use reg_pairs::{RegPair, RegPairConfig, RegSource, downsample, make_pair, make_pairs};
+pub use rigid::{Rigid2d, bilinear, rigid_pair, tre, tre_grid};
 pub use slice::{SegDataset, SegSlice};
+pub use xray_phantom::xray_phantom;
 
 /// Errors from data generation and I/O.
 #[derive(Debug, thiserror::Error)]

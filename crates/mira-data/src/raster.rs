@@ -1,5 +1,8 @@
 //! Small raster helpers shared by the phantoms.
 
+use rand::Rng;
+use rand::rngs::StdRng;
+
 /// Separable Gaussian blur of a `h × w` image with standard deviation `sigma` pixels
 /// (kernel radius `ceil(3 sigma)`, edges clamped).
 pub(crate) fn gaussian_blur(img: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> {
@@ -47,6 +50,19 @@ pub(crate) fn masked_quantile(values: &[f32], mask: &[bool], q: f32) -> f32 {
     v.sort_by(f32::total_cmp);
     let i = ((v.len() - 1) as f32 * q).round() as usize;
     v[i]
+}
+
+/// Band-limited noise: white noise blurred at `sigma` pixels, scaled to unit spread.
+pub(crate) fn texture(size: usize, sigma: f32, rng: &mut StdRng) -> Vec<f32> {
+    let white: Vec<f32> = (0..size * size)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let mut t = gaussian_blur(&white, size, size, sigma);
+    let sd = (t.iter().map(|v| v * v).sum::<f32>() / t.len() as f32)
+        .sqrt()
+        .max(1e-6);
+    t.iter_mut().for_each(|v| *v /= sd);
+    t
 }
 
 #[cfg(test)]

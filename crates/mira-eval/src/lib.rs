@@ -12,6 +12,11 @@ mod error;
 mod manifest;
 mod outputs;
 mod probes;
+mod reg_cell;
+mod reg_data;
+mod reg_outputs;
+mod reg_runner;
+mod reg_spec;
 mod runner;
 mod seg_cell;
 mod spec;
@@ -19,9 +24,21 @@ mod spec;
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
-pub use manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
+pub use manifest::{
+    BuildInfo, DataHashes, ExperimentName, MANIFEST_FORMAT, Manifest, Session, dataset_hash,
+    pairs_hash, sources_hash,
+};
 pub use outputs::{model_groups, warnings_markdown, write_comparison, write_report};
 pub use probes::{ProbeSetup, probe_model};
+pub use reg_data::{RegData, radiograph_file, reg_data};
+pub use reg_outputs::write_reg_report;
+pub use reg_runner::{
+    RegRunOutcome, is_registration_run, rebuild_registration_report, reg_warnings, run_registration,
+};
+pub use reg_spec::{
+    AttackedImage, RegAttackEntry, RegChecks, RegDataSpec, RegExperiment, RegModelEntry,
+    RegSourceKind, RegTask, is_registration,
+};
 pub use runner::{RunEvent, RunOutcome, run};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,

@@ -62,6 +62,35 @@ pub fn dataset_hash(d: &SegDataset) -> String {
     hex(&h.finalize())
 }
 
+/// Hex SHA-256 of registration pairs (images as little-endian f32, then the transform).
+pub fn pairs_hash(pairs: &[mira_data::RegPair]) -> String {
+    let mut h = Sha256::new();
+    for p in pairs {
+        for v in p.fixed.iter().chain(&p.moving) {
+            h.update(v.to_le_bytes());
+        }
+        for v in [p.truth.theta_deg, p.truth.tx, p.truth.ty] {
+            h.update(v.to_le_bytes());
+        }
+        h.update((p.source as u64).to_le_bytes());
+    }
+    hex(&h.finalize())
+}
+
+/// Hex SHA-256 of registration sources (size, row band, pixels).
+pub fn sources_hash(sources: &[mira_data::RegSource]) -> String {
+    let mut h = Sha256::new();
+    for s in sources {
+        for v in [s.width, s.height, s.rows.0, s.rows.1] {
+            h.update((v as u64).to_le_bytes());
+        }
+        for v in &s.pixels {
+            h.update(v.to_le_bytes());
+        }
+    }
+    hex(&h.finalize())
+}
+
 /// Hex SHA-256 of a file.
 pub(crate) fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
@@ -98,15 +127,33 @@ impl Session {
     }
 }
 
-/// `manifest.json` of a run folder.
+/// An experiment as the manifest needs it: comparable, serialisable, named.
+pub trait ExperimentName {
+    /// The experiment's name.
+    fn name(&self) -> &str;
+}
+
+impl ExperimentName for Experiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl ExperimentName for crate::RegExperiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// `manifest.json` of a run folder (`E`: the experiment type of the task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<E = Experiment> {
     /// [`MANIFEST_FORMAT`].
     pub format: String,
     /// The Mira build that produced the records.
     pub build: BuildInfo,
     /// The experiment, in full.
-    pub experiment: Experiment,
+    pub experiment: E,
     /// Hashes of the generated or loaded data.
     pub data: DataHashes,
     /// SHA-256 of each model's weights file, by model name (filled once models exist).
@@ -116,7 +163,10 @@ pub struct Manifest {
     pub sessions: Vec<Session>,
 }
 
-impl Manifest {
+impl<E> Manifest<E>
+where
+    E: Serialize + serde::de::DeserializeOwned + PartialEq + ExperimentName,
+{
     /// Reads the manifest of `out`, if any.
     pub(crate) fn read(out: &Path) -> Result<Option<Self>> {
         let path = out.join("manifest.json");
@@ -130,7 +180,7 @@ impl Manifest {
     }
 
     /// Refuses to resume `self` (on disk) with a different experiment, build or data.
-    pub(crate) fn check_resumable(&self, now: &Manifest, out: &Path) -> Result<()> {
+    pub(crate) fn check_resumable(&self, now: &Manifest<E>, out: &Path) -> Result<()> {
         let refuse = |what: &str, old: String, new: String| {
             Err(EvalError::invalid(
                 "out",
@@ -151,8 +201,8 @@ impl Manifest {
         if self.experiment != now.experiment {
             return refuse(
                 "experiment",
-                format!("'{}'", self.experiment.name),
-                format!("'{}'", now.experiment.name),
+                format!("'{}'", self.experiment.name()),
+                format!("'{}'", now.experiment.name()),
             );
         }
         if self.build != now.build {

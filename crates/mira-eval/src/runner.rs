@@ -8,7 +8,9 @@ use burn::module::Module;
 use mira_data::SegDataset;
 use mira_nn::checkpoint::{self, CheckpointMeta};
 use mira_nn::default_device;
-use mira_report::{SegRecord, SummaryRow, read_records, summarise, to_csv, to_markdown};
+use mira_report::{
+    CellRecord, SegRecord, SummaryRow, read_jsonl, read_records, summarise, to_csv, to_markdown,
+};
 use mira_train::{TrainEvent, predict_labels, train_defended};
 
 use crate::manifest::{
@@ -30,6 +32,11 @@ pub enum RunEvent {
     Phase(String),
     /// Training progress of a model.
     Train { model: String, event: TrainEvent },
+    /// Training progress of a registration model.
+    RegTrain {
+        model: String,
+        event: mira_train::RegTrainEvent,
+    },
     /// A cell starts: how many cases it will attack.
     CellStart { cell: String, cases: usize },
     /// Cases of the running cell finished.
@@ -184,7 +191,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     manifest.write(out)?;
 
     let records_path = out.join("records.jsonl");
-    let done = resume_records(&records_path, exp.data.test)?;
+    let done = resume_records::<SegRecord>(&records_path, exp.data.test)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -327,7 +334,7 @@ fn run_checks(
 /// Takes an exclusive advisory lock on `out/.lock` for the life of the returned file, so two
 /// runs never write into one folder at once. The OS releases it when the process ends, even
 /// when killed, so a crashed run never leaves a stale lock.
-fn lock_run_dir(out: &Path) -> Result<std::fs::File> {
+pub(crate) fn lock_run_dir(out: &Path) -> Result<std::fs::File> {
     let path = out.join(".lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -350,23 +357,26 @@ fn lock_run_dir(out: &Path) -> Result<std::fs::File> {
 
 /// Keeps the complete cells of an existing records file (rewritten atomically without
 /// incomplete cells or a torn last line) and returns their keys.
-fn resume_records(path: &Path, cases: usize) -> Result<HashSet<(String, String, u64)>> {
+pub(crate) fn resume_records<R: CellRecord>(
+    path: &Path,
+    cases: usize,
+) -> Result<HashSet<(String, String, u64)>> {
     if !path.exists() {
         return Ok(HashSet::new());
     }
-    let records = read_records(path)?;
+    let records: Vec<R> = read_jsonl(path)?;
     let mut counts: std::collections::HashMap<(String, String, u64), usize> = Default::default();
     for r in &records {
-        *counts.entry(r.cell()).or_default() += 1;
+        *counts.entry(r.cell_key()).or_default() += 1;
     }
     let done: HashSet<_> = counts
         .into_iter()
         .filter(|(_, n)| *n == cases)
         .map(|(k, _)| k)
         .collect();
-    let kept: Vec<&SegRecord> = records
+    let kept: Vec<&R> = records
         .iter()
-        .filter(|r| done.contains(&r.cell()))
+        .filter(|r| done.contains(&r.cell_key()))
         .collect();
     if kept.len() != records.len()
         || !std::fs::read(path)

@@ -132,7 +132,7 @@ impl Cell<'_> {
                 if self.examples.is_some() {
                     kept.push((a.to_vec(), pred[i].clone()));
                 }
-                let (linf, l2) = self.check_budget(a, c, case)?;
+                let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
                 let agree = |p: &[u8], t: &[u8]| {
                     target_agreement(p, &s.labels, t)
                         .map_err(|e| EvalError::invalid("data", e.to_string()))
@@ -208,43 +208,49 @@ impl Cell<'_> {
         }
         Ok(())
     }
+}
 
-    /// The runner's own check of the threat model, on host copies: finite, inside `[0, 1]`,
-    /// and within the budget in the experiment's norm (relative tolerance 1e-5 for f32).
-    fn check_budget(&self, adv: &[f32], clean: &[f32], case: usize) -> Result<(f64, f64)> {
-        let violation = |reason: String| EvalError::BudgetViolation {
-            cell: self.name(),
-            case,
-            reason,
-        };
-        if let Some(v) = adv
-            .iter()
-            .find(|v| !v.is_finite() || **v < 0.0 || **v > 1.0)
-        {
-            return Err(violation(format!("value {v} outside the bounds [0, 1]")));
-        }
-        let linf = adv
-            .iter()
-            .zip(clean)
-            .map(|(a, c)| (a - c).abs() as f64)
-            .fold(0.0, f64::max);
-        let l2 = adv
-            .iter()
-            .zip(clean)
-            .map(|(a, c)| ((a - c) as f64).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let norm = match self.norm {
-            Norm::Linf => linf,
-            Norm::L2 => l2,
-        };
-        let eps = self.epsilon as f64;
-        if norm > eps * (1.0 + 1e-5) + 1e-6 {
-            return Err(violation(format!(
-                "{:?} norm {norm} exceeds epsilon {eps}",
-                self.norm
-            )));
-        }
-        Ok((linf, l2))
+/// The runner's own check of the threat model, on host copies: finite, inside `[0, 1]`,
+/// and within the budget in the experiment's norm (relative tolerance 1e-5 for f32).
+pub(crate) fn check_budget(
+    adv: &[f32],
+    clean: &[f32],
+    norm: Norm,
+    epsilon: f32,
+    cell: &str,
+    case: usize,
+) -> Result<(f64, f64)> {
+    let violation = |reason: String| EvalError::BudgetViolation {
+        cell: cell.to_string(),
+        case,
+        reason,
+    };
+    if let Some(v) = adv
+        .iter()
+        .find(|v| !v.is_finite() || **v < 0.0 || **v > 1.0)
+    {
+        return Err(violation(format!("value {v} outside the bounds [0, 1]")));
     }
+    let linf = adv
+        .iter()
+        .zip(clean)
+        .map(|(a, c)| (a - c).abs() as f64)
+        .fold(0.0, f64::max);
+    let l2 = adv
+        .iter()
+        .zip(clean)
+        .map(|(a, c)| ((a - c) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let measured = match norm {
+        Norm::Linf => linf,
+        Norm::L2 => l2,
+    };
+    let eps = epsilon as f64;
+    if measured > eps * (1.0 + 1e-5) + 1e-6 {
+        return Err(violation(format!(
+            "{norm:?} norm {measured} exceeds epsilon {eps}"
+        )));
+    }
+    Ok((linf, l2))
 }

@@ -255,44 +255,56 @@ impl AttackEntry {
     /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
     /// prefix used in messages (`attacks[2]`).
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
-        let reject = |name: &str, present: bool| {
-            if present {
-                Err(EvalError::invalid(
-                    format!("{field}.{name}"),
-                    format!("not a parameter of {:?}", self.kind),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let spec = match self.kind {
-            AttackKind::Fgsm => {
-                reject("steps", self.steps.is_some())?;
-                reject("rel_step", self.rel_step.is_some())?;
-                reject("restarts", self.restarts.is_some())?;
-                AttackSpec::Fgsm
-            }
-            AttackKind::Ifgsm => {
-                reject("restarts", self.restarts.is_some())?;
-                let d = IfgsmConfig::default();
-                AttackSpec::Ifgsm(IfgsmConfig {
-                    steps: self.steps.unwrap_or(d.steps),
-                    rel_step: self.rel_step.unwrap_or(d.rel_step),
-                })
-            }
-            AttackKind::Pgd => {
-                let d = PgdConfig::default();
-                AttackSpec::Pgd(PgdConfig {
-                    steps: self.steps.unwrap_or(d.steps),
-                    rel_step: self.rel_step.unwrap_or(d.rel_step),
-                    restarts: self.restarts.unwrap_or(d.restarts),
-                })
-            }
-        };
-        spec.validate()
-            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
-        Ok(spec)
+        engine_spec(self.kind, self.steps, self.rel_step, self.restarts, field)
     }
+}
+
+/// The engine-level attack of a kind and its optional parameters, rejecting parameters the
+/// kind does not have; `field` prefixes messages (`attacks[2]`).
+pub(crate) fn engine_spec(
+    kind: AttackKind,
+    steps: Option<usize>,
+    rel_step: Option<f32>,
+    restarts: Option<usize>,
+    field: &str,
+) -> Result<AttackSpec> {
+    let reject = |name: &str, present: bool| {
+        if present {
+            Err(EvalError::invalid(
+                format!("{field}.{name}"),
+                format!("not a parameter of {kind:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let spec = match kind {
+        AttackKind::Fgsm => {
+            reject("steps", steps.is_some())?;
+            reject("rel_step", rel_step.is_some())?;
+            reject("restarts", restarts.is_some())?;
+            AttackSpec::Fgsm
+        }
+        AttackKind::Ifgsm => {
+            reject("restarts", restarts.is_some())?;
+            let d = IfgsmConfig::default();
+            AttackSpec::Ifgsm(IfgsmConfig {
+                steps: steps.unwrap_or(d.steps),
+                rel_step: rel_step.unwrap_or(d.rel_step),
+            })
+        }
+        AttackKind::Pgd => {
+            let d = PgdConfig::default();
+            AttackSpec::Pgd(PgdConfig {
+                steps: steps.unwrap_or(d.steps),
+                rel_step: rel_step.unwrap_or(d.rel_step),
+                restarts: restarts.unwrap_or(d.restarts),
+            })
+        }
+    };
+    spec.validate()
+        .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+    Ok(spec)
 }
 
 /// The budgets.
@@ -355,24 +367,7 @@ impl Experiment {
     /// # Errors
     /// [`EvalError::Parse`] with the path of the offending field and its line.
     pub fn from_toml(text: &str, file: &str) -> Result<Self> {
-        let de = toml::Deserializer::new(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            let at = line.map_or(String::new(), |l| format!(" (line {l})"));
-            let field = if path == "." {
-                String::new()
-            } else {
-                format!("`{path}`{at}: ")
-            };
-            EvalError::Parse {
-                file: file.into(),
-                message: format!("{field}{}", inner.message().trim()),
-            }
-        })
+        parse_toml(text, file)
     }
 
     /// Checks every value that serde cannot.
@@ -545,26 +540,61 @@ impl Experiment {
                 "collapse_dice must be in [0, 1] and random_queries in 1..=100000",
             ));
         }
-        if self.sweep.epsilons.is_empty() {
+        self.sweep.validate()
+    }
+}
+
+impl SweepSpec {
+    /// Checks the budgets and the batch size.
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<()> {
+        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
+            EvalError::invalid(field, reason)
+        }
+        if self.epsilons.is_empty() {
             return Err(inv("sweep.epsilons", "at least one budget is needed"));
         }
-        for (i, e) in self.sweep.epsilons.iter().enumerate() {
+        for (i, e) in self.epsilons.iter().enumerate() {
             if !e.is_finite() || *e < 0.0 {
                 return Err(inv(
                     format!("sweep.epsilons[{i}]"),
                     format!("{e} must be finite and >= 0"),
                 ));
             }
-            if self.sweep.epsilons[..i].contains(e) {
+            if self.epsilons[..i].contains(e) {
                 return Err(inv(
                     format!("sweep.epsilons[{i}]"),
                     format!("duplicate budget {e}"),
                 ));
             }
         }
-        if !(1..=1024).contains(&self.sweep.batch_size) {
+        if !(1..=1024).contains(&self.batch_size) {
             return Err(inv("sweep.batch_size", "must be in 1..=1024"));
         }
         Ok(())
     }
+}
+
+/// Deserialises TOML text into `T`, naming the offending field and its line on failure.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let at = line.map_or(String::new(), |l| format!(" (line {l})"));
+        let field = if path == "." {
+            String::new()
+        } else {
+            format!("`{path}`{at}: ")
+        };
+        EvalError::Parse {
+            file: file.into(),
+            message: format!("{field}{}", inner.message().trim()),
+        }
+    })
 }

@@ -12,6 +12,8 @@
 pub mod checkpoint;
 mod device;
 mod forward;
+mod pair_checkpoint;
+mod pair_net;
 mod reg3d;
 pub mod regression;
 pub mod segmentation;
@@ -22,6 +24,8 @@ mod unet_block;
 
 pub use device::{autodiff_device, default_device, seeded};
 pub use forward::Forward;
+pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};
+pub use pair_net::{PairMode, PairNet, PairNetConfig};
 pub use reg3d::{Reg3d, Reg3dConfig};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
 pub use torch_import::load_torch_unet;

@@ -8,13 +8,22 @@ mod compare_format;
 mod html;
 mod plots;
 mod record;
+mod reg_html;
+mod reg_record;
+mod reg_summary;
 mod summary;
 
 pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use html::{ReportInput, render_html};
-pub use plots::dice_curve_svg;
-pub use record::{SegRecord, read_records};
+pub use plots::{Chart, Curve, curves_svg, dice_curve_svg};
+pub use record::{CellRecord, SegRecord, read_jsonl, read_records};
+pub use reg_html::{RegReportInput, render_reg_html};
+pub use reg_record::RegRecord;
+pub use reg_summary::{
+    AbruptCase, RegSummaryRow, abrupt_csv, first_failures, non_monotone, reg_csv, reg_markdown,
+    summarise_reg,
+};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
 
 /// Errors from reading records or writing reports.

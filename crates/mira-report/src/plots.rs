@@ -1,4 +1,4 @@
-//! SVG curves of attacked Dice vs ε with bootstrap confidence bands (plotters, SVG backend;
+//! SVG curves (attacked Dice, passing rate, TRE vs ε) with bootstrap confidence bands (plotters, SVG backend;
 //! text is left to the browser's fonts, so no font files are needed).
 
 use plotters::prelude::*;
@@ -16,8 +16,28 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
-/// One curve: ε, mean, CI low, CI high.
-type Curve = Vec<(f64, f64, f64, f64)>;
+/// One named curve: points (x, mean, CI low, CI high), drawn as a line over a shaded band.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Legend text.
+    pub name: String,
+    /// `(x, y, y_low, y_high)` in increasing x.
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// What a chart shows besides its curves.
+pub struct Chart<'a> {
+    /// Caption.
+    pub title: &'a str,
+    /// x-axis description.
+    pub x_desc: &'a str,
+    /// y-axis description.
+    pub y_desc: &'a str,
+    /// y range.
+    pub y_range: (f64, f64),
+    /// A dashed horizontal reference line and its legend text.
+    pub reference: Option<(String, f64)>,
+}
 
 fn case_means(rs: &[&SegRecord], adv: bool) -> Vec<f64> {
     rs.iter()
@@ -36,7 +56,7 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
         }
     }
     let mut max_eps = 0.0f64;
-    let mut curves: Vec<(&str, Curve)> = Vec::new();
+    let mut curves: Vec<Curve> = Vec::new();
     for (ai, a) in attacks.iter().enumerate() {
         let mut eps: Vec<f64> = rs
             .iter()
@@ -45,7 +65,7 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
             .collect();
         eps.sort_by(f64::total_cmp);
         eps.dedup();
-        let curve: Curve = eps
+        let points: Vec<(f64, f64, f64, f64)> = eps
             .iter()
             .filter_map(|&e| {
                 let cell: Vec<&SegRecord> = rs
@@ -60,11 +80,32 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
             })
             .collect();
         max_eps = max_eps.max(eps.last().copied().unwrap_or(0.0));
-        curves.push((a, curve));
+        curves.push(Curve {
+            name: a.to_string(),
+            points,
+        });
     }
     let clean = case_means(&rs, false);
     let clean = clean.iter().sum::<f64>() / clean.len().max(1) as f64;
-    if curves.is_empty() || max_eps <= 0.0 {
+    let title = format!("{model}: mean tumour Dice under attack");
+    let chart = Chart {
+        title: &title,
+        x_desc: "ε (input units, [0, 1] intensities)",
+        y_desc: "mean Dice",
+        y_range: (0.0, 1.0),
+        reference: Some((format!("clean {clean:.3}"), clean)),
+    };
+    curves_svg(&chart, &curves)
+}
+
+/// Lines with shaded bands (see [`Curve`]) on one chart; `None` when there is nothing to draw
+/// or drawing failed.
+pub fn curves_svg(c: &Chart<'_>, curves: &[Curve]) -> Option<String> {
+    let max_x = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.0))
+        .fold(0.0f64, f64::max);
+    if curves.is_empty() || max_x <= 0.0 {
         return None;
     }
     let mut svg = String::new();
@@ -72,37 +113,38 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
         let root = SVGBackend::with_string(&mut svg, (560, 340)).into_drawing_area();
         root.fill(&WHITE).ok()?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{model}: mean tumour Dice under attack"),
-                ("sans-serif", 16),
-            )
+            .caption(c.title, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(44)
-            .build_cartesian_2d(0f64..max_eps * 1.02, 0f64..1.0)
+            .build_cartesian_2d(0f64..max_x * 1.02, c.y_range.0..c.y_range.1)
             .ok()?;
         chart
             .configure_mesh()
-            .x_desc("ε (input units, [0, 1] intensities)")
-            .y_desc("mean Dice")
+            .x_desc(c.x_desc)
+            .y_desc(c.y_desc)
             .draw()
             .ok()?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(0.0, clean), (max_eps * 1.02, clean)],
-                6,
-                4,
-                BLACK.mix(0.6).stroke_width(1),
-            ))
-            .ok()?
-            .label(format!("clean {clean:.3}"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6)));
-        for (i, (name, c)) in curves.iter().enumerate() {
+        if let Some((label, y)) = &c.reference {
+            let y = *y;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, y), (max_x * 1.02, y)],
+                    6,
+                    4,
+                    BLACK.mix(0.6).stroke_width(1),
+                ))
+                .ok()?
+                .label(label.clone())
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6)));
+        }
+        for (i, curve) in curves.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let band: Vec<(f64, f64)> = c
+            let pts = &curve.points;
+            let band: Vec<(f64, f64)> = pts
                 .iter()
                 .map(|p| (p.0, p.3))
-                .chain(c.iter().rev().map(|p| (p.0, p.2)))
+                .chain(pts.iter().rev().map(|p| (p.0, p.2)))
                 .collect();
             chart
                 .draw_series(std::iter::once(Polygon::new(
@@ -112,11 +154,11 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
                 .ok()?;
             chart
                 .draw_series(LineSeries::new(
-                    c.iter().map(|p| (p.0, p.1)),
+                    pts.iter().map(|p| (p.0, p.1)),
                     color.stroke_width(2),
                 ))
                 .ok()?
-                .label(name.to_string())
+                .label(curve.name.clone())
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
                 });

@@ -62,6 +62,14 @@ impl SegRecord {
 /// # Errors
 /// I/O failures and malformed lines, with the line number.
 pub fn read_records(path: &Path) -> Result<Vec<SegRecord>> {
+    read_jsonl(path)
+}
+
+/// Reads a JSONL file of any record type, with the rules of [`read_records`].
+///
+/// # Errors
+/// I/O failures and malformed lines, with the line number.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
         path: path.display().to_string(),
         source,
@@ -82,4 +90,22 @@ pub fn read_records(path: &Path) -> Result<Vec<SegRecord>> {
             })
         })
         .collect()
+}
+
+/// A record that belongs to a (model, attack, ε) cell: what resuming a run needs.
+pub trait CellRecord: Serialize + serde::de::DeserializeOwned {
+    /// Key of the cell (model, attack, ε bits).
+    fn cell_key(&self) -> (String, String, u64);
+}
+
+impl CellRecord for SegRecord {
+    fn cell_key(&self) -> (String, String, u64) {
+        self.cell()
+    }
+}
+
+impl CellRecord for crate::RegRecord {
+    fn cell_key(&self) -> (String, String, u64) {
+        self.cell()
+    }
 }

@@ -7,11 +7,16 @@
 mod batch;
 mod defence;
 mod evaluate;
+mod registration;
 mod segmentation;
 
 pub use batch::{BatchMaker, TrainBatch};
 pub use defence::{AdvAttack, Defence};
 pub use evaluate::{predict_labels, validation_dice};
+pub use registration::{
+    RegTrainConfig, RegTrainEvent, RegTrainReport, RegValidation, pairs_tensor, predict_rigid,
+    rigid_tensor, tensor_rigids, train_registration,
+};
 pub use segmentation::{
     EpochStats, TrainConfig, TrainEvent, TrainReport, fit, train_defended, train_segmentation,
 };

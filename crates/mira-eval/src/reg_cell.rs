@@ -1,0 +1,166 @@
+//! One cell of a registration sweep: one model, one attack, one budget, all test pairs.
+//!
+//! The objective is the TRE of the predicted transform against the true one (differentiable
+//! through the predicted parameters), maximised inside an Lp ball masked to the attacked
+//! image(s). Batch `b` draws its random starts from a stream of `(seed, b)`, so any batch can
+//! be recomputed alone (the pictures of abrupt cases are made that way).
+
+use burn::prelude::*;
+use mira_attack::{Attack, AttackSpec, Bounds, LpBall, ModelObjective, Norm};
+use mira_data::{RegPair, Rigid2d, tre, tre_grid};
+use mira_nn::{PairNet, default_device, regression::rigid_tre, tensor_to_vec};
+use mira_report::RegRecord;
+use mira_train::{pairs_tensor, tensor_rigids};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::seg_cell::{check_budget, eps_f64, mix};
+use crate::{AttackedImage, EvalError, Result};
+
+/// Points of the TRE grid per side.
+pub(crate) const TRE_GRID: usize = 8;
+
+/// Everything a registration cell needs.
+pub(crate) struct RegCell<'a> {
+    pub model_name: &'a str,
+    pub attack_name: &'a str,
+    pub model: &'a PairNet,
+    pub spec: &'a AttackSpec,
+    pub image: AttackedImage,
+    pub norm: Norm,
+    pub epsilon: f32,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// mm per pixel (1 when the unit is the pixel).
+    pub spacing: f64,
+    /// `mm` or `px`.
+    pub unit: &'a str,
+    /// Passing tolerance in `unit`.
+    pub tolerance: f64,
+}
+
+/// The adversarial pairs of one batch.
+pub(crate) struct RegBatch {
+    /// Adversarial inputs, `[n, 2, size, size]` flattened.
+    pub adv: Vec<f32>,
+    /// Clean inputs, same layout.
+    pub clean: Vec<f32>,
+    /// Predictions on the adversarial inputs (pixels).
+    pub pred: Vec<Rigid2d>,
+}
+
+impl RegCell<'_> {
+    fn name(&self) -> String {
+        format!(
+            "{}/{}/eps={}",
+            self.model_name, self.attack_name, self.epsilon
+        )
+    }
+
+    /// Attacks batch `b` of `pairs` (cases `b * batch_size ..`).
+    pub(crate) fn attack_batch(&self, pairs: &[RegPair], b: usize) -> Result<RegBatch> {
+        let dev = default_device();
+        let first = b * self.batch_size;
+        let chunk = &pairs[first..(first + self.batch_size).min(pairs.len())];
+        let size = (chunk[0].fixed.len() as f64).sqrt() as usize;
+        let refs: Vec<&RegPair> = chunk.iter().collect();
+        let x0 = pairs_tensor(&refs, size, &dev)?;
+        let truth: Vec<f32> = chunk
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.truth.theta_deg as f32,
+                    p.truth.tx as f32,
+                    p.truth.ty as f32,
+                ]
+            })
+            .collect();
+        let n = chunk.len();
+        let grid = tre_grid(size, TRE_GRID);
+        let loss = move |pred: Tensor<2>| {
+            let t = Tensor::<2>::from_data(TensorData::new(truth.clone(), [n, 3]), &pred.device());
+            rigid_tre(pred, t, &grid)
+        };
+        let f = ModelObjective::new(self.model, loss, 1.0);
+        let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
+        let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
+        let adv = self
+            .spec
+            .engine()
+            .perturb(&f, x0.clone(), &ball, &mut rng)?;
+        let pred = tensor_rigids(mira_nn::Forward::forward(&self.model.valid(), adv.clone()));
+        Ok(RegBatch {
+            adv: tensor_to_vec(adv),
+            clean: tensor_to_vec(x0),
+            pred,
+        })
+    }
+
+    /// Attacks every pair of `test` and scores it; `clean_pred` are the clean predictions.
+    pub(crate) fn run(
+        &self,
+        test: &[RegPair],
+        clean_pred: &[Rigid2d],
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<Vec<RegRecord>> {
+        let size = (test[0].fixed.len() as f64).sqrt() as usize;
+        let grid = tre_grid(size, TRE_GRID);
+        let mut records = Vec::with_capacity(test.len());
+        for b in 0..test.len().div_ceil(self.batch_size) {
+            let batch = self.attack_batch(test, b)?;
+            let per = 2 * size * size;
+            for (i, adv_pred) in batch.pred.iter().enumerate() {
+                let case = b * self.batch_size + i;
+                let p = &test[case];
+                let (a, c) = (
+                    &batch.adv[i * per..(i + 1) * per],
+                    &batch.clean[i * per..(i + 1) * per],
+                );
+                let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
+                self.check_mask(a, c, case)?;
+                let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
+                records.push(RegRecord {
+                    model: self.model_name.into(),
+                    attack: self.attack_name.into(),
+                    image: self.image.describe().into(),
+                    norm: format!("{:?}", self.norm).to_lowercase(),
+                    epsilon: eps_f64(self.epsilon),
+                    case,
+                    source: p.source,
+                    unit: self.unit.into(),
+                    tolerance: self.tolerance,
+                    truth: mm(&p.truth),
+                    clean_pred: mm(&clean_pred[case]),
+                    adv_pred: mm(adv_pred),
+                    clean_tre: tre(&clean_pred[case], &p.truth, &grid) * self.spacing,
+                    adv_tre: tre(adv_pred, &p.truth, &grid) * self.spacing,
+                    linf,
+                    l2,
+                });
+            }
+            on_batch(batch.pred.len());
+        }
+        Ok(records)
+    }
+
+    /// The image the adversary may not touch is unchanged.
+    fn check_mask(&self, adv: &[f32], clean: &[f32], case: usize) -> Result<()> {
+        let half = adv.len() / 2;
+        for (ch, allowed) in self.image.mask().iter().enumerate() {
+            let r = ch * half..(ch + 1) * half;
+            if *allowed == 0.0 && adv[r.clone()] != clean[r] {
+                return Err(EvalError::BudgetViolation {
+                    cell: self.name(),
+                    case,
+                    reason: format!(
+                        "the {} image changed, but the attack may only change the {}",
+                        ["fixed", "moving"][ch],
+                        self.image.describe()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}

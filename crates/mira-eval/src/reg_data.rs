@@ -1,0 +1,172 @@
+//! The sources and pairs of a registration experiment, per image family.
+//!
+//! - Natural-like images and the X-ray phantom: one seeded source image per index; the three
+//!   splits use disjoint seed ranges (split by source image, never by pair).
+//! - The real chest radiograph (one file): read with the DICOM reader (MONOCHROME1 inverted
+//!   there), scaled to `[0, 1]` between its 0.5th and 99.5th percentiles, box-downsampled, and
+//!   split into three disjoint bands of rows (train: top 55 %, validation: next 18 %, test:
+//!   the rest) from which pairs are cut at random positions.
+
+use std::path::{Path, PathBuf};
+
+use mira_data::{
+    RegPair, RegPairConfig, RegSource, downsample, make_pairs, natural_phantom, xray_phantom,
+};
+
+use crate::seg_cell::mix;
+use crate::{EvalError, RegDataSpec, RegExperiment, RegModelEntry, RegSourceKind, Result};
+
+/// Pairs and sources of one image family.
+#[derive(Debug, Clone)]
+pub struct RegData {
+    /// `xray_phantom`, `radiograph` or `natural`.
+    pub source_name: String,
+    /// The radiograph file, when one is used.
+    pub radiograph: Option<PathBuf>,
+    /// Training sources (pairs are drawn from them afresh during training).
+    pub train: Vec<RegSource>,
+    /// Validation pairs.
+    pub val: Vec<RegPair>,
+    /// Test pairs: the cases.
+    pub test: Vec<RegPair>,
+    /// How the validation and test pairs were made.
+    pub pair_cfg: RegPairConfig,
+}
+
+/// The radiograph file an experiment uses, or `None` for the phantom.
+///
+/// # Errors
+/// A named file that does not exist.
+pub fn radiograph_file(d: &RegDataSpec) -> Result<Option<PathBuf>> {
+    match d.radiograph.as_str() {
+        "phantom" => Ok(None),
+        "auto" => Ok(mira_io::shared_data_dir()
+            .map(|s| s.join("dicom").join("radiograph").join("RG1_UNCR.dcm"))
+            .filter(|p| p.is_file())),
+        path => {
+            let p = PathBuf::from(path);
+            if p.is_file() {
+                Ok(Some(p))
+            } else {
+                Err(EvalError::invalid(
+                    "data.radiograph",
+                    format!("{path} is not a file"),
+                ))
+            }
+        }
+    }
+}
+
+/// A radiograph as `[0, 1]` pixels, downsampled: (pixels, width, height).
+fn load_radiograph(path: &Path, factor: usize) -> Result<(Vec<f32>, usize, usize)> {
+    let (vol, _) = mira_io::read_dicom(path)
+        .map_err(|e| EvalError::invalid("data.radiograph", e.to_string()))?;
+    let (w, h) = (vol.dims[0], vol.dims.get(1).copied().unwrap_or(1));
+    if vol.dims.iter().skip(2).any(|&d| d != 1) || w < 16 || h < 16 {
+        return Err(EvalError::invalid(
+            "data.radiograph",
+            format!(
+                "{}: expected one 2D image, got dims {:?}",
+                path.display(),
+                vol.dims
+            ),
+        ));
+    }
+    let mut px = vol.data;
+    let mut sorted = px.clone();
+    sorted.sort_by(f32::total_cmp);
+    let q = |p: f32| sorted[((sorted.len() - 1) as f32 * p).round() as usize];
+    let (lo, hi) = (q(0.005), q(0.995));
+    let span = (hi - lo).max(1e-6);
+    px.iter_mut()
+        .for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
+    Ok(downsample(&px, w, h, factor))
+}
+
+/// The data of `model`'s image family.
+///
+/// # Errors
+/// An unreadable radiograph, or sources too small for the pairs.
+pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
+    let d = &exp.data;
+    let pair_cfg = RegPairConfig {
+        size: d.size,
+        max_rotation_deg: d.max_rotation_deg,
+        max_translation_px: model.max_translation_px(d),
+        noise: d.noise,
+        intensity_jitter: true,
+        affine_jitter: 0.0,
+    };
+    let family = match model.source {
+        RegSourceKind::Xray => 1u64,
+        RegSourceKind::Natural => 2,
+    };
+    let phantoms = |first: u64, n: usize| -> Result<Vec<RegSource>> {
+        (0..n as u64)
+            .map(|i| {
+                let seed = mix(mix(exp.seed, family), first + i);
+                let px = match model.source {
+                    RegSourceKind::Xray => xray_phantom(d.source_size, seed),
+                    RegSourceKind::Natural => natural_phantom(d.source_size, seed),
+                };
+                Ok(RegSource::whole(d.source_size, d.source_size, px)?)
+            })
+            .collect()
+    };
+    let radiograph = match model.source {
+        RegSourceKind::Xray => radiograph_file(d)?,
+        RegSourceKind::Natural => None,
+    };
+    let (source_name, train, val_src, test_src) = match &radiograph {
+        Some(path) => {
+            let (px, w, h) = load_radiograph(path, d.radiograph_downsample)?;
+            let whole = RegSource::whole(w, h, px)?;
+            let band = |a: f64, b: f64| RegSource {
+                rows: ((h as f64 * a) as usize, (h as f64 * b) as usize),
+                ..whole.clone()
+            };
+            (
+                "radiograph",
+                vec![band(0.0, 0.55)],
+                vec![band(0.55, 0.73)],
+                vec![band(0.73, 1.0)],
+            )
+        }
+        None => (
+            match model.source {
+                RegSourceKind::Xray => "xray_phantom",
+                RegSourceKind::Natural => "natural",
+            },
+            phantoms(0, d.train_images)?,
+            phantoms(1_000_000, d.val_images)?,
+            phantoms(2_000_000, d.test_images)?,
+        ),
+    };
+    let val = make_pairs(
+        &val_src,
+        &pair_cfg,
+        mix(exp.seed, 10 + family),
+        0,
+        d.val_pairs,
+    )
+    .map_err(|e| EvalError::invalid("data", format!("validation pairs: {e}")))?;
+    let test = make_pairs(
+        &test_src,
+        &pair_cfg,
+        mix(exp.seed, 20 + family),
+        0,
+        d.test_pairs,
+    )
+    .map_err(|e| EvalError::invalid("data", format!("test pairs: {e}")))?;
+    // Training pairs are drawn later; fail now if the sources cannot hold them.
+    make_pairs(&train, &pair_cfg, 0, 0, train.len())
+        .map_err(|e| EvalError::invalid("data", format!("training sources: {e}")))?;
+    Ok(RegData {
+        source_name: source_name.into(),
+        radiograph,
+        train,
+        val,
+        test,
+        pair_cfg,
+    })
+}

@@ -1,0 +1,349 @@
+//! Runs a registration experiment (study S0) into an output folder, resuming where a previous
+//! run stopped: the same folder contract as segmentation runs (lock, manifest, complete cells
+//! kept, records appended per cell), with registration records and summaries.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use mira_data::Rigid2d;
+use mira_nn::{PAIR_FORMAT, PairNet, PairNetMeta, default_device, load_pair_net, save_pair_net};
+use mira_report::{
+    AbruptCase, RegRecord, RegSummaryRow, abrupt_csv, first_failures, non_monotone, read_jsonl,
+    reg_csv, reg_markdown, summarise_reg,
+};
+use mira_train::{predict_rigid, train_registration};
+
+use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, file_hash};
+use crate::outputs::{warnings_markdown, write_atomic};
+use crate::reg_cell::RegCell;
+use crate::reg_outputs::{save_abrupt_examples, write_reg_report};
+use crate::runner::{lock_run_dir, resume_records};
+use crate::seg_cell::{eps_f64, mix};
+use crate::{
+    EvalError, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning, pairs_hash,
+    reg_data, sources_hash,
+};
+
+/// What a registration run produced.
+#[derive(Debug, Clone)]
+pub struct RegRunOutcome {
+    /// The output folder.
+    pub out: PathBuf,
+    /// Summary rows, one per cell.
+    pub rows: Vec<RegSummaryRow>,
+    /// Cells computed by this invocation.
+    pub cells_run: usize,
+    /// Cells found complete on disk.
+    pub cells_skipped: usize,
+    /// Check warnings.
+    pub warnings: Vec<Warning>,
+    /// Cases that pass clean and fail at some budget, first failure per case.
+    pub first_failures: Vec<AbruptCase>,
+    /// The image source of each model (`radiograph`, `xray_phantom`, `natural`).
+    pub sources: Vec<(String, String)>,
+}
+
+/// The data of every image family the experiment's models use, in model order.
+fn families(exp: &RegExperiment) -> Result<Vec<(RegSourceKind, RegData)>> {
+    let mut out: Vec<(RegSourceKind, RegData)> = Vec::new();
+    for m in &exp.models {
+        if !out.iter().any(|(k, _)| *k == m.source) {
+            out.push((m.source, reg_data(exp, m)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Validates `exp`, then runs it into `out`: models (loaded, or trained and saved under
+/// `out/models/NAME`), every (model, attack, ε) cell, `records.jsonl`, summaries, the
+/// first-failure list, pictures of the abrupt cases and `report.html`.
+///
+/// # Errors
+/// Invalid experiments, an `out` folder holding a different experiment, I/O, training or
+/// attack failures, and budget violations.
+pub fn run_registration(
+    exp: &RegExperiment,
+    out: &Path,
+    progress: &mut dyn FnMut(RunEvent),
+) -> Result<RegRunOutcome> {
+    exp.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let _lock = lock_run_dir(out)?;
+    progress(RunEvent::Phase("generating pairs".into()));
+    let fams = families(exp)?;
+    let joined = |f: &dyn Fn(&RegData) -> String| {
+        fams.iter().map(|(_, d)| f(d)).collect::<Vec<_>>().join("+")
+    };
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        build: BuildInfo::current(),
+        experiment: exp.clone(),
+        data: DataHashes {
+            train: joined(&|d| sources_hash(&d.train)),
+            val: joined(&|d| pairs_hash(&d.val)),
+            test: joined(&|d| pairs_hash(&d.test)),
+        },
+        models: Default::default(),
+        sessions: vec![Session::now()],
+    };
+    if let Some(old) = Manifest::<RegExperiment>::read(out)? {
+        old.check_resumable(&manifest, out)?;
+        manifest.models = old.models;
+        manifest.sessions = [old.sessions, manifest.sessions].concat();
+    } else if out.join("records.jsonl").exists() {
+        return Err(EvalError::invalid(
+            "out",
+            format!(
+                "{} holds records without a manifest.json; use another output folder",
+                out.display()
+            ),
+        ));
+    }
+    manifest.write(out)?;
+    let data_of = |k: RegSourceKind| &fams.iter().find(|(f, _)| *f == k).expect("built").1;
+
+    let mut models: Vec<PairNet> = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        let dir = entry
+            .checkpoint
+            .clone()
+            .unwrap_or_else(|| out.join("models").join(&entry.name));
+        let data = data_of(entry.source);
+        let spacing = entry.spacing_mm(&exp.data);
+        let model = if dir.join("model.json").exists() {
+            progress(RunEvent::Phase(format!("loading model {}", entry.name)));
+            load_pair_net(&dir, &default_device())?.0
+        } else {
+            progress(RunEvent::Phase(format!(
+                "training model {} on {} pairs",
+                entry.name, data.source_name
+            )));
+            let name = entry.name.clone();
+            let tol_px = entry.tolerance() / spacing.unwrap_or(1.0);
+            let (model, report) = train_registration(
+                &entry.net(&exp.data),
+                &data.train,
+                &data.val,
+                &data.pair_cfg,
+                tol_px,
+                &exp.training,
+                mix(exp.seed, 1000 + i as u64),
+                &mut |event| {
+                    progress(RunEvent::RegTrain {
+                        model: name.clone(),
+                        event,
+                    })
+                },
+            )?;
+            let meta = PairNetMeta {
+                format: PAIR_FORMAT.into(),
+                net: entry.net(&exp.data),
+                size: exp.data.size,
+                source: data.source_name.clone(),
+                spacing_mm: spacing,
+                training: serde_json::json!({ "config": exp.training, "report": report }),
+            };
+            save_pair_net(&dir, &model, &meta)?;
+            model
+        };
+        let hash = file_hash(&dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        if let Some(old) = manifest.models.get(&entry.name).filter(|h| **h != hash) {
+            return Err(EvalError::invalid(
+                format!("models[{i}]"),
+                format!(
+                    "the weights of '{}' changed since this run started ({} → {}); \
+                     use another output folder",
+                    entry.name,
+                    &old[..12],
+                    &hash[..12]
+                ),
+            ));
+        }
+        manifest.models.insert(entry.name.clone(), hash);
+        models.push(model);
+    }
+    manifest.write(out)?;
+
+    let records_path = out.join("records.jsonl");
+    let done = resume_records::<RegRecord>(&records_path, exp.data.test_pairs)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&records_path)
+        .map_err(|e| EvalError::io(&records_path, e))?;
+    let (mut cells_run, mut cells_skipped) = (0, 0);
+    let mut clean: Vec<Vec<Rigid2d>> = Vec::new();
+    for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
+        let data = data_of(entry.source);
+        progress(RunEvent::Phase(format!(
+            "clean predictions of {}",
+            entry.name
+        )));
+        let clean_pred = predict_rigid(model, &data.test, exp.sweep.batch_size)?;
+        for (ai, attack) in exp.attacks.iter().enumerate() {
+            let spec = attack.spec(&format!("attacks[{ai}]"))?;
+            for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
+                let cell = reg_cell(exp, mi, ai, ei, model, &spec);
+                let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
+                let key = (
+                    entry.name.clone(),
+                    attack.name.clone(),
+                    eps_f64(epsilon).to_bits(),
+                );
+                if done.contains(&key) {
+                    cells_skipped += 1;
+                    progress(RunEvent::CellSkipped { cell: label });
+                    continue;
+                }
+                progress(RunEvent::CellStart {
+                    cell: label.clone(),
+                    cases: data.test.len(),
+                });
+                let records = cell.run(&data.test, &clean_pred, &mut |n| {
+                    progress(RunEvent::CasesDone(n))
+                })?;
+                let mut text = String::new();
+                for r in &records {
+                    text +=
+                        &serde_json::to_string(r).map_err(|e| EvalError::io(&records_path, e))?;
+                    text.push('\n');
+                }
+                file.write_all(text.as_bytes())
+                    .map_err(|e| EvalError::io(&records_path, e))?;
+                file.sync_data()
+                    .map_err(|e| EvalError::io(&records_path, e))?;
+                cells_run += 1;
+                progress(RunEvent::CellDone { cell: label });
+            }
+        }
+        clean.push(clean_pred);
+    }
+    let all: Vec<RegRecord> = read_jsonl(&records_path)?;
+    let rows = summarise_reg(&all);
+    let warnings = reg_warnings(exp, &rows);
+    let failures = first_failures(&all);
+    progress(RunEvent::Phase(
+        "pictures of the abrupt-change cases".into(),
+    ));
+    save_abrupt_examples(
+        exp,
+        &models,
+        &|k| &data_of(k).test,
+        &clean,
+        &failures,
+        &all,
+        out,
+    )?;
+    write_reg_outputs(out, &rows, &warnings, &failures)?;
+    write_reg_report(&manifest, &all, &rows, &warnings, &failures, out)?;
+    Ok(RegRunOutcome {
+        out: out.to_path_buf(),
+        rows,
+        cells_run,
+        cells_skipped,
+        warnings,
+        first_failures: failures,
+        sources: exp
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), data_of(m.source).source_name.clone()))
+            .collect(),
+    })
+}
+
+/// The cell of (model `mi`, attack `ai`, budget `ei`).
+pub(crate) fn reg_cell<'a>(
+    exp: &'a RegExperiment,
+    mi: usize,
+    ai: usize,
+    ei: usize,
+    model: &'a PairNet,
+    spec: &'a mira_attack::AttackSpec,
+) -> RegCell<'a> {
+    let entry = &exp.models[mi];
+    let spacing = entry.spacing_mm(&exp.data);
+    RegCell {
+        model_name: &entry.name,
+        attack_name: &exp.attacks[ai].name,
+        model,
+        spec,
+        image: exp.attacks[ai].image,
+        norm: exp.sweep.norm,
+        epsilon: exp.sweep.epsilons[ei],
+        batch_size: exp.sweep.batch_size,
+        seed: mix(
+            mix(mix(exp.seed, mi as u64), 100 + ai as u64),
+            10_000 + ei as u64,
+        ),
+        spacing: spacing.unwrap_or(1.0),
+        unit: if spacing.is_some() { "mm" } else { "px" },
+        tolerance: entry.tolerance(),
+    }
+}
+
+/// The monotonicity check: the passing rate must not rise with ε beyond the tolerance.
+pub fn reg_warnings(exp: &RegExperiment, rows: &[RegSummaryRow]) -> Vec<Warning> {
+    non_monotone(rows, exp.checks.monotone_tolerance)
+        .into_iter()
+        .map(|(model, attack, e0, e1, r0, r1)| Warning {
+            check: "non-monotone".into(),
+            model,
+            attack: Some(attack),
+            message: format!(
+                "passing rate rises from {:.1}% at ε={e0} to {:.1}% at ε={e1}: the attack did \
+                 not find the failures a smaller budget found (weak or noisy optimisation)",
+                100.0 * r0,
+                100.0 * r1
+            ),
+        })
+        .collect()
+}
+
+/// Summary files beside the records.
+pub(crate) fn write_reg_outputs(
+    out: &Path,
+    rows: &[RegSummaryRow],
+    warnings: &[Warning],
+    failures: &[AbruptCase],
+) -> Result<()> {
+    let json = serde_json::to_string_pretty(warnings).map_err(|e| EvalError::io(out, e))?;
+    write_atomic(&out.join("warnings.json"), json.as_bytes())?;
+    write_atomic(&out.join("summary.csv"), reg_csv(rows).as_bytes())?;
+    let json = serde_json::to_string_pretty(rows).map_err(|e| EvalError::io(out, e))?;
+    write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    write_atomic(
+        &out.join("first_failures.csv"),
+        abrupt_csv(failures).as_bytes(),
+    )?;
+    let mut md = reg_markdown(rows);
+    md += &crate::reg_outputs::abrupt_markdown(failures);
+    md += &warnings_markdown(true, warnings);
+    write_atomic(&out.join("summary.md"), md.as_bytes())
+}
+
+/// Whether the run folder `out` holds a registration run (by its manifest).
+pub fn is_registration_run(out: &Path) -> bool {
+    std::fs::read_to_string(out.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["experiment"]["task"].as_str().map(str::to_string))
+        .is_some_and(|t| t == "registration")
+}
+
+/// Rebuilds the summaries, first failures and `report.html` of a registration run folder from
+/// its records and manifest alone (pictures already in `examples/` are kept and linked).
+///
+/// # Errors
+/// A missing or malformed manifest or records file; write failures.
+pub fn rebuild_registration_report(out: &Path) -> Result<Vec<RegSummaryRow>> {
+    let manifest = Manifest::<RegExperiment>::read(out)?.ok_or_else(|| {
+        EvalError::invalid("run", format!("{} has no manifest.json", out.display()))
+    })?;
+    let all: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl"))?;
+    let rows = summarise_reg(&all);
+    let warnings = reg_warnings(&manifest.experiment, &rows);
+    let failures = first_failures(&all);
+    write_reg_outputs(out, &rows, &warnings, &failures)?;
+    write_reg_report(&manifest, &all, &rows, &warnings, &failures, out)?;
+    Ok(rows)
+}

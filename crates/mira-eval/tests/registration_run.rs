@@ -1,0 +1,207 @@
+//! Registration experiments (study S0) end to end on tiny settings: records, budgets, masks,
+//! resume, report rebuild, file errors, and the real radiograph when the shared data is there.
+
+use std::path::{Path, PathBuf};
+
+use mira_eval::{
+    RegExperiment, is_registration, rebuild_registration_report, reg_data, run_registration,
+};
+use mira_report::{RegRecord, read_jsonl};
+use mira_testkit::shared_data_for_test;
+
+const TINY: &str = r#"
+task = "registration"
+name = "s0_tiny"
+seed = 1
+[data]
+size = 32
+max_translation = 4.0
+xray_spacing_mm = 1.0
+radiograph = "phantom"
+source_size = 96
+train_images = 4
+val_images = 2
+test_images = 2
+val_pairs = 8
+test_pairs = 6
+[training]
+steps = 12
+batch_size = 8
+validate_every = 6
+[[models]]
+name = "xray"
+source = "xray"
+width = 4
+[[models]]
+name = "natural"
+source = "natural"
+width = 4
+mode = "siamese"
+[[attacks]]
+name = "fgsm"
+kind = "fgsm"
+[[attacks]]
+name = "pgd-fixed"
+kind = "pgd"
+steps = 3
+image = "fixed"
+[sweep]
+epsilons = [0.0, 0.05, 0.2]
+batch_size = 4
+"#;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mira-reg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn experiment(dir: &Path, text: &str) -> mira_eval::Result<RegExperiment> {
+    let path = dir.join("exp.toml");
+    std::fs::write(&path, text).unwrap();
+    RegExperiment::from_file(&path)
+}
+
+#[test]
+fn registration_run_records_every_case_respects_masks_and_resumes() {
+    let dir = tmp("run");
+    assert!(is_registration(TINY));
+    let exp = experiment(&dir, TINY).unwrap();
+    let out = dir.join("out");
+    let first = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(first.cells_run, 2 * 2 * 3);
+    let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs.len(), 2 * 2 * 3 * 6);
+    for r in &recs {
+        assert!(r.linf <= r.epsilon + 1e-6, "{r:?}");
+        assert!(r.adv_tre.is_finite() && r.clean_tre >= 0.0);
+        assert_eq!(r.unit, if r.model == "xray" { "mm" } else { "px" });
+        if r.epsilon == 0.0 {
+            assert_eq!(r.adv_tre, r.clean_tre);
+        }
+    }
+    // At the largest budget the attack raises TRE on average (it maximises it).
+    let mean = |m: &str, e: f64| {
+        let v: Vec<f64> = recs
+            .iter()
+            .filter(|r| r.model == m && r.attack == "fgsm" && r.epsilon == e)
+            .map(|r| r.adv_tre)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    for m in ["xray", "natural"] {
+        assert!(
+            mean(m, 0.2) > mean(m, 0.0),
+            "{m}: {} vs {}",
+            mean(m, 0.2),
+            mean(m, 0.0)
+        );
+    }
+    for f in [
+        "summary.md",
+        "summary.csv",
+        "first_failures.csv",
+        "report.html",
+        "manifest.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // Resuming does nothing new; the report rebuilds from files alone, identically.
+    let again = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!((again.cells_run, again.cells_skipped), (0, 12));
+    let before = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    rebuild_registration_report(&out).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.md")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.html")).unwrap(),
+        html
+    );
+    assert!(html.contains("passing rate") && html.contains("<svg"));
+    // A torn last line and an incomplete cell are repaired on resume, not duplicated.
+    let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
+    std::fs::write(out.join("records.jsonl"), cut).unwrap();
+    let resumed = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(resumed.cells_run, 1);
+    let recs2: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs2.len(), recs.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn registration_files_with_errors_name_the_field() {
+    let dir = tmp("errors");
+    let cases = [
+        (
+            TINY.replace("width = 4\n[[models]]", "widht = 4\n[[models]]"),
+            "widht",
+        ),
+        (
+            TINY.replace("radiograph = \"phantom\"", "radiograph = \"missing.dcm\""),
+            "data.radiograph",
+        ),
+        (
+            TINY.replace("max_translation = 4.0", "max_translation = 40.0"),
+            "data.max_translation",
+        ),
+        (
+            TINY.replace("kind = \"fgsm\"", "kind = \"fgsm\"\nsteps = 3"),
+            "attacks[0].steps",
+        ),
+        (
+            TINY.replace("image = \"fixed\"", "image = \"left\""),
+            "image",
+        ),
+        (
+            TINY.replace("epsilons = [0.0, 0.05, 0.2]", "epsilons = [0.05, 0.05]"),
+            "sweep.epsilons[1]",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = experiment(&dir, &text).unwrap_err().to_string();
+        assert!(e.contains(field), "expected `{field}` in: {e}");
+    }
+    // Sources too small for the pairs fail clearly when the data is built.
+    let small = TINY.replace("source_size = 96", "source_size = 50");
+    let exp = experiment(&dir, &small).unwrap();
+    let e = reg_data(&exp, &exp.models[0]).unwrap_err().to_string();
+    assert!(e.contains("need"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn registration_pairs_come_from_the_radiograph_shared_data() {
+    let Some(_) = shared_data_for_test("registration_pairs_come_from_the_radiograph_shared_data")
+    else {
+        return;
+    };
+    let dir = tmp("radiograph");
+    let text = TINY.replace(
+        "radiograph = \"phantom\"",
+        "radiograph = \"auto\"\nradiograph_downsample = 4",
+    );
+    let exp = experiment(&dir, &text).unwrap();
+    let d = reg_data(&exp, &exp.models[0]).unwrap();
+    assert_eq!(d.source_name, "radiograph");
+    assert!(d.radiograph.as_ref().unwrap().ends_with("RG1_UNCR.dcm"));
+    // One image (1841 x 1955 px → 460 x 488 after 4x), split into disjoint row bands.
+    let train = &d.train[0];
+    assert_eq!((train.width, train.height), (460, 488));
+    assert_eq!(train.rows, (0, 268));
+    // Scaled to [0, 1] between robust percentiles: a spread of grey levels, not saturated.
+    let mean = train.pixels.iter().sum::<f32>() / train.pixels.len() as f32;
+    assert!((0.2..0.8).contains(&mean), "mean {mean}");
+    assert_eq!(d.test.len(), 6);
+    // The natural model never reads the radiograph.
+    assert_eq!(
+        reg_data(&exp, &exp.models[1]).unwrap().source_name,
+        "natural"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
