@@ -4,7 +4,10 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::{IfgsmConfig, LpBall, Objective, PgdConfig, ProjectedGradient, Result, fgsm};
+use crate::{
+    ApgdConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig, ProjectedGradient, Result,
+    fgsm,
+};
 
 /// An attack: maximise `f` inside `ball` around `x0`.
 pub trait Attack<const D: usize> {
@@ -22,7 +25,7 @@ pub trait Attack<const D: usize> {
 }
 
 /// The gradient attacks of the library, as written in experiment files
-/// (`kind = "fgsm" | "ifgsm" | "pgd"` plus the parameters of that kind).
+/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd"` plus the parameters of that kind).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AttackSpec {
@@ -32,15 +35,22 @@ pub enum AttackSpec {
     Ifgsm(IfgsmConfig),
     /// Projected gradient descent with random start and restarts.
     Pgd(PgdConfig),
+    /// Momentum iterative FGSM.
+    #[serde(rename = "mifgsm")]
+    MiFgsm(MiFgsmConfig),
+    /// Auto-PGD (step-size schedule with checkpoints, momentum).
+    Apgd(ApgdConfig),
 }
 
 impl AttackSpec {
-    /// The engine configuration of this attack.
-    pub fn engine(&self) -> ProjectedGradient {
+    /// The engine configuration of the attacks that are presets of [`ProjectedGradient`]
+    /// (`None` for MI-FGSM and APGD, which have their own loops).
+    pub fn engine(&self) -> Option<ProjectedGradient> {
         match self {
-            AttackSpec::Fgsm => fgsm(),
-            AttackSpec::Ifgsm(c) => c.engine(),
-            AttackSpec::Pgd(c) => c.engine(),
+            AttackSpec::Fgsm => Some(fgsm()),
+            AttackSpec::Ifgsm(c) => Some(c.engine()),
+            AttackSpec::Pgd(c) => Some(c.engine()),
+            AttackSpec::MiFgsm(_) | AttackSpec::Apgd(_) => None,
         }
     }
 
@@ -49,6 +59,87 @@ impl AttackSpec {
     /// # Errors
     /// An invalid parameter, named.
     pub fn validate(&self) -> Result<()> {
-        self.engine().validate()
+        match self {
+            AttackSpec::MiFgsm(c) => c.validate(),
+            AttackSpec::Apgd(c) => c.validate(),
+            other => other.engine().expect("engine preset").validate(),
+        }
+    }
+
+    /// Objective gradients one call evaluates per sample.
+    pub fn gradient_evaluations(&self) -> usize {
+        match self {
+            AttackSpec::MiFgsm(c) => c.steps,
+            AttackSpec::Apgd(c) => c.gradient_evaluations(),
+            other => other
+                .engine()
+                .expect("engine preset")
+                .gradient_evaluations(),
+        }
+    }
+
+    /// Gradient steps per restart.
+    pub fn steps(&self) -> usize {
+        match self {
+            AttackSpec::Fgsm => 1,
+            AttackSpec::Ifgsm(c) => c.steps,
+            AttackSpec::Pgd(c) => c.steps,
+            AttackSpec::MiFgsm(c) => c.steps,
+            AttackSpec::Apgd(c) => c.steps,
+        }
+    }
+
+    /// The same attack with `steps` steps per restart (FGSM becomes i-FGSM with steps of
+    /// ε/4; step sizes relative to ε are kept otherwise), for convergence checks.
+    pub fn with_steps(&self, steps: usize) -> AttackSpec {
+        match self {
+            AttackSpec::Fgsm => AttackSpec::Ifgsm(IfgsmConfig {
+                steps,
+                rel_step: 0.25,
+            }),
+            AttackSpec::Ifgsm(c) => AttackSpec::Ifgsm(IfgsmConfig { steps, ..*c }),
+            AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { steps, ..*c }),
+            AttackSpec::MiFgsm(c) => AttackSpec::MiFgsm(MiFgsmConfig { steps, ..*c }),
+            AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { steps, ..*c }),
+        }
+    }
+
+    /// The random-restart version of this attack with `restarts` restarts: PGD and APGD keep
+    /// their settings; the others become PGD with the same steps and step size (FGSM: one step
+    /// of ε), for the restarts check.
+    pub fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        let pgd = |steps, rel_step| {
+            AttackSpec::Pgd(PgdConfig {
+                steps,
+                rel_step,
+                restarts,
+            })
+        };
+        match self {
+            AttackSpec::Fgsm => pgd(1, 1.0),
+            AttackSpec::Ifgsm(c) => pgd(c.steps, c.rel_step),
+            AttackSpec::MiFgsm(c) => pgd(c.steps, c.rel_step),
+            AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { restarts, ..*c }),
+            AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { restarts, ..*c }),
+        }
+    }
+}
+
+impl<const D: usize> Attack<D> for AttackSpec {
+    fn perturb(
+        &self,
+        f: &dyn Objective<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        rng: &mut StdRng,
+    ) -> Result<Tensor<D>> {
+        match self {
+            AttackSpec::MiFgsm(c) => c.perturb(f, x0, ball, rng),
+            AttackSpec::Apgd(c) => c.perturb(f, x0, ball, rng),
+            other => other
+                .engine()
+                .expect("engine preset")
+                .perturb(f, x0, ball, rng),
+        }
     }
 }

@@ -10,25 +10,31 @@
 //! FGSM, i-FGSM (BIM) and PGD are presets of one [`ProjectedGradient`] engine; targeted
 //! i-FGSM is i-FGSM with [`Goal::Targeted`].
 
+mod apgd;
 mod attack;
 mod ball;
+mod catalogue;
 mod engine;
 mod fgsm;
 mod goal;
 mod ifgsm;
 mod margin_objective;
+mod mifgsm;
 mod objective;
 mod pgd;
 mod random_search;
 mod seg_objective;
 
+pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
 pub use ball::{Bounds, LpBall, Norm, per_sample_norm};
+pub use catalogue::{AttackInfo, catalogue};
 pub use engine::ProjectedGradient;
 pub use fgsm::fgsm;
 pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;
 pub use margin_objective::segmentation_margin_objective;
+pub use mifgsm::MiFgsmConfig;
 pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
 pub use random_search::RandomSearch;

@@ -6,8 +6,8 @@ mod common;
 use burn::prelude::*;
 use common::*;
 use mira_attack::{
-    Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, Norm, Objective, PgdConfig,
-    RandomSearch, per_sample_norm,
+    ApgdConfig, Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, MiFgsmConfig, Norm,
+    Objective, PgdConfig, RandomSearch, per_sample_norm,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -52,6 +52,22 @@ fn specs() -> Vec<(&'static str, AttackSpec)> {
                 restarts: 2,
             }),
         ),
+        (
+            "mifgsm",
+            AttackSpec::MiFgsm(MiFgsmConfig {
+                steps: 5,
+                rel_step: 0.25,
+                decay: 1.0,
+            }),
+        ),
+        (
+            "apgd",
+            AttackSpec::Apgd(ApgdConfig {
+                steps: 10,
+                restarts: 2,
+                ..Default::default()
+            }),
+        ),
     ]
 }
 
@@ -70,7 +86,7 @@ fn check_contract<const D: usize>(
     let run = |seed| {
         let rng = &mut StdRng::seed_from_u64(seed);
         match under {
-            Under::Spec(spec) => spec.engine().perturb(f, x0.clone(), &ball, rng),
+            Under::Spec(spec) => spec.perturb(f, x0.clone(), &ball, rng),
             Under::Random(r) => r.perturb(f, x0.clone(), &ball, rng),
         }
         .unwrap()
@@ -165,7 +181,6 @@ fn zero_budget_returns_the_input_and_bad_parameters_are_errors() {
     );
     let ball = LpBall::new(Norm::Linf, 0.0, Bounds::default()).unwrap();
     let adv = AttackSpec::Fgsm
-        .engine()
         .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(0))
         .unwrap();
     assert_eq!(vals(adv), vals(x0));

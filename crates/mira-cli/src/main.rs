@@ -5,6 +5,7 @@
 //! bad arguments, missing checkpoint).
 
 mod attack;
+mod attacks;
 mod demo;
 mod info;
 mod progress;
@@ -35,6 +36,8 @@ enum Command {
     Train(train::Args),
     /// Attack a saved checkpoint over a list of budgets.
     Attack(attack::Args),
+    /// List the attacks of the library: papers, threat models, parameters and defaults.
+    Attacks(attacks::Args),
     /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
     Info(info::Args),
     /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::main(a),
         Command::Train(a) => train::main(a),
         Command::Attack(a) => attack::main(a),
+        Command::Attacks(a) => attacks::main(a),
         Command::Report(a) => report::main(a),
         Command::Info(a) => info::main(a),
     };

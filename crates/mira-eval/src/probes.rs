@@ -157,8 +157,8 @@ where
     let clean = score(x0.clone())?;
     let ball = LpBall::new(s.norm, s.epsilon, Bounds::default())?;
     let mut rng = StdRng::seed_from_u64(s.seed);
-    let engine = s.spec.engine();
-    let adv = engine.perturb(&f, x0.clone(), &ball, &mut rng)?;
+    let spec = &s.spec;
+    let adv = spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
     let d_attack = score(adv)?;
 
     let margin = segmentation_margin_objective(
@@ -167,7 +167,7 @@ where
             truth: truth.clone(),
         },
     );
-    let d_margin = score(engine.perturb(&margin, x0.clone(), &ball, &mut rng)?)?;
+    let d_margin = score(spec.perturb(&margin, x0.clone(), &ball, &mut rng)?)?;
     // A margin loss is often a little stronger anyway; saturation shows as a margin attack that
     // does clearly more damage, by the tolerance and by a quarter of the cross-entropy damage.
     let (dmg_ce, dmg_margin) = (clean - d_attack, clean - d_margin);
@@ -203,27 +203,23 @@ where
         ));
     }
 
-    let mut doubled = engine;
-    doubled.steps *= 2;
+    let doubled = spec.with_steps(spec.steps() * 2);
     let d_double = score(doubled.perturb(&f, x0.clone(), &ball, &mut rng)?)?;
-    if engine.steps > 1 && d_double < d_attack - s.cfg.tolerance {
+    if spec.steps() > 1 && d_double < d_attack - s.cfg.tolerance {
         out.push(warn(
             "not-converged",
             true,
             format!(
                 "doubling the steps ({} → {}) lowers mean Dice from {d_attack:.3} to \
                  {d_double:.3} at ε = {}: use more steps",
-                engine.steps, doubled.steps, s.epsilon
+                spec.steps(),
+                doubled.steps(),
+                s.epsilon
             ),
         ));
     }
 
-    let pgd = |restarts| mira_attack::ProjectedGradient {
-        steps: engine.steps,
-        rel_step: engine.rel_step,
-        random_start: true,
-        restarts,
-    };
+    let pgd = |restarts| spec.with_restarts(restarts);
     let d_one = score(pgd(1).perturb(&f, x0.clone(), &ball, &mut rng)?)?;
     let d_three = score(pgd(3).perturb(&f, x0.clone(), &ball, &mut rng)?)?;
     if d_three < d_one - s.cfg.tolerance {
@@ -243,7 +239,7 @@ where
     };
     let big = LpBall::new(s.norm, large, Bounds::default())?;
     let strong = IfgsmConfig {
-        steps: engine.steps.max(10),
+        steps: spec.steps().max(10),
         rel_step: 0.25,
     }
     .engine();

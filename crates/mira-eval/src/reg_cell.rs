@@ -85,10 +85,7 @@ impl RegCell<'_> {
         let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
         let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-        let adv = self
-            .spec
-            .engine()
-            .perturb(&f, x0.clone(), &ball, &mut rng)?;
+        let adv = self.spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
         let pred = tensor_rigids(mira_nn::Forward::forward(&self.model.valid(), adv.clone()));
         Ok(RegBatch {
             adv: tensor_to_vec(adv),

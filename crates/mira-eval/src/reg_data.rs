@@ -4,7 +4,7 @@
 //!   splits use disjoint seed ranges (split by source image, never by pair).
 //! - The real chest radiograph (one file): read with the DICOM reader (MONOCHROME1 inverted
 //!   there), scaled to `[0, 1]` between its 0.5th and 99.5th percentiles, box-downsampled, and
-//!   split into three disjoint bands of rows (train: top 55 %, validation: next 18 %, test:
+//!   split into three disjoint bands of rows (train: top 50 %, validation: next 20 %, test:
 //!   the rest) from which pairs are cut at random positions.
 
 use std::path::{Path, PathBuf};
@@ -127,9 +127,9 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
             };
             (
                 "radiograph",
-                vec![band(0.0, 0.55)],
-                vec![band(0.55, 0.73)],
-                vec![band(0.73, 1.0)],
+                vec![band(0.0, 0.5)],
+                vec![band(0.5, 0.7)],
+                vec![band(0.7, 1.0)],
             )
         }
         None => (

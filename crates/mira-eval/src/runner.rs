@@ -300,9 +300,9 @@ fn run_checks(
     let mut reference: Option<(String, AttackSpec, f32)> = None;
     for (i, a) in exp.attacks.iter().enumerate() {
         let spec = a.spec(&format!("attacks[{i}]"))?;
-        let better = reference.as_ref().is_none_or(|(_, r, _)| {
-            spec.engine().gradient_evaluations() > r.engine().gradient_evaluations()
-        });
+        let better = reference
+            .as_ref()
+            .is_none_or(|(_, r, _)| spec.gradient_evaluations() > r.gradient_evaluations());
         if a.goal == GoalSpec::Untargeted && a.loss == crate::AttackLoss::Ce && better {
             reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
         }

@@ -119,10 +119,7 @@ impl Cell<'_> {
                 }
             };
             let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-            let adv = self
-                .spec
-                .engine()
-                .perturb(f.as_ref(), x0.clone(), &ball, &mut rng)?;
+            let adv = self.spec.perturb(f.as_ref(), x0.clone(), &ball, &mut rng)?;
             let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
             let pred = argmax_labels(self.model.logits(adv));
             let per = xa.len() / chunk.len();

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::{AttackSpec, IfgsmConfig, Norm, PgdConfig};
+use mira_attack::{ApgdConfig, AttackSpec, IfgsmConfig, MiFgsmConfig, Norm, PgdConfig};
 use mira_data::BrainPhantomConfig;
 use mira_nn::UNetConfig;
 use mira_train::{Defence, TrainConfig};
@@ -162,6 +162,10 @@ pub enum AttackKind {
     Ifgsm,
     /// PGD.
     Pgd,
+    /// MI-FGSM (momentum iterative FGSM).
+    Mifgsm,
+    /// APGD (Auto-PGD, step-size free).
+    Apgd,
 }
 
 /// What a segmentation adversary wants.
@@ -299,6 +303,24 @@ pub(crate) fn engine_spec(
                 steps: steps.unwrap_or(d.steps),
                 rel_step: rel_step.unwrap_or(d.rel_step),
                 restarts: restarts.unwrap_or(d.restarts),
+            })
+        }
+        AttackKind::Mifgsm => {
+            reject("restarts", restarts.is_some())?;
+            let d = MiFgsmConfig::default();
+            AttackSpec::MiFgsm(MiFgsmConfig {
+                steps: steps.unwrap_or(d.steps),
+                rel_step: rel_step.unwrap_or(d.rel_step),
+                decay: d.decay,
+            })
+        }
+        AttackKind::Apgd => {
+            reject("rel_step", rel_step.is_some())?;
+            let d = ApgdConfig::default();
+            AttackSpec::Apgd(ApgdConfig {
+                steps: steps.unwrap_or(d.steps),
+                restarts: restarts.unwrap_or(d.restarts),
+                ..d
             })
         }
     };

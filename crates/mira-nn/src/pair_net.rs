@@ -55,7 +55,7 @@ impl Default for PairNetConfig {
             mode: PairMode::Siamese,
             width: 16,
             hidden: 128,
-            dropout: 0.2,
+            dropout: 0.05,
             scales: [15.0, 10.0, 10.0],
         }
     }

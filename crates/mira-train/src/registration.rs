@@ -34,7 +34,7 @@ impl Default for RegTrainConfig {
         Self {
             steps: 3000,
             batch_size: 32,
-            learning_rate: 1e-3,
+            learning_rate: 2e-3,
             noise: 0.03,
             affine_jitter: 0.08,
             validate_every: 250,

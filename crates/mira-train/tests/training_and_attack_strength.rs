@@ -1,8 +1,9 @@
-//! Training learns the phantom, and on the trained model PGD >= i-FGSM >= FGSM in damage.
+//! Training learns the phantom, and on the trained model APGD >= PGD >= i-FGSM >= FGSM and
+//! MI-FGSM > FGSM in damage.
 
 use mira_attack::{
-    Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, Norm, Objective, PgdConfig,
-    segmentation_objective,
+    ApgdConfig, Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, MiFgsmConfig, Norm,
+    Objective, PgdConfig, segmentation_objective,
 };
 use mira_data::BrainPhantomConfig;
 use mira_nn::{
@@ -49,7 +50,6 @@ fn trained_toy_unet_learns_and_stronger_attacks_do_more_damage() {
     let ball = LpBall::new(Norm::Linf, 0.03, Bounds::default()).unwrap();
     let damage = |spec: AttackSpec| {
         let adv = spec
-            .engine()
             .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(9))
             .unwrap();
         tensor_to_vec(f.value(adv))
@@ -67,11 +67,24 @@ fn trained_toy_unet_learns_and_stronger_attacks_do_more_damage() {
         rel_step: 0.125,
         restarts: 2,
     }));
-    let clean = tensor_to_vec(f.value(x0))
+    let clean = tensor_to_vec(f.value(x0.clone()))
         .iter()
         .map(|&v| v as f64)
         .sum::<f64>();
     assert!(fgsm > clean, "FGSM {fgsm} vs clean {clean}");
     assert!(ifgsm >= fgsm, "i-FGSM {ifgsm} < FGSM {fgsm}");
     assert!(pgd >= ifgsm * 0.98, "PGD {pgd} < i-FGSM {ifgsm}");
+    // Issue 13: APGD at the same number of gradients is at least as strong as PGD, and the
+    // momentum iterative FGSM beats single-step FGSM.
+    let apgd = damage(AttackSpec::Apgd(ApgdConfig {
+        steps: 20,
+        restarts: 2,
+        ..Default::default()
+    }));
+    let mifgsm = damage(AttackSpec::MiFgsm(MiFgsmConfig::default()));
+    eprintln!(
+        "summed CE: clean {clean:.4} fgsm {fgsm:.4} mifgsm {mifgsm:.4} ifgsm {ifgsm:.4} pgd {pgd:.4} apgd {apgd:.4}"
+    );
+    assert!(apgd >= pgd * 0.99, "APGD {apgd} < PGD {pgd}");
+    assert!(mifgsm > fgsm, "MI-FGSM {mifgsm} <= FGSM {fgsm}");
 }

@@ -1,0 +1,109 @@
+//! The catalogue of attacks: what `mira attacks` lists and `docs/attacks.md` documents.
+
+/// One attack of the library, described for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackInfo {
+    /// `kind` in experiment files (`None`: not selectable there).
+    pub kind: Option<&'static str>,
+    /// Display name.
+    pub name: &'static str,
+    /// The paper.
+    pub paper: &'static str,
+    /// Threat model.
+    pub threat: &'static str,
+    /// Parameters with their defaults.
+    pub parameters: &'static str,
+    /// What it needs from the model.
+    pub access: &'static str,
+}
+
+/// Every attack, in the order of the docs. All of them see only an objective, so each works on
+/// every task (segmentation, registration, regression; 2D and 3D).
+pub fn catalogue() -> Vec<AttackInfo> {
+    vec![
+        AttackInfo {
+            kind: Some("fgsm"),
+            name: "FGSM",
+            paper: "Goodfellow, Shlens & Szegedy 2015",
+            threat: "L∞ or L2 ball of radius ε, [0, 1] bounds, optional mask",
+            parameters: "none (one step of ε)",
+            access: "input gradient",
+        },
+        AttackInfo {
+            kind: Some("ifgsm"),
+            name: "i-FGSM / BIM (targeted: ti-FGSM)",
+            paper: "Kurakin, Goodfellow & Bengio 2017",
+            threat: "L∞ or L2 ball, from x0",
+            parameters: "steps = 10, rel_step = 0.25",
+            access: "input gradient",
+        },
+        AttackInfo {
+            kind: Some("pgd"),
+            name: "PGD",
+            paper: "Madry et al. 2018",
+            threat: "L∞ or L2 ball, random start, best of restarts",
+            parameters: "steps = 20, rel_step = 0.125, restarts = 1",
+            access: "input gradient",
+        },
+        AttackInfo {
+            kind: Some("mifgsm"),
+            name: "MI-FGSM",
+            paper: "Dong et al. 2018",
+            threat: "L∞ or L2 ball, from x0; momentum of L1-normalised gradients",
+            parameters: "steps = 10, rel_step = 0.1, decay = 1",
+            access: "input gradient",
+        },
+        AttackInfo {
+            kind: Some("apgd"),
+            name: "APGD",
+            paper: "Croce & Hein 2020",
+            threat: "L∞ or L2 ball, random start; step size 2ε halved at checkpoints, momentum 0.75",
+            parameters: "steps = 100, restarts = 1 (no step size: it adapts)",
+            access: "input gradient",
+        },
+        AttackInfo {
+            kind: None,
+            name: "random search (sanity check)",
+            paper: "gradient-free baseline of the evaluation checks (docs/checks.md)",
+            threat: "L∞ ball; random sign perturbations redrawn in square windows, best kept",
+            parameters: "queries = 200, window = 0.25",
+            access: "objective values only",
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApgdConfig, IfgsmConfig, MiFgsmConfig, PgdConfig};
+
+    /// The listed defaults are the code's defaults.
+    #[test]
+    fn catalogue_defaults_match_the_configs() {
+        let c = catalogue();
+        let params = |k: &str| c.iter().find(|a| a.kind == Some(k)).unwrap().parameters;
+        let i = IfgsmConfig::default();
+        assert!(
+            params("ifgsm").contains(&format!("steps = {}, rel_step = {}", i.steps, i.rel_step))
+        );
+        let p = PgdConfig::default();
+        assert!(params("pgd").contains(&format!(
+            "steps = {}, rel_step = {}, restarts = {}",
+            p.steps, p.rel_step, p.restarts
+        )));
+        let m = MiFgsmConfig::default();
+        assert!(params("mifgsm").contains(&format!(
+            "steps = {}, rel_step = {}, decay = {}",
+            m.steps, m.rel_step, m.decay
+        )));
+        let a = ApgdConfig::default();
+        assert!(
+            params("apgd").contains(&format!("steps = {}, restarts = {}", a.steps, a.restarts))
+        );
+        let r = crate::RandomSearch::default();
+        assert!(
+            c[5].parameters
+                .contains(&format!("queries = {}, window = {}", r.queries, r.window))
+        );
+    }
+}
