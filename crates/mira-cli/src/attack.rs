@@ -12,10 +12,10 @@ pub struct Args {
     /// Checkpoint folder written by `mira train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Attack: fgsm, ifgsm or pgd.
+    /// Attack: fgsm, ifgsm, pgd, mifgsm or apgd (`mira attacks` lists them).
     #[arg(long, default_value = "fgsm")]
     pub attack: String,
-    /// Steps (ifgsm, pgd).
+    /// Steps (ifgsm, pgd, mifgsm, apgd).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Comma-separated budgets in [0, 1] intensity units.

@@ -69,6 +69,9 @@ pub struct RegPairConfig {
     /// Affine augmentation of the content (both images alike): each entry of the 2×2 matrix
     /// deviates from the identity by up to this much (scale and shear; 0 = none, <= 0.3).
     pub affine_jitter: f64,
+    /// Random flips and transposition of the content (both images alike; augmentation).
+    #[serde(default)]
+    pub flips: bool,
 }
 
 impl Default for RegPairConfig {
@@ -80,6 +83,7 @@ impl Default for RegPairConfig {
             noise: 0.01,
             intensity_jitter: true,
             affine_jitter: 0.0,
+            flips: false,
         }
     }
 }
@@ -202,7 +206,17 @@ pub fn make_pair(
             0.0
         }
     };
-    let a = [1.0 + jit(), jit(), jit(), 1.0 + jit()];
+    let mut a = [1.0 + jit(), jit(), jit(), 1.0 + jit()];
+    if cfg.flips {
+        let (sx, sy) = (
+            if rng.random_bool(0.5) { -1.0 } else { 1.0 },
+            if rng.random_bool(0.5) { -1.0 } else { 1.0 },
+        );
+        a = [a[0] * sx, a[1] * sy, a[2] * sx, a[3] * sy];
+        if rng.random_bool(0.5) {
+            a = [a[1], a[0], a[3], a[2]];
+        }
+    }
     let (mut fixed, mut moving) =
         rigid_pair(&s.pixels, s.height, s.width, centre, cfg.size, &truth, a);
     let (gamma, contrast, brightness) = if cfg.intensity_jitter {
@@ -298,6 +312,48 @@ mod tests {
             assert_eq!(p.fixed.len(), 64 * 64);
             assert!(p.moving.iter().all(|v| (0.0..=1.0).contains(v)));
         }
+    }
+
+    /// Whatever content augmentation (affine jitter, flips) does, the moving image shows the
+    /// fixed content moved by the true transform: a blob at p in F is at T(p) in M.
+    #[test]
+    fn augmented_pairs_keep_the_rigid_relation() {
+        let n = 160;
+        let px: Vec<f32> = (0..n * n)
+            .map(|i| {
+                let (x, y) = ((i % n) as f32 - 70.0, (i / n) as f32 - 90.0);
+                (-(x * x + y * y) / 8.0).exp()
+            })
+            .collect();
+        let src = [RegSource::whole(n, n, px).unwrap()];
+        let cfg = RegPairConfig {
+            size: 48,
+            noise: 0.0,
+            intensity_jitter: false,
+            affine_jitter: 0.1,
+            flips: true,
+            ..Default::default()
+        };
+        let argmax = |v: &[f32]| {
+            let i = (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+            [(i % 48) as f64 - 23.5, (i / 48) as f64 - 23.5]
+        };
+        let mut checked = 0;
+        for k in 0..40 {
+            let p = make_pair(&src, &cfg, 3, k).unwrap();
+            let (f, m) = (argmax(&p.fixed), argmax(&p.moving));
+            let peak = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::max);
+            if peak(&p.fixed) < 0.9 || peak(&p.moving) < 0.9 {
+                continue; // the blob is cut off in one of the images
+            }
+            let t = p.truth.apply(f);
+            assert!(
+                (t[0] - m[0]).hypot(t[1] - m[1]) < 1.5,
+                "pair {k}: T(p) {t:?}, peak {m:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "only {checked} pairs held the blob");
     }
 
     #[test]

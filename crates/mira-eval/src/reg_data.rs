@@ -96,6 +96,7 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
         noise: d.noise,
         intensity_jitter: true,
         affine_jitter: 0.0,
+        flips: false,
     };
     let family = match model.source {
         RegSourceKind::Xray => 1u64,

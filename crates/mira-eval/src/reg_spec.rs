@@ -85,9 +85,9 @@ impl Default for RegDataSpec {
             size: 64,
             max_rotation_deg: 15.0,
             max_translation: 10.0,
-            xray_spacing_mm: 1.0,
+            xray_spacing_mm: 0.5,
             radiograph: "auto".into(),
-            radiograph_downsample: 3,
+            radiograph_downsample: 2,
             source_size: 192,
             train_images: 48,
             val_images: 8,
@@ -129,6 +129,10 @@ pub struct RegModelEntry {
     /// Passing tolerance: mm for X-ray (default 2), px for natural images (default 5).
     #[serde(default)]
     pub tolerance: Option<f64>,
+    /// Translation range for this model (mm for X-ray, px for natural); default
+    /// `data.max_translation`.
+    #[serde(default)]
+    pub max_translation: Option<f64>,
     /// A checkpoint folder written by an earlier run (`models/NAME`); nothing is trained.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
@@ -157,7 +161,7 @@ impl RegModelEntry {
 
     /// Translations in pixels.
     pub fn max_translation_px(&self, data: &RegDataSpec) -> f64 {
-        data.max_translation / self.spacing_mm(data).unwrap_or(1.0)
+        self.max_translation.unwrap_or(data.max_translation) / self.spacing_mm(data).unwrap_or(1.0)
     }
 
     /// The network to train.

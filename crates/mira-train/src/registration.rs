@@ -27,6 +27,8 @@ pub struct RegTrainConfig {
     pub affine_jitter: f64,
     /// Steps between validations.
     pub validate_every: usize,
+    /// Random flips and transposition of training content (see `RegPairConfig::flips`).
+    pub flips: bool,
 }
 
 impl Default for RegTrainConfig {
@@ -38,6 +40,7 @@ impl Default for RegTrainConfig {
             noise: 0.03,
             affine_jitter: 0.08,
             validate_every: 250,
+            flips: true,
         }
     }
 }
@@ -202,6 +205,7 @@ pub fn train_registration(
     let train_cfg = RegPairConfig {
         noise: cfg.noise,
         affine_jitter: cfg.affine_jitter,
+        flips: cfg.flips,
         ..pair_cfg.clone()
     };
     let grid = tre_grid(pair_cfg.size, 8);
