@@ -142,11 +142,19 @@ fn attacks_lists_the_library_and_registration_files_are_validated() {
     let (code, out, _) = mira(&["attacks"]);
     assert_eq!(code, 0);
     for kind in ["fgsm", "ifgsm", "pgd", "mifgsm", "apgd"] {
-        assert!(out.contains(&format!("kind = \"{kind}\"")), "{kind} missing:\n{out}");
+        assert!(
+            out.contains(&format!("kind = \"{kind}\"")),
+            "{kind} missing:\n{out}"
+        );
     }
     let reg = "task = \"registration\"\nname = \"r\"\n[data]\n[[models]]\nname = \"x\"\nsource = \"xray\"\nwidht = 8\n[[attacks]]\nname = \"a\"\nkind = \"fgsm\"\n[sweep]\nepsilons = [0.01]\n";
     let path = write_experiment("reg-typo", reg);
-    let (code, _, err) = mira(&["run", path.to_str().unwrap(), "--out", "/tmp/mira-cli-never"]);
+    let (code, _, err) = mira(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        "/tmp/mira-cli-never",
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("widht") && err.lines().count() == 1, "{err}");
 }
