@@ -4,8 +4,9 @@
 //!   splits use disjoint seed ranges (split by source image, never by pair).
 //! - The real chest radiograph (one file): read with the DICOM reader (MONOCHROME1 inverted
 //!   there), scaled to `[0, 1]` between its 0.5th and 99.5th percentiles, box-downsampled, and
-//!   split into three disjoint bands of rows (train: top 50 %, validation: next 20 %, test:
-//!   the rest) from which pairs are cut at random positions.
+//!   cut into square tiles dealt at random to the three splits (see [`radiograph_tiles`]), so
+//!   every split sees all regions of the chest but no two splits share a pixel; pairs are cut
+//!   at random positions inside a tile.
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +84,60 @@ fn load_radiograph(path: &Path, factor: usize) -> Result<(Vec<f32>, usize, usize
     Ok(downsample(&px, w, h, factor))
 }
 
+/// Smallest standard deviation of a radiograph tile that is used (flat background, e.g.
+/// outside the collimation, cannot be registered and is left out).
+const MIN_TILE_STD: f32 = 0.04;
+
+/// Cuts a radiograph into square tiles just large enough for every pair a tile must hold
+/// (side `2 · reach + 2`), drops flat tiles, shuffles them with `seed` and deals them to
+/// test (25 %), validation (15 %, at least one) and training (the rest): the splits cover
+/// all of the anatomy but never share a pixel.
+///
+/// # Errors
+/// A radiograph too small for three non-flat tiles.
+pub(crate) fn radiograph_tiles(
+    px: &[f32],
+    w: usize,
+    h: usize,
+    reach: f64,
+    seed: u64,
+) -> Result<(Vec<RegSource>, Vec<RegSource>, Vec<RegSource>)> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let side = (2.0 * reach).ceil() as usize + 2;
+    let mut tiles = Vec::new();
+    for ty in 0..h / side.max(1) {
+        for tx in 0..w / side.max(1) {
+            let mut t = Vec::with_capacity(side * side);
+            for y in 0..side {
+                let row = (ty * side + y) * w + tx * side;
+                t.extend_from_slice(&px[row..row + side]);
+            }
+            let mean = t.iter().sum::<f32>() / t.len() as f32;
+            let sd = (t.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / t.len() as f32).sqrt();
+            if sd >= MIN_TILE_STD {
+                tiles.push(RegSource::whole(side, side, t)?);
+            }
+        }
+    }
+    if tiles.len() < 3 {
+        return Err(EvalError::invalid(
+            "data.radiograph_downsample",
+            format!(
+                "the radiograph ({w}x{h} px after downsampling) holds {} usable tiles of {side} px;                  at least 3 are needed (lower the downsampling or the pair size)",
+                tiles.len()
+            ),
+        ));
+    }
+    tiles.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let n = tiles.len();
+    let n_test = ((n as f64 * 0.25).round() as usize).max(1);
+    let n_val = ((n as f64 * 0.15).round() as usize).max(1);
+    let test = tiles.split_off(n - n_test);
+    let val = tiles.split_off(tiles.len() - n_val);
+    Ok((tiles, val, test))
+}
+
 /// The data of `model`'s image family.
 ///
 /// # Errors
@@ -121,17 +176,13 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
     let (source_name, train, val_src, test_src) = match &radiograph {
         Some(path) => {
             let (px, w, h) = load_radiograph(path, d.radiograph_downsample)?;
-            let whole = RegSource::whole(w, h, px)?;
-            let band = |a: f64, b: f64| RegSource {
-                rows: ((h as f64 * a) as usize, (h as f64 * b) as usize),
-                ..whole.clone()
-            };
-            (
-                "radiograph",
-                vec![band(0.0, 0.5)],
-                vec![band(0.5, 0.7)],
-                vec![band(0.7, 1.0)],
-            )
+            let reach = RegPairConfig {
+                affine_jitter: exp.training.affine_jitter,
+                ..pair_cfg.clone()
+            }
+            .margin();
+            let (train, val, test) = radiograph_tiles(&px, w, h, reach, mix(exp.seed, 77))?;
+            ("radiograph", train, val, test)
         }
         None => (
             match model.source {

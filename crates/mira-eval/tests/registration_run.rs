@@ -190,10 +190,13 @@ fn registration_pairs_come_from_the_radiograph_shared_data() {
     let d = reg_data(&exp, &exp.models[0]).unwrap();
     assert_eq!(d.source_name, "radiograph");
     assert!(d.radiograph.as_ref().unwrap().ends_with("RG1_UNCR.dcm"));
-    // One image (1841 x 1955 px → 460 x 488 after 4x), split into disjoint row bands.
+    // One image (1841 x 1955 px → 460 x 488 after 4x), cut into disjoint square tiles large
+    // enough for the training pairs: (15.5 + 4) √2 (1 + 2 · 0.08) + 2 = 34.0 px of reach,
+    // 70 px tiles, 6 x 6 of them, minus flat ones, dealt 25 % / 15 % / rest.
     let train = &d.train[0];
-    assert_eq!((train.width, train.height), (460, 488));
-    assert_eq!(train.rows, (0, 244));
+    assert_eq!((train.width, train.height, train.rows), (70, 70, (0, 70)));
+    // At most 36 − 9 (test) − 5 (validation) = 22 training tiles.
+    assert!((10..=22).contains(&d.train.len()), "{} training tiles", d.train.len());
     // Scaled to [0, 1] between robust percentiles: a spread of grey levels, not saturated.
     let mean = train.pixels.iter().sum::<f32>() / train.pixels.len() as f32;
     assert!((0.2..0.8).contains(&mean), "mean {mean}");
