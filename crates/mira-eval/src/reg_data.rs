@@ -89,7 +89,8 @@ fn load_radiograph(path: &Path, factor: usize) -> Result<(Vec<f32>, usize, usize
 const MIN_TILE_STD: f32 = 0.04;
 
 /// Cuts a radiograph into square tiles just large enough for every pair a tile must hold
-/// (side `2 · reach + 2`), drops flat tiles, shuffles them with `seed` and deals them to
+/// (side `2 · reach + 2`), drops flat tiles, windows each tile to its own 1st–99th
+/// percentiles, shuffles them with `seed` and deals them to
 /// test (25 %), validation (15 %, at least one) and training (the rest): the splits cover
 /// all of the anatomy but never share a pixel.
 ///
@@ -116,6 +117,15 @@ pub(crate) fn radiograph_tiles(
             let mean = t.iter().sum::<f32>() / t.len() as f32;
             let sd = (t.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / t.len() as f32).sqrt();
             if sd >= MIN_TILE_STD {
+                // Window each tile to its own 1st-99th percentiles, as a reader would set
+                // window and level for the region in view.
+                let mut sorted = t.clone();
+                sorted.sort_by(f32::total_cmp);
+                let q = |p: f32| sorted[((sorted.len() - 1) as f32 * p).round() as usize];
+                let (lo, hi) = (q(0.01), q(0.99));
+                let span = (hi - lo).max(1e-6);
+                t.iter_mut()
+                    .for_each(|v| *v = ((*v - lo) / span).clamp(0.0, 1.0));
                 tiles.push(RegSource::whole(side, side, t)?);
             }
         }
@@ -154,7 +164,8 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
         flips: false,
     };
     let family = match model.source {
-        RegSourceKind::Xray => 1u64,
+        // Both X-ray kinds draw the same phantom subjects and pairs.
+        RegSourceKind::Xray | RegSourceKind::XrayPhantom => 1u64,
         RegSourceKind::Natural => 2,
     };
     let phantoms = |first: u64, n: usize| -> Result<Vec<RegSource>> {
@@ -162,7 +173,9 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
             .map(|i| {
                 let seed = mix(mix(exp.seed, family), first + i);
                 let px = match model.source {
-                    RegSourceKind::Xray => xray_phantom(d.source_size, seed),
+                    RegSourceKind::Xray | RegSourceKind::XrayPhantom => {
+                        xray_phantom(d.source_size, seed)
+                    }
                     RegSourceKind::Natural => natural_phantom(d.source_size, seed),
                 };
                 Ok(RegSource::whole(d.source_size, d.source_size, px)?)
@@ -171,7 +184,7 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
     };
     let radiograph = match model.source {
         RegSourceKind::Xray => radiograph_file(d)?,
-        RegSourceKind::Natural => None,
+        RegSourceKind::XrayPhantom | RegSourceKind::Natural => None,
     };
     let (source_name, train, val_src, test_src) = match &radiograph {
         Some(path) => {
@@ -186,7 +199,7 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
         }
         None => (
             match model.source {
-                RegSourceKind::Xray => "xray_phantom",
+                RegSourceKind::Xray | RegSourceKind::XrayPhantom => "xray_phantom",
                 RegSourceKind::Natural => "natural",
             },
             phantoms(0, d.train_images)?,

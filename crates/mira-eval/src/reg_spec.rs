@@ -85,7 +85,7 @@ impl Default for RegDataSpec {
             size: 64,
             max_rotation_deg: 15.0,
             max_translation: 10.0,
-            xray_spacing_mm: 0.5,
+            xray_spacing_mm: 0.4,
             radiograph: "auto".into(),
             radiograph_downsample: 2,
             source_size: 192,
@@ -103,8 +103,12 @@ impl Default for RegDataSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RegSourceKind {
-    /// Chest X-ray (radiograph crops or the X-ray phantom); TRE in mm.
+    /// Chest X-ray: the radiograph when one is found (`data.radiograph`), else the X-ray
+    /// phantom; TRE in mm.
     Xray,
+    /// The X-ray phantom, whatever `data.radiograph` says; TRE in mm.
+    #[serde(rename = "xray_phantom")]
+    XrayPhantom,
     /// Natural-like images; TRE in pixels.
     Natural,
 }
@@ -115,7 +119,7 @@ pub enum RegSourceKind {
 pub struct RegModelEntry {
     /// Name in records and tables.
     pub name: String,
-    /// Image family.
+    /// Image family: `xray`, `xray_phantom` or `natural`.
     pub source: RegSourceKind,
     /// `stacked` (2-channel input, default) or `siamese` (shared backbone per image).
     #[serde(default = "default_mode")]
@@ -146,7 +150,7 @@ impl RegModelEntry {
     /// The tolerance in the model's unit.
     pub fn tolerance(&self) -> f64 {
         self.tolerance.unwrap_or(match self.source {
-            RegSourceKind::Xray => 2.0,
+            RegSourceKind::Xray | RegSourceKind::XrayPhantom => 2.0,
             RegSourceKind::Natural => 5.0,
         })
     }
@@ -154,7 +158,7 @@ impl RegModelEntry {
     /// Pixel spacing of the model's images (`None`: pixels are the unit).
     pub fn spacing_mm(&self, data: &RegDataSpec) -> Option<f64> {
         match self.source {
-            RegSourceKind::Xray => Some(data.xray_spacing_mm),
+            RegSourceKind::Xray | RegSourceKind::XrayPhantom => Some(data.xray_spacing_mm),
             RegSourceKind::Natural => None,
         }
     }

@@ -196,7 +196,11 @@ fn registration_pairs_come_from_the_radiograph_shared_data() {
     let train = &d.train[0];
     assert_eq!((train.width, train.height, train.rows), (70, 70, (0, 70)));
     // At most 36 − 9 (test) − 5 (validation) = 22 training tiles.
-    assert!((10..=22).contains(&d.train.len()), "{} training tiles", d.train.len());
+    assert!(
+        (10..=22).contains(&d.train.len()),
+        "{} training tiles",
+        d.train.len()
+    );
     // Scaled to [0, 1] between robust percentiles: a spread of grey levels, not saturated.
     let mean = train.pixels.iter().sum::<f32>() / train.pixels.len() as f32;
     assert!((0.2..0.8).contains(&mean), "mean {mean}");
