@@ -194,7 +194,10 @@ pub fn reg_data(exp: &RegExperiment, model: &RegModelEntry) -> Result<RegData> {
                 ..pair_cfg.clone()
             }
             .margin();
-            let (train, val, test) = radiograph_tiles(&px, w, h, reach, mix(exp.seed, 77))?;
+            let (mut train, val, test) = radiograph_tiles(&px, w, h, reach, mix(exp.seed, 77))?;
+            if d.radiograph_with_phantoms {
+                train.extend(phantoms(0, d.train_images)?);
+            }
             ("radiograph", train, val, test)
         }
         None => (

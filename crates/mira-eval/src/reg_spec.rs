@@ -63,6 +63,9 @@ pub struct RegDataSpec {
     pub radiograph: String,
     /// Box downsampling of the radiograph before crops are cut.
     pub radiograph_downsample: usize,
+    /// With the radiograph: also train on the X-ray phantom subjects (validation and test
+    /// stay on radiograph tiles).
+    pub radiograph_with_phantoms: bool,
     /// Side of each phantom source image (X-ray phantom, natural image), pixels.
     pub source_size: usize,
     /// Source images per split (phantoms); the radiograph is split by bands of rows.
@@ -88,6 +91,7 @@ impl Default for RegDataSpec {
             xray_spacing_mm: 0.4,
             radiograph: "auto".into(),
             radiograph_downsample: 2,
+            radiograph_with_phantoms: false,
             source_size: 192,
             train_images: 48,
             val_images: 8,

@@ -205,6 +205,20 @@ fn registration_pairs_come_from_the_radiograph_shared_data() {
     let mean = train.pixels.iter().sum::<f32>() / train.pixels.len() as f32;
     assert!((0.2..0.8).contains(&mean), "mean {mean}");
     assert_eq!(d.test.len(), 6);
+    // With radiograph_with_phantoms the training sources add the phantom subjects; validation
+    // and test pairs are the same radiograph pairs.
+    let mixed = experiment(
+        &dir,
+        &text.replace(
+            "radiograph_downsample = 4",
+            "radiograph_downsample = 4
+radiograph_with_phantoms = true",
+        ),
+    )
+    .unwrap();
+    let m = reg_data(&mixed, &mixed.models[0]).unwrap();
+    assert_eq!(m.train.len(), d.train.len() + 4);
+    assert_eq!(m.test, d.test);
     // The natural model never reads the radiograph.
     assert_eq!(
         reg_data(&exp, &exp.models[1]).unwrap().source_name,
