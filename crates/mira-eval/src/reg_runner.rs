@@ -2,7 +2,6 @@
 //! run stopped: the same folder contract as segmentation runs (lock, manifest, complete cells
 //! kept, records appended per cell), with registration records and summaries.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mira_data::Rigid2d;
@@ -17,7 +16,7 @@ use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session,
 use crate::outputs::{warnings_markdown, write_atomic};
 use crate::reg_cell::RegCell;
 use crate::reg_outputs::{save_abrupt_examples, write_reg_report};
-use crate::runner::{lock_run_dir, resume_records};
+use crate::runner::{append_records, lock_run_dir, resume_records};
 use crate::seg_cell::{eps_f64, mix};
 use crate::{
     EvalError, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning, pairs_hash,
@@ -202,16 +201,7 @@ pub fn run_registration(
                 let records = cell.run(&data.test, &clean_pred, &mut |n| {
                     progress(RunEvent::CasesDone(n))
                 })?;
-                let mut text = String::new();
-                for r in &records {
-                    text +=
-                        &serde_json::to_string(r).map_err(|e| EvalError::io(&records_path, e))?;
-                    text.push('\n');
-                }
-                file.write_all(text.as_bytes())
-                    .map_err(|e| EvalError::io(&records_path, e))?;
-                file.sync_data()
-                    .map_err(|e| EvalError::io(&records_path, e))?;
+                append_records(&mut file, &records_path, &records)?;
                 cells_run += 1;
                 progress(RunEvent::CellDone { cell: label });
             }

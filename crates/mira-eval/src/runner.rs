@@ -244,16 +244,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
                 let records = cell.run(&test, &clean_pred, &mut |n| {
                     progress(RunEvent::CasesDone(n))
                 })?;
-                let mut text = String::new();
-                for r in &records {
-                    text +=
-                        &serde_json::to_string(r).map_err(|e| EvalError::io(&records_path, e))?;
-                    text.push('\n');
-                }
-                file.write_all(text.as_bytes())
-                    .map_err(|e| EvalError::io(&records_path, e))?;
-                file.sync_data()
-                    .map_err(|e| EvalError::io(&records_path, e))?;
+                append_records(&mut file, &records_path, &records)?;
                 cells_run += 1;
                 progress(RunEvent::CellDone { cell: label });
             }
@@ -383,12 +374,29 @@ pub(crate) fn resume_records<R: CellRecord>(
             .map_err(|e| EvalError::io(path, e))?
             .ends_with(b"\n")
     {
-        let mut text = String::new();
-        for r in kept {
-            text += &serde_json::to_string(r).map_err(|e| EvalError::io(path, e))?;
-            text.push('\n');
-        }
-        write_atomic(path, text.as_bytes())?;
+        write_atomic(path, jsonl(&kept, path)?.as_bytes())?;
     }
     Ok(done)
+}
+
+/// Records as JSON lines.
+fn jsonl<R: serde::Serialize>(records: &[R], path: &Path) -> Result<String> {
+    let mut text = String::new();
+    for r in records {
+        text += &serde_json::to_string(r).map_err(|e| EvalError::io(path, e))?;
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Appends the records of one cell to the open records file in one write, then syncs, so a
+/// cell is on disk whole or (after a crash) dropped whole on resume.
+pub(crate) fn append_records<R: serde::Serialize>(
+    file: &mut std::fs::File,
+    path: &Path,
+    records: &[R],
+) -> Result<()> {
+    file.write_all(jsonl(records, path)?.as_bytes())
+        .map_err(|e| EvalError::io(path, e))?;
+    file.sync_data().map_err(|e| EvalError::io(path, e))
 }
