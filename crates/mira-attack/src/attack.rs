@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApgdConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig, ProjectedGradient, Result,
-    fgsm,
+    SquareConfig, fgsm,
 };
 
 /// An attack: maximise `f` inside `ball` around `x0`.
@@ -25,7 +25,7 @@ pub trait Attack<const D: usize> {
 }
 
 /// The gradient attacks of the library, as written in experiment files
-/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd"` plus the parameters of that kind).
+/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square"` plus its parameters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AttackSpec {
@@ -40,6 +40,8 @@ pub enum AttackSpec {
     MiFgsm(MiFgsmConfig),
     /// Auto-PGD (step-size schedule with checkpoints, momentum).
     Apgd(ApgdConfig),
+    /// Square Attack (score-based, L∞; objective values only).
+    Square(SquareConfig),
 }
 
 impl AttackSpec {
@@ -50,7 +52,7 @@ impl AttackSpec {
             AttackSpec::Fgsm => Some(fgsm()),
             AttackSpec::Ifgsm(c) => Some(c.engine()),
             AttackSpec::Pgd(c) => Some(c.engine()),
-            AttackSpec::MiFgsm(_) | AttackSpec::Apgd(_) => None,
+            AttackSpec::MiFgsm(_) | AttackSpec::Apgd(_) | AttackSpec::Square(_) => None,
         }
     }
 
@@ -62,15 +64,17 @@ impl AttackSpec {
         match self {
             AttackSpec::MiFgsm(c) => c.validate(),
             AttackSpec::Apgd(c) => c.validate(),
+            AttackSpec::Square(c) => c.validate(),
             other => other.engine().expect("engine preset").validate(),
         }
     }
 
-    /// Objective gradients one call evaluates per sample.
+    /// Objective gradients one call evaluates per sample (0 for the score-based Square Attack).
     pub fn gradient_evaluations(&self) -> usize {
         match self {
             AttackSpec::MiFgsm(c) => c.steps,
             AttackSpec::Apgd(c) => c.gradient_evaluations(),
+            AttackSpec::Square(_) => 0,
             other => other
                 .engine()
                 .expect("engine preset")
@@ -86,6 +90,7 @@ impl AttackSpec {
             AttackSpec::Pgd(c) => c.steps,
             AttackSpec::MiFgsm(c) => c.steps,
             AttackSpec::Apgd(c) => c.steps,
+            AttackSpec::Square(c) => c.queries,
         }
     }
 
@@ -101,6 +106,10 @@ impl AttackSpec {
             AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { steps, ..*c }),
             AttackSpec::MiFgsm(c) => AttackSpec::MiFgsm(MiFgsmConfig { steps, ..*c }),
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { steps, ..*c }),
+            AttackSpec::Square(c) => AttackSpec::Square(SquareConfig {
+                queries: steps,
+                ..*c
+            }),
         }
     }
 
@@ -121,6 +130,7 @@ impl AttackSpec {
             AttackSpec::MiFgsm(c) => pgd(c.steps, c.rel_step),
             AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { restarts, ..*c }),
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { restarts, ..*c }),
+            AttackSpec::Square(c) => AttackSpec::Square(*c),
         }
     }
 }
@@ -136,6 +146,7 @@ impl<const D: usize> Attack<D> for AttackSpec {
         match self {
             AttackSpec::MiFgsm(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Apgd(c) => c.perturb(f, x0, ball, rng),
+            AttackSpec::Square(c) => c.perturb(f, x0, ball, rng),
             other => other
                 .engine()
                 .expect("engine preset")

@@ -62,6 +62,14 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "input gradient",
         },
         AttackInfo {
+            kind: Some("square"),
+            name: "Square Attack",
+            paper: "Andriushchenko et al. 2020",
+            threat: "L∞ ball; score-based: random square updates of ±ε, stripes start, p halved on schedule",
+            parameters: "queries = 1000, p_init = 0.05",
+            access: "objective values only",
+        },
+        AttackInfo {
             kind: None,
             name: "random search (sanity check)",
             paper: "gradient-free baseline of the evaluation checks (docs/checks.md)",
@@ -100,9 +108,15 @@ mod tests {
         assert!(
             params("apgd").contains(&format!("steps = {}, restarts = {}", a.steps, a.restarts))
         );
-        let r = crate::RandomSearch::default();
+        let q = crate::SquareConfig::default();
         assert!(
-            c[5].parameters
+            params("square").contains(&format!("queries = {}, p_init = {}", q.queries, q.p_init))
+        );
+        let r = crate::RandomSearch::default();
+        let random = c.iter().find(|a| a.kind.is_none()).unwrap();
+        assert!(
+            random
+                .parameters
                 .contains(&format!("queries = {}, window = {}", r.queries, r.window))
         );
     }

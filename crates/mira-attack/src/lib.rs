@@ -24,6 +24,7 @@ mod objective;
 mod pgd;
 mod random_search;
 mod seg_objective;
+mod square;
 
 pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
@@ -39,6 +40,7 @@ pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
 pub use random_search::RandomSearch;
 pub use seg_objective::segmentation_objective;
+pub use square::{SquareConfig, square_share};
 
 /// Errors from attacks.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use common::*;
 use mira_attack::{
     ApgdConfig, Attack, AttackSpec, Bounds, Goal, IfgsmConfig, LpBall, MiFgsmConfig, Norm,
-    Objective, PgdConfig, RandomSearch, per_sample_norm,
+    Objective, PgdConfig, RandomSearch, SquareConfig, per_sample_norm,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -68,6 +68,13 @@ fn specs() -> Vec<(&'static str, AttackSpec)> {
                 ..Default::default()
             }),
         ),
+        (
+            "square",
+            AttackSpec::Square(SquareConfig {
+                queries: 30,
+                p_init: 0.3,
+            }),
+        ),
     ]
 }
 
@@ -91,6 +98,14 @@ fn check_contract<const D: usize>(
         }
         .unwrap()
     };
+    if let (Under::Spec(spec @ AttackSpec::Square(_)), Norm::L2) = (under, norm) {
+        // The Square Attack here is the L∞ version: L2 is a clear error, not a wrong answer.
+        let e = spec
+            .perturb(f, x0.clone(), &ball, &mut StdRng::seed_from_u64(7))
+            .unwrap_err();
+        assert!(e.to_string().contains("L∞"), "{name}: {e}");
+        return;
+    }
     let adv = run(7);
     // Within budget and bounds.
     let n = vals(per_sample_norm(adv.clone() - x0.clone(), norm));
@@ -107,7 +122,8 @@ fn check_contract<const D: usize>(
     let (v0, v1) = (vals(f.value(x0.clone())), vals(f.value(adv.clone())));
     // Gradient iterations never lose ground from x0; FGSM (one step) and random search (which
     // starts at a random vertex) are only required to raise the total.
-    let iterative = matches!(under, Under::Spec(s) if !matches!(s, AttackSpec::Fgsm));
+    let iterative =
+        matches!(under, Under::Spec(s) if !matches!(s, AttackSpec::Fgsm | AttackSpec::Square(_)));
     for (i, (a, b)) in v0.iter().zip(&v1).enumerate() {
         if iterative {
             assert!(b >= a, "{name}: sample {i} objective fell {a} -> {b}");

@@ -12,12 +12,15 @@ pub struct Args {
     /// Checkpoint folder written by `mira train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Attack: fgsm, ifgsm, pgd, mifgsm or apgd (`mira attacks` lists them).
+    /// Attack: fgsm, ifgsm, pgd, mifgsm, apgd or square (`mira attacks` lists them).
     #[arg(long, default_value = "fgsm")]
     pub attack: String,
     /// Steps (ifgsm, pgd, mifgsm, apgd).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Query budget (square).
+    #[arg(long)]
+    pub queries: Option<usize>,
     /// Comma-separated budgets in [0, 1] intensity units.
     #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.02,0.04")]
     pub eps: Vec<f32>,
@@ -79,6 +82,7 @@ pub fn main(a: Args) -> Result<()> {
             steps: a.steps,
             rel_step: None,
             restarts: None,
+            queries: a.queries,
             goal,
             temperature: a.temperature,
             loss: Default::default(),

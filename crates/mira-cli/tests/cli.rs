@@ -141,7 +141,7 @@ fn train_refuses_bad_defences_with_exit_2() {
 fn attacks_lists_the_library_and_registration_files_are_validated() {
     let (code, out, _) = mira(&["attacks"]);
     assert_eq!(code, 0);
-    for kind in ["fgsm", "ifgsm", "pgd", "mifgsm", "apgd"] {
+    for kind in ["fgsm", "ifgsm", "pgd", "mifgsm", "apgd", "square"] {
         assert!(
             out.contains(&format!("kind = \"{kind}\"")),
             "{kind} missing:\n{out}"

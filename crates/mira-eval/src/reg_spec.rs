@@ -237,9 +237,12 @@ pub struct RegAttackEntry {
     /// Step size relative to ε (i-FGSM, PGD).
     #[serde(default)]
     pub rel_step: Option<f32>,
-    /// Restarts (PGD).
+    /// Restarts (PGD, APGD).
     #[serde(default)]
     pub restarts: Option<usize>,
+    /// Query budget (Square).
+    #[serde(default)]
+    pub queries: Option<usize>,
     /// The image(s) perturbed.
     #[serde(default)]
     pub image: AttackedImage,
@@ -251,7 +254,14 @@ impl RegAttackEntry {
     /// # Errors
     /// A parameter the kind does not have, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
-        engine_spec(self.kind, self.steps, self.rel_step, self.restarts, field)
+        engine_spec(
+            self.kind,
+            self.steps,
+            self.rel_step,
+            self.restarts,
+            self.queries,
+            field,
+        )
     }
 }
 

@@ -294,7 +294,9 @@ fn run_checks(
         let better = reference
             .as_ref()
             .is_none_or(|(_, r, _)| spec.gradient_evaluations() > r.gradient_evaluations());
-        if a.goal == GoalSpec::Untargeted && a.loss == crate::AttackLoss::Ce && better {
+        // The probes need a gradient attack; score-based attacks (Square) never serve.
+        let gradient = spec.gradient_evaluations() > 0;
+        if a.goal == GoalSpec::Untargeted && a.loss == crate::AttackLoss::Ce && better && gradient {
             reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
         }
     }

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::{ApgdConfig, AttackSpec, IfgsmConfig, MiFgsmConfig, Norm, PgdConfig};
+use mira_attack::{
+    ApgdConfig, AttackSpec, IfgsmConfig, MiFgsmConfig, Norm, PgdConfig, SquareConfig,
+};
 use mira_data::BrainPhantomConfig;
 use mira_nn::UNetConfig;
 use mira_train::{Defence, TrainConfig};
@@ -166,6 +168,8 @@ pub enum AttackKind {
     Mifgsm,
     /// APGD (Auto-PGD, step-size free).
     Apgd,
+    /// Square Attack (score-based, L∞).
+    Square,
 }
 
 /// What a segmentation adversary wants.
@@ -225,9 +229,12 @@ pub struct AttackEntry {
     /// Step size relative to ε (i-FGSM, PGD).
     #[serde(default)]
     pub rel_step: Option<f32>,
-    /// Restarts (PGD).
+    /// Restarts (PGD, APGD).
     #[serde(default)]
     pub restarts: Option<usize>,
+    /// Query budget (Square).
+    #[serde(default)]
+    pub queries: Option<usize>,
     /// The adversary's goal.
     #[serde(default)]
     pub goal: GoalSpec,
@@ -259,7 +266,14 @@ impl AttackEntry {
     /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
     /// prefix used in messages (`attacks[2]`).
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
-        engine_spec(self.kind, self.steps, self.rel_step, self.restarts, field)
+        engine_spec(
+            self.kind,
+            self.steps,
+            self.rel_step,
+            self.restarts,
+            self.queries,
+            field,
+        )
     }
 }
 
@@ -270,6 +284,7 @@ pub(crate) fn engine_spec(
     steps: Option<usize>,
     rel_step: Option<f32>,
     restarts: Option<usize>,
+    queries: Option<usize>,
     field: &str,
 ) -> Result<AttackSpec> {
     let reject = |name: &str, present: bool| {
@@ -282,6 +297,9 @@ pub(crate) fn engine_spec(
             Ok(())
         }
     };
+    if kind != AttackKind::Square {
+        reject("queries", queries.is_some())?;
+    }
     let spec = match kind {
         AttackKind::Fgsm => {
             reject("steps", steps.is_some())?;
@@ -312,6 +330,16 @@ pub(crate) fn engine_spec(
                 steps: steps.unwrap_or(d.steps),
                 rel_step: rel_step.unwrap_or(d.rel_step),
                 decay: d.decay,
+            })
+        }
+        AttackKind::Square => {
+            reject("steps", steps.is_some())?;
+            reject("rel_step", rel_step.is_some())?;
+            reject("restarts", restarts.is_some())?;
+            let d = SquareConfig::default();
+            AttackSpec::Square(SquareConfig {
+                queries: queries.unwrap_or(d.queries),
+                ..d
             })
         }
         AttackKind::Apgd => {
