@@ -225,6 +225,25 @@ where
         Ok(())
     }
 
+    /// Records the SHA-256 of model `i`'s weights file, refusing a model whose weights changed
+    /// since the run started (its records would not be comparable).
+    pub(crate) fn pin_weights(&mut self, i: usize, name: &str, weights: &Path) -> Result<()> {
+        let hash = file_hash(weights)?;
+        if let Some(old) = self.models.get(name).filter(|h| **h != hash) {
+            return Err(EvalError::invalid(
+                format!("models[{i}]"),
+                format!(
+                    "the weights of '{name}' changed since this run started ({} → {}); \
+                     use another output folder",
+                    &old[..12],
+                    &hash[..12]
+                ),
+            ));
+        }
+        self.models.insert(name.to_string(), hash);
+        Ok(())
+    }
+
     /// Writes the manifest atomically.
     pub(crate) fn write(&self, out: &Path) -> Result<()> {
         let path = out.join("manifest.json");

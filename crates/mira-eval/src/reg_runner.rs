@@ -12,7 +12,7 @@ use mira_report::{
 };
 use mira_train::{predict_rigid, train_registration};
 
-use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, file_hash};
+use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session};
 use crate::outputs::{warnings_markdown, write_atomic};
 use crate::reg_cell::RegCell;
 use crate::reg_outputs::{save_abrupt_examples, write_reg_report};
@@ -145,20 +145,7 @@ pub fn run_registration(
             save_pair_net(&dir, &model, &meta)?;
             model
         };
-        let hash = file_hash(&dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
-        if let Some(old) = manifest.models.get(&entry.name).filter(|h| **h != hash) {
-            return Err(EvalError::invalid(
-                format!("models[{i}]"),
-                format!(
-                    "the weights of '{}' changed since this run started ({} → {}); \
-                     use another output folder",
-                    entry.name,
-                    &old[..12],
-                    &hash[..12]
-                ),
-            ));
-        }
-        manifest.models.insert(entry.name.clone(), hash);
+        manifest.pin_weights(i, &entry.name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
         models.push(model);
     }
     manifest.write(out)?;

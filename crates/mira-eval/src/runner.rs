@@ -13,9 +13,7 @@ use mira_report::{
 };
 use mira_train::{TrainEvent, predict_labels, train_defended};
 
-use crate::manifest::{
-    BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash,
-};
+use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 use crate::outputs::{warnings_markdown, write_atomic, write_comparison, write_report};
 use crate::seg_cell::{Cell, eps_f64, mix};
 use crate::spec::DataSource;
@@ -172,20 +170,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
             checkpoint::save(&dir, &model, &meta)?;
             model.valid()
         };
-        let hash = file_hash(&weights_file)?;
-        if let Some(old) = manifest.models.get(&entry.name).filter(|h| **h != hash) {
-            return Err(EvalError::invalid(
-                format!("models[{i}]"),
-                format!(
-                    "the weights of '{}' changed since this run started ({} → {}); \
-                     use another output folder",
-                    entry.name,
-                    &old[..12],
-                    &hash[..12]
-                ),
-            ));
-        }
-        manifest.models.insert(entry.name.clone(), hash);
+        manifest.pin_weights(i, &entry.name, &weights_file)?;
         models.push(model);
     }
     manifest.write(out)?;

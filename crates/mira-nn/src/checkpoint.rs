@@ -55,6 +55,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// I/O or serialisation failures.
 pub fn save(dir: &Path, model: &UNet, meta: &CheckpointMeta) -> Result<()> {
+    save_folder(dir, model, meta)
+}
+
+/// Writes `model`'s weights (`weights.bpk`) and `meta` (`model.json`) into `dir`, each
+/// atomically: the layout of every Mira checkpoint.
+pub(crate) fn save_folder<M: Module, T: Serialize>(dir: &Path, model: &M, meta: &T) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
     let bytes = model
         .clone()
@@ -64,6 +70,17 @@ pub fn save(dir: &Path, model: &UNet, meta: &CheckpointMeta) -> Result<()> {
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     let json = serde_json::to_vec_pretty(meta).map_err(|e| err(dir, e))?;
     write_atomic(&dir.join("model.json"), &json)
+}
+
+/// Loads the weights of the checkpoint folder `dir` into `model` (freshly built from the
+/// folder's config).
+pub(crate) fn load_weights<M: Module>(dir: &Path, model: M) -> Result<M> {
+    let path: PathBuf = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(err(&path, "file not found"));
+    }
+    let record = ModuleRecord::load(&path).map_err(|e| err(&path, e))?;
+    model.try_load_record(record).map_err(|e| err(&path, e))
 }
 
 /// Reads only `model.json` of a checkpoint folder.
@@ -90,16 +107,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// As [`read_meta`], plus missing or mismatched weights.
 pub fn load(dir: &Path, device: &Device) -> Result<(UNet, CheckpointMeta)> {
     let meta = read_meta(dir)?;
-    let path: PathBuf = dir.join(WEIGHTS_FILE);
-    if !path.is_file() {
-        return Err(err(&path, "file not found"));
-    }
-    let record = ModuleRecord::load(&path).map_err(|e| err(&path, e))?;
-    let model = meta
-        .unet
-        .init(device)?
-        .try_load_record(record)
-        .map_err(|e| err(&path, e))?;
+    let model = load_weights(dir, meta.unet.init(device)?)?;
     Ok((model, meta))
 }
 

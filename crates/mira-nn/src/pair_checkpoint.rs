@@ -4,10 +4,9 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{WEIGHTS_FILE, write_atomic};
+use crate::checkpoint::{load_weights, save_folder};
 use crate::{NnError, PairNet, PairNetConfig, Result};
 
 /// Format tag of registration checkpoints.
@@ -44,15 +43,7 @@ fn err(path: &Path, reason: impl ToString) -> NnError {
 /// # Errors
 /// I/O or serialisation failures.
 pub fn save_pair_net(dir: &Path, model: &PairNet, meta: &PairNetMeta) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    let bytes = model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| err(dir, e))?;
-    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
-    let json = serde_json::to_vec_pretty(meta).map_err(|e| err(dir, e))?;
-    write_atomic(&dir.join("model.json"), &json)
+    save_folder(dir, model, meta)
 }
 
 /// Reads `model.json` of a registration checkpoint.
@@ -80,16 +71,7 @@ pub fn read_pair_meta(dir: &Path) -> Result<PairNetMeta> {
 /// As [`read_pair_meta`], plus missing or mismatched weights.
 pub fn load_pair_net(dir: &Path, device: &Device) -> Result<(PairNet, PairNetMeta)> {
     let meta = read_pair_meta(dir)?;
-    let path = dir.join(WEIGHTS_FILE);
-    if !path.is_file() {
-        return Err(err(&path, "file not found"));
-    }
-    let record = ModuleRecord::load(&path).map_err(|e| err(&path, e))?;
-    let model = meta
-        .net
-        .init(device)?
-        .try_load_record(record)
-        .map_err(|e| err(&path, e))?;
+    let model = load_weights(dir, meta.net.init(device)?)?;
     Ok((model, meta))
 }
 
