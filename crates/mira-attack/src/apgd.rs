@@ -25,9 +25,8 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::ball::per_sample;
+use crate::ball::{keep_best, per_sample};
 use crate::engine::check_finite;
-use crate::mifgsm::keep_best;
 use crate::{Attack, AttackError, LpBall, Objective, Result};
 
 /// Parameters of APGD.

@@ -69,6 +69,25 @@ pub(crate) fn per_sample<const D: usize>(v: Tensor<1>) -> Tensor<D> {
     v.reshape(shape)
 }
 
+/// The per-sample better of `best` and `(x, v)`.
+pub(crate) fn keep_best<const D: usize>(
+    best: Option<(Tensor<D>, Tensor<1>)>,
+    x: &Tensor<D>,
+    v: &Tensor<1>,
+) -> (Tensor<D>, Tensor<1>) {
+    match best {
+        None => (x.clone(), v.clone()),
+        Some((bx, bv)) => {
+            let better = v.clone().greater(bv.clone());
+            let keep = per_sample::<D>(better.clone().float()).bool();
+            (
+                bx.mask_where(keep, x.clone()),
+                bv.mask_where(better, v.clone()),
+            )
+        }
+    }
+}
+
 impl<const D: usize> LpBall<D> {
     /// A ball without mask.
     ///

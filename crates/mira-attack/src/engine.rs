@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
-use crate::ball::per_sample;
+use crate::ball::keep_best;
 use crate::{Attack, AttackError, LpBall, Objective, Result};
 
 /// Projected steepest ascent on an [`Objective`] inside an [`LpBall`].
@@ -96,11 +96,9 @@ impl<const D: usize> Attack<D> for ProjectedGradient {
                     let v = f.value(x.clone());
                     (x, v)
                 }
-                Some((bx, bv)) => {
+                Some(b) => {
                     let v = f.value(x.clone());
-                    let better = v.clone().greater(bv.clone());
-                    let keep = per_sample::<D>(better.clone().float()).bool();
-                    (bx.mask_where(keep, x), bv.mask_where(better, v))
+                    keep_best(Some(b), &x, &v)
                 }
             });
         }

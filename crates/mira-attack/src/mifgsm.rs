@@ -17,7 +17,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::ball::per_sample;
+use crate::ball::{keep_best, per_sample};
 use crate::engine::check_finite;
 use crate::{Attack, AttackError, LpBall, Objective, Result};
 
@@ -101,24 +101,5 @@ impl<const D: usize> Attack<D> for MiFgsmConfig {
         }
         let v = f.value(x.clone());
         Ok(keep_best(best, &x, &v).0)
-    }
-}
-
-/// The per-sample better of `best` and `(x, v)`.
-pub(crate) fn keep_best<const D: usize>(
-    best: Option<(Tensor<D>, Tensor<1>)>,
-    x: &Tensor<D>,
-    v: &Tensor<1>,
-) -> (Tensor<D>, Tensor<1>) {
-    match best {
-        None => (x.clone(), v.clone()),
-        Some((bx, bv)) => {
-            let better = v.clone().greater(bv.clone());
-            let keep = per_sample::<D>(better.clone().float()).bool();
-            (
-                bx.mask_where(keep, x.clone()),
-                bv.mask_where(better, v.clone()),
-            )
-        }
     }
 }

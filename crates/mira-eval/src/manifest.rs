@@ -225,6 +225,26 @@ where
         Ok(())
     }
 
+    /// Takes over an existing run folder: with a manifest there, refuses a different
+    /// experiment, build or data and keeps its model hashes and sessions; records without a
+    /// manifest are refused. Then writes this manifest.
+    pub(crate) fn resume_from(&mut self, out: &Path) -> Result<()> {
+        if let Some(old) = Self::read(out)? {
+            old.check_resumable(self, out)?;
+            self.models = old.models;
+            self.sessions = [old.sessions, std::mem::take(&mut self.sessions)].concat();
+        } else if out.join("records.jsonl").exists() {
+            return Err(EvalError::invalid(
+                "out",
+                format!(
+                    "{} holds records without a manifest.json; use another output folder",
+                    out.display()
+                ),
+            ));
+        }
+        self.write(out)
+    }
+
     /// Records the SHA-256 of model `i`'s weights file, refusing a model whose weights changed
     /// since the run started (its records would not be comparable).
     pub(crate) fn pin_weights(&mut self, i: usize, name: &str, weights: &Path) -> Result<()> {

@@ -85,20 +85,7 @@ pub fn run_registration(
         models: Default::default(),
         sessions: vec![Session::now()],
     };
-    if let Some(old) = Manifest::<RegExperiment>::read(out)? {
-        old.check_resumable(&manifest, out)?;
-        manifest.models = old.models;
-        manifest.sessions = [old.sessions, manifest.sessions].concat();
-    } else if out.join("records.jsonl").exists() {
-        return Err(EvalError::invalid(
-            "out",
-            format!(
-                "{} holds records without a manifest.json; use another output folder",
-                out.display()
-            ),
-        ));
-    }
-    manifest.write(out)?;
+    manifest.resume_from(out)?;
     let data_of = |k: RegSourceKind| &fams.iter().find(|(f, _)| *f == k).expect("built").1;
 
     let mut models: Vec<PairNet> = Vec::new();

@@ -106,20 +106,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         models: Default::default(),
         sessions: vec![Session::now()],
     };
-    if let Some(old) = Manifest::read(out)? {
-        old.check_resumable(&manifest, out)?;
-        manifest.models = old.models;
-        manifest.sessions = [old.sessions, manifest.sessions].concat();
-    } else if out.join("records.jsonl").exists() {
-        return Err(EvalError::invalid(
-            "out",
-            format!(
-                "{} holds records without a manifest.json; use another output folder",
-                out.display()
-            ),
-        ));
-    }
-    manifest.write(out)?;
+    manifest.resume_from(out)?;
 
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
