@@ -1,28 +1,33 @@
 //! Data for Mira: multi-channel 2D slices with label maps, and the seeded phantoms that stand in
 //! for cohorts that cannot be shipped (BraTS-like brain tumour MR for study S1; chest
-//! radiographs and natural-like images with known rigid transforms for study S0).
+//! radiographs and natural-like images with known rigid transforms for study S0; ageing 3D
+//! brains for study S3).
 //!
 //! Everything here is plain host memory (`Vec<f32>` in channel-major order), so the data layer
 //! can be tested, generated and written without a tensor library. Every random choice takes an
 //! explicit seed, and item `i` of a phantom set depends only on `(seed, i)`: subsets and
 //! resumed runs see the same images.
 
+mod age_phantom;
 mod brain_anatomy;
 mod brain_phantom;
 mod natural_phantom;
 mod png;
 mod png_reg;
+mod png_volume;
 mod raster;
 mod reg_pairs;
 mod rigid;
 mod slice;
 mod xray_phantom;
 
+pub use age_phantom::{AGE_TISSUE_LABELS, AgePhantomConfig, AgeSubject};
 pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
 pub use natural_phantom::natural_phantom;
 pub use png::{save_attack_png, save_label_overlay_png, save_mosaic_png};
 pub use png_reg::{RegPicture, save_registration_png};
+pub use png_volume::{VolumeRow, save_volume_slices_png};
 pub use reg_pairs::{RegPair, RegPairConfig, RegSource, downsample, make_pair, make_pairs};
 pub use rigid::{Rigid2d, bilinear, rigid_pair, tre, tre_grid};
 pub use slice::{SegDataset, SegSlice};

@@ -9,6 +9,8 @@
 //! - [`checkpoint`] saves and loads a model as its config (JSON) plus its weights (burnpack),
 //!   written atomically; [`load_torch_unet`] imports PyTorch weights from safetensors.
 
+mod age_checkpoint;
+mod age_net;
 pub mod checkpoint;
 mod device;
 mod forward;
@@ -18,16 +20,20 @@ mod reg3d;
 pub mod regression;
 pub mod segmentation;
 mod tensor_io;
+pub mod tissue_features;
 mod torch_import;
 mod unet;
 mod unet_block;
 
+pub use age_checkpoint::{AGE_FORMAT, AgeNetMeta, load_age_net, read_age_meta, save_age_net};
+pub use age_net::{AgeFeatureConfig, AgeNet, AgeNetConfig};
 pub use device::{autodiff_device, default_device, seeded};
 pub use forward::Forward;
 pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};
 pub use pair_net::{PairMode, PairNet, PairNetConfig};
 pub use reg3d::{Reg3d, Reg3dConfig};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
+pub use tissue_features::{TissueMode, TissueModel};
 pub use torch_import::load_torch_unet;
 pub use unet::{UNet, UNetConfig};
 
