@@ -25,6 +25,7 @@ mod pgd;
 mod random_search;
 mod seg_objective;
 mod square;
+mod universal;
 
 pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
@@ -41,6 +42,7 @@ pub use pgd::PgdConfig;
 pub use random_search::RandomSearch;
 pub use seg_objective::segmentation_objective;
 pub use square::{SquareConfig, square_share};
+pub use universal::{UniversalConfig, UniversalFit, apply_universal};
 
 /// Errors from attacks.
 #[derive(Debug, thiserror::Error)]

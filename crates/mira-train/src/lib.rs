@@ -4,12 +4,17 @@
 //! distillation, adversarial training), which change what a batch contains (adversarial
 //! examples, soft labels, temperature) rather than the loop.
 
+mod age;
 mod batch;
 mod defence;
 mod evaluate;
 mod registration;
 mod segmentation;
 
+pub use age::{
+    AgeTrainConfig, AgeTrainEvent, AgeTrainReport, AgeValidation, feature_stats, fit_tissue_model,
+    predict_age, train_age, volumes_tensor,
+};
 pub use batch::{BatchMaker, TrainBatch};
 pub use defence::{AdvAttack, Defence};
 pub use evaluate::{predict_labels, validation_dice};
