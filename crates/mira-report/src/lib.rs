@@ -3,6 +3,8 @@
 //! The runner writes one [`SegRecord`] per (model, attack, ε, case) as a JSON line; everything
 //! here reads those records only, so any run can be summarised again without models or data.
 
+mod age_format;
+mod age_record;
 mod compare;
 mod compare_format;
 mod html;
@@ -13,6 +15,8 @@ mod reg_record;
 mod reg_summary;
 mod summary;
 
+pub use age_format::{AgeReportInput, age_csv, age_markdown, render_age_html};
+pub use age_record::{AgeComparison, AgeRecord, AgeSummaryRow, compare_age, summarise_age};
 pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use html::{ReportInput, render_html};
