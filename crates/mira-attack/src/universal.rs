@@ -192,8 +192,7 @@ mod tests {
             let adv = apply_universal(&delta, &held, &ball);
             let clean = tensor_to_vec(f.value(held));
             let moved = tensor_to_vec(f.value(adv));
-            let mean_shift: f32 =
-                moved.iter().zip(&clean).map(|(m, c)| m - c).sum::<f32>() / 3.0;
+            let mean_shift: f32 = moved.iter().zip(&clean).map(|(m, c)| m - c).sum::<f32>() / 3.0;
             assert!(mean_shift > 0.0, "{norm:?}: {mean_shift}");
         }
         let ball = LpBall::new(Norm::Linf, 0.05, Bounds::default()).unwrap();

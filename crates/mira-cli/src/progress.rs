@@ -57,6 +57,33 @@ impl Progress {
         }
     }
 
+    /// Shows one brain-age training event.
+    pub fn age_train(&mut self, model: &str, event: mira_train::AgeTrainEvent) {
+        use mira_train::AgeTrainEvent;
+        match event {
+            AgeTrainEvent::Start { steps } => {
+                self.finish();
+                self.bar = Some(bar(steps, &format!("training {model}")))
+            }
+            AgeTrainEvent::Step { loss } => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                    b.set_message(format!("training {model} (loss {loss:.4})"));
+                }
+            }
+            AgeTrainEvent::Validation(v) => {
+                let line = format!(
+                    "  {model} step {}: loss {:.4}, validation MAE {:.2} y",
+                    v.step, v.train_loss, v.val_mae
+                );
+                match &self.bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
     /// Shows one registration training event.
     pub fn reg_train(&mut self, model: &str, event: mira_train::RegTrainEvent) {
         use mira_train::RegTrainEvent;
@@ -96,6 +123,7 @@ impl Progress {
             }
             RunEvent::Train { model, event } => self.train(&model, event),
             RunEvent::RegTrain { model, event } => self.reg_train(&model, event),
+            RunEvent::AgeTrain { model, event } => self.age_train(&model, event),
             RunEvent::CellStart { cell, cases } => {
                 self.finish();
                 self.bar = Some(bar(cases, &cell));

@@ -23,6 +23,20 @@ pub fn main(a: Args) -> Result<()> {
         );
         return Ok(());
     }
+    if mira_eval::is_brain_age_run(&a.run) {
+        mira_eval::rebuild_brain_age_report(&a.run)?;
+        let md = a.run.join("summary.md");
+        print!(
+            "{}",
+            std::fs::read_to_string(&md).with_context(|| format!("reading {}", md.display()))?
+        );
+        println!(
+            "report: {}; summaries rewritten in {}",
+            a.run.join("report.html").display(),
+            a.run.display()
+        );
+        return Ok(());
+    }
     let records = mira_report::read_records(&a.run.join("records.jsonl"))?;
     let rows = mira_report::summarise(&records);
     let warnings_path = a.run.join("warnings.json");

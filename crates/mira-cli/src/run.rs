@@ -80,6 +80,36 @@ fn execute_registration(exp: &mira_eval::RegExperiment, out: &std::path::Path) -
     Ok(())
 }
 
+/// Runs a brain-age experiment and prints its findings and summary.
+fn execute_brain_age(exp: &mira_eval::AgeExperiment, out: &std::path::Path) -> Result<()> {
+    let mut progress = Progress::default();
+    let outcome = mira_eval::run_brain_age(exp, out, &mut |e| progress.event(e))?;
+    println!("Findings:");
+    for f in &outcome.findings {
+        println!("  - {f}");
+    }
+    if outcome.warnings.is_empty() {
+        println!("Checks: MAE non-decreasing in ε for every untargeted per-image attack.");
+    } else {
+        println!("Check warnings:");
+        for w in &outcome.warnings {
+            println!("  - {w}");
+        }
+    }
+    println!(
+        "{} cells run, {} kept from an earlier run.",
+        outcome.cells_run, outcome.cells_skipped
+    );
+    println!(
+        "Records: {}; summary: {}; universal perturbations: {}; report: {}",
+        out.join("records.jsonl").display(),
+        out.join("summary.md").display(),
+        out.join("universal").display(),
+        out.join("report.html").display()
+    );
+    Ok(())
+}
+
 pub fn main(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.experiment)
         .with_context(|| format!("reading {}", args.experiment.display()))?;
@@ -92,6 +122,16 @@ pub fn main(args: Args) -> Result<()> {
             .out
             .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
         return execute_registration(&exp, &out);
+    }
+    if mira_eval::is_brain_age(&text) {
+        let mut exp = mira_eval::AgeExperiment::from_file(&args.experiment)?;
+        if let Some(seed) = args.seed {
+            exp.seed = seed;
+        }
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+        return execute_brain_age(&exp, &out);
     }
     let mut exp = Experiment::from_file(&args.experiment)?;
     if let Some(seed) = args.seed {

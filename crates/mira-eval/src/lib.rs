@@ -6,6 +6,10 @@
 //! case. Records of a cell are written together and flushed, so an interrupted run resumes at
 //! the first incomplete cell without losing or duplicating records.
 
+mod age_cell;
+mod age_outputs;
+mod age_runner;
+mod age_spec;
 mod anatomy;
 mod checks;
 mod error;
@@ -21,12 +25,17 @@ mod runner;
 mod seg_cell;
 mod spec;
 
+pub use age_runner::{AgeRunOutcome, is_brain_age_run, rebuild_brain_age_report, run_brain_age};
+pub use age_spec::{
+    AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient, AgeModelEntry,
+    AgeModelKind, AgeScope, AgeSweep, AgeTask, is_brain_age,
+};
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use manifest::{
     BuildInfo, DataHashes, ExperimentName, MANIFEST_FORMAT, Manifest, Session, dataset_hash,
-    pairs_hash, sources_hash,
+    pairs_hash, sources_hash, subjects_hash,
 };
 pub use outputs::{model_groups, warnings_markdown, write_comparison, write_report};
 pub use probes::{ProbeSetup, probe_model};

@@ -91,6 +91,20 @@ pub fn sources_hash(sources: &[mira_data::RegSource]) -> String {
     hex(&h.finalize())
 }
 
+/// Hex SHA-256 of brain-age subjects (size, age, volume, labels).
+pub fn subjects_hash(subjects: &[mira_data::AgeSubject]) -> String {
+    let mut h = Sha256::new();
+    for s in subjects {
+        h.update((s.size as u64).to_le_bytes());
+        h.update(s.age.to_le_bytes());
+        for v in &s.t1 {
+            h.update(v.to_le_bytes());
+        }
+        h.update(&s.labels);
+    }
+    hex(&h.finalize())
+}
+
 /// Hex SHA-256 of a file.
 pub(crate) fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
@@ -134,6 +148,12 @@ pub trait ExperimentName {
 }
 
 impl ExperimentName for Experiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl ExperimentName for crate::AgeExperiment {
     fn name(&self) -> &str {
         &self.name
     }

@@ -35,6 +35,11 @@ pub enum RunEvent {
         model: String,
         event: mira_train::RegTrainEvent,
     },
+    /// Training progress of a brain-age model.
+    AgeTrain {
+        model: String,
+        event: mira_train::AgeTrainEvent,
+    },
     /// A cell starts: how many cases it will attack.
     CellStart { cell: String, cases: usize },
     /// Cases of the running cell finished.

@@ -22,7 +22,7 @@ pub use dicom_write::{new_uid, write_dicom_like};
 pub use error::{IoError, Result};
 pub use image2d::{ImageInfo, read_image_2d};
 pub use nifti_read::{NiftiInfo, read_nifti, read_nifti_bytes};
-pub use nifti_write::write_nifti_like;
+pub use nifti_write::{write_nifti, write_nifti_like};
 pub use shared::shared_data_dir;
 pub use volume::Volume;
 

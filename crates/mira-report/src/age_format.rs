@@ -163,7 +163,10 @@ fn plots(rows: &[AgeSummaryRow]) -> Vec<String> {
                     x_desc: "ε (input units, [0, 1] intensities)",
                     y_desc: "MAE (years)",
                     y_range: (0.0, top * 1.05),
-                    reference: Some((format!("{} clean {:.1} y", first.model, first.clean_mae), first.clean_mae)),
+                    reference: Some((
+                        format!("{} clean {:.1} y", first.model, first.clean_mae),
+                        first.clean_mae,
+                    )),
                 },
                 &curves,
             )

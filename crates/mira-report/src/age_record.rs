@@ -41,7 +41,11 @@ pub struct AgeRecord {
 
 impl crate::CellRecord for AgeRecord {
     fn cell_key(&self) -> (String, String, u64) {
-        (self.model.clone(), self.attack.clone(), self.epsilon.to_bits())
+        (
+            self.model.clone(),
+            self.attack.clone(),
+            self.epsilon.to_bits(),
+        )
     }
 }
 
@@ -124,7 +128,8 @@ pub fn summarise_age(records: &[AgeRecord], threshold: f64) -> Vec<AgeSummaryRow
                 n: mine.len(),
                 clean_mae: mean(&|r| (r.clean_pred - r.age).abs()),
                 adv_mae: adv_err.iter().sum::<f64>() / n,
-                adv_mae_ci: bootstrap_mean_ci(&adv_err, 0.95, 2000, 11).unwrap_or((f64::NAN, f64::NAN)),
+                adv_mae_ci: bootstrap_mean_ci(&adv_err, 0.95, 2000, 11)
+                    .unwrap_or((f64::NAN, f64::NAN)),
                 mean_shift: mean(&|r| r.adv_pred - r.clean_pred),
                 fooled: adv_err.iter().filter(|e| **e > threshold).count() as f64 / n,
                 clean_fooled: mine
@@ -133,9 +138,7 @@ pub fn summarise_age(records: &[AgeRecord], threshold: f64) -> Vec<AgeSummaryRow
                     .count() as f64
                     / n,
                 threshold,
-                target_gap: r0
-                    .target_age
-                    .map(|t| mean(&|r| (r.adv_pred - t).abs())),
+                target_gap: r0.target_age.map(|t| mean(&|r| (r.adv_pred - t).abs())),
             }
         })
         .collect()
@@ -184,7 +187,11 @@ pub fn compare_age(records: &[AgeRecord], reference: &str) -> Vec<AgeComparison>
             .filter(|r| r.model == model)
             .filter(|r| cell.is_none_or(|c| r.attack == c.0 && r.epsilon.to_bits() == c.1))
             .map(|r| {
-                let p = if cell.is_some() { r.adv_pred } else { r.clean_pred };
+                let p = if cell.is_some() {
+                    r.adv_pred
+                } else {
+                    r.clean_pred
+                };
                 (r.case, (p - r.age).abs())
             })
             .collect();
@@ -299,7 +306,10 @@ mod tests {
         assert!((c[1].p_value.unwrap() - 0.0625).abs() < 1e-9);
         assert!((c[1].model_mae - 30.25 / 6.0).abs() < 1e-12);
         let md = crate::age_markdown(&summarise_age(&records(), 5.0), &c);
-        assert!(md.contains("| cnn | pgd | per-image | plain | error | linf | 0.01 | 6 |"), "{md}");
+        assert!(
+            md.contains("| cnn | pgd | per-image | plain | error | linf | 0.01 | 6 |"),
+            "{md}"
+        );
         assert!(md.contains("0.0625"));
         let csv = crate::age_csv(&summarise_age(&records(), 5.0));
         assert_eq!(csv.lines().count(), 3);

@@ -188,7 +188,12 @@ pub fn feature_stats(
     let mut rows: Vec<Vec<f32>> = Vec::new();
     for chunk in subjects.chunks(16) {
         let refs: Vec<&AgeSubject> = chunk.iter().collect();
-        let f = tensor_to_vec(tissue_features(volumes_tensor(&refs, &dev)?, tissue, mode, false));
+        let f = tensor_to_vec(tissue_features(
+            volumes_tensor(&refs, &dev)?,
+            tissue,
+            mode,
+            false,
+        ));
         rows.extend(f.chunks(TISSUE_FEATURES).map(<[f32]>::to_vec));
     }
     let n = rows.len() as f64;
@@ -234,7 +239,9 @@ pub fn train_age(
 ) -> Result<(AgeNet, AgeTrainReport)> {
     cfg.validate()?;
     if train.is_empty() || val.is_empty() {
-        return Err(TrainError::Data("no training or validation subjects".into()));
+        return Err(TrainError::Data(
+            "no training or validation subjects".into(),
+        ));
     }
     if train.iter().chain(val).any(|s| s.size != net.size) {
         return Err(TrainError::Data(format!(
@@ -295,7 +302,11 @@ pub fn train_age(
         if step % cfg.validate_every == 0 || step == cfg.steps {
             let since = (step - 1) % cfg.validate_every + 1;
             let pred = predict_age(&model, val, 16)?;
-            let mae = pred.iter().zip(val).map(|(p, v)| (p - v.age).abs()).sum::<f64>()
+            let mae = pred
+                .iter()
+                .zip(val)
+                .map(|(p, v)| (p - v.age).abs())
+                .sum::<f64>()
                 / val.len() as f64;
             let v = AgeValidation {
                 step,
@@ -353,10 +364,19 @@ mod tests {
         // Predicting the mean age of the training set scores about 17 years on U(20, 90).
         let mean_age = train.iter().map(|s| s.age).sum::<f64>() / train.len() as f64;
         let baseline = val.iter().map(|s| (s.age - mean_age).abs()).sum::<f64>() / 16.0;
-        let best = report.validations.iter().map(|v| v.val_mae).fold(f64::MAX, f64::min);
+        let best = report
+            .validations
+            .iter()
+            .map(|v| v.val_mae)
+            .fold(f64::MAX, f64::min);
         assert!(best < 0.7 * baseline, "MAE {best} vs baseline {baseline}");
         let p = predict_age(&model, &val, 5).unwrap();
-        let mae = p.iter().zip(&val).map(|(p, v)| (p - v.age).abs()).sum::<f64>() / 16.0;
+        let mae = p
+            .iter()
+            .zip(&val)
+            .map(|(p, v)| (p - v.age).abs())
+            .sum::<f64>()
+            / 16.0;
         assert!((mae - best).abs() < 1e-3, "kept weights are the best ones");
         let short = train_age(&net, &[], &val, &cfg, 1, &mut |_| {});
         assert!(short.is_err());

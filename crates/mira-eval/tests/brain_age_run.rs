@@ -1,0 +1,232 @@
+//! Brain-age experiments (study S3) end to end on tiny settings: records, budgets, BPDA only
+//! against hard-feature hybrids, the universal δ as one NIfTI tensor within budget, resume,
+//! report rebuild, and file errors naming the field.
+
+use std::path::{Path, PathBuf};
+
+use mira_eval::{AgeExperiment, is_brain_age, rebuild_brain_age_report, run_brain_age};
+use mira_report::{AgeRecord, read_jsonl};
+
+const TINY: &str = r#"
+task = "brain_age"
+name = "s3_tiny"
+seed = 2
+[data]
+size = 16
+train_subjects = 24
+val_subjects = 6
+test_subjects = 6
+universal_fit_subjects = 8
+[training]
+steps = 30
+validate_every = 15
+learning_rate = 3e-3
+[[models]]
+name = "cnn"
+kind = "cnn"
+width = 4
+[[models]]
+name = "hybrid-hard"
+kind = "hybrid"
+features = "hard"
+width = 4
+embed = 8
+[[attacks]]
+name = "pgd"
+norm = "linf"
+epsilons = [0.01, 0.05]
+steps = 4
+[[attacks]]
+name = "pgd-bpda"
+norm = "linf"
+epsilons = [0.05]
+steps = 4
+gradient = "bpda"
+[[attacks]]
+name = "pgd-l2-young"
+norm = "l2"
+epsilons = [0.5]
+steps = 4
+goal = "younger"
+[[attacks]]
+name = "universal"
+scope = "universal"
+norm = "linf"
+epsilons = [0.05]
+steps = 5
+goal = "older"
+[sweep]
+batch_size = 4
+"#;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mira-age-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn experiment(dir: &Path, text: &str) -> mira_eval::Result<AgeExperiment> {
+    let path = dir.join("exp.toml");
+    std::fs::write(&path, text).unwrap();
+    AgeExperiment::from_file(&path)
+}
+
+#[test]
+fn brain_age_run_records_every_subject_and_resumes() {
+    let dir = tmp("run");
+    assert!(is_brain_age(TINY));
+    let exp = experiment(&dir, TINY).unwrap();
+    let out = dir.join("out");
+    let first = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    // cnn: pgd ×2, l2, universal; hybrid-hard: the same plus the BPDA cell.
+    assert_eq!(first.cells_run, 4 + 5);
+    let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs.len(), 9 * 6);
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.model == "cnn" && r.gradient == "bpda")
+    );
+    for r in &recs {
+        let budget = if r.norm == "linf" { r.linf } else { r.l2 };
+        assert!(budget <= r.epsilon * (1.0 + 1e-5) + 1e-6, "{r:?}");
+        assert!(r.adv_pred.is_finite() && r.clean_pred.is_finite());
+    }
+    // Clean predictions are the same in every cell of a model.
+    for m in ["cnn", "hybrid-hard"] {
+        let c: Vec<f64> = recs
+            .iter()
+            .filter(|r| r.model == m && r.case == 3)
+            .map(|r| r.clean_pred)
+            .collect();
+        assert!(c.windows(2).all(|w| w[0] == w[1]), "{m}: {c:?}");
+    }
+    // "younger" lowers every... on average: the mean shift is negative.
+    let shift = |m: &str, a: &str| {
+        let v: Vec<f64> = recs
+            .iter()
+            .filter(|r| r.model == m && r.attack == a)
+            .map(|r| r.adv_pred - r.clean_pred)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(shift("cnn", "pgd-l2-young") < 0.0);
+    // The universal δ is one volume within budget, written as NIfTI, the same for all subjects.
+    for m in ["cnn", "hybrid-hard"] {
+        let path = out
+            .join("universal")
+            .join(format!("{m}_universal_eps0.05.nii.gz"));
+        let (vol, _) = mira_io::read_nifti(&path).unwrap();
+        assert_eq!(vol.dims, vec![16, 16, 16]);
+        let linf = vol.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(linf <= 0.05 + 1e-6 && linf > 0.0, "{linf}");
+    }
+    let fits = std::fs::read_to_string(out.join("universal.json")).unwrap();
+    assert!(fits.contains("\"fit_subjects\": 8"), "{fits}");
+    for f in [
+        "summary.md",
+        "summary.csv",
+        "comparisons.json",
+        "report.html",
+        "manifest.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Wilcoxon") && html.contains("largest-eps.png"));
+    assert!(
+        first
+            .findings
+            .iter()
+            .any(|f| f.starts_with("Clean MAE on 6 held-out subjects"))
+    );
+    assert!(
+        first
+            .findings
+            .iter()
+            .any(|f| f.contains("Adaptive check, pgd-bpda"))
+    );
+    // Resuming does nothing new; the report rebuilds from files alone, identically.
+    let again = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!((again.cells_run, again.cells_skipped), (0, 9));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    rebuild_brain_age_report(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.html")).unwrap(),
+        html
+    );
+    // A torn last line (an interrupted universal cell) is dropped whole and recomputed once.
+    let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
+    std::fs::write(out.join("records.jsonl"), cut).unwrap();
+    let resumed = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(resumed.cells_run, 1);
+    let recs2: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs2.len(), recs.len());
+    // Same seed, same numbers: the recomputed cell equals the first one.
+    let key = |r: &AgeRecord| {
+        (
+            r.model.clone(),
+            r.attack.clone(),
+            r.epsilon.to_bits(),
+            r.case,
+        )
+    };
+    for r in &recs2 {
+        let old = recs.iter().find(|o| key(o) == key(r)).unwrap();
+        assert_eq!(old, r);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn brain_age_files_with_errors_name_the_field() {
+    let dir = tmp("errors");
+    let cases = [
+        (
+            TINY.replace("kind = \"cnn\"", "kind = \"cnn\"\nfeatures = \"soft\""),
+            "models[0].features",
+        ),
+        (
+            TINY.replace("features = \"hard\"", "features = \"fuzzy\""),
+            "fuzzy",
+        ),
+        (
+            TINY.replace("epsilons = [0.01, 0.05]", "epsilons = [0.05, 0.01]"),
+            "attacks[0].epsilons",
+        ),
+        (
+            TINY.replace("goal = \"younger\"", "goal = \"target\""),
+            "attacks[2].target_age",
+        ),
+        (
+            TINY.replace(
+                "scope = \"universal\"",
+                "scope = \"universal\"\nkind = \"pgd\"",
+            ),
+            "attacks[3].kind",
+        ),
+        (TINY.replace("size = 16", "size = 24"), "data"),
+        (
+            TINY.replace("universal_fit_subjects = 8", "universal_fit_subjects = 80"),
+            "data.universal_fit_subjects",
+        ),
+        (
+            TINY.replace("features = \"hard\"", "features = \"soft\""),
+            "attacks[1].gradient",
+        ),
+        (
+            TINY.replace("steps = 4\ngoal", "steps = 4\nqueries = 3\ngoal"),
+            "attacks[2].queries",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = experiment(&dir, &text).unwrap_err().to_string();
+        assert!(e.contains(field), "expected `{field}` in: {e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
