@@ -442,7 +442,8 @@ impl AgeExperiment {
         if !(s.threshold_years.is_finite() && s.threshold_years > 0.0) {
             return Err(inv("sweep.threshold_years", "must be > 0"));
         }
-        if !(self.checks.monotone_tolerance_years >= 0.0) {
+        let tol = self.checks.monotone_tolerance_years;
+        if tol.is_nan() || tol < 0.0 {
             return Err(inv("checks.monotone_tolerance_years", "must be >= 0"));
         }
         Ok(())

@@ -64,8 +64,10 @@ pub fn write_nifti(path: &Path, volume: &Volume) -> Result<()> {
             ),
         ));
     }
-    let mut header = nifti::NiftiHeader::default();
-    header.dim = [1; 8];
+    let mut header = nifti::NiftiHeader {
+        dim: [1; 8],
+        ..Default::default()
+    };
     header.dim[0] = volume.dims.len() as u16;
     header.pixdim = [1.0; 8];
     for (k, &d) in volume.dims.iter().enumerate() {
