@@ -6,6 +6,7 @@
 
 mod attack;
 mod attacks;
+mod bench;
 mod demo;
 mod info;
 mod progress;
@@ -38,6 +39,8 @@ enum Command {
     Attack(attack::Args),
     /// List the attacks of the library: papers, threat models, parameters and defaults.
     Attacks(attacks::Args),
+    /// Time 3D attack steps (Reg3d, the S3 brain-age nets), optionally against PyTorch.
+    Bench(bench::Args),
     /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
     Info(info::Args),
     /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Attacks(a) => attacks::main(a),
         Command::Report(a) => report::main(a),
         Command::Info(a) => info::main(a),
+        Command::Bench(a) => bench::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

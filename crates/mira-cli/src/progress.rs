@@ -22,6 +22,15 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 }
 
 impl Progress {
+    /// A line above the bar, or on stderr when there is no visible bar (logs of background
+    /// runs keep their validation lines).
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(b) if !b.is_hidden() => b.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+
     fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
@@ -46,13 +55,11 @@ impl Progress {
                 }
             }
             TrainEvent::Epoch(s) => {
-                if let Some(b) = &self.bar {
-                    let dice = s.val_dice_mean.map_or("-".into(), |d| format!("{d:.3}"));
-                    b.println(format!(
-                        "  {model} epoch {}: loss {:.3}, validation Dice {dice}",
-                        s.epoch, s.train_loss
-                    ));
-                }
+                let dice = s.val_dice_mean.map_or("-".into(), |d| format!("{d:.3}"));
+                self.line(format!(
+                    "  {model} epoch {}: loss {:.3}, validation Dice {dice}",
+                    s.epoch, s.train_loss
+                ));
             }
         }
     }
@@ -76,10 +83,7 @@ impl Progress {
                     "  {model} step {}: loss {:.4}, validation MAE {:.2} y",
                     v.step, v.train_loss, v.val_mae
                 );
-                match &self.bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
+                self.line(line)
             }
         }
     }
@@ -106,10 +110,7 @@ impl Progress {
                     v.val_tre_px,
                     100.0 * v.val_pass
                 );
-                match &self.bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
+                self.line(line)
             }
         }
     }
@@ -133,7 +134,12 @@ impl Progress {
                     b.inc(n as u64);
                 }
             }
-            RunEvent::CellDone { .. } => self.finish(),
+            RunEvent::CellDone { cell } => {
+                if self.bar.as_ref().is_some_and(|b| b.is_hidden()) {
+                    eprintln!("{cell}: done");
+                }
+                self.finish()
+            }
             RunEvent::CellSkipped { cell } => eprintln!("{cell}: already complete, kept"),
         }
     }

@@ -258,3 +258,56 @@ fn save_example(s: &AgeSubject, adv: &[f32], epsilon: f32, path: &Path) -> Resul
     ];
     save_volume_slices_png(&rows, s.size, 3, path).map_err(|e| EvalError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mira_nn::{AgeFeatureConfig, AgeNetConfig, TissueMode, TissueModel};
+
+    #[test]
+    fn bpda_survives_the_evaluation_copy_and_changes_only_the_gradient() {
+        let dev = default_device();
+        let cfg = AgeNetConfig {
+            features: Some(AgeFeatureConfig {
+                tissue: TissueModel {
+                    means: [0.0, 0.15, 0.5, 0.8],
+                    sigma: 0.08,
+                },
+                mode: TissueMode::Hard,
+                mean: vec![0.3; 27],
+                sd: vec![0.05; 27],
+                embed: 8,
+            }),
+            ..AgeNetConfig::cnn(16, 55.0, 20.0)
+        };
+        let net = cfg.init_seeded(9, &dev).unwrap();
+        let x = mira_nn::seeded(&dev, 4, |d| {
+            Tensor::<5>::random([2, 1, 16, 16, 16], burn::tensor::Distribution::Default, d)
+        });
+        let grad = |st: bool| {
+            let m = net.clone().with_straight_through(st);
+            let f = ModelObjective::new(&m, age_loss(AgeGoal::Older, None, vec![50.0, 60.0]), 1.0);
+            let (v, g) = f.value_and_grad(x.clone());
+            (tensor_to_vec(v), tensor_to_vec(g))
+        };
+        let (v0, g0) = grad(false);
+        let (v1, g1) = grad(true);
+        assert_eq!(v0, v1, "BPDA must not change values");
+        let diff: f32 = g0.iter().zip(&g1).map(|(a, b)| (a - b).abs()).sum();
+        assert!(
+            diff > 0.0,
+            "the straight-through gradient must reach the features"
+        );
+    }
+
+    #[test]
+    fn age_losses_point_the_right_way() {
+        let dev = default_device();
+        let pred = Tensor::<1>::from_floats([40.0, 70.0], &dev).reshape([2, 1]);
+        let v = |g, t| tensor_to_vec(age_loss(g, t, vec![50.0, 50.0])(pred.clone()));
+        assert_eq!(v(AgeGoal::Error, None), vec![100.0, 400.0]);
+        assert_eq!(v(AgeGoal::Older, None), vec![40.0, 70.0]);
+        assert_eq!(v(AgeGoal::Younger, None), vec![-40.0, -70.0]);
+        assert_eq!(v(AgeGoal::Target, Some(80.0)), vec![-1600.0, -100.0]);
+    }
+}

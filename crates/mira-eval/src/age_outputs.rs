@@ -150,6 +150,23 @@ pub(crate) fn age_findings(
                 ));
             }
         }
+        if a.goal == AgeGoal::Target {
+            let parts: Vec<String> = rows
+                .iter()
+                .filter(|r| r.attack == a.name && r.epsilon == eps)
+                .filter_map(|r| {
+                    r.target_gap
+                        .map(|g| format!("{} {g:.2} y (shift {:+.2} y)", r.model, r.mean_shift))
+                })
+                .collect();
+            out.push(format!(
+                "Targeted {} (ε = {eps}): mean distance of the adversarial prediction to the target \
+                 age {} y: {}.",
+                a.name,
+                a.target_age.unwrap_or_default(),
+                parts.join("; ")
+            ));
+        }
         if a.scope == AgeScope::Universal {
             let parts: Vec<String> = rows
                 .iter()

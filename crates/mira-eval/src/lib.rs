@@ -11,6 +11,7 @@ mod age_outputs;
 mod age_runner;
 mod age_spec;
 mod anatomy;
+mod bench;
 mod checks;
 mod error;
 mod manifest;
@@ -31,6 +32,7 @@ pub use age_spec::{
     AgeModelKind, AgeScope, AgeSweep, AgeTask, is_brain_age,
 };
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
+pub use bench::{BenchRow, bench_attack_steps};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use manifest::{

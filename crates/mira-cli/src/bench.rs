@@ -1,0 +1,102 @@
+//! `mira bench`: time per attack step of 3D workloads, in the shape of the PyTorch reference
+//! (`../shared/bench/reference_bench.py --json` and `scripts/bench_s3_reference.py --json`),
+//! so speed is stated as a ratio measured in the same run.
+//!
+//! Workloads (batch 4 × 1 × 64³, frozen weights, input gradient only, as inside an attack):
+//! - `b2_reg3d_attack_step`: the benchmark's Reg3d (45,265 parameters), MSE to ages.
+//! - `s3_agenet_cnn_attack_step`: the S3 brain-age CNN, squared age error.
+//! - `s3_agenet_hybrid_attack_step`: the S3 hybrid with soft tissue features.
+//!
+//! With `--reference PYTHON`, the PyTorch twins run first with the same thread count and the
+//! ratios are printed (PyTorch time / Mira time: above 1 means Mira is faster).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use mira_eval::BenchRow as Row;
+
+/// Arguments of `mira bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Timed iterations per workload (median and min reported).
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Threads of the PyTorch reference (Mira's own pool follows RAYON_NUM_THREADS).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Only workloads whose name contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// A Python with torch: also run scripts/bench_s3_reference.py and print ratios.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Print JSON (the reference's shape) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_s3_reference.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args([
+            "--threads",
+            &a.threads.to_string(),
+            "--iters",
+            &a.iters.to_string(),
+        ])
+        .args(["--warmup", &a.warmup.to_string(), "--json"])
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch reference failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reference JSON")?;
+    Ok(serde_json::from_value(v["results"].clone()).context("reference JSON rows")?)
+}
+
+pub fn main(a: Args) -> Result<()> {
+    let reference = match &a.reference {
+        Some(py) => Some(run_reference(py, &a)?),
+        None => None,
+    };
+    let rows = mira_eval::bench_attack_steps(a.only.as_deref(), a.warmup, a.iters)?;
+    if a.json {
+        let meta = serde_json::json!({
+            "framework": format!("mira {} (burn 0.22.1 flex)", env!("CARGO_PKG_VERSION")),
+            "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        });
+        println!(
+            "{}",
+            serde_json::json!({ "meta": meta, "results": rows, "reference": reference })
+        );
+        return Ok(());
+    }
+    for r in &rows {
+        let ratio = reference
+            .as_ref()
+            .and_then(|rs| rs.iter().find(|p| p.workload == r.workload))
+            .map_or(String::new(), |p| {
+                format!(
+                    "; PyTorch {:.2} ms → {:.2}x PyTorch speed",
+                    p.median_ms,
+                    p.median_ms / r.median_ms
+                )
+            });
+        println!(
+            "{}: median {:.2} ms, min {:.2} ms, {:.1} samples/s, {} parameters{ratio}",
+            r.workload, r.median_ms, r.min_ms, r.samples_per_s, r.params
+        );
+    }
+    Ok(())
+}
