@@ -186,6 +186,11 @@ fn normal(rng: &mut StdRng) -> f64 {
     StandardNormalF64.sample(rng)
 }
 
+/// A standard normal draw (shared with the MNI-based subjects).
+pub(crate) fn standard_normal(rng: &mut StdRng) -> f64 {
+    normal(rng)
+}
+
 struct StandardNormalF64;
 
 impl Distribution<f64> for StandardNormalF64 {
@@ -312,14 +317,14 @@ impl Anatomy {
 }
 
 /// `exp` of a random quadratic polynomial: a smooth multiplicative coil bias.
-struct Bias([f64; 9]);
+pub(crate) struct Bias([f64; 9]);
 
 impl Bias {
-    fn draw(rng: &mut StdRng, strength: f32) -> Self {
+    pub(crate) fn draw(rng: &mut StdRng, strength: f32) -> Self {
         Self([0; 9].map(|_| 0.05 * strength as f64 * normal(rng)))
     }
 
-    fn at(&self, p: [f64; 3]) -> f32 {
+    pub(crate) fn at(&self, p: [f64; 3]) -> f32 {
         let c = &self.0;
         let [x, y, z] = p;
         (c[0] * x

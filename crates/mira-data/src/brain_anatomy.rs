@@ -93,6 +93,21 @@ impl BrainAnatomy {
         })
     }
 
+    /// Voxels per axis (x fastest).
+    pub fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+
+    /// Tissue label per voxel (0 background, 1 CSF, 2 grey, 3 white matter).
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Brain bounding box (min, max voxel) per axis.
+    pub fn bbox(&self) -> [(usize, usize); 3] {
+        self.bbox
+    }
+
     fn at(&self, x: f32, y: f32, z: usize) -> Option<usize> {
         let (xi, yi) = (x.round(), y.round());
         let ok = |v: f32, n: usize| v >= 0.0 && v < n as f32;

@@ -8,6 +8,7 @@
 //! explicit seed, and item `i` of a phantom set depends only on `(seed, i)`: subsets and
 //! resumed runs see the same images.
 
+mod age_mni;
 mod age_phantom;
 mod brain_anatomy;
 mod brain_phantom;

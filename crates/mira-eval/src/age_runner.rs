@@ -20,7 +20,8 @@ use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session,
 use crate::runner::{append_records, lock_run_dir, resume_records};
 use crate::seg_cell::{eps_f64, example_file, mix};
 use crate::{
-    AgeExperiment, AgeGradient, AgeModelKind, AgeScope, EvalError, Result, RunEvent, Warning,
+    AgeAnatomy, AgeExperiment, AgeGradient, AgeModelKind, AgeScope, EvalError, Result, RunEvent,
+    Warning,
 };
 
 /// What a brain-age run produced.
@@ -41,13 +42,20 @@ pub struct AgeRunOutcome {
 }
 
 /// The three splits; subject `i` of the set depends only on `(seed, i)`.
-pub(crate) fn age_splits(
+pub fn age_splits(
     exp: &AgeExperiment,
 ) -> Result<(Vec<AgeSubject>, Vec<AgeSubject>, Vec<AgeSubject>)> {
     let d = &exp.data;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seed = mix(exp.seed, 0xA6E);
-    let make = |first: usize, n: usize| d.phantom.generate(seed, first, n, threads);
+    let anatomy = match d.anatomy {
+        AgeAnatomy::Synthetic => None,
+        AgeAnatomy::Mni => Some(crate::load_mni(&d.template_dir())?),
+    };
+    let make = |first: usize, n: usize| match &anatomy {
+        None => d.phantom.generate(seed, first, n, threads),
+        Some(a) => d.phantom.generate_on(a, seed, first, n, threads),
+    };
     Ok((
         make(0, d.train_subjects)?,
         make(d.train_subjects, d.val_subjects)?,

@@ -64,6 +64,23 @@ pub struct AgeDataSpec {
     pub test_subjects: usize,
     /// Training subjects a universal perturbation is fitted on (the first ones).
     pub universal_fit_subjects: usize,
+    /// `synthetic` (the embedded phantom) or `mni` (the MNI152 template of `../shared/data`,
+    /// warped and aged).
+    pub anatomy: AgeAnatomy,
+    /// The template folder for `mni` (default `../shared/data/mni_icbm152_2009a_sym`;
+    /// relative paths: relative to the experiment file).
+    pub anatomy_dir: Option<PathBuf>,
+}
+
+/// Where subjects' anatomy comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AgeAnatomy {
+    /// The embedded ageing phantom.
+    #[default]
+    Synthetic,
+    /// The MNI152 template, warped and aged per subject.
+    Mni,
 }
 
 impl Default for AgeDataSpec {
@@ -74,7 +91,18 @@ impl Default for AgeDataSpec {
             val_subjects: 48,
             test_subjects: 40,
             universal_fit_subjects: 32,
+            anatomy: AgeAnatomy::Synthetic,
+            anatomy_dir: None,
         }
+    }
+}
+
+impl AgeDataSpec {
+    /// The MNI152 folder used by `anatomy = "mni"`.
+    pub fn template_dir(&self) -> PathBuf {
+        self.anatomy_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_MNI_DIR))
     }
 }
 
@@ -286,6 +314,11 @@ impl AgeExperiment {
                 m.checkpoint = Some(base.join(c));
             }
         }
+        if let Some(d) = &exp.data.anatomy_dir
+            && d.is_relative()
+        {
+            exp.data.anatomy_dir = Some(base.join(d));
+        }
         exp.validate()?;
         Ok(exp)
     }
@@ -319,6 +352,14 @@ impl AgeExperiment {
             return Err(inv(
                 "data",
                 "train_subjects (>= 2), val_subjects and test_subjects (>= 1) must be at most 100000",
+            ));
+        }
+        if d.anatomy == AgeAnatomy::Mni {
+            crate::anatomy::check_mni_dir(&d.template_dir())?;
+        } else if d.anatomy_dir.is_some() {
+            return Err(inv(
+                "data.anatomy_dir",
+                "only anatomy = \"mni\" takes a folder",
             ));
         }
         if !(1..=d.train_subjects).contains(&d.universal_fit_subjects) {

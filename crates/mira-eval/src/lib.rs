@@ -26,10 +26,12 @@ mod runner;
 mod seg_cell;
 mod spec;
 
-pub use age_runner::{AgeRunOutcome, is_brain_age_run, rebuild_brain_age_report, run_brain_age};
+pub use age_runner::{
+    AgeRunOutcome, age_splits, is_brain_age_run, rebuild_brain_age_report, run_brain_age,
+};
 pub use age_spec::{
-    AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient, AgeModelEntry,
-    AgeModelKind, AgeScope, AgeSweep, AgeTask, is_brain_age,
+    AgeAnatomy, AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient,
+    AgeModelEntry, AgeModelKind, AgeScope, AgeSweep, AgeTask, is_brain_age,
 };
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use bench::{BenchRow, bench_attack_steps};

@@ -230,3 +230,75 @@ fn brain_age_files_with_errors_name_the_field() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Pearson correlation.
+fn corr(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[test]
+fn brain_age_subjects_age_on_the_mni_template_shared_data() {
+    let Some(data) = mira_testkit::shared_data_for_test(
+        "brain_age_subjects_age_on_the_mni_template_shared_data",
+    ) else {
+        return;
+    };
+    let dir = tmp("mni");
+    let text = TINY.replace("size = 16", "size = 32").replace(
+        "train_subjects = 24",
+        &format!(
+            "train_subjects = 24\nanatomy = \"mni\"\nanatomy_dir = \"{}\"",
+            data.join("mni_icbm152_2009a_sym").display()
+        ),
+    );
+    let exp = experiment(&dir, &text).unwrap();
+    let (train, _, test) = mira_eval::age_splits(&exp).unwrap();
+    assert_eq!((train.len(), test.len()), (24, 6));
+    let ages: Vec<f64> = train.iter().map(|s| s.age).collect();
+    let share = |l: u8| -> Vec<f64> {
+        train
+            .iter()
+            .map(|s| s.volume(l) as f64 / s.labels.iter().filter(|&&v| v > 0).count() as f64)
+            .collect()
+    };
+    // Warped template brains still age: CSF (sulci, surface) and ventricles grow, grey
+    // matter shrinks, as shares of the intracranial volume.
+    assert!(
+        corr(&ages, &share(1)) > 0.6,
+        "csf {}",
+        corr(&ages, &share(1))
+    );
+    assert!(
+        corr(&ages, &share(4)) > 0.3,
+        "ventricles {}",
+        corr(&ages, &share(4))
+    );
+    assert!(
+        corr(&ages, &share(2)) < -0.6,
+        "grey {}",
+        corr(&ages, &share(2))
+    );
+    // Subjects differ (random warps), intensities are in range, outside is zero.
+    assert_ne!(train[0].labels, train[1].labels);
+    for s in &train {
+        assert!(s.t1.iter().all(|v| (0.0..=1.0).contains(v)));
+        let zeros = s.t1.iter().filter(|v| **v == 0.0).count();
+        assert!(
+            zeros > s.t1.len() / 4,
+            "skull-stripped: the outside is zero"
+        );
+    }
+    // A missing template folder is named.
+    let bad = text.replace(
+        "anatomy = \"mni\"\nanatomy_dir = \"",
+        "anatomy = \"mni\"\nanatomy_dir = \"/nonexistent",
+    );
+    let e = experiment(&dir, &bad).unwrap_err().to_string();
+    assert!(e.contains("data.anatomy_dir"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
