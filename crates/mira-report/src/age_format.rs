@@ -19,7 +19,7 @@ fn p_text(p: Option<f64>) -> String {
 /// The summary and comparison tables as Markdown.
 pub fn age_markdown(rows: &[AgeSummaryRow], comparisons: &[AgeComparison]) -> String {
     let mut s = String::from(
-        "| model | attack | scope | gradient | goal | norm | ε | n | MAE clean (y) | MAE adv (y) | 95% CI | mean shift (y) | |err| > thr | target gap (y) |\n\
+        "| model | attack | scope | gradient | goal | norm | ε | n | MAE clean (y) | MAE adv (y) | 95% CI | mean shift (y) | off by > thr | target gap (y) |\n\
          |---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
