@@ -70,6 +70,15 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "objective values only",
         },
         AttackInfo {
+            kind: Some("scope = \"universal\""),
+            name: "Universal perturbation",
+            paper: "Moosavi-Dezfooli et al. 2017 (fitted by projected gradient ascent, as in S3)",
+            threat: "one δ in the L∞ or L2 ball for a whole population, fitted on training inputs, \
+                     added unchanged to held-out inputs (then clipped to [0, 1])",
+            parameters: "steps = 40, rel_step = 0.1 (passes over the fitting set)",
+            access: "input gradient",
+        },
+        AttackInfo {
             kind: None,
             name: "random search (sanity check)",
             paper: "gradient-free baseline of the evaluation checks (docs/checks.md)",
@@ -111,6 +120,11 @@ mod tests {
         let q = crate::SquareConfig::default();
         assert!(
             params("square").contains(&format!("queries = {}, p_init = {}", q.queries, q.p_init))
+        );
+        let u = crate::UniversalConfig::default();
+        assert!(
+            params("scope = \"universal\"")
+                .contains(&format!("steps = {}, rel_step = {}", u.steps, u.rel_step))
         );
         let r = crate::RandomSearch::default();
         let random = c.iter().find(|a| a.kind.is_none()).unwrap();

@@ -109,6 +109,7 @@ impl AgeCell<'_> {
                 scope: match self.entry.scope {
                     AgeScope::PerImage => "per-image",
                     AgeScope::Universal => "universal",
+                    AgeScope::MinNorm => "min-norm",
                 }
                 .into(),
                 gradient: match self.entry.gradient {
@@ -126,6 +127,7 @@ impl AgeCell<'_> {
                 adv_pred: pred[i] as f64,
                 linf,
                 l2,
+                min_norm: None,
             });
         }
         Ok((out, adv))
@@ -225,6 +227,71 @@ impl AgeCell<'_> {
             on_batch(chunk.len());
         }
         Ok((records, report))
+    }
+}
+
+impl AgeCell<'_> {
+    /// Searches, per test subject, the smallest perturbation (at most ε) that meets the
+    /// goal's criterion with `threshold` years; records carry it as `min_norm`.
+    pub(crate) fn run_min_norm(
+        &self,
+        test: &[AgeSubject],
+        clean_pred: &[f64],
+        threshold: f64,
+        example: Option<&Path>,
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<Vec<AgeRecord>> {
+        let cfg = self
+            .entry
+            .min_norm()
+            .ok_or_else(|| EvalError::invalid("attack", "not a min-norm attack"))?;
+        let dev = default_device();
+        let eval = self.model.valid();
+        let (goal, target) = (self.entry.goal, self.entry.target_age);
+        let mut records = Vec::with_capacity(test.len());
+        for (b, chunk) in test.chunks(self.batch_size).enumerate() {
+            let refs: Vec<&AgeSubject> = chunk.iter().collect();
+            let x0 = volumes_tensor(&refs, &dev)?;
+            let ages: Vec<f64> = chunk.iter().map(|s| s.age).collect();
+            let criterion = |x: Tensor<5>| -> Vec<bool> {
+                let pred = tensor_to_vec(eval.forward(x));
+                pred.iter()
+                    .zip(&ages)
+                    .map(|(&p, &a)| {
+                        let p = p as f64;
+                        match goal {
+                            AgeGoal::Error => (p - a).abs() > threshold,
+                            AgeGoal::Older => p - a > threshold,
+                            AgeGoal::Younger => a - p > threshold,
+                            AgeGoal::Target => (p - target.unwrap_or(0.0)).abs() < threshold,
+                        }
+                    })
+                    .collect()
+            };
+            let f = self.objective(chunk);
+            let found = cfg.minimize(
+                &f,
+                &criterion,
+                x0,
+                self.entry.norm,
+                self.epsilon,
+                Bounds::default(),
+            )?;
+            let (mut recs, adv) =
+                self.score(chunk, b * self.batch_size, found.adversarial, clean_pred)?;
+            for (r, m) in recs.iter_mut().zip(&found.min_norm) {
+                r.min_norm = m.map(f64::from);
+            }
+            if b == 0
+                && let Some(path) = example
+            {
+                let n = chunk[0].t1.len();
+                save_example(&chunk[0], &adv[..n], self.epsilon, path)?;
+            }
+            records.extend(recs);
+            on_batch(chunk.len());
+        }
+        Ok(records)
     }
 }
 

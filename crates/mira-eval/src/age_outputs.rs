@@ -91,6 +91,10 @@ pub(crate) fn age_findings(
             continue;
         };
         let eps = crate::seg_cell::eps_f64(eps);
+        if a.scope == AgeScope::MinNorm {
+            out.push(min_norm_finding(exp, a, records, rows, eps));
+            continue;
+        }
         for c in comparisons
             .iter()
             .filter(|c| c.attack == a.name && c.epsilon == eps)
@@ -194,6 +198,82 @@ pub(crate) fn age_findings(
         }
     }
     out
+}
+
+/// Median smallest budget per model, and the reference against each other model (Wilcoxon on
+/// per-subject minimal budgets, the unbroken counted at the cap).
+fn min_norm_finding(
+    exp: &AgeExperiment,
+    a: &crate::AgeAttackEntry,
+    records: &[AgeRecord],
+    rows: &[AgeSummaryRow],
+    cap: f64,
+) -> String {
+    let parts: Vec<String> = rows
+        .iter()
+        .filter(|r| r.attack == a.name)
+        .map(|r| {
+            format!(
+                "{} {} ({:.0}% broken within ε = {cap})",
+                r.model,
+                r.median_min_norm
+                    .map_or(format!("> {cap}"), |m| format!("{m:.4}")),
+                100.0 * r.broken.unwrap_or(0.0)
+            )
+        })
+        .collect();
+    let per = |m: &str| -> Vec<(usize, f64)> {
+        let mut v: Vec<(usize, f64)> = records
+            .iter()
+            .filter(|r| r.model == m && r.attack == a.name)
+            .map(|r| (r.case, r.min_norm.unwrap_or(cap)))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    let reference = &exp.models[0].name;
+    let base = per(reference);
+    let tests: Vec<String> = exp.models[1..]
+        .iter()
+        .filter_map(|m| {
+            let other = per(&m.name);
+            let (x, y): (Vec<f64>, Vec<f64>) = base
+                .iter()
+                .filter_map(|(c, v)| other.iter().find(|(d, _)| d == c).map(|(_, w)| (*v, *w)))
+                .unzip();
+            if x.is_empty() {
+                return None;
+            }
+            let p = mira_stats::wilcoxon_signed_rank(&x, &y)
+                .ok()
+                .map(|w| w.p_value);
+            Some(format!("{} vs {reference}: {}", m.name, p_text(p)))
+        })
+        .collect();
+    let thr = exp.sweep.threshold_years;
+    let what = match a.goal {
+        AgeGoal::Error => format!("moves the predicted age by more than {thr} y"),
+        AgeGoal::Older => format!("makes a subject look more than {thr} y older"),
+        AgeGoal::Younger => format!("makes a subject look more than {thr} y younger"),
+        AgeGoal::Target => format!(
+            "brings the prediction within {thr} y of {} y",
+            a.target_age.unwrap_or_default()
+        ),
+    };
+    let tests = if tests.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (Wilcoxon on per-subject minima, unbroken counted at ε: {})",
+            tests.join(", ")
+        )
+    };
+    format!(
+        "Minimum-norm {} ({:?}): the smallest perturbation that {what}, median over subjects: {}{tests}.",
+        a.name,
+        a.norm,
+        parts.join("; ")
+    )
 }
 
 /// Writes `summary.{md,csv,json}`, `comparisons.json`, `findings.md`, `warnings.json` and

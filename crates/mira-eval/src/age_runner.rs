@@ -236,6 +236,13 @@ pub fn run_brain_age(
                     AgeScope::PerImage => {
                         cell.run_per_image(&test, &clean_pred, example.as_deref(), &mut tick)?
                     }
+                    AgeScope::MinNorm => cell.run_min_norm(
+                        &test,
+                        &clean_pred,
+                        exp.sweep.threshold_years,
+                        example.as_deref(),
+                        &mut tick,
+                    )?,
                     AgeScope::Universal => {
                         let delta = out.join("universal").join(format!(
                             "{}_{}_eps{epsilon}.nii.gz",

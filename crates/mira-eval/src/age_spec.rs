@@ -153,6 +153,10 @@ pub enum AgeScope {
     PerImage,
     /// One perturbation fitted on training subjects, applied to every test subject.
     Universal,
+    /// Per subject, the smallest perturbation (up to the one ε given) that makes the error
+    /// exceed `sweep.threshold_years` (for `older` / `younger`: in that direction; for
+    /// `target`: that brings the prediction within the threshold of the target).
+    MinNorm,
 }
 
 /// What the adversary wants.
@@ -187,7 +191,7 @@ pub enum AgeGradient {
 pub struct AgeAttackEntry {
     /// Name in records and tables.
     pub name: String,
-    /// `per-image` (default) or `universal`.
+    /// `per-image` (default), `universal` or `min-norm`.
     #[serde(default)]
     pub scope: AgeScope,
     /// Per-image: `fgsm`, `ifgsm`, `pgd`, `mifgsm`, `apgd` or `square` (default `pgd`).
@@ -226,7 +230,7 @@ impl AgeAttackEntry {
     /// # Errors
     /// A parameter the kind does not have, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        if self.scope == AgeScope::Universal {
+        if self.scope != AgeScope::PerImage {
             return Ok(None);
         }
         engine_spec(
@@ -238,6 +242,18 @@ impl AgeAttackEntry {
             field,
         )
         .map(Some)
+    }
+
+    /// The minimum-norm search (`None` for other scopes).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        (self.scope == AgeScope::MinNorm).then(|| {
+            let d = mira_attack::MinNormConfig::default();
+            mira_attack::MinNormConfig {
+                steps: self.steps.unwrap_or(d.steps),
+                rel_step: self.rel_step.unwrap_or(d.rel_step),
+                ..d
+            }
+        })
     }
 
     /// The universal fit (`None` for per-image entries).
@@ -455,19 +471,29 @@ impl AgeExperiment {
                 }
                 _ => {}
             }
-            if a.scope == AgeScope::Universal {
-                if a.kind.is_some() || a.restarts.is_some() || a.queries.is_some() {
-                    return Err(inv(
-                        format!("{f}.kind"),
-                        "universal attacks take steps and rel_step only",
-                    ));
+            match a.scope {
+                AgeScope::PerImage => {
+                    a.spec(&f)?;
                 }
-                a.universal()
-                    .expect("universal")
-                    .validate()
-                    .map_err(|e| inv(f.as_str(), e.to_string()))?;
-            } else {
-                a.spec(&f)?;
+                AgeScope::Universal | AgeScope::MinNorm => {
+                    if a.kind.is_some() || a.restarts.is_some() || a.queries.is_some() {
+                        return Err(inv(
+                            format!("{f}.kind"),
+                            "universal and min-norm attacks take steps and rel_step only",
+                        ));
+                    }
+                    let checked = match a.universal() {
+                        Some(u) => u.validate(),
+                        None => a.min_norm().expect("min-norm").validate(),
+                    };
+                    checked.map_err(|e| inv(f.as_str(), e.to_string()))?;
+                }
+            }
+            if a.scope == AgeScope::MinNorm && a.epsilons.len() != 1 {
+                return Err(inv(
+                    format!("{f}.epsilons"),
+                    "a min-norm attack takes one ε: the largest budget searched",
+                ));
             }
             if !(0..self.models.len()).any(|m| self.applies(m, i)) {
                 return Err(inv(

@@ -55,6 +55,12 @@ norm = "linf"
 epsilons = [0.05]
 steps = 5
 goal = "older"
+[[attacks]]
+name = "min-norm"
+scope = "min-norm"
+norm = "linf"
+epsilons = [0.2]
+steps = 30
 [sweep]
 batch_size = 4
 "#;
@@ -79,10 +85,35 @@ fn brain_age_run_records_every_subject_and_resumes() {
     let exp = experiment(&dir, TINY).unwrap();
     let out = dir.join("out");
     let first = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
-    // cnn: pgd ×2, l2, universal; hybrid-hard: the same plus the BPDA cell.
-    assert_eq!(first.cells_run, 4 + 5);
+    // cnn: pgd ×2, l2, universal, min-norm; hybrid-hard: the same plus the BPDA cell.
+    assert_eq!(first.cells_run, 5 + 6);
     let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
-    assert_eq!(recs.len(), 9 * 6);
+    assert_eq!(recs.len(), 11 * 6);
+    // Min-norm records: the reported minimum is the applied L∞ norm, within the cap, and the
+    // point meets the criterion (|error| > 5 y); unbroken subjects carry None.
+    let mn: Vec<&AgeRecord> = recs.iter().filter(|r| r.scope == "min-norm").collect();
+    assert_eq!(mn.len(), 12);
+    assert!(
+        mn.iter().any(|r| r.min_norm.is_some()),
+        "nothing broken within ε = 0.2"
+    );
+    for r in &mn {
+        match r.min_norm {
+            Some(m) => {
+                assert!((m - r.linf).abs() < 1e-6 && m <= 0.2 + 1e-6, "{r:?}");
+                assert!((r.adv_pred - r.age).abs() > 5.0, "{r:?}");
+            }
+            None => assert_eq!(r.linf, 0.0, "{r:?}"),
+        }
+    }
+    assert!(
+        first
+            .findings
+            .iter()
+            .any(|f| f.starts_with("Minimum-norm min-norm (Linf)")),
+        "{:?}",
+        first.findings
+    );
     assert!(
         !recs
             .iter()
@@ -149,7 +180,7 @@ fn brain_age_run_records_every_subject_and_resumes() {
     );
     // Resuming does nothing new; the report rebuilds from files alone, identically.
     let again = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
-    assert_eq!((again.cells_run, again.cells_skipped), (0, 9));
+    assert_eq!((again.cells_run, again.cells_skipped), (0, 11));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     rebuild_brain_age_report(&out).unwrap();

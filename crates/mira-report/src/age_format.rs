@@ -16,15 +16,24 @@ fn p_text(p: Option<f64>) -> String {
     }
 }
 
+/// `median (broken%)` of a min-norm row, `–` otherwise.
+fn min_norm_text(r: &AgeSummaryRow) -> String {
+    match (r.median_min_norm, r.broken) {
+        (Some(m), Some(b)) => format!("{m:.4} ({:.0}%)", 100.0 * b),
+        (None, Some(b)) => format!("> ε ({:.0}%)", 100.0 * b),
+        _ => "–".into(),
+    }
+}
+
 /// The summary and comparison tables as Markdown.
 pub fn age_markdown(rows: &[AgeSummaryRow], comparisons: &[AgeComparison]) -> String {
     let mut s = String::from(
-        "| model | attack | scope | gradient | goal | norm | ε | n | MAE clean (y) | MAE adv (y) | 95% CI | mean shift (y) | off by > thr | target gap (y) |\n\
-         |---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| model | attack | scope | gradient | goal | norm | ε | n | MAE clean (y) | MAE adv (y) | 95% CI | mean shift (y) | off by > thr | target gap (y) | min-norm: median ε (broken) |\n\
+         |---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2}–{:.2} | {:+.2} | {:.0}% (clean {:.0}%, >{} y) | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2}–{:.2} | {:+.2} | {:.0}% (clean {:.0}%, >{} y) | {} | {} |\n",
             r.model,
             r.attack,
             r.scope,
@@ -42,6 +51,7 @@ pub fn age_markdown(rows: &[AgeSummaryRow], comparisons: &[AgeComparison]) -> St
             100.0 * r.clean_fooled,
             r.threshold,
             r.target_gap.map_or("–".into(), |g| format!("{g:.2}")),
+            min_norm_text(r),
         );
     }
     if !comparisons.is_empty() {
@@ -68,11 +78,11 @@ pub fn age_markdown(rows: &[AgeSummaryRow], comparisons: &[AgeComparison]) -> St
 /// The summary rows as CSV.
 pub fn age_csv(rows: &[AgeSummaryRow]) -> String {
     let mut s = String::from(
-        "model,attack,scope,gradient,goal,norm,epsilon,n,clean_mae,adv_mae,adv_mae_lo,adv_mae_hi,mean_shift,fooled,clean_fooled,threshold,target_gap\n",
+        "model,attack,scope,gradient,goal,norm,epsilon,n,clean_mae,adv_mae,adv_mae_lo,adv_mae_hi,mean_shift,fooled,clean_fooled,threshold,target_gap,median_min_norm,broken\n",
     );
     for r in rows {
         s += &format!(
-            "{},{},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}\n",
+            "{},{},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{},{}\n",
             r.model,
             r.attack,
             r.scope,
@@ -90,6 +100,9 @@ pub fn age_csv(rows: &[AgeSummaryRow]) -> String {
             r.clean_fooled,
             r.threshold,
             r.target_gap.map_or(String::new(), |g| format!("{g:.4}")),
+            r.median_min_norm
+                .map_or(String::new(), |g| format!("{g:.6}")),
+            r.broken.map_or(String::new(), |g| format!("{g:.4}")),
         );
     }
     s
@@ -193,6 +206,7 @@ pub fn render_age_html(records: &[AgeRecord], input: &AgeReportInput<'_>) -> Res
                 shift => format!("{:+.2}", r.mean_shift),
                 fooled => format!("{} (clean {})", pct(r.fooled), pct(r.clean_fooled)),
                 target_gap => r.target_gap.map_or("–".into(), |g| format!("{g:.2}")),
+                min_norm => min_norm_text(r),
             }
         })
         .collect();

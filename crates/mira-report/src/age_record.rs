@@ -37,6 +37,10 @@ pub struct AgeRecord {
     pub linf: f64,
     /// L2 norm of the applied perturbation.
     pub l2: f64,
+    /// Min-norm attacks: the smallest budget (in `norm`) found to meet the criterion (`None`:
+    /// not met within `epsilon`; 0: the clean prediction already meets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_norm: Option<f64>,
 }
 
 impl crate::CellRecord for AgeRecord {
@@ -84,6 +88,13 @@ pub struct AgeSummaryRow {
     pub threshold: f64,
     /// Targeted attacks: mean |adversarial prediction − target|.
     pub target_gap: Option<f64>,
+    /// Min-norm attacks: median smallest budget (subjects not broken count as above `epsilon`;
+    /// `None` when half or more were not broken).
+    #[serde(default)]
+    pub median_min_norm: Option<f64>,
+    /// Min-norm attacks: share of subjects broken within `epsilon`.
+    #[serde(default)]
+    pub broken: Option<f64>,
 }
 
 /// Summaries in first-appearance order of (model, attack), ε ascending within.
@@ -139,9 +150,30 @@ pub fn summarise_age(records: &[AgeRecord], threshold: f64) -> Vec<AgeSummaryRow
                     / n,
                 threshold,
                 target_gap: r0.target_age.map(|t| mean(&|r| (r.adv_pred - t).abs())),
+                median_min_norm: (r0.scope == "min-norm")
+                    .then(|| median_min_norm(&mine))
+                    .flatten(),
+                broken: (r0.scope == "min-norm")
+                    .then(|| mine.iter().filter(|r| r.min_norm.is_some()).count() as f64 / n),
             }
         })
         .collect()
+}
+
+/// Median of per-subject minimal budgets, the unbroken counted as +∞.
+fn median_min_norm(records: &[&AgeRecord]) -> Option<f64> {
+    let mut v: Vec<f64> = records
+        .iter()
+        .map(|r| r.min_norm.unwrap_or(f64::INFINITY))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let m = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    };
+    m.is_finite().then_some(m)
 }
 
 /// A paired comparison of two models' absolute errors on the same subjects.
@@ -254,6 +286,7 @@ mod tests {
             adv_pred: age - adv_err,
             linf: 0.01,
             l2: 1.0,
+            min_norm: None,
         }
     }
 
