@@ -206,3 +206,122 @@ fn zero_budget_returns_the_input_and_bad_parameters_are_errors() {
     });
     assert!(bad.validate().unwrap_err().to_string().contains("`steps`"));
 }
+
+/// The minimum-norm attack and the universal perturbation under the same contract: within
+/// budget and bounds, the criterion (or the objective) moves the right way, deterministic.
+fn check_min_norm_and_universal<const D: usize>(
+    name: &str,
+    f: &dyn Objective<D>,
+    x0: Tensor<D>,
+    norm: Norm,
+) {
+    let eps = match norm {
+        Norm::Linf => 0.05,
+        Norm::L2 => 1.0,
+    };
+    let v0 = vals(f.value(x0.clone()));
+    // Criterion: the objective rose by a margin that PGD reaches within ε.
+    let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
+    let pgd = AttackSpec::Pgd(PgdConfig {
+        steps: 10,
+        rel_step: 0.25,
+        restarts: 1,
+    })
+    .perturb(f, x0.clone(), &ball, &mut StdRng::seed_from_u64(1))
+    .unwrap();
+    let v_pgd = vals(f.value(pgd));
+    let margin: Vec<f32> = v0.iter().zip(&v_pgd).map(|(a, b)| 0.5 * (b - a)).collect();
+    let crit = |x: Tensor<D>| -> Vec<bool> {
+        vals(f.value(x))
+            .iter()
+            .zip(&v0)
+            .zip(&margin)
+            .map(|((v, a), m)| v - a > *m && *m > 0.0)
+            .collect()
+    };
+    let cfg = mira_attack::MinNormConfig {
+        steps: 40,
+        ..Default::default()
+    };
+    let r = cfg
+        .minimize(f, &crit, x0.clone(), norm, eps, Bounds::default())
+        .unwrap();
+    let n = vals(per_sample_norm(r.adversarial.clone() - x0.clone(), norm));
+    let met = crit(r.adversarial.clone());
+    for (i, m) in r.min_norm.iter().enumerate() {
+        match m {
+            Some(m) => {
+                assert!(
+                    met[i],
+                    "{name}: sample {i} reported broken but the criterion fails"
+                );
+                assert!(
+                    (m - n[i]).abs() <= 1e-5 * eps.max(1.0),
+                    "{name}: {m} vs measured {}",
+                    n[i]
+                );
+                assert!(*m <= eps * (1.0 + 1e-5), "{name}: {m} > {eps}");
+            }
+            None => assert_eq!(n[i], 0.0, "{name}: unbroken sample moved"),
+        }
+    }
+    assert!(
+        r.min_norm.iter().any(Option::is_some),
+        "{name}: nothing broken although PGD reached it"
+    );
+    assert!(
+        vals(r.adversarial.clone())
+            .iter()
+            .all(|v| (0.0..=1.0).contains(v))
+    );
+    let again = cfg
+        .minimize(f, &crit, x0.clone(), norm, eps, Bounds::default())
+        .unwrap();
+    assert_eq!(
+        vals(again.adversarial),
+        vals(r.adversarial),
+        "{name}: min-norm not deterministic"
+    );
+    // Universal: one δ in the ball; applied unchanged, every sample within budget; the mean
+    // objective over the fitting set rises.
+    let chunks: Vec<(&dyn Objective<D>, Tensor<D>)> = vec![(f, x0.clone())];
+    let u = mira_attack::UniversalConfig {
+        steps: 10,
+        rel_step: 0.2,
+    };
+    let (delta, fit) = u.fit(&chunks, &ball).unwrap();
+    assert_eq!(delta.dims()[0], 1);
+    let adv = mira_attack::apply_universal(&delta, &x0, &ball);
+    let n = vals(per_sample_norm(adv.clone() - x0.clone(), norm));
+    assert!(
+        n.iter().all(|&v| v <= eps * (1.0 + 1e-5) + 1e-6),
+        "{name}: universal norms {n:?}"
+    );
+    assert!(fit.best_objective >= fit.start_objective, "{name}: {fit:?}");
+    let (d2, _) = u.fit(&chunks, &ball).unwrap();
+    assert_eq!(vals(d2), vals(delta), "{name}: universal not deterministic");
+}
+
+#[test]
+fn contract_min_norm_and_universal_on_every_task() {
+    let unet = tiny_unet(31);
+    warm(&unet);
+    let x0 = random_input([2, 4, 16, 16], 1);
+    let truth = random_labels(2, 256, 4, 2);
+    let reg = tiny_reg3d(41);
+    let v0 = random_input([2, 1, 8, 8, 8], 3);
+    let y = tensor(vec![0.5, -0.5], [2, 1]);
+    for norm in [Norm::Linf, Norm::L2] {
+        for targeted in [false, true] {
+            let f = seg_objective(&unet, seg_goal(&truth, 16, 16, targeted));
+            check_min_norm_and_universal(
+                &format!("seg/{norm:?}/targeted={targeted}"),
+                &f,
+                x0.clone(),
+                norm,
+            );
+        }
+        let f = reg_objective(&reg, Goal::Untargeted { truth: y.clone() });
+        check_min_norm_and_universal(&format!("reg3d/{norm:?}"), &f, v0.clone(), norm);
+    }
+}
