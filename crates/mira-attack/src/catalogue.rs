@@ -3,7 +3,8 @@
 /// One attack of the library, described for people.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttackInfo {
-    /// `kind` in experiment files (`None`: not selectable there).
+    /// `kind` in experiment files, or the whole selector when it is not a kind
+    /// (`scope = "universal"`); `None`: not selectable there.
     pub kind: Option<&'static str>,
     /// Display name.
     pub name: &'static str,
@@ -79,6 +80,15 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "input gradient",
         },
         AttackInfo {
+            kind: Some("scope = \"min-norm\""),
+            name: "Minimum-norm (DDN-style)",
+            paper: "Rony et al. 2019 (decoupled direction and norm; L∞ with sign steps)",
+            threat: "per case, the smallest L∞ or L2 perturbation (up to a cap) that meets a task \
+                     criterion: age error above k years, TRE above tolerance, Dice below a threshold",
+            parameters: "steps = 100, rel_step = 0.5, gamma = 0.05",
+            access: "input gradient + criterion",
+        },
+        AttackInfo {
             kind: None,
             name: "random search (sanity check)",
             paper: "gradient-free baseline of the evaluation checks (docs/checks.md)",
@@ -126,6 +136,11 @@ mod tests {
             params("scope = \"universal\"")
                 .contains(&format!("steps = {}, rel_step = {}", u.steps, u.rel_step))
         );
+        let m = crate::MinNormConfig::default();
+        assert!(params("scope = \"min-norm\"").contains(&format!(
+            "steps = {}, rel_step = {}, gamma = {}",
+            m.steps, m.rel_step, m.gamma
+        )));
         let r = crate::RandomSearch::default();
         let random = c.iter().find(|a| a.kind.is_none()).unwrap();
         assert!(

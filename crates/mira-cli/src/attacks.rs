@@ -17,10 +17,13 @@ pub fn main(_: Args) -> Result<()> {
         println!(
             "{}  ({})",
             a.name,
-            a.kind
-                .map_or("not in experiment files".to_string(), |k| format!(
-                    "kind = \"{k}\""
-                ))
+            a.kind.map_or("not in experiment files".to_string(), |k| {
+                if k.contains('=') {
+                    format!("{k}, brain-age files")
+                } else {
+                    format!("kind = \"{k}\"")
+                }
+            })
         );
         println!("    paper:      {}", a.paper);
         println!("    threat:     {}", a.threat);
