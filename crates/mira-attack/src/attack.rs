@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApgdConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig, ProjectedGradient, Result,
-    SquareConfig, fgsm,
+    SpsaConfig, SquareConfig, fgsm,
 };
 
 /// An attack: maximise `f` inside `ball` around `x0`.
@@ -25,7 +25,8 @@ pub trait Attack<const D: usize> {
 }
 
 /// The gradient attacks of the library, as written in experiment files
-/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square"` plus its parameters).
+/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square" | "spsa"` plus its
+/// parameters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AttackSpec {
@@ -42,6 +43,8 @@ pub enum AttackSpec {
     Apgd(ApgdConfig),
     /// Square Attack (score-based, L∞; objective values only).
     Square(SquareConfig),
+    /// SPSA (score-based gradient estimate with Adam; L∞ or L2; objective values only).
+    Spsa(SpsaConfig),
 }
 
 impl AttackSpec {
@@ -52,7 +55,10 @@ impl AttackSpec {
             AttackSpec::Fgsm => Some(fgsm()),
             AttackSpec::Ifgsm(c) => Some(c.engine()),
             AttackSpec::Pgd(c) => Some(c.engine()),
-            AttackSpec::MiFgsm(_) | AttackSpec::Apgd(_) | AttackSpec::Square(_) => None,
+            AttackSpec::MiFgsm(_)
+            | AttackSpec::Apgd(_)
+            | AttackSpec::Square(_)
+            | AttackSpec::Spsa(_) => None,
         }
     }
 
@@ -65,6 +71,7 @@ impl AttackSpec {
             AttackSpec::MiFgsm(c) => c.validate(),
             AttackSpec::Apgd(c) => c.validate(),
             AttackSpec::Square(c) => c.validate(),
+            AttackSpec::Spsa(c) => c.validate(),
             other => other.engine().expect("engine preset").validate(),
         }
     }
@@ -74,7 +81,7 @@ impl AttackSpec {
         match self {
             AttackSpec::MiFgsm(c) => c.steps,
             AttackSpec::Apgd(c) => c.gradient_evaluations(),
-            AttackSpec::Square(_) => 0,
+            AttackSpec::Square(_) | AttackSpec::Spsa(_) => 0,
             other => other
                 .engine()
                 .expect("engine preset")
@@ -91,6 +98,7 @@ impl AttackSpec {
             AttackSpec::MiFgsm(c) => c.steps,
             AttackSpec::Apgd(c) => c.steps,
             AttackSpec::Square(c) => c.queries,
+            AttackSpec::Spsa(c) => c.iterations(),
         }
     }
 
@@ -108,6 +116,10 @@ impl AttackSpec {
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { steps, ..*c }),
             AttackSpec::Square(c) => AttackSpec::Square(SquareConfig {
                 queries: steps,
+                ..*c
+            }),
+            AttackSpec::Spsa(c) => AttackSpec::Spsa(SpsaConfig {
+                queries: steps * 2 * c.samples,
                 ..*c
             }),
         }
@@ -131,6 +143,7 @@ impl AttackSpec {
             AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { restarts, ..*c }),
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { restarts, ..*c }),
             AttackSpec::Square(c) => AttackSpec::Square(*c),
+            AttackSpec::Spsa(c) => AttackSpec::Spsa(*c),
         }
     }
 }
@@ -147,6 +160,7 @@ impl<const D: usize> Attack<D> for AttackSpec {
             AttackSpec::MiFgsm(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Apgd(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Square(c) => c.perturb(f, x0, ball, rng),
+            AttackSpec::Spsa(c) => c.perturb(f, x0, ball, rng),
             other => other
                 .engine()
                 .expect("engine preset")

@@ -71,6 +71,14 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "objective values only",
         },
         AttackInfo {
+            kind: Some("spsa"),
+            name: "SPSA",
+            paper: "Uesato et al. 2018",
+            threat: "L∞ or L2 ball; gradient estimated from ±δ Rademacher probes, Adam steps, best iterate",
+            parameters: "queries = 1000, samples = 16, delta = 0.01, lr = 0.1",
+            access: "objective values only",
+        },
+        AttackInfo {
             kind: Some("scope = \"universal\""),
             name: "Universal perturbation",
             paper: "Moosavi-Dezfooli et al. 2017 (fitted by projected gradient ascent, as in S3)",
@@ -131,6 +139,11 @@ mod tests {
         assert!(
             params("square").contains(&format!("queries = {}, p_init = {}", q.queries, q.p_init))
         );
+        let s = crate::SpsaConfig::default();
+        assert!(params("spsa").contains(&format!(
+            "queries = {}, samples = {}, delta = {}, lr = {}",
+            s.queries, s.samples, s.delta, s.lr
+        )));
         let u = crate::UniversalConfig::default();
         assert!(
             params("scope = \"universal\"")

@@ -25,6 +25,7 @@ mod objective;
 mod pgd;
 mod random_search;
 mod seg_objective;
+mod spsa;
 mod square;
 mod universal;
 
@@ -43,6 +44,7 @@ pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
 pub use random_search::RandomSearch;
 pub use seg_objective::segmentation_objective;
+pub use spsa::SpsaConfig;
 pub use square::{SquareConfig, square_share};
 pub use universal::{UniversalConfig, UniversalFit, apply_universal};
 

@@ -75,6 +75,15 @@ fn specs() -> Vec<(&'static str, AttackSpec)> {
                 p_init: 0.3,
             }),
         ),
+        (
+            "spsa",
+            AttackSpec::Spsa(mira_attack::SpsaConfig {
+                queries: 8 * 2 * 8,
+                samples: 8,
+                delta: 0.01,
+                lr: 0.2,
+            }),
+        ),
     ]
 }
 

@@ -210,7 +210,7 @@ pub struct AgeAttackEntry {
     /// Restarts (PGD, APGD).
     #[serde(default)]
     pub restarts: Option<usize>,
-    /// Query budget (Square).
+    /// Query budget (Square, SPSA).
     #[serde(default)]
     pub queries: Option<usize>,
     /// `error` (default), `older`, `younger` or `target`.

@@ -240,7 +240,7 @@ pub struct RegAttackEntry {
     /// Restarts (PGD, APGD).
     #[serde(default)]
     pub restarts: Option<usize>,
-    /// Query budget (Square).
+    /// Query budget (Square, SPSA).
     #[serde(default)]
     pub queries: Option<usize>,
     /// The image(s) perturbed.

@@ -170,6 +170,8 @@ pub enum AttackKind {
     Apgd,
     /// Square Attack (score-based, L∞).
     Square,
+    /// SPSA (score-based gradient estimate, L∞ or L2).
+    Spsa,
 }
 
 /// What a segmentation adversary wants.
@@ -232,7 +234,7 @@ pub struct AttackEntry {
     /// Restarts (PGD, APGD).
     #[serde(default)]
     pub restarts: Option<usize>,
-    /// Query budget (Square).
+    /// Query budget (Square, SPSA).
     #[serde(default)]
     pub queries: Option<usize>,
     /// The adversary's goal.
@@ -297,7 +299,7 @@ pub(crate) fn engine_spec(
             Ok(())
         }
     };
-    if kind != AttackKind::Square {
+    if !matches!(kind, AttackKind::Square | AttackKind::Spsa) {
         reject("queries", queries.is_some())?;
     }
     let spec = match kind {
@@ -338,6 +340,16 @@ pub(crate) fn engine_spec(
             reject("restarts", restarts.is_some())?;
             let d = SquareConfig::default();
             AttackSpec::Square(SquareConfig {
+                queries: queries.unwrap_or(d.queries),
+                ..d
+            })
+        }
+        AttackKind::Spsa => {
+            reject("steps", steps.is_some())?;
+            reject("rel_step", rel_step.is_some())?;
+            reject("restarts", restarts.is_some())?;
+            let d = mira_attack::SpsaConfig::default();
+            AttackSpec::Spsa(mira_attack::SpsaConfig {
                 queries: queries.unwrap_or(d.queries),
                 ..d
             })
