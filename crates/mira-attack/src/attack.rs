@@ -5,8 +5,8 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ApgdConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig, ProjectedGradient, Result,
-    SpsaConfig, SquareConfig, fgsm,
+    ApgdConfig, AutoConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig,
+    ProjectedGradient, Result, SpsaConfig, SquareConfig, fgsm,
 };
 
 /// An attack: maximise `f` inside `ball` around `x0`.
@@ -25,7 +25,7 @@ pub trait Attack<const D: usize> {
 }
 
 /// The gradient attacks of the library, as written in experiment files
-/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square" | "spsa"` plus its
+/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square" | "spsa" | "auto"` plus its
 /// parameters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -45,6 +45,8 @@ pub enum AttackSpec {
     Square(SquareConfig),
     /// SPSA (score-based gradient estimate with Adam; L∞ or L2; objective values only).
     Spsa(SpsaConfig),
+    /// AutoAttack-like composite: APGD, then (L∞) the Square Attack; per-sample worst kept.
+    Auto(AutoConfig),
 }
 
 impl AttackSpec {
@@ -58,7 +60,8 @@ impl AttackSpec {
             AttackSpec::MiFgsm(_)
             | AttackSpec::Apgd(_)
             | AttackSpec::Square(_)
-            | AttackSpec::Spsa(_) => None,
+            | AttackSpec::Spsa(_)
+            | AttackSpec::Auto(_) => None,
         }
     }
 
@@ -72,6 +75,7 @@ impl AttackSpec {
             AttackSpec::Apgd(c) => c.validate(),
             AttackSpec::Square(c) => c.validate(),
             AttackSpec::Spsa(c) => c.validate(),
+            AttackSpec::Auto(c) => c.validate(),
             other => other.engine().expect("engine preset").validate(),
         }
     }
@@ -82,6 +86,7 @@ impl AttackSpec {
             AttackSpec::MiFgsm(c) => c.steps,
             AttackSpec::Apgd(c) => c.gradient_evaluations(),
             AttackSpec::Square(_) | AttackSpec::Spsa(_) => 0,
+            AttackSpec::Auto(c) => c.apgd().gradient_evaluations(),
             other => other
                 .engine()
                 .expect("engine preset")
@@ -99,6 +104,7 @@ impl AttackSpec {
             AttackSpec::Apgd(c) => c.steps,
             AttackSpec::Square(c) => c.queries,
             AttackSpec::Spsa(c) => c.iterations(),
+            AttackSpec::Auto(c) => c.apgd_steps,
         }
     }
 
@@ -120,6 +126,10 @@ impl AttackSpec {
             }),
             AttackSpec::Spsa(c) => AttackSpec::Spsa(SpsaConfig {
                 queries: steps * 2 * c.samples,
+                ..*c
+            }),
+            AttackSpec::Auto(c) => AttackSpec::Auto(AutoConfig {
+                apgd_steps: steps,
                 ..*c
             }),
         }
@@ -144,6 +154,7 @@ impl AttackSpec {
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { restarts, ..*c }),
             AttackSpec::Square(c) => AttackSpec::Square(*c),
             AttackSpec::Spsa(c) => AttackSpec::Spsa(*c),
+            AttackSpec::Auto(c) => AttackSpec::Auto(AutoConfig { restarts, ..*c }),
         }
     }
 }
@@ -161,6 +172,7 @@ impl<const D: usize> Attack<D> for AttackSpec {
             AttackSpec::Apgd(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Square(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Spsa(c) => c.perturb(f, x0, ball, rng),
+            AttackSpec::Auto(c) => c.perturb(f, x0, ball, rng),
             other => other
                 .engine()
                 .expect("engine preset")

@@ -71,6 +71,14 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "objective values only",
         },
         AttackInfo {
+            kind: Some("auto"),
+            name: "AutoAttack-like composite",
+            paper: "Croce & Hein 2020 (AutoAttack: APGD + Square)",
+            threat: "the members' ball: APGD, then (L∞) the Square Attack from x0; per-case worst kept",
+            parameters: "apgd_steps = 100, restarts = 1, square_queries = 1000 (steps, restarts, queries in files)",
+            access: "input gradient + objective values",
+        },
+        AttackInfo {
             kind: Some("spsa"),
             name: "SPSA",
             paper: "Uesato et al. 2018",
@@ -139,6 +147,11 @@ mod tests {
         assert!(
             params("square").contains(&format!("queries = {}, p_init = {}", q.queries, q.p_init))
         );
+        let au = crate::AutoConfig::default();
+        assert!(params("auto").contains(&format!(
+            "apgd_steps = {}, restarts = {}, square_queries = {}",
+            au.apgd_steps, au.restarts, au.square_queries
+        )));
         let s = crate::SpsaConfig::default();
         assert!(params("spsa").contains(&format!(
             "queries = {}, samples = {}, delta = {}, lr = {}",

@@ -12,6 +12,7 @@
 
 mod apgd;
 mod attack;
+mod auto;
 mod ball;
 mod catalogue;
 mod engine;
@@ -31,6 +32,7 @@ mod universal;
 
 pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
+pub use auto::AutoConfig;
 pub use ball::{Bounds, LpBall, Norm, per_sample_norm};
 pub use catalogue::{AttackInfo, catalogue};
 pub use engine::ProjectedGradient;

@@ -76,6 +76,14 @@ fn specs() -> Vec<(&'static str, AttackSpec)> {
             }),
         ),
         (
+            "auto",
+            AttackSpec::Auto(mira_attack::AutoConfig {
+                apgd_steps: 6,
+                restarts: 1,
+                square_queries: 20,
+            }),
+        ),
+        (
             "spsa",
             AttackSpec::Spsa(mira_attack::SpsaConfig {
                 queries: 8 * 2 * 8,

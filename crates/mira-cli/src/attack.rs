@@ -12,13 +12,13 @@ pub struct Args {
     /// Checkpoint folder written by `mira train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Attack: fgsm, ifgsm, pgd, mifgsm, apgd, square or spsa (`mira attacks` lists them).
+    /// Attack: fgsm, ifgsm, pgd, mifgsm, apgd, square, spsa or auto (`mira attacks` lists them).
     #[arg(long, default_value = "fgsm")]
     pub attack: String,
     /// Steps (ifgsm, pgd, mifgsm, apgd).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Query budget (square, spsa).
+    /// Query budget (square, spsa, auto).
     #[arg(long)]
     pub queries: Option<usize>,
     /// Comma-separated budgets in [0, 1] intensity units.

@@ -172,6 +172,8 @@ pub enum AttackKind {
     Square,
     /// SPSA (score-based gradient estimate, L∞ or L2).
     Spsa,
+    /// AutoAttack-like composite: APGD then (L∞) Square, per-case worst kept.
+    Auto,
 }
 
 /// What a segmentation adversary wants.
@@ -299,7 +301,10 @@ pub(crate) fn engine_spec(
             Ok(())
         }
     };
-    if !matches!(kind, AttackKind::Square | AttackKind::Spsa) {
+    if !matches!(
+        kind,
+        AttackKind::Square | AttackKind::Spsa | AttackKind::Auto
+    ) {
         reject("queries", queries.is_some())?;
     }
     let spec = match kind {
@@ -342,6 +347,15 @@ pub(crate) fn engine_spec(
             AttackSpec::Square(SquareConfig {
                 queries: queries.unwrap_or(d.queries),
                 ..d
+            })
+        }
+        AttackKind::Auto => {
+            reject("rel_step", rel_step.is_some())?;
+            let d = mira_attack::AutoConfig::default();
+            AttackSpec::Auto(mira_attack::AutoConfig {
+                apgd_steps: steps.unwrap_or(d.apgd_steps),
+                restarts: restarts.unwrap_or(d.restarts),
+                square_queries: queries.unwrap_or(d.square_queries),
             })
         }
         AttackKind::Spsa => {

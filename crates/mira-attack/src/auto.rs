@@ -1,0 +1,128 @@
+//! An AutoAttack-like composite (Croce & Hein 2020): several complementary attacks, the
+//! per-sample worst case kept.
+//!
+//! Threat model: the ball of its members. Runs APGD (`apgd_steps` steps, `restarts`
+//! restarts) and then, for L∞ balls, the score-based Square Attack (`square_queries`
+//! queries) from the clean input, and keeps for every sample the adversarial input with the
+//! highest objective. APGD finds what gradients show; the Square Attack does not use them, so
+//! a model that masks its gradients does not hide from the composite. (For L2 balls the Square
+//! Attack is skipped: it is the L∞ version here.) Defaults: 100 APGD steps, 1 restart, 1,000
+//! queries.
+//!
+//! ```
+//! let c = mira_attack::AutoConfig::default();
+//! assert_eq!((c.apgd_steps, c.restarts, c.square_queries), (100, 1, 1000));
+//! ```
+
+use burn::prelude::*;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::ball::keep_best;
+use crate::{ApgdConfig, Attack, LpBall, Norm, Objective, Result, SquareConfig};
+
+/// Parameters of the composite.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoConfig {
+    /// APGD steps per restart.
+    pub apgd_steps: usize,
+    /// APGD restarts.
+    pub restarts: usize,
+    /// Square Attack queries (L∞ only).
+    pub square_queries: usize,
+}
+
+impl Default for AutoConfig {
+    fn default() -> Self {
+        Self {
+            apgd_steps: 100,
+            restarts: 1,
+            square_queries: 1000,
+        }
+    }
+}
+
+impl AutoConfig {
+    /// The APGD member.
+    pub fn apgd(&self) -> ApgdConfig {
+        ApgdConfig {
+            steps: self.apgd_steps,
+            restarts: self.restarts,
+            ..Default::default()
+        }
+    }
+
+    /// The Square member.
+    pub fn square(&self) -> SquareConfig {
+        SquareConfig {
+            queries: self.square_queries,
+            ..Default::default()
+        }
+    }
+
+    /// Checks the members' parameters.
+    ///
+    /// # Errors
+    /// The first invalid member parameter.
+    pub fn validate(&self) -> Result<()> {
+        self.apgd().validate()?;
+        self.square().validate()
+    }
+}
+
+impl<const D: usize> Attack<D> for AutoConfig {
+    fn perturb(
+        &self,
+        f: &dyn Objective<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        rng: &mut StdRng,
+    ) -> Result<Tensor<D>> {
+        self.validate()?;
+        let a = self.apgd().perturb(f, x0.clone(), ball, rng)?;
+        let va = f.value(a.clone());
+        let mut best = keep_best(None, &a, &va);
+        if ball.norm == Norm::Linf && D >= 3 {
+            let s = self.square().perturb(f, x0, ball, rng)?;
+            let vs = f.value(s.clone());
+            best = keep_best(Some(best), &s, &vs);
+        }
+        Ok(best.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bounds, ModelObjective};
+    use mira_nn::{Reg3dConfig, default_device, seeded, tensor_to_vec};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_composite_is_at_least_as_strong_as_its_apgd_member_per_sample() {
+        let dev = default_device();
+        let net = Reg3dConfig::new().init_seeded(2, &dev);
+        let f = ModelObjective::new(&net, |y: Tensor<2>| y.reshape([-1]).neg(), 1.0);
+        let x0 = seeded(&dev, 5, |d| {
+            Tensor::<5>::random([3, 1, 8, 8, 8], burn::tensor::Distribution::Default, d)
+        });
+        let ball = LpBall::new(Norm::Linf, 0.03, Bounds::default()).unwrap();
+        let cfg = AutoConfig {
+            apgd_steps: 8,
+            restarts: 1,
+            square_queries: 40,
+        };
+        let auto = cfg
+            .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(3))
+            .unwrap();
+        let apgd = cfg
+            .apgd()
+            .perturb(&f, x0, &ball, &mut StdRng::seed_from_u64(3))
+            .unwrap();
+        let (va, vp) = (tensor_to_vec(f.value(auto)), tensor_to_vec(f.value(apgd)));
+        for (a, p) in va.iter().zip(&vp) {
+            assert!(a >= p, "{a} < {p}");
+        }
+    }
+}
