@@ -12,6 +12,7 @@ mod age_mni;
 mod age_phantom;
 mod brain_anatomy;
 mod brain_phantom;
+mod contour;
 mod natural_phantom;
 mod png;
 mod png_reg;
@@ -20,11 +21,13 @@ mod raster;
 mod reg_pairs;
 mod rigid;
 mod slice;
+mod spine_phantom;
 mod xray_phantom;
 
 pub use age_phantom::{AGE_TISSUE_LABELS, AgePhantomConfig, AgeSubject};
 pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
+pub use contour::{mask_dice, mean_point_distance, polygon_area, polygon_mask, resample_closed};
 pub use natural_phantom::natural_phantom;
 pub use png::{save_attack_png, save_label_overlay_png, save_mosaic_png};
 pub use png_reg::{RegPicture, save_registration_png};
@@ -32,6 +35,7 @@ pub use png_volume::{VolumeRow, save_volume_slices_png};
 pub use reg_pairs::{RegPair, RegPairConfig, RegSource, downsample, make_pair, make_pairs};
 pub use rigid::{Rigid2d, bilinear, rigid_pair, tre, tre_grid};
 pub use slice::{SegDataset, SegSlice};
+pub use spine_phantom::{DISK_POINTS, SHAPE_MODES, ShapeSample, SpinePhantomConfig, disk_shape};
 pub use xray_phantom::xray_phantom;
 
 /// Errors from data generation and I/O.
