@@ -11,6 +11,16 @@ pub fn mse(pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     (pred - target).powi_scalar(2).mean_dim(1).reshape([b])
 }
 
+/// Per-sample sum of squared errors (the S4 point loss: squared distances summed over the
+/// contour's points).
+///
+/// # Shapes
+/// `pred, target: [B, P] -> [B]`.
+pub fn sse(pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let [b, _] = pred.dims();
+    (pred - target).powi_scalar(2).sum_dim(1).reshape([b])
+}
+
 /// Differentiable target registration error of 2D rigid parameters, per sample: the RMS
 /// distance between the points of `grid` mapped by the predicted and by the true transform
 /// (`mira_data::tre`, with `1e-6` added under the root so the gradient is finite at 0).
@@ -46,6 +56,15 @@ mod tests {
     use super::*;
     use crate::{default_device, tensor_to_vec};
     use mira_data::{Rigid2d, tre, tre_grid};
+
+    #[test]
+    fn sse_and_mse_are_hand_values() {
+        let dev = default_device();
+        let p = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0], &dev).reshape([2, 2]);
+        let t = Tensor::<1>::from_floats([1.0, 0.0, 0.0, 0.0], &dev).reshape([2, 2]);
+        assert_eq!(tensor_to_vec(sse(p.clone(), t.clone())), vec![4.0, 25.0]);
+        assert_eq!(tensor_to_vec(mse(p, t)), vec![2.0, 12.5]);
+    }
 
     #[test]
     fn tensor_tre_matches_the_host_tre_and_its_finite_differences() {
