@@ -10,6 +10,7 @@ mod defence;
 mod evaluate;
 mod registration;
 mod segmentation;
+mod shape;
 
 pub use age::{
     AgeTrainConfig, AgeTrainEvent, AgeTrainReport, AgeValidation, feature_stats, fit_tissue_model,
@@ -24,6 +25,10 @@ pub use registration::{
 };
 pub use segmentation::{
     EpochStats, TrainConfig, TrainEvent, TrainReport, fit, train_defended, train_segmentation,
+};
+pub use shape::{
+    ShapeTrainConfig, ShapeTrainEvent, ShapeTrainReport, ShapeValidation, mean_contour,
+    points_tensor, predict_points, slices_tensor, train_shape,
 };
 
 /// Errors from training.
