@@ -317,13 +317,13 @@ pub fn train_age(
             progress(AgeTrainEvent::Validation(v.clone()));
             report.validations.push(v);
             if best.as_ref().is_none_or(|(b, _)| mae < *b) {
-                best = Some((mae, model.clone()));
+                best = Some((mae, model.valid()));
                 report.best_step = step;
             }
         }
     }
     let (_, model) = best.expect("the last step validates");
-    Ok((model.valid(), report))
+    Ok((model, report))
 }
 
 #[cfg(test)]

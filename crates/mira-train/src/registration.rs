@@ -215,6 +215,8 @@ pub fn train_registration(
         best_step: 0,
         seed,
     };
+    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
+    // training model would share BatchNorm's running statistics, which later steps update.
     let mut best: Option<(f64, PairNet)> = None;
     let mut running = 0.0f64;
     progress(RegTrainEvent::Start { steps: cfg.steps });
@@ -267,11 +269,11 @@ pub fn train_registration(
             progress(RegTrainEvent::Validation(v.clone()));
             report.validations.push(v);
             if best.as_ref().is_none_or(|(b, _)| mean < *b) {
-                best = Some((mean, model.clone()));
+                best = Some((mean, model.valid()));
                 report.best_step = step;
             }
         }
     }
     let (_, model) = best.expect("the last step validates");
-    Ok((model.valid(), report))
+    Ok((model, report))
 }

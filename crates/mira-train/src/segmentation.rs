@@ -226,6 +226,8 @@ pub fn fit(
         teacher: None,
         adversarial_examples: 0,
     };
+    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
+    // training model would share BatchNorm's running statistics, which later steps update.
     let mut best: Option<(f64, UNet)> = None;
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
@@ -272,7 +274,7 @@ pub fn fit(
         report.epochs.push(stats);
         let score = val_dice_mean.unwrap_or(0.0);
         if best.as_ref().is_none_or(|(b, _)| score > *b) {
-            best = Some((score, model.clone()));
+            best = Some((score, model.valid()));
             report.best_epoch = epoch;
         }
     }

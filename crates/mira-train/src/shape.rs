@@ -89,7 +89,9 @@ impl ShapeTrainConfig {
         if !(0.0..=1.0).contains(&self.adv_epsilon) || !(0.0..=1.0).contains(&self.adv_ramp) {
             return bad("adv_epsilon", "adv_epsilon and adv_ramp must be in [0, 1]");
         }
-        if self.adv_epsilon > 0.0 && (self.adv_steps == 0 || !(self.adv_step > 0.0)) {
+        if self.adv_epsilon > 0.0
+            && (self.adv_steps == 0 || self.adv_step.is_nan() || self.adv_step <= 0.0)
+        {
             return bad(
                 "adv_steps",
                 "adversarial training needs adv_steps >= 1 and adv_step > 0",
@@ -248,6 +250,8 @@ pub fn train_shape(
         best_step: 0,
         seed,
     };
+    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
+    // training model would share BatchNorm's running statistics, which later steps update.
     let mut best: Option<(f64, ShapeNet)> = None;
     let mut running = 0.0f64;
     let scale2 = net.point_scale * net.point_scale;
@@ -341,13 +345,13 @@ pub fn train_shape(
             progress(ShapeTrainEvent::Validation(v.clone()));
             report.validations.push(v);
             if best.as_ref().is_none_or(|(b, _)| mrse < *b) {
-                best = Some((mrse, model.clone()));
+                best = Some((mrse, model.valid()));
                 report.best_step = step;
             }
         }
     }
     let (_, model) = best.expect("the last step validates");
-    Ok((model.valid(), report))
+    Ok((model, report))
 }
 
 #[cfg(test)]

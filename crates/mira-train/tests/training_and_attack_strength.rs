@@ -35,11 +35,21 @@ fn trained_toy_unet_learns_and_stronger_attacks_do_more_damage() {
     let (model, report) = train_segmentation(model, &train, &val, &cfg, 4, &mut |_| {}).unwrap();
     // A toy budget (80 steps of a width-8 UNet on 48x48) learns the large oedema label; the
     // small core and rim need the full-size models of the S1 protocol.
-    let (per_label, _) = validation_dice(&model, &val, 8).unwrap();
+    let (per_label, mean) = validation_dice(&model, &val, 8).unwrap();
     assert!(
         per_label[1].unwrap() > 0.7,
         "validation Dice {per_label:?} after {report:?}"
     );
+    // The returned model is the best epoch's, BatchNorm statistics included: it reproduces
+    // that epoch's validation Dice exactly (a clone of the training model would share running
+    // statistics that later epochs update).
+    let best = report
+        .epochs
+        .iter()
+        .find(|e| e.epoch == report.best_epoch)
+        .and_then(|e| e.val_dice_mean)
+        .unwrap();
+    assert_eq!(mean.unwrap(), best, "{report:?}");
 
     let dev = default_device();
     let refs: Vec<_> = val.items.iter().collect();
