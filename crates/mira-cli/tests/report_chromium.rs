@@ -1,5 +1,5 @@
 //! Issue 6 acceptance: the demo's `report.html` renders in headless Chromium with every image
-//! loaded, and a screenshot of it is written.
+//! loaded, and a screenshot of it is written; a brain-age (S3) report renders the same way.
 //!
 //! Needs a Chromium binary (`chromium`, `chromium-browser`, `google-chrome`, or
 //! `$MIRA_CHROMIUM`). Without one the test reports a skip, unless `MIRA_REQUIRE_CHROMIUM=1`
@@ -47,13 +47,71 @@ fn headless(browser: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn demo_report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
+/// Renders `report` with the checker and returns the checker's line (`MIRA_OK ...`).
+fn rendered(browser: &Path, report: &Path) -> String {
+    let url = format!("file://{}", with_checker(report).display());
+    let dom = headless(browser, &["--virtual-time-budget=5000", "--dump-dom", &url]);
+    dom.lines()
+        .find_map(|l| l.split("id=\"mira-check\">").nth(1))
+        .unwrap_or_else(|| {
+            panic!(
+                "the checker did not run; DOM:\n{}",
+                &dom[..dom.len().min(2000)]
+            )
+        })
+        .to_string()
+}
+
+fn browser_or_skip(test: &str) -> Option<PathBuf> {
+    let b = chromium();
+    if b.is_none() {
         if std::env::var("MIRA_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
             panic!("MIRA_REQUIRE_CHROMIUM=1 but no chromium binary was found");
         }
-        eprintln!("SKIP demo_report_renders_in_headless_chromium: no chromium binary");
+        eprintln!("SKIP {test}: no chromium binary");
+    }
+    b
+}
+
+#[test]
+fn brain_age_report_renders_in_headless_chromium() {
+    let Some(browser) = browser_or_skip("brain_age_report_renders_in_headless_chromium") else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("mira-chromium-age-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let exp = out.join("age.toml");
+    std::fs::write(
+        &exp,
+        "task = \"brain_age\"\nname = \"age\"\n[data]\nsize = 16\ntrain_subjects = 16\n\
+         val_subjects = 4\ntest_subjects = 4\nuniversal_fit_subjects = 4\n[training]\nsteps = 10\n\
+         validate_every = 5\n[[models]]\nname = \"cnn\"\nkind = \"cnn\"\nwidth = 4\n\
+         [[models]]\nname = \"hybrid\"\nkind = \"hybrid\"\nwidth = 4\n\
+         [[attacks]]\nname = \"pgd\"\nnorm = \"linf\"\nepsilons = [0.01, 0.03]\nsteps = 3\n\
+         [[attacks]]\nname = \"uap\"\nscope = \"universal\"\nnorm = \"linf\"\nepsilons = [0.03]\nsteps = 3\n",
+    )
+    .unwrap();
+    let run = out.join("run");
+    let status = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["run", exp.to_str().unwrap(), "--out", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let line = rendered(&browser, &run.join("report.html"));
+    assert!(line.starts_with("MIRA_OK"), "images failed to load: {line}");
+    // Two models × two attacks: four mid-slice pictures; one MAE chart per attack.
+    assert!(line.starts_with("MIRA_OK images=4 svgs=2"), "{line}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn demo_report_renders_in_headless_chromium() {
+    let Some(browser) = browser_or_skip("demo_report_renders_in_headless_chromium") else {
         return;
     };
     let out = std::env::temp_dir().join(format!("mira-chromium-{}", std::process::id()));
@@ -68,20 +126,7 @@ fn demo_report_renders_in_headless_chromium() {
         String::from_utf8_lossy(&status.stderr)
     );
     let report = out.join("report.html");
-    let url = format!("file://{}", with_checker(&report).display());
-    let dom = headless(
-        &browser,
-        &["--virtual-time-budget=5000", "--dump-dom", &url],
-    );
-    let line = dom
-        .lines()
-        .find_map(|l| l.split("id=\"mira-check\">").nth(1))
-        .unwrap_or_else(|| {
-            panic!(
-                "the checker did not run; DOM:\n{}",
-                &dom[..dom.len().min(2000)]
-            )
-        });
+    let line = rendered(&browser, &report);
     assert!(line.starts_with("MIRA_OK"), "images failed to load: {line}");
     // The demo report holds the Dice curve (SVG) and example pictures (PNG) of both attacks.
     assert!(!line.starts_with("MIRA_OK images=0"), "{line}");
