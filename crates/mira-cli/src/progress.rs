@@ -64,6 +64,29 @@ impl Progress {
         }
     }
 
+    /// Shows one shape training event.
+    pub fn shape_train(&mut self, model: &str, event: mira_train::ShapeTrainEvent) {
+        use mira_train::ShapeTrainEvent;
+        match event {
+            ShapeTrainEvent::Start { steps } => {
+                self.finish();
+                self.bar = Some(bar(steps, &format!("training {model}")))
+            }
+            ShapeTrainEvent::Step { loss } => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                    b.set_message(format!("training {model} (loss {loss:.4})"));
+                }
+            }
+            ShapeTrainEvent::Validation(v) => {
+                self.line(format!(
+                    "  {model} step {}: loss {:.4}, validation MRSE {:.2} px",
+                    v.step, v.train_loss, v.val_mrse
+                ));
+            }
+        }
+    }
+
     /// Shows one brain-age training event.
     pub fn age_train(&mut self, model: &str, event: mira_train::AgeTrainEvent) {
         use mira_train::AgeTrainEvent;
@@ -125,6 +148,7 @@ impl Progress {
             RunEvent::Train { model, event } => self.train(&model, event),
             RunEvent::RegTrain { model, event } => self.reg_train(&model, event),
             RunEvent::AgeTrain { model, event } => self.age_train(&model, event),
+            RunEvent::ShapeTrain { model, event } => self.shape_train(&model, event),
             RunEvent::CellStart { cell, cases } => {
                 self.finish();
                 self.bar = Some(bar(cases, &cell));

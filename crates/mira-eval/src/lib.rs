@@ -24,6 +24,11 @@ mod reg_runner;
 mod reg_spec;
 mod runner;
 mod seg_cell;
+mod shape_cell;
+mod shape_findings;
+mod shape_ood;
+mod shape_runner;
+mod shape_spec;
 mod spec;
 
 pub use age_runner::{
@@ -39,7 +44,7 @@ pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use manifest::{
     BuildInfo, DataHashes, ExperimentName, MANIFEST_FORMAT, Manifest, Session, dataset_hash,
-    pairs_hash, sources_hash, subjects_hash,
+    pairs_hash, shapes_hash, sources_hash, subjects_hash,
 };
 pub use outputs::{model_groups, warnings_markdown, write_comparison, write_report};
 pub use probes::{ProbeSetup, probe_model};
@@ -53,6 +58,11 @@ pub use reg_spec::{
     RegSourceKind, RegTask, is_registration,
 };
 pub use runner::{RunEvent, RunOutcome, run};
+pub use shape_runner::{ShapeRunOutcome, is_shape_run, rebuild_shape_report, run_shape};
+pub use shape_spec::{
+    OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,
+    ShapeSweep, ShapeTask, is_shape,
+};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
 };

@@ -105,6 +105,23 @@ pub fn subjects_hash(subjects: &[mira_data::AgeSubject]) -> String {
     hex(&h.finalize())
 }
 
+/// Hex SHA-256 of shape slices (size, image, contour, mask).
+pub fn shapes_hash(samples: &[mira_data::ShapeSample]) -> String {
+    let mut h = Sha256::new();
+    for s in samples {
+        h.update((s.size as u64).to_le_bytes());
+        for v in &s.image {
+            h.update(v.to_le_bytes());
+        }
+        for p in &s.points {
+            h.update(p[0].to_le_bytes());
+            h.update(p[1].to_le_bytes());
+        }
+        h.update(&s.mask);
+    }
+    hex(&h.finalize())
+}
+
 /// Hex SHA-256 of a file.
 pub(crate) fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
@@ -148,6 +165,12 @@ pub trait ExperimentName {
 }
 
 impl ExperimentName for Experiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl ExperimentName for crate::ShapeExperiment {
     fn name(&self) -> &str {
         &self.name
     }

@@ -59,7 +59,7 @@ pub fn radiograph_file(d: &RegDataSpec) -> Result<Option<PathBuf>> {
 }
 
 /// A radiograph as `[0, 1]` pixels, downsampled: (pixels, width, height).
-fn load_radiograph(path: &Path, factor: usize) -> Result<(Vec<f32>, usize, usize)> {
+pub(crate) fn load_radiograph(path: &Path, factor: usize) -> Result<(Vec<f32>, usize, usize)> {
     let (vol, _) = mira_io::read_dicom(path)
         .map_err(|e| EvalError::invalid("data.radiograph", e.to_string()))?;
     let (w, h) = (vol.dims[0], vol.dims.get(1).copied().unwrap_or(1));

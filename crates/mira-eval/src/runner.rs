@@ -35,6 +35,11 @@ pub enum RunEvent {
         model: String,
         event: mira_train::RegTrainEvent,
     },
+    /// Training progress of a shape model.
+    ShapeTrain {
+        model: String,
+        event: mira_train::ShapeTrainEvent,
+    },
     /// Training progress of a brain-age model.
     AgeTrain {
         model: String,

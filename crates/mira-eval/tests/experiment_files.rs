@@ -38,6 +38,11 @@ fn the_reference_file_parses() {
         }
         n += 1;
         let text = std::fs::read_to_string(&path).unwrap();
+        if mira_eval::is_shape(&text) {
+            mira_eval::ShapeExperiment::from_file(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            continue;
+        }
         if mira_eval::is_brain_age(&text) {
             mira_eval::AgeExperiment::from_file(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -19,6 +19,7 @@ mod pair_net;
 mod reg3d;
 pub mod regression;
 pub mod segmentation;
+mod shape_checkpoint;
 mod shape_net;
 mod tensor_io;
 pub mod tissue_features;
@@ -33,6 +34,9 @@ pub use forward::Forward;
 pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};
 pub use pair_net::{PairMode, PairNet, PairNetConfig};
 pub use reg3d::{Reg3d, Reg3dConfig};
+pub use shape_checkpoint::{
+    SHAPE_FORMAT, ShapeNetMeta, load_shape_net, read_shape_meta, save_shape_net,
+};
 pub use shape_net::{ShapeNet, ShapeNetConfig, ShapeOutput};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
 pub use tissue_features::{TissueMode, TissueModel};

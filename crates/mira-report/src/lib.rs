@@ -13,6 +13,8 @@ mod record;
 mod reg_html;
 mod reg_record;
 mod reg_summary;
+mod shape_html;
+mod shape_record;
 mod summary;
 
 pub use age_format::{AgeReportInput, age_csv, age_markdown, render_age_html};
@@ -28,6 +30,8 @@ pub use reg_summary::{
     AbruptCase, RegSummaryRow, abrupt_csv, first_failures, non_monotone, reg_csv, reg_markdown,
     summarise_reg,
 };
+pub use shape_html::render_shape_html;
+pub use shape_record::{ShapeRecord, ShapeSummaryRow, roc_auc, shape_markdown, summarise_shape};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
 
 /// Errors from reading records or writing reports.

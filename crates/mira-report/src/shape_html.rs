@@ -1,0 +1,89 @@
+//! `report.html` of a disk-shape run (study S4): findings, MRSE-vs-ε curves of the
+//! in-distribution attacks, the cell table, the manifest.
+
+use minijinja::{Environment, context};
+
+use crate::plots::{Chart, Curve, curves_svg};
+use crate::{ReportError, Result, ShapeSummaryRow, shape_markdown};
+
+const TEMPLATE: &str = include_str!("../templates/shape.html");
+
+/// MRSE vs ε, one chart per in-distribution attack, one curve per model.
+fn plots(rows: &[ShapeSummaryRow]) -> Vec<String> {
+    let mut attacks: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.scope == "ind") {
+        if !attacks.contains(&r.attack.as_str()) {
+            attacks.push(&r.attack);
+        }
+    }
+    let top = rows
+        .iter()
+        .map(|r| r.adv_mrse)
+        .filter(|v| v.is_finite())
+        .fold(5.0, f64::max);
+    attacks
+        .iter()
+        .filter_map(|a| {
+            let mine: Vec<&ShapeSummaryRow> = rows.iter().filter(|r| r.attack == *a).collect();
+            let mut models: Vec<&str> = Vec::new();
+            for r in &mine {
+                if !models.contains(&r.model.as_str()) {
+                    models.push(&r.model);
+                }
+            }
+            let curves: Vec<Curve> = models
+                .iter()
+                .map(|m| {
+                    let mut points: Vec<(f64, f64, f64, f64)> = mine
+                        .iter()
+                        .filter(|r| r.model == *m)
+                        .map(|r| (r.epsilon, r.adv_mrse, r.adv_mrse, r.adv_mrse))
+                        .collect();
+                    points.sort_by(|x, y| x.0.total_cmp(&y.0));
+                    Curve {
+                        name: m.to_string(),
+                        points,
+                    }
+                })
+                .collect();
+            let title = format!("{a}: MRSE under attack");
+            curves_svg(
+                &Chart {
+                    title: &title,
+                    x_desc: "ε (input units, [0, 1] intensities)",
+                    y_desc: "MRSE (px)",
+                    y_range: (0.0, top * 1.05),
+                    reference: None,
+                },
+                &curves,
+            )
+        })
+        .map(|s| s.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", ""))
+        .collect()
+}
+
+/// Renders the page.
+///
+/// # Errors
+/// A template error (a bug).
+pub fn render_shape_html(
+    n_records: usize,
+    title: &str,
+    version: &str,
+    rows: &[ShapeSummaryRow],
+    findings: &[String],
+    manifest: &str,
+) -> Result<String> {
+    let mut env = Environment::new();
+    env.add_template("shape.html", TEMPLATE)
+        .map_err(|e| ReportError::Template(e.to_string()))?;
+    env.get_template("shape.html")
+        .and_then(|t| {
+            t.render(context! {
+                title => title, version => version, n_records => n_records,
+                findings => findings, plots => plots(rows), table => shape_markdown(rows),
+                manifest => manifest,
+            })
+        })
+        .map_err(|e| ReportError::Template(e.to_string()))
+}
