@@ -92,7 +92,7 @@ pub(crate) fn age_findings(
         };
         let eps = crate::seg_cell::eps_f64(eps);
         if a.scope == AgeScope::MinNorm {
-            out.push(min_norm_finding(exp, a, records, rows, eps));
+            out.extend(min_norm_finding(exp, a, records, rows, eps));
             continue;
         }
         for c in comparisons
@@ -163,6 +163,9 @@ pub(crate) fn age_findings(
                         .map(|g| format!("{} {g:.2} y (shift {:+.2} y)", r.model, r.mean_shift))
                 })
                 .collect();
+            if parts.is_empty() {
+                continue;
+            }
             out.push(format!(
                 "Targeted {} (ε = {eps}): mean distance of the adversarial prediction to the target \
                  age {} y: {}.",
@@ -187,6 +190,9 @@ pub(crate) fn age_findings(
                     )
                 })
                 .collect();
+            if parts.is_empty() {
+                continue;
+            }
             out.push(format!(
                 "Universal perturbation {} (one δ, ε = {eps} {:?}, fitted on {} training subjects, \
                  applied unchanged to the held-out subjects): {}.",
@@ -208,7 +214,7 @@ fn min_norm_finding(
     records: &[AgeRecord],
     rows: &[AgeSummaryRow],
     cap: f64,
-) -> String {
+) -> Option<String> {
     let parts: Vec<String> = rows
         .iter()
         .filter(|r| r.attack == a.name)
@@ -222,6 +228,9 @@ fn min_norm_finding(
             )
         })
         .collect();
+    if parts.is_empty() {
+        return None;
+    }
     let per = |m: &str| -> Vec<(usize, f64)> {
         let mut v: Vec<(usize, f64)> = records
             .iter()
@@ -268,12 +277,12 @@ fn min_norm_finding(
             tests.join(", ")
         )
     };
-    format!(
+    Some(format!(
         "Minimum-norm {} ({:?}): the smallest perturbation that {what}, median over subjects: {}{tests}.",
         a.name,
         a.norm,
         parts.join("; ")
-    )
+    ))
 }
 
 /// Writes `summary.{md,csv,json}`, `comparisons.json`, `findings.md`, `warnings.json` and
