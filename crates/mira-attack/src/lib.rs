@@ -33,7 +33,7 @@ mod universal;
 pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
 pub use auto::AutoConfig;
-pub use ball::{Bounds, LpBall, Norm, per_sample_norm};
+pub use ball::{Bounds, L2_INSIDE, LpBall, Norm, per_sample_norm};
 pub use catalogue::{AttackInfo, catalogue};
 pub use engine::ProjectedGradient;
 pub use fgsm::fgsm;

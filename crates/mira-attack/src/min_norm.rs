@@ -138,7 +138,12 @@ impl MinNormConfig {
             delta = delta + ball.steepest_ascent(g) * e.clone() * (self.rel_step * anneal);
             // Rescale δ to norm ε (DDN's projection onto the sphere), then clip to bounds.
             let n = per_sample::<D>(per_sample_norm(delta.clone(), norm).clamp_min(1e-12));
-            delta = delta / n * e;
+            let inside = if norm == Norm::L2 {
+                crate::ball::L2_INSIDE
+            } else {
+                1.0
+            };
+            delta = delta / n * e * inside;
             if let Some(m) = &ball.mask {
                 delta = delta * m.clone();
             }

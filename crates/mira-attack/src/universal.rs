@@ -142,8 +142,9 @@ impl UniversalConfig {
             Norm::Linf => delta.clamp(-ball.epsilon, ball.epsilon),
             Norm::L2 => {
                 let n = per_sample_norm(delta.clone(), Norm::L2).into_scalar::<f32>();
-                if n > ball.epsilon {
-                    delta * (ball.epsilon / n)
+                let radius = ball.epsilon * crate::ball::L2_INSIDE;
+                if n > radius {
+                    delta * (radius / n)
                 } else {
                     delta
                 }
