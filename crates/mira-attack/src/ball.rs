@@ -50,9 +50,10 @@ pub struct LpBall<const D: usize> {
 }
 
 /// L2 projections aim this share inside the ball: the norm is summed in f32 over the whole
-/// input (262,144 voxels for a 64³ volume), whose rounding reached 4e-5 relative in a real S3
-/// run; the runner's exact f64 re-check would otherwise see a point 0.004 % outside.
-pub const L2_INSIDE: f32 = 1.0 - 1e-4;
+/// input (262,144 voxels for a 64³ volume); one running sum was off by up to 2e-4 relative in
+/// real S3 runs, and the runner's exact f64 re-check saw points that far outside. Norms are now
+/// summed in blocks ([`per_sample_norm`]) and projections aim 0.1 % inside.
+pub const L2_INSIDE: f32 = 1.0 - 1e-3;
 
 /// Per-sample norm of a batch.
 ///
@@ -63,7 +64,31 @@ pub fn per_sample_norm<const D: usize>(x: Tensor<D>, norm: Norm) -> Tensor<1> {
     let flat = x.reshape([b as i64, -1]);
     match norm {
         Norm::Linf => flat.abs().max_dim(1).reshape([b]),
-        Norm::L2 => flat.powi_scalar(2).sum_dim(1).sqrt().reshape([b]),
+        Norm::L2 => blocked_sum(flat.powi_scalar(2)).sqrt().reshape([b]),
+    }
+}
+
+/// Row sums of `[B, P]` in blocks of 1,024 (then over the block sums), so f32 rounding grows
+/// with the number of blocks rather than with `P`: one long running sum over a 64³ volume was
+/// off by 2e-4 relative, enough to cross an L2 ball's surface by the runner's exact measure.
+fn blocked_sum(v: Tensor<2>) -> Tensor<2> {
+    const BLOCK: usize = 1024;
+    let [b, p] = v.dims();
+    if p <= 4 * BLOCK {
+        return v.sum_dim(1);
+    }
+    let k = p / BLOCK;
+    let main = v
+        .clone()
+        .narrow(1, 0, k * BLOCK)
+        .reshape([b, k, BLOCK])
+        .sum_dim(2)
+        .reshape([b, k])
+        .sum_dim(1);
+    if p == k * BLOCK {
+        main
+    } else {
+        main + v.narrow(1, k * BLOCK, p - k * BLOCK).sum_dim(1)
     }
 }
 
@@ -235,7 +260,11 @@ mod tests {
         let ball = LpBall::new(Norm::L2, 0.25, Bounds { lo: -1.0, hi: 1.0 }).unwrap();
         let p = vals(ball.project(t(&big, [1, n]), &zero));
         let l2 = p.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
-        assert!(l2 <= 0.25 && l2 > 0.2499, "{l2}");
+        assert!(l2 <= 0.25 && l2 > 0.249, "{l2}");
+        // Blocked sums: the L2 norm of 262,144 voxels agrees with an f64 sum to 1e-5.
+        let f = mira_nn::tensor_to_vec(per_sample_norm(t(&big, [1, n]), Norm::L2))[0] as f64;
+        let exact = big.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+        assert!((f / exact - 1.0).abs() < 1e-5, "{f} vs {exact}");
     }
 
     #[test]
