@@ -100,6 +100,12 @@ impl ShapeTrainConfig {
         Ok(())
     }
 
+    /// PGD's step relative to `eps`: `adv_step / eps`, at most 2 (while ε ramps up from 0 the
+    /// absolute step would otherwise be many times ε).
+    pub fn rel_step_at(&self, eps: f32) -> f32 {
+        (self.adv_step / eps.max(1e-12)).min(2.0)
+    }
+
     /// The adversarial-training ε at `step` of the run (linear ramp, then constant).
     pub fn epsilon_at(&self, step: usize) -> f32 {
         let ramp = (self.adv_ramp * self.steps as f32).max(1.0);
@@ -278,7 +284,7 @@ pub fn train_shape(
                 .map_err(|e| TrainError::Data(e.to_string()))?;
             let pgd = ProjectedGradient {
                 steps: cfg.adv_steps,
-                rel_step: cfg.adv_step / eps,
+                rel_step: cfg.rel_step_at(eps),
                 random_start: true,
                 restarts: 1,
             };
@@ -421,6 +427,15 @@ mod tests {
             (adv.epsilon_at(0), adv.epsilon_at(1), adv.epsilon_at(3)),
             (0.0, 0.035, 0.07)
         );
+        // Early in a long ramp ε is tiny: the relative step is capped (an S4 run stopped at
+        // step 1 with rel_step 171).
+        let long = ShapeTrainConfig {
+            steps: 800,
+            adv_step: 0.03,
+            ..adv.clone()
+        };
+        assert_eq!(long.rel_step_at(long.epsilon_at(1)), 2.0);
+        assert_eq!(long.rel_step_at(0.06), 0.5);
         train_shape(&net, &train, &val, &adv, 3, &mut |_| {}).unwrap();
         assert!(
             ShapeTrainConfig {
