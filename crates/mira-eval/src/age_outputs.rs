@@ -219,8 +219,32 @@ fn min_norm_finding(
         .iter()
         .filter(|r| r.attack == a.name)
         .map(|r| {
+            // Subjects already off by more than the threshold need ε = 0; the median over the
+            // others says how much it takes to break a correct prediction.
+            let mut rest: Vec<f64> = records
+                .iter()
+                .filter(|q| q.model == r.model && q.attack == a.name && q.min_norm != Some(0.0))
+                .map(|q| q.min_norm.unwrap_or(f64::INFINITY))
+                .collect();
+            rest.sort_by(f64::total_cmp);
+            let correct = match rest.len() {
+                0 => String::new(),
+                n => {
+                    let m = if n % 2 == 1 {
+                        rest[n / 2]
+                    } else {
+                        0.5 * (rest[n / 2 - 1] + rest[n / 2])
+                    };
+                    let m = if m.is_finite() {
+                        format!("{m:.4}")
+                    } else {
+                        format!("> {cap}")
+                    };
+                    format!(", {m} over the {n} subjects correct within the threshold clean")
+                }
+            };
             format!(
-                "{} {} ({:.0}% broken within ε = {cap})",
+                "{} {} ({:.0}% broken within ε = {cap}{correct})",
                 r.model,
                 r.median_min_norm
                     .map_or(format!("> {cap}"), |m| format!("{m:.4}")),
