@@ -106,18 +106,27 @@ pub(crate) fn shape_findings(
         }
     }
     for a in exp.attacks.iter().filter(|a| a.scope == ShapeScope::Ood) {
-        let Some(&eps) = a.epsilons.last() else {
+        // Per model, the budget with the closest match (a larger L2 ball holds every smaller
+        // one, so a worse match at a larger ε is the optimiser's doing, not the threat model's).
+        let mut best: Vec<&ShapeSummaryRow> = Vec::new();
+        for r in rows.iter().filter(|r| r.attack == a.name) {
+            match best.iter().position(|b| b.model == r.model) {
+                Some(i) if r.adv_mrse < best[i].adv_mrse => best[i] = r,
+                Some(_) => {}
+                None => best.push(r),
+            }
+        }
+        if best.is_empty() {
             continue;
-        };
-        let eps = crate::seg_cell::eps_f64(eps);
-        let parts: Vec<String> = rows
+        }
+        let parts: Vec<String> = best
             .iter()
-            .filter(|r| r.attack == a.name && r.epsilon == eps)
             .map(|r| {
                 let own = clean(&r.model).map_or(f64::NAN, |c| c.clean_mrse);
                 format!(
-                    "{}: match {:.2} px from {:.2} px at the start ({}; its clean error {own:.2} px), detector AUC {:.2} → {:.2}",
+                    "{} (ε = {}): match {:.2} px from {:.2} px at the start ({}; its clean error {own:.2} px), detector AUC {:.2} → {:.2}",
                     r.model,
+                    r.epsilon,
                     r.adv_mrse,
                     r.clean_mrse,
                     if r.adv_mrse <= own { "succeeds" } else { "fails" },
@@ -126,13 +135,9 @@ pub(crate) fn shape_findings(
                 )
             })
             .collect();
-        let source = rows
-            .iter()
-            .find(|r| r.attack == a.name)
-            .and_then(|r| r.source.clone())
-            .unwrap_or_default();
+        let source = best[0].source.clone().unwrap_or_default();
         out.push(format!(
-            "OOD {} ({source}, {:?} ε = {eps}): {}. An attack succeeds when the OOD image's contour matches the target slice's as closely as the model's own clean error; AUC: the reconstruction-error detector telling these inputs from test slices (0.5 = blind). S4 paper: OOD attacks succeeded against every model.",
+            "OOD {} ({source}, {:?}, best budget per model): {}. An attack succeeds when the OOD image's contour matches the target slice's as closely as the model's own clean error; AUC: the reconstruction-error detector telling these inputs from test slices (0.5 = blind). S4 paper: OOD attacks succeeded against every model.",
             a.name,
             a.norm,
             parts.join("; ")
