@@ -290,11 +290,7 @@ pub fn run_brain_age(
 
 /// Whether the run folder `out` holds a brain-age run (by its manifest).
 pub fn is_brain_age_run(out: &Path) -> bool {
-    std::fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["experiment"]["task"].as_str().map(str::to_string))
-        .is_some_and(|t| t == "brain_age")
+    crate::manifest::run_task(out).is_some_and(|t| t == "brain_age")
 }
 
 /// Rebuilds the summaries, comparisons, findings and `report.html` of a brain-age run folder

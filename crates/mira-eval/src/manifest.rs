@@ -122,6 +122,15 @@ pub fn shapes_hash(samples: &[mira_data::ShapeSample]) -> String {
     hex(&h.finalize())
 }
 
+/// The `task` of the experiment a run folder's manifest holds (`None`: no readable manifest, or
+/// a segmentation experiment, which has no task tag).
+pub(crate) fn run_task(out: &Path) -> Option<String> {
+    std::fs::read_to_string(out.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["experiment"]["task"].as_str().map(str::to_string))
+}
+
 /// Hex SHA-256 of a file.
 pub(crate) fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;

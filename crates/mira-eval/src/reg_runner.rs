@@ -287,11 +287,7 @@ pub(crate) fn write_reg_outputs(
 
 /// Whether the run folder `out` holds a registration run (by its manifest).
 pub fn is_registration_run(out: &Path) -> bool {
-    std::fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["experiment"]["task"].as_str().map(str::to_string))
-        .is_some_and(|t| t == "registration")
+    crate::manifest::run_task(out).is_some_and(|t| t == "registration")
 }
 
 /// Rebuilds the summaries, first failures and `report.html` of a registration run folder from

@@ -248,11 +248,7 @@ pub fn run_shape(
 
 /// Whether the run folder `out` holds a shape run (by its manifest).
 pub fn is_shape_run(out: &Path) -> bool {
-    std::fs::read_to_string(out.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["experiment"]["task"].as_str().map(str::to_string))
-        .is_some_and(|t| t == "shape")
+    crate::manifest::run_task(out).is_some_and(|t| t == "shape")
 }
 
 /// Rebuilds the summaries, findings and `report.html` of a shape run from its files.

@@ -7,8 +7,8 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{load_weights, save_folder};
-use crate::{AgeNet, AgeNetConfig, NnError, Result};
+use crate::checkpoint::{load_weights, read_tagged_meta, save_folder};
+use crate::{AgeNet, AgeNetConfig, Result};
 
 /// Format tag of brain-age checkpoints.
 pub const AGE_FORMAT: &str = "mira-agenet/1";
@@ -26,13 +26,6 @@ pub struct AgeNetMeta {
     pub training: serde_json::Value,
 }
 
-fn err(path: &Path, reason: impl ToString) -> NnError {
-    NnError::Checkpoint {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
 /// Saves `model` and `meta` into `dir` (created if needed).
 ///
 /// # Errors
@@ -46,16 +39,7 @@ pub fn save_age_net(dir: &Path, model: &AgeNet, meta: &AgeNetMeta) -> Result<()>
 /// # Errors
 /// A missing or malformed file, or another format.
 pub fn read_age_meta(dir: &Path) -> Result<AgeNetMeta> {
-    let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&path, e))?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(AGE_FORMAT) {
-        return Err(err(
-            &path,
-            format!("not a brain-age checkpoint (format is not `{AGE_FORMAT}`)"),
-        ));
-    }
-    let meta: AgeNetMeta = serde_json::from_value(v).map_err(|e| err(&path, e))?;
+    let meta: AgeNetMeta = read_tagged_meta(dir, AGE_FORMAT, "brain-age")?;
     meta.net.validate()?;
     Ok(meta)
 }

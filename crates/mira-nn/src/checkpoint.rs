@@ -40,6 +40,26 @@ fn err(path: &Path, reason: impl ToString) -> NnError {
     }
 }
 
+/// Reads `dir/model.json`, refuses another `format` tag (naming `what` the folder should
+/// hold), and deserialises it: the shared reader of the typed checkpoints (registration,
+/// brain age, shape).
+pub(crate) fn read_tagged_meta<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    format: &str,
+    what: &str,
+) -> Result<T> {
+    let path = dir.join("model.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&path, e))?;
+    if v.get("format").and_then(|f| f.as_str()) != Some(format) {
+        return Err(err(
+            &path,
+            format!("not a {what} checkpoint (format is not `{format}`)"),
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| err(&path, e))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 ///
 /// # Errors

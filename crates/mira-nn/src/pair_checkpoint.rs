@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{load_weights, save_folder};
-use crate::{NnError, PairNet, PairNetConfig, Result};
+use crate::checkpoint::{load_weights, read_tagged_meta, save_folder};
+use crate::{PairNet, PairNetConfig, Result};
 
 /// Format tag of registration checkpoints.
 pub const PAIR_FORMAT: &str = "mira-pairnet/1";
@@ -31,13 +31,6 @@ pub struct PairNetMeta {
     pub training: serde_json::Value,
 }
 
-fn err(path: &Path, reason: impl ToString) -> NnError {
-    NnError::Checkpoint {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
 /// Saves `model` and `meta` into `dir` (created if needed).
 ///
 /// # Errors
@@ -51,16 +44,7 @@ pub fn save_pair_net(dir: &Path, model: &PairNet, meta: &PairNetMeta) -> Result<
 /// # Errors
 /// A missing or malformed file, another format (a segmentation checkpoint, say).
 pub fn read_pair_meta(dir: &Path) -> Result<PairNetMeta> {
-    let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&path, e))?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(PAIR_FORMAT) {
-        return Err(err(
-            &path,
-            format!("not a registration checkpoint (format is not `{PAIR_FORMAT}`)"),
-        ));
-    }
-    let meta: PairNetMeta = serde_json::from_value(v).map_err(|e| err(&path, e))?;
+    let meta: PairNetMeta = read_tagged_meta(dir, PAIR_FORMAT, "registration")?;
     meta.net.validate()?;
     Ok(meta)
 }

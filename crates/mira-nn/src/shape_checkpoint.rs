@@ -7,8 +7,8 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{load_weights, save_folder};
-use crate::{NnError, Result, ShapeNet, ShapeNetConfig};
+use crate::checkpoint::{load_weights, read_tagged_meta, save_folder};
+use crate::{Result, ShapeNet, ShapeNetConfig};
 
 /// Format tag of shape checkpoints.
 pub const SHAPE_FORMAT: &str = "mira-shapenet/1";
@@ -26,13 +26,6 @@ pub struct ShapeNetMeta {
     pub training: serde_json::Value,
 }
 
-fn err(path: &Path, reason: impl ToString) -> NnError {
-    NnError::Checkpoint {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
 /// Saves `model` and `meta` into `dir` (created if needed).
 ///
 /// # Errors
@@ -46,16 +39,7 @@ pub fn save_shape_net(dir: &Path, model: &ShapeNet, meta: &ShapeNetMeta) -> Resu
 /// # Errors
 /// A missing or malformed file, or another format.
 pub fn read_shape_meta(dir: &Path) -> Result<ShapeNetMeta> {
-    let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(&path, e))?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(SHAPE_FORMAT) {
-        return Err(err(
-            &path,
-            format!("not a shape checkpoint (format is not `{SHAPE_FORMAT}`)"),
-        ));
-    }
-    let meta: ShapeNetMeta = serde_json::from_value(v).map_err(|e| err(&path, e))?;
+    let meta: ShapeNetMeta = read_tagged_meta(dir, SHAPE_FORMAT, "shape")?;
     meta.net.validate()?;
     Ok(meta)
 }
