@@ -8,6 +8,7 @@
 //! explicit seed, and item `i` of a phantom set depends only on `(seed, i)`: subsets and
 //! resumed runs see the same images.
 
+mod abdomen_phantom;
 mod age_mni;
 mod age_phantom;
 mod brain_anatomy;
@@ -24,6 +25,7 @@ mod slice;
 mod spine_phantom;
 mod xray_phantom;
 
+pub use abdomen_phantom::{ABDOMEN_LABELS, AbdomenPhantomConfig, CtSlice};
 pub use age_phantom::{AGE_TISSUE_LABELS, AgePhantomConfig, AgeSubject};
 pub use brain_anatomy::BrainAnatomy;
 pub use brain_phantom::{BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainPhantomConfig};
