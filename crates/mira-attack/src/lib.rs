@@ -28,7 +28,9 @@ mod random_search;
 mod seg_objective;
 mod spsa;
 mod square;
+mod synthesis;
 mod universal;
+mod warp;
 
 pub use apgd::{ApgdConfig, apgd_checkpoints};
 pub use attack::{Attack, AttackSpec};
@@ -48,7 +50,12 @@ pub use random_search::RandomSearch;
 pub use seg_objective::segmentation_objective;
 pub use spsa::SpsaConfig;
 pub use square::{SquareConfig, square_share};
+pub use synthesis::{Synthesis, SynthesisConfig, SynthesisFit, SynthesisLoss, SynthesisParams};
 pub use universal::{UniversalConfig, UniversalFit, apply_universal};
+pub use warp::{
+    BsplineGrid, bspline_matrix, control_spacing, min_jacobian_det, warp_bilinear,
+    warp_labels_nearest,
+};
 
 /// Errors from attacks.
 #[derive(Debug, thiserror::Error)]
