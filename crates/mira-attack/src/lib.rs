@@ -29,6 +29,7 @@ mod seg_objective;
 mod spsa;
 mod square;
 mod synthesis;
+mod target_search;
 mod universal;
 mod warp;
 
@@ -51,6 +52,7 @@ pub use seg_objective::segmentation_objective;
 pub use spsa::SpsaConfig;
 pub use square::{SquareConfig, square_share};
 pub use synthesis::{Synthesis, SynthesisConfig, SynthesisFit, SynthesisLoss, SynthesisParams};
+pub use target_search::{DamageFn, IndexedLoss, TargetOutcome, search_budget, single, stack};
 pub use universal::{UniversalConfig, UniversalFit, apply_universal};
 pub use warp::{
     BsplineGrid, bspline_matrix, control_spacing, min_jacobian_det, warp_bilinear,

@@ -12,8 +12,10 @@
 mod age_checkpoint;
 mod age_net;
 pub mod checkpoint;
+mod deform_generator;
 mod device;
 mod forward;
+mod generator_checkpoint;
 mod pair_checkpoint;
 mod pair_net;
 mod reg3d;
@@ -29,8 +31,10 @@ mod unet_block;
 
 pub use age_checkpoint::{AGE_FORMAT, AgeNetMeta, load_age_net, read_age_meta, save_age_net};
 pub use age_net::{AgeFeatureConfig, AgeNet, AgeNetConfig};
+pub use deform_generator::{DeformGenerator, DeformGeneratorConfig};
 pub use device::{autodiff_device, default_device, seeded};
 pub use forward::Forward;
+pub use generator_checkpoint::{GENERATOR_FORMAT, GeneratorMeta, load_generator, save_generator};
 pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};
 pub use pair_net::{PairMode, PairNet, PairNetConfig};
 pub use reg3d::{Reg3d, Reg3dConfig};

@@ -11,6 +11,7 @@ mod evaluate;
 mod registration;
 mod segmentation;
 mod shape;
+mod synth_generator;
 
 pub use age::{
     AgeTrainConfig, AgeTrainEvent, AgeTrainReport, AgeValidation, feature_stats, fit_tissue_model,
@@ -30,6 +31,7 @@ pub use shape::{
     ShapeTrainConfig, ShapeTrainEvent, ShapeTrainReport, ShapeValidation, mean_contour,
     points_tensor, predict_points, slices_tensor, train_shape,
 };
+pub use synth_generator::{GeneratorReport, GeneratorTrainConfig, train_generator};
 
 /// Errors from training.
 #[derive(Debug, thiserror::Error)]
