@@ -225,6 +225,12 @@ impl Synthesis {
         self.render_tensors(x0, d, b, a)
     }
 
+    /// The dense multiplicative bias field `[B, 1, H, W]` of `p` (plain device).
+    pub fn bias_field(&self, p: &SynthesisParams) -> Tensor<4> {
+        let [_, b, _] = self.tensors(p, &mira_nn::default_device());
+        self.bias.dense(b).exp()
+    }
+
     /// Signed-gradient ascent of `loss` from the identity, each sample's bounds scaled by
     /// `scale[i]` in `[0, 1]`; the best iterate per sample is returned.
     ///

@@ -149,6 +149,21 @@ impl Progress {
             RunEvent::RegTrain { model, event } => self.reg_train(&model, event),
             RunEvent::AgeTrain { model, event } => self.age_train(&model, event),
             RunEvent::ShapeTrain { model, event } => self.shape_train(&model, event),
+            RunEvent::GeneratorTrain {
+                model,
+                step,
+                steps,
+                loss,
+            } => {
+                if step == 1 {
+                    self.finish();
+                    self.bar = Some(bar(steps, &format!("training the attacker of {model}")));
+                }
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                    b.set_message(format!("training the attacker of {model} (loss {loss:.4})"));
+                }
+            }
             RunEvent::CellStart { cell, cases } => {
                 self.finish();
                 self.bar = Some(bar(cases, &cell));

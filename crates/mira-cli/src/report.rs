@@ -23,8 +23,13 @@ pub fn main(a: Args) -> Result<()> {
         );
         return Ok(());
     }
-    if mira_eval::is_brain_age_run(&a.run) || mira_eval::is_shape_run(&a.run) {
-        if mira_eval::is_shape_run(&a.run) {
+    if mira_eval::is_brain_age_run(&a.run)
+        || mira_eval::is_shape_run(&a.run)
+        || mira_eval::is_synthesis_run(&a.run)
+    {
+        if mira_eval::is_synthesis_run(&a.run) {
+            mira_eval::rebuild_synthesis_report(&a.run)?;
+        } else if mira_eval::is_shape_run(&a.run) {
             mira_eval::rebuild_shape_report(&a.run)?;
         } else {
             mira_eval::rebuild_brain_age_report(&a.run)?;

@@ -147,6 +147,30 @@ pub fn main(args: Args) -> Result<()> {
         );
         return Ok(());
     }
+    if mira_eval::is_synthesis(&text) {
+        let mut exp = mira_eval::SynthExperiment::from_file(&args.experiment)?;
+        if let Some(seed) = args.seed {
+            exp.seed = seed;
+        }
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+        let mut progress = Progress::default();
+        let outcome = mira_eval::run_synthesis(&exp, &out, &mut |e| progress.event(e))?;
+        println!("Findings:");
+        for f in &outcome.findings {
+            println!("  - {f}");
+        }
+        println!("{}", mira_report::synth_markdown(&outcome.rows));
+        println!(
+            "{} cells run, {} kept from an earlier run. Records: {}; report: {}",
+            outcome.cells_run,
+            outcome.cells_skipped,
+            out.join("records.jsonl").display(),
+            out.join("report.html").display()
+        );
+        return Ok(());
+    }
     if mira_eval::is_brain_age(&text) {
         let mut exp = mira_eval::AgeExperiment::from_file(&args.experiment)?;
         if let Some(seed) = args.seed {

@@ -14,7 +14,7 @@ const LABEL_RGB: [[u8; 3]; 6] = [
     [40, 220, 230],
 ];
 
-fn save(path: &Path, img: image::RgbImage) -> Result<()> {
+pub(crate) fn save(path: &Path, img: image::RgbImage) -> Result<()> {
     img.save(path).map_err(|source| DataError::Image {
         path: path.display().to_string(),
         source,
@@ -76,7 +76,7 @@ pub fn save_label_overlay_png(
     save(path, img)
 }
 
-fn overlay(g: f32, label: u8) -> image::Rgb<u8> {
+pub(crate) fn overlay(g: f32, label: u8) -> image::Rgb<u8> {
     match label {
         0 => image::Rgb([g as u8; 3]),
         l => {

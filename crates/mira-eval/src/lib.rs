@@ -30,6 +30,10 @@ mod shape_ood;
 mod shape_runner;
 mod shape_spec;
 mod spec;
+mod synth_cell;
+mod synth_outputs;
+mod synth_runner;
+mod synth_spec;
 
 pub use age_runner::{
     AgeRunOutcome, age_splits, is_brain_age_run, rebuild_brain_age_report, run_brain_age,
@@ -65,4 +69,11 @@ pub use shape_spec::{
 };
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
+};
+pub use synth_runner::{
+    SynthRunOutcome, is_synthesis_run, rebuild_synthesis_report, run_synthesis, synth_splits,
+};
+pub use synth_spec::{
+    GeneratorSpec, SearchSpec, SynthDataSpec, SynthExperiment, SynthModelEntry, SynthTask,
+    ThreatSpec, is_synthesis,
 };

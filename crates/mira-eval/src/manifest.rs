@@ -179,6 +179,12 @@ impl ExperimentName for Experiment {
     }
 }
 
+impl ExperimentName for crate::SynthExperiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl ExperimentName for crate::ShapeExperiment {
     fn name(&self) -> &str {
         &self.name

@@ -45,6 +45,13 @@ pub enum RunEvent {
         model: String,
         event: mira_train::AgeTrainEvent,
     },
+    /// Training progress of a learned synthesis attacker (S2): step `step` of `steps`.
+    GeneratorTrain {
+        model: String,
+        step: usize,
+        steps: usize,
+        loss: f32,
+    },
     /// A cell starts: how many cases it will attack.
     CellStart { cell: String, cases: usize },
     /// Cases of the running cell finished.

@@ -674,3 +674,29 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, file: &str)
         }
     })
 }
+
+/// A name used in folders and tables: non-empty, without slashes.
+pub(crate) fn check_name(field: &str, name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.contains(['/', '\\']) {
+        return Err(EvalError::invalid(
+            field,
+            "must be a non-empty name without slashes",
+        ));
+    }
+    Ok(())
+}
+
+/// Every name valid ([`check_name`]) and none repeated; fields are `{list}[i].name`.
+pub(crate) fn check_unique_names(list: &str, names: &[&str]) -> Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("{list}[{i}].name");
+        check_name(&field, name)?;
+        if names[..i].contains(name) {
+            return Err(EvalError::invalid(
+                field,
+                format!("duplicate name `{name}`"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -16,6 +16,8 @@ mod reg_summary;
 mod shape_html;
 mod shape_record;
 mod summary;
+mod synth_html;
+mod synth_record;
 
 pub use age_format::{AgeReportInput, age_csv, age_markdown, render_age_html};
 pub use age_record::{AgeComparison, AgeRecord, AgeSummaryRow, compare_age, summarise_age};
@@ -33,6 +35,10 @@ pub use reg_summary::{
 pub use shape_html::render_shape_html;
 pub use shape_record::{ShapeRecord, ShapeSummaryRow, roc_auc, shape_markdown, summarise_shape};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
+pub use synth_html::{SynthReportInput, render_synth_html};
+pub use synth_record::{
+    SynthRecord, SynthSummaryRow, TransferDrop, summarise_synth, synth_markdown,
+};
 
 /// Errors from reading records or writing reports.
 #[derive(Debug, thiserror::Error)]
