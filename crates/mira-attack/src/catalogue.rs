@@ -105,6 +105,19 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "input gradient + criterion",
         },
         AttackInfo {
+            kind: Some("task = \"synthesis\""),
+            name: "Synthesis: deformation + bias field (Dice-targeted)",
+            paper: "Chen et al. 2019 (intelligent image synthesis to attack a segmentation CNN); \
+                    B-spline fold-free bound: Choi & Lee 2000",
+            threat: "smooth B-spline displacement (mm bound, fold-free), smooth multiplicative \
+                     bias field, optional small additive term; judged against the equally \
+                     warped truth; per image the smallest budget reaching a requested Dice drop, \
+                     or a learned generator",
+            parameters: "grid = 6, max_disp_px = 4, bias_grid = 4, max_bias = 0.2, \
+                         additive_eps = 0, steps = 20, rel_step = 0.15, smoothness = 0",
+            access: "input gradient (through the differentiable warp)",
+        },
+        AttackInfo {
             kind: None,
             name: "random search (sanity check)",
             paper: "gradient-free baseline of the evaluation checks (docs/checks.md)",
@@ -166,6 +179,19 @@ mod tests {
         assert!(params("scope = \"min-norm\"").contains(&format!(
             "steps = {}, rel_step = {}, gamma = {}",
             m.steps, m.rel_step, m.gamma
+        )));
+        let sy = crate::SynthesisConfig::default();
+        assert!(params("task = \"synthesis\"").contains(&format!(
+            "grid = {}, max_disp_px = {}, bias_grid = {}, max_bias = {}, additive_eps = {}, \
+             steps = {}, rel_step = {}, smoothness = {}",
+            sy.grid,
+            sy.max_disp_px,
+            sy.bias_grid,
+            sy.max_bias,
+            sy.additive_eps,
+            sy.steps,
+            sy.rel_step,
+            sy.smoothness
         )));
         let r = crate::RandomSearch::default();
         let random = c.iter().find(|a| a.kind.is_none()).unwrap();
