@@ -9,9 +9,11 @@ mod attacks;
 mod bench;
 mod demo;
 mod info;
+mod merge;
 mod progress;
 mod report;
 mod run;
+mod slurm;
 mod train;
 
 use std::process::ExitCode;
@@ -45,6 +47,10 @@ enum Command {
     Info(info::Args),
     /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
     Report(report::Args),
+    /// Join the shard files of a sharded sweep (`mira run --shard K/N`) into one run.
+    Merge(merge::Args),
+    /// Write (and submit) Slurm jobs: models, an array of shards, then the merge.
+    Slurm(slurm::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,8 @@ fn main() -> ExitCode {
         Command::Report(a) => report::main(a),
         Command::Info(a) => info::main(a),
         Command::Bench(a) => bench::main(a),
+        Command::Merge(a) => merge::main(a),
+        Command::Slurm(a) => slurm::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

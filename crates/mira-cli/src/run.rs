@@ -18,6 +18,15 @@ pub struct Args {
     /// Override the experiment's master seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run only part K of N of the sweep (segmentation experiments), into
+    /// `OUT/shards/records-K-of-N.jsonl`; `mira merge OUT` joins the parts. The folder must
+    /// be prepared first with `--models-only`.
+    #[arg(long, value_name = "K/N", conflicts_with = "models_only")]
+    pub shard: Option<String>,
+    /// Train or load the models and write the manifest, without attacking (the step before
+    /// sharded runs).
+    #[arg(long)]
+    pub models_only: bool,
 }
 
 /// Runs `exp` into `out` with progress bars and prints the summary.
@@ -114,6 +123,7 @@ pub fn main(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.experiment)
         .with_context(|| format!("reading {}", args.experiment.display()))?;
     if mira_eval::is_registration(&text) {
+        unsharded(&args, "registration")?;
         let mut exp = mira_eval::RegExperiment::from_file(&args.experiment)?;
         if let Some(seed) = args.seed {
             exp.seed = seed;
@@ -124,6 +134,7 @@ pub fn main(args: Args) -> Result<()> {
         return execute_registration(&exp, &out);
     }
     if mira_eval::is_shape(&text) {
+        unsharded(&args, "shape")?;
         let mut exp = mira_eval::ShapeExperiment::from_file(&args.experiment)?;
         if let Some(seed) = args.seed {
             exp.seed = seed;
@@ -148,6 +159,7 @@ pub fn main(args: Args) -> Result<()> {
         return Ok(());
     }
     if mira_eval::is_synthesis(&text) {
+        unsharded(&args, "synthesis")?;
         let mut exp = mira_eval::SynthExperiment::from_file(&args.experiment)?;
         if let Some(seed) = args.seed {
             exp.seed = seed;
@@ -172,6 +184,7 @@ pub fn main(args: Args) -> Result<()> {
         return Ok(());
     }
     if mira_eval::is_brain_age(&text) {
+        unsharded(&args, "brain_age")?;
         let mut exp = mira_eval::AgeExperiment::from_file(&args.experiment)?;
         if let Some(seed) = args.seed {
             exp.seed = seed;
@@ -188,6 +201,39 @@ pub fn main(args: Args) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+    let mut progress = Progress::default();
+    if args.models_only {
+        mira_eval::prepare_models(&exp, &out, &mut |e| progress.event(e))?;
+        progress.finish();
+        println!("models ready in {}", out.join("models").display());
+        return Ok(());
+    }
+    if let Some(shard) = &args.shard {
+        let shard: mira_eval::Shard = shard.parse()?;
+        let o = mira_eval::run_shard(&exp, &out, shard, &mut |e| progress.event(e))?;
+        progress.finish();
+        println!(
+            "shard {}/{}: {} units run, {} kept from an earlier run; records: {}",
+            shard.index,
+            shard.count,
+            o.units_run,
+            o.units_skipped,
+            o.records.display()
+        );
+        return Ok(());
+    }
     execute(&exp, &out)?;
+    Ok(())
+}
+
+/// Refuses `--shard` / `--models-only` for experiment kinds that do not shard yet.
+fn unsharded(args: &Args, task: &str) -> Result<()> {
+    if args.shard.is_some() || args.models_only {
+        return Err(crate::InvalidInput(format!(
+            "--shard and --models-only are implemented for segmentation experiments; \
+             {task} experiments run unsharded"
+        ))
+        .into());
+    }
     Ok(())
 }

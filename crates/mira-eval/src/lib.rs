@@ -25,6 +25,7 @@ mod reg_spec;
 mod runner;
 mod seg_cell;
 mod shape_cell;
+mod shard;
 mod shape_findings;
 mod shape_ood;
 mod shape_runner;
@@ -62,6 +63,7 @@ pub use reg_spec::{
     RegSourceKind, RegTask, is_registration,
 };
 pub use runner::{RunEvent, RunOutcome, run};
+pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use shape_runner::{ShapeRunOutcome, is_shape_run, rebuild_shape_report, run_shape};
 pub use shape_spec::{
     OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,

@@ -98,17 +98,23 @@ pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegD
     }
 }
 
-/// Validates `exp`, then runs it into `out`: models (loaded, or trained and saved under
-/// `out/models/NAME`), every (model, attack, ε) cell, `records.jsonl`, and the summaries
-/// `summary.csv` and `summary.md`. Complete cells already in `out` are kept, not re-run.
-///
-/// # Errors
-/// Invalid experiments, an `out` folder holding a different experiment, I/O, training or
-/// attack failures, and budget violations.
-pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<RunOutcome> {
-    exp.validate()?;
-    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
-    let _lock = lock_run_dir(out)?;
+/// What a run folder holds once its models are ready: the manifest, evaluation copies of the
+/// models and the test slices.
+pub(crate) struct Prepared {
+    pub manifest: Manifest<Experiment>,
+    pub models: Vec<mira_nn::UNet>,
+    pub test: SegDataset,
+}
+
+/// Generates the data, then loads or trains every model. With `write`, the folder is taken
+/// over (manifest resumed and written, missing models trained and saved); without it (shards,
+/// merge) the folder must already hold the manifest and every model, and nothing is written.
+pub(crate) fn prepare(
+    exp: &Experiment,
+    out: &Path,
+    write: bool,
+    progress: &mut dyn FnMut(RunEvent),
+) -> Result<Prepared> {
     progress(RunEvent::Phase("generating data".into()));
     let (train, val, test) = datasets(exp)?;
     let mut manifest = Manifest {
@@ -123,7 +129,23 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         models: Default::default(),
         sessions: vec![Session::now()],
     };
-    manifest.resume_from(out)?;
+    if write {
+        manifest.resume_from(out)?;
+    } else {
+        let old = Manifest::<Experiment>::read(out)?.ok_or_else(|| {
+            EvalError::invalid(
+                "out",
+                format!(
+                    "{} has no manifest.json: prepare it first with `mira run EXPERIMENT --out {} \
+                     --models-only`",
+                    out.display(),
+                    out.display()
+                ),
+            )
+        })?;
+        old.check_resumable(&manifest, out)?;
+        manifest = old;
+    }
 
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
@@ -145,6 +167,17 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         } else if dir.join("model.json").exists() {
             progress(RunEvent::Phase(format!("loading model {}", entry.name)));
             checkpoint::load(&dir, &default_device())?.0
+        } else if !write {
+            return Err(EvalError::invalid(
+                format!("models[{i}]"),
+                format!(
+                    "model '{}' is not trained in {}: train the models first with `mira run \
+                     EXPERIMENT --out {} --models-only`",
+                    entry.name,
+                    out.display(),
+                    out.display()
+                ),
+            ));
         } else {
             progress(RunEvent::Phase(format!("training model {}", entry.name)));
             let cfg = entry.unet(train.channels(), train.n_labels());
@@ -177,8 +210,73 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         manifest.pin_weights(i, &entry.name, &weights_file)?;
         models.push(model);
     }
-    manifest.write(out)?;
+    if write {
+        manifest.write(out)?;
+    }
+    Ok(Prepared {
+        manifest,
+        models,
+        test,
+    })
+}
 
+/// The (model, attack, ε) cells of `exp` in run order, bound to `models`.
+pub(crate) fn cells<'a>(
+    exp: &'a Experiment,
+    models: &'a [mira_nn::UNet],
+    specs: &'a [AttackSpec],
+    examples_dir: &'a Path,
+) -> Vec<Cell<'a>> {
+    let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    let mut out = Vec::new();
+    for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
+        for (ai, attack) in exp.attacks.iter().enumerate() {
+            for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
+                out.push(Cell {
+                    model_name: &entry.name,
+                    attack_name: &attack.name,
+                    model,
+                    spec: &specs[ai],
+                    goal: attack.goal,
+                    temperature: attack.temperature.unwrap_or(1.0),
+                    loss: attack.loss,
+                    norm: exp.sweep.norm,
+                    epsilon,
+                    batch_size: exp.sweep.batch_size,
+                    examples: (epsilon == max_eps && epsilon > 0.0).then_some(examples_dir),
+                    seed: mix(
+                        mix(mix(exp.seed, mi as u64), 100 + ai as u64),
+                        10_000 + ei as u64,
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The attack of every entry, validated.
+pub(crate) fn attack_specs(exp: &Experiment) -> Result<Vec<AttackSpec>> {
+    exp.attacks
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| a.spec(&format!("attacks[{ai}]")))
+        .collect()
+}
+
+/// Validates `exp`, then runs it into `out`: models (loaded, or trained and saved under
+/// `out/models/NAME`), every (model, attack, ε) cell, `records.jsonl`, and the summaries
+/// `summary.csv` and `summary.md`. Complete cells already in `out` are kept, not re-run.
+///
+/// # Errors
+/// Invalid experiments, an `out` folder holding a different experiment, I/O, training or
+/// attack failures, and budget violations.
+pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<RunOutcome> {
+    exp.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let _lock = lock_run_dir(out)?;
+    let prepared = prepare(exp, out, true, progress)?;
+    let test = &prepared.test;
     let records_path = out.join("records.jsonl");
     let done = resume_records::<SegRecord>(&records_path, exp.data.test)?;
     let mut file = std::fs::OpenOptions::new()
@@ -187,63 +285,68 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         .open(&records_path)
         .map_err(|e| EvalError::io(&records_path, e))?;
     let (mut cells_run, mut cells_skipped) = (0, 0);
-    let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let examples_dir = out.join("examples");
-    for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
-        progress(RunEvent::Phase(format!(
-            "clean predictions of {}",
-            entry.name
-        )));
-        let clean_pred = predict_labels(model, &test, exp.sweep.batch_size)?;
-        for (ai, attack) in exp.attacks.iter().enumerate() {
-            let spec = attack.spec(&format!("attacks[{ai}]"))?;
-            for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
-                let cell = Cell {
-                    model_name: &entry.name,
-                    attack_name: &attack.name,
-                    model,
-                    spec: &spec,
-                    goal: attack.goal,
-                    temperature: attack.temperature.unwrap_or(1.0),
-                    loss: attack.loss,
-                    norm: exp.sweep.norm,
-                    epsilon,
-                    batch_size: exp.sweep.batch_size,
-                    examples: (epsilon == max_eps && epsilon > 0.0)
-                        .then_some(examples_dir.as_path()),
-                    seed: mix(
-                        mix(mix(exp.seed, mi as u64), 100 + ai as u64),
-                        10_000 + ei as u64,
-                    ),
-                };
-                let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
-                if done.contains(&(
-                    entry.name.clone(),
-                    attack.name.clone(),
-                    eps_f64(epsilon).to_bits(),
-                )) {
-                    cells_skipped += 1;
-                    progress(RunEvent::CellSkipped { cell: label });
-                    continue;
-                }
-                progress(RunEvent::CellStart {
-                    cell: label.clone(),
-                    cases: test.items.len(),
-                });
-                let records = cell.run(&test, &clean_pred, &mut |n| {
-                    progress(RunEvent::CasesDone(n))
-                })?;
-                append_records(&mut file, &records_path, &records)?;
-                cells_run += 1;
-                progress(RunEvent::CellDone { cell: label });
-            }
+    let specs = attack_specs(exp)?;
+    let mut clean: Option<(usize, Vec<Vec<u8>>)> = None;
+    for cell in cells(exp, &prepared.models, &specs, &examples_dir) {
+        let mi = exp
+            .models
+            .iter()
+            .position(|m| m.name == cell.model_name)
+            .unwrap_or(0);
+        let label = format!(
+            "{} / {} / eps={}",
+            cell.model_name, cell.attack_name, cell.epsilon
+        );
+        if done.contains(&(
+            cell.model_name.to_string(),
+            cell.attack_name.to_string(),
+            eps_f64(cell.epsilon).to_bits(),
+        )) {
+            cells_skipped += 1;
+            progress(RunEvent::CellSkipped { cell: label });
+            continue;
         }
+        if clean.as_ref().is_none_or(|(m, _)| *m != mi) {
+            progress(RunEvent::Phase(format!(
+                "clean predictions of {}",
+                cell.model_name
+            )));
+            clean = Some((mi, predict_labels(cell.model, test, exp.sweep.batch_size)?));
+        }
+        let clean_pred = &clean.as_ref().expect("set above").1;
+        progress(RunEvent::CellStart {
+            cell: label.clone(),
+            cases: test.items.len(),
+        });
+        let records = cell.run(test, clean_pred, &mut |n| progress(RunEvent::CasesDone(n)))?;
+        append_records(&mut file, &records_path, &records)?;
+        cells_run += 1;
+        progress(RunEvent::CellDone { cell: label });
     }
     let all = read_records(&records_path)?;
-    let rows = summarise(&all);
+    let (rows, warnings) = finish(exp, &prepared, &all, out, progress)?;
+    Ok(RunOutcome {
+        out: out.to_path_buf(),
+        rows,
+        cells_run,
+        cells_skipped,
+        warnings,
+    })
+}
+
+/// Checks, summaries, comparison and report from the complete records of a run.
+pub(crate) fn finish(
+    exp: &Experiment,
+    prepared: &Prepared,
+    all: &[SegRecord],
+    out: &Path,
+    progress: &mut dyn FnMut(RunEvent),
+) -> Result<(Vec<SummaryRow>, Vec<Warning>)> {
+    let rows = summarise(all);
     let warnings = if exp.checks.enabled {
         progress(RunEvent::Phase("sanity checks".into()));
-        run_checks(exp, &models, &test, &all)?
+        run_checks(exp, &prepared.models, &prepared.test, all)?
     } else {
         Vec::new()
     };
@@ -256,15 +359,9 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     let mut md = to_markdown(&rows);
     md += &warnings_markdown(exp.checks.enabled, &warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let tests = write_comparison(exp, &all, out)?;
-    write_report(&manifest, &all, &rows, &tests, &warnings, out)?;
-    Ok(RunOutcome {
-        out: out.to_path_buf(),
-        rows,
-        cells_run,
-        cells_skipped,
-        warnings,
-    })
+    let tests = write_comparison(exp, all, out)?;
+    write_report(&prepared.manifest, all, &rows, &tests, &warnings, out)?;
+    Ok((rows, warnings))
 }
 
 /// Record checks over the whole run, then the model probes of every model with the
@@ -317,7 +414,13 @@ fn run_checks(
 /// runs never write into one folder at once. The OS releases it when the process ends, even
 /// when killed, so a crashed run never leaves a stale lock.
 pub(crate) fn lock_run_dir(out: &Path) -> Result<std::fs::File> {
-    let path = out.join(".lock");
+    lock_file(out, ".lock")
+}
+
+/// [`lock_run_dir`] on the lock file `name` of `out` (shards hold one each).
+pub(crate) fn lock_file(out: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let path = out.join(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -10,6 +10,9 @@ use rand::rngs::StdRng;
 
 use crate::{EvalError, GoalSpec, Result};
 
+/// An attacked case kept for pictures: (case, adversarial image, prediction).
+pub(crate) type Kept = (usize, Vec<f32>, Vec<u8>);
+
 /// Everything a cell needs.
 pub(crate) struct Cell<'a> {
     pub model_name: &'a str,
@@ -87,13 +90,40 @@ impl Cell<'_> {
         clean_pred: &[Vec<u8>],
         on_batch: &mut dyn FnMut(usize),
     ) -> Result<Vec<SegRecord>> {
+        let (records, kept) =
+            self.run_batches(test, clean_pred, None, self.examples.is_some(), on_batch)?;
+        if let Some(dir) = self.examples {
+            self.save_examples(dir, test, clean_pred, &records, &kept)?;
+        }
+        Ok(records)
+    }
+
+    /// Batches of `batch_size` consecutive cases in this cell (the last may be short).
+    pub(crate) fn batches(&self, cases: usize) -> usize {
+        cases.div_ceil(self.batch_size)
+    }
+
+    /// Attacks the cases of the given batches (all when `None`); batch `b` draws its attack
+    /// randomness from `(seed, b)` alone, so any subset gives the records a whole run gives.
+    /// With `keep`, the adversarial images and predictions come back too, by case.
+    pub(crate) fn run_batches(
+        &self,
+        test: &SegDataset,
+        clean_pred: &[Vec<u8>],
+        only: Option<&[usize]>,
+        keep: bool,
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<SegRecord>, Vec<Kept>)> {
         let dev = default_device();
         let k = test.n_labels();
         let labels: Vec<String> = test.label_names[1..].to_vec();
         let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         let mut records = Vec::with_capacity(test.items.len());
-        let mut kept: Vec<(Vec<f32>, Vec<u8>)> = Vec::new();
+        let mut kept: Vec<Kept> = Vec::new();
         for (b, chunk) in test.items.chunks(self.batch_size).enumerate() {
+            if only.is_some_and(|o| !o.contains(&b)) {
+                continue;
+            }
             let first = b * self.batch_size;
             let (h, w) = (chunk[0].height, chunk[0].width);
             let refs: Vec<_> = chunk.iter().collect();
@@ -126,8 +156,8 @@ impl Cell<'_> {
             for (i, s) in chunk.iter().enumerate() {
                 let case = first + i;
                 let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
-                if self.examples.is_some() {
-                    kept.push((a.to_vec(), pred[i].clone()));
+                if keep {
+                    kept.push((case, a.to_vec(), pred[i].clone()));
                 }
                 let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
                 let agree = |p: &[u8], t: &[u8]| {
@@ -164,33 +194,44 @@ impl Cell<'_> {
             }
             on_batch(chunk.len());
         }
-        if let Some(dir) = self.examples {
-            self.save_examples(dir, test, clean_pred, &records, &kept)?;
-        }
-        Ok(records)
+        Ok((records, kept))
     }
 
-    /// Pictures of the worst and the median case (by attacked mean Dice) of this cell.
-    fn save_examples(
-        &self,
-        dir: &std::path::Path,
-        test: &SegDataset,
-        clean_pred: &[Vec<u8>],
-        records: &[SegRecord],
-        kept: &[(Vec<f32>, Vec<u8>)],
-    ) -> Result<()> {
+    /// The worst and the median case (by attacked mean Dice) of this cell's records.
+    pub(crate) fn example_cases(records: &[SegRecord]) -> Option<[(&'static str, usize); 2]> {
         let mut order: Vec<(usize, f64)> = records
             .iter()
             .filter_map(|r| Some((r.case, mean_defined(&r.adv_dice)?)))
             .collect();
         if order.is_empty() {
-            return Ok(());
+            return None;
         }
         order.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Some([("worst", order[0].0), ("median", order[order.len() / 2].0)])
+    }
+
+    /// Pictures of the worst and the median case (by attacked mean Dice) of this cell;
+    /// `kept` must hold those two cases.
+    pub(crate) fn save_examples(
+        &self,
+        dir: &std::path::Path,
+        test: &SegDataset,
+        clean_pred: &[Vec<u8>],
+        records: &[SegRecord],
+        kept: &[Kept],
+    ) -> Result<()> {
+        let Some(cases) = Self::example_cases(records) else {
+            return Ok(());
+        };
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
         let channel = usize::from(test.channels() > 1); // T1c when there is one
-        for (tag, (case, _)) in [("worst", order[0]), ("median", order[order.len() / 2])] {
-            let (adv, pred) = &kept[case];
+        for (tag, case) in cases {
+            let Some((_, adv, pred)) = kept.iter().find(|k| k.0 == case) else {
+                return Err(EvalError::invalid(
+                    "examples",
+                    format!("case {case} of {} was not kept", self.name()),
+                ));
+            };
             let path = dir.join(example_file(self.model_name, self.attack_name, tag));
             mira_data::save_attack_png(
                 &test.items[case],
