@@ -27,6 +27,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where models run: cpu (burn's flex backend), cuda or wgpu (builds with the `cuda` /
+    /// `wgpu` feature).
+    #[arg(
+        long,
+        global = true,
+        default_value = "cpu",
+        value_name = "cpu|cuda|wgpu"
+    )]
+    device: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +64,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let selected = cli
+        .device
+        .parse::<mira_nn::DeviceChoice>()
+        .and_then(mira_nn::select_device);
+    if let Err(e) = selected {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo(a) => demo::main(a),
         Command::Run(a) => run::main(a),

@@ -187,7 +187,10 @@ pub fn main(a: Args) -> Result<()> {
     }
     let prepare = sbatch(std::slice::from_ref(&paths[0]))?;
     let array = sbatch(&[format!("--dependency=afterok:{prepare}"), paths[1].clone()])?;
-    println!("submitted: prepare {prepare}, shards {array} (array 0-{}), merge after them", a.shards - 1);
+    println!(
+        "submitted: prepare {prepare}, shards {array} (array 0-{}), merge after them",
+        a.shards - 1
+    );
     let mut merge_args = vec![format!("--dependency=afterok:{array}")];
     if a.wait {
         merge_args.push("--wait".into());
@@ -217,10 +220,15 @@ mod tests {
             directives: vec!["--cpus-per-task=2".into(), "--partition=gpu".into()],
         };
         let [(p, prep), (a, array), (m, merge)] = jobs.scripts();
-        assert_eq!((p, a, m), ("prepare.sbatch", "array.sbatch", "merge.sbatch"));
+        assert_eq!(
+            (p, a, m),
+            ("prepare.sbatch", "array.sbatch", "merge.sbatch")
+        );
         assert!(prep.starts_with("#!/bin/bash\n#SBATCH --job-name=mira-s1-prepare\n"));
         assert!(prep.contains("#SBATCH --partition=gpu\n"));
-        assert!(prep.contains("exec '/opt/mira bin/mira' run '/data/s1.toml' --out '/runs/s1' --models-only"));
+        assert!(prep.contains(
+            "exec '/opt/mira bin/mira' run '/data/s1.toml' --out '/runs/s1' --models-only"
+        ));
         assert!(array.contains("#SBATCH --array=0-3\n"));
         assert!(array.contains("--shard \"${SLURM_ARRAY_TASK_ID}/4\""));
         assert!(array.contains("#SBATCH --output=/runs/s1/slurm/shard-%a-%A.log"));

@@ -25,11 +25,11 @@ mod reg_spec;
 mod runner;
 mod seg_cell;
 mod shape_cell;
-mod shard;
 mod shape_findings;
 mod shape_ood;
 mod shape_runner;
 mod shape_spec;
+mod shard;
 mod spec;
 mod synth_cell;
 mod synth_outputs;
@@ -63,12 +63,12 @@ pub use reg_spec::{
     RegSourceKind, RegTask, is_registration,
 };
 pub use runner::{RunEvent, RunOutcome, run};
-pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use shape_runner::{ShapeRunOutcome, is_shape_run, rebuild_shape_report, run_shape};
 pub use shape_spec::{
     OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,
     ShapeSweep, ShapeTask, is_shape,
 };
+pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
 };

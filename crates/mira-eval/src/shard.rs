@@ -214,7 +214,14 @@ fn resume_units(
         return Ok(HashSet::new());
     }
     let records: Vec<SegRecord> = read_jsonl(path)?;
-    let unit = |r: &SegRecord| (r.model.clone(), r.attack.clone(), r.epsilon.to_bits(), r.case / batch);
+    let unit = |r: &SegRecord| {
+        (
+            r.model.clone(),
+            r.attack.clone(),
+            r.epsilon.to_bits(),
+            r.case / batch,
+        )
+    };
     let mut counts: HashMap<(String, String, u64, usize), usize> = HashMap::new();
     for r in &records {
         *counts.entry(unit(r)).or_default() += 1;
@@ -283,7 +290,10 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
     }
     files.sort();
     let count = files.first().map(|f| f.1).ok_or_else(|| {
-        EvalError::invalid("shards", format!("no shard files in {}", shards_dir.display()))
+        EvalError::invalid(
+            "shards",
+            format!("no shard files in {}", shards_dir.display()),
+        )
     })?;
     if let Some(f) = files.iter().find(|f| f.1 != count) {
         return Err(EvalError::invalid(
@@ -354,7 +364,10 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
         let (m, a, e) = cell_key(cell);
         let mine: Vec<SegRecord> = ordered
             .iter()
-            .filter(|r| (r.model.as_str(), r.attack.as_str(), r.epsilon.to_bits()) == (m.as_str(), a.as_str(), e))
+            .filter(|r| {
+                (r.model.as_str(), r.attack.as_str(), r.epsilon.to_bits())
+                    == (m.as_str(), a.as_str(), e)
+            })
             .cloned()
             .collect();
         let Some(cases) = Cell::example_cases(&mine) else {
@@ -363,8 +376,13 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
         let mut batches: Vec<usize> = cases.iter().map(|(_, c)| c / cell.batch_size).collect();
         batches.dedup();
         let clean_pred = predict_labels(cell.model, &prepared.test, exp.sweep.batch_size)?;
-        let (_, kept) =
-            cell.run_batches(&prepared.test, &clean_pred, Some(&batches), true, &mut |_| {})?;
+        let (_, kept) = cell.run_batches(
+            &prepared.test,
+            &clean_pred,
+            Some(&batches),
+            true,
+            &mut |_| {},
+        )?;
         cell.save_examples(&examples_dir, &prepared.test, &clean_pred, &mine, &kept)?;
     }
     let (rows, warnings) = finish(&exp, &prepared, &ordered, out, progress)?;

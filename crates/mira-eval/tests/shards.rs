@@ -85,17 +85,30 @@ fn merged_shards_equal_the_unsharded_run() {
     assert_eq!(units, 36);
     // A rerun shard resumes: nothing new; a torn tail is redone.
     let s1 = Shard { index: 1, count: 4 };
-    assert_eq!(run_shard(&exp, &sharded, s1, &mut |_| {}).unwrap().units_run, 0);
+    assert_eq!(
+        run_shard(&exp, &sharded, s1, &mut |_| {})
+            .unwrap()
+            .units_run,
+        0
+    );
     let path = s1.records_path(&sharded);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, &text[..text.len() - 40]).unwrap();
-    assert_eq!(run_shard(&exp, &sharded, s1, &mut |_| {}).unwrap().units_run, 1);
+    assert_eq!(
+        run_shard(&exp, &sharded, s1, &mut |_| {})
+            .unwrap()
+            .units_run,
+        1
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
     let merged = merge(&sharded, &mut |_| {}).unwrap();
     assert_eq!((merged.shards, merged.records), (4, 12 * 7));
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
-    let (a, b) = (read(&sharded, "records.jsonl"), read(&whole, "records.jsonl"));
+    let (a, b) = (
+        read(&sharded, "records.jsonl"),
+        read(&whole, "records.jsonl"),
+    );
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     assert_eq!(la.len(), lb.len());
     if let Some(i) = (0..la.len()).find(|&i| la[i] != lb[i]) {
@@ -127,7 +140,10 @@ fn merged_shards_equal_the_unsharded_run() {
     assert!(err.contains("1 duplicated"), "{err}");
     std::fs::remove_file(&dup).unwrap();
     let err = merge(&sharded, &mut |_| {}).unwrap_err().to_string();
-    assert!(err.contains("missing") && err.contains("--shard K/4"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("--shard K/4"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&whole).unwrap();
     std::fs::remove_dir_all(&sharded).unwrap();
 }

@@ -32,7 +32,7 @@ mod unet_block;
 pub use age_checkpoint::{AGE_FORMAT, AgeNetMeta, load_age_net, read_age_meta, save_age_net};
 pub use age_net::{AgeFeatureConfig, AgeNet, AgeNetConfig};
 pub use deform_generator::{DeformGenerator, DeformGeneratorConfig};
-pub use device::{autodiff_device, default_device, seeded};
+pub use device::{DeviceChoice, autodiff_device, default_device, seeded, select_device};
 pub use forward::Forward;
 pub use generator_checkpoint::{GENERATOR_FORMAT, GeneratorMeta, load_generator, save_generator};
 pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};
@@ -59,6 +59,9 @@ pub enum NnError {
     /// A checkpoint could not be read or written.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
+    /// The requested compute device is not built in or not usable.
+    #[error("device: {0}")]
+    Device(String),
 }
 
 /// Result alias for this crate.
