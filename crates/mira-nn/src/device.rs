@@ -99,7 +99,8 @@ pub fn select_device(choice: DeviceChoice) -> crate::Result<Device> {
             {
                 return Err(not_built(
                     "cuda",
-                    "needs the CUDA toolkit; an NVIDIA driver at run time",
+                    "needs network access at build time, where cubecl downloads LLVM, and an \
+                     NVIDIA driver at run time",
                 ));
             }
         }
