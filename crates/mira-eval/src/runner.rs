@@ -180,32 +180,15 @@ pub(crate) fn prepare(
             ));
         } else {
             progress(RunEvent::Phase(format!("training model {}", entry.name)));
-            let cfg = entry.unet(train.channels(), train.n_labels());
-            let seed = mix(exp.seed, 1000 + i as u64);
-            let name = entry.name.clone();
-            let (model, report) = train_defended(
-                &cfg,
-                &entry.defence,
-                &train,
-                &val,
-                &exp.training,
-                seed,
-                &mut |event| {
-                    progress(RunEvent::Train {
-                        model: name.clone(),
-                        event,
-                    })
-                },
-            )?;
-            let meta = CheckpointMeta {
-                format: checkpoint::FORMAT.into(),
-                unet: cfg,
-                channel_names: train.channel_names.clone(),
-                label_names: train.label_names.clone(),
-                training: serde_json::json!({ "config": exp.training, "report": report }),
+            let arch = entry.unet(train.channels(), train.n_labels());
+            let setup = UnetTraining {
+                name: &entry.name,
+                arch: &arch,
+                defence: &entry.defence,
+                cfg: &exp.training,
+                seed: mix(exp.seed, 1000 + i as u64),
             };
-            checkpoint::save(&dir, &model, &meta)?;
-            model.valid()
+            train_and_save_unet(&setup, &train, &val, &dir, progress)?
         };
         manifest.pin_weights(i, &entry.name, &weights_file)?;
         models.push(model);
@@ -218,6 +201,43 @@ pub(crate) fn prepare(
         models,
         test,
     })
+}
+
+/// What [`train_and_save_unet`] trains.
+pub(crate) struct UnetTraining<'a> {
+    pub name: &'a str,
+    pub arch: &'a mira_nn::UNetConfig,
+    pub defence: &'a mira_train::Defence,
+    pub cfg: &'a mira_train::TrainConfig,
+    pub seed: u64,
+}
+
+/// Trains a segmentation UNet (with its defence), saves it as a checkpoint under `dir` with
+/// its training history, and returns its evaluation copy: shared by the segmentation (S1)
+/// and synthesis (S2) runners.
+pub(crate) fn train_and_save_unet(
+    t: &UnetTraining<'_>,
+    train: &SegDataset,
+    val: &SegDataset,
+    dir: &Path,
+    progress: &mut dyn FnMut(RunEvent),
+) -> Result<mira_nn::UNet> {
+    let (model, report) =
+        train_defended(t.arch, t.defence, train, val, t.cfg, t.seed, &mut |event| {
+            progress(RunEvent::Train {
+                model: t.name.to_string(),
+                event,
+            })
+        })?;
+    let meta = CheckpointMeta {
+        format: checkpoint::FORMAT.into(),
+        unet: t.arch.clone(),
+        channel_names: train.channel_names.clone(),
+        label_names: train.label_names.clone(),
+        training: serde_json::json!({ "config": t.cfg, "report": report }),
+    };
+    checkpoint::save(dir, &model, &meta)?;
+    Ok(model.valid())
 }
 
 /// The (model, attack, ε) cells of `exp` in run order, bound to `models`.
@@ -474,7 +494,7 @@ pub(crate) fn resume_records<R: CellRecord>(
 }
 
 /// Records as JSON lines.
-fn jsonl<R: serde::Serialize>(records: &[R], path: &Path) -> Result<String> {
+pub(crate) fn jsonl<R: serde::Serialize>(records: &[R], path: &Path) -> Result<String> {
     let mut text = String::new();
     for r in records {
         text += &serde_json::to_string(r).map_err(|e| EvalError::io(path, e))?;

@@ -20,7 +20,7 @@ use mira_train::predict_labels;
 use crate::manifest::Manifest;
 use crate::outputs::write_atomic;
 use crate::runner::{
-    append_records, attack_specs, cells, finish, lock_file, lock_run_dir, prepare,
+    append_records, attack_specs, cells, finish, jsonl, lock_file, lock_run_dir, prepare,
 };
 use crate::seg_cell::{Cell, eps_f64};
 use crate::{EvalError, Experiment, Result, RunEvent, Warning};
@@ -234,12 +234,7 @@ fn resume_units(
     let kept: Vec<&SegRecord> = records.iter().filter(|r| done.contains(&unit(r))).collect();
     let text = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
     if kept.len() != records.len() || !text.is_empty() && !text.ends_with(b"\n") {
-        let mut s = String::new();
-        for r in kept {
-            s += &serde_json::to_string(r).map_err(|e| EvalError::io(path, e))?;
-            s.push('\n');
-        }
-        write_atomic(path, s.as_bytes())?;
+        write_atomic(path, jsonl(&kept, path)?.as_bytes())?;
     }
     Ok(done)
 }
@@ -353,12 +348,8 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
             ),
         ));
     }
-    let mut text = String::new();
-    for r in &ordered {
-        text += &serde_json::to_string(r).map_err(|e| EvalError::io(out, e))?;
-        text.push('\n');
-    }
-    write_atomic(&out.join("records.jsonl"), text.as_bytes())?;
+    let records_path = out.join("records.jsonl");
+    write_atomic(&records_path, jsonl(&ordered, &records_path)?.as_bytes())?;
     // Pictures: re-attack the batches that hold each picture cell's worst and median case.
     for cell in all_cells.iter().filter(|c| c.examples.is_some()) {
         let (m, a, e) = cell_key(cell);

@@ -85,9 +85,14 @@ struct Judged {
 }
 
 impl SynthCell<'_> {
+    /// Renders `p` on `x0` and judges the slices against the warped truth: on every model
+    /// (records, transfer) or, with `every_model = false`, on the attacked one only (the
+    /// search, which needs only its drop; the others' entries are NaN).
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         attacked: usize,
+        every_model: bool,
         test: &SegDataset,
         cases: &[usize],
         x0: &Tensor<4>,
@@ -98,10 +103,13 @@ impl SynthCell<'_> {
         let bias = tensor_to_vec(self.synth.bias_field(p));
         let dense = tensor_to_vec(dense);
         let xs = tensor_to_vec(x.clone());
-        let preds: Vec<Vec<Vec<u8>>> = self
+        let preds: Vec<Option<Vec<Vec<u8>>>> = self
             .models
             .iter()
-            .map(|m| argmax_labels(m.forward(x.clone())))
+            .enumerate()
+            .map(|(m, model)| {
+                (every_model || m == attacked).then(|| argmax_labels(model.forward(x.clone())))
+            })
             .collect();
         let (h, w) = (test.items[0].height, test.items[0].width);
         let (n, c) = (h * w, test.channels());
@@ -112,7 +120,10 @@ impl SynthCell<'_> {
             let truth = warp_labels_nearest(&test.items[case].labels, d, h, w);
             let adv_dice = preds
                 .iter()
-                .map(|pm| mean_dice(&pm[j], &truth, k))
+                .map(|pm| match pm {
+                    Some(pm) => mean_dice(&pm[j], &truth, k),
+                    None => Ok((f64::NAN, Vec::new())),
+                })
                 .collect::<Result<Vec<_>>>()?;
             let max_abs =
                 |v: &[f32], shift: f32| v.iter().fold(0.0f32, |m, x| m.max((x - shift).abs()));
@@ -146,7 +157,7 @@ impl SynthCell<'_> {
                     displacement: d,
                     bias: &bias[j * n..(j + 1) * n],
                     max_bias: self.synth.config().max_bias,
-                    prediction: &preds[attacked][j],
+                    prediction: &preds[attacked].as_ref().expect("judged")[j],
                     warped_truth: &truth,
                 };
                 std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
@@ -231,7 +242,7 @@ impl SynthCell<'_> {
                 let sel: Vec<usize> = idx.iter().map(|&i| chunk[i]).collect();
                 let sub = select(&x0, idx);
                 let judged = self
-                    .judge(attacked, test, &sel, &sub, p, None)
+                    .judge(attacked, false, test, &sel, &sub, p, None)
                     .map_err(|e| mira_attack::AttackError::InvalidParameter {
                         field: "damage",
                         reason: e.to_string(),
@@ -253,8 +264,15 @@ impl SynthCell<'_> {
             for (t, outcomes) in found.iter().enumerate() {
                 let params = stack(&outcomes.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
                 let stem = format!("{}_{PER_IMAGE}_d{}", self.names[attacked], self.targets[t]);
-                let judged =
-                    self.judge(attacked, test, chunk, &x0, &params, Some((pictures, &stem)))?;
+                let judged = self.judge(
+                    attacked,
+                    true,
+                    test,
+                    chunk,
+                    &x0,
+                    &params,
+                    Some((pictures, &stem)),
+                )?;
                 for ((j, &case), (o, _)) in judged.iter().zip(chunk).zip(outcomes) {
                     by_target[t].push(self.record(
                         attacked,
@@ -299,7 +317,15 @@ impl SynthCell<'_> {
                 p.log_bias = b.iter().map(|v| v * b_max).collect();
                 let (pd, pb) = (d.len() / chunk.len(), b.len() / chunk.len());
                 let stem = format!("{}_{LEARNED}_d{target}", self.names[attacked]);
-                let judged = self.judge(attacked, test, chunk, &x0, &p, Some((pictures, &stem)))?;
+                let judged = self.judge(
+                    attacked,
+                    true,
+                    test,
+                    chunk,
+                    &x0,
+                    &p,
+                    Some((pictures, &stem)),
+                )?;
                 for (k, (j, &case)) in judged.iter().zip(chunk).enumerate() {
                     let scale = d[k * pd..(k + 1) * pd]
                         .iter()

@@ -9,16 +9,18 @@ use burn::module::Module;
 
 use mira_attack::{Bounds, Synthesis};
 use mira_data::SegDataset;
-use mira_nn::checkpoint::{self, CheckpointMeta};
+use mira_nn::checkpoint;
 use mira_nn::{
     DeformGenerator, GENERATOR_FORMAT, GeneratorMeta, UNet, UNetConfig, default_device,
     load_generator, save_generator,
 };
 use mira_report::{SynthRecord, SynthSummaryRow, read_jsonl};
-use mira_train::{Defence, train_defended, train_generator};
+use mira_train::{Defence, train_generator};
 
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
-use crate::runner::{append_records, lock_run_dir, resume_records};
+use crate::runner::{
+    UnetTraining, append_records, lock_run_dir, resume_records, train_and_save_unet,
+};
 use crate::seg_cell::{eps_f64, mix};
 use crate::synth_cell::{LEARNED, PER_IMAGE, SynthCell, clean_dice};
 use crate::{EvalError, Result, RunEvent, SynthExperiment};
@@ -96,7 +98,7 @@ pub fn run_synthesis(
             .unwrap_or_else(|| out.join("models").join(&entry.name));
         let model = if dir.join("model.json").exists() {
             progress(RunEvent::Phase(format!("loading model {}", entry.name)));
-            checkpoint::load(&dir, &default_device())?.0
+            checkpoint::load(&dir, &default_device())?.0.valid()
         } else {
             progress(RunEvent::Phase(format!(
                 "training model {} on {} slices",
@@ -104,33 +106,17 @@ pub fn run_synthesis(
                 train.items.len()
             )));
             let arch = unet(exp, i, &train);
-            let name = entry.name.clone();
-            let (model, report) = train_defended(
-                &arch,
-                &Defence::None,
-                &train,
-                &val,
-                &exp.training,
-                mix(exp.seed, 1000 + i as u64),
-                &mut |event| {
-                    progress(RunEvent::Train {
-                        model: name.clone(),
-                        event,
-                    })
-                },
-            )?;
-            let meta = CheckpointMeta {
-                format: checkpoint::FORMAT.into(),
-                unet: arch,
-                channel_names: train.channel_names.clone(),
-                label_names: train.label_names.clone(),
-                training: serde_json::json!({ "config": exp.training, "report": report }),
+            let setup = UnetTraining {
+                name: &entry.name,
+                arch: &arch,
+                defence: &Defence::None,
+                cfg: &exp.training,
+                seed: mix(exp.seed, 1000 + i as u64),
             };
-            checkpoint::save(&dir, &model, &meta)?;
-            model
+            train_and_save_unet(&setup, &train, &val, &dir, progress)?
         };
         manifest.pin_weights(i, &entry.name, &dir.join(checkpoint::WEIGHTS_FILE))?;
-        models.push(model.valid());
+        models.push(model);
     }
     let size = exp.data.phantom.size;
     let spacing = exp.data.phantom.spacing_mm();
