@@ -332,7 +332,7 @@ mod tests {
         for (extra, field) in [
             ("[search]\ntargets = [0.2, 0.1]\n", "search.targets"),
             ("[search]\ntargets = [1.5]\n", "search.targets"),
-            ("[threat]\nmax_disp_mm = 40.0\n", "threat"),
+            ("[threat]\nmax_disp_mm = 60.0\n", "threat"),
             ("[data]\nsize = 100\n", "data.size"),
             ("[[models]]\nname = \"unet\"\n", "models"),
             ("[generator]\nsteps = 0\n", "generator"),
