@@ -48,6 +48,11 @@ fn the_reference_file_parses() {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             continue;
         }
+        if mira_eval::is_synthesis(&text) {
+            mira_eval::SynthExperiment::from_file(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            continue;
+        }
         if mira_eval::is_registration(&text) {
             mira_eval::RegExperiment::from_file(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
