@@ -1,6 +1,6 @@
 //! A folder of single-frame DICOM slices read as one volume.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{DicomInfo, IoError, Result, Volume, read_dicom};
 
@@ -13,6 +13,18 @@ use crate::{DicomInfo, IoError, Result, Volume, read_dicom};
 /// No DICOM files, multi-frame or colour files, slices of different sizes, or duplicate
 /// positions; any slice's read error.
 pub fn read_dicom_series(dir: &Path) -> Result<(Volume, DicomInfo)> {
+    read_dicom_series_files(dir).map(|(v, i, _)| (v, i))
+}
+
+/// The files of a series in volume order, each with its header.
+pub type SeriesFiles = Vec<(PathBuf, DicomInfo)>;
+
+/// [`read_dicom_series`], also returning each slice's file and header in volume order
+/// (slice `k` of the volume came from entry `k`), for writing a derived series back.
+///
+/// # Errors
+/// As [`read_dicom_series`].
+pub fn read_dicom_series_files(dir: &Path) -> Result<(Volume, DicomInfo, SeriesFiles)> {
     let name = dir.display().to_string();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(|source| IoError::Io {
@@ -26,18 +38,18 @@ pub fn read_dicom_series(dir: &Path) -> Result<(Volume, DicomInfo)> {
     let mut slices = Vec::new();
     for p in &paths {
         match read_dicom(p) {
-            Ok(s) => slices.push(s),
+            Ok((v, i)) => slices.push((v, i, p.clone())),
             Err(IoError::Malformed { reason, .. }) if reason.starts_with("not a DICOM file") => {}
             Err(e) => return Err(e),
         }
     }
-    let Some((first, info0)) = slices.first() else {
+    let Some((first, info0, _)) = slices.first() else {
         return Err(IoError::malformed(&name, "no DICOM files in the folder"));
     };
     let (w, h) = (first.dims[0], first.dims[1]);
     let (sx, sy) = (first.spacing[0] as f64, first.spacing[1] as f64);
     let o = info0.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
-    for (v, i) in &slices {
+    for (v, i, _) in &slices {
         if v.dims != [w, h, 1] || i.samples_per_pixel != 1 {
             return Err(IoError::Unsupported {
                 path: name,
@@ -59,15 +71,15 @@ pub fn read_dicom_series(dir: &Path) -> Result<(Volume, DicomInfo)> {
         i.position
             .map(|p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2])
     };
-    let positioned = slices.iter().all(|(_, i)| i.position.is_some());
+    let positioned = slices.iter().all(|(_, i, _)| i.position.is_some());
     if positioned {
         slices.sort_by(|a, b| {
             depth(&a.1)
                 .unwrap_or(0.0)
                 .total_cmp(&depth(&b.1).unwrap_or(0.0))
         });
-    } else if slices.iter().all(|(_, i)| i.instance.is_some()) {
-        slices.sort_by_key(|(_, i)| i.instance.unwrap_or(0));
+    } else if slices.iter().all(|(_, i, _)| i.instance.is_some()) {
+        slices.sort_by_key(|(_, i, _)| i.instance.unwrap_or(0));
     }
     let mut steps: Vec<f64> = slices
         .windows(2)
@@ -82,7 +94,12 @@ pub fn read_dicom_series(dir: &Path) -> Result<(Volume, DicomInfo)> {
     info.files = slices.len();
     let affine = info.affine(sx, sy, dz);
     let n = slices.len();
-    let data: Vec<f32> = slices.into_iter().flat_map(|(v, _)| v.data).collect();
+    let mut files = Vec::with_capacity(n);
+    let mut data = Vec::with_capacity(w * h * n);
+    for (v, i, p) in slices {
+        data.extend(v.data);
+        files.push((p, i));
+    }
     Ok((
         Volume {
             dims: vec![w, h, n],
@@ -91,5 +108,6 @@ pub fn read_dicom_series(dir: &Path) -> Result<(Volume, DicomInfo)> {
             data,
         },
         info,
+        files,
     ))
 }

@@ -123,3 +123,70 @@ pub fn read_image_2d(path: &Path) -> Result<(Volume, ImageInfo)> {
         },
     ))
 }
+
+/// Writes a volume shaped as [`read_image_2d`] returns it (`[width, height]` grey or
+/// `[3, width, height]` colour, stored units) as a PNG of 8 or 16 bits per sample; values are
+/// rounded and clipped to the sample range. Written beside the target and renamed.
+///
+/// # Errors
+/// Other shapes, or a failed write.
+pub fn write_png(path: &Path, volume: &Volume, sixteen_bit: bool) -> Result<()> {
+    let name = path.display().to_string();
+    let (colour, w, h) = match volume.dims.as_slice() {
+        [w, h] => (false, *w, *h),
+        [3, w, h] => (true, *w, *h),
+        d => {
+            return Err(IoError::malformed(
+                &name,
+                format!("a PNG is written from [w, h] or [3, w, h], not {d:?}"),
+            ));
+        }
+    };
+    if volume.data.len() != w * h * if colour { 3 } else { 1 } || w > u32::MAX as usize {
+        return Err(IoError::malformed(
+            &name,
+            "data length does not match the dims",
+        ));
+    }
+    let max = if sixteen_bit { 65535.0 } else { 255.0 };
+    let q = |v: &f32| {
+        if v.is_finite() {
+            v.round().clamp(0.0, max)
+        } else {
+            0.0
+        }
+    };
+    let (w32, h32) = (w as u32, h as u32);
+    let img: image::DynamicImage = match (colour, sixteen_bit) {
+        (false, false) => {
+            image::GrayImage::from_raw(w32, h32, volume.data.iter().map(|v| q(v) as u8).collect())
+                .map(Into::into)
+        }
+        (false, true) => image::ImageBuffer::<image::Luma<u16>, _>::from_raw(
+            w32,
+            h32,
+            volume.data.iter().map(|v| q(v) as u16).collect(),
+        )
+        .map(Into::into),
+        (true, false) => {
+            image::RgbImage::from_raw(w32, h32, volume.data.iter().map(|v| q(v) as u8).collect())
+                .map(Into::into)
+        }
+        (true, true) => image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(
+            w32,
+            h32,
+            volume.data.iter().map(|v| q(v) as u16).collect(),
+        )
+        .map(Into::into),
+    }
+    .ok_or_else(|| IoError::malformed(&name, "data length does not match the dims"))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map_or("image".into(), |n| n.to_string_lossy()),
+        crate::unique_suffix()
+    ));
+    img.save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|e| IoError::malformed(&name, format!("cannot write PNG: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|source| IoError::Io { path: name, source })
+}
