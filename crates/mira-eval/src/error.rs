@@ -19,6 +19,9 @@ pub enum EvalError {
         case: usize,
         reason: String,
     },
+    /// An image file could not be read or written.
+    #[error(transparent)]
+    Image(#[from] mira_io::IoError),
     /// Data generation failed.
     #[error(transparent)]
     Data(#[from] mira_data::DataError),

@@ -21,6 +21,7 @@ use crate::{
     EvalError, Experiment, GoalSpec, ProbeSetup, Result, Warning, load_mni, probe_model,
     record_checks,
 };
+use crate::{SliceRef, folder_datasets};
 use mira_attack::{AttackSpec, IfgsmConfig};
 
 /// Progress of a run, for whoever displays it.
@@ -77,25 +78,61 @@ pub struct RunOutcome {
     pub warnings: Vec<Warning>,
 }
 
-/// The three data splits; case `i` of each split depends only on `(seed, split, i)`.
-pub(crate) fn datasets(exp: &Experiment) -> Result<(SegDataset, SegDataset, SegDataset)> {
+/// The three data splits; case `i` of each split depends only on `(seed, split, i)`. A folder
+/// source also says where each test slice came from.
+pub(crate) type Splits = (SegDataset, SegDataset, SegDataset, Option<Vec<SliceRef>>);
+
+pub(crate) fn datasets(exp: &Experiment) -> Result<Splits> {
     let p = &exp.data.phantom;
     let d = &exp.data;
-    match d.source {
-        DataSource::BrainMrPhantom => Ok((
+    match (d.source, &d.folder) {
+        (DataSource::Folder, Some(f)) => {
+            let (train, val, test, refs) =
+                folder_datasets(f, mix(exp.seed, 7), [d.train, d.val, d.test])?;
+            check_sides(exp, &test)?;
+            Ok((train, val, test, Some(refs)))
+        }
+        (DataSource::Folder, None) => Err(EvalError::invalid("data.folder", "missing")),
+        (DataSource::BrainMrPhantom, _) => Ok((
             p.generate(exp.seed, 0, d.train)?,
             p.generate(exp.seed, 1_000_000, d.val)?,
             p.generate(exp.seed, 2_000_000, d.test)?,
+            None,
         )),
-        DataSource::BrainMrMni => {
+        (DataSource::BrainMrMni, _) => {
             let a = load_mni(&d.mni_dir())?;
             Ok((
                 p.generate_on(&a, exp.seed, 0, d.train)?,
                 p.generate_on(&a, exp.seed, 1_000_000, d.val)?,
                 p.generate_on(&a, exp.seed, 2_000_000, d.test)?,
+                None,
             ))
         }
     }
+}
+
+/// Folder slices have a size known only once read: every UNet must be able to halve it
+/// `depth` times.
+fn check_sides(exp: &Experiment, test: &SegDataset) -> Result<()> {
+    let Some(s) = test.items.first() else {
+        return Ok(());
+    };
+    for (i, m) in exp.models.iter().enumerate() {
+        let depth = match &m.checkpoint {
+            Some(c) => checkpoint::read_meta(c)?.unet.depth,
+            None => m.depth.unwrap_or(3),
+        };
+        if !(s.height.is_multiple_of(1 << depth) && s.width.is_multiple_of(1 << depth)) {
+            return Err(EvalError::invalid(
+                format!("models[{i}]"),
+                format!(
+                    "slices of {}x{} cannot be halved {depth} times; set data.folder.size",
+                    s.height, s.width
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a run folder holds once its models are ready: the manifest, evaluation copies of the
@@ -116,7 +153,12 @@ pub(crate) fn prepare(
     progress: &mut dyn FnMut(RunEvent),
 ) -> Result<Prepared> {
     progress(RunEvent::Phase("generating data".into()));
-    let (train, val, test) = datasets(exp)?;
+    let (train, val, test, refs) = datasets(exp)?;
+    if write && let Some(refs) = &refs {
+        std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+        let text = serde_json::to_string_pretty(refs).map_err(|e| EvalError::io(out, e))?;
+        write_atomic(&out.join("cases.json"), text.as_bytes())?;
+    }
     let mut manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         build: BuildInfo::current(),

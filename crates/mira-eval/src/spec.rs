@@ -63,6 +63,9 @@ pub struct DataSpec {
     /// Phantom settings.
     #[serde(default)]
     pub phantom: BrainPhantomConfig,
+    /// `folder`: the dataset folder and how to read it.
+    #[serde(default)]
+    pub folder: Option<crate::FolderSpec>,
 }
 
 impl DataSpec {
@@ -73,6 +76,25 @@ impl DataSpec {
                 .map(|d| d.join("mni_icbm152_2009a_sym"))
                 .unwrap_or_else(|| crate::anatomy::DEFAULT_MNI_DIR.into())
         })
+    }
+
+    /// Input channels and classes of the data: the brain phantoms' 4 and 4, or a folder's.
+    pub fn counts(&self) -> (usize, usize) {
+        match (&self.source, &self.folder) {
+            (DataSource::Folder, Some(f)) => (f.channels.len(), f.label_names.len()),
+            _ => (
+                mira_data::BRAIN_MR_CHANNELS.len(),
+                mira_data::BRAIN_TUMOUR_LABELS.len(),
+            ),
+        }
+    }
+
+    /// The slice side the models see, when known before reading files.
+    pub fn side(&self) -> Option<(usize, usize)> {
+        match (&self.source, &self.folder) {
+            (DataSource::Folder, Some(f)) => f.size.map(|[h, w]| (h, w)),
+            _ => Some((self.phantom.size, self.phantom.size)),
+        }
     }
 }
 
@@ -92,6 +114,8 @@ pub enum DataSource {
     BrainMrPhantom,
     /// The same phantom tumours on real anatomy: slices of the MNI152 T1 and tissue labels.
     BrainMrMni,
+    /// A user's folder of image/label pairs (`[data.folder]`).
+    Folder,
 }
 
 /// One model: a checkpoint to load, or an architecture to train.
@@ -415,6 +439,11 @@ impl Experiment {
         let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
         let mut exp = Self::from_toml(&text, &path.display().to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(f) = &mut exp.data.folder
+            && f.path.is_relative()
+        {
+            f.path = base.join(&f.path);
+        }
         for m in &mut exp.models {
             if let Some(c) = &m.checkpoint
                 && c.is_relative()
@@ -461,6 +490,28 @@ impl Experiment {
             .phantom
             .validate()
             .map_err(|e| inv("data.phantom", e.to_string()))?;
+        match (&self.data.source, &self.data.folder) {
+            (DataSource::Folder, Some(f)) => {
+                f.validate()?;
+                if !f.path.join(&f.images).is_dir() {
+                    return Err(inv(
+                        "data.folder.path",
+                        format!("{} is not a folder", f.path.join(&f.images).display()),
+                    ));
+                }
+            }
+            (DataSource::Folder, None) => {
+                return Err(inv(
+                    "data.folder",
+                    "source = \"folder\" needs a [data.folder] table",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(inv("data.folder", "only used with source = \"folder\""));
+            }
+            _ => {}
+        }
+        let (n_channels, n_classes) = self.data.counts();
         if self.data.source == DataSource::BrainMrMni {
             crate::anatomy::check_mni_dir(&self.data.mni_dir())?;
         } else if self.data.anatomy_dir.is_some() {
@@ -540,7 +591,7 @@ impl Experiment {
                     }
                     let meta = mira_nn::checkpoint::read_meta(c)
                         .map_err(|e| inv(format!("{f}.checkpoint"), e.to_string()))?;
-                    let channels = mira_data::BRAIN_MR_CHANNELS.len();
+                    let channels = n_channels;
                     if meta.unet.in_channels != channels {
                         return Err(inv(
                             format!("{f}.checkpoint"),
@@ -550,24 +601,29 @@ impl Experiment {
                             ),
                         ));
                     }
-                    if meta.unet.classes != mira_data::BRAIN_TUMOUR_LABELS.len() {
+                    if meta.unet.classes != n_classes {
                         return Err(inv(
                             format!("{f}.checkpoint"),
-                            format!("model has {} classes, the data 4", meta.unet.classes),
+                            format!(
+                                "model has {} classes, the data {n_classes}",
+                                meta.unet.classes
+                            ),
                         ));
                     }
                 }
                 None => m
-                    .unet(4, 4)
+                    .unet(n_channels, n_classes)
                     .validate()
                     .map_err(|e| inv(f.as_str(), e.to_string()))?,
             }
-            let side = self.data.phantom.size;
             let depth = m.depth.unwrap_or(3);
-            if m.checkpoint.is_none() && !side.is_multiple_of(1 << depth) {
+            if let Some((h, w)) = self.data.side()
+                && m.checkpoint.is_none()
+                && !(h.is_multiple_of(1 << depth) && w.is_multiple_of(1 << depth))
+            {
                 return Err(inv(
                     format!("{f}.depth"),
-                    format!("image side {side} is not divisible by 2^{depth}"),
+                    format!("image size {h}x{w} is not divisible by 2^{depth}"),
                 ));
             }
         }
@@ -595,11 +651,11 @@ impl Experiment {
                 ));
             }
             if let GoalSpec::Relabel { from, to } = a.goal
-                && (from as usize >= 4 || to as usize >= 4 || from == to)
+                && (from as usize >= n_classes || to as usize >= n_classes || from == to)
             {
                 return Err(inv(
                     format!("{f}.goal"),
-                    "relabel needs two different labels in 0..4",
+                    format!("relabel needs two different labels in 0..{n_classes}"),
                 ));
             }
         }
