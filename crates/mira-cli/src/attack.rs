@@ -45,14 +45,49 @@ pub struct Args {
     /// Output folder.
     #[arg(long, default_value = "runs/attack")]
     pub out: PathBuf,
+    /// Attack your own images instead of phantoms: a folder of NIfTI, DICOM (files or series
+    /// folders) or PNG/JPEG files; adversarial versions are written in the same format under
+    /// OUT/eps_<ε>/ with OUT/manifest.json.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// With --input: label maps with the same file stems (Dice against them; without, against
+    /// the model's clean prediction).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// With --input: channel names; a case's channel c is `<case>_<c>.<ext>`, or one file holds
+    /// every channel. Default: one channel named `image`.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<String>,
+    /// With --input: normalisation to [0, 1] model units: percentile[:LOW,HIGH] (default
+    /// 0.5,99.5), minmax, ct:CENTER,WIDTH, or none. It must be the one the model was trained with.
+    #[arg(long, default_value = "percentile")]
+    pub normalise: String,
+    /// With --labels: the value of each class in the label files (default 0, 1, ...).
+    #[arg(long, value_delimiter = ',')]
+    pub label_values: Vec<i64>,
+    /// With --input: volumes are attacked slice by slice across this axis (0, 1 or 2).
+    #[arg(long, default_value_t = 2)]
+    pub slice_axis: usize,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(value.to_string()))
         .map_err(|e| crate::InvalidInput(format!("--{field} {value}: {e}")).into())
 }
 
 pub fn main(a: Args) -> Result<()> {
+    if a.input.is_some() {
+        return crate::attack_files::main(&a);
+    }
+    for (set, flag) in [
+        (a.labels.is_some(), "--labels"),
+        (!a.channels.is_empty(), "--channels"),
+        (!a.label_values.is_empty(), "--label-values"),
+    ] {
+        if set {
+            return Err(crate::InvalidInput(format!("{flag} needs --input")).into());
+        }
+    }
     let goal: GoalSpec = parse("goal", &a.goal)?;
     let norm: Norm = parse("norm", &a.norm)?;
     let kind = parse("attack", &a.attack)?;

@@ -5,11 +5,13 @@
 //! bad arguments, missing checkpoint).
 
 mod attack;
+mod attack_files;
 mod attacks;
 mod bench;
 mod demo;
 mod info;
 mod merge;
+mod phantom_folder;
 mod progress;
 mod report;
 mod run;
@@ -60,6 +62,8 @@ enum Command {
     Merge(merge::Args),
     /// Write (and submit) Slurm jobs: models, an array of shards, then the merge.
     Slurm(slurm::Args),
+    /// Write a BraTS-like folder of phantom cases (NIfTI or PNG) to try dataset folders on.
+    PhantomFolder(phantom_folder::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::main(a),
         Command::Merge(a) => merge::main(a),
         Command::Slurm(a) => slurm::main(a),
+        Command::PhantomFolder(a) => phantom_folder::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,3 +158,66 @@ fn attacks_lists_the_library_and_registration_files_are_validated() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("widht") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn file_attacks_and_folder_data_refuse_bad_input_with_exit_2() {
+    let none = "/nonexistent/ckpt";
+    for (args, needle) in [
+        (
+            vec!["attack", "--checkpoint", none, "--labels", "x"],
+            "--labels needs --input",
+        ),
+        (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--normalise",
+                "ct:40",
+            ],
+            "--normalise ct:40",
+        ),
+        (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--goal",
+                "remove_tumour",
+            ],
+            "untargeted",
+        ),
+        (
+            vec!["attack", "--checkpoint", none, "--input", "/tmp"],
+            "model.json",
+        ),
+        (
+            vec!["phantom-folder", "/tmp/never", "--format", "tiff"],
+            "--format tiff",
+        ),
+    ] {
+        let (code, _, err) = mira(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let folder = BASE.replace("brain_mr_phantom", "folder");
+    let p = write_experiment("folder-missing", &folder);
+    let (code, _, err) = mira(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("data.folder"), "{err}");
+    let body = folder.replace(
+        "test = 2\n",
+        "test = 2\n[data.folder]\npath = \"/nonexistent/data\"\nchannels = [\"ct\"]\nlabel_names = [\"bg\", \"liver\"]\n",
+    );
+    let p = write_experiment("folder-absent", &body);
+    let (code, _, err) = mira(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("data.folder.path") && err.contains("not a folder"),
+        "{err}"
+    );
+}

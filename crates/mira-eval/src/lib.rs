@@ -14,6 +14,11 @@ mod anatomy;
 mod bench;
 mod checks;
 mod error;
+mod file_attack;
+mod folder_data;
+mod folder_phantom;
+mod folder_spec;
+mod folder_volume;
 mod manifest;
 mod outputs;
 mod probes;
@@ -47,6 +52,18 @@ pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use bench::{BenchRow, bench_attack_steps};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
+pub use file_attack::{FileAttack, FileManifest, FileOutput};
+pub use folder_data::{
+    FolderCase, ReadCase, SliceRef, folder_datasets, read_case, read_labels, scan_cases,
+    split_cases,
+};
+pub use folder_phantom::{
+    PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, write_phantom_folder,
+};
+pub use folder_spec::{FolderSpec, Normalise, SliceSelection};
+pub use folder_volume::{
+    Channel3, channels_of, cut, fit, percentile, put, slice_count, slice_shape, unfit,
+};
 pub use manifest::{
     BuildInfo, DataHashes, ExperimentName, MANIFEST_FORMAT, Manifest, Session, dataset_hash,
     pairs_hash, shapes_hash, sources_hash, subjects_hash,
