@@ -191,3 +191,81 @@ fn train_evaluate_and_attack_files_of_a_folder() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
+    let Some(shared) = mira_testkit::shared_data_for_test(
+        "a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data",
+    ) else {
+        return;
+    };
+    let root = tmp("dicom");
+    let images = root.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let src = images.join("ct_small.dcm");
+    std::fs::copy(shared.join("dicom/ct/CT_small.dcm"), &src).unwrap();
+    // A one-channel, two-class UNet (untrained, seeded): the file path is what is tested.
+    let cfg = mira_nn::UNetConfig::new()
+        .with_in_channels(1)
+        .with_classes(2)
+        .with_base_width(4)
+        .with_depth(2);
+    let model = cfg.init_seeded(3, &mira_nn::default_device()).unwrap();
+    let ckpt = root.join("ckpt");
+    let meta = mira_nn::checkpoint::CheckpointMeta {
+        format: mira_nn::checkpoint::FORMAT.into(),
+        unet: cfg,
+        channel_names: vec!["ct".into()],
+        label_names: vec!["background".into(), "body".into()],
+        training: serde_json::Value::Null,
+    };
+    mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
+    let names = (meta.channel_names.clone(), meta.label_names.clone());
+    let spec = AttackSpec::Fgsm;
+    let eps = [0.02f32];
+    let fa = FileAttack {
+        model: &model,
+        depth: 2,
+        attack_name: "fgsm",
+        spec: &spec,
+        norm: Norm::Linf,
+        epsilons: &eps,
+        channels: &names.0,
+        label_names: &names.1,
+        label_values: vec![0, 1],
+        normalise: Normalise::CtWindow {
+            center: 40.0,
+            width: 400.0,
+        },
+        slice_axis: 2,
+        batch_size: 1,
+        seed: 0,
+    };
+    let cases = scan_cases(&images, None, &names.0).unwrap();
+    let m = fa
+        .run(
+            &cases,
+            &root.join("adv"),
+            &ckpt.join(mira_nn::checkpoint::WEIGHTS_FILE),
+            &mut |_| {},
+        )
+        .unwrap();
+    let o = &m.outputs[0];
+    assert_eq!(o.format, "DICOM");
+    assert_eq!(o.scales, vec![(-160.0, 240.0)]);
+    let (sv, si) = mira_io::read_dicom(&src).unwrap();
+    let (dv, di) = mira_io::read_dicom(Path::new(&o.outputs[0])).unwrap();
+    assert_eq!((sv.dims.clone(), sv.affine), (dv.dims.clone(), dv.affine));
+    assert_eq!(si.pixel_spacing, di.pixel_spacing);
+    // Inside the window a voxel moves by at most ε · width = 8 HU, plus half a stored unit.
+    let inside = sv
+        .data
+        .iter()
+        .zip(&dv.data)
+        .filter(|(s, _)| (-160.0..=240.0).contains(*s))
+        .map(|(s, d)| (s - d).abs())
+        .fold(0.0f32, f32::max);
+    assert!(inside <= 8.0 + 0.5 + 1e-3 && inside >= 1.0, "{inside} HU");
+    assert!(o.written_dice.is_some() && o.adv_dice.is_some());
+    let _ = std::fs::remove_dir_all(&root);
+}
