@@ -17,6 +17,7 @@ mod contour;
 mod natural_phantom;
 mod png;
 mod png_reg;
+mod png_shape;
 mod png_synth;
 mod png_volume;
 mod raster;
@@ -34,6 +35,7 @@ pub use contour::{mask_dice, mean_point_distance, polygon_area, polygon_mask, re
 pub use natural_phantom::natural_phantom;
 pub use png::{save_attack_png, save_label_overlay_png, save_mosaic_png};
 pub use png_reg::{RegPicture, save_registration_png};
+pub use png_shape::{ShapePicture, save_shape_png};
 pub use png_synth::{SynthPicture, save_synthesis_png};
 pub use png_volume::{VolumeRow, save_volume_slices_png};
 pub use reg_pairs::{RegPair, RegPairConfig, RegSource, downsample, make_pair, make_pairs};

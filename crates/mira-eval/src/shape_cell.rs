@@ -78,6 +78,16 @@ impl Objective<4> for MatchObjective {
     }
 }
 
+/// An attacked case kept for a picture: start image, adversarial image, the model's points on
+/// the clean slice and on the adversarial image.
+pub(crate) struct KeptShape {
+    pub case: usize,
+    pub start: Vec<f32>,
+    pub adv: Vec<f32>,
+    pub clean: Vec<[f64; 2]>,
+    pub adversarial: Vec<[f64; 2]>,
+}
+
 /// Everything a shape cell needs.
 pub(crate) struct ShapeCell<'a> {
     pub model_name: &'a str,
@@ -101,13 +111,15 @@ impl ShapeCell<'_> {
     }
 
     /// Attacks every test slice; for OOD cells `starts` holds one starting image per slice
-    /// and `source` its name.
+    /// and `source` its name. With `keep`, every case's images and contours come back too.
     pub(crate) fn run(
         &self,
         test: &[ShapeSample],
         starts: Option<(&[Vec<f32>], &str)>,
+        keep: bool,
         on_batch: &mut dyn FnMut(usize),
-    ) -> Result<Vec<ShapeRecord>> {
+    ) -> Result<(Vec<ShapeRecord>, Vec<KeptShape>)> {
+        let mut kept = Vec::new();
         let dev = default_device();
         let eval = self.model.valid();
         let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
@@ -179,6 +191,15 @@ impl ShapeCell<'_> {
                     (s.points.clone(), s.mask.clone())
                 };
                 let sp = to_points(&start_points[i * per..(i + 1) * per]);
+                if keep {
+                    kept.push(KeptShape {
+                        case,
+                        start: x0_host[i * px..(i + 1) * px].to_vec(),
+                        adv: adv_host[i * px..(i + 1) * px].to_vec(),
+                        clean: cp.clone(),
+                        adversarial: ap.clone(),
+                    });
+                }
                 records.push(ShapeRecord {
                     model: self.model_name.into(),
                     attack: self.attack_name.into(),
@@ -201,6 +222,6 @@ impl ShapeCell<'_> {
             }
             on_batch(chunk.len());
         }
-        Ok(records)
+        Ok((records, kept))
     }
 }

@@ -15,7 +15,7 @@ use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session,
 use crate::outputs::write_atomic;
 use crate::runner::{append_records, lock_run_dir, resume_records};
 use crate::seg_cell::{eps_f64, mix};
-use crate::shape_cell::ShapeCell;
+use crate::shape_cell::{KeptShape, ShapeCell};
 use crate::shape_ood::ood_images;
 use crate::{EvalError, Result, RunEvent, ShapeExperiment, ShapeScope};
 
@@ -228,7 +228,12 @@ pub fn run_shape(
                 let s = starts
                     .as_ref()
                     .map(|(v, name)| (v.as_slice(), name.as_str()));
-                let records = cell.run(&test, s, &mut |n| progress(RunEvent::CasesDone(n)))?;
+                let largest = attack.epsilons.iter().all(|&e| e <= epsilon);
+                let (records, kept) =
+                    cell.run(&test, s, largest, &mut |n| progress(RunEvent::CasesDone(n)))?;
+                if largest {
+                    save_example(out, &cell, &test, &records, &kept)?;
+                }
                 append_records(&mut file, &records_path, &records)?;
                 cells_run += 1;
                 progress(RunEvent::CellDone { cell: label });
@@ -283,14 +288,84 @@ fn write_shape_outputs(
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let manifest_json =
         serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
+    let mut examples = Vec::new();
+    for a in &exp.attacks {
+        let (tag, what) = match a.scope {
+            ShapeScope::Ood => ("best-match", "closest OOD match"),
+            _ => ("worst", "worst case"),
+        };
+        let largest = a.epsilons.iter().copied().fold(0.0f32, f32::max);
+        for m in &exp.models {
+            let file = crate::seg_cell::example_file(&m.name, &a.name, tag);
+            if out.join("examples").join(&file).is_file() {
+                examples.push((
+                    format!("{} / {}: {what} at ε = {largest}", m.name, a.name),
+                    format!("examples/{file}"),
+                ));
+            }
+        }
+    }
     let html = mira_report::render_shape_html(
         records.len(),
         &exp.name,
         &manifest.build.version,
         &rows,
         &findings,
+        &examples,
         &manifest_json,
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok((rows, findings))
+}
+
+/// The picture of a cell at its attack's largest ε, written before the cell's records so a
+/// rerun of an interrupted cell rewrites it: in distribution the case with the largest error
+/// (`worst`), out of distribution the closest match (`best-match`).
+fn save_example(
+    out: &Path,
+    cell: &ShapeCell<'_>,
+    test: &[ShapeSample],
+    records: &[ShapeRecord],
+    kept: &[KeptShape],
+) -> Result<()> {
+    let ood = cell.scope == ShapeScope::Ood;
+    let pick = records.iter().max_by(|a, b| {
+        let o = a.adv_mrse.total_cmp(&b.adv_mrse);
+        if ood { o.reverse() } else { o }
+    });
+    let Some(r) = pick else {
+        return Ok(());
+    };
+    let Some(k) = kept.iter().find(|k| k.case == r.case) else {
+        return Ok(());
+    };
+    let s = &test[r.case];
+    let reference = if ood { &k.clean } else { &s.points };
+    let dir = out.join("examples");
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    let tag = if ood { "best-match" } else { "worst" };
+    let file = dir.join(crate::seg_cell::example_file(
+        cell.model_name,
+        cell.attack_name,
+        tag,
+    ));
+    let pic = mira_data::ShapePicture {
+        size: s.size,
+        slice: &s.image,
+        start: &k.start,
+        adv: &k.adv,
+        reference,
+        clean: &k.clean,
+        adversarial: &k.adversarial,
+    };
+    // The perturbation's largest change is drawn at full colour.
+    let largest = k
+        .adv
+        .iter()
+        .zip(&k.start)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let gain = 1.0 / largest.max(1e-6);
+    mira_data::save_shape_png(&pic, gain, 3, &file)?;
+    Ok(())
 }

@@ -117,6 +117,22 @@ fn shape_run_records_every_slice_and_resumes() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("MRSE"));
+    // One picture per (model, attack) at the attack's largest ε, linked from the report.
+    let examples: Vec<_> = std::fs::read_dir(out.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        examples.iter().any(|f| f.ends_with("__worst.png")),
+        "{examples:?}"
+    );
+    assert!(
+        examples.iter().any(|f| f.ends_with("__best-match.png")),
+        "{examples:?}"
+    );
+    for f in &examples {
+        assert!(html.contains(f.as_str()), "{f} not in the report");
+    }
     // Resume: nothing new; the report rebuilds identically; a torn cell is redone once.
     let again = run_shape(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((again.cells_run, again.cells_skipped), (0, 6));

@@ -62,7 +62,7 @@ fn plots(rows: &[ShapeSummaryRow]) -> Vec<String> {
         .collect()
 }
 
-/// Renders the page.
+/// Renders the page; `examples` are (caption, relative path of a picture).
 ///
 /// # Errors
 /// A template error (a bug).
@@ -72,6 +72,7 @@ pub fn render_shape_html(
     version: &str,
     rows: &[ShapeSummaryRow],
     findings: &[String],
+    examples: &[(String, String)],
     manifest: &str,
 ) -> Result<String> {
     let mut env = Environment::new();
@@ -83,6 +84,7 @@ pub fn render_shape_html(
                 title => title, version => version, n_records => n_records,
                 findings => findings, plots => plots(rows), table => shape_markdown(rows),
                 manifest => manifest,
+                examples => examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })
         .map_err(|e| ReportError::Template(e.to_string()))
