@@ -265,7 +265,7 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
         .filter(|(s, _)| (-160.0..=240.0).contains(*s))
         .map(|(s, d)| (s - d).abs())
         .fold(0.0f32, f32::max);
-    assert!(inside <= 8.0 + 0.5 + 1e-3 && inside >= 1.0, "{inside} HU");
+    assert!((1.0..=8.0 + 0.5 + 1e-3).contains(&inside), "{inside} HU");
     assert!(o.written_dice.is_some() && o.adv_dice.is_some());
     let _ = std::fs::remove_dir_all(&root);
 }
