@@ -5,8 +5,8 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ApgdConfig, AutoConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdConfig,
-    ProjectedGradient, Result, SpsaConfig, SquareConfig, fgsm,
+    ApgdConfig, AutoConfig, IfgsmConfig, LpBall, MiFgsmConfig, Objective, PgdAdamaxConfig,
+    PgdConfig, ProjectedGradient, Result, SpsaConfig, SquareConfig, fgsm,
 };
 
 /// An attack: maximise `f` inside `ball` around `x0`.
@@ -25,7 +25,8 @@ pub trait Attack<const D: usize> {
 }
 
 /// The gradient attacks of the library, as written in experiment files
-/// (`kind = "fgsm" | "ifgsm" | "pgd" | "mifgsm" | "apgd" | "square" | "spsa" | "auto"` plus its
+/// (`kind = "fgsm" | "ifgsm" | "pgd" | "pgd_adamax" | "mifgsm" | "apgd" | "square" | "spsa" |
+/// "auto"` plus its
 /// parameters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -36,6 +37,9 @@ pub enum AttackSpec {
     Ifgsm(IfgsmConfig),
     /// Projected gradient descent with random start and restarts.
     Pgd(PgdConfig),
+    /// PGD with an Adamax update instead of the sign step (the S4 study's variant).
+    #[serde(rename = "pgd_adamax")]
+    PgdAdamax(PgdAdamaxConfig),
     /// Momentum iterative FGSM.
     #[serde(rename = "mifgsm")]
     MiFgsm(MiFgsmConfig),
@@ -58,6 +62,7 @@ impl AttackSpec {
             AttackSpec::Ifgsm(c) => Some(c.engine()),
             AttackSpec::Pgd(c) => Some(c.engine()),
             AttackSpec::MiFgsm(_)
+            | AttackSpec::PgdAdamax(_)
             | AttackSpec::Apgd(_)
             | AttackSpec::Square(_)
             | AttackSpec::Spsa(_)
@@ -72,6 +77,7 @@ impl AttackSpec {
     pub fn validate(&self) -> Result<()> {
         match self {
             AttackSpec::MiFgsm(c) => c.validate(),
+            AttackSpec::PgdAdamax(c) => c.validate(),
             AttackSpec::Apgd(c) => c.validate(),
             AttackSpec::Square(c) => c.validate(),
             AttackSpec::Spsa(c) => c.validate(),
@@ -84,6 +90,7 @@ impl AttackSpec {
     pub fn gradient_evaluations(&self) -> usize {
         match self {
             AttackSpec::MiFgsm(c) => c.steps,
+            AttackSpec::PgdAdamax(c) => c.steps * c.restarts,
             AttackSpec::Apgd(c) => c.gradient_evaluations(),
             AttackSpec::Square(_) | AttackSpec::Spsa(_) => 0,
             AttackSpec::Auto(c) => c.apgd().gradient_evaluations(),
@@ -101,6 +108,7 @@ impl AttackSpec {
             AttackSpec::Ifgsm(c) => c.steps,
             AttackSpec::Pgd(c) => c.steps,
             AttackSpec::MiFgsm(c) => c.steps,
+            AttackSpec::PgdAdamax(c) => c.steps,
             AttackSpec::Apgd(c) => c.steps,
             AttackSpec::Square(c) => c.queries,
             AttackSpec::Spsa(c) => c.iterations(),
@@ -119,6 +127,7 @@ impl AttackSpec {
             AttackSpec::Ifgsm(c) => AttackSpec::Ifgsm(IfgsmConfig { steps, ..*c }),
             AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { steps, ..*c }),
             AttackSpec::MiFgsm(c) => AttackSpec::MiFgsm(MiFgsmConfig { steps, ..*c }),
+            AttackSpec::PgdAdamax(c) => AttackSpec::PgdAdamax(PgdAdamaxConfig { steps, ..*c }),
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { steps, ..*c }),
             AttackSpec::Square(c) => AttackSpec::Square(SquareConfig {
                 queries: steps,
@@ -151,6 +160,7 @@ impl AttackSpec {
             AttackSpec::Ifgsm(c) => pgd(c.steps, c.rel_step),
             AttackSpec::MiFgsm(c) => pgd(c.steps, c.rel_step),
             AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig { restarts, ..*c }),
+            AttackSpec::PgdAdamax(c) => AttackSpec::PgdAdamax(PgdAdamaxConfig { restarts, ..*c }),
             AttackSpec::Apgd(c) => AttackSpec::Apgd(ApgdConfig { restarts, ..*c }),
             AttackSpec::Square(c) => AttackSpec::Square(*c),
             AttackSpec::Spsa(c) => AttackSpec::Spsa(*c),
@@ -169,6 +179,7 @@ impl<const D: usize> Attack<D> for AttackSpec {
     ) -> Result<Tensor<D>> {
         match self {
             AttackSpec::MiFgsm(c) => c.perturb(f, x0, ball, rng),
+            AttackSpec::PgdAdamax(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Apgd(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Square(c) => c.perturb(f, x0, ball, rng),
             AttackSpec::Spsa(c) => c.perturb(f, x0, ball, rng),

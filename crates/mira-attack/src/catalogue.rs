@@ -47,6 +47,14 @@ pub fn catalogue() -> Vec<AttackInfo> {
             access: "input gradient",
         },
         AttackInfo {
+            kind: Some("pgd_adamax"),
+            name: "PGD with Adamax update (S4 variant)",
+            paper: "Madry et al. 2018; Adamax: Kingma & Ba 2015",
+            threat: "L∞ or L2 ball, random start, best iterate and best of restarts",
+            parameters: "steps = 100, rel_step = 0.2, restarts = 1, beta1 = 0.9, beta2 = 0.999",
+            access: "input gradient",
+        },
+        AttackInfo {
             kind: Some("mifgsm"),
             name: "MI-FGSM",
             paper: "Dong et al. 2018",

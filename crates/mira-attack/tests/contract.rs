@@ -53,6 +53,14 @@ fn specs() -> Vec<(&'static str, AttackSpec)> {
             }),
         ),
         (
+            "pgd_adamax",
+            AttackSpec::PgdAdamax(mira_attack::PgdAdamaxConfig {
+                steps: 5,
+                restarts: 2,
+                ..Default::default()
+            }),
+        ),
+        (
             "mifgsm",
             AttackSpec::MiFgsm(MiFgsmConfig {
                 steps: 5,

@@ -12,10 +12,11 @@ pub struct Args {
     /// Checkpoint folder written by `mira train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Attack: fgsm, ifgsm, pgd, mifgsm, apgd, square, spsa or auto (`mira attacks` lists them).
+    /// Attack: fgsm, ifgsm, pgd, pgd_adamax, mifgsm, apgd, square, spsa or auto (`mira attacks`
+    /// lists them).
     #[arg(long, default_value = "fgsm")]
     pub attack: String,
-    /// Steps (ifgsm, pgd, mifgsm, apgd).
+    /// Steps (ifgsm, pgd, pgd_adamax, mifgsm, apgd).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Query budget (square, spsa, auto).

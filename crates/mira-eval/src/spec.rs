@@ -188,6 +188,9 @@ pub enum AttackKind {
     Ifgsm,
     /// PGD.
     Pgd,
+    /// PGD with an Adamax update (the S4 study's variant).
+    #[serde(rename = "pgd_adamax")]
+    PgdAdamax,
     /// MI-FGSM (momentum iterative FGSM).
     Mifgsm,
     /// APGD (Auto-PGD, step-size free).
@@ -352,6 +355,15 @@ pub(crate) fn engine_spec(
                 steps: steps.unwrap_or(d.steps),
                 rel_step: rel_step.unwrap_or(d.rel_step),
                 restarts: restarts.unwrap_or(d.restarts),
+            })
+        }
+        AttackKind::PgdAdamax => {
+            let d = mira_attack::PgdAdamaxConfig::default();
+            AttackSpec::PgdAdamax(mira_attack::PgdAdamaxConfig {
+                steps: steps.unwrap_or(d.steps),
+                rel_step: rel_step.unwrap_or(d.rel_step),
+                restarts: restarts.unwrap_or(d.restarts),
+                ..d
             })
         }
         AttackKind::Mifgsm => {
