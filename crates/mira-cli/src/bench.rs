@@ -1,13 +1,14 @@
-//! `mira bench`: time per attack step of 3D workloads, in the shape of the PyTorch reference
+//! `mira bench`: time per step of the reference workloads, in the shape of the PyTorch reference
 //! (`../shared/bench/reference_bench.py --json` and `scripts/bench_s3_reference.py --json`),
 //! so speed is stated as a ratio measured in the same run.
 //!
-//! Workloads (batch 4 × 1 × 64³, frozen weights, input gradient only, as inside an attack):
-//! - `b2_reg3d_attack_step`: the benchmark's Reg3d (45,265 parameters), MSE to ages.
-//! - `s3_agenet_cnn_attack_step`: the S3 brain-age CNN, squared age error.
-//! - `s3_agenet_hybrid_attack_step`: the S3 hybrid with soft tissue features.
+//! Workloads (`mira_eval::bench_attack_steps`): `b1_unet_attack_step` (UNet2d, 8 × 4 × 128²),
+//! `b2_reg3d_attack_step` (Reg3d, 4 × 1 × 64³), `b3_unet_train_step` (one Adam step of the
+//! UNet), and the S3 brain-age attack steps `s3_agenet_cnn_attack_step`,
+//! `s3_agenet_hybrid_attack_step`.
 //!
-//! With `--reference PYTHON`, the PyTorch twins run first with the same thread count and the
+//! With `--reference PYTHON`, the PyTorch twins run first with the same thread count (the S3
+//! script, and `../shared/bench/reference_bench.py` when the shared folder is there) and the
 //! ratios are printed (PyTorch time / Mira time: above 1 means Mira is faster).
 
 use std::path::PathBuf;
@@ -30,7 +31,8 @@ pub struct Args {
     /// Only workloads whose name contains this.
     #[arg(long)]
     pub only: Option<String>,
-    /// A Python with torch: also run scripts/bench_s3_reference.py and print ratios.
+    /// A Python with torch: also run the PyTorch twins (scripts/bench_s3_reference.py and
+    /// ../shared/bench/reference_bench.py) and print ratios.
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Print JSON (the reference's shape) instead of text.
@@ -38,11 +40,9 @@ pub struct Args {
     pub json: bool,
 }
 
-fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_s3_reference.py");
+fn run_script(python: &PathBuf, script: &PathBuf, a: &Args) -> Result<Vec<Row>> {
     let out = std::process::Command::new(python)
-        .arg(&script)
+        .arg(script)
         .args([
             "--threads",
             &a.threads.to_string(),
@@ -54,7 +54,8 @@ fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     if !out.status.success() {
         bail!(
-            "the PyTorch reference failed: {}",
+            "the PyTorch reference {} failed: {}",
+            script.display(),
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
@@ -63,6 +64,23 @@ fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reference JSON")?;
     serde_json::from_value(v["results"].clone()).context("reference JSON rows")
+}
+
+/// The PyTorch rows: the S3 twins, then the shared benchmark's rows not already there.
+fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
+    let s3 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_s3_reference.py");
+    let mut rows = run_script(python, &s3, a)?;
+    let shared = mira_io::shared_data_dir()
+        .and_then(|d| d.parent().map(|p| p.join("bench/reference_bench.py")))
+        .filter(|p| p.is_file());
+    if let Some(script) = shared {
+        for r in run_script(python, &script, a)? {
+            if !rows.iter().any(|o| o.workload == r.workload) {
+                rows.push(r);
+            }
+        }
+    }
+    Ok(rows)
 }
 
 pub fn main(a: Args) -> Result<()> {

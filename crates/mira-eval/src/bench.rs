@@ -2,7 +2,13 @@
 //! (`../shared/bench/reference_bench.py --json`, `scripts/bench_s3_reference.py --json`), so
 //! speed is stated as a ratio measured in the same run (`mira bench --reference PYTHON`).
 //!
-//! Workloads (batch 4 × 1 × 64³, frozen weights, input gradient only, as inside an attack):
+//! Workloads of `../shared/bench` (networks identical layer for layer and parameter for
+//! parameter to `reference_models.py`):
+//! - `b1_unet_attack_step`: UNet2d (483,636 parameters), batch 8 × 4 × 128², frozen weights:
+//!   forward, cross-entropy, input gradient, sign step, clipped.
+//! - `b3_unet_train_step`: the same UNet, one Adam step on cross-entropy (training mode).
+//!
+//! 3D attack steps (batch 4 × 1 × 64³, frozen weights, input gradient only):
 //! - `b2_reg3d_attack_step`: the benchmark's Reg3d (45,265 parameters), MSE to ages.
 //! - `s3_agenet_cnn_attack_step`: the S3 brain-age CNN, squared age error.
 //! - `s3_agenet_hybrid_attack_step`: the S3 hybrid with soft tissue features.
@@ -30,7 +36,8 @@ pub struct BenchRow {
     pub min_ms: f64,
     /// Samples per second at the median.
     pub samples_per_s: f64,
-    /// Parameters of the network.
+    /// Parameters of the network (absent from the PyTorch reference's rows).
+    #[serde(default)]
     pub params: usize,
 }
 
@@ -81,6 +88,9 @@ pub fn bench_attack_steps(
     };
     let want = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
+    if want("b1_unet_attack_step") {
+        rows.push(b1(&dev, warmup, iters)?);
+    }
     let mut push = |name: &str, params: usize, f: &dyn Objective<5>| {
         if want(name) {
             let (median_ms, min_ms) = time(|| step(f, &x), warmup, iters);
@@ -126,5 +136,85 @@ pub fn bench_attack_steps(
         hybrid.num_params(),
         &ModelObjective::new(&hybrid, loss, 1.0),
     );
+    if want("b3_unet_train_step") {
+        rows.push(b3(warmup, iters)?);
+    }
     Ok(rows)
+}
+
+/// Parameters of the default UNet as PyTorch counts them: burn stores BatchNorm's running
+/// mean and variance as parameters, PyTorch as buffers (2 per channel of the 14 BatchNorms,
+/// 704 channels in all), so 483,636 as in `reference_models.py`.
+fn torch_param_count(unet: &mira_nn::UNet) -> usize {
+    unet.num_params() - 2 * 704
+}
+
+/// Random inputs and labels of the UNet workloads: 8 × 4 × 128² in [0, 1), 4 classes.
+fn unet_batch(dev: &Device) -> Result<(Tensor<4>, Tensor<4>)> {
+    let x = seeded(dev, 1, |d| {
+        Tensor::<4>::random([8, 4, 128, 128], burn::tensor::Distribution::Default, d)
+    });
+    let labels: Vec<Vec<u8>> = (0..8)
+        .map(|b| {
+            (0..128 * 128)
+                .map(|i| ((i * 7 + b * 13) % 4) as u8)
+                .collect()
+        })
+        .collect();
+    let maps: Vec<&[u8]> = labels.iter().map(Vec::as_slice).collect();
+    Ok((x, mira_nn::one_hot(&maps, 4, 128, 128, dev)?))
+}
+
+fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
+    let unet = mira_nn::UNetConfig::new().init_seeded(0, dev)?;
+    let (x, t) = unet_batch(dev)?;
+    let f =
+        mira_attack::segmentation_objective(&unet, mira_attack::Goal::Untargeted { truth: t }, 1.0);
+    let (median_ms, min_ms) = time(
+        || {
+            let (_, g) = f.value_and_grad(x.clone());
+            let adv = (x.clone() + g.sign() * 0.01).clamp(0.0, 1.0);
+            let _ = adv.into_data();
+        },
+        warmup,
+        iters,
+    );
+    Ok(BenchRow {
+        workload: "b1_unet_attack_step".into(),
+        median_ms,
+        min_ms,
+        samples_per_s: 8.0 / (median_ms / 1e3),
+        params: torch_param_count(&unet),
+    })
+}
+
+fn b3(warmup: usize, iters: usize) -> Result<BenchRow> {
+    use burn::optim::{AdamConfig, GradientsParams};
+    let dev = mira_nn::autodiff_device();
+    let unet = mira_nn::UNetConfig::new().init_seeded(0, &dev)?;
+    let params = torch_param_count(&unet);
+    let (x, t) = unet_batch(&dev)?;
+    let mut optim = AdamConfig::new().init();
+    let mut model = Some(unet);
+    let (median_ms, min_ms) = time(
+        || {
+            if let Some(m) = model.take() {
+                let loss =
+                    mira_nn::segmentation::cross_entropy(m.logits(x.clone()), t.clone(), 1.0)
+                        .mean();
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                let m = optim.step(1e-3, m, grads);
+                model = Some(m);
+            }
+        },
+        warmup,
+        iters,
+    );
+    Ok(BenchRow {
+        workload: "b3_unet_train_step".into(),
+        median_ms,
+        min_ms,
+        samples_per_s: 8.0 / (median_ms / 1e3),
+        params,
+    })
 }
