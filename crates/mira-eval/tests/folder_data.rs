@@ -211,3 +211,49 @@ fn bad_folders_name_the_file() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn one_file_can_hold_every_channel() {
+    let dir = tmp("multi");
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    let geom = |dims: Vec<usize>, data: Vec<f32>| mira_io::Volume {
+        spacing: vec![1.0; dims.len()],
+        dims,
+        affine: [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ],
+        data,
+    };
+    // A 4D NIfTI: 4 x 3 x 2 voxels, 2 channels on the fourth axis (channel c = 100 c + index).
+    let data: Vec<f32> = (0..48).map(|i| (100 * (i / 24) + i % 24) as f32).collect();
+    mira_io::write_nifti(&dir.join("images/a.nii.gz"), &geom(vec![4, 3, 2, 2], data)).unwrap();
+    // A colour PNG: 3 channels interleaved, 2 x 2 pixels.
+    let rgb: Vec<f32> = (0..12).map(|i| (10 * i) as f32).collect();
+    mira_io::write_png(&dir.join("images/b.png"), &geom(vec![3, 2, 2], rgb), false).unwrap();
+    let two = vec!["x".to_string(), "y".to_string()];
+    let cases = scan_cases(&dir.join("images"), None, &two).unwrap();
+    assert_eq!(cases.len(), 2);
+    let mut s = spec(&dir);
+    s.channels = two.clone();
+    s.normalise = Normalise::MinMax;
+    let a = mira_eval::read_case(&cases[0], 2, &s).unwrap();
+    assert_eq!(a.channels[0].dims, [4, 3, 2]);
+    assert_eq!(a.scales, vec![(0.0, 23.0), (100.0, 123.0)]);
+    assert_eq!(a.channels[1].data[23], 1.0);
+    // The colour image is three channels; declaring two is an error naming the count.
+    let e = mira_eval::read_case(&cases[1], 2, &s)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("3 channel(s)") && e.contains("declares 2"),
+        "{e}"
+    );
+    s.channels = vec!["r".into(), "g".into(), "b".into()];
+    let b = mira_eval::read_case(&cases[1], 3, &s).unwrap();
+    // Green of pixel 3 is stored value 10 * (3 * 3 + 1) = 100, the green maximum -> 1.
+    assert_eq!((b.scales[1], b.channels[1].data[3]), ((10.0, 100.0), 1.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
