@@ -354,9 +354,7 @@ impl AgeExperiment {
         fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
             EvalError::invalid(field, reason)
         }
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
-            return Err(inv("name", "must be a non-empty name without slashes"));
-        }
+        crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         d.phantom
             .validate()
@@ -395,20 +393,10 @@ impl AgeExperiment {
                 .validate()
                 .map_err(|e| inv("training", e.to_string()))?;
         }
+        let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("models", &names)?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
-            if m.name.trim().is_empty() || m.name.contains(['/', '\\']) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    "must be a non-empty name without slashes",
-                ));
-            }
-            if self.models[..i].iter().any(|o| o.name == m.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate model name `{}`", m.name),
-                ));
-            }
             match (m.kind, m.features, m.embed) {
                 (AgeModelKind::Cnn, Some(_), _) | (AgeModelKind::Cnn, _, Some(_)) => {
                     return Err(inv(
@@ -432,20 +420,10 @@ impl AgeExperiment {
                 }
             }
         }
+        let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            if a.name.trim().is_empty() || a.name.contains(['/', '\\']) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    "must be a non-empty name without slashes",
-                ));
-            }
-            if self.attacks[..i].iter().any(|o| o.name == a.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate attack name `{}`", a.name),
-                ));
-            }
             if a.epsilons.is_empty() || a.epsilons.iter().any(|e| !e.is_finite() || *e <= 0.0) {
                 return Err(inv(
                     format!("{f}.epsilons"),

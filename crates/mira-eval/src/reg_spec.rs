@@ -324,9 +324,7 @@ impl RegExperiment {
         fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
             EvalError::invalid(field, reason)
         }
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
-            return Err(inv("name", "must be a non-empty name without slashes"));
-        }
+        crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         if !(16..=512).contains(&d.size) {
             return Err(inv("data.size", "must be in 16..=512"));
@@ -382,20 +380,10 @@ impl RegExperiment {
                 .validate()
                 .map_err(|e| inv("training", e.to_string()))?;
         }
+        let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("models", &names)?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
-            if self.models[..i].iter().any(|o| o.name == m.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate model name `{}`", m.name),
-                ));
-            }
-            if m.name.trim().is_empty() || m.name.contains(['/', '\\']) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    "must be a non-empty name without slashes",
-                ));
-            }
             let tol = m.tolerance();
             if !(tol.is_finite() && tol > 0.0) {
                 return Err(inv(format!("{f}.tolerance"), "must be > 0"));
@@ -424,14 +412,10 @@ impl RegExperiment {
                 }
             }
         }
+        let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            if self.attacks[..i].iter().any(|o| o.name == a.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate attack name `{}`", a.name),
-                ));
-            }
             a.spec(&f)?;
         }
         let c = &self.checks;

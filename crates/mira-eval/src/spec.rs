@@ -495,9 +495,7 @@ impl Experiment {
         fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
             EvalError::invalid(field, reason)
         }
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
-            return Err(inv("name", "must be a non-empty name without slashes"));
-        }
+        crate::spec::check_name("name", &self.name)?;
         self.data
             .phantom
             .validate()
@@ -556,14 +554,10 @@ impl Experiment {
         if self.attacks.is_empty() {
             return Err(inv("attacks", "at least one attack is needed"));
         }
+        let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("models", &names)?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
-            if self.models[..i].iter().any(|o| o.name == m.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate model name `{}`", m.name),
-                ));
-            }
             m.defence
                 .validate()
                 .map_err(|e| inv(format!("{f}.defence"), e.to_string()))?;
@@ -639,14 +633,10 @@ impl Experiment {
                 ));
             }
         }
+        let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            if self.attacks[..i].iter().any(|o| o.name == a.name) {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("duplicate attack name `{}`", a.name),
-                ));
-            }
             a.spec(&f)?;
             if let Some(t) = a.temperature
                 && !(t.is_finite() && t > 0.0 && t <= 1000.0)

@@ -114,6 +114,18 @@ fn malformed_files_name_the_field() {
             "`models[0].residual`",
         ),
         ("test = 4", "test = 0", "data.test"),
+        // Model names become folders (out/models/NAME): no path separators.
+        ("name = \"unet\"", "name = \"../unet\"", "`models[0].name`"),
+        (
+            "name = \"fgsm\"\nkind = \"fgsm\"",
+            "name = \"fgsm\"\nkind = \"fgsm\"\n[[attacks]]\nname = \"fgsm\"\nkind = \"pgd\"",
+            "duplicate name `fgsm`",
+        ),
+        (
+            "source = \"brain_mr_phantom\"",
+            "source = \"folder\"",
+            "`data.folder`",
+        ),
         (
             "kind = \"fgsm\"",
             "kind = \"fgsm\"\ngoal = \"erase\"",
