@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ball::keep_best;
 use crate::engine::check_finite;
-use crate::{Attack, AttackError, LpBall, Norm, Objective, Result};
+use crate::{Attack, AttackError, LpBall, Norm, Objective, ProjectedGradient, Result};
 
 /// Parameters of PGD with the Adamax update.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,24 +57,20 @@ impl PgdAdamaxConfig {
     /// # Errors
     /// [`AttackError::InvalidParameter`] naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason: &str| {
-            Err(AttackError::InvalidParameter {
-                field,
-                reason: reason.into(),
-            })
-        };
-        if self.steps == 0 || self.steps > 100_000 {
-            return bad("steps", "must be in 1..=100000");
+        // Steps, step size and restarts obey PGD's limits.
+        ProjectedGradient {
+            steps: self.steps,
+            rel_step: self.rel_step,
+            random_start: true,
+            restarts: self.restarts,
         }
-        if !(self.rel_step.is_finite() && self.rel_step > 0.0 && self.rel_step <= 10.0) {
-            return bad("rel_step", "must be in (0, 10]");
-        }
-        if self.restarts == 0 || self.restarts > 1000 {
-            return bad("restarts", "must be in 1..=1000");
-        }
+        .validate()?;
         for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(b.is_finite() && (0.0..1.0).contains(&b)) {
-                return bad(field, "must be in [0, 1)");
+                return Err(AttackError::InvalidParameter {
+                    field,
+                    reason: "must be in [0, 1)".into(),
+                });
             }
         }
         Ok(())

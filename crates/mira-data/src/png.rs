@@ -132,18 +132,22 @@ pub fn save_attack_png(
         *px = match panel {
             0 => overlay(grey(c0[i]), clean.labels[i]),
             1 => overlay(grey(c0[i]), clean_pred[i]),
-            2 => {
-                let d = ((a0[i] - c0[i]) * gain).clamp(-1.0, 1.0);
-                let fade = (255.0 * (1.0 - d.abs())) as u8;
-                if d >= 0.0 {
-                    image::Rgb([255, fade, fade])
-                } else {
-                    image::Rgb([fade, fade, 255])
-                }
-            }
+            2 => diverging((a0[i] - c0[i]) * gain),
             3 => image::Rgb([grey(a0[i]) as u8; 3]),
             _ => overlay(grey(a0[i]), adv_pred[i]),
         };
     }
     save(path, img)
+}
+
+/// A signed value on the diverging map of every picture: white at 0, red towards +1, blue
+/// towards −1 (clamped to [−1, 1]).
+pub(crate) fn diverging(d: f32) -> image::Rgb<u8> {
+    let d = d.clamp(-1.0, 1.0);
+    let fade = (255.0 * (1.0 - d.abs())) as u8;
+    if d >= 0.0 {
+        image::Rgb([255, fade, fade])
+    } else {
+        image::Rgb([fade, fade, 255])
+    }
 }

@@ -62,16 +62,9 @@ pub fn save_registration_png(
         *px = match panel {
             0 => grey(p.fixed[i]),
             1 => grey(p.moving[i]),
-            2 => {
-                let d = ((p.adv_fixed[i] - p.fixed[i] + p.adv_moving[i] - p.moving[i]) * gain)
-                    .clamp(-1.0, 1.0);
-                let fade = (255.0 * (1.0 - d.abs())) as u8;
-                if d >= 0.0 {
-                    image::Rgb([255, fade, fade])
-                } else {
-                    image::Rgb([fade, fade, 255])
-                }
-            }
+            2 => crate::png::diverging(
+                (p.adv_fixed[i] - p.fixed[i] + p.adv_moving[i] - p.moving[i]) * gain,
+            ),
             3 => grey(p.adv_moving[i]),
             4 => grey(p.moving[i]),
             _ => grey(p.adv_moving[i]),

@@ -50,15 +50,7 @@ pub fn save_shape_png(p: &ShapePicture<'_>, gain: f32, zoom: usize, path: &Path)
         *px = match panel {
             0 => grey(p.slice[i]),
             1 => grey(p.start[i]),
-            2 => {
-                let d = ((p.adv[i] - p.start[i]) * gain).clamp(-1.0, 1.0);
-                let fade = (255.0 * (1.0 - d.abs())) as u8;
-                if d >= 0.0 {
-                    image::Rgb([255, fade, fade])
-                } else {
-                    image::Rgb([fade, fade, 255])
-                }
-            }
+            2 => crate::png::diverging((p.adv[i] - p.start[i]) * gain),
             _ => grey(p.adv[i]),
         };
     }

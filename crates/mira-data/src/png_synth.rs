@@ -77,15 +77,7 @@ pub fn save_synthesis_png(
                     image::Rgb([grey(p.adversarial[i]) as u8; 3])
                 }
             }
-            2 => {
-                let d = ((p.bias[i] - 1.0) / p.max_bias.max(1e-6)).clamp(-1.0, 1.0);
-                let fade = (255.0 * (1.0 - d.abs())) as u8;
-                if d >= 0.0 {
-                    image::Rgb([255, fade, fade])
-                } else {
-                    image::Rgb([fade, fade, 255])
-                }
-            }
+            2 => crate::png::diverging((p.bias[i] - 1.0) / p.max_bias.max(1e-6)),
             3 => image::Rgb([grey(p.adversarial[i]) as u8; 3]),
             4 => overlay(grey(p.adversarial[i]), p.prediction[i]),
             _ => overlay(grey(p.adversarial[i]), p.warped_truth[i]),

@@ -14,12 +14,12 @@
 use std::path::{Path, PathBuf};
 
 use mira_attack::{AttackSpec, Norm};
-use mira_data::{SegDataset, SegSlice};
+use mira_data::SegDataset;
 use mira_nn::UNet;
 use mira_stats::mean_defined;
 use serde::{Deserialize, Serialize};
 
-use crate::folder_volume::{Channel3, cut, fit, put, slice_count, slice_shape, unfit};
+use crate::folder_volume::{Channel3, cut, put, slice_count, slice_item, slice_shape, unfit};
 use crate::outputs::write_atomic;
 use crate::seg_cell::{Cell, mix};
 use crate::{EvalError, FolderCase, GoalSpec, Normalise, Result, read_case, read_labels};
@@ -118,19 +118,7 @@ fn slices_dataset(
     let hw = slice_shape(dims, axis);
     let target = (hw.0.div_ceil(pad) * pad, hw.1.div_ceil(pad) * pad);
     let items = (0..slice_count(dims, axis))
-        .map(|k| {
-            let mut image = Vec::with_capacity(channels.len() * target.0 * target.1);
-            for c in channels {
-                image.extend(fit(&cut(&c.data, dims, axis, k), hw, target, 0.0));
-            }
-            SegSlice {
-                image,
-                labels: fit(&cut(labels, dims, axis, k), hw, target, 0u8),
-                channels: channels.len(),
-                height: target.0,
-                width: target.1,
-            }
-        })
+        .map(|k| slice_item(channels, labels, axis, k, target))
         .collect();
     let data = SegDataset {
         items,
@@ -400,35 +388,26 @@ impl FileAttack<'_> {
         for (c, ch) in channels.iter_mut().enumerate() {
             ch.data = crate::folder_volume::normalised(&ch.data, rc.scales[c]);
         }
-        let labels: Vec<u8> = vec![0; channels[0].dims.iter().product()];
-        let (mut back, _, _) = slices_dataset(
+        // Scored against the reference labels of the attacked slices (`data`).
+        let none: Vec<u8> = vec![0; channels[0].dims.iter().product()];
+        let (back, _, _) = slices_dataset(
             &channels,
-            &labels,
+            &none,
             axis,
             1 << self.depth,
             (self.channels, self.label_names),
         );
-        for (s, d) in back.items.iter_mut().zip(&data.items) {
-            s.labels.clone_from(&d.labels);
-        }
         let pred = mira_train::predict_labels(self.model, &back, self.batch_size)?;
         let k = self.label_names.len();
-        let per: Vec<Option<f64>> = pred
+        let per = pred
             .iter()
-            .zip(&back.items)
+            .zip(&data.items)
             .map(|(p, s)| {
-                mira_stats::dice_per_label(
-                    p,
-                    &s.labels,
-                    mira_stats::DiceOptions {
-                        n_labels: k,
-                        include_background: false,
-                    },
-                )
-                .ok()
-                .and_then(|d| mean_defined(&d))
+                Ok(mean_defined(&crate::seg_cell::dice(
+                    p, &s.labels, k, false,
+                )?))
             })
-            .collect();
+            .collect::<Result<Vec<Option<f64>>>>()?;
         Ok(mean_defined(&per))
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::folder_spec::{FolderSpec, SliceSelection};
 use crate::folder_volume::{
-    Channel3, channels_of, cut, fit, normalised, scale_of, slice_count, slice_shape,
+    Channel3, channels_of, cut, normalised, scale_of, slice_count, slice_item, slice_shape,
 };
 use crate::{EvalError, Result};
 
@@ -299,20 +299,9 @@ pub fn slices_of(
     for i in spaced(candidates.len(), cap) {
         let (ci, k) = candidates[i];
         let (channels, labels, axis) = &read[ci];
-        let dims = channels[0].dims;
-        let hw = slice_shape(dims, *axis);
+        let hw = slice_shape(channels[0].dims, *axis);
         let target = spec.size.map_or(hw, |[h, w]| (h, w));
-        let mut image = Vec::with_capacity(channels.len() * target.0 * target.1);
-        for c in channels {
-            image.extend(fit(&cut(&c.data, dims, *axis, k), hw, target, 0.0));
-        }
-        let item = SegSlice {
-            image,
-            labels: fit(&cut(labels, dims, *axis, k), hw, target, 0u8),
-            channels: channels.len(),
-            height: target.0,
-            width: target.1,
-        };
+        let item = slice_item(channels, labels, *axis, k, target);
         if let Some(first) = items.first().map(|s: &SegSlice| (s.height, s.width))
             && first != target
         {

@@ -156,6 +156,30 @@ pub fn put<T: Copy>(data: &mut [T], dims: [usize; 3], axis: usize, k: usize, sli
     }
 }
 
+/// Slice `k` across `axis` of a case (its channels and label map), centre-cropped or
+/// zero-padded to `target` (`height`, `width`).
+pub fn slice_item(
+    channels: &[Channel3],
+    labels: &[u8],
+    axis: usize,
+    k: usize,
+    target: (usize, usize),
+) -> mira_data::SegSlice {
+    let dims = channels[0].dims;
+    let hw = slice_shape(dims, axis);
+    let mut image = Vec::with_capacity(channels.len() * target.0 * target.1);
+    for c in channels {
+        image.extend(fit(&cut(&c.data, dims, axis, k), hw, target, 0.0));
+    }
+    mira_data::SegSlice {
+        image,
+        labels: fit(&cut(labels, dims, axis, k), hw, target, 0u8),
+        channels: channels.len(),
+        height: target.0,
+        width: target.1,
+    }
+}
+
 /// Centre crop / pad of a `(h, w)` slice to `(th, tw)`, filling with `fill`. Pixel `(y, x)`
 /// of the result is `(y + oy, x + ox)` of the source with `oy = (h - th) / 2` (signed,
 /// rounded towards zero) and likewise `ox`.

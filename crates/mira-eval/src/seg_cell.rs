@@ -62,7 +62,12 @@ pub(crate) fn mix(seed: u64, salt: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn dice(pred: &[u8], truth: &[u8], n_labels: usize, background: bool) -> Result<Vec<Option<f64>>> {
+pub(crate) fn dice(
+    pred: &[u8],
+    truth: &[u8],
+    n_labels: usize,
+    background: bool,
+) -> Result<Vec<Option<f64>>> {
     dice_per_label(
         pred,
         truth,
