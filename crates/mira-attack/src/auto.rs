@@ -9,6 +9,12 @@
 //! Attack is skipped: it is the L∞ version here.) Defaults: 100 APGD steps, 1 restart, 1,000
 //! queries.
 //!
+//! Two ways to run it. As an [`Attack`] (no task criterion) every member attacks every sample
+//! and the highest objective is kept. With a task [`Judge`](crate::Judge), the runner passes
+//! [`AutoConfig::members`] to [`run_cascade`](crate::run_cascade): later members attack only
+//! the cases not yet broken, the worst result is judged by the task's score (Dice, TRE), and the
+//! state after each member can be saved and resumed (the segmentation runner does this).
+//!
 //! ```
 //! let c = mira_attack::AutoConfig::default();
 //! assert_eq!((c.apgd_steps, c.restarts, c.square_queries), (100, 1, 1000));
@@ -19,7 +25,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::ball::keep_best;
-use crate::{ApgdConfig, Attack, LpBall, Norm, Objective, Result, SquareConfig};
+use crate::{ApgdConfig, Attack, AttackSpec, LpBall, Norm, Objective, Result, SquareConfig};
 
 /// Parameters of the composite.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,6 +67,15 @@ impl AutoConfig {
         }
     }
 
+    /// The members in the order they run: APGD, then (L∞ balls) the Square Attack.
+    pub fn members(&self, norm: Norm) -> Vec<AttackSpec> {
+        let mut m = vec![AttackSpec::Apgd(self.apgd())];
+        if norm == Norm::Linf {
+            m.push(AttackSpec::Square(self.square()));
+        }
+        m
+    }
+
     /// Checks the members' parameters.
     ///
     /// # Errors
@@ -80,15 +95,16 @@ impl<const D: usize> Attack<D> for AutoConfig {
         rng: &mut StdRng,
     ) -> Result<Tensor<D>> {
         self.validate()?;
-        let a = self.apgd().perturb(f, x0.clone(), ball, rng)?;
-        let va = f.value(a.clone());
-        let mut best = keep_best(None, &a, &va);
-        if ball.norm == Norm::Linf && D >= 3 {
-            let s = self.square().perturb(f, x0, ball, rng)?;
-            let vs = f.value(s.clone());
-            best = keep_best(Some(best), &s, &vs);
+        let mut best = None;
+        for member in self.members(ball.norm) {
+            if matches!(member, AttackSpec::Square(_)) && D < 3 {
+                continue; // squares need two spatial axes
+            }
+            let a = member.perturb(f, x0.clone(), ball, rng)?;
+            let v = f.value(a.clone());
+            best = Some(keep_best(best, &a, &v));
         }
-        Ok(best.0)
+        Ok(best.expect("APGD is always a member").0)
     }
 }
 

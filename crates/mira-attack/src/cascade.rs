@@ -1,0 +1,173 @@
+//! A cascade of attacks with per-case bookkeeping, as AutoAttack runs its members: each member
+//! attacks only the cases no earlier member has broken, and every case keeps its worst result.
+//!
+//! "Broken" and "worst" are the task's words, not the objective's: the caller's [`Judge`]
+//! scores an input per case (higher = worse for the model: a Dice drop, a TRE, an age error)
+//! and says whether the case is broken (Dice below a threshold, TRE above tolerance). The
+//! objective of a member is built for the rows it attacks, so skipped cases cost nothing.
+//!
+//! The state after each member ([`CascadeState`]) is plain data: the caller may save it and
+//! hand it back to [`run_cascade`] after an interruption, which then continues with the next
+//! member. Member `m` draws its randomness from `(seed, m)` alone, so a resumed cascade returns
+//! exactly what an uninterrupted one returns (tested).
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::{Attack, AttackError, AttackSpec, LpBall, Objective, Result};
+
+/// What the task says about a batch of inputs.
+pub trait Judge<const D: usize> {
+    /// The objective the members climb, bound to the cases `rows` (indices into the batch).
+    ///
+    /// # Errors
+    /// Whatever building it can fail with.
+    fn objective(&self, rows: &[usize]) -> Result<Box<dyn Objective<D> + '_>>;
+
+    /// Per row of `x` (the cases `rows`, in that order): the task score (higher = worse for
+    /// the model) and whether the case counts as broken.
+    ///
+    /// # Errors
+    /// Whatever scoring can fail with.
+    fn judge(&self, rows: &[usize], x: Tensor<D>) -> Result<Vec<(f64, bool)>>;
+}
+
+/// Per-case results of the members run so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CascadeState {
+    /// Members finished.
+    pub members_done: usize,
+    /// Shape of the batch.
+    pub shape: Vec<usize>,
+    /// The worst input found per case, flattened (the clean input before any member).
+    pub adversarial: Vec<f32>,
+    /// Its score per case.
+    pub score: Vec<f64>,
+    /// Whether the case is broken.
+    pub broken: Vec<bool>,
+    /// Per member run: how many cases it attacked.
+    pub attacked: Vec<usize>,
+    /// Per case: the member whose input is kept (`None`: the clean input).
+    pub by_member: Vec<Option<usize>>,
+}
+
+fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn rows_of<const D: usize>(x: &Tensor<D>, rows: &[usize]) -> Tensor<D> {
+    let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    x.clone()
+        .select(0, Tensor::<1, Int>::from_ints(idx.as_slice(), &x.device()))
+}
+
+fn judged<const D: usize>(
+    judge: &dyn Judge<D>,
+    rows: &[usize],
+    x: Tensor<D>,
+) -> Result<Vec<(f64, bool)>> {
+    let v = judge.judge(rows, x)?;
+    if v.len() != rows.len() || v.iter().any(|(s, _)| s.is_nan()) {
+        return Err(AttackError::InvalidParameter {
+            field: "judge",
+            reason: format!(
+                "returned {} verdicts (NaN scores: {}) for {} cases",
+                v.len(),
+                v.iter().filter(|(s, _)| s.is_nan()).count(),
+                rows.len()
+            ),
+        });
+    }
+    Ok(v)
+}
+
+/// Runs `members` in order on the cases of `x0` not yet broken and keeps, per case, the input
+/// with the highest score (ties keep the earlier). `state` continues an interrupted run (it
+/// must come from the same inputs and members); `checkpoint` sees the state after each member.
+///
+/// # Errors
+/// A state that does not fit `x0` or `members`, a member's error, a judge of the wrong length,
+/// or an error from `checkpoint` (the run stops there; its state was already handed over).
+pub fn run_cascade<const D: usize>(
+    members: &[AttackSpec],
+    judge: &dyn Judge<D>,
+    x0: Tensor<D>,
+    ball: &LpBall<D>,
+    seed: u64,
+    state: Option<CascadeState>,
+    checkpoint: &mut dyn FnMut(&CascadeState) -> Result<()>,
+) -> Result<(Tensor<D>, CascadeState)> {
+    let shape: Vec<usize> = x0.dims().to_vec();
+    let b = shape[0];
+    let all: Vec<usize> = (0..b).collect();
+    let mut st = match state {
+        Some(s) => {
+            if s.shape != shape || s.members_done > members.len() || s.score.len() != b {
+                return Err(AttackError::InvalidParameter {
+                    field: "state",
+                    reason: format!(
+                        "saved for shape {:?} after {} members; this run has {shape:?} and {} members",
+                        s.shape,
+                        s.members_done,
+                        members.len()
+                    ),
+                });
+            }
+            s
+        }
+        None => {
+            let clean = judged(judge, &all, x0.clone())?;
+            CascadeState {
+                members_done: 0,
+                shape: shape.clone(),
+                adversarial: mira_nn::tensor_to_vec(x0.clone()),
+                score: clean.iter().map(|c| c.0).collect(),
+                broken: clean.iter().map(|c| c.1).collect(),
+                attacked: Vec::new(),
+                by_member: vec![None; b],
+            }
+        }
+    };
+    let per = st.adversarial.len() / b.max(1);
+    for (m, member) in members.iter().enumerate().skip(st.members_done) {
+        let rows: Vec<usize> = all.iter().copied().filter(|&i| !st.broken[i]).collect();
+        if !rows.is_empty() {
+            let sub = rows_of(&x0, &rows);
+            let mut sub_ball = ball.clone();
+            if let Some(mask) = &ball.mask
+                && mask.dims()[0] == b
+                && b > 1
+            {
+                sub_ball.mask = Some(rows_of(mask, &rows));
+            }
+            let f = judge.objective(&rows)?;
+            let mut rng = StdRng::seed_from_u64(mix(seed, m as u64));
+            let adv = member.perturb(f.as_ref(), sub, &sub_ball, &mut rng)?;
+            let verdicts = judged(judge, &rows, adv.clone())?;
+            let values = mira_nn::tensor_to_vec(adv);
+            for (k, &i) in rows.iter().enumerate() {
+                let (score, broken) = verdicts[k];
+                if score > st.score[i] || (broken && !st.broken[i]) {
+                    st.score[i] = score;
+                    st.broken[i] = broken;
+                    st.by_member[i] = Some(m);
+                    st.adversarial[i * per..(i + 1) * per]
+                        .copy_from_slice(&values[k * per..(k + 1) * per]);
+                }
+            }
+        }
+        st.attacked.push(rows.len());
+        st.members_done = m + 1;
+        checkpoint(&st)?;
+    }
+    let adv = Tensor::<D>::from_data(
+        TensorData::new(st.adversarial.clone(), shape),
+        &x0.device(),
+    );
+    Ok((adv, st))
+}
