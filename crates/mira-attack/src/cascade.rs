@@ -1,5 +1,6 @@
-//! A cascade of attacks with per-case bookkeeping, as AutoAttack runs its members: each member
-//! attacks only the cases no earlier member has broken, and every case keeps its worst result.
+//! A cascade of attacks with per-case bookkeeping, as AutoAttack runs its members: the first
+//! member attacks every case, each later member only the cases not yet broken, and every case
+//! keeps its worst result.
 //!
 //! "Broken" and "worst" are the task's words, not the objective's: the caller's [`Judge`]
 //! scores an input per case (higher = worse for the model: a Dice drop, a TRE, an age error)
@@ -86,7 +87,8 @@ fn judged<const D: usize>(
     Ok(v)
 }
 
-/// Runs `members` in order on the cases of `x0` not yet broken and keeps, per case, the input
+/// Runs `members` in order (the first on every case of `x0`, the others on the cases not yet
+/// broken) and keeps, per case, the input
 /// with the highest score (ties keep the earlier). `state` continues an interrupted run (it
 /// must come from the same inputs and members); `checkpoint` sees the state after each member.
 ///
@@ -135,7 +137,13 @@ pub fn run_cascade<const D: usize>(
     };
     let per = st.adversarial.len() / b.max(1);
     for (m, member) in members.iter().enumerate().skip(st.members_done) {
-        let rows: Vec<usize> = all.iter().copied().filter(|&i| !st.broken[i]).collect();
+        // The first member attacks every case, so each case's damage is at least what that
+        // member alone does (a continuous score such as Dice keeps falling past "broken").
+        let rows: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| m == 0 || !st.broken[i])
+            .collect();
         if !rows.is_empty() {
             let sub = rows_of(&x0, &rows);
             let mut sub_ball = ball.clone();
@@ -165,9 +173,6 @@ pub fn run_cascade<const D: usize>(
         st.members_done = m + 1;
         checkpoint(&st)?;
     }
-    let adv = Tensor::<D>::from_data(
-        TensorData::new(st.adversarial.clone(), shape),
-        &x0.device(),
-    );
+    let adv = Tensor::<D>::from_data(TensorData::new(st.adversarial.clone(), shape), &x0.device());
     Ok((adv, st))
 }

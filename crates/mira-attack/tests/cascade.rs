@@ -80,7 +80,10 @@ fn split_threshold(model: &UNet, labels: &[Vec<u8>], x0: &Tensor<4>) -> (Vec<f64
     let adv = members()[0]
         .perturb(&f, x0.clone(), &ball(), &mut StdRng::seed_from_u64(0))
         .unwrap();
-    let clean: Vec<f64> = vals(f.value(x0.clone())).iter().map(|&v| v as f64).collect();
+    let clean: Vec<f64> = vals(f.value(x0.clone()))
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     let mut gain: Vec<f64> = vals(f.value(adv))
         .iter()
         .zip(&clean)
@@ -102,9 +105,15 @@ fn later_members_attack_only_unbroken_cases_and_each_case_keeps_its_worst() {
         threshold,
         asked: RefCell::new(Vec::new()),
     };
-    let (adv, st) = run_cascade(&members(), &judge, x0.clone(), &ball(), 7, None, &mut |_| {
-        Ok(())
-    })
+    let (adv, st) = run_cascade(
+        &members(),
+        &judge,
+        x0.clone(),
+        &ball(),
+        7,
+        None,
+        &mut |_| Ok(()),
+    )
     .unwrap();
     let asked = judge.asked.borrow().clone();
     assert_eq!(asked[0], (0..6).collect::<Vec<_>>());
@@ -121,7 +130,12 @@ fn later_members_attack_only_unbroken_cases_and_each_case_keeps_its_worst() {
         let first_broke = va[i] as f64 - clean[i] > threshold;
         assert_eq!(asked[1].contains(&i), !first_broke, "case {i}");
         // Never weaker than the member run alone (same deterministic member on the full batch).
-        assert!(vc[i] >= va[i] - 1e-5 * va[i].abs(), "case {i}: {} < {}", vc[i], va[i]);
+        assert!(
+            vc[i] >= va[i] - 1e-5 * va[i].abs(),
+            "case {i}: {} < {}",
+            vc[i],
+            va[i]
+        );
         assert!((st.score[i] - vc[i] as f64).abs() < 1e-4 * vc[i].abs() as f64);
     }
     let d = vals(mira_attack::per_sample_norm(adv.clone() - x0, Norm::Linf));
@@ -140,11 +154,16 @@ fn a_resumed_cascade_equals_an_uninterrupted_one() {
         threshold,
         asked: RefCell::new(Vec::new()),
     };
-    let (whole, st_whole) =
-        run_cascade(&members(), &judge, x0.clone(), &ball(), 3, None, &mut |_| {
-            Ok(())
-        })
-        .unwrap();
+    let (whole, st_whole) = run_cascade(
+        &members(),
+        &judge,
+        x0.clone(),
+        &ball(),
+        3,
+        None,
+        &mut |_| Ok(()),
+    )
+    .unwrap();
     // Interrupted after the first member: the checkpoint saved the state, then the run died.
     let mut saved: Option<CascadeState> = None;
     let err = run_cascade(&members(), &judge, x0.clone(), &ball(), 3, None, &mut |s| {
@@ -158,7 +177,8 @@ fn a_resumed_cascade_equals_an_uninterrupted_one() {
     let saved = saved.unwrap();
     assert_eq!(saved.members_done, 1);
     // Through JSON, as a runner stores it.
-    let saved: CascadeState = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+    let saved: CascadeState =
+        serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
     let (resumed, st) = run_cascade(
         &members(),
         &judge,
@@ -174,9 +194,11 @@ fn a_resumed_cascade_equals_an_uninterrupted_one() {
     // A state of another shape is refused, naming the mismatch.
     let mut wrong = saved;
     wrong.shape[0] = 5;
-    let e = run_cascade(&members(), &judge, x0, &ball(), 3, Some(wrong), &mut |_| Ok(()))
-        .err()
-        .unwrap()
-        .to_string();
+    let e = run_cascade(&members(), &judge, x0, &ball(), 3, Some(wrong), &mut |_| {
+        Ok(())
+    })
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("state"), "{e}");
 }

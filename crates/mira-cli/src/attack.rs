@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mira_attack::Norm;
-use mira_eval::{AttackEntry, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec};
+use mira_eval::{AttackEntry, DataSpec, Experiment, ModelEntry, SegScope, SweepSpec};
 
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
@@ -12,13 +12,18 @@ pub struct Args {
     /// Checkpoint folder written by `mira train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Attack: fgsm, ifgsm, pgd, pgd_adamax, mifgsm, apgd, square, spsa or auto (`mira attacks`
-    /// lists them).
-    #[arg(long, default_value = "fgsm")]
+    /// Attack: apgd (the default: the strong one), fgsm, ifgsm, pgd, pgd_adamax, mifgsm,
+    /// square, spsa, auto, or min-norm (per slice, the smallest budget up to the largest --eps
+    /// that breaks it); `mira attacks` lists them.
+    #[arg(long, default_value = "apgd")]
     pub attack: String,
-    /// Steps (ifgsm, pgd, pgd_adamax, mifgsm, apgd).
+    /// Steps (ifgsm, pgd, pgd_adamax, mifgsm, apgd, auto, min-norm).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// A slice counts as broken when its mean foreground Dice falls below this (min-norm's
+    /// criterion; the slices auto stops attacking).
+    #[arg(long, default_value_t = 0.5)]
+    pub break_dice: f64,
     /// Query budget (square, spsa, auto).
     #[arg(long)]
     pub queries: Option<usize>,
@@ -76,6 +81,31 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) ->
         .map_err(|e| crate::InvalidInput(format!("--{field} {value}: {e}")).into())
 }
 
+/// The attack entry the flags describe (`--attack min-norm`: the minimum-norm scope).
+pub(crate) fn entry(a: &Args) -> Result<AttackEntry> {
+    let min_norm = a.attack == "min-norm";
+    Ok(AttackEntry {
+        name: a.attack.clone(),
+        scope: if min_norm {
+            SegScope::MinNorm
+        } else {
+            SegScope::PerImage
+        },
+        kind: if min_norm {
+            None
+        } else {
+            Some(parse("attack", &a.attack)?)
+        },
+        steps: a.steps,
+        rel_step: None,
+        restarts: None,
+        queries: a.queries,
+        goal: parse("goal", &a.goal)?,
+        temperature: a.temperature,
+        loss: Default::default(),
+    })
+}
+
 pub fn main(a: Args) -> Result<()> {
     if a.input.is_some() {
         return crate::attack_files::main(&a);
@@ -89,9 +119,7 @@ pub fn main(a: Args) -> Result<()> {
             return Err(crate::InvalidInput(format!("{flag} needs --input")).into());
         }
     }
-    let goal: GoalSpec = parse("goal", &a.goal)?;
     let norm: Norm = parse("norm", &a.norm)?;
-    let kind = parse("attack", &a.attack)?;
     let toml_data = format!(
         "source = \"brain_mr_phantom\"\ntest = {}\ntrain = 0\nval = 0\n[phantom]\nsize = {}\n",
         a.n, a.size
@@ -112,21 +140,13 @@ pub fn main(a: Args) -> Result<()> {
             defence: Default::default(),
             torch_weights: None,
         }],
-        attacks: vec![AttackEntry {
-            name: a.attack.clone(),
-            kind,
-            steps: a.steps,
-            rel_step: None,
-            restarts: None,
-            queries: a.queries,
-            goal,
-            temperature: a.temperature,
-            loss: Default::default(),
-        }],
+        attacks: vec![entry(&a)?],
         sweep: SweepSpec {
             norm,
             epsilons: a.eps.clone(),
             batch_size: 8,
+            break_dice: a.break_dice,
+            break_match: 0.5,
         },
         checks: Default::default(),
     };

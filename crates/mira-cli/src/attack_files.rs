@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use mira_attack::Norm;
-use mira_eval::{AttackEntry, FileAttack, GoalSpec, Normalise};
+use mira_eval::{FileAttack, Normalise};
 
 use crate::InvalidInput;
 use crate::attack::{Args, parse};
@@ -57,20 +57,13 @@ pub fn main(a: &Args) -> Result<()> {
     }
     let normalise = parse_normalise(&a.normalise)?;
     let norm: Norm = parse("norm", &a.norm)?;
-    let entry = AttackEntry {
-        name: a.attack.clone(),
-        kind: parse("attack", &a.attack)?,
-        steps: a.steps,
-        rel_step: None,
-        restarts: None,
-        queries: a.queries,
-        goal: GoalSpec::Untargeted,
-        temperature: None,
-        loss: Default::default(),
-    };
+    let entry = crate::attack::entry(a)?;
     let spec = entry
         .spec("--attack")
-        .map_err(|e| InvalidInput(e.to_string()))?;
+        .map_err(|e| InvalidInput(e.to_string()))?
+        .ok_or_else(|| {
+            InvalidInput("--attack min-norm is not available with --input (yet)".into())
+        })?;
     for e in &a.eps {
         if !(e.is_finite() && *e >= 0.0) {
             return Err(InvalidInput(format!("--eps {e} must be finite and >= 0")).into());

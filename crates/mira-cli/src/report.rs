@@ -47,6 +47,26 @@ pub fn main(a: Args) -> Result<()> {
         return Ok(());
     }
     let records = mira_report::read_records(&a.run.join("records.jsonl"))?;
+    // The comparison and the min-norm tables need the experiment, from the run's manifest.
+    let manifest_path = a.run.join("manifest.json");
+    let manifest: Option<mira_eval::Manifest> = if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("malformed {}", manifest_path.display()))?,
+        )
+    } else {
+        None
+    };
+    let (records, tables) = match &manifest {
+        Some(m) => {
+            let (fixed, mn) = mira_eval::split_min_norm(&m.experiment, &records);
+            let tables = mira_eval::min_norm_tables(&m.experiment, &fixed, &mn);
+            (fixed, tables)
+        }
+        None => (records, Vec::new()),
+    };
     let rows = mira_report::summarise(&records);
     let warnings_path = a.run.join("warnings.json");
     let warnings: Vec<mira_eval::Warning> = if warnings_path.exists() {
@@ -61,6 +81,9 @@ pub fn main(a: Args) -> Result<()> {
     if warnings_path.exists() {
         md += &mira_eval::warnings_markdown(true, &warnings);
     }
+    for t in &tables {
+        md += &t.markdown();
+    }
     for (name, text) in [
         ("summary.csv", mira_report::to_csv(&rows)),
         ("summary.json", serde_json::to_string_pretty(&rows)?),
@@ -70,17 +93,13 @@ pub fn main(a: Args) -> Result<()> {
         mira_nn::checkpoint::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    // The comparison needs the experiment's model list, from the run's manifest.
-    let manifest_path = a.run.join("manifest.json");
     let mut compared = false;
-    if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
-        let manifest: mira_eval::Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("malformed {}", manifest_path.display()))?;
+    if let Some(manifest) = &manifest {
         let tests = mira_eval::write_comparison(&manifest.experiment, &records, &a.run)?;
         compared = !tests.is_empty();
-        mira_eval::write_report(&manifest, &records, &rows, &tests, &warnings, &a.run)?;
+        mira_eval::write_report(
+            manifest, &records, &rows, &tests, &warnings, &tables, &a.run,
+        )?;
         println!("report: {}", a.run.join("report.html").display());
     }
     println!("{}", mira_report::to_markdown(&rows));

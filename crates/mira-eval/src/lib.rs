@@ -29,6 +29,8 @@ mod reg_runner;
 mod reg_spec;
 mod runner;
 mod seg_cell;
+mod seg_judge;
+mod seg_min_norm;
 mod shape_cell;
 mod shape_findings;
 mod shape_ood;
@@ -80,6 +82,7 @@ pub use reg_spec::{
     RegSourceKind, RegTask, is_registration,
 };
 pub use runner::{RunEvent, RunOutcome, run};
+pub use seg_min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub use shape_runner::{ShapeRunOutcome, is_shape_run, rebuild_shape_report, run_shape};
 pub use shape_spec::{
     OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,
@@ -87,7 +90,8 @@ pub use shape_spec::{
 };
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use spec::{
-    AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SweepSpec,
+    AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SegScope,
+    SweepSpec,
 };
 pub use synth_runner::{
     SynthRunOutcome, is_synthesis_run, rebuild_synthesis_report, run_synthesis, synth_splits,

@@ -82,6 +82,7 @@ pub fn write_report(
     rows: &[SummaryRow],
     tests: &[ComparisonRow],
     warnings: &[Warning],
+    tables: &[mira_report::TextTable],
     out: &Path,
 ) -> Result<()> {
     let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
@@ -113,6 +114,7 @@ pub fn write_report(
             warnings: &text,
             manifest: &manifest_json,
             examples: &examples,
+            tables,
         },
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())

@@ -15,14 +15,14 @@ use mira_train::{TrainEvent, predict_labels, train_defended};
 
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 use crate::outputs::{warnings_markdown, write_atomic, write_comparison, write_report};
-use crate::seg_cell::{Cell, eps_f64, mix};
+use crate::seg_cell::{Cell, CellAttack, eps_f64, mix};
 use crate::spec::DataSource;
 use crate::{
     EvalError, Experiment, GoalSpec, ProbeSetup, Result, Warning, load_mni, probe_model,
     record_checks,
 };
 use crate::{SliceRef, folder_datasets};
-use mira_attack::{AttackSpec, IfgsmConfig};
+use mira_attack::AttackSpec;
 
 /// Progress of a run, for whoever displays it.
 #[derive(Debug, Clone)]
@@ -283,22 +283,53 @@ pub(crate) fn train_and_save_unet(
 }
 
 /// The (model, attack, ε) cells of `exp` in run order, bound to `models`.
+/// Min-norm attacks have one cell, at the sweep's largest ε (the cap of the search). With
+/// `state_root`, composite (`auto`) cells save their per-batch state under
+/// `state_root/cascade/MODEL__ATTACK__eps=E/`.
 pub(crate) fn cells<'a>(
     exp: &'a Experiment,
     models: &'a [mira_nn::UNet],
-    specs: &'a [AttackSpec],
+    specs: &'a [Option<AttackSpec>],
     examples_dir: &'a Path,
+    state_root: Option<&Path>,
 ) -> Vec<Cell<'a>> {
     let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let mut out = Vec::new();
     for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
         for (ai, attack) in exp.attacks.iter().enumerate() {
             for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
+                let (cell_attack, state_dir) = match (&specs[ai], attack.min_norm()) {
+                    (_, Some(cfg)) => {
+                        if epsilon != max_eps {
+                            continue;
+                        }
+                        (CellAttack::MinNorm(cfg), None)
+                    }
+                    (Some(spec), None) => (
+                        CellAttack::Fixed(spec),
+                        state_root
+                            .filter(|_| matches!(spec, AttackSpec::Auto(_)))
+                            .map(|r| {
+                                r.join("cascade").join(
+                                    crate::seg_cell::example_file(
+                                        &entry.name,
+                                        &attack.name,
+                                        &format!("eps={epsilon}"),
+                                    )
+                                    .trim_end_matches(".png"),
+                                )
+                            }),
+                    ),
+                    (None, None) => unreachable!("a per-image attack has a spec"),
+                };
                 out.push(Cell {
                     model_name: &entry.name,
                     attack_name: &attack.name,
                     model,
-                    spec: &specs[ai],
+                    attack: cell_attack,
+                    break_dice: exp.sweep.break_dice,
+                    break_match: exp.sweep.break_match,
+                    state_dir,
                     goal: attack.goal,
                     temperature: attack.temperature.unwrap_or(1.0),
                     loss: attack.loss,
@@ -318,7 +349,7 @@ pub(crate) fn cells<'a>(
 }
 
 /// The attack of every entry, validated.
-pub(crate) fn attack_specs(exp: &Experiment) -> Result<Vec<AttackSpec>> {
+pub(crate) fn attack_specs(exp: &Experiment) -> Result<Vec<Option<AttackSpec>>> {
     exp.attacks
         .iter()
         .enumerate()
@@ -350,7 +381,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     let examples_dir = out.join("examples");
     let specs = attack_specs(exp)?;
     let mut clean: Option<(usize, Vec<Vec<u8>>)> = None;
-    for cell in cells(exp, &prepared.models, &specs, &examples_dir) {
+    for cell in cells(exp, &prepared.models, &specs, &examples_dir, Some(out)) {
         let mi = exp
             .models
             .iter()
@@ -383,6 +414,11 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         });
         let records = cell.run(test, clean_pred, &mut |n| progress(RunEvent::CasesDone(n)))?;
         append_records(&mut file, &records_path, &records)?;
+        if let Some(dir) = &cell.state_dir
+            && dir.exists()
+        {
+            std::fs::remove_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
+        }
         cells_run += 1;
         progress(RunEvent::CellDone { cell: label });
     }
@@ -405,6 +441,9 @@ pub(crate) fn finish(
     out: &Path,
     progress: &mut dyn FnMut(RunEvent),
 ) -> Result<(Vec<SummaryRow>, Vec<Warning>)> {
+    let (fixed, min_norm) = crate::seg_min_norm::split_min_norm(exp, all);
+    let tables = crate::seg_min_norm::min_norm_tables(exp, &fixed, &min_norm);
+    let all = fixed.as_slice();
     let rows = summarise(all);
     let warnings = if exp.checks.enabled {
         progress(RunEvent::Phase("sanity checks".into()));
@@ -420,9 +459,20 @@ pub(crate) fn finish(
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
     let mut md = to_markdown(&rows);
     md += &warnings_markdown(exp.checks.enabled, &warnings);
+    for t in &tables {
+        md += &t.markdown();
+    }
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let tests = write_comparison(exp, all, out)?;
-    write_report(&prepared.manifest, all, &rows, &tests, &warnings, out)?;
+    write_report(
+        &prepared.manifest,
+        all,
+        &rows,
+        &tests,
+        &warnings,
+        &tables,
+        out,
+    )?;
     Ok((rows, warnings))
 }
 
@@ -438,7 +488,9 @@ fn run_checks(
     let mut warnings = record_checks(records, &names, &exp.attacks, exp.checks.tolerance);
     let mut reference: Option<(String, AttackSpec, f32)> = None;
     for (i, a) in exp.attacks.iter().enumerate() {
-        let spec = a.spec(&format!("attacks[{i}]"))?;
+        let Some(spec) = a.spec(&format!("attacks[{i}]"))? else {
+            continue;
+        };
         let better = reference
             .as_ref()
             .is_none_or(|(_, r, _)| spec.gradient_evaluations() > r.gradient_evaluations());
@@ -450,8 +502,11 @@ fn run_checks(
     }
     let (attack, spec, temperature) = reference.unwrap_or_else(|| {
         (
-            "i-fgsm (probe)".into(),
-            AttackSpec::Ifgsm(IfgsmConfig::default()),
+            "apgd (probe)".into(),
+            AttackSpec::Apgd(mira_attack::ApgdConfig {
+                steps: 20,
+                ..Default::default()
+            }),
             1.0,
         )
     });

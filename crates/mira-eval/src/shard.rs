@@ -140,7 +140,7 @@ pub fn run_shard(
     let test = &prepared.test;
     let specs = attack_specs(exp)?;
     let no_pictures = PathBuf::new();
-    let all_cells: Vec<Cell<'_>> = cells(exp, &prepared.models, &specs, &no_pictures)
+    let all_cells: Vec<Cell<'_>> = cells(exp, &prepared.models, &specs, &no_pictures, None)
         .into_iter()
         .map(|c| Cell {
             examples: None,
@@ -308,7 +308,7 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
     }
     let specs = attack_specs(&exp)?;
     let examples_dir = out.join("examples");
-    let all_cells = cells(&exp, &prepared.models, &specs, &examples_dir);
+    let all_cells = cells(&exp, &prepared.models, &specs, &examples_dir, None);
     let n = prepared.test.items.len();
     let mut ordered: Vec<SegRecord> = Vec::with_capacity(all_cells.len() * n);
     let (mut gaps, mut dups) = (Vec::new(), Vec::new());

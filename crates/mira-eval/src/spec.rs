@@ -252,9 +252,16 @@ impl GoalSpec {
 pub struct AttackEntry {
     /// Name in records and tables.
     pub name: String,
-    /// Which attack.
-    pub kind: AttackKind,
-    /// Steps (i-FGSM, PGD).
+    /// `per-image` (default: each case attacked at every budget of the sweep) or `min-norm`
+    /// (per case, the smallest perturbation up to the sweep's largest ε that breaks it:
+    /// `sweep.break_dice`).
+    #[serde(default)]
+    pub scope: SegScope,
+    /// Which attack (per-image scope; default `apgd`, the strong default). Not given for
+    /// `min-norm`, which has its own search.
+    #[serde(default)]
+    pub kind: Option<AttackKind>,
+    /// Steps (iterative attacks; min-norm: search steps).
     #[serde(default)]
     pub steps: Option<usize>,
     /// Step size relative to ε (i-FGSM, PGD).
@@ -290,21 +297,71 @@ pub enum AttackLoss {
     Margin,
 }
 
+/// How a segmentation attack uses the sweep's budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegScope {
+    /// Every case attacked at every budget.
+    #[default]
+    PerImage,
+    /// Per case, the smallest budget (up to the sweep's largest ε) that breaks it.
+    MinNorm,
+}
+
 impl AttackEntry {
-    /// The engine-level attack, rejecting parameters the kind does not have.
+    /// The kind of a per-image attack: the one given, or APGD.
+    pub fn kind(&self) -> AttackKind {
+        self.kind.unwrap_or(AttackKind::Apgd)
+    }
+
+    /// The engine-level attack (`None` for `min-norm` entries), rejecting parameters the kind
+    /// does not have.
     ///
     /// # Errors
     /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
     /// prefix used in messages (`attacks[2]`).
-    pub fn spec(&self, field: &str) -> Result<AttackSpec> {
+    pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
+        if self.scope == SegScope::MinNorm {
+            let bad = |name: &str, present: bool| {
+                if present {
+                    Err(EvalError::invalid(
+                        format!("{field}.{name}"),
+                        "not a parameter of the min-norm search",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            bad("kind", self.kind.is_some())?;
+            bad("restarts", self.restarts.is_some())?;
+            bad("queries", self.queries.is_some())?;
+            self.min_norm()
+                .expect("min-norm scope")
+                .validate()
+                .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+            return Ok(None);
+        }
         engine_spec(
-            self.kind,
+            self.kind(),
             self.steps,
             self.rel_step,
             self.restarts,
             self.queries,
             field,
         )
+        .map(Some)
+    }
+
+    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        (self.scope == SegScope::MinNorm).then(|| {
+            let d = mira_attack::MinNormConfig::default();
+            mira_attack::MinNormConfig {
+                steps: self.steps.unwrap_or(d.steps),
+                rel_step: self.rel_step.unwrap_or(d.rel_step),
+                ..d
+            }
+        })
     }
 }
 
@@ -431,6 +488,22 @@ pub struct SweepSpec {
     /// Cases per attack batch.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// A case counts as broken when its attacked mean foreground Dice falls below this
+    /// (untargeted goals): the min-norm criterion, and the cases `auto` stops attacking.
+    #[serde(default = "default_break_dice")]
+    pub break_dice: f64,
+    /// Targeted goals: a case counts as broken when at least this share of the pixels the goal
+    /// changes is predicted as the target.
+    #[serde(default = "default_break_match")]
+    pub break_match: f64,
+}
+
+fn default_break_dice() -> f64 {
+    0.5
+}
+
+fn default_break_match() -> f64 {
+    0.5
 }
 
 fn default_norm() -> Norm {
@@ -646,6 +719,12 @@ impl Experiment {
                     format!("{t} must be in (0, 1000]"),
                 ));
             }
+            if a.scope == SegScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
+                return Err(inv(
+                    format!("{f}.scope"),
+                    "min-norm searches up to the sweep's largest ε, which must be > 0",
+                ));
+            }
             if a.temperature.is_some() && a.loss == AttackLoss::Margin {
                 return Err(inv(
                     format!("{f}.temperature"),
@@ -706,6 +785,17 @@ impl SweepSpec {
         }
         if !(1..=1024).contains(&self.batch_size) {
             return Err(inv("sweep.batch_size", "must be in 1..=1024"));
+        }
+        for (name, v) in [
+            ("break_dice", self.break_dice),
+            ("break_match", self.break_match),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(inv(
+                    format!("sweep.{name}"),
+                    format!("{v} must be in (0, 1]"),
+                ));
+            }
         }
         Ok(())
     }

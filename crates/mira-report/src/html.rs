@@ -30,6 +30,35 @@ pub struct ReportInput<'a> {
     pub manifest: &'a str,
     /// Example pictures: caption and path relative to the report.
     pub examples: &'a [(String, String)],
+    /// Further tables (the minimum-norm findings), after the per-cell table.
+    pub tables: &'a [TextTable],
+}
+
+/// A titled table of text cells with a caption.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextTable {
+    /// Heading.
+    pub title: String,
+    /// What the table shows and how to read it.
+    pub caption: String,
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    /// The table as Markdown: heading, caption, pipe table.
+    pub fn markdown(&self) -> String {
+        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+        let mut md = format!("\n## {}\n\n{}\n\n", self.title, self.caption);
+        md += &line(&self.header);
+        md += &line(&vec!["---".to_string(); self.header.len()]);
+        for r in &self.rows {
+            md += &line(r);
+        }
+        md
+    }
 }
 
 #[derive(Serialize)]
@@ -144,6 +173,7 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
                 rows => rows,
                 tests => tests,
                 manifest => input.manifest,
+                tables => input.tables,
                 examples => input.examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })

@@ -23,7 +23,7 @@ pub use age_format::{AgeReportInput, age_csv, age_markdown, render_age_html};
 pub use age_record::{AgeComparison, AgeRecord, AgeSummaryRow, compare_age, summarise_age};
 pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
-pub use html::{ReportInput, render_html};
+pub use html::{ReportInput, TextTable, render_html};
 pub use plots::{Chart, Curve, curves_svg, dice_curve_svg};
 pub use record::{CellRecord, SegRecord, read_jsonl, read_records};
 pub use reg_html::{RegReportInput, render_reg_html};

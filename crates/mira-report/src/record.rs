@@ -43,6 +43,14 @@ pub struct SegRecord {
     pub linf: f64,
     /// Achieved L2 norm of the perturbation.
     pub l2: f64,
+    /// Min-norm attacks: the smallest budget found that breaks the case (`None`: not broken
+    /// within the cap; 0: broken clean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_norm: Option<f64>,
+    /// `auto`: the member whose input is kept (`apgd`, `square`; `clean` when no member
+    /// raised the case's score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl SegRecord {

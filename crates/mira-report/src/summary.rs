@@ -200,6 +200,8 @@ mod tests {
             adv_target_match: None,
             linf: eps,
             l2: 0.0,
+            min_norm: None,
+            member: None,
         }
     }
 

@@ -70,6 +70,8 @@ fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2])
         adv_target_match: None,
         linf: 0.1,
         l2: 1.0,
+        min_norm: None,
+        member: None,
     }
 }
 

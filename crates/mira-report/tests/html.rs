@@ -19,6 +19,8 @@ fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
         adv_target_match: None,
         linf: eps,
         l2: 0.0,
+        min_norm: None,
+        member: None,
     }
 }
 
@@ -48,6 +50,12 @@ fn page_holds_curves_tables_escaped_warnings_and_manifest() {
                 "unet / i-fgsm, worst case".into(),
                 "examples/unet__i-fgsm__worst.png".into(),
             )],
+            tables: &[mira_report::TextTable {
+                title: "Minimum-norm <search>".into(),
+                caption: "per case".into(),
+                header: vec!["model".into(), "median ε".into()],
+                rows: vec![vec!["unet".into(), "0.021".into()]],
+            }],
         },
     )
     .unwrap();
@@ -65,6 +73,11 @@ fn page_holds_curves_tables_escaped_warnings_and_manifest() {
         html.contains("<img src=\"examples&#x2f;unet__i-fgsm__worst.png\""),
         "{html}"
     );
+    assert!(
+        html.contains("<h2>Minimum-norm &lt;search&gt;</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<th>median ε</th></tr>\n<tr><td>unet</td><td>0.021</td></tr>"));
     // The ε = 0.08 i-FGSM row: clean 0.850 mean, attacked (0.35..0.30 core, −0.1 edema).
     assert!(
         html.contains("<td class=\"l\">i-fgsm</td><td>0.08</td><td>6</td>"),

@@ -39,6 +39,8 @@ fn rec(
         adv_target_match: (attack == "ti").then_some(0.01 + 4.0 * eps),
         linf: eps,
         l2: eps * 10.0,
+        min_norm: None,
+        member: None,
     }
 }
 
