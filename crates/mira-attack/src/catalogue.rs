@@ -64,7 +64,7 @@ pub fn catalogue() -> Vec<AttackInfo> {
         },
         AttackInfo {
             kind: Some("apgd"),
-            name: "APGD",
+            name: "APGD (the default kind of segmentation files and `mira attack`)",
             paper: "Croce & Hein 2020",
             threat: "L∞ or L2 ball, random start; step size 2ε halved at checkpoints, momentum 0.75",
             parameters: "steps = 100, restarts = 1 (no step size: it adapts)",
@@ -82,7 +82,9 @@ pub fn catalogue() -> Vec<AttackInfo> {
             kind: Some("auto"),
             name: "AutoAttack-like composite",
             paper: "Croce & Hein 2020 (AutoAttack: APGD + Square)",
-            threat: "the members' ball: APGD, then (L∞) the Square Attack from x0; per-case worst kept",
+            threat: "the members' ball: APGD on every case, then (L∞) the Square Attack from x0 on the \
+                     cases not yet broken (segmentation: sweep.break_dice); per-case worst kept; \
+                     state saved after each member, resumable",
             parameters: "apgd_steps = 100, restarts = 1, square_queries = 1000 (steps, restarts, queries in files)",
             access: "input gradient + objective values",
         },
@@ -105,7 +107,7 @@ pub fn catalogue() -> Vec<AttackInfo> {
         },
         AttackInfo {
             kind: Some("scope = \"min-norm\""),
-            name: "Minimum-norm (DDN-style)",
+            name: "Minimum-norm (DDN-style; segmentation and brain-age files)",
             paper: "Rony et al. 2019 (decoupled direction and norm; L∞ with sign steps)",
             threat: "per case, the smallest L∞ or L2 perturbation (up to a cap) that meets a task \
                      criterion: age error above k years, TRE above tolerance, Dice below a threshold",

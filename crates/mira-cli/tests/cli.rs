@@ -196,6 +196,18 @@ fn file_attacks_and_folder_data_refuse_bad_input_with_exit_2() {
             "model.json",
         ),
         (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--attack",
+                "min-norm",
+            ],
+            "min-norm is not available with --input",
+        ),
+        (
             vec!["phantom-folder", "/tmp/never", "--format", "tiff"],
             "--format tiff",
         ),
