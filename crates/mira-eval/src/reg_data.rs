@@ -134,7 +134,8 @@ pub(crate) fn radiograph_tiles(
         return Err(EvalError::invalid(
             "data.radiograph_downsample",
             format!(
-                "the radiograph ({w}x{h} px after downsampling) holds {} usable tiles of {side} px;                  at least 3 are needed (lower the downsampling or the pair size)",
+                "the radiograph ({w}x{h} px after downsampling) holds {} usable tiles of {side} px; \
+                 at least 3 are needed (lower the downsampling or the pair size)",
                 tiles.len()
             ),
         ));
