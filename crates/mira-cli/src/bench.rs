@@ -38,6 +38,84 @@ pub struct Args {
     /// Print JSON (the reference's shape) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the step workloads: the end-to-end S1 sweep (FGSM, i-FGSM-10, PGD-20 at six
+    /// ε on 64 slices of 128²) with its data in this folder; with --reference, also the plain
+    /// PyTorch script bench/s1_sweep.py on the same slices and weights.
+    #[arg(long)]
+    pub sweep: Option<PathBuf>,
+}
+
+/// `--sweep DIR`: data, the PyTorch side (which trains the shared weights when absent), Mira.
+fn sweep(dir: &std::path::Path, a: &Args) -> Result<()> {
+    mira_eval::write_sweep_data(dir)?;
+    let reference: Option<serde_json::Value> = match &a.reference {
+        Some(py) => {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/s1_sweep.py");
+            let out = std::process::Command::new(py)
+                .arg(&script)
+                .args(["--data", &dir.display().to_string()])
+                .args(["--threads", &a.threads.to_string(), "--json"])
+                .output()
+                .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "{} failed: {}",
+                    script.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                );
+            }
+            Some(serde_json::from_slice(&out.stdout).context("PyTorch sweep JSON")?)
+        }
+        None => None,
+    };
+    let mira = mira_eval::bench_sweep(dir, &mira_eval::SWEEP_EPSILONS)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "mira": mira, "reference": reference })
+        );
+        return Ok(());
+    }
+    let torch_rows = reference.as_ref().map(|r| r["rows"].clone());
+    println!(
+        "S1 sweep on {} slices: Mira {:.1} s{}",
+        mira.cases,
+        mira.sweep_seconds,
+        reference.as_ref().map_or(String::new(), |r| {
+            let t = r["sweep_seconds"].as_f64().unwrap_or(f64::NAN);
+            format!(
+                ", PyTorch {t:.1} s → Mira at {:.2}x PyTorch speed",
+                t / mira.sweep_seconds
+            )
+        })
+    );
+    println!("clean Dice: Mira {:.3}", mira.clean_dice);
+    for r in &mira.rows {
+        let other = torch_rows
+            .as_ref()
+            .and_then(|rows| rows.as_array())
+            .and_then(|rows| {
+                rows.iter().find(|p| {
+                    p["attack"] == r.attack.as_str()
+                        && (p["epsilon"].as_f64().unwrap_or(-1.0) - r.epsilon).abs() < 1e-9
+                })
+            })
+            .and_then(|p| p["mean_dice"].as_f64());
+        println!(
+            "{:>7} ε = {:<6} Dice {:.3}{}",
+            r.attack,
+            r.epsilon,
+            r.mean_dice,
+            other.map_or(String::new(), |d| format!(
+                "   PyTorch {d:.3} (difference {:+.3})",
+                r.mean_dice - d
+            ))
+        );
+    }
+    Ok(())
 }
 
 fn run_script(python: &PathBuf, script: &PathBuf, a: &Args) -> Result<Vec<Row>> {
@@ -84,6 +162,9 @@ fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
 }
 
 pub fn main(a: Args) -> Result<()> {
+    if let Some(dir) = &a.sweep {
+        return sweep(dir, &a);
+    }
     let reference = match &a.reference {
         Some(py) => Some(run_reference(py, &a)?),
         None => None,

@@ -12,6 +12,7 @@ mod age_runner;
 mod age_spec;
 mod anatomy;
 mod bench;
+mod bench_sweep;
 mod checks;
 mod error;
 mod file_attack;
@@ -52,6 +53,7 @@ pub use age_spec::{
 };
 pub use anatomy::{DEFAULT_MNI_DIR, load_mni};
 pub use bench::{BenchRow, bench_attack_steps};
+pub use bench_sweep::{SWEEP_EPSILONS, SweepBench, SweepRow, bench_sweep, write_sweep_data};
 pub use checks::{ChecksConfig, Warning, record_checks};
 pub use error::{EvalError, Result};
 pub use file_attack::{FileAttack, FileManifest, FileOutput};

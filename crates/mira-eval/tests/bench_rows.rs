@@ -15,3 +15,30 @@ fn the_benchmark_networks_match_the_reference_counts() {
         assert!(r.median_ms > 0.0 && r.min_ms <= r.median_ms && r.samples_per_s > 0.0);
     }
 }
+
+/// The sweep benchmark names the missing weights and how to make them, and refuses a folder
+/// whose slices this build would not generate.
+#[test]
+fn the_sweep_benchmark_explains_missing_or_foreign_inputs() {
+    let dir = std::env::temp_dir().join(format!("mira-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let e = mira_eval::bench_sweep(&dir, &[0.01])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unet.safetensors is missing") && e.contains("bench/s1_sweep.py"),
+        "{e}"
+    );
+    std::fs::write(dir.join("unet.safetensors"), b"x").unwrap();
+    std::fs::write(
+        dir.join("meta.json"),
+        r#"{"test": {"sha256": "not this build's"}}"#,
+    )
+    .unwrap();
+    let e = mira_eval::bench_sweep(&dir, &[0.01])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("other slices"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
