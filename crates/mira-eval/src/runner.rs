@@ -310,14 +310,11 @@ pub(crate) fn cells<'a>(
                         state_root
                             .filter(|_| matches!(spec, AttackSpec::Auto(_)))
                             .map(|r| {
-                                r.join("cascade").join(
-                                    crate::seg_cell::example_file(
-                                        &entry.name,
-                                        &attack.name,
-                                        &format!("eps={epsilon}"),
-                                    )
-                                    .trim_end_matches(".png"),
-                                )
+                                r.join("cascade").join(crate::seg_cell::cell_stem(
+                                    &entry.name,
+                                    &attack.name,
+                                    &format!("eps={epsilon}"),
+                                ))
                             }),
                     ),
                     (None, None) => unreachable!("a per-image attack has a spec"),

@@ -61,6 +61,11 @@ pub(crate) enum CellAttack<'a> {
 
 /// File name of an example picture: `MODEL__ATTACK__worst.png` (unsafe characters → `_`).
 pub(crate) fn example_file(model: &str, attack: &str, tag: &str) -> String {
+    format!("{}.png", cell_stem(model, attack, tag))
+}
+
+/// `MODEL__ATTACK__TAG` with unsafe characters → `_`: the stem of a cell's files and folders.
+pub(crate) fn cell_stem(model: &str, attack: &str, tag: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -72,7 +77,7 @@ pub(crate) fn example_file(model: &str, attack: &str, tag: &str) -> String {
             })
             .collect()
     };
-    format!("{}__{}__{tag}.png", clean(model), clean(attack))
+    format!("{}__{}__{tag}", clean(model), clean(attack))
 }
 
 /// The budget as written in the experiment (shortest decimal of the f32), as f64 for records.

@@ -46,20 +46,25 @@ impl SegJudge<'_> {
     /// predicted as the target, broken from `break_match` on.
     pub(crate) fn verdict(&self, i: usize, pred: &[u8]) -> crate::Result<(f64, bool)> {
         let truth = self.truths[i];
-        Ok(match &self.targets[i] {
+        let (score, dice_mean, target_match) = match &self.targets[i] {
             Some(t) if self.targeted => {
                 let m = target_agreement(pred, truth, t)
                     .map_err(|e| crate::EvalError::invalid("data", e.to_string()))?;
-                (m.unwrap_or(0.0), m.is_some_and(|m| m >= self.break_match))
+                (m.unwrap_or(0.0), None, m)
             }
             _ => {
                 let d = mean_defined(&dice(pred, truth, self.classes, false)?);
-                (
-                    1.0 - d.unwrap_or(1.0),
-                    d.is_some_and(|d| d < self.break_dice),
-                )
+                (1.0 - d.unwrap_or(1.0), d, None)
             }
-        })
+        };
+        let broken = crate::seg_min_norm::breaks(
+            self.targeted,
+            dice_mean,
+            target_match,
+            self.break_dice,
+            self.break_match,
+        );
+        Ok((score, broken))
     }
 
     /// The verdicts for a whole batch, for [`mira_attack::MinNormConfig::minimize`]: errors are

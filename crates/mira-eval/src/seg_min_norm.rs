@@ -13,13 +13,27 @@ use crate::spec::{Experiment, GoalSpec, SegScope};
 /// consistent.
 pub const CONSISTENCY_SLACK: f64 = 0.1;
 
-/// Whether a record's attacked prediction counts as broken under the sweep's rule.
-pub(crate) fn is_broken(r: &SegRecord, targeted: bool, break_dice: f64, break_match: f64) -> bool {
+/// The sweep's break rule: untargeted, mean foreground Dice below `break_dice`; targeted, at
+/// least `break_match` of the goal's pixels predicted as the target. The judge of cascades and
+/// min-norm searches applies it to predictions, the tables to records.
+pub(crate) fn breaks(
+    targeted: bool,
+    mean_dice: Option<f64>,
+    target_match: Option<f64>,
+    break_dice: f64,
+    break_match: f64,
+) -> bool {
     if targeted {
-        r.adv_target_match.is_some_and(|m| m >= break_match)
+        target_match.is_some_and(|m| m >= break_match)
     } else {
-        mean_defined(&r.adv_dice).is_some_and(|d| d < break_dice)
+        mean_dice.is_some_and(|d| d < break_dice)
     }
+}
+
+/// Whether a record's attacked prediction counts as broken under the sweep's rule.
+fn is_broken(r: &SegRecord, targeted: bool, break_dice: f64, break_match: f64) -> bool {
+    let d = mean_defined(&r.adv_dice);
+    breaks(targeted, d, r.adv_target_match, break_dice, break_match)
 }
 
 /// The records of fixed-budget attacks (summaries, plots, comparisons and checks use these) and
@@ -130,6 +144,8 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
                     curve_header.push(format!("{} (fixed ε)", o.name));
                 }
             }
+            let by_case: std::collections::HashMap<usize, Option<f64>> =
+                found.iter().copied().collect();
             for &e in &eps {
                 let mut row = vec![
                     m.name.clone(),
@@ -138,29 +154,20 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
                     pct(sorted.iter().filter(|v| **v <= e * (1.0 + 1e-6)).count(), n),
                 ];
                 for name in &curve_attacks {
+                    if !others.iter().any(|o| o.name == *name) {
+                        row.push("-".into());
+                        continue;
+                    }
                     let cell: Vec<&SegRecord> = fixed
                         .iter()
                         .filter(|r| r.model == m.name && r.attack == *name && r.epsilon == e)
                         .collect();
-                    let hit = cell
-                        .iter()
-                        .filter(|r| is_broken(r, targeted, bd, bm))
-                        .count();
-                    row.push(if others.iter().any(|o| o.name == *name) {
-                        pct(hit, cell.len())
-                    } else {
-                        "-".into()
-                    });
-                    if cell.is_empty() || !others.iter().any(|o| o.name == *name) {
-                        continue;
-                    }
-                    let by_case: std::collections::HashMap<usize, Option<f64>> =
-                        found.iter().copied().collect();
                     let broken_cases: Vec<usize> = cell
                         .iter()
                         .filter(|r| is_broken(r, targeted, bd, bm))
                         .map(|r| r.case)
                         .collect();
+                    row.push(pct(broken_cases.len(), cell.len()));
                     if broken_cases.is_empty() {
                         continue;
                     }
