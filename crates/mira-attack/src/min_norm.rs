@@ -85,14 +85,31 @@ impl MinNormConfig {
         max_epsilon: f32,
         bounds: Bounds,
     ) -> Result<MinNormResult<D>> {
+        let ball = LpBall::new(norm, max_epsilon, bounds)?;
+        self.minimize_in(f, criterion, x0, &ball)
+    }
+
+    /// [`Self::minimize`] inside a threat model: the ball's radius is the cap, its bounds clip,
+    /// and its mask (if any) says where the perturbation may be non-zero (the moving image of
+    /// a registration pair, say).
+    ///
+    /// # Errors
+    /// As [`Self::minimize`].
+    pub fn minimize_in<const D: usize>(
+        &self,
+        f: &dyn Objective<D>,
+        criterion: &dyn Fn(Tensor<D>) -> Vec<bool>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+    ) -> Result<MinNormResult<D>> {
         self.validate()?;
+        let (norm, max_epsilon, bounds) = (ball.norm, ball.epsilon, ball.bounds);
         if !(max_epsilon.is_finite() && max_epsilon > 0.0) {
             return Err(AttackError::InvalidParameter {
                 field: "max_epsilon",
                 reason: format!("{max_epsilon} must be finite and > 0"),
             });
         }
-        let ball = LpBall::new(norm, max_epsilon, bounds)?;
         let b = x0.dims()[0];
         let dev = x0.device();
         let broken = |x: &Tensor<D>| -> Result<Vec<bool>> {
@@ -254,6 +271,20 @@ mod tests {
         }
         // The returned inputs meet the criterion at their reported norms.
         assert!(crit(r.adversarial.clone()).iter().all(|&c| c));
+        // Masked to the first two coordinates: L∞ minimum (t − w·x0) / (|w0| + |w1|) = / 1.5 →
+        // 0.3167 and 0.4167, and the frozen coordinates never move.
+        let mut ball = LpBall::new(Norm::Linf, 0.5, Bounds::default()).unwrap();
+        ball.mask = Some(Tensor::<1>::from_floats([1.0, 1.0, 0.0, 0.0], &dev).reshape([1, 4]));
+        let m = cfg.minimize_in(&f, &crit, x0.clone(), &ball).unwrap();
+        for (got, want) in m.min_norm.iter().zip([0.475 / 1.5, 0.625 / 1.5]) {
+            let got = got.unwrap();
+            assert!(
+                got >= want * 0.999 && got < want * 1.05,
+                "masked {got} vs {want}"
+            );
+        }
+        let moved = mira_nn::tensor_to_vec(m.adversarial - x0.clone());
+        assert!(moved[2..4].iter().chain(&moved[6..8]).all(|d| *d == 0.0));
         // Out of reach within the cap: None.
         let r = cfg
             .minimize(&f, &crit, x0, Norm::Linf, 0.05, Bounds::default())

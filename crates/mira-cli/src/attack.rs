@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mira_attack::Norm;
-use mira_eval::{AttackEntry, DataSpec, Experiment, ModelEntry, SegScope, SweepSpec};
+use mira_eval::{AttackEntry, AttackScope, DataSpec, Experiment, ModelEntry, SweepSpec};
 
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
@@ -87,9 +87,9 @@ pub(crate) fn entry(a: &Args) -> Result<AttackEntry> {
     Ok(AttackEntry {
         name: a.attack.clone(),
         scope: if min_norm {
-            SegScope::MinNorm
+            AttackScope::MinNorm
         } else {
-            SegScope::PerImage
+            AttackScope::PerImage
         },
         kind: if min_norm {
             None

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use mira_report::SegRecord;
 use mira_stats::mean_defined;
 
-use crate::spec::{AttackKind, SegScope};
+use crate::spec::{AttackKind, AttackScope};
 use crate::{AttackEntry, GoalSpec};
 
 /// Settings of the checks (`[checks]` in experiment files).
@@ -121,10 +121,10 @@ pub fn record_checks(
         }
         for single in attacks
             .iter()
-            .filter(|a| a.scope == SegScope::PerImage && a.kind() == AttackKind::Fgsm)
+            .filter(|a| a.scope == AttackScope::PerImage && a.kind() == AttackKind::Fgsm)
         {
             for iter in attacks.iter().filter(|a| {
-                a.scope == SegScope::PerImage
+                a.scope == AttackScope::PerImage
                     && a.kind() != AttackKind::Fgsm
                     && a.goal == single.goal
                     && a.temperature == single.temperature

@@ -21,10 +21,13 @@ mod folder_phantom;
 mod folder_spec;
 mod folder_volume;
 mod manifest;
+mod min_norm_tables;
 mod outputs;
 mod probes;
 mod reg_cell;
 mod reg_data;
+mod reg_judge;
+mod reg_min_norm;
 mod reg_outputs;
 mod reg_runner;
 mod reg_spec;
@@ -75,6 +78,7 @@ pub use manifest::{
 pub use outputs::{model_groups, warnings_markdown, write_comparison, write_report};
 pub use probes::{ProbeSetup, probe_model};
 pub use reg_data::{RegData, radiograph_file, reg_data};
+pub use reg_min_norm::{reg_min_norm_tables, split_reg_min_norm};
 pub use reg_outputs::write_reg_report;
 pub use reg_runner::{
     RegRunOutcome, is_registration_run, rebuild_registration_report, reg_warnings, run_registration,
@@ -92,7 +96,7 @@ pub use shape_spec::{
 };
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use spec::{
-    AttackEntry, AttackLoss, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry, SegScope,
+    AttackEntry, AttackLoss, AttackScope, DataSource, DataSpec, Experiment, GoalSpec, ModelEntry,
     SweepSpec,
 };
 pub use synth_runner::{

@@ -3,18 +3,25 @@
 //! The objective is the TRE of the predicted transform against the true one (differentiable
 //! through the predicted parameters), maximised inside an Lp ball masked to the attacked
 //! image(s). Batch `b` draws its random starts from a stream of `(seed, b)`, so any batch can
-//! be recomputed alone (the pictures of abrupt cases are made that way).
+//! be recomputed alone (the pictures of abrupt cases are made that way). The composite
+//! (`auto`) runs as a cascade judged by the passing rule ([`RegJudge`]): members after the
+//! first attack only the pairs still passing, and each pair keeps its highest-TRE input. A
+//! min-norm cell searches, per pair, the smallest perturbation up to its ε that makes it fail.
+
+use std::cell::RefCell;
 
 use burn::prelude::*;
-use mira_attack::{Attack, AttackSpec, Bounds, LpBall, ModelObjective, Norm};
+use mira_attack::{Attack, AttackSpec, Bounds, Judge, LpBall, Norm, run_cascade};
 use mira_data::{RegPair, Rigid2d, tre, tre_grid};
-use mira_nn::{PairNet, default_device, regression::rigid_tre, tensor_to_vec};
+use mira_nn::{PairNet, default_device, tensor_to_vec};
 use mira_report::RegRecord;
 use mira_train::{pairs_tensor, tensor_rigids};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::seg_cell::{check_budget, eps_f64, mix};
+use crate::reg_judge::RegJudge;
+use crate::seg_cell::{CellAttack, check_budget, eps_f64, mix};
+use crate::seg_judge::member_name;
 use crate::{AttackedImage, EvalError, Result};
 
 /// Points of the TRE grid per side.
@@ -25,7 +32,7 @@ pub(crate) struct RegCell<'a> {
     pub model_name: &'a str,
     pub attack_name: &'a str,
     pub model: &'a PairNet,
-    pub spec: &'a AttackSpec,
+    pub attack: CellAttack<'a>,
     pub image: AttackedImage,
     pub norm: Norm,
     pub epsilon: f32,
@@ -47,6 +54,10 @@ pub(crate) struct RegBatch {
     pub clean: Vec<f32>,
     /// Predictions on the adversarial inputs (pixels).
     pub pred: Vec<Rigid2d>,
+    /// Min-norm cells: per pair, the smallest failing budget found (`None`: none within ε).
+    pub min_norm: Option<Vec<Option<f32>>>,
+    /// `auto` cells: per pair, the member whose input is kept (`clean`: none raised its TRE).
+    pub member: Option<Vec<String>>,
 }
 
 impl RegCell<'_> {
@@ -65,32 +76,59 @@ impl RegCell<'_> {
         let size = (chunk[0].fixed.len() as f64).sqrt() as usize;
         let refs: Vec<&RegPair> = chunk.iter().collect();
         let x0 = pairs_tensor(&refs, size, &dev)?;
-        let truth: Vec<f32> = chunk
-            .iter()
-            .flat_map(|p| {
-                [
-                    p.truth.theta_deg as f32,
-                    p.truth.tx as f32,
-                    p.truth.ty as f32,
-                ]
-            })
-            .collect();
         let n = chunk.len();
-        let grid = tre_grid(size, TRE_GRID);
-        let loss = move |pred: Tensor<2>| {
-            let t = Tensor::<2>::from_data(TensorData::new(truth.clone(), [n, 3]), &pred.device());
-            rigid_tre(pred, t, &grid)
+        let judge = RegJudge {
+            model: self.model,
+            truths: chunk.iter().map(|p| p.truth).collect(),
+            grid: tre_grid(size, TRE_GRID),
+            spacing: self.spacing,
+            tolerance: self.tolerance,
+            failure: RefCell::new(None),
         };
-        let f = ModelObjective::new(self.model, loss, 1.0);
+        let all: Vec<usize> = (0..n).collect();
         let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
-        let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-        let adv = self.spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
+        let seed = mix(self.seed, b as u64);
+        let (adv, min_norm, member) = match self.attack {
+            CellAttack::MinNorm(cfg) => {
+                let f = judge.objective(&all)?;
+                let found =
+                    cfg.minimize_in(f.as_ref(), &|x| judge.criterion(&all, x), x0.clone(), &ball)?;
+                if let Some(e) = judge.failure.borrow_mut().take() {
+                    return Err(EvalError::invalid("attack", e));
+                }
+                (found.adversarial, Some(found.min_norm), None)
+            }
+            CellAttack::Fixed(AttackSpec::Auto(c)) => {
+                let members = c.members(self.norm);
+                let (adv, st) =
+                    run_cascade(&members, &judge, x0.clone(), &ball, seed, None, &mut |_| {
+                        Ok(())
+                    })?;
+                let names = st
+                    .by_member
+                    .iter()
+                    .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
+                    .collect();
+                (adv, None, Some(names))
+            }
+            CellAttack::Fixed(spec) => {
+                let f = judge.objective(&all)?;
+                let mut rng = StdRng::seed_from_u64(seed);
+                (
+                    spec.perturb(f.as_ref(), x0.clone(), &ball, &mut rng)?,
+                    None,
+                    None,
+                )
+            }
+        };
         let pred = tensor_rigids(mira_nn::Forward::forward(&self.model.valid(), adv.clone()));
         Ok(RegBatch {
             adv: tensor_to_vec(adv),
             clean: tensor_to_vec(x0),
             pred,
+            min_norm,
+            member,
         })
     }
 
@@ -134,6 +172,8 @@ impl RegCell<'_> {
                     adv_tre: tre(adv_pred, &p.truth, &grid) * self.spacing,
                     linf,
                     l2,
+                    min_norm: batch.min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
+                    member: batch.member.as_ref().map(|m| m[i].clone()),
                 });
             }
             on_batch(batch.pred.len());

@@ -65,7 +65,11 @@ pub(crate) fn save_abrupt_examples<'d>(
             continue;
         };
         let spec = exp.attacks[ai].spec(&format!("attacks[{ai}]"))?;
-        let cell = reg_cell(exp, mi, ai, ei, &models[mi], &spec);
+        if spec.is_none() {
+            continue; // min-norm records have no first failures
+        }
+        let attack = crate::reg_runner::cell_attack(&exp.attacks[ai], &spec);
+        let cell = reg_cell(exp, mi, ai, ei, &models[mi], attack);
         let test = test_of(exp.models[mi].source);
         let b = f.case / exp.sweep.batch_size;
         let batch = cell.attack_batch(test, b)?;
@@ -148,6 +152,7 @@ pub fn write_reg_report(
     rows: &[RegSummaryRow],
     warnings: &[Warning],
     failures: &[AbruptCase],
+    tables: &[mira_report::TextTable],
     out: &Path,
 ) -> Result<()> {
     let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
@@ -183,6 +188,7 @@ pub fn write_reg_report(
             rows,
             warnings: &text,
             failures,
+            tables,
             manifest: &manifest_json,
             examples: &examples,
         },

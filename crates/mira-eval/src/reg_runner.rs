@@ -7,20 +7,22 @@ use std::path::{Path, PathBuf};
 use mira_data::Rigid2d;
 use mira_nn::{PAIR_FORMAT, PairNet, PairNetMeta, default_device, load_pair_net, save_pair_net};
 use mira_report::{
-    AbruptCase, RegRecord, RegSummaryRow, abrupt_csv, first_failures, non_monotone, read_jsonl,
-    reg_csv, reg_markdown, summarise_reg,
+    AbruptCase, RegRecord, RegSummaryRow, TextTable, abrupt_csv, first_failures, non_monotone,
+    read_jsonl, reg_csv, reg_markdown, summarise_reg,
 };
 use mira_train::{predict_rigid, train_registration};
 
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session};
 use crate::outputs::{warnings_markdown, write_atomic};
 use crate::reg_cell::RegCell;
+use crate::reg_min_norm::{reg_min_norm_tables, split_reg_min_norm};
 use crate::reg_outputs::{save_abrupt_examples, write_reg_report};
 use crate::runner::{append_records, lock_run_dir, resume_records};
+use crate::seg_cell::CellAttack;
 use crate::seg_cell::{eps_f64, mix};
 use crate::{
-    EvalError, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning, pairs_hash,
-    reg_data, sources_hash,
+    EvalError, RegAttackEntry, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning,
+    pairs_hash, reg_data, sources_hash,
 };
 
 /// What a registration run produced.
@@ -146,6 +148,13 @@ pub fn run_registration(
         .map_err(|e| EvalError::io(&records_path, e))?;
     let (mut cells_run, mut cells_skipped) = (0, 0);
     let mut clean: Vec<Vec<Rigid2d>> = Vec::new();
+    let specs = exp
+        .attacks
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| a.spec(&format!("attacks[{ai}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
         let data = data_of(entry.source);
         progress(RunEvent::Phase(format!(
@@ -154,9 +163,12 @@ pub fn run_registration(
         )));
         let clean_pred = predict_rigid(model, &data.test, exp.sweep.batch_size)?;
         for (ai, attack) in exp.attacks.iter().enumerate() {
-            let spec = attack.spec(&format!("attacks[{ai}]"))?;
             for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
-                let cell = reg_cell(exp, mi, ai, ei, model, &spec);
+                // A min-norm search has one cell, at the sweep's largest ε (its cap).
+                if attack.min_norm().is_some() && epsilon != max_eps {
+                    continue;
+                }
+                let cell = reg_cell(exp, mi, ai, ei, model, cell_attack(attack, &specs[ai]));
                 let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
                 let key = (
                     entry.name.clone(),
@@ -182,7 +194,9 @@ pub fn run_registration(
         }
         clean.push(clean_pred);
     }
-    let all: Vec<RegRecord> = read_jsonl(&records_path)?;
+    let every: Vec<RegRecord> = read_jsonl(&records_path)?;
+    let (all, min_norm) = split_reg_min_norm(exp, &every);
+    let tables = reg_min_norm_tables(exp, &all, &min_norm);
     let rows = summarise_reg(&all);
     let warnings = reg_warnings(exp, &rows);
     let failures = first_failures(&all);
@@ -198,8 +212,8 @@ pub fn run_registration(
         &all,
         out,
     )?;
-    write_reg_outputs(out, &rows, &warnings, &failures)?;
-    write_reg_report(&manifest, &all, &rows, &warnings, &failures, out)?;
+    write_reg_outputs(out, &rows, &warnings, &failures, &tables)?;
+    write_reg_report(&manifest, &every, &rows, &warnings, &failures, &tables, out)?;
     Ok(RegRunOutcome {
         out: out.to_path_buf(),
         rows,
@@ -215,6 +229,18 @@ pub fn run_registration(
     })
 }
 
+/// What the cell of `entry` runs: its min-norm search, or its engine-level attack `spec`.
+pub(crate) fn cell_attack<'a>(
+    entry: &RegAttackEntry,
+    spec: &'a Option<mira_attack::AttackSpec>,
+) -> CellAttack<'a> {
+    match (spec, entry.min_norm()) {
+        (_, Some(cfg)) => CellAttack::MinNorm(cfg),
+        (Some(s), None) => CellAttack::Fixed(s),
+        (None, None) => unreachable!("a per-image attack has a spec"),
+    }
+}
+
 /// The cell of (model `mi`, attack `ai`, budget `ei`).
 pub(crate) fn reg_cell<'a>(
     exp: &'a RegExperiment,
@@ -222,7 +248,7 @@ pub(crate) fn reg_cell<'a>(
     ai: usize,
     ei: usize,
     model: &'a PairNet,
-    spec: &'a mira_attack::AttackSpec,
+    attack: CellAttack<'a>,
 ) -> RegCell<'a> {
     let entry = &exp.models[mi];
     let spacing = entry.spacing_mm(&exp.data);
@@ -230,7 +256,7 @@ pub(crate) fn reg_cell<'a>(
         model_name: &entry.name,
         attack_name: &exp.attacks[ai].name,
         model,
-        spec,
+        attack,
         image: exp.attacks[ai].image,
         norm: exp.sweep.norm,
         epsilon: exp.sweep.epsilons[ei],
@@ -269,6 +295,7 @@ pub(crate) fn write_reg_outputs(
     rows: &[RegSummaryRow],
     warnings: &[Warning],
     failures: &[AbruptCase],
+    tables: &[TextTable],
 ) -> Result<()> {
     let json = serde_json::to_string_pretty(warnings).map_err(|e| EvalError::io(out, e))?;
     write_atomic(&out.join("warnings.json"), json.as_bytes())?;
@@ -280,6 +307,9 @@ pub(crate) fn write_reg_outputs(
         abrupt_csv(failures).as_bytes(),
     )?;
     let mut md = reg_markdown(rows);
+    for t in tables {
+        md += &t.markdown();
+    }
     md += &crate::reg_outputs::abrupt_markdown(failures);
     md += &warnings_markdown(true, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())
@@ -299,11 +329,14 @@ pub fn rebuild_registration_report(out: &Path) -> Result<Vec<RegSummaryRow>> {
     let manifest = Manifest::<RegExperiment>::read(out)?.ok_or_else(|| {
         EvalError::invalid("run", format!("{} has no manifest.json", out.display()))
     })?;
-    let all: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl"))?;
+    let every: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl"))?;
+    let exp = &manifest.experiment;
+    let (all, min_norm) = split_reg_min_norm(exp, &every);
+    let tables = reg_min_norm_tables(exp, &all, &min_norm);
     let rows = summarise_reg(&all);
-    let warnings = reg_warnings(&manifest.experiment, &rows);
+    let warnings = reg_warnings(exp, &rows);
     let failures = first_failures(&all);
-    write_reg_outputs(out, &rows, &warnings, &failures)?;
-    write_reg_report(&manifest, &all, &rows, &warnings, &failures, out)?;
+    write_reg_outputs(out, &rows, &warnings, &failures, &tables)?;
+    write_reg_report(&manifest, &every, &rows, &warnings, &failures, &tables, out)?;
     Ok(rows)
 }

@@ -8,7 +8,7 @@ use mira_nn::{PairMode, PairNetConfig};
 use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{AttackKind, engine_spec};
+use crate::spec::{AttackKind, AttackScope, min_norm_config, scoped_spec};
 use crate::{EvalError, Result, SweepSpec};
 
 /// The task tag of registration experiments.
@@ -229,9 +229,16 @@ impl AttackedImage {
 pub struct RegAttackEntry {
     /// Name in records and tables.
     pub name: String,
-    /// `fgsm`, `ifgsm` or `pgd`.
-    pub kind: AttackKind,
-    /// Steps (i-FGSM, PGD).
+    /// `per-image` (default: each pair attacked at every budget of the sweep) or `min-norm`
+    /// (per pair, the smallest perturbation up to the sweep's largest ε that makes it fail:
+    /// TRE above the model's tolerance).
+    #[serde(default)]
+    pub scope: AttackScope,
+    /// Which attack (per-image scope; default `apgd`): `fgsm`, `ifgsm`, `pgd`, `apgd`,
+    /// `auto`, ... (`mira attacks`). Not given for `min-norm`, which has its own search.
+    #[serde(default)]
+    pub kind: Option<AttackKind>,
+    /// Steps (iterative attacks; min-norm: search steps).
     #[serde(default)]
     pub steps: Option<usize>,
     /// Step size relative to ε (i-FGSM, PGD).
@@ -249,12 +256,13 @@ pub struct RegAttackEntry {
 }
 
 impl RegAttackEntry {
-    /// The engine-level attack.
+    /// The engine-level attack (`None` for `min-norm` entries).
     ///
     /// # Errors
     /// A parameter the kind does not have, or an out-of-range value.
-    pub fn spec(&self, field: &str) -> Result<AttackSpec> {
-        engine_spec(
+    pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
+        scoped_spec(
+            self.scope,
             self.kind,
             self.steps,
             self.rel_step,
@@ -262,6 +270,11 @@ impl RegAttackEntry {
             self.queries,
             field,
         )
+    }
+
+    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        min_norm_config(self.scope, self.steps, self.rel_step)
     }
 }
 
@@ -417,6 +430,12 @@ impl RegExperiment {
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             a.spec(&f)?;
+            if a.scope == AttackScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
+                return Err(inv(
+                    format!("{f}.scope"),
+                    "min-norm searches up to the sweep's largest ε, which must be > 0",
+                ));
+            }
         }
         let c = &self.checks;
         if !(0.0..=1.0).contains(&c.monotone_tolerance) || c.abrupt_examples > 1000 {

@@ -1,17 +1,15 @@
-//! Minimum-norm findings of a segmentation run: per model, the distribution of the per-case
-//! smallest breaking budget; the share of cases broken at each ε of the sweep derived from it
-//! (no re-attack) beside the share the fixed-budget attacks broke; and the consistency check
-//! "a case broken at ε by a fixed-budget attack has a minimal ε ≤ ε (within 10 %)".
+//! Minimum-norm findings of a segmentation run, by the sweep's break rule (Dice below
+//! `break_dice`, or a targeted goal met): the tables of [`crate::min_norm_tables`] from
+//! segmentation records.
 
 use mira_report::{SegRecord, TextTable};
+
+use crate::min_norm_tables::{Search, Sweep, tables};
 use mira_stats::mean_defined;
 
-use crate::spec::{Experiment, GoalSpec, SegScope};
+use crate::spec::{AttackScope, Experiment, GoalSpec};
 
-/// Relative slack of the consistency check: the search is approximate (DDN steps a few % around
-/// the boundary), so a minimal ε up to 10 % above the fixed attack's ε still counts as
-/// consistent.
-pub const CONSISTENCY_SLACK: f64 = 0.1;
+pub use crate::min_norm_tables::CONSISTENCY_SLACK;
 
 /// The sweep's break rule: untargeted, mean foreground Dice below `break_dice`; targeted, at
 /// least `break_match` of the goal's pixels predicted as the target. The judge of cascades and
@@ -42,7 +40,7 @@ pub fn split_min_norm(exp: &Experiment, records: &[SegRecord]) -> (Vec<SegRecord
     let min_norm: Vec<&str> = exp
         .attacks
         .iter()
-        .filter(|a| a.scope == SegScope::MinNorm)
+        .filter(|a| a.scope == AttackScope::MinNorm)
         .map(|a| a.name.as_str())
         .collect();
     records
@@ -51,42 +49,8 @@ pub fn split_min_norm(exp: &Experiment, records: &[SegRecord]) -> (Vec<SegRecord
         .partition(|r| !min_norm.contains(&r.attack.as_str()))
 }
 
-fn f3(v: f64) -> String {
-    format!("{v:.3}")
-}
-
-fn pct(k: usize, n: usize) -> String {
-    if n == 0 {
-        "-".into()
-    } else {
-        format!("{:.0} % ({k}/{n})", 100.0 * k as f64 / n as f64)
-    }
-}
-
-/// The per-case minima of one (model, min-norm attack), by case; unbroken cases are `None`.
-fn minima(mn: &[SegRecord], model: &str, attack: &str) -> Vec<(usize, Option<f64>)> {
-    mn.iter()
-        .filter(|r| r.model == model && r.attack == attack)
-        .map(|r| (r.case, r.min_norm))
-        .collect()
-}
-
-/// A quantile of the minima with unbroken cases above the cap (`> cap` when it falls there).
-fn quantile(sorted: &[f64], q: f64, cap: f64) -> String {
-    if sorted.is_empty() {
-        return "-".into();
-    }
-    let v = sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    if v.is_infinite() {
-        format!("> {cap}")
-    } else {
-        f3(v)
-    }
-}
-
 /// The three tables (empty when the experiment has no min-norm attack).
 pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) -> Vec<TextTable> {
-    let cap = crate::seg_cell::eps_f64(exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max));
     let mut eps: Vec<f64> = exp
         .sweep
         .epsilons
@@ -96,111 +60,36 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
         .collect();
     eps.sort_by(f64::total_cmp);
     let (bd, bm) = (exp.sweep.break_dice, exp.sweep.break_match);
-    let (mut dist, mut curve, mut consist) = (Vec::new(), Vec::new(), Vec::new());
-    let mut curve_header = vec![
-        "model".to_string(),
-        "min-norm attack".into(),
-        "ε".into(),
-        "min-norm (derived)".into(),
-    ];
-    let mut curve_attacks: Vec<&str> = Vec::new();
+    let mut searches = Vec::new();
+    let mut targeted = Vec::new();
     for m in &exp.models {
-        for a in exp.attacks.iter().filter(|a| a.scope == SegScope::MinNorm) {
-            let targeted = a.goal != GoalSpec::Untargeted;
-            let found = minima(mn, &m.name, &a.name);
-            if found.is_empty() {
-                continue;
-            }
-            let n = found.len();
-            let mut sorted: Vec<f64> = found
-                .iter()
-                .map(|(_, v)| v.unwrap_or(f64::INFINITY))
-                .collect();
-            sorted.sort_by(f64::total_cmp);
-            let broken = sorted.iter().filter(|v| v.is_finite()).count();
-            let clean = sorted.iter().filter(|v| **v == 0.0).count();
-            dist.push(vec![
-                m.name.clone(),
-                a.name.clone(),
-                cap.to_string(),
-                n.to_string(),
-                pct(clean, n),
-                pct(broken, n),
-                quantile(&sorted, 0.5, cap),
-                format!(
-                    "{} – {}",
-                    quantile(&sorted, 0.25, cap),
-                    quantile(&sorted, 0.75, cap)
-                ),
-            ]);
-            let others: Vec<&crate::AttackEntry> = exp
-                .attacks
-                .iter()
-                .filter(|o| o.scope == SegScope::PerImage && o.goal == a.goal)
-                .collect();
-            for o in &others {
-                if !curve_attacks.contains(&o.name.as_str()) {
-                    curve_attacks.push(&o.name);
-                    curve_header.push(format!("{} (fixed ε)", o.name));
-                }
-            }
-            let by_case: std::collections::HashMap<usize, Option<f64>> =
-                found.iter().copied().collect();
-            for &e in &eps {
-                let mut row = vec![
-                    m.name.clone(),
-                    a.name.clone(),
-                    e.to_string(),
-                    pct(sorted.iter().filter(|v| **v <= e * (1.0 + 1e-6)).count(), n),
-                ];
-                for name in &curve_attacks {
-                    if !others.iter().any(|o| o.name == *name) {
-                        row.push("-".into());
-                        continue;
-                    }
-                    let cell: Vec<&SegRecord> = fixed
-                        .iter()
-                        .filter(|r| r.model == m.name && r.attack == *name && r.epsilon == e)
-                        .collect();
-                    let broken_cases: Vec<usize> = cell
-                        .iter()
-                        .filter(|r| is_broken(r, targeted, bd, bm))
-                        .map(|r| r.case)
-                        .collect();
-                    row.push(pct(broken_cases.len(), cell.len()));
-                    if broken_cases.is_empty() {
-                        continue;
-                    }
-                    let ok = broken_cases
-                        .iter()
-                        .filter(|c| {
-                            by_case
-                                .get(c)
-                                .copied()
-                                .flatten()
-                                .is_some_and(|v| v <= e * (1.0 + CONSISTENCY_SLACK))
-                        })
-                        .count();
-                    consist.push(vec![
-                        m.name.clone(),
-                        a.name.clone(),
-                        name.to_string(),
-                        e.to_string(),
-                        broken_cases.len().to_string(),
-                        pct(ok, broken_cases.len()),
-                    ]);
-                }
-                curve.push(row);
-            }
+        for a in exp
+            .attacks
+            .iter()
+            .filter(|a| a.scope == AttackScope::MinNorm)
+        {
+            searches.push(Search {
+                model: &m.name,
+                attack: &a.name,
+                minima: mn
+                    .iter()
+                    .filter(|r| r.model == m.name && r.attack == a.name)
+                    .map(|r| (r.case, r.min_norm))
+                    .collect(),
+                fixed: exp
+                    .attacks
+                    .iter()
+                    .filter(|o| o.scope == AttackScope::PerImage && o.goal == a.goal)
+                    .map(|o| o.name.as_str())
+                    .collect(),
+            });
+            targeted.push(a.goal != GoalSpec::Untargeted);
         }
-    }
-    if dist.is_empty() {
-        return Vec::new();
     }
     let rule = if exp
         .attacks
         .iter()
-        .any(|a| a.scope == SegScope::MinNorm && a.goal != GoalSpec::Untargeted)
+        .any(|a| a.scope == AttackScope::MinNorm && a.goal != GoalSpec::Untargeted)
     {
         format!(
             "mean foreground Dice below {bd} (untargeted) or at least {bm} of the goal's pixels \
@@ -209,60 +98,25 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
     } else {
         format!("mean foreground Dice below {bd}")
     };
-    let norm = format!("{:?}", exp.sweep.norm).to_lowercase();
-    for r in &mut curve {
-        r.resize(curve_header.len(), "-".into());
-    }
-    vec![
-        TextTable {
-            title: "Minimum-norm search".into(),
-            caption: format!(
-                "Per case, the smallest {norm} perturbation (up to the cap) found to break it: \
-                 {rule}. Unbroken cases count as above the cap in the quantiles."
-            ),
-            header: [
-                "model",
-                "attack",
-                "cap ε",
-                "cases",
-                "broken clean",
-                "broken within cap",
-                "median minimal ε",
-                "quartiles",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: dist,
-        },
-        TextTable {
-            title: "Share broken vs ε".into(),
-            caption: "The min-norm column is derived from the per-case minima without attacking \
-                      again; the others are the fixed-budget attacks of the run at that ε, judged \
-                      by the same rule."
-                .into(),
-            header: curve_header,
-            rows: curve,
-        },
-        TextTable {
-            title: "Consistency of the minimum-norm search".into(),
-            caption: format!(
-                "Of the cases a fixed-budget attack broke at ε, the share whose minimal ε is at \
-                 most ε (with {:.0} % slack for the search's step).",
-                CONSISTENCY_SLACK * 100.0
-            ),
-            header: [
-                "model",
-                "min-norm attack",
-                "fixed attack",
-                "ε",
-                "broken by it",
-                "minimal ε ≤ ε",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: consist,
-        },
-    ]
+    let sweep = Sweep {
+        eps,
+        cap: crate::seg_cell::eps_f64(exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max)),
+        norm: &format!("{:?}", exp.sweep.norm).to_lowercase(),
+        rule,
+    };
+    tables(&searches, &sweep, &|si, attack, e| {
+        let s = &searches[si];
+        let cell: Vec<&SegRecord> = fixed
+            .iter()
+            .filter(|r| r.model == s.model && r.attack == attack && r.epsilon == e)
+            .collect();
+        let broken = cell
+            .iter()
+            .filter(|r| is_broken(r, targeted[si], bd, bm))
+            .map(|r| r.case)
+            .collect();
+        Some((cell.len(), broken))
+    })
 }
 
 #[cfg(test)]

@@ -256,7 +256,7 @@ pub struct AttackEntry {
     /// (per case, the smallest perturbation up to the sweep's largest ε that breaks it:
     /// `sweep.break_dice`).
     #[serde(default)]
-    pub scope: SegScope,
+    pub scope: AttackScope,
     /// Which attack (per-image scope; default `apgd`, the strong default). Not given for
     /// `min-norm`, which has its own search.
     #[serde(default)]
@@ -297,10 +297,10 @@ pub enum AttackLoss {
     Margin,
 }
 
-/// How a segmentation attack uses the sweep's budgets.
+/// How an attack uses the sweep's budgets (segmentation and registration files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-pub enum SegScope {
+pub enum AttackScope {
     /// Every case attacked at every budget.
     #[default]
     PerImage,
@@ -321,48 +321,81 @@ impl AttackEntry {
     /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
     /// prefix used in messages (`attacks[2]`).
     pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        if self.scope == SegScope::MinNorm {
-            let bad = |name: &str, present: bool| {
-                if present {
-                    Err(EvalError::invalid(
-                        format!("{field}.{name}"),
-                        "not a parameter of the min-norm search",
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            bad("kind", self.kind.is_some())?;
-            bad("restarts", self.restarts.is_some())?;
-            bad("queries", self.queries.is_some())?;
-            self.min_norm()
-                .expect("min-norm scope")
-                .validate()
-                .map_err(|e| EvalError::invalid(field, e.to_string()))?;
-            return Ok(None);
-        }
-        engine_spec(
-            self.kind(),
+        scoped_spec(
+            self.scope,
+            self.kind,
             self.steps,
             self.rel_step,
             self.restarts,
             self.queries,
             field,
         )
-        .map(Some)
     }
 
     /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
     pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        (self.scope == SegScope::MinNorm).then(|| {
-            let d = mira_attack::MinNormConfig::default();
-            mira_attack::MinNormConfig {
-                steps: self.steps.unwrap_or(d.steps),
-                rel_step: self.rel_step.unwrap_or(d.rel_step),
-                ..d
-            }
-        })
+        min_norm_config(self.scope, self.steps, self.rel_step)
     }
+}
+
+/// The search of a `min-norm` entry with its optional `steps` / `rel_step` (`None` for other
+/// scopes).
+pub(crate) fn min_norm_config(
+    scope: AttackScope,
+    steps: Option<usize>,
+    rel_step: Option<f32>,
+) -> Option<mira_attack::MinNormConfig> {
+    (scope == AttackScope::MinNorm).then(|| {
+        let d = mira_attack::MinNormConfig::default();
+        mira_attack::MinNormConfig {
+            steps: steps.unwrap_or(d.steps),
+            rel_step: rel_step.unwrap_or(d.rel_step),
+            ..d
+        }
+    })
+}
+
+/// The engine-level attack of an entry of any task (`None` for `min-norm` entries, whose
+/// search is [`min_norm_config`]); a per-image entry without a kind gets APGD. Rejects
+/// parameters the kind (or the search) does not have; `field` prefixes messages.
+pub(crate) fn scoped_spec(
+    scope: AttackScope,
+    kind: Option<AttackKind>,
+    steps: Option<usize>,
+    rel_step: Option<f32>,
+    restarts: Option<usize>,
+    queries: Option<usize>,
+    field: &str,
+) -> Result<Option<AttackSpec>> {
+    if scope == AttackScope::MinNorm {
+        let bad = |name: &str, present: bool| {
+            if present {
+                Err(EvalError::invalid(
+                    format!("{field}.{name}"),
+                    "not a parameter of the min-norm search",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        bad("kind", kind.is_some())?;
+        bad("restarts", restarts.is_some())?;
+        bad("queries", queries.is_some())?;
+        min_norm_config(scope, steps, rel_step)
+            .expect("min-norm scope")
+            .validate()
+            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+        return Ok(None);
+    }
+    engine_spec(
+        kind.unwrap_or(AttackKind::Apgd),
+        steps,
+        rel_step,
+        restarts,
+        queries,
+        field,
+    )
+    .map(Some)
 }
 
 /// The engine-level attack of a kind and its optional parameters, rejecting parameters the
@@ -719,7 +752,7 @@ impl Experiment {
                     format!("{t} must be in (0, 1000]"),
                 ));
             }
-            if a.scope == SegScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
+            if a.scope == AttackScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
                 return Err(inv(
                     format!("{f}.scope"),
                     "min-norm searches up to the sweep's largest ε, which must be > 0",

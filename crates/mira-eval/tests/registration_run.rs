@@ -134,6 +134,88 @@ fn registration_run_records_every_case_respects_masks_and_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The attack library on a registration model: the composite runs as a cascade judged by the
+/// passing rule (records say which member's input was kept) and a min-norm search reports per
+/// pair the smallest budget that makes it fail, in its own tables, kept out of the passing-rate
+/// summaries.
+#[test]
+fn registration_min_norm_and_composite_cells() {
+    let dir = tmp("library");
+    let text = TINY
+        .replace(
+            "[[models]]\nname = \"natural\"\nsource = \"natural\"\nwidth = 4\nmode = \"siamese\"\n",
+            "",
+        )
+        .replace(
+            "[[attacks]]\nname = \"pgd-fixed\"\nkind = \"pgd\"\nsteps = 3\nimage = \"fixed\"\n",
+            "[[attacks]]\nname = \"auto\"\nkind = \"auto\"\nsteps = 3\nqueries = 10\n\
+             [[attacks]]\nname = \"mn\"\nscope = \"min-norm\"\nsteps = 30\n",
+        );
+    // A 12-step model is off by 2.4–4.8 mm clean and barely moves (+0.1 mm at ε 0.2): at a
+    // 4.6 mm tolerance one pair fails clean, one (4.56 mm) can be pushed over, four cannot.
+    let text = text.replace(
+        "name = \"xray\"\nsource = \"xray\"\n",
+        "name = \"xray\"\nsource = \"xray\"\ntolerance = 4.6\n",
+    );
+    assert!(text.contains("scope = \"min-norm\"") && text.contains("tolerance = 4.6"));
+    let exp = experiment(&dir, &text).unwrap();
+    let out = dir.join("out");
+    let run = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    // fgsm and auto at three budgets, the min-norm search once (at the cap).
+    assert_eq!(run.cells_run, 3 + 3 + 1);
+    let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let mn: Vec<&RegRecord> = recs.iter().filter(|r| r.attack == "mn").collect();
+    assert_eq!(mn.len(), 6);
+    for r in &mn {
+        assert_eq!(r.epsilon, 0.2);
+        match r.min_norm {
+            // Failing clean: minimal budget 0, the clean input kept.
+            Some(0.0) => assert!(!r.clean_pass() && r.linf == 0.0, "{r:?}"),
+            // Made to fail by a perturbation of that size, within the cap.
+            Some(v) => {
+                assert!(r.clean_pass() && !r.adv_pass(), "{r:?}");
+                assert!(v <= 0.2 + 1e-6 && (r.linf - v).abs() < 1e-5, "{r:?}");
+            }
+            None => assert!(r.adv_pass() && r.linf == 0.0, "{r:?}"),
+        }
+    }
+    assert!(
+        mn.iter().any(|r| r.min_norm.is_some_and(|v| v > 0.0)),
+        "the search makes some passing pair fail within 0.2: {:?}",
+        mn.iter()
+            .map(|r| (r.clean_tre, r.min_norm))
+            .collect::<Vec<_>>()
+    );
+    for r in recs.iter().filter(|r| r.attack == "auto") {
+        let m = r.member.as_deref().unwrap();
+        assert!(["apgd", "square", "clean"].contains(&m), "{m}");
+        if m == "clean" {
+            assert_eq!(r.adv_tre, r.clean_tre);
+        }
+    }
+    assert!(
+        recs.iter()
+            .filter(|r| r.attack != "auto")
+            .all(|r| r.member.is_none())
+    );
+    // The summaries leave the search out; its tables are in summary.md and report.html.
+    assert!(run.rows.iter().all(|r| r.attack != "mn"));
+    assert_eq!(run.rows.len(), 6);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for t in [
+        "Minimum-norm search",
+        "Share broken vs ε",
+        "Consistency of the minimum-norm search",
+    ] {
+        assert!(md.contains(t) && html.contains(t), "{t}");
+    }
+    assert!(md.contains("| xray | mn | 0.2 | 6 |"), "{md}");
+    rebuild_registration_report(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn registration_files_with_errors_name_the_field() {
     let dir = tmp("errors");

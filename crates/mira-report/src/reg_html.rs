@@ -26,6 +26,8 @@ pub struct RegReportInput<'a> {
     pub manifest: &'a str,
     /// Pictures: caption and path relative to the report.
     pub examples: &'a [(String, String)],
+    /// Further tables (the minimum-norm findings), after the per-cell table.
+    pub tables: &'a [crate::TextTable],
 }
 
 /// Passing rate (%) and mean TRE vs ε of one model: two SVG charts.
@@ -169,6 +171,7 @@ pub fn render_reg_html(records: &[RegRecord], input: &RegReportInput<'_>) -> Res
                 rows => rows,
                 abrupt => abrupt,
                 manifest => input.manifest,
+                tables => input.tables,
                 examples => input.examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })

@@ -39,6 +39,14 @@ pub struct RegRecord {
     pub linf: f64,
     /// Achieved L2 norm of the perturbation.
     pub l2: f64,
+    /// Min-norm attacks: the smallest budget found that makes the pair fail (TRE above the
+    /// tolerance; `None`: passes within the cap; 0: fails clean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_norm: Option<f64>,
+    /// `auto`: the member whose input is kept (`apgd`, `square`; `clean` when no member
+    /// raised the case's TRE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl RegRecord {

@@ -309,6 +309,8 @@ mod tests {
             adv_tre: adv,
             linf: eps,
             l2: 0.0,
+            min_norm: None,
+            member: None,
         }
     }
 
