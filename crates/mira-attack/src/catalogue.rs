@@ -107,7 +107,7 @@ pub fn catalogue() -> Vec<AttackInfo> {
         },
         AttackInfo {
             kind: Some("scope = \"min-norm\""),
-            name: "Minimum-norm (DDN-style; segmentation and brain-age files)",
+            name: "Minimum-norm (DDN-style; segmentation, registration, brain-age and shape files)",
             paper: "Rony et al. 2019 (decoupled direction and norm; L∞ with sign steps)",
             threat: "per case, the smallest L∞ or L2 perturbation (up to a cap) that meets a task \
                      criterion: age error above k years, TRE above tolerance, Dice below a threshold",

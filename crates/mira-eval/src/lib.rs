@@ -37,6 +37,8 @@ mod seg_judge;
 mod seg_min_norm;
 mod shape_cell;
 mod shape_findings;
+mod shape_judge;
+mod shape_min_norm;
 mod shape_ood;
 mod shape_runner;
 mod shape_spec;

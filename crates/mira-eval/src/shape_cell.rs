@@ -7,21 +7,26 @@
 //! units of the point scale, mask probabilities, reconstruction) to the model's outputs on the
 //! test slice, inside an Lp ball around the start; score how closely the points match and the
 //! reconstruction errors the OOD detector sees. Batch `b` draws its random starts from a
-//! stream of `(seed, b)`.
+//! stream of `(seed, b)`. In distribution, the composite (`auto`) runs as a cascade judged by
+//! `sweep.break_mrse` ([`ShapeJudge`]) and a min-norm cell searches, per slice, the smallest
+//! perturbation up to its ε that pushes the MRSE past it.
+
+use std::cell::RefCell;
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use mira_attack::{Attack, AttackSpec, Bounds, LpBall, ModelObjective, Norm, Objective};
+use mira_attack::{Attack, AttackSpec, Bounds, Judge, LpBall, Norm, Objective, run_cascade};
 use mira_data::{ShapeSample, mask_dice, mean_point_distance, polygon_mask};
-use mira_nn::regression::sse;
 use mira_nn::{ShapeNet, autodiff_device, default_device, tensor_to_vec};
 use mira_report::ShapeRecord;
-use mira_train::{points_tensor, slices_tensor};
+use mira_train::slices_tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::seg_cell::{check_budget, eps_f64, mix};
-use crate::{Result, ShapeScope};
+use crate::seg_cell::{CellAttack, check_budget, eps_f64, mix};
+use crate::seg_judge::member_name;
+use crate::shape_judge::ShapeJudge;
+use crate::{EvalError, Result, ShapeScope};
 
 /// Points per contour as `[x, y]`.
 fn to_points(v: &[f32]) -> Vec<[f64; 2]> {
@@ -93,8 +98,10 @@ pub(crate) struct ShapeCell<'a> {
     pub model_name: &'a str,
     pub attack_name: &'a str,
     pub model: &'a ShapeNet,
-    pub spec: &'a AttackSpec,
+    pub attack: CellAttack<'a>,
     pub scope: ShapeScope,
+    /// MRSE (px) above which a case counts as broken (min-norm and composite cells).
+    pub break_mrse: f64,
     pub norm: Norm,
     pub epsilon: f32,
     pub batch_size: usize,
@@ -133,6 +140,8 @@ impl ShapeCell<'_> {
             let per = clean_points.len() / chunk.len();
             let recon_ind = recon_error(&eval, slices.clone());
             let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
+            let (mut min_norm, mut member): (Option<Vec<Option<f32>>>, Option<Vec<String>>) =
+                (None, None);
             let (x0, adv) = match (self.scope, starts) {
                 (ShapeScope::Ood, Some((images, _))) => {
                     let s = chunk[0].size;
@@ -146,20 +155,64 @@ impl ShapeCell<'_> {
                         recon: clean.recon.clone(),
                         scale2: self.point_scale * self.point_scale,
                     };
-                    let adv = self.spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
+                    let CellAttack::Fixed(spec) = self.attack else {
+                        return Err(EvalError::invalid(
+                            "scope",
+                            "out-of-distribution cells run a fixed-budget attack",
+                        ));
+                    };
+                    let adv = spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
                     (x0, adv)
                 }
                 _ => {
-                    let truth = points_tensor(&refs, &dev);
-                    let f = ModelObjective::new(
-                        self.model,
-                        move |p: Tensor<2>| {
-                            let d = p.device();
-                            sse(p, truth.clone().to_device(&d))
-                        },
-                        1.0,
-                    );
-                    let adv = self.spec.perturb(&f, slices.clone(), &ball, &mut rng)?;
+                    let judge = ShapeJudge {
+                        model: self.model,
+                        samples: refs.clone(),
+                        break_mrse: self.break_mrse,
+                        failure: RefCell::new(None),
+                    };
+                    let all: Vec<usize> = (0..chunk.len()).collect();
+                    let adv = match self.attack {
+                        CellAttack::MinNorm(cfg) => {
+                            let f = judge.objective(&all)?;
+                            let found = cfg.minimize_in(
+                                f.as_ref(),
+                                &|x| judge.criterion(&all, x),
+                                slices.clone(),
+                                &ball,
+                            )?;
+                            if let Some(e) = judge.failure.borrow_mut().take() {
+                                return Err(EvalError::invalid("attack", e));
+                            }
+                            min_norm = Some(found.min_norm);
+                            found.adversarial
+                        }
+                        CellAttack::Fixed(AttackSpec::Auto(c)) => {
+                            let members = c.members(self.norm);
+                            let (adv, st) = run_cascade(
+                                &members,
+                                &judge,
+                                slices.clone(),
+                                &ball,
+                                mix(self.seed, b as u64),
+                                None,
+                                &mut |_| Ok(()),
+                            )?;
+                            member = Some(
+                                st.by_member
+                                    .iter()
+                                    .map(|m| {
+                                        m.map_or("clean", |m| member_name(&members[m])).to_string()
+                                    })
+                                    .collect::<Vec<_>>(),
+                            );
+                            adv
+                        }
+                        CellAttack::Fixed(spec) => {
+                            let f = judge.objective(&all)?;
+                            spec.perturb(f.as_ref(), slices.clone(), &ball, &mut rng)?
+                        }
+                    };
                     (slices.clone(), adv)
                 }
             };
@@ -203,7 +256,12 @@ impl ShapeCell<'_> {
                 records.push(ShapeRecord {
                     model: self.model_name.into(),
                     attack: self.attack_name.into(),
-                    scope: if ood { "ood" } else { "ind" }.into(),
+                    scope: match self.scope {
+                        ShapeScope::Ind => "ind",
+                        ShapeScope::Ood => "ood",
+                        ShapeScope::MinNorm => "min-norm",
+                    }
+                    .into(),
                     source: starts.filter(|_| ood).map(|(_, name)| name.to_string()),
                     norm: format!("{:?}", self.norm).to_lowercase(),
                     epsilon: eps_f64(self.epsilon),
@@ -218,6 +276,8 @@ impl ShapeCell<'_> {
                     recon_adv: recon_adv[i],
                     linf,
                     l2,
+                    min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
+                    member: member.as_ref().map(|m| m[i].clone()),
                 });
             }
             on_batch(chunk.len());

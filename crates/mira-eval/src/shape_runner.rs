@@ -14,6 +14,7 @@ use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, shapes_hash};
 use crate::outputs::write_atomic;
 use crate::runner::{append_records, lock_run_dir, resume_records};
+use crate::seg_cell::CellAttack;
 use crate::seg_cell::{eps_f64, mix};
 use crate::shape_cell::{KeptShape, ShapeCell};
 use crate::shape_ood::ood_images;
@@ -193,8 +194,17 @@ pub fn run_shape(
             )?),
             _ => None,
         };
+        let cap = attack.epsilons.iter().copied().fold(0.0f32, f32::max);
+        let cell_attack = match attack.min_norm() {
+            Some(cfg) => CellAttack::MinNorm(cfg),
+            None => CellAttack::Fixed(&spec),
+        };
         for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
             for (ei, &epsilon) in attack.epsilons.iter().enumerate() {
+                // A min-norm search has one cell, at its largest ε (the cap).
+                if attack.scope == ShapeScope::MinNorm && epsilon != cap {
+                    continue;
+                }
                 let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
                 let key = (
                     entry.name.clone(),
@@ -214,8 +224,9 @@ pub fn run_shape(
                     model_name: &entry.name,
                     attack_name: &attack.name,
                     model,
-                    spec: &spec,
+                    attack: cell_attack,
                     scope: attack.scope,
+                    break_mrse: exp.sweep.break_mrse,
                     norm: attack.norm,
                     epsilon,
                     batch_size: exp.sweep.batch_size,
@@ -275,8 +286,10 @@ fn write_shape_outputs(
     out: &Path,
 ) -> Result<(Vec<ShapeSummaryRow>, Vec<String>)> {
     let exp = &manifest.experiment;
-    let rows = summarise_shape(records);
-    let findings = crate::shape_findings::shape_findings(exp, records, &rows);
+    let (fixed, min_norm) = crate::shape_min_norm::split_shape_min_norm(exp, records);
+    let tables = crate::shape_min_norm::shape_min_norm_tables(exp, &fixed, &min_norm);
+    let rows = summarise_shape(&fixed);
+    let findings = crate::shape_findings::shape_findings(exp, &fixed, &rows);
     let json = serde_json::to_string_pretty(&rows).map_err(|e| EvalError::io(out, e))?;
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
     let mut md = String::from("## Findings\n\n");
@@ -285,6 +298,9 @@ fn write_shape_outputs(
     }
     md += "\n## Cells\n\n";
     md += &shape_markdown(&rows);
+    for t in &tables {
+        md += &t.markdown();
+    }
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let manifest_json =
         serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
@@ -306,13 +322,16 @@ fn write_shape_outputs(
         }
     }
     let html = mira_report::render_shape_html(
-        records.len(),
-        &exp.name,
-        &manifest.build.version,
         &rows,
-        &findings,
-        &examples,
-        &manifest_json,
+        &mira_report::ShapePage {
+            n_records: records.len(),
+            title: &exp.name,
+            version: &manifest.build.version,
+            findings: &findings,
+            examples: &examples,
+            tables: &tables,
+            manifest: &manifest_json,
+        },
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok((rows, findings))

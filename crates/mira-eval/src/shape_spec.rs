@@ -8,7 +8,7 @@ use mira_attack::{AttackSpec, Norm, PgdConfig};
 use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{AttackKind, engine_spec};
+use crate::spec::{AttackKind, AttackScope, engine_spec, min_norm_config};
 use crate::{EvalError, Result};
 
 /// The task tag of shape experiments.
@@ -107,6 +107,10 @@ pub enum ShapeScope {
     Ind,
     /// From an out-of-distribution image, match the model's outputs on a test slice.
     Ood,
+    /// In distribution, per slice the smallest perturbation (up to the entry's largest ε) that
+    /// pushes the MRSE above `sweep.break_mrse`.
+    #[serde(rename = "min-norm")]
+    MinNorm,
 }
 
 /// Where out-of-distribution attacks start.
@@ -160,6 +164,21 @@ impl ShapeAttackEntry {
     /// # Errors
     /// A parameter the kind does not have, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
+        if self.scope == ShapeScope::MinNorm {
+            let reject = |name: &str, present: bool| {
+                if present {
+                    Err(EvalError::invalid(
+                        format!("{field}.{name}"),
+                        "not a parameter of the min-norm search",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            reject("kind", self.kind.is_some())?;
+            reject("restarts", self.restarts.is_some())?;
+            reject("queries", self.queries.is_some())?;
+        }
         let kind = self.kind.unwrap_or(AttackKind::Pgd);
         let spec = engine_spec(
             kind,
@@ -178,6 +197,15 @@ impl ShapeAttackEntry {
             other => other,
         })
     }
+
+    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        let scope = match self.scope {
+            ShapeScope::MinNorm => AttackScope::MinNorm,
+            _ => AttackScope::PerImage,
+        };
+        min_norm_config(scope, self.steps, self.rel_step)
+    }
 }
 
 /// Attack batches.
@@ -186,11 +214,17 @@ impl ShapeAttackEntry {
 pub struct ShapeSweep {
     /// Slices per attack batch.
     pub batch_size: usize,
+    /// A slice counts as broken when its MRSE exceeds this many pixels (the min-norm search's
+    /// criterion and the composite's break rule).
+    pub break_mrse: f64,
 }
 
 impl Default for ShapeSweep {
     fn default() -> Self {
-        Self { batch_size: 8 }
+        Self {
+            batch_size: 8,
+            break_mrse: 5.0,
+        }
     }
 }
 
@@ -297,15 +331,24 @@ impl ShapeExperiment {
                         "ood attacks need source = \"noise\" | \"ct\" | \"xray\"",
                     ));
                 }
-                (ShapeScope::Ind, Some(_)) => {
+                (ShapeScope::Ind | ShapeScope::MinNorm, Some(_)) => {
                     return Err(inv(format!("{f}.source"), "only ood attacks have a source"));
                 }
                 _ => {}
             }
             a.spec(&f)?;
+            if let Some(cfg) = a.min_norm() {
+                cfg.validate().map_err(|e| inv(f.as_str(), e.to_string()))?;
+            }
         }
         if !(1..=256).contains(&self.sweep.batch_size) {
             return Err(inv("sweep.batch_size", "must be in 1..=256"));
+        }
+        if !(self.sweep.break_mrse.is_finite() && self.sweep.break_mrse > 0.0) {
+            return Err(inv(
+                "sweep.break_mrse",
+                "must be a finite number of pixels > 0",
+            ));
         }
         Ok(())
     }

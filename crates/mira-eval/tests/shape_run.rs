@@ -150,6 +150,88 @@ fn shape_run_records_every_slice_and_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The attack library on a shape model: the composite runs as a cascade judged by
+/// `sweep.break_mrse` (records say which member's input was kept) and a min-norm search reports
+/// per slice the smallest budget that pushes the MRSE past it, in its own tables, kept out of
+/// the MRSE summaries.
+#[test]
+fn shape_min_norm_and_composite_cells() {
+    let dir = tmp("library");
+    let text = TINY
+        .replace(
+            "[[models]]\nname = \"adv-p3\"\nmodes = 3\nwidth = 2\nadversarial = true\n",
+            "",
+        )
+        .replace(
+            "[[attacks]]\nname = \"ood-noise\"\nscope = \"ood\"\nsource = \"noise\"\nnorm = \"l2\"\nepsilons = [4.0]\nsteps = 3\n",
+            "[[attacks]]\nname = \"auto\"\nkind = \"auto\"\nnorm = \"linf\"\nepsilons = [0.05]\n\
+             steps = 3\nqueries = 10\n[[attacks]]\nname = \"mn\"\nscope = \"min-norm\"\n\
+             norm = \"linf\"\nepsilons = [0.02, 0.05]\nsteps = 30\n",
+        )
+        .replace("[sweep]\nbatch_size = 4\n", "[sweep]\nbatch_size = 4\nbreak_mrse = BREAK\n");
+    assert!(!text.contains("adv-p3") && !text.contains("ood-noise"));
+    // A 12-step model is off by 2.1–2.6 px clean and barely moves (+0.02 px at ε 0.05): at
+    // 2.53 px one slice is broken clean, one (2.52 px) can be pushed over, two cannot.
+    let text = text.replace("BREAK", "2.53");
+    let exp = experiment(&dir, &text).unwrap();
+    let out = dir.join("out");
+    let run = run_shape(&exp, &out, &mut |_| {}).unwrap();
+    // pgd at two budgets, auto at one, the min-norm search once (at its cap).
+    assert_eq!(run.cells_run, 2 + 1 + 1);
+    let recs: Vec<ShapeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let mn: Vec<&ShapeRecord> = recs.iter().filter(|r| r.attack == "mn").collect();
+    assert_eq!(mn.len(), 4);
+    for r in &mn {
+        assert_eq!((r.epsilon, r.scope.as_str()), (0.05, "min-norm"));
+        match r.min_norm {
+            Some(0.0) => assert!(r.clean_mrse > 2.53 && r.linf == 0.0, "{r:?}"),
+            Some(v) => {
+                assert!(r.clean_mrse <= 2.53 && r.adv_mrse > 2.53, "{r:?}");
+                assert!(v <= 0.05 + 1e-6 && (r.linf - v).abs() < 1e-5, "{r:?}");
+            }
+            None => assert!(r.adv_mrse <= 2.53 && r.linf == 0.0, "{r:?}"),
+        }
+    }
+    let found: Vec<Option<f64>> = mn.iter().map(|r| r.min_norm).collect();
+    assert_eq!(
+        found.iter().filter(|m| **m == Some(0.0)).count(),
+        1,
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|m| m.is_some_and(|v| v > 0.0)),
+        "the search pushes one slice over within 0.05: {found:?}"
+    );
+    for r in recs.iter().filter(|r| r.attack == "auto") {
+        let m = r.member.as_deref().unwrap();
+        assert!(["apgd", "square", "clean"].contains(&m), "{m}");
+    }
+    assert!(
+        recs.iter()
+            .filter(|r| r.attack != "auto")
+            .all(|r| r.member.is_none())
+    );
+    // The summaries leave the search out; its tables are in summary.md and report.html.
+    assert!(run.rows.iter().all(|r| r.attack != "mn"));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for t in [
+        "Minimum-norm search",
+        "Share broken vs ε",
+        "Consistency of the minimum-norm search",
+        "MRSE above 2.53 px",
+    ] {
+        assert!(md.contains(t) && html.contains(t), "{t}");
+    }
+    assert!(
+        md.contains("| std-p3 | mn | 0.05 | 4 | 25 % (1/4) |"),
+        "{md}"
+    );
+    assert_eq!(rebuild_shape_report(&out).unwrap(), run.rows);
+    assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn shape_files_with_errors_name_the_field() {
     let dir = tmp("errors");
@@ -177,6 +259,17 @@ fn shape_files_with_errors_name_the_field() {
         (
             TINY.replace("source = \"noise\"", "source = \"mri\""),
             "mri",
+        ),
+        (
+            TINY.replace(
+                "name = \"pgd\"\n",
+                "name = \"pgd\"\nscope = \"min-norm\"\nkind = \"pgd\"\n",
+            ),
+            "attacks[0].kind",
+        ),
+        (
+            TINY.replace("[sweep]\n", "[sweep]\nbreak_mrse = 0.0\n"),
+            "sweep.break_mrse",
         ),
     ];
     for (text, field) in cases {

@@ -32,7 +32,7 @@ pub use reg_summary::{
     AbruptCase, RegSummaryRow, abrupt_csv, first_failures, non_monotone, reg_csv, reg_markdown,
     summarise_reg,
 };
-pub use shape_html::render_shape_html;
+pub use shape_html::{ShapePage, render_shape_html};
 pub use shape_record::{ShapeRecord, ShapeSummaryRow, roc_auc, shape_markdown, summarise_shape};
 pub use summary::{SummaryRow, summarise, to_csv, to_markdown};
 pub use synth_html::{SynthReportInput, render_synth_html};

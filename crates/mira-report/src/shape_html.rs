@@ -62,19 +62,38 @@ fn plots(rows: &[ShapeSummaryRow]) -> Vec<String> {
         .collect()
 }
 
-/// Renders the page; `examples` are (caption, relative path of a picture).
+/// What the page shows besides the summary rows.
+pub struct ShapePage<'a> {
+    /// Records behind the rows.
+    pub n_records: usize,
+    /// Experiment name.
+    pub title: &'a str,
+    /// Mira version.
+    pub version: &'a str,
+    /// The findings, as sentences.
+    pub findings: &'a [String],
+    /// Pictures: caption and path relative to the report.
+    pub examples: &'a [(String, String)],
+    /// Further tables (the minimum-norm findings), after the cells.
+    pub tables: &'a [crate::TextTable],
+    /// The manifest, pretty-printed JSON.
+    pub manifest: &'a str,
+}
+
+/// Renders the page.
 ///
 /// # Errors
 /// A template error (a bug).
-pub fn render_shape_html(
-    n_records: usize,
-    title: &str,
-    version: &str,
-    rows: &[ShapeSummaryRow],
-    findings: &[String],
-    examples: &[(String, String)],
-    manifest: &str,
-) -> Result<String> {
+pub fn render_shape_html(rows: &[ShapeSummaryRow], page: &ShapePage<'_>) -> Result<String> {
+    let ShapePage {
+        n_records,
+        title,
+        version,
+        findings,
+        examples,
+        tables,
+        manifest,
+    } = *page;
     let mut env = Environment::new();
     env.add_template("shape.html", TEMPLATE)
         .map_err(|e| ReportError::Template(e.to_string()))?;
@@ -83,7 +102,7 @@ pub fn render_shape_html(
             t.render(context! {
                 title => title, version => version, n_records => n_records,
                 findings => findings, plots => plots(rows), table => shape_markdown(rows),
-                manifest => manifest,
+                manifest => manifest, tables => tables,
                 examples => examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })

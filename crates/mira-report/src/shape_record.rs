@@ -44,6 +44,13 @@ pub struct ShapeRecord {
     pub linf: f64,
     /// L2 of the applied perturbation.
     pub l2: f64,
+    /// Min-norm attacks: the smallest budget found that pushes the MRSE past the break rule
+    /// (`None`: not within the cap; 0: broken clean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_norm: Option<f64>,
+    /// `auto` (in distribution): the member whose input is kept (`clean`: none raised the MRSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl crate::CellRecord for ShapeRecord {
