@@ -488,9 +488,14 @@ fn run_checks(
         let Some(spec) = a.spec(&format!("attacks[{i}]"))? else {
             continue;
         };
-        let better = reference
-            .as_ref()
-            .is_none_or(|(_, r, _)| spec.gradient_evaluations() > r.gradient_evaluations());
+        // The attack with the most gradient evaluations; on a tie APGD, the strong default.
+        let better = reference.as_ref().is_none_or(|(_, r, _)| {
+            let (n, m) = (spec.gradient_evaluations(), r.gradient_evaluations());
+            n > m
+                || (n == m
+                    && matches!(spec, AttackSpec::Apgd(_))
+                    && !matches!(r, AttackSpec::Apgd(_)))
+        });
         // The probes need a gradient attack; score-based attacks (Square) never serve.
         let gradient = spec.gradient_evaluations() > 0;
         if a.goal == GoalSpec::Untargeted && a.loss == crate::AttackLoss::Ce && better && gradient {
