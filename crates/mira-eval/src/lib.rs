@@ -13,6 +13,7 @@ mod age_spec;
 mod anatomy;
 mod bench;
 mod bench_sweep;
+mod cell_attack;
 mod checks;
 mod error;
 mod file_attack;

@@ -8,20 +8,15 @@
 //! first attack only the pairs still passing, and each pair keeps its highest-TRE input. A
 //! min-norm cell searches, per pair, the smallest perturbation up to its ε that makes it fail.
 
-use std::cell::RefCell;
-
 use burn::prelude::*;
-use mira_attack::{Attack, AttackSpec, Bounds, Judge, LpBall, Norm, run_cascade};
+use mira_attack::{Bounds, LpBall, Norm};
 use mira_data::{RegPair, Rigid2d, tre, tre_grid};
 use mira_nn::{PairNet, default_device, tensor_to_vec};
 use mira_report::RegRecord;
 use mira_train::{pairs_tensor, tensor_rigids};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
 use crate::reg_judge::RegJudge;
 use crate::seg_cell::{CellAttack, check_budget, eps_f64, mix};
-use crate::seg_judge::member_name;
 use crate::{AttackedImage, EvalError, Result};
 
 /// Points of the TRE grid per side.
@@ -76,59 +71,26 @@ impl RegCell<'_> {
         let size = (chunk[0].fixed.len() as f64).sqrt() as usize;
         let refs: Vec<&RegPair> = chunk.iter().collect();
         let x0 = pairs_tensor(&refs, size, &dev)?;
-        let n = chunk.len();
         let judge = RegJudge {
             model: self.model,
             truths: chunk.iter().map(|p| p.truth).collect(),
             grid: tre_grid(size, TRE_GRID),
             spacing: self.spacing,
             tolerance: self.tolerance,
-            failure: RefCell::new(None),
         };
-        let all: Vec<usize> = (0..n).collect();
         let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
-        let seed = mix(self.seed, b as u64);
-        let (adv, min_norm, member) = match self.attack {
-            CellAttack::MinNorm(cfg) => {
-                let f = judge.objective(&all)?;
-                let found =
-                    cfg.minimize_in(f.as_ref(), &|x| judge.criterion(&all, x), x0.clone(), &ball)?;
-                if let Some(e) = judge.failure.borrow_mut().take() {
-                    return Err(EvalError::invalid("attack", e));
-                }
-                (found.adversarial, Some(found.min_norm), None)
-            }
-            CellAttack::Fixed(AttackSpec::Auto(c)) => {
-                let members = c.members(self.norm);
-                let (adv, st) =
-                    run_cascade(&members, &judge, x0.clone(), &ball, seed, None, &mut |_| {
-                        Ok(())
-                    })?;
-                let names = st
-                    .by_member
-                    .iter()
-                    .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
-                    .collect();
-                (adv, None, Some(names))
-            }
-            CellAttack::Fixed(spec) => {
-                let f = judge.objective(&all)?;
-                let mut rng = StdRng::seed_from_u64(seed);
-                (
-                    spec.perturb(f.as_ref(), x0.clone(), &ball, &mut rng)?,
-                    None,
-                    None,
-                )
-            }
-        };
+        let attacked =
+            self.attack
+                .run(&judge, x0.clone(), &ball, mix(self.seed, b as u64), None)?;
+        let adv = attacked.adv;
         let pred = tensor_rigids(mira_nn::Forward::forward(&self.model.valid(), adv.clone()));
         Ok(RegBatch {
             adv: tensor_to_vec(adv),
             clean: tensor_to_vec(x0),
             pred,
-            min_norm,
-            member,
+            min_norm: attacked.min_norm,
+            member: attacked.member,
         })
     }
 

@@ -2,8 +2,6 @@
 //! composite's cascade: the TRE of the predicted transform (in the model's unit, mm or px)
 //! above the model's tolerance, the same rule as the passing rate of the tables.
 
-use std::cell::RefCell;
-
 use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
 use mira_data::{Rigid2d, tre};
@@ -21,8 +19,6 @@ pub(crate) struct RegJudge<'a> {
     pub spacing: f64,
     /// Passing tolerance in the model's unit.
     pub tolerance: f64,
-    /// The first scoring error met inside a criterion closure (which cannot return one).
-    pub failure: RefCell<Option<String>>,
 }
 
 impl RegJudge<'_> {
@@ -31,18 +27,6 @@ impl RegJudge<'_> {
     pub(crate) fn verdict(&self, i: usize, pred: &Rigid2d) -> (f64, bool) {
         let t = tre(pred, &self.truths[i], &self.grid) * self.spacing;
         (t, t > self.tolerance)
-    }
-
-    /// The verdicts for a whole batch, for [`mira_attack::MinNormConfig::minimize_in`]: errors
-    /// are kept in `failure` (and every case called passing), to be raised after the search.
-    pub(crate) fn criterion(&self, rows: &[usize], x: Tensor<4>) -> Vec<bool> {
-        match self.judge(rows, x) {
-            Ok(v) => v.iter().map(|p| p.1).collect(),
-            Err(e) => {
-                self.failure.borrow_mut().get_or_insert(e.to_string());
-                vec![false; rows.len()]
-            }
-        }
     }
 }
 
@@ -102,7 +86,6 @@ mod tests {
             grid: mira_data::tre_grid(32, 8),
             spacing: 0.4,
             tolerance: 2.0,
-            failure: RefCell::new(None),
         };
         let (t, broken) = j.verdict(0, &pred);
         assert!((t - 2.0).abs() < 1e-9, "{t}");

@@ -1,28 +1,16 @@
 //! One cell of a segmentation sweep: one model, one attack, one budget, all test cases.
 
-use mira_attack::{
-    Attack, AttackError, AttackSpec, Bounds, CascadeState, Judge, LpBall, MinNormConfig, Norm,
-    run_cascade,
-};
+use crate::cell_attack::Attacked;
+use crate::seg_judge::SegJudge;
+use crate::{EvalError, GoalSpec, Result};
+use mira_attack::{AttackError, Bounds, CascadeState, LpBall, Norm};
 use mira_data::SegDataset;
 use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
 use mira_report::SegRecord;
 use mira_stats::{DiceOptions, dice_per_label, mean_defined, target_agreement};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
-use crate::seg_judge::{SegJudge, member_name};
-use crate::{EvalError, GoalSpec, Result};
 
 /// An attacked case kept for pictures: (case, adversarial image, prediction).
 pub(crate) type Kept = (usize, Vec<f32>, Vec<u8>);
-
-/// One attacked batch: inputs, minimal norms (min-norm), kept members (`auto`).
-type Batch = (
-    burn::prelude::Tensor<4>,
-    Option<Vec<Option<f32>>>,
-    Option<Vec<String>>,
-);
 
 /// Everything a cell needs.
 pub(crate) struct Cell<'a> {
@@ -50,14 +38,7 @@ pub(crate) struct Cell<'a> {
     pub examples: Option<&'a std::path::Path>,
 }
 
-/// What a cell runs.
-#[derive(Clone, Copy)]
-pub(crate) enum CellAttack<'a> {
-    /// A fixed-budget attack; `auto` runs as a cascade judged by the break rule.
-    Fixed(&'a AttackSpec),
-    /// The minimum-norm search up to the cell's ε.
-    MinNorm(MinNormConfig),
-}
+pub(crate) use crate::cell_attack::CellAttack;
 
 /// File name of an example picture: `MODEL__ATTACK__worst.png` (unsafe characters → `_`).
 pub(crate) fn example_file(model: &str, attack: &str, tag: &str) -> String {
@@ -178,9 +159,12 @@ impl Cell<'_> {
                 width: w,
                 break_dice: self.break_dice,
                 break_match: self.break_match,
-                failure: Default::default(),
             };
-            let (adv, min_norm, member) = self.attack_batch(&judge, x0.clone(), &ball, b)?;
+            let Attacked {
+                adv,
+                min_norm,
+                member,
+            } = self.attack_batch(&judge, x0.clone(), &ball, b)?;
             let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
             let pred = argmax_labels(self.model.logits(adv));
             let per = xa.len() / chunk.len();
@@ -231,78 +215,45 @@ impl Cell<'_> {
     }
 
     /// Attacks one batch (batch index `b`): the adversarial inputs, and per case the minimal
-    /// norm found (min-norm cells) or the composite member whose input is kept (`auto`).
+    /// norm found (min-norm cells) or the composite member whose input is kept (`auto`, whose
+    /// state is saved per member under `state_dir` and picked up from there).
     fn attack_batch(
         &self,
         judge: &SegJudge<'_>,
         x0: burn::prelude::Tensor<4>,
         ball: &LpBall<4>,
         b: usize,
-    ) -> Result<Batch> {
-        let all: Vec<usize> = (0..x0.dims()[0]).collect();
-        match self.attack {
-            CellAttack::MinNorm(cfg) => {
-                let f = judge.objective(&all)?;
-                let found = cfg.minimize(
-                    f.as_ref(),
-                    &|x| judge.criterion(&all, x),
-                    x0,
-                    self.norm,
-                    self.epsilon,
-                    Bounds::default(),
-                )?;
-                if let Some(e) = judge.failure.borrow_mut().take() {
-                    return Err(EvalError::invalid("attack", e));
-                }
-                Ok((found.adversarial, Some(found.min_norm), None))
+    ) -> Result<Attacked> {
+        let state_file = self
+            .state_dir
+            .as_ref()
+            .map(|d| d.join(format!("batch_{b}.json")));
+        let state = match &state_file {
+            Some(p) if p.exists() => {
+                let text = std::fs::read_to_string(p).map_err(|e| EvalError::io(p, e))?;
+                serde_json::from_str(&text).ok()
             }
-            CellAttack::Fixed(AttackSpec::Auto(c)) => {
-                let members = c.members(self.norm);
-                let state_file = self
-                    .state_dir
-                    .as_ref()
-                    .map(|d| d.join(format!("batch_{b}.json")));
-                let state = match &state_file {
-                    Some(p) if p.exists() => {
-                        let text = std::fs::read_to_string(p).map_err(|e| EvalError::io(p, e))?;
-                        serde_json::from_str(&text).ok()
-                    }
-                    _ => None,
-                };
-                let mut save = |st: &CascadeState| -> mira_attack::Result<()> {
-                    let (Some(p), Some(dir)) = (&state_file, &self.state_dir) else {
-                        return Ok(());
-                    };
-                    let io = |e: String| AttackError::InvalidParameter {
-                        field: "state",
-                        reason: format!("{}: {e}", p.display()),
-                    };
-                    std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-                    let json = serde_json::to_vec(st).map_err(|e| io(e.to_string()))?;
-                    crate::outputs::write_atomic(p, &json).map_err(|e| io(e.to_string()))
-                };
-                let (adv, st) = run_cascade(
-                    &members,
-                    judge,
-                    x0,
-                    ball,
-                    mix(self.seed, b as u64),
-                    state,
-                    &mut save,
-                )?;
-                let names = st
-                    .by_member
-                    .iter()
-                    .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
-                    .collect();
-                Ok((adv, None, Some(names)))
-            }
-            CellAttack::Fixed(spec) => {
-                let f = judge.objective(&all)?;
-                let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-                Ok((spec.perturb(f.as_ref(), x0, ball, &mut rng)?, None, None))
-            }
-        }
+            _ => None,
+        };
+        let mut save = |st: &CascadeState| -> mira_attack::Result<()> {
+            let (Some(p), Some(dir)) = (&state_file, &self.state_dir) else {
+                return Ok(());
+            };
+            let io = |e: String| AttackError::InvalidParameter {
+                field: "state",
+                reason: format!("{}: {e}", p.display()),
+            };
+            std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+            let json = serde_json::to_vec(st).map_err(|e| io(e.to_string()))?;
+            crate::outputs::write_atomic(p, &json).map_err(|e| io(e.to_string()))
+        };
+        self.attack.run(
+            judge,
+            x0,
+            ball,
+            mix(self.seed, b as u64),
+            Some((state, &mut save)),
+        )
     }
 
     /// The worst and the median case (by attacked mean Dice) of this cell's records.

@@ -3,8 +3,6 @@
 //! prediction falls below `sweep.break_dice`; a targeted one when at least `sweep.break_match`
 //! of the pixels its goal changes are predicted as the target.
 
-use std::cell::RefCell;
-
 use burn::prelude::*;
 use mira_attack::{AttackError, AttackSpec, Goal, Judge, Objective};
 use mira_nn::{UNet, argmax_labels, one_hot};
@@ -28,8 +26,6 @@ pub(crate) struct SegJudge<'a> {
     pub width: usize,
     pub break_dice: f64,
     pub break_match: f64,
-    /// The first scoring error met inside a criterion closure (which cannot return one).
-    pub failure: RefCell<Option<String>>,
 }
 
 fn judge_error(reason: String) -> AttackError {
@@ -65,18 +61,6 @@ impl SegJudge<'_> {
             self.break_match,
         );
         Ok((score, broken))
-    }
-
-    /// The verdicts for a whole batch, for [`mira_attack::MinNormConfig::minimize`]: errors are
-    /// kept in `failure` (and every case called unbroken), to be raised after the search.
-    pub(crate) fn criterion(&self, rows: &[usize], x: Tensor<4>) -> Vec<bool> {
-        match self.judge(rows, x) {
-            Ok(v) => v.iter().map(|p| p.1).collect(),
-            Err(e) => {
-                self.failure.borrow_mut().get_or_insert(e.to_string());
-                vec![false; rows.len()]
-            }
-        }
     }
 }
 

@@ -11,11 +11,9 @@
 //! `sweep.break_mrse` ([`ShapeJudge`]) and a min-norm cell searches, per slice, the smallest
 //! perturbation up to its ε that pushes the MRSE past it.
 
-use std::cell::RefCell;
-
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use mira_attack::{Attack, AttackSpec, Bounds, Judge, LpBall, Norm, Objective, run_cascade};
+use mira_attack::{Attack, Bounds, LpBall, Norm, Objective};
 use mira_data::{ShapeSample, mask_dice, mean_point_distance, polygon_mask};
 use mira_nn::{ShapeNet, autodiff_device, default_device, tensor_to_vec};
 use mira_report::ShapeRecord;
@@ -24,7 +22,6 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::seg_cell::{CellAttack, check_budget, eps_f64, mix};
-use crate::seg_judge::member_name;
 use crate::shape_judge::ShapeJudge;
 use crate::{EvalError, Result, ShapeScope};
 
@@ -169,50 +166,16 @@ impl ShapeCell<'_> {
                         model: self.model,
                         samples: refs.clone(),
                         break_mrse: self.break_mrse,
-                        failure: RefCell::new(None),
                     };
-                    let all: Vec<usize> = (0..chunk.len()).collect();
-                    let adv = match self.attack {
-                        CellAttack::MinNorm(cfg) => {
-                            let f = judge.objective(&all)?;
-                            let found = cfg.minimize_in(
-                                f.as_ref(),
-                                &|x| judge.criterion(&all, x),
-                                slices.clone(),
-                                &ball,
-                            )?;
-                            if let Some(e) = judge.failure.borrow_mut().take() {
-                                return Err(EvalError::invalid("attack", e));
-                            }
-                            min_norm = Some(found.min_norm);
-                            found.adversarial
-                        }
-                        CellAttack::Fixed(AttackSpec::Auto(c)) => {
-                            let members = c.members(self.norm);
-                            let (adv, st) = run_cascade(
-                                &members,
-                                &judge,
-                                slices.clone(),
-                                &ball,
-                                mix(self.seed, b as u64),
-                                None,
-                                &mut |_| Ok(()),
-                            )?;
-                            member = Some(
-                                st.by_member
-                                    .iter()
-                                    .map(|m| {
-                                        m.map_or("clean", |m| member_name(&members[m])).to_string()
-                                    })
-                                    .collect::<Vec<_>>(),
-                            );
-                            adv
-                        }
-                        CellAttack::Fixed(spec) => {
-                            let f = judge.objective(&all)?;
-                            spec.perturb(f.as_ref(), slices.clone(), &ball, &mut rng)?
-                        }
-                    };
+                    let attacked = self.attack.run(
+                        &judge,
+                        slices.clone(),
+                        &ball,
+                        mix(self.seed, b as u64),
+                        None,
+                    )?;
+                    (min_norm, member) = (attacked.min_norm, attacked.member);
+                    let adv = attacked.adv;
                     (slices.clone(), adv)
                 }
             };

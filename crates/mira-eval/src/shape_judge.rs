@@ -2,8 +2,6 @@
 //! composite's cascade (in-distribution attacks): the mean distance between the predicted and
 //! the true contour points (MRSE, px) above `sweep.break_mrse`.
 
-use std::cell::RefCell;
-
 use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
 use mira_data::{ShapeSample, mean_point_distance};
@@ -17,8 +15,6 @@ pub(crate) struct ShapeJudge<'a> {
     pub samples: Vec<&'a ShapeSample>,
     /// MRSE (px) above which a case counts as broken.
     pub break_mrse: f64,
-    /// The first scoring error met inside a criterion closure (which cannot return one).
-    pub failure: RefCell<Option<String>>,
 }
 
 impl ShapeJudge<'_> {
@@ -27,18 +23,6 @@ impl ShapeJudge<'_> {
         let p: Vec<[f64; 2]> = pred.chunks(2).map(|q| [q[0] as f64, q[1] as f64]).collect();
         let e = mean_point_distance(&p, &self.samples[i].points);
         (e, e > self.break_mrse)
-    }
-
-    /// The verdicts for a whole batch, for [`mira_attack::MinNormConfig::minimize_in`]: errors
-    /// are kept in `failure` (and every case called unbroken), to be raised after the search.
-    pub(crate) fn criterion(&self, rows: &[usize], x: Tensor<4>) -> Vec<bool> {
-        match self.judge(rows, x) {
-            Ok(v) => v.iter().map(|p| p.1).collect(),
-            Err(e) => {
-                self.failure.borrow_mut().get_or_insert(e.to_string());
-                vec![false; rows.len()]
-            }
-        }
     }
 }
 

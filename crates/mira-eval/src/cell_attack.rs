@@ -1,0 +1,105 @@
+//! What a cell of any task runs on one batch, given the task's [`Judge`]: a fixed-budget
+//! attack on the judge's objective; the composite (`auto`) as a cascade whose later members
+//! attack only the cases the judge calls unbroken; or the minimum-norm search with the judge's
+//! verdict as criterion. Segmentation, registration and shape cells share it; each brings its
+//! judge (Dice, TRE, MRSE rules).
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+use mira_attack::{Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, run_cascade};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::seg_judge::member_name;
+use crate::{EvalError, Result};
+
+/// What a cell runs.
+#[derive(Clone, Copy)]
+pub(crate) enum CellAttack<'a> {
+    /// A fixed-budget attack; `auto` runs as a cascade judged by the task's break rule.
+    Fixed(&'a AttackSpec),
+    /// The minimum-norm search up to the cell's ε.
+    MinNorm(MinNormConfig),
+}
+
+/// One attacked batch.
+pub(crate) struct Attacked {
+    /// The adversarial inputs.
+    pub adv: Tensor<4>,
+    /// Min-norm: per case the smallest breaking norm found (`None`: not within the cap).
+    pub min_norm: Option<Vec<Option<f32>>>,
+    /// `auto`: per case the member whose input is kept (`clean`: none raised its score).
+    pub member: Option<Vec<String>>,
+}
+
+/// A saved cascade state to continue from, and where to hand each new one.
+pub(crate) type Resume<'a> = (
+    Option<CascadeState>,
+    &'a mut dyn FnMut(&CascadeState) -> mira_attack::Result<()>,
+);
+
+impl CellAttack<'_> {
+    /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
+    /// `resume` applies to the composite only.
+    ///
+    /// # Errors
+    /// The attack's or the judge's errors.
+    pub(crate) fn run(
+        &self,
+        judge: &dyn Judge<4>,
+        x0: Tensor<4>,
+        ball: &LpBall<4>,
+        seed: u64,
+        resume: Option<Resume<'_>>,
+    ) -> Result<Attacked> {
+        let all: Vec<usize> = (0..x0.dims()[0]).collect();
+        let (mut min_norm, mut member) = (None, None);
+        let adv = match *self {
+            CellAttack::MinNorm(cfg) => {
+                let failure: RefCell<Option<String>> = RefCell::new(None);
+                // The search's criterion cannot fail: a judge error is kept and raised after.
+                let criterion = |x: Tensor<4>| match judge.judge(&all, x) {
+                    Ok(v) => v.iter().map(|p| p.1).collect(),
+                    Err(e) => {
+                        failure.borrow_mut().get_or_insert(e.to_string());
+                        vec![false; all.len()]
+                    }
+                };
+                let f = judge.objective(&all)?;
+                let found = cfg.minimize_in(f.as_ref(), &criterion, x0, ball)?;
+                if let Some(e) = failure.take() {
+                    return Err(EvalError::invalid("attack", e));
+                }
+                min_norm = Some(found.min_norm);
+                found.adversarial
+            }
+            CellAttack::Fixed(AttackSpec::Auto(c)) => {
+                let members = c.members(ball.norm);
+                let mut nothing = |_: &CascadeState| Ok(());
+                let (state, save) = match resume {
+                    Some((s, save)) => (s, save),
+                    None => (None, &mut nothing as _),
+                };
+                let (adv, st) = run_cascade(&members, judge, x0, ball, seed, state, save)?;
+                member = Some(
+                    st.by_member
+                        .iter()
+                        .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
+                        .collect(),
+                );
+                adv
+            }
+            CellAttack::Fixed(spec) => {
+                let f = judge.objective(&all)?;
+                let mut rng = StdRng::seed_from_u64(seed);
+                spec.perturb(f.as_ref(), x0, ball, &mut rng)?
+            }
+        };
+        Ok(Attacked {
+            adv,
+            min_norm,
+            member,
+        })
+    }
+}
