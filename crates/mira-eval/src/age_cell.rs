@@ -9,16 +9,15 @@ use std::path::Path;
 
 use burn::prelude::*;
 use mira_attack::{
-    Attack, AttackSpec, Bounds, LpBall, ModelObjective, Objective, UniversalFit, apply_universal,
+    AttackSpec, Bounds, LpBall, ModelObjective, Objective, UniversalFit, apply_universal,
 };
 use mira_data::{AgeSubject, VolumeRow, save_volume_slices_png};
 use mira_nn::{AgeNet, Forward, default_device, tensor_to_vec};
 use mira_report::AgeRecord;
 use mira_train::volumes_tensor;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
-use crate::seg_cell::{check_budget, eps_f64, mix};
+use crate::age_judge::AgeJudge;
+use crate::seg_cell::{CellAttack, check_budget, eps_f64, mix};
 use crate::{AgeAttackEntry, AgeGoal, AgeGradient, AgeScope, EvalError, Result};
 
 /// Nominal field of view of the phantom volumes, mm (voxel size = FOV / side).
@@ -56,6 +55,8 @@ pub(crate) struct AgeCell<'a> {
     pub epsilon: f32,
     pub batch_size: usize,
     pub seed: u64,
+    /// `sweep.threshold_years`: the break rule of min-norm searches and `auto` cascades.
+    pub threshold: f64,
 }
 
 impl AgeCell<'_> {
@@ -87,6 +88,17 @@ impl AgeCell<'_> {
     }
 
     /// Scores adversarial volumes `adv` of `chunk` (test cases from `first`) into records.
+    /// The break rule and objective for `chunk` ([`AgeJudge`]).
+    fn judge(&self, chunk: &[AgeSubject]) -> AgeJudge<'_> {
+        AgeJudge {
+            model: self.model,
+            ages: chunk.iter().map(|s| s.age).collect(),
+            goal: self.entry.goal,
+            target: self.entry.target_age,
+            threshold: self.threshold,
+        }
+    }
+
     fn score(
         &self,
         chunk: &[AgeSubject],
@@ -128,6 +140,7 @@ impl AgeCell<'_> {
                 linf,
                 l2,
                 min_norm: None,
+                member: None,
             });
         }
         Ok((out, adv))
@@ -151,10 +164,20 @@ impl AgeCell<'_> {
         for (b, chunk) in test.chunks(self.batch_size).enumerate() {
             let refs: Vec<&AgeSubject> = chunk.iter().collect();
             let x0 = volumes_tensor(&refs, &dev)?;
-            let f = self.objective(chunk);
-            let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-            let adv = spec.perturb(&f, x0, &ball, &mut rng)?;
-            let (recs, adv) = self.score(chunk, b * self.batch_size, adv, clean_pred)?;
+            let attacked = CellAttack::Fixed(spec).run(
+                &self.judge(chunk),
+                x0,
+                &ball,
+                mix(self.seed, b as u64),
+                None,
+            )?;
+            let (mut recs, adv) =
+                self.score(chunk, b * self.batch_size, attacked.adv, clean_pred)?;
+            if let Some(m) = attacked.member {
+                for (r, m) in recs.iter_mut().zip(m) {
+                    r.member = Some(m);
+                }
+            }
             if b == 0
                 && let Some(path) = example
             {
@@ -237,7 +260,6 @@ impl AgeCell<'_> {
         &self,
         test: &[AgeSubject],
         clean_pred: &[f64],
-        threshold: f64,
         example: Option<&Path>,
         on_batch: &mut dyn FnMut(usize),
     ) -> Result<Vec<AgeRecord>> {
@@ -246,40 +268,21 @@ impl AgeCell<'_> {
             .min_norm()
             .ok_or_else(|| EvalError::invalid("attack", "not a min-norm attack"))?;
         let dev = default_device();
-        let eval = self.model.valid();
-        let (goal, target) = (self.entry.goal, self.entry.target_age);
+        let ball = self.ball()?;
         let mut records = Vec::with_capacity(test.len());
         for (b, chunk) in test.chunks(self.batch_size).enumerate() {
             let refs: Vec<&AgeSubject> = chunk.iter().collect();
             let x0 = volumes_tensor(&refs, &dev)?;
-            let ages: Vec<f64> = chunk.iter().map(|s| s.age).collect();
-            let criterion = |x: Tensor<5>| -> Vec<bool> {
-                let pred = tensor_to_vec(eval.forward(x));
-                pred.iter()
-                    .zip(&ages)
-                    .map(|(&p, &a)| {
-                        let p = p as f64;
-                        match goal {
-                            AgeGoal::Error => (p - a).abs() > threshold,
-                            AgeGoal::Older => p - a > threshold,
-                            AgeGoal::Younger => a - p > threshold,
-                            AgeGoal::Target => (p - target.unwrap_or(0.0)).abs() < threshold,
-                        }
-                    })
-                    .collect()
-            };
-            let f = self.objective(chunk);
-            let found = cfg.minimize(
-                &f,
-                &criterion,
+            let found = CellAttack::MinNorm(cfg).run(
+                &self.judge(chunk),
                 x0,
-                self.entry.norm,
-                self.epsilon,
-                Bounds::default(),
+                &ball,
+                mix(self.seed, b as u64),
+                None,
             )?;
-            let (mut recs, adv) =
-                self.score(chunk, b * self.batch_size, found.adversarial, clean_pred)?;
-            for (r, m) in recs.iter_mut().zip(&found.min_norm) {
+            let min_norm = found.min_norm.unwrap_or_default();
+            let (mut recs, adv) = self.score(chunk, b * self.batch_size, found.adv, clean_pred)?;
+            for (r, m) in recs.iter_mut().zip(&min_norm) {
                 r.min_norm = m.map(f64::from);
             }
             if b == 0

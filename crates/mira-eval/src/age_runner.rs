@@ -223,6 +223,7 @@ pub fn run_brain_age(
                         mix(mix(exp.seed, mi as u64), 100 + ai as u64),
                         10_000 + ei as u64,
                     ),
+                    threshold: exp.sweep.threshold_years,
                 };
                 let example = (exp.checks.examples && ei == last).then(|| {
                     out.join("examples").join(example_file(
@@ -236,13 +237,9 @@ pub fn run_brain_age(
                     AgeScope::PerImage => {
                         cell.run_per_image(&test, &clean_pred, example.as_deref(), &mut tick)?
                     }
-                    AgeScope::MinNorm => cell.run_min_norm(
-                        &test,
-                        &clean_pred,
-                        exp.sweep.threshold_years,
-                        example.as_deref(),
-                        &mut tick,
-                    )?,
+                    AgeScope::MinNorm => {
+                        cell.run_min_norm(&test, &clean_pred, example.as_deref(), &mut tick)?
+                    }
                     AgeScope::Universal => {
                         let delta = out.join("universal").join(format!(
                             "{}_{}_eps{epsilon}.nii.gz",

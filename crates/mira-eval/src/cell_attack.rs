@@ -1,8 +1,8 @@
 //! What a cell of any task runs on one batch, given the task's [`Judge`]: a fixed-budget
 //! attack on the judge's objective; the composite (`auto`) as a cascade whose later members
 //! attack only the cases the judge calls unbroken; or the minimum-norm search with the judge's
-//! verdict as criterion. Segmentation, registration and shape cells share it; each brings its
-//! judge (Dice, TRE, MRSE rules).
+//! verdict as criterion. Segmentation, registration, brain-age and shape cells share it; each
+//! brings its judge (Dice, TRE, age-error and MRSE rules).
 
 use std::cell::RefCell;
 
@@ -24,9 +24,9 @@ pub(crate) enum CellAttack<'a> {
 }
 
 /// One attacked batch.
-pub(crate) struct Attacked {
+pub(crate) struct Attacked<const D: usize> {
     /// The adversarial inputs.
-    pub adv: Tensor<4>,
+    pub adv: Tensor<D>,
     /// Min-norm: per case the smallest breaking norm found (`None`: not within the cap).
     pub min_norm: Option<Vec<Option<f32>>>,
     /// `auto`: per case the member whose input is kept (`clean`: none raised its score).
@@ -45,21 +45,21 @@ impl CellAttack<'_> {
     ///
     /// # Errors
     /// The attack's or the judge's errors.
-    pub(crate) fn run(
+    pub(crate) fn run<const D: usize>(
         &self,
-        judge: &dyn Judge<4>,
-        x0: Tensor<4>,
-        ball: &LpBall<4>,
+        judge: &dyn Judge<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
         seed: u64,
         resume: Option<Resume<'_>>,
-    ) -> Result<Attacked> {
+    ) -> Result<Attacked<D>> {
         let all: Vec<usize> = (0..x0.dims()[0]).collect();
         let (mut min_norm, mut member) = (None, None);
         let adv = match *self {
             CellAttack::MinNorm(cfg) => {
                 let failure: RefCell<Option<String>> = RefCell::new(None);
                 // The search's criterion cannot fail: a judge error is kept and raised after.
-                let criterion = |x: Tensor<4>| match judge.judge(&all, x) {
+                let criterion = |x: Tensor<D>| match judge.judge(&all, x) {
                     Ok(v) => v.iter().map(|p| p.1).collect(),
                     Err(e) => {
                         failure.borrow_mut().get_or_insert(e.to_string());

@@ -7,6 +7,7 @@
 //! the first incomplete cell without losing or duplicating records.
 
 mod age_cell;
+mod age_judge;
 mod age_outputs;
 mod age_runner;
 mod age_spec;

@@ -223,7 +223,7 @@ impl Cell<'_> {
         x0: burn::prelude::Tensor<4>,
         ball: &LpBall<4>,
         b: usize,
-    ) -> Result<Attacked> {
+    ) -> Result<Attacked<4>> {
         let state_file = self
             .state_dir
             .as_ref()

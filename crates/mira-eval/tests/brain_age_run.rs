@@ -214,6 +214,42 @@ fn brain_age_run_records_every_subject_and_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The composite on a brain-age model runs as a cascade judged by `sweep.threshold_years`:
+/// records say which member's input each subject kept, and a subject no member moved keeps its
+/// clean prediction.
+#[test]
+fn brain_age_composite_cells_record_their_members() {
+    let dir = tmp("auto");
+    let start = TINY.find("[[models]]\nname = \"hybrid-hard\"").unwrap();
+    let end = TINY.find("[sweep]").unwrap();
+    let text = format!(
+        "{}[[attacks]]\nname = \"auto\"\nkind = \"auto\"\nnorm = \"linf\"\n\
+         epsilons = [0.05]\nsteps = 3\nqueries = 10\n{}",
+        &TINY[..start],
+        &TINY[end..]
+    );
+    let exp = experiment(&dir, &text).unwrap();
+    let out = dir.join("out");
+    let run = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(run.cells_run, 1);
+    let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        let m = r.member.as_deref().unwrap();
+        assert!(["apgd", "square", "clean"].contains(&m), "{m}");
+        if m == "clean" {
+            assert_eq!(r.adv_pred, r.clean_pred);
+        } else {
+            assert!(
+                (r.adv_pred - r.age).abs() >= (r.clean_pred - r.age).abs(),
+                "{r:?}"
+            );
+        }
+        assert!(r.linf <= 0.05 + 1e-6);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn brain_age_files_with_errors_name_the_field() {
     let dir = tmp("errors");

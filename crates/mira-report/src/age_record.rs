@@ -41,6 +41,10 @@ pub struct AgeRecord {
     /// not met within `epsilon`; 0: the clean prediction already meets it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_norm: Option<f64>,
+    /// `auto` (per-image): the member whose input is kept (`apgd`, `square`; `clean` when no
+    /// member raised the subject's score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl crate::CellRecord for AgeRecord {
@@ -287,6 +291,7 @@ mod tests {
             linf: 0.01,
             l2: 1.0,
             min_norm: None,
+            member: None,
         }
     }
 
