@@ -87,11 +87,11 @@ impl AgeCell<'_> {
         )
     }
 
-    /// Scores adversarial volumes `adv` of `chunk` (test cases from `first`) into records.
     /// The break rule and objective for `chunk` ([`AgeJudge`]).
     fn judge(&self, chunk: &[AgeSubject]) -> AgeJudge<'_> {
         AgeJudge {
             model: self.model,
+            eval: self.model.valid(),
             ages: chunk.iter().map(|s| s.age).collect(),
             goal: self.entry.goal,
             target: self.entry.target_age,
@@ -99,6 +99,7 @@ impl AgeCell<'_> {
         }
     }
 
+    /// Scores adversarial volumes `adv` of `chunk` (test cases from `first`) into records.
     fn score(
         &self,
         chunk: &[AgeSubject],
@@ -178,11 +179,8 @@ impl AgeCell<'_> {
                     r.member = Some(m);
                 }
             }
-            if b == 0
-                && let Some(path) = example
-            {
-                let n = chunk[0].t1.len();
-                save_example(&chunk[0], &adv[..n], self.epsilon, path)?;
+            if b == 0 {
+                save_first_example(chunk, &adv, self.epsilon, example)?;
             }
             records.extend(recs);
             on_batch(chunk.len());
@@ -240,11 +238,8 @@ impl AgeCell<'_> {
             let refs: Vec<&AgeSubject> = chunk.iter().collect();
             let adv = apply_universal(&delta, &volumes_tensor(&refs, &dev)?, &ball);
             let (recs, adv) = self.score(chunk, b * self.batch_size, adv, clean_pred)?;
-            if b == 0
-                && let Some(path) = example
-            {
-                let n = chunk[0].t1.len();
-                save_example(&chunk[0], &adv[..n], self.epsilon, path)?;
+            if b == 0 {
+                save_first_example(chunk, &adv, self.epsilon, example)?;
             }
             records.extend(recs);
             on_batch(chunk.len());
@@ -285,16 +280,26 @@ impl AgeCell<'_> {
             for (r, m) in recs.iter_mut().zip(&min_norm) {
                 r.min_norm = m.map(f64::from);
             }
-            if b == 0
-                && let Some(path) = example
-            {
-                let n = chunk[0].t1.len();
-                save_example(&chunk[0], &adv[..n], self.epsilon, path)?;
+            if b == 0 {
+                save_first_example(chunk, &adv, self.epsilon, example)?;
             }
             records.extend(recs);
             on_batch(chunk.len());
         }
         Ok(records)
+    }
+}
+
+/// The picture of the first subject of `chunk` (adversarial volumes `adv`), when asked for.
+fn save_first_example(
+    chunk: &[AgeSubject],
+    adv: &[f32],
+    epsilon: f32,
+    example: Option<&Path>,
+) -> Result<()> {
+    match example {
+        Some(path) => save_example(&chunk[0], &adv[..chunk[0].t1.len()], epsilon, path),
+        None => Ok(()),
     }
 }
 

@@ -14,6 +14,8 @@ use crate::age_cell::age_loss;
 pub(crate) struct AgeJudge<'a> {
     /// The model the attack sees (with BPDA where the entry asks for it).
     pub model: &'a AgeNet,
+    /// Its evaluation copy, made once per batch, for the verdicts.
+    pub eval: AgeNet,
     pub ages: Vec<f64>,
     pub goal: AgeGoal,
     pub target: Option<f64>,
@@ -51,7 +53,7 @@ impl Judge<5> for AgeJudge<'_> {
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<5>) -> mira_attack::Result<Vec<(f64, bool)>> {
-        let pred = tensor_to_vec(self.model.valid().forward(x));
+        let pred = tensor_to_vec(self.eval.forward(x));
         Ok(rows
             .iter()
             .zip(&pred)
@@ -74,6 +76,7 @@ mod tests {
             .unwrap();
         let j = |goal, target| AgeJudge {
             model: &model,
+            eval: model.valid(),
             ages: vec![40.0],
             goal,
             target,

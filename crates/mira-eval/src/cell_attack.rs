@@ -39,7 +39,17 @@ pub(crate) type Resume<'a> = (
     &'a mut dyn FnMut(&CascadeState) -> mira_attack::Result<()>,
 );
 
-impl CellAttack<'_> {
+impl<'a> CellAttack<'a> {
+    /// What an attack entry runs: its min-norm search where it has one, else its engine-level
+    /// attack (which every per-image entry has).
+    pub(crate) fn of(spec: Option<&'a AttackSpec>, min_norm: Option<MinNormConfig>) -> Self {
+        match (spec, min_norm) {
+            (_, Some(cfg)) => CellAttack::MinNorm(cfg),
+            (Some(s), None) => CellAttack::Fixed(s),
+            (None, None) => unreachable!("a per-image attack has a spec"),
+        }
+    }
+
     /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
     /// `resume` applies to the composite only.
     ///

@@ -14,30 +14,90 @@ use mira_report::TextTable;
 /// consistent.
 pub const CONSISTENCY_SLACK: f64 = 0.1;
 
+/// What the tables read of a record of any task.
+pub(crate) trait MinNormRecord: Clone {
+    fn model(&self) -> &str;
+    fn attack(&self) -> &str;
+    fn case(&self) -> usize;
+    fn epsilon(&self) -> f64;
+    /// The smallest breaking budget a min-norm search found (`None`: none within the cap).
+    fn min_norm(&self) -> Option<f64>;
+}
+
+macro_rules! min_norm_record {
+    ($($t:ty),*) => {$(
+        impl MinNormRecord for $t {
+            fn model(&self) -> &str {
+                &self.model
+            }
+            fn attack(&self) -> &str {
+                &self.attack
+            }
+            fn case(&self) -> usize {
+                self.case
+            }
+            fn epsilon(&self) -> f64 {
+                self.epsilon
+            }
+            fn min_norm(&self) -> Option<f64> {
+                self.min_norm
+            }
+        }
+    )*};
+}
+min_norm_record!(
+    mira_report::SegRecord,
+    mira_report::RegRecord,
+    mira_report::ShapeRecord
+);
+
+/// The records of fixed-budget attacks and those of the min-norm attacks named in `min_norm`.
+pub(crate) fn split_records<R: MinNormRecord>(
+    records: &[R],
+    min_norm: &[&str],
+) -> (Vec<R>, Vec<R>) {
+    records
+        .iter()
+        .cloned()
+        .partition(|r| !min_norm.contains(&r.attack()))
+}
+
 /// One (model, min-norm attack) of a run.
 pub(crate) struct Search<'a> {
     pub model: &'a str,
     pub attack: &'a str,
-    /// Per case, the smallest budget that broke it (`None`: not within the cap).
-    pub minima: Vec<(usize, Option<f64>)>,
     /// The fixed-budget attacks its verdicts are compared with (same model, same goal).
     pub fixed: Vec<&'a str>,
 }
 
-/// A fixed-budget cell judged by the task's rule: its number of cases and those it broke
-/// (`None`: the run has no such cell).
-pub(crate) type FixedVerdicts = Option<(usize, Vec<usize>)>;
-
 /// What the tables need besides the searches.
-pub(crate) struct Sweep<'a> {
-    /// Budgets of the sweep, above 0, ascending.
+pub(crate) struct Sweep {
+    /// Budgets above 0, ascending.
     pub eps: Vec<f64>,
-    /// The search's cap (the sweep's largest ε).
+    /// The search's cap (the largest budget).
     pub cap: f64,
     /// `linf` or `l2`.
-    pub norm: &'a str,
+    pub norm: String,
     /// The break rule in words.
     pub rule: String,
+}
+
+impl Sweep {
+    /// From a budget grid (zero budgets dropped, the largest is the cap).
+    pub(crate) fn new(epsilons: &[f32], norm: mira_attack::Norm, rule: String) -> Self {
+        let mut eps: Vec<f64> = epsilons
+            .iter()
+            .map(|&e| crate::seg_cell::eps_f64(e))
+            .filter(|e| *e > 0.0)
+            .collect();
+        eps.sort_by(f64::total_cmp);
+        Self {
+            cap: eps.last().copied().unwrap_or(0.0),
+            eps,
+            norm: format!("{norm:?}").to_lowercase(),
+            rule,
+        }
+    }
 }
 
 fn pct(k: usize, n: usize) -> String {
@@ -61,13 +121,31 @@ fn quantile(sorted: &[f64], q: f64, cap: f64) -> String {
     }
 }
 
-/// The three tables (none when there is no search with cases). `fixed_cell(search, attack, ε)`
-/// gives the number of cases of that fixed-budget cell and those it broke (`None`: no such cell).
-pub(crate) fn tables(
+/// The three tables (none when no search has records). `mn` holds the min-norm records, `fixed`
+/// the fixed-budget ones; `broken(search, record)` is the task's rule on a fixed-budget record
+/// (search-dependent where the rule is: a targeted goal, say).
+pub(crate) fn tables<R: MinNormRecord>(
     searches: &[Search<'_>],
-    sweep: &Sweep<'_>,
-    fixed_cell: &dyn Fn(usize, &str, f64) -> FixedVerdicts,
+    sweep: &Sweep,
+    fixed: &[R],
+    mn: &[R],
+    broken: &dyn Fn(usize, &R) -> bool,
 ) -> Vec<TextTable> {
+    // A fixed-budget cell: its number of cases and those it broke (`None`: no such cell).
+    let fixed_cell = |si: usize, attack: &str, e: f64| {
+        let cell: Vec<&R> = fixed
+            .iter()
+            .filter(|r| r.model() == searches[si].model && r.attack() == attack && r.epsilon() == e)
+            .collect();
+        (!cell.is_empty()).then(|| {
+            let hit = cell
+                .iter()
+                .filter(|r| broken(si, r))
+                .map(|r| r.case())
+                .collect::<Vec<_>>();
+            (cell.len(), hit)
+        })
+    };
     let cap = sweep.cap;
     let (mut dist, mut curve, mut consist) = (Vec::new(), Vec::new(), Vec::new());
     let mut curve_header = vec![
@@ -78,12 +156,16 @@ pub(crate) fn tables(
     ];
     let mut curve_attacks: Vec<&str> = Vec::new();
     for (si, s) in searches.iter().enumerate() {
-        if s.minima.is_empty() {
+        let minima: Vec<(usize, Option<f64>)> = mn
+            .iter()
+            .filter(|r| r.model() == s.model && r.attack() == s.attack)
+            .map(|r| (r.case(), r.min_norm()))
+            .collect();
+        if minima.is_empty() {
             continue;
         }
-        let n = s.minima.len();
-        let mut sorted: Vec<f64> = s
-            .minima
+        let n = minima.len();
+        let mut sorted: Vec<f64> = minima
             .iter()
             .map(|(_, v)| v.unwrap_or(f64::INFINITY))
             .collect();
@@ -110,7 +192,7 @@ pub(crate) fn tables(
                 curve_header.push(format!("{o} (fixed ε)"));
             }
         }
-        let by_case: HashMap<usize, Option<f64>> = s.minima.iter().copied().collect();
+        let by_case: HashMap<usize, Option<f64>> = minima.iter().copied().collect();
         for &e in &sweep.eps {
             let mut row = vec![
                 s.model.to_string(),
@@ -160,7 +242,7 @@ pub(crate) fn tables(
     for r in &mut curve {
         r.resize(curve_header.len(), "-".into());
     }
-    let (norm, rule) = (sweep.norm, &sweep.rule);
+    let (norm, rule) = (&sweep.norm, &sweep.rule);
     vec![
         TextTable {
             title: "Minimum-norm search".into(),

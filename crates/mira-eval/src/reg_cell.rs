@@ -73,6 +73,7 @@ impl RegCell<'_> {
         let x0 = pairs_tensor(&refs, size, &dev)?;
         let judge = RegJudge {
             model: self.model,
+            eval: self.model.valid(),
             truths: chunk.iter().map(|p| p.truth).collect(),
             grid: tre_grid(size, TRE_GRID),
             spacing: self.spacing,
@@ -84,7 +85,7 @@ impl RegCell<'_> {
             self.attack
                 .run(&judge, x0.clone(), &ball, mix(self.seed, b as u64), None)?;
         let adv = attacked.adv;
-        let pred = tensor_rigids(mira_nn::Forward::forward(&self.model.valid(), adv.clone()));
+        let pred = tensor_rigids(mira_nn::Forward::forward(&judge.eval, adv.clone()));
         Ok(RegBatch {
             adv: tensor_to_vec(adv),
             clean: tensor_to_vec(x0),

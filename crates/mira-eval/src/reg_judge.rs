@@ -11,6 +11,8 @@ use mira_train::tensor_rigids;
 /// One batch of pairs with their true transforms, and the passing rule.
 pub(crate) struct RegJudge<'a> {
     pub model: &'a PairNet,
+    /// Its evaluation copy, made once per batch, for the verdicts.
+    pub eval: PairNet,
     /// True transforms per case (pixels).
     pub truths: Vec<Rigid2d>,
     /// The TRE grid (pixels).
@@ -49,7 +51,7 @@ impl Judge<4> for RegJudge<'_> {
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
-        let pred = tensor_rigids(self.model.valid().forward(x));
+        let pred = tensor_rigids(self.eval.forward(x));
         Ok(rows
             .iter()
             .zip(&pred)
@@ -82,6 +84,7 @@ mod tests {
         };
         let mut j = RegJudge {
             model: &model,
+            eval: model.valid(),
             truths: vec![truth],
             grid: mira_data::tre_grid(32, 8),
             spacing: 0.4,

@@ -5,8 +5,7 @@
 use mira_report::{RegRecord, TextTable};
 
 use crate::RegExperiment;
-use crate::min_norm_tables::{Search, Sweep, tables};
-use crate::seg_cell::eps_f64;
+use crate::min_norm_tables::{Search, Sweep, split_records, tables};
 use crate::spec::AttackScope;
 
 /// The records of fixed-budget attacks (summaries, plots, first failures and checks use these)
@@ -21,10 +20,7 @@ pub fn split_reg_min_norm(
         .filter(|a| a.scope == AttackScope::MinNorm)
         .map(|a| a.name.as_str())
         .collect();
-    records
-        .iter()
-        .cloned()
-        .partition(|r| !min_norm.contains(&r.attack.as_str()))
+    split_records(records, &min_norm)
 }
 
 /// The three tables (empty when the experiment has no min-norm attack). A search is compared
@@ -34,14 +30,6 @@ pub fn reg_min_norm_tables(
     fixed: &[RegRecord],
     mn: &[RegRecord],
 ) -> Vec<TextTable> {
-    let mut eps: Vec<f64> = exp
-        .sweep
-        .epsilons
-        .iter()
-        .map(|&e| eps_f64(e))
-        .filter(|e| *e > 0.0)
-        .collect();
-    eps.sort_by(f64::total_cmp);
     let mut searches = Vec::new();
     for m in &exp.models {
         for a in exp
@@ -52,11 +40,6 @@ pub fn reg_min_norm_tables(
             searches.push(Search {
                 model: &m.name,
                 attack: &a.name,
-                minima: mn
-                    .iter()
-                    .filter(|r| r.model == m.name && r.attack == a.name)
-                    .map(|r| (r.case, r.min_norm))
-                    .collect(),
                 fixed: exp
                     .attacks
                     .iter()
@@ -66,25 +49,9 @@ pub fn reg_min_norm_tables(
             });
         }
     }
-    let sweep = Sweep {
-        eps,
-        cap: eps_f64(exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max)),
-        norm: &format!("{:?}", exp.sweep.norm).to_lowercase(),
-        rule: "TRE above the model's tolerance (the pair fails)".into(),
-    };
-    tables(&searches, &sweep, &|si, attack, e| {
-        let s = &searches[si];
-        let cell: Vec<&RegRecord> = fixed
-            .iter()
-            .filter(|r| r.model == s.model && r.attack == attack && r.epsilon == e)
-            .collect();
-        let broken = cell
-            .iter()
-            .filter(|r| !r.adv_pass())
-            .map(|r| r.case)
-            .collect();
-        Some((cell.len(), broken))
-    })
+    let rule = "TRE above the model's tolerance (the pair fails)".to_string();
+    let sweep = Sweep::new(&exp.sweep.epsilons, exp.sweep.norm, rule);
+    tables(&searches, &sweep, fixed, mn, &|_, r| !r.adv_pass())
 }
 
 #[cfg(test)]

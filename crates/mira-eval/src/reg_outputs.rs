@@ -9,7 +9,7 @@ use mira_report::{AbruptCase, RegRecord, RegReportInput, RegSummaryRow, render_r
 
 use crate::outputs::write_atomic;
 use crate::reg_runner::reg_cell;
-use crate::seg_cell::{eps_f64, example_file};
+use crate::seg_cell::{CellAttack, eps_f64, example_file};
 use crate::{EvalError, Manifest, RegExperiment, RegSourceKind, Result, Warning};
 
 /// File name of an abrupt-case picture.
@@ -68,7 +68,7 @@ pub(crate) fn save_abrupt_examples<'d>(
         if spec.is_none() {
             continue; // min-norm records have no first failures
         }
-        let attack = crate::reg_runner::cell_attack(&exp.attacks[ai], &spec);
+        let attack = CellAttack::of(spec.as_ref(), None);
         let cell = reg_cell(exp, mi, ai, ei, &models[mi], attack);
         let test = test_of(exp.models[mi].source);
         let b = f.case / exp.sweep.batch_size;

@@ -21,8 +21,8 @@ use crate::runner::{append_records, lock_run_dir, resume_records};
 use crate::seg_cell::CellAttack;
 use crate::seg_cell::{eps_f64, mix};
 use crate::{
-    EvalError, RegAttackEntry, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning,
-    pairs_hash, reg_data, sources_hash,
+    EvalError, RegData, RegExperiment, RegSourceKind, Result, RunEvent, Warning, pairs_hash,
+    reg_data, sources_hash,
 };
 
 /// What a registration run produced.
@@ -168,7 +168,8 @@ pub fn run_registration(
                 if attack.min_norm().is_some() && epsilon != max_eps {
                     continue;
                 }
-                let cell = reg_cell(exp, mi, ai, ei, model, cell_attack(attack, &specs[ai]));
+                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm());
+                let cell = reg_cell(exp, mi, ai, ei, model, cell_attack);
                 let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
                 let key = (
                     entry.name.clone(),
@@ -227,18 +228,6 @@ pub fn run_registration(
             .map(|m| (m.name.clone(), data_of(m.source).source_name.clone()))
             .collect(),
     })
-}
-
-/// What the cell of `entry` runs: its min-norm search, or its engine-level attack `spec`.
-pub(crate) fn cell_attack<'a>(
-    entry: &RegAttackEntry,
-    spec: &'a Option<mira_attack::AttackSpec>,
-) -> CellAttack<'a> {
-    match (spec, entry.min_norm()) {
-        (_, Some(cfg)) => CellAttack::MinNorm(cfg),
-        (Some(s), None) => CellAttack::Fixed(s),
-        (None, None) => unreachable!("a per-image attack has a spec"),
-    }
 }
 
 /// The cell of (model `mi`, attack `ai`, budget `ei`).

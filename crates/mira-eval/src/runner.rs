@@ -298,26 +298,19 @@ pub(crate) fn cells<'a>(
     for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
         for (ai, attack) in exp.attacks.iter().enumerate() {
             for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
-                let (cell_attack, state_dir) = match (&specs[ai], attack.min_norm()) {
-                    (_, Some(cfg)) => {
-                        if epsilon != max_eps {
-                            continue;
-                        }
-                        (CellAttack::MinNorm(cfg), None)
-                    }
-                    (Some(spec), None) => (
-                        CellAttack::Fixed(spec),
-                        state_root
-                            .filter(|_| matches!(spec, AttackSpec::Auto(_)))
-                            .map(|r| {
-                                r.join("cascade").join(crate::seg_cell::cell_stem(
-                                    &entry.name,
-                                    &attack.name,
-                                    &format!("eps={epsilon}"),
-                                ))
-                            }),
-                    ),
-                    (None, None) => unreachable!("a per-image attack has a spec"),
+                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm());
+                // A min-norm search has one cell, at the sweep's largest ε (its cap); a composite
+                // saves its per-batch state.
+                let state_dir = match cell_attack {
+                    CellAttack::MinNorm(_) if epsilon != max_eps => continue,
+                    CellAttack::Fixed(AttackSpec::Auto(_)) => state_root.map(|r| {
+                        r.join("cascade").join(crate::seg_cell::cell_stem(
+                            &entry.name,
+                            &attack.name,
+                            &format!("eps={epsilon}"),
+                        ))
+                    }),
+                    _ => None,
                 };
                 out.push(Cell {
                     model_name: &entry.name,

@@ -4,7 +4,7 @@
 
 use mira_report::{SegRecord, TextTable};
 
-use crate::min_norm_tables::{Search, Sweep, tables};
+use crate::min_norm_tables::{Search, Sweep, split_records, tables};
 use mira_stats::mean_defined;
 
 use crate::spec::{AttackScope, Experiment, GoalSpec};
@@ -43,22 +43,11 @@ pub fn split_min_norm(exp: &Experiment, records: &[SegRecord]) -> (Vec<SegRecord
         .filter(|a| a.scope == AttackScope::MinNorm)
         .map(|a| a.name.as_str())
         .collect();
-    records
-        .iter()
-        .cloned()
-        .partition(|r| !min_norm.contains(&r.attack.as_str()))
+    split_records(records, &min_norm)
 }
 
 /// The three tables (empty when the experiment has no min-norm attack).
 pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) -> Vec<TextTable> {
-    let mut eps: Vec<f64> = exp
-        .sweep
-        .epsilons
-        .iter()
-        .map(|&e| crate::seg_cell::eps_f64(e))
-        .filter(|e| *e > 0.0)
-        .collect();
-    eps.sort_by(f64::total_cmp);
     let (bd, bm) = (exp.sweep.break_dice, exp.sweep.break_match);
     let mut searches = Vec::new();
     let mut targeted = Vec::new();
@@ -71,11 +60,6 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
             searches.push(Search {
                 model: &m.name,
                 attack: &a.name,
-                minima: mn
-                    .iter()
-                    .filter(|r| r.model == m.name && r.attack == a.name)
-                    .map(|r| (r.case, r.min_norm))
-                    .collect(),
                 fixed: exp
                     .attacks
                     .iter()
@@ -86,11 +70,7 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
             targeted.push(a.goal != GoalSpec::Untargeted);
         }
     }
-    let rule = if exp
-        .attacks
-        .iter()
-        .any(|a| a.scope == AttackScope::MinNorm && a.goal != GoalSpec::Untargeted)
-    {
+    let rule = if targeted.iter().any(|t| *t) {
         format!(
             "mean foreground Dice below {bd} (untargeted) or at least {bm} of the goal's pixels \
              predicted as the target (targeted)"
@@ -98,24 +78,9 @@ pub fn min_norm_tables(exp: &Experiment, fixed: &[SegRecord], mn: &[SegRecord]) 
     } else {
         format!("mean foreground Dice below {bd}")
     };
-    let sweep = Sweep {
-        eps,
-        cap: crate::seg_cell::eps_f64(exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max)),
-        norm: &format!("{:?}", exp.sweep.norm).to_lowercase(),
-        rule,
-    };
-    tables(&searches, &sweep, &|si, attack, e| {
-        let s = &searches[si];
-        let cell: Vec<&SegRecord> = fixed
-            .iter()
-            .filter(|r| r.model == s.model && r.attack == attack && r.epsilon == e)
-            .collect();
-        let broken = cell
-            .iter()
-            .filter(|r| is_broken(r, targeted[si], bd, bm))
-            .map(|r| r.case)
-            .collect();
-        Some((cell.len(), broken))
+    let sweep = Sweep::new(&exp.sweep.epsilons, exp.sweep.norm, rule);
+    tables(&searches, &sweep, fixed, mn, &|si, r| {
+        is_broken(r, targeted[si], bd, bm)
     })
 }
 

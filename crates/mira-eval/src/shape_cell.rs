@@ -164,6 +164,7 @@ impl ShapeCell<'_> {
                 _ => {
                     let judge = ShapeJudge {
                         model: self.model,
+                        eval: eval.clone(),
                         samples: refs.clone(),
                         break_mrse: self.break_mrse,
                     };

@@ -12,6 +12,8 @@ use mira_train::points_tensor;
 /// One batch of slices with their true contours, and the break rule.
 pub(crate) struct ShapeJudge<'a> {
     pub model: &'a ShapeNet,
+    /// Its evaluation copy, made once per batch, for the verdicts.
+    pub eval: ShapeNet,
     pub samples: Vec<&'a ShapeSample>,
     /// MRSE (px) above which a case counts as broken.
     pub break_mrse: f64,
@@ -38,7 +40,7 @@ impl Judge<4> for ShapeJudge<'_> {
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
-        let pred = tensor_to_vec(self.model.valid().forward(x));
+        let pred = tensor_to_vec(self.eval.forward(x));
         let per = pred.len() / rows.len().max(1);
         Ok(rows
             .iter()

@@ -6,8 +6,7 @@
 
 use mira_report::{ShapeRecord, TextTable};
 
-use crate::min_norm_tables::{Search, Sweep, tables};
-use crate::seg_cell::eps_f64;
+use crate::min_norm_tables::{Search, Sweep, split_records, tables};
 use crate::{ShapeExperiment, ShapeScope};
 
 /// The records of fixed-budget attacks (summaries, curves and findings use these) and those of
@@ -22,10 +21,7 @@ pub fn split_shape_min_norm(
         .filter(|a| a.scope == ShapeScope::MinNorm)
         .map(|a| a.name.as_str())
         .collect();
-    records
-        .iter()
-        .cloned()
-        .partition(|r| !min_norm.contains(&r.attack.as_str()))
+    split_records(records, &min_norm)
 }
 
 /// The three tables per min-norm entry (titles name the entry when there are several; none
@@ -49,11 +45,6 @@ pub fn shape_min_norm_tables(
             .map(|m| Search {
                 model: &m.name,
                 attack: &a.name,
-                minima: mn
-                    .iter()
-                    .filter(|r| r.model == m.name && r.attack == a.name)
-                    .map(|r| (r.case, r.min_norm))
-                    .collect(),
                 fixed: exp
                     .attacks
                     .iter()
@@ -62,28 +53,8 @@ pub fn shape_min_norm_tables(
                     .collect(),
             })
             .collect();
-        let mut eps: Vec<f64> = a.epsilons.iter().map(|&e| eps_f64(e)).collect();
-        eps.sort_by(f64::total_cmp);
-        let sweep = Sweep {
-            cap: eps.last().copied().unwrap_or(0.0),
-            eps,
-            norm: &format!("{:?}", a.norm).to_lowercase(),
-            rule: format!("MRSE above {bm} px"),
-        };
-        let mut t = tables(&searches, &sweep, &|si, attack, e| {
-            let cell: Vec<&ShapeRecord> = fixed
-                .iter()
-                .filter(|r| r.model == searches[si].model && r.attack == attack && r.epsilon == e)
-                .collect();
-            (!cell.is_empty()).then(|| {
-                let broken = cell
-                    .iter()
-                    .filter(|r| r.adv_mrse > bm)
-                    .map(|r| r.case)
-                    .collect();
-                (cell.len(), broken)
-            })
-        });
+        let sweep = Sweep::new(&a.epsilons, a.norm, format!("MRSE above {bm} px"));
+        let mut t = tables(&searches, &sweep, fixed, mn, &|_, r| r.adv_mrse > bm);
         if entries.len() > 1 {
             for x in &mut t {
                 x.title = format!("{} ({})", x.title, a.name);

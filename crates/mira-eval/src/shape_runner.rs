@@ -195,10 +195,7 @@ pub fn run_shape(
             _ => None,
         };
         let cap = attack.epsilons.iter().copied().fold(0.0f32, f32::max);
-        let cell_attack = match attack.min_norm() {
-            Some(cfg) => CellAttack::MinNorm(cfg),
-            None => CellAttack::Fixed(&spec),
-        };
+        let cell_attack = CellAttack::of(Some(&spec), attack.min_norm());
         for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
             for (ei, &epsilon) in attack.epsilons.iter().enumerate() {
                 // A min-norm search has one cell, at its largest ε (the cap).

@@ -8,7 +8,7 @@ use mira_attack::{AttackSpec, Norm, PgdConfig};
 use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{AttackKind, AttackScope, engine_spec, min_norm_config};
+use crate::spec::{AttackKind, AttackScope, engine_spec, min_norm_config, scoped_spec};
 use crate::{EvalError, Result};
 
 /// The task tag of shape experiments.
@@ -165,19 +165,17 @@ impl ShapeAttackEntry {
     /// A parameter the kind does not have, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
         if self.scope == ShapeScope::MinNorm {
-            let reject = |name: &str, present: bool| {
-                if present {
-                    Err(EvalError::invalid(
-                        format!("{field}.{name}"),
-                        "not a parameter of the min-norm search",
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            reject("kind", self.kind.is_some())?;
-            reject("restarts", self.restarts.is_some())?;
-            reject("queries", self.queries.is_some())?;
+            // Checked as every task's min-norm entry is (the cell runs the search, see
+            // `min_norm`).
+            scoped_spec(
+                AttackScope::MinNorm,
+                self.kind,
+                self.steps,
+                self.rel_step,
+                self.restarts,
+                self.queries,
+                field,
+            )?;
         }
         let kind = self.kind.unwrap_or(AttackKind::Pgd);
         let spec = engine_spec(
@@ -337,9 +335,6 @@ impl ShapeExperiment {
                 _ => {}
             }
             a.spec(&f)?;
-            if let Some(cfg) = a.min_norm() {
-                cfg.validate().map_err(|e| inv(f.as_str(), e.to_string()))?;
-            }
         }
         if !(1..=256).contains(&self.sweep.batch_size) {
             return Err(inv("sweep.batch_size", "must be in 1..=256"));

@@ -10,6 +10,24 @@ use crate::{ComparisonRow, ReportError, Result, SegRecord, SummaryRow};
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
+/// The [`TextTable`] blocks every report page includes (`{% include "text_tables.html" %}`).
+const TEXT_TABLES: &str = include_str!("../templates/text_tables.html");
+
+/// A template environment holding `name` and the shared partials.
+///
+/// # Errors
+/// A template that does not parse (a bug).
+pub(crate) fn environment(
+    name: &'static str,
+    source: &'static str,
+) -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.add_template("text_tables.html", TEXT_TABLES)
+        .and_then(|_| env.add_template(name, source))
+        .map_err(|e| ReportError::Template(e.to_string()))?;
+    Ok(env)
+}
+
 /// What the page shows besides the records.
 pub struct ReportInput<'a> {
     /// Experiment name.
@@ -156,9 +174,7 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
             sig: t.p_holm.is_some_and(|p| p < 0.05),
         })
         .collect();
-    let mut env = Environment::new();
-    env.add_template("report.html", TEMPLATE)
-        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let env = crate::html::environment("report.html", TEMPLATE)?;
     env.get_template("report.html")
         .and_then(|t| {
             t.render(context! {

@@ -1,7 +1,7 @@
 //! `report.html` of a registration run: passing-rate and TRE curves with bootstrap bands,
 //! the per-cell table, the abrupt-change cases with their pictures, and the manifest.
 
-use minijinja::{Environment, context};
+use minijinja::context;
 
 use crate::plots::{Chart, Curve, curves_svg};
 use crate::{AbruptCase, RegRecord, RegSummaryRow, ReportError, Result};
@@ -156,9 +156,7 @@ pub fn render_reg_html(records: &[RegRecord], input: &RegReportInput<'_>) -> Res
             }
         })
         .collect();
-    let mut env = Environment::new();
-    env.add_template("registration.html", TEMPLATE)
-        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let env = crate::html::environment("registration.html", TEMPLATE)?;
     env.get_template("registration.html")
         .and_then(|t| {
             t.render(context! {

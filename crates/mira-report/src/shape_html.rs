@@ -1,7 +1,7 @@
 //! `report.html` of a disk-shape run (study S4): findings, MRSE-vs-ε curves of the
 //! in-distribution attacks, the cell table, the manifest.
 
-use minijinja::{Environment, context};
+use minijinja::context;
 
 use crate::plots::{Chart, Curve, curves_svg};
 use crate::{ReportError, Result, ShapeSummaryRow, shape_markdown};
@@ -94,9 +94,7 @@ pub fn render_shape_html(rows: &[ShapeSummaryRow], page: &ShapePage<'_>) -> Resu
         tables,
         manifest,
     } = *page;
-    let mut env = Environment::new();
-    env.add_template("shape.html", TEMPLATE)
-        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let env = crate::html::environment("shape.html", TEMPLATE)?;
     env.get_template("shape.html")
         .and_then(|t| {
             t.render(context! {
