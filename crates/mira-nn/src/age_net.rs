@@ -8,6 +8,7 @@
 //! concatenation to one value, rescaled to years (`age_mean + age_sd · out`), so attacks and
 //! metrics work in years directly.
 
+use crate::fast_conv::conv3d_layer;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
@@ -232,7 +233,7 @@ impl Forward<5, 2> for AgeNet {
         let b = x.dims()[0];
         let mut h = x.clone();
         for c in &self.convs {
-            h = relu(c.forward(h));
+            h = relu(conv3d_layer(c, h));
         }
         let h = self
             .dropout

@@ -8,6 +8,7 @@
 //! caller multiplies by the threat model's bounds, so the generator can never leave them. No
 //! BatchNorm: training and evaluation compute the same function.
 
+use crate::fast_conv::conv2d_layer;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -125,7 +126,7 @@ impl DeformGenerator {
         let t = target.reshape([b, 1, 1, 1]).expand([b, 1, h, w]);
         let mut z = Tensor::cat(vec![x, t], 1);
         for c in &self.convs {
-            z = relu(c.forward(z));
+            z = relu(conv2d_layer(c, z));
         }
         let disp = self
             .head_disp

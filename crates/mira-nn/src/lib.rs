@@ -14,6 +14,7 @@ mod age_net;
 pub mod checkpoint;
 mod deform_generator;
 mod device;
+pub mod fast_conv;
 mod forward;
 mod generator_checkpoint;
 mod pair_checkpoint;

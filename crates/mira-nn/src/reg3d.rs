@@ -5,6 +5,7 @@
 //! linear to `outputs`. With one input channel and one output: 45,265 parameters, as in
 //! ../shared/bench/reference_models.py.
 
+use crate::fast_conv::conv3d_layer;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig3d};
 use burn::prelude::*;
@@ -67,7 +68,7 @@ impl Forward<5, 2> for Reg3d {
     fn forward(&self, x: Tensor<5>) -> Tensor<2> {
         let mut h = x;
         for c in &self.convs {
-            h = relu(c.forward(h));
+            h = relu(conv3d_layer(c, h));
         }
         let [b, c, _, _, _] = h.dims();
         self.fc.forward(

@@ -13,6 +13,7 @@
 //! [`Forward`] returns the points (`[B, 2·points]`, x then y per point, pixels): what the
 //! in-distribution attacks differentiate through. [`ShapeNet::heads`] returns all three.
 
+use crate::fast_conv::conv2d_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -85,10 +86,10 @@ impl Basic {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let h = self.bn2.forward(self.conv2.forward(h));
+        let h = relu(self.bn1.forward(conv2d_layer(&self.conv1, x.clone())));
+        let h = self.bn2.forward(conv2d_layer(&self.conv2, h));
         let skip = match (&self.proj, &self.bnp) {
-            (Some(p), Some(b)) => b.forward(p.forward(x)),
+            (Some(p), Some(b)) => b.forward(conv2d_layer(p, x)),
             _ => x,
         };
         relu(h + skip)
@@ -122,7 +123,7 @@ impl Decoder {
         for u in &self.ups {
             h = relu(u.forward(h));
         }
-        self.out.forward(h)
+        conv2d_layer(&self.out, h)
     }
 }
 
@@ -219,7 +220,7 @@ impl ShapeNetConfig {
 
 impl ShapeNet {
     fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let mut h = relu(self.stem_bn.forward(conv2d_layer(&self.stem, x)));
         for b in &self.blocks {
             h = b.forward(h);
         }

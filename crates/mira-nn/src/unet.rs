@@ -6,6 +6,7 @@
 //! parameters. The residual variant adds a 1×1 projection shortcut to every block and is
 //! usually built one level deeper.
 
+use crate::fast_conv::conv2d_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -147,7 +148,7 @@ impl UNet {
             let skip = skips.pop().expect("one skip per level");
             h = dec.forward(Tensor::cat(vec![up.forward(h), skip], 1));
         }
-        self.head.forward(h)
+        conv2d_layer(&self.head, h)
     }
 }
 

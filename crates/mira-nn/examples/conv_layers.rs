@@ -1,0 +1,85 @@
+//! Per-layer timing of Mira's convolution kernel on the b1 UNet's convolutions (batch 8,
+//! 128² input): forward and input gradient, milliseconds and GFLOP/s, median of `N` runs.
+//! A profiling aid for BENCHMARKS.md, not a test.
+//!
+//!     cargo run --release -p mira-nn --example conv_layers [-- N]
+
+use std::time::Instant;
+
+use mira_nn::fast_conv::{ConvGeom, forward, input_grad};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(9);
+    // (cin, cout, side) of the twelve 3×3 convolutions of UNet2d(base 16, depth 3) on 128².
+    let layers = [
+        (4, 16, 128),
+        (16, 16, 128),
+        (16, 32, 64),
+        (32, 32, 64),
+        (32, 64, 32),
+        (64, 64, 32),
+        (64, 128, 16),
+        (128, 128, 16),
+        (128, 64, 32),
+        (64, 64, 32),
+        (64, 32, 64),
+        (32, 32, 64),
+        (32, 16, 128),
+        (16, 16, 128),
+    ];
+    let (mut total_f, mut total_b) = (0.0, 0.0);
+    println!("layer              fwd ms  GFLOP/s   dx ms  GFLOP/s");
+    for (cin, cout, side) in layers {
+        let g = ConvGeom::new(
+            8,
+            cin,
+            cout,
+            [1, side, side],
+            [1, 3, 3],
+            [1; 3],
+            [0, 1, 1],
+            [1; 3],
+        )
+        .expect("valid layer");
+        let x: Vec<f32> = (0..8 * cin * side * side)
+            .map(|i| (i % 97) as f32 * 0.01)
+            .collect();
+        let w: Vec<f32> = (0..cout * cin * 9)
+            .map(|i| (i % 13) as f32 * 0.01)
+            .collect();
+        let b = vec![0.1f32; cout];
+        let mut y = vec![0.0f32; 8 * cout * side * side];
+        let mut dx = vec![0.0f32; x.len()];
+        let flops = 2.0 * (8 * cout * cin * 9 * side * side) as f64;
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            median(
+                (0..n)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect(),
+            )
+        };
+        let tf = time(&mut || forward(&g, &x, &w, &b, &mut y));
+        let tb = time(&mut || input_grad(&g, &y, &w, &mut dx));
+        total_f += tf;
+        total_b += tb;
+        println!(
+            "{cin:>3}->{cout:<3} @{side:<4}    {tf:>7.2} {:>8.1} {tb:>7.2} {:>8.1}",
+            flops / tf / 1e6,
+            flops / tb / 1e6
+        );
+    }
+    println!("total              {total_f:>7.2}          {total_b:>7.2}");
+}

@@ -1,0 +1,96 @@
+//! im2col and its adjoint col2im for a tile of output lines of one image.
+//!
+//! The tile's matrix has `geom.col_rows()` rows and `(l1 − l0) · ow` columns, row-major. Row
+//! `((ci·KD + kd)·KH + kh)·KW + kw`, column `(l − l0)·ow + o` holds the input voxel that kernel
+//! tap `(kd, kh, kw)` of channel `ci` sees for output line `l = od·oh_n + oh`, voxel `o`, or
+//! zero in the padding. With stride 1 along `w` each line of a row is one shifted copy of an
+//! input line, which is what makes this cheap.
+
+use super::geom::{ConvGeom, valid_range};
+
+/// For each line of the tile, the input line it reads for tap `(kd, kh)`, or `None` in the
+/// padding.
+fn source_line(g: &ConvGeom, line: usize, kd: usize, kh: usize) -> Option<usize> {
+    let [od_n, oh_n, _] = g.output;
+    debug_assert!(line < od_n * oh_n);
+    let (od, oh) = (line / oh_n, line % oh_n);
+    let id = (od * g.stride[0] + kd * g.dilation[0]).checked_sub(g.pad[0])?;
+    let ih = (oh * g.stride[1] + kh * g.dilation[1]).checked_sub(g.pad[1])?;
+    (id < g.input[0] && ih < g.input[1]).then_some(id * g.input[1] + ih)
+}
+
+/// Visits every (row, line) pair of the tile with the input line it reads and the valid
+/// output range along `w`: `f(row_line_start, input_line, kw_offset, lo, hi)`, where
+/// `row_line_start` indexes the tile matrix and `input_line` is `None` in the padding.
+fn for_each_line(
+    g: &ConvGeom,
+    l0: usize,
+    l1: usize,
+    mut f: impl FnMut(usize, Option<usize>, usize, usize, usize),
+) {
+    let [kd_n, kh_n, kw_n] = g.kernel;
+    let ow = g.output[2];
+    let n = (l1 - l0) * ow;
+    for ci in 0..g.cin {
+        for kd in 0..kd_n {
+            for kh in 0..kh_n {
+                for kw in 0..kw_n {
+                    let row = ((ci * kd_n + kd) * kh_n + kh) * kw_n + kw;
+                    let off = kw * g.dilation[2];
+                    let (lo, hi) = valid_range(off, g.pad[2], g.stride[2], g.input[2], ow);
+                    for line in l0..l1 {
+                        let src =
+                            source_line(g, line, kd, kh).map(|s| ci * g.input[0] * g.input[1] + s);
+                        f(row * n + (line - l0) * ow, src, off, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fills `col` (`col_rows × (l1 − l0)·ow`) from one image `x` (`cin × d·h·w`).
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], l0: usize, l1: usize, col: &mut [f32]) {
+    let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
+    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * ow);
+    for_each_line(g, l0, l1, |start, src, off, lo, hi| {
+        let dst = &mut col[start..start + ow];
+        let Some(src) = src else {
+            dst.fill(0.0);
+            return;
+        };
+        let src = &x[src * iw..(src + 1) * iw];
+        dst[..lo].fill(0.0);
+        dst[hi..].fill(0.0);
+        if sw == 1 {
+            let first = lo + off - pw;
+            dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+        } else {
+            for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                *d = src[o * sw + off - pw];
+            }
+        }
+    });
+}
+
+/// Adds `col` (as laid out by [`im2col`]) back onto the image gradient `dx`: the adjoint of
+/// [`im2col`], so that `dx += colᵀ`-scatter.
+pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [f32]) {
+    let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
+    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * ow);
+    for_each_line(g, l0, l1, |start, src, off, lo, hi| {
+        let Some(src) = src else { return };
+        let dst = &mut dx[src * iw..(src + 1) * iw];
+        let from = &col[start..start + ow];
+        if sw == 1 {
+            let first = lo + off - pw;
+            for (d, c) in dst[first..first + (hi - lo)].iter_mut().zip(&from[lo..hi]) {
+                *d += c;
+            }
+        } else {
+            for (o, c) in from.iter().enumerate().take(hi).skip(lo) {
+                dst[o * sw + off - pw] += c;
+            }
+        }
+    });
+}

@@ -1,0 +1,312 @@
+//! The three convolution passes on host slices: forward, input gradient, weight and bias
+//! gradients. Each image is independent (parallel over the batch with rayon, or over the GEMM
+//! when the batch is smaller than the thread pool), so results do not depend on the number of
+//! threads.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use super::geom::ConvGeom;
+use super::im2col::{col2im, im2col};
+
+/// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
+/// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
+/// of each other, 16 Ki and 1 Mi floats 15–25 % slower.
+const TILE_BUDGET: usize = 1 << 17;
+
+/// `dst (m×n, row stride dst_rs) = [dst +] lhs (m×k) · rhs (k×n)`, strides in elements as
+/// (row, column) pairs.
+#[allow(clippy::too_many_arguments, unsafe_code)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
+    debug_assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    debug_assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the slices cover every element the strides address (checked above in debug
+    // builds, and by construction from `ConvGeom` in the callers); `dst` does not alias
+    // `lhs` or `rhs` (distinct borrows).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+thread_local! {
+    /// Each worker thread's im2col buffer, kept between calls: a fresh zero-filled buffer
+    /// per image was 8 % of an attack step (memset) before.
+    /// Taken out while in use (not borrowed), so a re-entrant call on the same thread (a rayon
+    /// worker stealing another convolution while a GEMM waits) just allocates its own.
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f(image, scratch, parallelism)` for every image, in parallel over images when there
+/// are at least as many as threads (GEMMs then single-threaded), else sequentially with
+/// multithreaded GEMMs. `scratch` is the calling thread's buffer.
+fn per_image<T: Send>(items: Vec<T>, f: impl Fn(T, &mut Vec<f32>, Parallelism) + Sync + Send) {
+    let threads = rayon::current_num_threads();
+    let run = |item: T, par: Parallelism| {
+        let mut scratch = SCRATCH.take();
+        f(item, &mut scratch, par);
+        SCRATCH.set(scratch);
+    };
+    if threads > 1 && items.len() >= threads {
+        items
+            .into_par_iter()
+            .for_each(|item| run(item, Parallelism::None));
+    } else {
+        let par = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        for item in items {
+            run(item, par);
+        }
+    }
+}
+
+/// The tiles of output lines, `(l0, l1)`.
+fn tiles(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
+    let step = g.tile_lines(TILE_BUDGET);
+    let lines = g.lines();
+    (0..lines)
+        .step_by(step)
+        .map(move |l0| (l0, (l0 + step).min(lines)))
+}
+
+fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
+    }
+    &mut scratch[..len]
+}
+
+/// `out = conv(x, w) + bias`; `x` is `batch × cin × in_len`, `w` `cout × col_rows`, `out`
+/// `batch × cout × out_len`.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    let (in_img, out_img, rows, out_len) = (
+        g.cin * g.in_len(),
+        g.cout * g.out_len(),
+        g.col_rows(),
+        g.out_len(),
+    );
+    let ow = g.output[2];
+    let items: Vec<_> = out.chunks_mut(out_img).zip(x.chunks(in_img)).collect();
+    per_image(items, |(out, x), scratch, par| {
+        for (row, b) in out.chunks_mut(out_len).zip(bias) {
+            row.fill(*b);
+        }
+        if g.pointwise() {
+            matmul(
+                (g.cout, out_len, g.cin),
+                out,
+                out_len,
+                true,
+                w,
+                (g.cin, 1),
+                x,
+                (out_len, 1),
+                par,
+            );
+            return;
+        }
+        for (l0, l1) in tiles(g) {
+            let n = (l1 - l0) * ow;
+            let col = scratch_for(scratch, rows * n);
+            im2col(g, x, l0, l1, col);
+            matmul(
+                (g.cout, n, rows),
+                &mut out[l0 * ow..],
+                out_len,
+                true,
+                w,
+                (rows, 1),
+                col,
+                (n, 1),
+                par,
+            );
+        }
+    });
+}
+
+/// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.
+pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
+    if let Some((g2, w2)) = transposed(g, w) {
+        forward(&g2, dout, &w2, &vec![0.0; g.cin], dx);
+        return;
+    }
+    let (in_img, out_img, rows, out_len) = (
+        g.cin * g.in_len(),
+        g.cout * g.out_len(),
+        g.col_rows(),
+        g.out_len(),
+    );
+    let ow = g.output[2];
+    let items: Vec<_> = dx.chunks_mut(in_img).zip(dout.chunks(out_img)).collect();
+    per_image(items, |(dx, dout), scratch, par| {
+        if g.pointwise() {
+            // dx (cin × len) = wᵀ (cin × cout) · dout (cout × len)
+            matmul(
+                (g.cin, out_len, g.cout),
+                dx,
+                out_len,
+                false,
+                w,
+                (1, g.cin),
+                dout,
+                (out_len, 1),
+                par,
+            );
+            return;
+        }
+        dx.fill(0.0);
+        for (l0, l1) in tiles(g) {
+            let n = (l1 - l0) * ow;
+            let col = scratch_for(scratch, rows * n);
+            // col (rows × n) = wᵀ (rows × cout) · dout[:, tile] (cout × n)
+            matmul(
+                (rows, n, g.cout),
+                col,
+                n,
+                false,
+                w,
+                (1, rows),
+                &dout[l0 * ow..],
+                (out_len, 1),
+                par,
+            );
+            col2im(g, col, l0, l1, dx);
+        }
+    });
+}
+
+/// For stride 1, the input gradient is itself a convolution: of `dout` with the kernel
+/// flipped in space and with input and output channels swapped, padded by
+/// `dilation·(k − 1) − pad`. That form runs one GEMM with `k = cout·taps` per tile instead of
+/// a GEMM with `k = cout` into a `cin·taps`-row buffer plus col2im (measured faster on the
+/// UNet's layers, BENCHMARKS.md). `None` where it does not apply (strides, pointwise kernels,
+/// padding beyond the kernel's reach).
+fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
+    if g.stride != [1; 3] || g.pointwise() {
+        return None;
+    }
+    let mut pad = [0; 3];
+    for (a, p) in pad.iter_mut().enumerate() {
+        *p = (g.dilation[a] * (g.kernel[a] - 1)).checked_sub(g.pad[a])?;
+    }
+    let g2 = ConvGeom::new(
+        g.batch, g.cout, g.cin, g.output, g.kernel, [1; 3], pad, g.dilation,
+    )?;
+    debug_assert_eq!(g2.output, g.input);
+    let taps = g.taps();
+    let mut w2 = vec![0.0f32; w.len()];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            let src = &w[(co * g.cin + ci) * taps..][..taps];
+            let dst = &mut w2[(ci * g.cout + co) * taps..][..taps];
+            // Flipping all three kernel axes reverses the flattened tap order.
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    Some((g2, w2))
+}
+
+/// `(dw, dbias)`: the weight (`cout × col_rows`) and bias (`cout`) gradients summed over the
+/// batch, in a fixed order (per-image partial sums, then image 0, 1, ...).
+pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (in_img, out_img, rows, out_len) = (
+        g.cin * g.in_len(),
+        g.cout * g.out_len(),
+        g.col_rows(),
+        g.out_len(),
+    );
+    let ow = g.output[2];
+    let w_len = g.cout * rows;
+    let mut partial = vec![0.0f32; g.batch * (w_len + g.cout)];
+    let items: Vec<_> = partial
+        .chunks_mut(w_len + g.cout)
+        .zip(x.chunks(in_img).zip(dout.chunks(out_img)))
+        .collect();
+    per_image(items, |(acc, (x, dout)), scratch, par| {
+        let (dw, db) = acc.split_at_mut(w_len);
+        for (d, row) in db.iter_mut().zip(dout.chunks(out_len)) {
+            *d = row.iter().sum();
+        }
+        if g.pointwise() {
+            // dw (cout × cin) = dout (cout × len) · xᵀ (len × cin)
+            matmul(
+                (g.cout, g.cin, out_len),
+                dw,
+                g.cin,
+                false,
+                dout,
+                (out_len, 1),
+                x,
+                (1, out_len),
+                par,
+            );
+            return;
+        }
+        for (t, (l0, l1)) in tiles(g).enumerate() {
+            let n = (l1 - l0) * ow;
+            let col = scratch_for(scratch, rows * n);
+            im2col(g, x, l0, l1, col);
+            // dw (cout × rows) += dout[:, tile] (cout × n) · colᵀ (n × rows)
+            matmul(
+                (g.cout, rows, n),
+                dw,
+                rows,
+                t > 0,
+                &dout[l0 * ow..],
+                (out_len, 1),
+                col,
+                (1, n),
+                par,
+            );
+        }
+    });
+    let mut dw = vec![0.0f32; w_len];
+    let mut db = vec![0.0f32; g.cout];
+    for acc in partial.chunks(w_len + g.cout) {
+        for (d, p) in dw.iter_mut().zip(&acc[..w_len]) {
+            *d += p;
+        }
+        for (d, p) in db.iter_mut().zip(&acc[w_len..]) {
+            *d += p;
+        }
+    }
+    (dw, db)
+}

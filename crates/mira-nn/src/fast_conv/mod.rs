@@ -1,0 +1,168 @@
+//! Mira's own convolution for the CPU (flex) backend: im2col tiles + the gemm crate's GEMM for
+//! the forward pass, the input gradient (GEMM + col2im) and the weight gradient, registered
+//! with burn's autodiff as one operation.
+//!
+//! Why: burn-flex's convolution transposes every input to channels-last, allocates a buffer
+//! per tile and scatters its GEMM results channel by channel, and its input gradient runs as
+//! a transposed convolution whose col2im loops were 16 % of an attack step's profile
+//! (BENCHMARKS.md). Here each image's output rows are written in place by the GEMM, im2col
+//! copies whole input lines, and col2im adds whole lines.
+//!
+//! [`conv2d`] / [`conv3d`] take burn's tensors and options and fall back to burn's own
+//! operation wherever the kernel does not apply: devices other than flex (GPU backends),
+//! dtypes other than f32, grouped or asymmetrically padded convolutions, and when the
+//! environment sets `MIRA_FAST_CONV=0` (a switch for benchmarks and for ruling the kernel
+//! out). The kernel is checked against burn's convolution, forward and both gradients, in
+//! `tests/fast_conv.rs`.
+
+mod extension;
+mod geom;
+mod im2col;
+mod kernel;
+
+use std::sync::OnceLock;
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::nn::conv::{Conv2d, Conv3d};
+use burn::nn::{PaddingConfig2d, PaddingConfig3d};
+use burn::tensor::module;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor};
+
+pub use extension::{ConvSpec, MiraConvBackend};
+pub use geom::ConvGeom;
+pub use kernel::{forward, input_grad, weight_grad};
+
+/// Whether the kernel is switched on (`MIRA_FAST_CONV` unset or anything but `0`).
+pub fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("MIRA_FAST_CONV").map_or(true, |v| v.trim() != "0"))
+}
+
+/// Whether [`conv2d`] / [`conv3d`] run Mira's kernel for these operands (else burn's op).
+pub fn applies<const D: usize, const N: usize>(
+    x: &Tensor<D>,
+    weight: &Tensor<D>,
+    options: &ConvOptions<N>,
+) -> bool {
+    if !enabled() || options.groups != 1 || options.is_asymmetric() {
+        return false;
+    }
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return false;
+    }
+    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    on_flex && x.dims()[1] == weight.dims()[1]
+}
+
+fn spec3(options: &ConvOptions<3>) -> ConvSpec {
+    ConvSpec {
+        stride: options.stride,
+        pad: options.padding_begin(),
+        dilation: options.dilation,
+    }
+}
+
+/// A valid geometry for these shapes (else burn's op reports the error its own way).
+fn valid(x: &[usize], w: &[usize], spec: &ConvSpec) -> bool {
+    ConvGeom::new(
+        x[0],
+        x[1],
+        w[0],
+        [x[2], x[3], x[4]],
+        [w[2], w[3], w[4]],
+        spec.stride,
+        spec.pad,
+        spec.dilation,
+    )
+    .is_some()
+}
+
+/// 3D convolution, as `burn::tensor::module::conv3d`.
+///
+/// # Shapes
+/// `x [B, Ci, D, H, W]`, `weight [Co, Ci, KD, KH, KW]`, `bias [Co]`.
+pub fn conv3d(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<3>,
+) -> Tensor<5> {
+    let spec = spec3(&options);
+    if !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
+        return module::conv3d(x, weight, bias, options);
+    }
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as MiraConvBackend>::mira_conv3d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        spec,
+    ))
+}
+
+/// 2D convolution, as `burn::tensor::module::conv2d` (run as a 3D one of depth 1).
+///
+/// # Shapes
+/// `x [B, Ci, H, W]`, `weight [Co, Ci, KH, KW]`, `bias [Co]`.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    if !applies(&x, &weight, &options) {
+        return module::conv2d(x, weight, bias, options);
+    }
+    let [b, ci, h, w] = x.dims();
+    let [co, wi, kh, kw] = weight.dims();
+    let options3 = ConvOptions::new_with_padding(
+        [1, options.stride[0], options.stride[1]],
+        [(0, 0), options.padding[0], options.padding[1]],
+        [1, options.dilation[0], options.dilation[1]],
+        1,
+    );
+    let y = conv3d(
+        x.reshape([b, ci, 1, h, w]),
+        weight.reshape([co, wi, 1, kh, kw]),
+        bias,
+        options3,
+    );
+    let [_, _, _, oh, ow] = y.dims();
+    y.reshape([b, co, oh, ow])
+}
+
+/// burn's `Conv2d` layer's forward pass through [`conv2d`]; `Same` padding goes to the layer's
+/// own forward.
+pub fn conv2d_layer(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return layer.forward(x),
+    };
+    let options =
+        ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    conv2d(
+        x,
+        layer.weight.val(),
+        layer.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// burn's `Conv3d` layer's forward pass through [`conv3d`]; `Same` padding goes to the layer's
+/// own forward.
+pub fn conv3d_layer(layer: &Conv3d, x: Tensor<5>) -> Tensor<5> {
+    let padding = match layer.padding {
+        PaddingConfig3d::Valid => [0, 0, 0],
+        PaddingConfig3d::Explicit(d, h, w) => [d, h, w],
+        PaddingConfig3d::Same => return layer.forward(x),
+    };
+    let options = ConvOptions::new(layer.stride, padding, layer.dilation, layer.groups);
+    conv3d(
+        x,
+        layer.weight.val(),
+        layer.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}

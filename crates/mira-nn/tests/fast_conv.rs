@@ -1,0 +1,312 @@
+//! Mira's convolution kernel (`mira_nn::fast_conv`) against burn's own convolution: forward
+//! output and the gradients of input, weight and bias agree to 1e-4 relative over strides,
+//! paddings, dilations, 1×1 kernels, odd sizes, 2D and 3D; the input gradient also against
+//! central finite differences; grouped convolutions fall back to burn.
+
+use burn::tensor::module;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
+use mira_nn::fast_conv;
+
+/// Deterministic values in [-1, 1) (a 64-bit LCG), so the test needs no RNG crate state.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn tensor<const D: usize>(shape: [usize; D], seed: u64, ad: bool) -> Tensor<D> {
+    let device = if ad {
+        mira_nn::autodiff_device()
+    } else {
+        mira_nn::default_device()
+    };
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(values(n, seed), shape), &device)
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// max |a − b| / max(1, max |b|): relative to the reference's scale.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
+}
+
+struct Case {
+    x: [usize; 4],
+    cout: usize,
+    k: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dilation: [usize; 2],
+}
+
+const CASES: &[Case] = &[
+    // The UNet's 3×3 convolutions and its 1×1 head.
+    Case {
+        x: [3, 4, 16, 16],
+        cout: 8,
+        k: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1],
+        dilation: [1, 1],
+    },
+    Case {
+        x: [2, 8, 8, 8],
+        cout: 3,
+        k: [1, 1],
+        stride: [1, 1],
+        pad: [0, 0],
+        dilation: [1, 1],
+    },
+    // Batch 1 (GEMM-parallel path), odd sizes, no padding, rectangular kernel.
+    Case {
+        x: [1, 5, 13, 9],
+        cout: 7,
+        k: [3, 2],
+        stride: [1, 1],
+        pad: [0, 0],
+        dilation: [1, 1],
+    },
+    // Strided, padded, dilated.
+    Case {
+        x: [2, 3, 15, 17],
+        cout: 4,
+        k: [3, 3],
+        stride: [2, 2],
+        pad: [1, 1],
+        dilation: [1, 1],
+    },
+    Case {
+        x: [2, 2, 12, 11],
+        cout: 3,
+        k: [3, 3],
+        stride: [1, 2],
+        pad: [2, 1],
+        dilation: [2, 1],
+    },
+    Case {
+        x: [4, 2, 9, 9],
+        cout: 2,
+        k: [5, 5],
+        stride: [3, 3],
+        pad: [2, 2],
+        dilation: [1, 1],
+    },
+    // 1×1 with stride (not the pointwise shortcut) and padding larger than the kernel.
+    Case {
+        x: [2, 3, 7, 8],
+        cout: 2,
+        k: [1, 1],
+        stride: [2, 2],
+        pad: [0, 0],
+        dilation: [1, 1],
+    },
+    Case {
+        x: [2, 2, 5, 5],
+        cout: 2,
+        k: [2, 2],
+        stride: [1, 1],
+        pad: [3, 3],
+        dilation: [1, 1],
+    },
+];
+
+fn options(c: &Case) -> ConvOptions<2> {
+    ConvOptions::new(c.stride, c.pad, c.dilation, 1)
+}
+
+#[test]
+fn forward_matches_burn_conv2d() {
+    for (i, c) in CASES.iter().enumerate() {
+        let x = tensor(c.x, 10 + i as u64, false);
+        let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 20 + i as u64, false);
+        let b = tensor([c.cout], 30 + i as u64, false);
+        assert!(
+            fast_conv::applies(&x, &w, &options(c)),
+            "case {i} not on the kernel"
+        );
+        let ours = fast_conv::conv2d(x.clone(), w.clone(), Some(b.clone()), options(c));
+        let theirs = module::conv2d(x, w, Some(b), options(c));
+        assert_eq!(ours.dims(), theirs.dims(), "case {i}");
+        let err = rel_err(&host(ours), &host(theirs));
+        assert!(err < 1e-4, "case {i}: forward differs by {err}");
+    }
+}
+
+/// Gradients of `Σ conv(x, w, b) ⊙ r` by both implementations.
+fn grads(c: &Case, i: u64, ours: bool) -> [Vec<f32>; 3] {
+    let x = tensor(c.x, 10 + i, true).require_grad();
+    let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 20 + i, true).require_grad();
+    let b = tensor([c.cout], 30 + i, true).require_grad();
+    let y = if ours {
+        fast_conv::conv2d(x.clone(), w.clone(), Some(b.clone()), options(c))
+    } else {
+        module::conv2d(x.clone(), w.clone(), Some(b.clone()), options(c))
+    };
+    let r = tensor(y.dims(), 40 + i, true);
+    let g = (y * r).sum().backward();
+    [
+        host(x.grad(&g).unwrap()),
+        host(w.grad(&g).unwrap()),
+        host(b.grad(&g).unwrap()),
+    ]
+}
+
+#[test]
+fn gradients_match_burn_conv2d() {
+    for (i, c) in CASES.iter().enumerate() {
+        let ours = grads(c, i as u64, true);
+        let theirs = grads(c, i as u64, false);
+        for (what, (a, b)) in ["input", "weight", "bias"]
+            .iter()
+            .zip(ours.iter().zip(&theirs))
+        {
+            let err = rel_err(a, b);
+            assert!(err < 1e-4, "case {i}: {what} gradient differs by {err}");
+        }
+    }
+}
+
+#[test]
+fn input_gradient_matches_finite_differences() {
+    // f(x) = Σ conv(x, w, b) ⊙ r is linear in x, so central differences are exact up to f32
+    // rounding; h = 1e-2 keeps that rounding small against the O(1) derivatives.
+    let c = &CASES[3];
+    let [dx, _, _] = grads(c, 3, true);
+    let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 23, false);
+    let b = tensor([c.cout], 33, false);
+    let x0 = values(c.x.iter().product(), 13);
+    let r = {
+        let y = fast_conv::conv2d(
+            tensor(c.x, 13, false),
+            w.clone(),
+            Some(b.clone()),
+            options(c),
+        );
+        tensor(y.dims(), 43, false)
+    };
+    let f = |x: &[f32]| -> f64 {
+        let x = Tensor::from_data(TensorData::new(x.to_vec(), c.x), &mira_nn::default_device());
+        let y = fast_conv::conv2d(x, w.clone(), Some(b.clone()), options(c));
+        f64::from((y * r.clone()).sum().into_scalar::<f32>())
+    };
+    let h = 1e-2f32;
+    for idx in (0..x0.len()).step_by(37) {
+        let (mut up, mut down) = (x0.clone(), x0.clone());
+        up[idx] += h;
+        down[idx] -= h;
+        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
+        let an = f64::from(dx[idx]);
+        assert!(
+            (fd - an).abs() <= 2e-3 * an.abs().max(1.0),
+            "x[{idx}]: finite difference {fd} vs analytic {an}"
+        );
+    }
+}
+
+#[test]
+fn conv3d_forward_and_gradients_match_burn() {
+    let opts = || ConvOptions::new([1, 2, 1], [1, 1, 0], [1, 1, 2], 1);
+    let run = |ours: bool| {
+        let x = tensor([2, 3, 5, 8, 9], 1, true).require_grad();
+        let w = tensor([4, 3, 3, 3, 2], 2, true).require_grad();
+        let b = tensor([4], 3, true).require_grad();
+        let y = if ours {
+            fast_conv::conv3d(x.clone(), w.clone(), Some(b.clone()), opts())
+        } else {
+            module::conv3d(x.clone(), w.clone(), Some(b.clone()), opts())
+        };
+        let r = tensor(y.dims(), 4, true);
+        let g = (y.clone() * r).sum().backward();
+        [
+            host(y),
+            host(x.grad(&g).unwrap()),
+            host(w.grad(&g).unwrap()),
+            host(b.grad(&g).unwrap()),
+        ]
+    };
+    let (ours, theirs) = (run(true), run(false));
+    for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+    {
+        let err = rel_err(a, b);
+        assert!(err < 1e-4, "3D {what} differs by {err}");
+    }
+}
+
+#[test]
+fn frozen_weights_give_only_the_input_gradient() {
+    // The attack path: weights without require_grad; the input gradient must still match.
+    let c = &CASES[0];
+    let x = tensor(c.x, 10, true).require_grad();
+    let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 20, true);
+    let b = tensor([c.cout], 30, true);
+    assert!(
+        fast_conv::applies(&x, &w, &options(c)),
+        "autodiff flex is the kernel's"
+    );
+    let y = fast_conv::conv2d(x.clone(), w.clone(), Some(b.clone()), options(c));
+    let r = tensor(y.dims(), 40, true);
+    let g = (y * r).sum().backward();
+    assert!(w.grad(&g).is_none() && b.grad(&g).is_none());
+    let [theirs, _, _] = grads(c, 0, false);
+    assert!(rel_err(&host(x.grad(&g).unwrap()), &theirs) < 1e-4);
+}
+
+#[test]
+fn grouped_and_bias_free_convolutions_fall_back_or_match() {
+    // groups = 2 is not the kernel's: the result must still be burn's.
+    let x = tensor([2, 4, 6, 6], 5, false);
+    let w = tensor([6, 2, 3, 3], 6, false);
+    let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 2);
+    assert!(!fast_conv::applies(&x, &w, &o));
+    let ours = fast_conv::conv2d(x.clone(), w.clone(), None, o.clone());
+    let theirs = module::conv2d(x.clone(), w, None, o);
+    assert_eq!(host(ours), host(theirs));
+    // No bias: zeros are added.
+    let w = tensor([3, 4, 3, 3], 7, false);
+    let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let ours = fast_conv::conv2d(x.clone(), w.clone(), None, o.clone());
+    let theirs = module::conv2d(x, w, None, o);
+    assert!(rel_err(&host(ours), &host(theirs)) < 1e-4);
+}
+
+#[test]
+fn geometry_rejects_kernels_larger_than_the_padded_input() {
+    use fast_conv::ConvGeom;
+    assert!(ConvGeom::new(1, 1, 1, [1, 4, 4], [1, 5, 5], [1; 3], [0; 3], [1; 3]).is_none());
+    assert!(ConvGeom::new(1, 1, 1, [1, 4, 4], [1, 5, 5], [1; 3], [0, 1, 1], [1; 3]).is_some());
+    let g = ConvGeom::new(
+        2,
+        3,
+        4,
+        [1, 15, 17],
+        [1, 3, 3],
+        [1, 2, 2],
+        [0, 1, 1],
+        [1; 3],
+    )
+    .unwrap();
+    assert_eq!(g.output, [1, 8, 9]);
+}
