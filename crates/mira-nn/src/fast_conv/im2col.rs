@@ -31,17 +31,25 @@ fn for_each_line(
     let [kd_n, kh_n, kw_n] = g.kernel;
     let ow = g.output[2];
     let n = (l1 - l0) * ow;
+    let plane = g.input[0] * g.input[1];
+    // The valid output range along `w` depends only on the tap's `kw`.
+    let ranges: Vec<(usize, usize, usize)> = (0..kw_n)
+        .map(|kw| {
+            let off = kw * g.dilation[2];
+            let (lo, hi) = valid_range(off, g.pad[2], g.stride[2], g.input[2], ow);
+            (off, lo, hi)
+        })
+        .collect();
     for ci in 0..g.cin {
         for kd in 0..kd_n {
             for kh in 0..kh_n {
-                for kw in 0..kw_n {
-                    let row = ((ci * kd_n + kd) * kh_n + kh) * kw_n + kw;
-                    let off = kw * g.dilation[2];
-                    let (lo, hi) = valid_range(off, g.pad[2], g.stride[2], g.input[2], ow);
-                    for line in l0..l1 {
-                        let src =
-                            source_line(g, line, kd, kh).map(|s| ci * g.input[0] * g.input[1] + s);
-                        f(row * n + (line - l0) * ow, src, off, lo, hi);
+                let row0 = ((ci * kd_n + kd) * kh_n + kh) * kw_n;
+                for line in l0..l1 {
+                    // The input line depends on (kd, kh) only: once for all kw.
+                    let src = source_line(g, line, kd, kh).map(|s| ci * plane + s);
+                    let at = (line - l0) * ow;
+                    for (kw, &(off, lo, hi)) in ranges.iter().enumerate() {
+                        f((row0 + kw) * n + at, src, off, lo, hi);
                     }
                 }
             }
