@@ -1,6 +1,7 @@
 //! Mira's convolution kernel (`mira_nn::fast_conv`) against burn's own convolution: forward
 //! output and the gradients of input, weight and bias agree to 1e-4 relative over strides,
-//! paddings, dilations, 1×1 kernels, odd sizes, 2D and 3D; the input gradient also against
+//! paddings, dilations, 1×1 kernels, odd sizes, 2D and 3D, through each of the kernel's paths
+//! (im2col, kh-shifted GEMMs, pointwise; flipped-kernel and col2im input gradients); the input gradient also against
 //! central finite differences; grouped convolutions fall back to burn.
 
 use burn::tensor::module;
@@ -111,6 +112,15 @@ const CASES: &[Case] = &[
         stride: [3, 3],
         pad: [2, 2],
         dilation: [1, 1],
+    },
+    // The kh-shifted path with a strided, dilated w axis.
+    Case {
+        x: [2, 3, 10, 13],
+        cout: 5,
+        k: [3, 3],
+        stride: [1, 2],
+        pad: [1, 0],
+        dilation: [1, 2],
     },
     // 1×1 with stride (not the pointwise shortcut) and padding larger than the kernel.
     Case {

@@ -102,3 +102,47 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [
         }
     });
 }
+
+/// The kh-shifted form for 2D convolutions with stride and dilation 1 along `h`: `buf` gets
+/// `cin · KW` rows of `span` lines each, line `j` of row `ci·KW + kw` holding input row
+/// `first + j − pad_h` of channel `ci` as tap `kw` sees it (zero in the padding). Tap row `kh`
+/// of the full im2col matrix is then this buffer read from line `kh` on, so the `KH` GEMMs
+/// over it need no copy of their own (a `KH`-th of im2col's copying).
+pub(crate) fn kw_lines(g: &ConvGeom, x: &[f32], first: usize, span: usize, buf: &mut [f32]) {
+    let (ow, ih_n, iw, sw, pw, ph) = (
+        g.output[2],
+        g.input[1],
+        g.input[2],
+        g.stride[2],
+        g.pad[2],
+        g.pad[1],
+    );
+    let kw_n = g.kernel[2];
+    let row_len = span * ow;
+    debug_assert_eq!(buf.len(), g.cin * kw_n * row_len);
+    for ci in 0..g.cin {
+        let xc = &x[ci * ih_n * iw..(ci + 1) * ih_n * iw];
+        for kw in 0..kw_n {
+            let off = kw * g.dilation[2];
+            let (lo, hi) = valid_range(off, pw, sw, iw, ow);
+            let row = &mut buf[(ci * kw_n + kw) * row_len..][..row_len];
+            for (j, dst) in row.chunks_exact_mut(ow).enumerate() {
+                let Some(ih) = (first + j).checked_sub(ph).filter(|&ih| ih < ih_n) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let src = &xc[ih * iw..(ih + 1) * iw];
+                dst[..lo].fill(0.0);
+                dst[hi..].fill(0.0);
+                if sw == 1 {
+                    let start = lo + off - pw;
+                    dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                } else {
+                    for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                        *d = src[o * sw + off - pw];
+                    }
+                }
+            }
+        }
+    }
+}

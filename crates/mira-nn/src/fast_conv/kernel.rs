@@ -7,7 +7,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::geom::ConvGeom;
-use super::im2col::{col2im, im2col};
+use super::im2col::{col2im, im2col, kw_lines};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -122,6 +122,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
         g.out_len(),
     );
     let ow = g.output[2];
+    let kh_weights = if g.pointwise() { None } else { kh_split(g, w) };
     let items: Vec<_> = out.chunks_mut(out_img).zip(x.chunks(in_img)).collect();
     per_image(items, |(out, x), scratch, par| {
         for (row, b) in out.chunks_mut(out_len).zip(bias) {
@@ -141,6 +142,28 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
             );
             return;
         }
+        if let Some(wk) = &kh_weights {
+            let (kh_n, rows_k) = (g.kernel[1], g.cin * g.kernel[2]);
+            for (l0, l1) in tiles(g) {
+                let (n, span) = ((l1 - l0) * ow, l1 - l0 + kh_n - 1);
+                let buf = scratch_for(scratch, rows_k * span * ow);
+                kw_lines(g, x, l0, span, buf);
+                for (kh, wk) in wk.chunks(g.cout * rows_k).enumerate() {
+                    matmul(
+                        (g.cout, n, rows_k),
+                        &mut out[l0 * ow..],
+                        out_len,
+                        true,
+                        wk,
+                        (rows_k, 1),
+                        &buf[kh * ow..],
+                        (span * ow, 1),
+                        par,
+                    );
+                }
+            }
+            return;
+        }
         for (l0, l1) in tiles(g) {
             let n = (l1 - l0) * ow;
             let col = scratch_for(scratch, rows * n);
@@ -158,6 +181,29 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
             );
         }
     });
+}
+
+/// For 2D convolutions with stride and dilation 1 along `h` and `KH > 1`: the weights as `KH`
+/// matrices `cout × (cin·KW)`, one per kernel row, for the kh-shifted GEMMs of
+/// [`kw_lines`]; `None` where that form does not apply.
+fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
+    let [kd_n, kh_n, kw_n] = g.kernel;
+    if g.input[0] != 1 || kd_n != 1 || kh_n < 2 || g.stride[1] != 1 || g.dilation[1] != 1 {
+        return None;
+    }
+    let rows_k = g.cin * kw_n;
+    let mut wk = vec![0.0f32; w.len()];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            for kh in 0..kh_n {
+                for kw in 0..kw_n {
+                    wk[(kh * g.cout + co) * rows_k + ci * kw_n + kw] =
+                        w[((co * g.cin + ci) * kh_n + kh) * kw_n + kw];
+                }
+            }
+        }
+    }
+    Some(wk)
 }
 
 /// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.

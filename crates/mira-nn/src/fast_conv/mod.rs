@@ -1,6 +1,8 @@
 //! Mira's own convolution for the CPU (flex) backend: im2col tiles + the gemm crate's GEMM for
-//! the forward pass, the input gradient (GEMM + col2im) and the weight gradient, registered
-//! with burn's autodiff as one operation.
+//! the forward pass (for 2D kernels with stride 1 along `h`: one GEMM per kernel row over
+//! kw-shifted input lines, a `KH`-th of the copying), the input gradient (for stride 1 a
+//! convolution with the flipped kernel, else GEMM + col2im) and the weight gradient,
+//! registered with burn's autodiff as one operation.
 //!
 //! Why: burn-flex's convolution transposes every input to channels-last, allocates a buffer
 //! per tile and scatters its GEMM results channel by channel, and its input gradient runs as
@@ -12,7 +14,7 @@
 //! operation wherever the kernel does not apply: devices other than flex (GPU backends),
 //! dtypes other than f32, grouped or asymmetrically padded convolutions, and when the
 //! environment sets `MIRA_FAST_CONV=0` (a switch for benchmarks and for ruling the kernel
-//! out). The kernel is checked against burn's convolution, forward and both gradients, in
+//! out). The kernel is checked against burn's convolution, forward and all three gradients, in
 //! `tests/fast_conv.rs`.
 
 mod extension;
