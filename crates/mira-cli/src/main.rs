@@ -4,6 +4,9 @@
 //! messages and exit codes: 0 success, 1 runtime failure, 2 invalid input (bad experiment file,
 //! bad arguments, missing checkpoint).
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod attack;
 mod attack_files;
 mod attacks;
