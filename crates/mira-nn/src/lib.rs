@@ -12,6 +12,7 @@
 mod age_checkpoint;
 mod age_net;
 pub mod checkpoint;
+pub mod conv_bn;
 mod deform_generator;
 mod device;
 pub mod fast_conv;

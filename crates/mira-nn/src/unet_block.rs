@@ -1,5 +1,6 @@
 //! The UNet's convolution block: two (3×3 conv, BatchNorm, ReLU), optionally residual.
 
+use crate::conv_bn::conv_bn;
 use crate::fast_conv::conv2d_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -49,8 +50,8 @@ impl ConvBlock {
     /// # Shapes
     /// `[B, cin, H, W] -> [B, cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(self.bn1.forward(conv2d_layer(&self.conv1, x.clone())));
-        let h = self.bn2.forward(conv2d_layer(&self.conv2, h));
+        let h = relu(conv_bn(&self.conv1, &self.bn1, x.clone()));
+        let h = conv_bn(&self.conv2, &self.bn2, h);
         match &self.skip {
             Some(skip) => relu(h + conv2d_layer(skip, x)),
             None => relu(h),

@@ -1,0 +1,51 @@
+//! A 2D convolution followed by BatchNorm, with the BatchNorm folded into the convolution's
+//! weights whenever it normalises with its running statistics.
+//!
+//! In inference BatchNorm is an affine map per channel, `y = (z − μ)·s + β` with
+//! `s = γ / √(σ² + ε)`, so `BN(conv(x, W) + b) = conv(x, W·s) + (b − μ)·s + β`. Folding removes
+//! BatchNorm's passes over the activation (forward and backward, which burn runs on one
+//! thread) from every attack step; the weights are rescaled instead, a few thousand values per
+//! layer. In training mode BatchNorm normalises with the batch's statistics and is applied as
+//! usual. `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
+//! pair.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::ops::ConvOptions;
+
+use crate::fast_conv;
+
+/// Whether `bn` normalises `x` with its running statistics (burn's own rule: batch statistics
+/// only on an autodiff device with the layer's training flag on).
+pub fn bn_uses_running_stats(bn: &BatchNorm, x: &Tensor<4>) -> bool {
+    !(x.device().is_autodiff() && bn.training.is_enabled())
+}
+
+/// `bn(conv(x))`, folded when `bn` uses its running statistics.
+pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        // burn's `Same` rule is private to burn-nn; Mira's models do not use it.
+        PaddingConfig2d::Same => return bn.forward(fast_conv::conv2d_layer(conv, x)),
+    };
+    if !bn_uses_running_stats(bn, &x) {
+        return bn.forward(fast_conv::conv2d_layer(conv, x));
+    }
+    // The folded weights live where the weights live (the plain device during attacks).
+    let weight = conv.weight.val();
+    let device = weight.device();
+    let cout = weight.dims()[0];
+    let mean = bn.running_mean.value().to_device(&device);
+    let var = bn.running_var.value().to_device(&device);
+    let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
+    let bias = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([cout], &device),
+    };
+    let bias = (bias - mean) * scale.clone() + bn.beta.val();
+    let weight = weight * scale.reshape([cout, 1, 1, 1]);
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    fast_conv::conv2d(x, weight, Some(bias), options)
+}
