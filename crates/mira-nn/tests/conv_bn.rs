@@ -10,21 +10,8 @@ use burn::tensor::{Distribution, Tensor};
 use mira_nn::conv_bn::{bn_uses_running_stats, conv_bn};
 use mira_nn::fast_conv::conv2d_layer;
 
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-        / scale
-}
+mod common;
+use common::{host, rel_err};
 
 #[test]
 fn folded_conv_bn_matches_the_unfolded_pair_in_inference() {

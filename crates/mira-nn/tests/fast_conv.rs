@@ -9,6 +9,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
+mod common;
+use common::{host, rel_err};
+
 /// Deterministic values in [-1, 1) (a 64-bit LCG), so the test needs no RNG crate state.
 fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed
@@ -32,24 +35,6 @@ fn tensor<const D: usize>(shape: [usize; D], seed: u64, ad: bool) -> Tensor<D> {
     };
     let n = shape.iter().product();
     Tensor::from_data(TensorData::new(values(n, seed), shape), &device)
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-/// max |a − b| / max(1, max |b|): relative to the reference's scale.
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-        / scale
 }
 
 struct Case {

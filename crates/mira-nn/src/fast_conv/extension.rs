@@ -47,17 +47,8 @@ fn dims(t: &FlexTensor) -> Vec<usize> {
 
 /// The geometry of `x` convolved with `weight` under `spec`; the caller has checked shapes.
 fn geom(x: &[usize], w: &[usize], spec: &ConvSpec) -> ConvGeom {
-    ConvGeom::new(
-        x[0],
-        x[1],
-        w[0],
-        [x[2], x[3], x[4]],
-        [w[2], w[3], w[4]],
-        spec.stride,
-        spec.pad,
-        spec.dilation,
-    )
-    .expect("mira_conv3d: shapes checked by fast_conv::conv3d")
+    ConvGeom::from_shapes(x, w, spec.stride, spec.pad, spec.dilation)
+        .expect("mira_conv3d: shapes checked by fast_conv::conv3d")
 }
 
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -141,28 +132,27 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         spec: ConvSpec,
     ) -> FloatTensor<Self> {
-        match MiraConvOp
+        let prep = MiraConvOp
             .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
-            .stateful()
-        {
+            .stateful();
+        // Checkpoint the operands (tracked case) before their primitives are taken.
+        let tracked = match prep {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let w_state = prep.checkpoint(&weight);
-                let out = forward_flex(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                    &spec,
-                );
-                prep.finish((x_state, w_state, spec), out)
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), spec);
+                Ok((prep, state))
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward_flex(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                &spec,
-            )),
+            OpsKind::UnTracked(prep) => Err(prep),
+        };
+        let out = forward_flex(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+            &spec,
+        );
+        match tracked {
+            Ok((prep, state)) => prep.finish(state, out),
+            Err(prep) => prep.finish(out),
         }
     }
 }

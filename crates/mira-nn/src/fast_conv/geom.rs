@@ -71,6 +71,21 @@ impl ConvGeom {
         })
     }
 
+    /// The geometry of a 5D input `x` (`[B, Ci, D, H, W]`) convolved with a 5D weight
+    /// (`[Co, Ci, KD, KH, KW]`); `None` as for [`ConvGeom::new`], or when a shape is not 5D.
+    pub fn from_shapes(
+        x: &[usize],
+        w: &[usize],
+        stride: [usize; 3],
+        pad: [usize; 3],
+        dilation: [usize; 3],
+    ) -> Option<Self> {
+        let (&[b, ci, d, h, wd], &[co, _, kd, kh, kw]) = (x, w) else {
+            return None;
+        };
+        Self::new(b, ci, co, [d, h, wd], [kd, kh, kw], stride, pad, dilation)
+    }
+
     /// Voxels of one input channel.
     pub fn in_len(&self) -> usize {
         self.input.iter().product()
@@ -89,6 +104,17 @@ impl ConvGeom {
     /// Rows of the im2col matrix (= columns of the flattened weight).
     pub fn col_rows(&self) -> usize {
         self.cin * self.taps()
+    }
+
+    /// `(input floats per image, output floats per image, im2col rows, output voxels per
+    /// channel)`: the strides the kernels walk the batch with.
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.cin * self.in_len(),
+            self.cout * self.out_len(),
+            self.col_rows(),
+            self.out_len(),
+        )
     }
 
     /// Output lines (`od · oh` rows of `ow` voxels): the unit the kernels tile by.

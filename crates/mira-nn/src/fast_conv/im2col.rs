@@ -57,6 +57,27 @@ fn for_each_line(
     }
 }
 
+/// One output line as tap offset `off` sees input line `src`: voxels `lo..hi` read
+/// `src[o·stride + off − pad]`, the rest (padding) are zero.
+fn copy_line(
+    dst: &mut [f32],
+    src: &[f32],
+    (off, lo, hi): (usize, usize, usize),
+    sw: usize,
+    pw: usize,
+) {
+    dst[..lo].fill(0.0);
+    dst[hi..].fill(0.0);
+    if sw == 1 {
+        let first = lo + off - pw;
+        dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+    } else {
+        for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+            *d = src[o * sw + off - pw];
+        }
+    }
+}
+
 /// Fills `col` (`col_rows × (l1 − l0)·ow`) from one image `x` (`cin × d·h·w`).
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], l0: usize, l1: usize, col: &mut [f32]) {
     let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
@@ -67,17 +88,7 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], l0: usize, l1: usize, col: &mut [f
             dst.fill(0.0);
             return;
         };
-        let src = &x[src * iw..(src + 1) * iw];
-        dst[..lo].fill(0.0);
-        dst[hi..].fill(0.0);
-        if sw == 1 {
-            let first = lo + off - pw;
-            dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-        } else {
-            for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                *d = src[o * sw + off - pw];
-            }
-        }
+        copy_line(dst, &x[src * iw..(src + 1) * iw], (off, lo, hi), sw, pw);
     });
 }
 
@@ -131,17 +142,7 @@ pub(crate) fn kw_lines(g: &ConvGeom, x: &[f32], first: usize, span: usize, buf: 
                     dst.fill(0.0);
                     continue;
                 };
-                let src = &xc[ih * iw..(ih + 1) * iw];
-                dst[..lo].fill(0.0);
-                dst[hi..].fill(0.0);
-                if sw == 1 {
-                    let start = lo + off - pw;
-                    dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                } else {
-                    for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                        *d = src[o * sw + off - pw];
-                    }
-                }
+                copy_line(dst, &xc[ih * iw..(ih + 1) * iw], (off, lo, hi), sw, pw);
             }
         }
     }

@@ -115,12 +115,7 @@ fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// `out = conv(x, w) + bias`; `x` is `batch × cin × in_len`, `w` `cout × col_rows`, `out`
 /// `batch × cout × out_len`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
-    let (in_img, out_img, rows, out_len) = (
-        g.cin * g.in_len(),
-        g.cout * g.out_len(),
-        g.col_rows(),
-        g.out_len(),
-    );
+    let (in_img, out_img, rows, out_len) = g.sizes();
     let ow = g.output[2];
     let kh_weights = if g.pointwise() { None } else { kh_split(g, w) };
     let items: Vec<_> = out.chunks_mut(out_img).zip(x.chunks(in_img)).collect();
@@ -212,12 +207,7 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
         forward(&g2, dout, &w2, &vec![0.0; g.cin], dx);
         return;
     }
-    let (in_img, out_img, rows, out_len) = (
-        g.cin * g.in_len(),
-        g.cout * g.out_len(),
-        g.col_rows(),
-        g.out_len(),
-    );
+    let (in_img, out_img, rows, out_len) = g.sizes();
     let ow = g.output[2];
     let items: Vec<_> = dx.chunks_mut(in_img).zip(dout.chunks(out_img)).collect();
     per_image(items, |(dx, dout), scratch, par| {
@@ -293,12 +283,7 @@ fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
 /// `(dw, dbias)`: the weight (`cout × col_rows`) and bias (`cout`) gradients summed over the
 /// batch, in a fixed order (per-image partial sums, then image 0, 1, ...).
 pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (in_img, out_img, rows, out_len) = (
-        g.cin * g.in_len(),
-        g.cout * g.out_len(),
-        g.col_rows(),
-        g.out_len(),
-    );
+    let (in_img, out_img, rows, out_len) = g.sizes();
     let ow = g.output[2];
     let w_len = g.cout * rows;
     let mut partial = vec![0.0f32; g.batch * (w_len + g.cout)];

@@ -67,17 +67,7 @@ fn spec3(options: &ConvOptions<3>) -> ConvSpec {
 
 /// A valid geometry for these shapes (else burn's op reports the error its own way).
 fn valid(x: &[usize], w: &[usize], spec: &ConvSpec) -> bool {
-    ConvGeom::new(
-        x[0],
-        x[1],
-        w[0],
-        [x[2], x[3], x[4]],
-        [w[2], w[3], w[4]],
-        spec.stride,
-        spec.pad,
-        spec.dilation,
-    )
-    .is_some()
+    ConvGeom::from_shapes(x, w, spec.stride, spec.pad, spec.dilation).is_some()
 }
 
 /// 3D convolution, as `burn::tensor::module::conv3d`.
