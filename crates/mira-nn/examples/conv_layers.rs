@@ -18,7 +18,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(9);
-    // (cin, cout, side) of the twelve 3×3 convolutions of UNet2d(base 16, depth 3) on 128².
+    // (cin, cout, side) of the fourteen 3×3 convolutions of UNet2d(base 16, depth 3) on 128².
     let layers = [
         (4, 16, 128),
         (16, 16, 128),

@@ -9,10 +9,9 @@
 //! usual. `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
 //! pair.
 
+use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::ops::ConvOptions;
 
 use crate::fast_conv;
 
@@ -24,15 +23,10 @@ pub fn bn_uses_running_stats(bn: &BatchNorm, x: &Tensor<4>) -> bool {
 
 /// `bn(conv(x))`, folded when `bn` uses its running statistics.
 pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        // burn's `Same` rule is private to burn-nn; Mira's models do not use it.
-        PaddingConfig2d::Same => return bn.forward(fast_conv::conv2d_layer(conv, x)),
+    let options = match fast_conv::conv2d_options(conv) {
+        Some(options) if bn_uses_running_stats(bn, &x) => options,
+        _ => return bn.forward(fast_conv::conv2d_layer(conv, x)),
     };
-    if !bn_uses_running_stats(bn, &x) {
-        return bn.forward(fast_conv::conv2d_layer(conv, x));
-    }
     // The folded weights live where the weights live (the plain device during attacks).
     let weight = conv.weight.val();
     let device = weight.device();
@@ -46,6 +40,5 @@ pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     };
     let bias = (bias - mean) * scale.clone() + bn.beta.val();
     let weight = weight * scale.reshape([cout, 1, 1, 1]);
-    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     fast_conv::conv2d(x, weight, Some(bias), options)
 }

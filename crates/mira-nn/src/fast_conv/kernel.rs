@@ -63,8 +63,8 @@ fn matmul(
 }
 
 thread_local! {
-    /// Each worker thread's im2col buffer, kept between calls: a fresh zero-filled buffer
-    /// per image was 8 % of an attack step (memset) before.
+    /// Each worker thread's im2col buffer, kept between calls: with a fresh zero-filled
+    /// buffer per image, `memset` was 12 % of a b1 profile (4 % after, measured under load).
     /// Taken out while in use (not borrowed), so a re-entrant call on the same thread (a rayon
     /// worker stealing another convolution while a GEMM waits) just allocates its own.
     static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -250,9 +250,10 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
 /// For stride 1, the input gradient is itself a convolution: of `dout` with the kernel
 /// flipped in space and with input and output channels swapped, padded by
 /// `dilation·(k − 1) − pad`. That form runs one GEMM with `k = cout·taps` per tile instead of
-/// a GEMM with `k = cout` into a `cin·taps`-row buffer plus col2im (measured faster on the
-/// UNet's layers, BENCHMARKS.md). `None` where it does not apply (strides, pointwise kernels,
-/// padding beyond the kernel's reach).
+/// a GEMM with `k = cout` into a `cin·taps`-row buffer plus col2im: chosen for the GEMM's
+/// shape and the smaller buffer, not measured against the col2im form on its own (both
+/// landed in one change). `None` where it does not apply (strides, pointwise kernels, padding
+/// beyond the kernel's reach).
 fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
     if g.stride != [1; 3] || g.pointwise() {
         return None;

@@ -124,16 +124,28 @@ pub fn conv2d(
     y.reshape([b, co, oh, ow])
 }
 
-/// burn's `Conv2d` layer's forward pass through [`conv2d`]; `Same` padding goes to the layer's
-/// own forward.
-pub fn conv2d_layer(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+/// The options burn's `Conv2d` layer convolves with, or `None` for `Same` padding (burn-nn
+/// keeps that rule private; Mira's models do not use it).
+pub fn conv2d_options(layer: &Conv2d) -> Option<ConvOptions<2>> {
     let padding = match layer.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => return layer.forward(x),
+        PaddingConfig2d::Same => return None,
     };
-    let options =
-        ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    Some(ConvOptions::new_with_padding(
+        layer.stride,
+        padding,
+        layer.dilation,
+        layer.groups,
+    ))
+}
+
+/// burn's `Conv2d` layer's forward pass through [`conv2d`]; `Same` padding goes to the layer's
+/// own forward.
+pub fn conv2d_layer(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(options) = conv2d_options(layer) else {
+        return layer.forward(x);
+    };
     conv2d(
         x,
         layer.weight.val(),
