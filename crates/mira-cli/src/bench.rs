@@ -43,11 +43,27 @@ pub struct Args {
     /// PyTorch script bench/s1_sweep.py on the same slices and weights.
     #[arg(long)]
     pub sweep: Option<PathBuf>,
+    /// The sweep's budgets, comma-separated (default the six: 0, 0.005, 0.01, 0.02,
+    /// 0.04, 0.08); both sides run the same list.
+    #[arg(long, value_delimiter = ',')]
+    pub sweep_eps: Option<Vec<f32>>,
 }
 
 /// `--sweep DIR`: data, the PyTorch side (which trains the shared weights when absent), Mira.
 fn sweep(dir: &std::path::Path, a: &Args) -> Result<()> {
     mira_eval::write_sweep_data(dir)?;
+    let eps: Vec<f32> = a
+        .sweep_eps
+        .clone()
+        .unwrap_or_else(|| mira_eval::SWEEP_EPSILONS.to_vec());
+    if eps.is_empty() || eps.iter().any(|e| !e.is_finite() || *e < 0.0) {
+        bail!("--sweep-eps: give finite budgets >= 0, e.g. 0,0.02");
+    }
+    let eps_arg = eps
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let reference: Option<serde_json::Value> = match &a.reference {
         Some(py) => {
             let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/s1_sweep.py");
@@ -55,6 +71,7 @@ fn sweep(dir: &std::path::Path, a: &Args) -> Result<()> {
                 .arg(&script)
                 .args(["--data", &dir.display().to_string()])
                 .args(["--threads", &a.threads.to_string(), "--json"])
+                .args(["--eps", &eps_arg])
                 .output()
                 .with_context(|| format!("running {} {}", py.display(), script.display()))?;
             if !out.status.success() {
@@ -71,7 +88,7 @@ fn sweep(dir: &std::path::Path, a: &Args) -> Result<()> {
         }
         None => None,
     };
-    let mira = mira_eval::bench_sweep(dir, &mira_eval::SWEEP_EPSILONS)?;
+    let mira = mira_eval::bench_sweep(dir, &eps)?;
     if a.json {
         println!(
             "{}",
