@@ -159,33 +159,7 @@ impl AgeCell<'_> {
         let spec = self
             .spec
             .ok_or_else(|| EvalError::invalid("attack", "per-image attack without a kind"))?;
-        let dev = default_device();
-        let ball = self.ball()?;
-        let mut records = Vec::with_capacity(test.len());
-        for (b, chunk) in test.chunks(self.batch_size).enumerate() {
-            let refs: Vec<&AgeSubject> = chunk.iter().collect();
-            let x0 = volumes_tensor(&refs, &dev)?;
-            let attacked = CellAttack::Fixed(spec).run(
-                &self.judge(chunk),
-                x0,
-                &ball,
-                mix(self.seed, b as u64),
-                None,
-            )?;
-            let (mut recs, adv) =
-                self.score(chunk, b * self.batch_size, attacked.adv, clean_pred)?;
-            if let Some(m) = attacked.member {
-                for (r, m) in recs.iter_mut().zip(m) {
-                    r.member = Some(m);
-                }
-            }
-            if b == 0 {
-                save_first_example(chunk, &adv, self.epsilon, example)?;
-            }
-            records.extend(recs);
-            on_batch(chunk.len());
-        }
-        Ok(records)
+        self.run_cases(test, clean_pred, example, on_batch, CellAttack::Fixed(spec))
     }
 
     /// Fits one δ on `fit` subjects, writes it to `delta_path` (NIfTI), and applies it to
@@ -262,30 +236,59 @@ impl AgeCell<'_> {
             .entry
             .min_norm()
             .ok_or_else(|| EvalError::invalid("attack", "not a min-norm attack"))?;
+        self.run_cases(
+            test,
+            clean_pred,
+            example,
+            on_batch,
+            CellAttack::MinNorm(cfg),
+        )
+    }
+
+    /// Attacks the test subjects batch by batch (in waves, `crate::waves`) with `attack` and
+    /// scores them; composite members and minimal norms go into the records.
+    fn run_cases(
+        &self,
+        test: &[AgeSubject],
+        clean_pred: &[f64],
+        example: Option<&Path>,
+        on_batch: &mut dyn FnMut(usize),
+        attack: CellAttack<'_>,
+    ) -> Result<Vec<AgeRecord>> {
         let dev = default_device();
         let ball = self.ball()?;
+        let chunk_of =
+            |b: usize| &test[b * self.batch_size..((b + 1) * self.batch_size).min(test.len())];
+        let todo: Vec<usize> = (0..test.len().div_ceil(self.batch_size)).collect();
         let mut records = Vec::with_capacity(test.len());
-        for (b, chunk) in test.chunks(self.batch_size).enumerate() {
-            let refs: Vec<&AgeSubject> = chunk.iter().collect();
-            let x0 = volumes_tensor(&refs, &dev)?;
-            let found = CellAttack::MinNorm(cfg).run(
-                &self.judge(chunk),
-                x0,
-                &ball,
-                mix(self.seed, b as u64),
-                None,
-            )?;
-            let min_norm = found.min_norm.unwrap_or_default();
-            let (mut recs, adv) = self.score(chunk, b * self.batch_size, found.adv, clean_pred)?;
-            for (r, m) in recs.iter_mut().zip(&min_norm) {
-                r.min_norm = m.map(f64::from);
-            }
-            if b == 0 {
-                save_first_example(chunk, &adv, self.epsilon, example)?;
-            }
-            records.extend(recs);
-            on_batch(chunk.len());
-        }
+        crate::waves::in_waves(
+            &todo,
+            |b| {
+                let chunk = chunk_of(b);
+                let refs: Vec<&AgeSubject> = chunk.iter().collect();
+                let x0 = volumes_tensor(&refs, &dev)?;
+                let seed = mix(self.seed, b as u64);
+                let attacked = attack.run(&self.judge(chunk), x0, &ball, seed, None)?;
+                let first = b * self.batch_size;
+                let (mut recs, adv) = self.score(chunk, first, attacked.adv, clean_pred)?;
+                for (r, m) in recs.iter_mut().zip(attacked.member.unwrap_or_default()) {
+                    r.member = Some(m);
+                }
+                for (r, m) in recs.iter_mut().zip(attacked.min_norm.unwrap_or_default()) {
+                    r.min_norm = m.map(f64::from);
+                }
+                Ok((recs, adv))
+            },
+            |b, (recs, adv)| {
+                if b == 0 {
+                    save_first_example(chunk_of(b), &adv, self.epsilon, example)?;
+                }
+                let n = recs.len();
+                records.extend(recs);
+                on_batch(n);
+                Ok(())
+            },
+        )?;
         Ok(records)
     }
 }

@@ -31,6 +31,10 @@ pub(crate) struct Attacked<const D: usize> {
     pub min_norm: Option<Vec<Option<f32>>>,
     /// `auto`: per case the member whose input is kept (`clean`: none raised its score).
     pub member: Option<Vec<String>>,
+    /// The inputs are the clean ones, untouched: a fixed-budget attack at ε = 0, whose ball
+    /// holds the clean input alone, is not run (its result is that input, and the runner
+    /// re-checks it like any other); scores on the clean input can be reused.
+    pub unchanged: bool,
 }
 
 /// A saved cascade state to continue from, and where to hand each new one.
@@ -64,7 +68,7 @@ impl<'a> CellAttack<'a> {
         resume: Option<Resume<'_>>,
     ) -> Result<Attacked<D>> {
         let all: Vec<usize> = (0..x0.dims()[0]).collect();
-        let (mut min_norm, mut member) = (None, None);
+        let (mut min_norm, mut member, mut unchanged) = (None, None, false);
         let adv = match *self {
             CellAttack::MinNorm(cfg) => {
                 let failure: RefCell<Option<String>> = RefCell::new(None);
@@ -100,6 +104,10 @@ impl<'a> CellAttack<'a> {
                 );
                 adv
             }
+            CellAttack::Fixed(_) if ball.epsilon == 0.0 => {
+                unchanged = true;
+                x0
+            }
             CellAttack::Fixed(spec) => {
                 let f = judge.objective(&all)?;
                 let mut rng = StdRng::seed_from_u64(seed);
@@ -110,6 +118,7 @@ impl<'a> CellAttack<'a> {
             adv,
             min_norm,
             member,
+            unchanged,
         })
     }
 }

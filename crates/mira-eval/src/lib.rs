@@ -50,6 +50,7 @@ mod synth_cell;
 mod synth_outputs;
 mod synth_runner;
 mod synth_spec;
+mod waves;
 
 pub use age_runner::{
     AgeRunOutcome, age_splits, is_brain_age_run, rebuild_brain_age_report, run_brain_age,

@@ -105,42 +105,48 @@ impl RegCell<'_> {
         let size = (test[0].fixed.len() as f64).sqrt() as usize;
         let grid = tre_grid(size, TRE_GRID);
         let mut records = Vec::with_capacity(test.len());
-        for b in 0..test.len().div_ceil(self.batch_size) {
-            let batch = self.attack_batch(test, b)?;
-            let per = 2 * size * size;
-            for (i, adv_pred) in batch.pred.iter().enumerate() {
-                let case = b * self.batch_size + i;
-                let p = &test[case];
-                let (a, c) = (
-                    &batch.adv[i * per..(i + 1) * per],
-                    &batch.clean[i * per..(i + 1) * per],
-                );
-                let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
-                self.check_mask(a, c, case)?;
-                let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
-                records.push(RegRecord {
-                    model: self.model_name.into(),
-                    attack: self.attack_name.into(),
-                    image: self.image.describe().into(),
-                    norm: format!("{:?}", self.norm).to_lowercase(),
-                    epsilon: eps_f64(self.epsilon),
-                    case,
-                    source: p.source,
-                    unit: self.unit.into(),
-                    tolerance: self.tolerance,
-                    truth: mm(&p.truth),
-                    clean_pred: mm(&clean_pred[case]),
-                    adv_pred: mm(adv_pred),
-                    clean_tre: tre(&clean_pred[case], &p.truth, &grid) * self.spacing,
-                    adv_tre: tre(adv_pred, &p.truth, &grid) * self.spacing,
-                    linf,
-                    l2,
-                    min_norm: batch.min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
-                    member: batch.member.as_ref().map(|m| m[i].clone()),
-                });
-            }
-            on_batch(batch.pred.len());
-        }
+        let todo: Vec<usize> = (0..test.len().div_ceil(self.batch_size)).collect();
+        crate::waves::in_waves(
+            &todo,
+            |b| self.attack_batch(test, b),
+            |b, batch| {
+                let per = 2 * size * size;
+                for (i, adv_pred) in batch.pred.iter().enumerate() {
+                    let case = b * self.batch_size + i;
+                    let p = &test[case];
+                    let (a, c) = (
+                        &batch.adv[i * per..(i + 1) * per],
+                        &batch.clean[i * per..(i + 1) * per],
+                    );
+                    let (linf, l2) =
+                        check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
+                    self.check_mask(a, c, case)?;
+                    let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
+                    records.push(RegRecord {
+                        model: self.model_name.into(),
+                        attack: self.attack_name.into(),
+                        image: self.image.describe().into(),
+                        norm: format!("{:?}", self.norm).to_lowercase(),
+                        epsilon: eps_f64(self.epsilon),
+                        case,
+                        source: p.source,
+                        unit: self.unit.into(),
+                        tolerance: self.tolerance,
+                        truth: mm(&p.truth),
+                        clean_pred: mm(&clean_pred[case]),
+                        adv_pred: mm(adv_pred),
+                        clean_tre: tre(&clean_pred[case], &p.truth, &grid) * self.spacing,
+                        adv_tre: tre(adv_pred, &p.truth, &grid) * self.spacing,
+                        linf,
+                        l2,
+                        min_norm: batch.min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
+                        member: batch.member.as_ref().map(|m| m[i].clone()),
+                    });
+                }
+                on_batch(batch.pred.len());
+                Ok(())
+            },
+        )?;
         Ok(records)
     }
 

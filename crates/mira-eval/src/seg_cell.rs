@@ -131,85 +131,113 @@ impl Cell<'_> {
         keep: bool,
         on_batch: &mut dyn FnMut(usize),
     ) -> Result<(Vec<SegRecord>, Vec<Kept>)> {
+        let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        let todo: Vec<usize> = (0..self.batches(test.items.len()))
+            .filter(|b| only.is_none_or(|o| o.contains(b)))
+            .collect();
+        let mut records = Vec::with_capacity(test.items.len());
+        let mut kept: Vec<Kept> = Vec::new();
+        crate::waves::in_waves(
+            &todo,
+            |b| self.run_batch(test, clean_pred, b, &ball, keep),
+            |_, (r, k)| {
+                let n = r.len();
+                records.extend(r);
+                kept.extend(k);
+                on_batch(n);
+                Ok(())
+            },
+        )?;
+        Ok((records, kept))
+    }
+
+    /// Attacks and scores batch `b` (cases `b·batch_size ..`).
+    fn run_batch(
+        &self,
+        test: &SegDataset,
+        clean_pred: &[Vec<u8>],
+        b: usize,
+        ball: &LpBall<4>,
+        keep: bool,
+    ) -> Result<(Vec<SegRecord>, Vec<Kept>)> {
         let dev = default_device();
         let k = test.n_labels();
         let labels: Vec<String> = test.label_names[1..].to_vec();
-        let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
-        let mut records = Vec::with_capacity(test.items.len());
+        let first = b * self.batch_size;
+        let chunk = &test.items[first..(first + self.batch_size).min(test.items.len())];
+        let mut records = Vec::with_capacity(chunk.len());
         let mut kept: Vec<Kept> = Vec::new();
-        for (b, chunk) in test.items.chunks(self.batch_size).enumerate() {
-            if only.is_some_and(|o| !o.contains(&b)) {
-                continue;
+        let (h, w) = (chunk[0].height, chunk[0].width);
+        let refs: Vec<_> = chunk.iter().collect();
+        let x0 = images_to_tensor(&refs, &dev)?;
+        let targets: Vec<Option<Vec<u8>>> =
+            chunk.iter().map(|s| self.goal.target(&s.labels)).collect();
+        let judge = SegJudge {
+            model: self.model,
+            truths: chunk.iter().map(|s| s.labels.as_slice()).collect(),
+            targets: targets.clone(),
+            targeted: self.goal != GoalSpec::Untargeted,
+            temperature: self.temperature,
+            loss: self.loss,
+            classes: k,
+            height: h,
+            width: w,
+            break_dice: self.break_dice,
+            break_match: self.break_match,
+        };
+        let Attacked {
+            adv,
+            min_norm,
+            member,
+            unchanged,
+        } = self.attack_batch(&judge, x0.clone(), ball, b)?;
+        let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
+        let pred = if unchanged {
+            clean_pred[first..first + chunk.len()].to_vec()
+        } else {
+            argmax_labels(self.model.logits(adv))
+        };
+        let per = xa.len() / chunk.len();
+        for (i, s) in chunk.iter().enumerate() {
+            let case = first + i;
+            let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
+            if keep {
+                kept.push((case, a.to_vec(), pred[i].clone()));
             }
-            let first = b * self.batch_size;
-            let (h, w) = (chunk[0].height, chunk[0].width);
-            let refs: Vec<_> = chunk.iter().collect();
-            let x0 = images_to_tensor(&refs, &dev)?;
-            let targets: Vec<Option<Vec<u8>>> =
-                chunk.iter().map(|s| self.goal.target(&s.labels)).collect();
-            let judge = SegJudge {
-                model: self.model,
-                truths: chunk.iter().map(|s| s.labels.as_slice()).collect(),
-                targets: targets.clone(),
-                targeted: self.goal != GoalSpec::Untargeted,
-                temperature: self.temperature,
-                loss: self.loss,
-                classes: k,
-                height: h,
-                width: w,
-                break_dice: self.break_dice,
-                break_match: self.break_match,
+            let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
+            let agree = |p: &[u8], t: &[u8]| {
+                target_agreement(p, &s.labels, t)
+                    .map_err(|e| EvalError::invalid("data", e.to_string()))
             };
-            let Attacked {
-                adv,
-                min_norm,
-                member,
-            } = self.attack_batch(&judge, x0.clone(), &ball, b)?;
-            let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
-            let pred = argmax_labels(self.model.logits(adv));
-            let per = xa.len() / chunk.len();
-            for (i, s) in chunk.iter().enumerate() {
-                let case = first + i;
-                let (a, c) = (&xa[i * per..(i + 1) * per], &xc[i * per..(i + 1) * per]);
-                if keep {
-                    kept.push((case, a.to_vec(), pred[i].clone()));
-                }
-                let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
-                let agree = |p: &[u8], t: &[u8]| {
-                    target_agreement(p, &s.labels, t)
-                        .map_err(|e| EvalError::invalid("data", e.to_string()))
+            let (clean_target_dice, adv_target_dice, clean_target_match, adv_target_match) =
+                match &targets[i] {
+                    Some(t) => (
+                        mean_defined(&dice(&clean_pred[case], t, k, true)?),
+                        mean_defined(&dice(&pred[i], t, k, true)?),
+                        agree(&clean_pred[case], t)?,
+                        agree(&pred[i], t)?,
+                    ),
+                    None => (None, None, None, None),
                 };
-                let (clean_target_dice, adv_target_dice, clean_target_match, adv_target_match) =
-                    match &targets[i] {
-                        Some(t) => (
-                            mean_defined(&dice(&clean_pred[case], t, k, true)?),
-                            mean_defined(&dice(&pred[i], t, k, true)?),
-                            agree(&clean_pred[case], t)?,
-                            agree(&pred[i], t)?,
-                        ),
-                        None => (None, None, None, None),
-                    };
-                records.push(SegRecord {
-                    model: self.model_name.into(),
-                    attack: self.attack_name.into(),
-                    goal: self.goal.describe(),
-                    norm: format!("{:?}", self.norm).to_lowercase(),
-                    epsilon: eps_f64(self.epsilon),
-                    case,
-                    labels: labels.clone(),
-                    clean_dice: dice(&clean_pred[case], &s.labels, k, false)?,
-                    adv_dice: dice(&pred[i], &s.labels, k, false)?,
-                    clean_target_dice,
-                    adv_target_dice,
-                    clean_target_match,
-                    adv_target_match,
-                    linf,
-                    l2,
-                    min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
-                    member: member.as_ref().map(|m| m[i].clone()),
-                });
-            }
-            on_batch(chunk.len());
+            records.push(SegRecord {
+                model: self.model_name.into(),
+                attack: self.attack_name.into(),
+                goal: self.goal.describe(),
+                norm: format!("{:?}", self.norm).to_lowercase(),
+                epsilon: eps_f64(self.epsilon),
+                case,
+                labels: labels.clone(),
+                clean_dice: dice(&clean_pred[case], &s.labels, k, false)?,
+                adv_dice: dice(&pred[i], &s.labels, k, false)?,
+                clean_target_dice,
+                adv_target_dice,
+                clean_target_match,
+                adv_target_match,
+                linf,
+                l2,
+                min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
+                member: member.as_ref().map(|m| m[i].clone()),
+            });
         }
         Ok((records, kept))
     }

@@ -123,128 +123,151 @@ impl ShapeCell<'_> {
         keep: bool,
         on_batch: &mut dyn FnMut(usize),
     ) -> Result<(Vec<ShapeRecord>, Vec<KeptShape>)> {
-        let mut kept = Vec::new();
-        let dev = default_device();
-        let eval = self.model.valid();
         let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
-        let mut records = Vec::with_capacity(test.len());
-        for (b, chunk) in test.chunks(self.batch_size).enumerate() {
-            let first = b * self.batch_size;
-            let refs: Vec<&ShapeSample> = chunk.iter().collect();
-            let slices = slices_tensor(&refs, &dev)?;
-            let clean = eval.heads(slices.clone());
-            let clean_points = tensor_to_vec(clean.points.clone());
-            let per = clean_points.len() / chunk.len();
-            let recon_ind = recon_error(&eval, slices.clone());
-            let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
-            let (mut min_norm, mut member): (Option<Vec<Option<f32>>>, Option<Vec<String>>) =
-                (None, None);
-            let (x0, adv) = match (self.scope, starts) {
-                (ShapeScope::Ood, Some((images, _))) => {
-                    let s = chunk[0].size;
-                    let v: Vec<f32> = images[first..first + chunk.len()].concat();
-                    let x0 =
-                        Tensor::<4>::from_data(TensorData::new(v, [chunk.len(), 1, s, s]), &dev);
-                    let f = MatchObjective {
-                        eval: eval.clone(),
-                        points: clean.points.clone(),
-                        mask: sigmoid(clean.mask_logits.clone()),
-                        recon: clean.recon.clone(),
-                        scale2: self.point_scale * self.point_scale,
-                    };
-                    let CellAttack::Fixed(spec) = self.attack else {
-                        return Err(EvalError::invalid(
-                            "scope",
-                            "out-of-distribution cells run a fixed-budget attack",
-                        ));
-                    };
-                    let adv = spec.perturb(&f, x0.clone(), &ball, &mut rng)?;
-                    (x0, adv)
-                }
-                _ => {
-                    let judge = ShapeJudge {
-                        model: self.model,
-                        eval: eval.clone(),
-                        samples: refs.clone(),
-                        break_mrse: self.break_mrse,
-                    };
-                    let attacked = self.attack.run(
-                        &judge,
-                        slices.clone(),
-                        &ball,
-                        mix(self.seed, b as u64),
-                        None,
-                    )?;
-                    (min_norm, member) = (attacked.min_norm, attacked.member);
-                    let adv = attacked.adv;
-                    (slices.clone(), adv)
-                }
-            };
-            let adv_points = tensor_to_vec(mira_nn::Forward::forward(&eval, adv.clone()));
-            let start_points = tensor_to_vec(mira_nn::Forward::forward(&eval, x0.clone()));
-            let recon_adv = recon_error(&eval, adv.clone());
-            let recon_start = recon_error(&eval, x0.clone());
-            let (adv_host, x0_host) = (tensor_to_vec(adv), tensor_to_vec(x0));
-            let px = adv_host.len() / chunk.len();
-            for (i, s) in chunk.iter().enumerate() {
-                let case = first + i;
-                let (linf, l2) = check_budget(
-                    &adv_host[i * px..(i + 1) * px],
-                    &x0_host[i * px..(i + 1) * px],
-                    self.norm,
-                    self.epsilon,
-                    &self.name(),
-                    case,
-                )?;
-                let cp = to_points(&clean_points[i * per..(i + 1) * per]);
-                let ap = to_points(&adv_points[i * per..(i + 1) * per]);
-                let n = s.size;
-                let poly = |p: &[[f64; 2]]| polygon_mask(p, n, n);
-                let ood = self.scope == ShapeScope::Ood;
-                // OOD: the reference is the model's own output on the test slice.
-                let (reference, ref_mask) = if ood {
-                    (cp.clone(), poly(&cp))
-                } else {
-                    (s.points.clone(), s.mask.clone())
+        let eval = self.model.valid();
+        let todo: Vec<usize> = (0..test.len().div_ceil(self.batch_size)).collect();
+        let (mut records, mut kept) = (Vec::with_capacity(test.len()), Vec::new());
+        crate::waves::in_waves(
+            &todo,
+            |b| self.run_batch(test, starts, keep, b, &eval, &ball),
+            |_, (r, k)| {
+                let n = r.len();
+                records.extend(r);
+                kept.extend(k);
+                on_batch(n);
+                Ok(())
+            },
+        )?;
+        Ok((records, kept))
+    }
+
+    /// Attacks and scores batch `b` (cases `b·batch_size ..`).
+    fn run_batch(
+        &self,
+        test: &[ShapeSample],
+        starts: Option<(&[Vec<f32>], &str)>,
+        keep: bool,
+        b: usize,
+        eval: &ShapeNet,
+        ball: &LpBall<4>,
+    ) -> Result<(Vec<ShapeRecord>, Vec<KeptShape>)> {
+        let dev = default_device();
+        let first = b * self.batch_size;
+        let chunk = &test[first..(first + self.batch_size).min(test.len())];
+        let (mut records, mut kept) = (Vec::with_capacity(chunk.len()), Vec::new());
+        let first = b * self.batch_size;
+        let refs: Vec<&ShapeSample> = chunk.iter().collect();
+        let slices = slices_tensor(&refs, &dev)?;
+        let clean = eval.heads(slices.clone());
+        let clean_points = tensor_to_vec(clean.points.clone());
+        let per = clean_points.len() / chunk.len();
+        let recon_ind = recon_error(eval, slices.clone());
+        let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
+        let (mut min_norm, mut member): (Option<Vec<Option<f32>>>, Option<Vec<String>>) =
+            (None, None);
+        let (x0, adv) = match (self.scope, starts) {
+            (ShapeScope::Ood, Some((images, _))) => {
+                let s = chunk[0].size;
+                let v: Vec<f32> = images[first..first + chunk.len()].concat();
+                let x0 = Tensor::<4>::from_data(TensorData::new(v, [chunk.len(), 1, s, s]), &dev);
+                let f = MatchObjective {
+                    eval: eval.clone(),
+                    points: clean.points.clone(),
+                    mask: sigmoid(clean.mask_logits.clone()),
+                    recon: clean.recon.clone(),
+                    scale2: self.point_scale * self.point_scale,
                 };
-                let sp = to_points(&start_points[i * per..(i + 1) * per]);
-                if keep {
-                    kept.push(KeptShape {
-                        case,
-                        start: x0_host[i * px..(i + 1) * px].to_vec(),
-                        adv: adv_host[i * px..(i + 1) * px].to_vec(),
-                        clean: cp.clone(),
-                        adversarial: ap.clone(),
-                    });
-                }
-                records.push(ShapeRecord {
-                    model: self.model_name.into(),
-                    attack: self.attack_name.into(),
-                    scope: match self.scope {
-                        ShapeScope::Ind => "ind",
-                        ShapeScope::Ood => "ood",
-                        ShapeScope::MinNorm => "min-norm",
-                    }
-                    .into(),
-                    source: starts.filter(|_| ood).map(|(_, name)| name.to_string()),
-                    norm: format!("{:?}", self.norm).to_lowercase(),
-                    epsilon: eps_f64(self.epsilon),
+                let CellAttack::Fixed(spec) = self.attack else {
+                    return Err(EvalError::invalid(
+                        "scope",
+                        "out-of-distribution cells run a fixed-budget attack",
+                    ));
+                };
+                let adv = spec.perturb(&f, x0.clone(), ball, &mut rng)?;
+                (x0, adv)
+            }
+            _ => {
+                let judge = ShapeJudge {
+                    model: self.model,
+                    eval: eval.clone(),
+                    samples: refs.clone(),
+                    break_mrse: self.break_mrse,
+                };
+                let attacked = self.attack.run(
+                    &judge,
+                    slices.clone(),
+                    ball,
+                    mix(self.seed, b as u64),
+                    None,
+                )?;
+                (min_norm, member) = (attacked.min_norm, attacked.member);
+                let adv = attacked.adv;
+                (slices.clone(), adv)
+            }
+        };
+        let adv_points = tensor_to_vec(mira_nn::Forward::forward(eval, adv.clone()));
+        let start_points = tensor_to_vec(mira_nn::Forward::forward(eval, x0.clone()));
+        let recon_adv = recon_error(eval, adv.clone());
+        let recon_start = recon_error(eval, x0.clone());
+        let (adv_host, x0_host) = (tensor_to_vec(adv), tensor_to_vec(x0));
+        let px = adv_host.len() / chunk.len();
+        for (i, s) in chunk.iter().enumerate() {
+            let case = first + i;
+            let (linf, l2) = check_budget(
+                &adv_host[i * px..(i + 1) * px],
+                &x0_host[i * px..(i + 1) * px],
+                self.norm,
+                self.epsilon,
+                &self.name(),
+                case,
+            )?;
+            let cp = to_points(&clean_points[i * per..(i + 1) * per]);
+            let ap = to_points(&adv_points[i * per..(i + 1) * per]);
+            let n = s.size;
+            let poly = |p: &[[f64; 2]]| polygon_mask(p, n, n);
+            let ood = self.scope == ShapeScope::Ood;
+            // OOD: the reference is the model's own output on the test slice.
+            let (reference, ref_mask) = if ood {
+                (cp.clone(), poly(&cp))
+            } else {
+                (s.points.clone(), s.mask.clone())
+            };
+            let sp = to_points(&start_points[i * per..(i + 1) * per]);
+            if keep {
+                kept.push(KeptShape {
                     case,
-                    clean_mrse: mean_point_distance(&cp, &s.points),
-                    adv_mrse: mean_point_distance(&ap, &reference),
-                    clean_dice: mask_dice(&poly(&cp), &s.mask),
-                    adv_dice: mask_dice(&poly(&ap), &ref_mask),
-                    start_mrse: ood.then(|| mean_point_distance(&sp, &reference)),
-                    recon_ind: recon_ind[i],
-                    recon_start: ood.then(|| recon_start[i]),
-                    recon_adv: recon_adv[i],
-                    linf,
-                    l2,
-                    min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
-                    member: member.as_ref().map(|m| m[i].clone()),
+                    start: x0_host[i * px..(i + 1) * px].to_vec(),
+                    adv: adv_host[i * px..(i + 1) * px].to_vec(),
+                    clean: cp.clone(),
+                    adversarial: ap.clone(),
                 });
             }
-            on_batch(chunk.len());
+            records.push(ShapeRecord {
+                model: self.model_name.into(),
+                attack: self.attack_name.into(),
+                scope: match self.scope {
+                    ShapeScope::Ind => "ind",
+                    ShapeScope::Ood => "ood",
+                    ShapeScope::MinNorm => "min-norm",
+                }
+                .into(),
+                source: starts.filter(|_| ood).map(|(_, name)| name.to_string()),
+                norm: format!("{:?}", self.norm).to_lowercase(),
+                epsilon: eps_f64(self.epsilon),
+                case,
+                clean_mrse: mean_point_distance(&cp, &s.points),
+                adv_mrse: mean_point_distance(&ap, &reference),
+                clean_dice: mask_dice(&poly(&cp), &s.mask),
+                adv_dice: mask_dice(&poly(&ap), &ref_mask),
+                start_mrse: ood.then(|| mean_point_distance(&sp, &reference)),
+                recon_ind: recon_ind[i],
+                recon_start: ood.then(|| recon_start[i]),
+                recon_adv: recon_adv[i],
+                linf,
+                l2,
+                min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
+                member: member.as_ref().map(|m| m[i].clone()),
+            });
         }
         Ok((records, kept))
     }
