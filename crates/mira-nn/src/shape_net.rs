@@ -14,7 +14,7 @@
 //! in-distribution attacks differentiate through. [`ShapeNet::heads`] returns all three.
 
 use crate::conv_bn::conv_bn;
-use crate::fast_conv::conv2d_layer;
+use crate::fast_conv::{conv_transpose2d_layer, conv2d_layer};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -122,7 +122,7 @@ impl Decoder {
 
     fn forward(&self, mut h: Tensor<4>) -> Tensor<4> {
         for u in &self.ups {
-            h = relu(u.forward(h));
+            h = relu(conv_transpose2d_layer(u, h));
         }
         conv2d_layer(&self.out, h)
     }

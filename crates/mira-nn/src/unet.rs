@@ -6,7 +6,7 @@
 //! parameters. The residual variant adds a 1×1 projection shortcut to every block and is
 //! usually built one level deeper.
 
-use crate::fast_conv::conv2d_layer;
+use crate::fast_conv::{conv_transpose2d_layer, conv2d_layer, max_pool2d_layer};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -137,7 +137,7 @@ impl UNet {
         let mut h = x;
         for (i, enc) in self.encoders.iter().enumerate() {
             if i > 0 {
-                h = self.pool.forward(h);
+                h = max_pool2d_layer(&self.pool, h);
             }
             h = enc.forward(h);
             if i < depth {
@@ -146,7 +146,7 @@ impl UNet {
         }
         for (up, dec) in self.ups.iter().zip(&self.decoders) {
             let skip = skips.pop().expect("one skip per level");
-            h = dec.forward(Tensor::cat(vec![up.forward(h), skip], 1));
+            h = dec.forward(Tensor::cat(vec![conv_transpose2d_layer(up, h), skip], 1));
         }
         conv2d_layer(&self.head, h)
     }

@@ -10,32 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{host, rel_err};
-
-/// Deterministic values in [-1, 1) (a 64-bit LCG), so the test needs no RNG crate state.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn tensor<const D: usize>(shape: [usize; D], seed: u64, ad: bool) -> Tensor<D> {
-    let device = if ad {
-        mira_nn::autodiff_device()
-    } else {
-        mira_nn::default_device()
-    };
-    let n = shape.iter().product();
-    Tensor::from_data(TensorData::new(values(n, seed), shape), &device)
-}
+use common::{host, rel_err, tensor, values};
 
 struct Case {
     x: [usize; 4],

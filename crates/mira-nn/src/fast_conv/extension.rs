@@ -16,8 +16,10 @@ use burn_flex::FlexTensor;
 
 use super::geom::ConvGeom;
 use super::kernel;
+use super::pool::{self, PoolSpec};
 
-/// Stride, padding (both sides) and dilation of a 3D convolution.
+/// Stride, padding (both sides) and dilation of a 3D convolution, and whether it is the
+/// transposed one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvSpec {
     /// Stride per axis.
@@ -26,29 +28,87 @@ pub struct ConvSpec {
     pub pad: [usize; 3],
     /// Dilation per axis.
     pub dilation: [usize; 3],
+    /// The transposed convolution (without output padding): the adjoint of the convolution
+    /// with this stride, padding and dilation, whose weight `[Ci, Co, K..]` is burn's
+    /// `ConvTranspose` layout. Its forward pass is that convolution's input gradient, its input
+    /// gradient that convolution's forward pass.
+    pub transposed: bool,
+}
+
+impl ConvSpec {
+    /// Output side of the transposed convolution along `axis` for input side `n`.
+    pub fn transposed_side(&self, axis: usize, n: usize, k: usize) -> Option<usize> {
+        ((n.checked_sub(1)? * self.stride[axis]) + self.dilation[axis] * (k.checked_sub(1)?) + 1)
+            .checked_sub(2 * self.pad[axis])
+            .filter(|s| *s > 0)
+    }
+
+    /// For a transposed convolution of `x [B, Ci, D, H, W]` with `w [Ci, Co, K..]`: the shape
+    /// of its output, which is the input of the convolution it is the adjoint of.
+    pub fn transposed_output(&self, x: &[usize], w: &[usize]) -> Option<Vec<usize>> {
+        let mut shape = vec![x[0], w[1]];
+        for a in 0..3 {
+            shape.push(self.transposed_side(a, x[2 + a], w[2 + a])?);
+        }
+        Some(shape)
+    }
 }
 
 /// Mira's convolution as a burn backend extension (5D tensors; 2D callers add a unit depth).
 #[backend_extension(Flex, Autodiff)]
 pub trait MiraConvBackend: Backend {
     /// `conv3d(x, weight) + bias` for `x [B, Ci, D, H, W]`, `weight [Co, Ci, KD, KH, KW]`,
-    /// `bias [Co]`, all f32.
+    /// `bias [Co]`, all f32; with `spec.transposed`, `conv_transpose3d(x, weight) + bias` for
+    /// `weight [Ci, Co, KD, KH, KW]`.
     fn mira_conv3d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         spec: ConvSpec,
     ) -> FloatTensor<Self>;
+
+    /// 2D max pooling of `x [B, C, H, W]` (f32) without padding or dilation.
+    fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
 }
 
 fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().to_vec()
 }
 
-/// The geometry of `x` convolved with `weight` under `spec`; the caller has checked shapes.
+/// The geometry of the convolution under `spec` for operands `x` and `w`: of `x` convolved
+/// with `w`, or for a transposed convolution of the convolution it is the adjoint of (whose
+/// input has the transposed convolution's output shape). The caller has checked shapes.
 fn geom(x: &[usize], w: &[usize], spec: &ConvSpec) -> ConvGeom {
-    ConvGeom::from_shapes(x, w, spec.stride, spec.pad, spec.dilation)
-        .expect("mira_conv3d: shapes checked by fast_conv::conv3d")
+    let conv_input = if spec.transposed {
+        spec.transposed_output(x, w)
+            .expect("mira_conv3d: shapes checked by fast_conv")
+    } else {
+        x.to_vec()
+    };
+    ConvGeom::from_shapes(&conv_input, w, spec.stride, spec.pad, spec.dilation)
+        .expect("mira_conv3d: shapes checked by fast_conv")
+}
+
+/// Adds `bias[c]` to every value of channel `c` of `y` (`batch × channels × len`).
+fn add_bias(y: &mut [f32], bias: &[f32], len: usize) {
+    use rayon::prelude::*;
+    y.par_chunks_mut(len * bias.len()).for_each(|img| {
+        for (plane, b) in img.chunks_mut(len).zip(bias) {
+            plane.iter_mut().for_each(|v| *v += b);
+        }
+    });
+}
+
+/// `Σ` over the batch and space of each channel of `dy` (`batch × channels × len`), in a
+/// fixed order.
+fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f32; channels];
+    for img in dy.chunks(channels * len) {
+        for (s, plane) in sums.iter_mut().zip(img.chunks(len)) {
+            *s += plane.iter().sum::<f32>();
+        }
+    }
+    sums
 }
 
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -67,6 +127,13 @@ fn forward_flex(
         bias.to_contiguous(),
     );
     let g = geom(&dims(&x), &dims(&weight), spec);
+    if spec.transposed {
+        let mut out = vec![0.0f32; g.batch * g.cin * g.in_len()];
+        kernel::input_grad(&g, x.storage(), weight.storage(), &mut out);
+        add_bias(&mut out, bias.storage(), g.in_len());
+        let [d, h, w] = g.input;
+        return flex(out, vec![g.batch, g.cin, d, h, w]);
+    }
     let mut out = vec![0.0f32; g.batch * g.cout * g.out_len()];
     kernel::forward(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
     let [od, oh, ow] = g.output;
@@ -82,6 +149,10 @@ impl MiraConvBackend for Flex {
     ) -> FloatTensor<Self> {
         debug_assert_eq!(x.dtype(), DType::F32);
         forward_flex(x, weight, bias, &spec)
+    }
+
+    fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        pool::on_flex(x, spec)
     }
 }
 
@@ -108,6 +179,25 @@ impl Backward<Flex, 3> for MiraConvOp {
             .to_contiguous();
         let (xd, wd) = (dims(&x), dims(&weight));
         let g = geom(&xd, &wd, &spec);
+        if spec.transposed {
+            // The adjoint's adjoint: dx is the convolution of dy, dw the convolution's weight
+            // gradient with dy as its input and x as its output gradient.
+            if let Some(node) = node_x {
+                let mut dx = vec![0.0f32; x.layout().shape().num_elements()];
+                let zero = vec![0.0f32; g.cout];
+                kernel::forward(&g, grad.storage(), weight.storage(), &zero, &mut dx);
+                grads.register::<Flex>(node.id, flex(dx, xd));
+            }
+            if let Some(node) = node_w {
+                let (dw, _) = kernel::weight_grad(&g, grad.storage(), x.storage());
+                grads.register::<Flex>(node.id, flex(dw, wd));
+            }
+            if let Some(node) = node_b {
+                let db = channel_sums(grad.storage(), g.cin, g.in_len());
+                grads.register::<Flex>(node.id, flex(db, vec![g.cin]));
+            }
+            return;
+        }
         if let Some(node) = node_x {
             let mut dx = vec![0.0f32; x.layout().shape().num_elements()];
             kernel::input_grad(&g, grad.storage(), weight.storage(), &mut dx);
@@ -154,5 +244,9 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
             Ok((prep, state)) => prep.finish(state, out),
             Err(prep) => prep.finish(out),
         }
+    }
+
+    fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        pool::on_autodiff::<C>(x, spec)
     }
 }

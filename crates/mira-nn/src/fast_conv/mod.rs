@@ -21,6 +21,8 @@ mod extension;
 mod geom;
 mod im2col;
 mod kernel;
+mod pool;
+mod transposed;
 
 use std::sync::OnceLock;
 
@@ -34,6 +36,8 @@ use burn::tensor::{DType, Tensor};
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
 pub use kernel::{forward, input_grad, weight_grad};
+pub use pool::{PoolSpec, max_pool2d, max_pool2d_layer};
+pub use transposed::{conv_transpose2d, conv_transpose2d_layer, conv_transpose3d};
 
 /// Whether the kernel is switched on (`MIRA_FAST_CONV` unset or anything but `0`).
 pub fn enabled() -> bool {
@@ -47,14 +51,18 @@ pub fn applies<const D: usize, const N: usize>(
     weight: &Tensor<D>,
     options: &ConvOptions<N>,
 ) -> bool {
-    if !enabled() || options.groups != 1 || options.is_asymmetric() {
-        return false;
-    }
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-        return false;
-    }
-    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    on_flex && x.dims()[1] == weight.dims()[1]
+    options.groups == 1
+        && !options.is_asymmetric()
+        && on_kernel(x, weight)
+        && x.dims()[1] == weight.dims()[1]
+}
+
+/// Whether the kernel may run on these operands at all: switched on, f32, on the flex device.
+fn on_kernel<const D: usize>(x: &Tensor<D>, weight: &Tensor<D>) -> bool {
+    enabled()
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 fn spec3(options: &ConvOptions<3>) -> ConvSpec {
@@ -62,6 +70,7 @@ fn spec3(options: &ConvOptions<3>) -> ConvSpec {
         stride: options.stride,
         pad: options.padding_begin(),
         dilation: options.dilation,
+        transposed: false,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Helpers shared by the kernel tests (`fast_conv.rs`, `conv_bn.rs`).
+//! Helpers shared by the kernel tests (`fast_conv.rs`, `fast_conv_transpose.rs`, `conv_bn.rs`).
+#![allow(dead_code)] // each test binary uses a part
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
 /// The tensor's values on the host.
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -19,4 +20,30 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
         / scale
+}
+
+/// Deterministic values in [-1, 1) (a 64-bit LCG), so the test needs no RNG crate state.
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A tensor of [`values`] on the flex device, or its autodiff device with `ad`.
+pub fn tensor<const D: usize>(shape: [usize; D], seed: u64, ad: bool) -> Tensor<D> {
+    let device = if ad {
+        mira_nn::autodiff_device()
+    } else {
+        mira_nn::default_device()
+    };
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(values(n, seed), shape), &device)
 }

@@ -1,0 +1,154 @@
+//! Transposed convolutions through Mira's kernel (`fast_conv::conv_transpose2d/3d`, the adjoint
+//! of its convolution) against burn's own: output and the gradients of input, weight and bias
+//! agree to 1e-4 relative over the UNet's 2×2 stride-2 up-sampling, overlapping kernels with
+//! stride 1 and 2, padding and dilation, 2D and 3D; the input gradient also against central
+//! differences; output padding and groups fall back to burn.
+
+use burn::tensor::module;
+use burn::tensor::ops::ConvTransposeOptions;
+use burn::tensor::{Tensor, TensorData};
+use mira_nn::fast_conv;
+
+mod common;
+use common::{host, rel_err, tensor, values};
+
+/// (input [B, Ci, H, W], Co, kernel, stride, padding, dilation)
+type Case = (
+    [usize; 4],
+    usize,
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+);
+
+const CASES: &[Case] = &[
+    // The UNet's up-sampling: 2×2, stride 2, no overlap.
+    ([3, 8, 6, 7], 4, [2, 2], [2, 2], [0, 0], [1, 1]),
+    // Overlapping taps, stride 1 (the flipped-kernel path) and stride 2 (col2im).
+    ([2, 5, 7, 6], 3, [3, 3], [1, 1], [1, 1], [1, 1]),
+    ([2, 4, 5, 6], 6, [3, 3], [2, 2], [1, 1], [1, 1]),
+    // Unequal strides, dilation, a 1-wide kernel axis.
+    ([1, 3, 6, 5], 2, [3, 1], [2, 1], [2, 0], [2, 1]),
+];
+
+fn options(c: &Case) -> ConvTransposeOptions<2> {
+    ConvTransposeOptions::new(c.3, c.4, [0, 0], c.5, 1)
+}
+
+/// Output and gradients of `Σ convT(x, w, b) ⊙ r` by both implementations.
+fn run(c: &Case, i: u64, ours: bool) -> [Vec<f32>; 4] {
+    let x = tensor(c.0, 10 + i, true).require_grad();
+    let w = tensor([c.0[1], c.1, c.2[0], c.2[1]], 20 + i, true).require_grad();
+    let b = tensor([c.1], 30 + i, true).require_grad();
+    let y = if ours {
+        fast_conv::conv_transpose2d(x.clone(), w.clone(), Some(b.clone()), options(c))
+    } else {
+        module::conv_transpose2d(x.clone(), w.clone(), Some(b.clone()), options(c))
+    };
+    let r = tensor(y.dims(), 40 + i, true);
+    let g = (y.clone() * r).sum().backward();
+    [
+        host(y),
+        host(x.grad(&g).unwrap()),
+        host(w.grad(&g).unwrap()),
+        host(b.grad(&g).unwrap()),
+    ]
+}
+
+#[test]
+fn transposed_convolutions_match_burn_forward_and_gradients() {
+    for (i, c) in CASES.iter().enumerate() {
+        let (ours, theirs) = (run(c, i as u64, true), run(c, i as u64, false));
+        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .zip(ours.iter().zip(&theirs))
+        {
+            assert_eq!(a.len(), b.len(), "case {i}: {what} sizes");
+            let err = rel_err(a, b);
+            assert!(err < 1e-4, "case {i}: {what} differs by {err}");
+        }
+    }
+}
+
+#[test]
+fn transposed_input_gradient_matches_finite_differences() {
+    // f(x) = Σ convT(x, w, b) ⊙ r is linear in x: central differences are exact up to f32
+    // rounding.
+    let c = &CASES[2];
+    let [_, dx, _, _] = run(c, 2, true);
+    let w = tensor([c.0[1], c.1, c.2[0], c.2[1]], 22, false);
+    let b = tensor([c.1], 32, false);
+    let x0 = values(c.0.iter().product(), 12);
+    let y0 = fast_conv::conv_transpose2d(tensor(c.0, 12, false), w.clone(), None, options(c));
+    let r = tensor(y0.dims(), 42, false);
+    let f = |x: &[f32]| -> f64 {
+        let x = Tensor::from_data(TensorData::new(x.to_vec(), c.0), &mira_nn::default_device());
+        let y = fast_conv::conv_transpose2d(x, w.clone(), Some(b.clone()), options(c));
+        f64::from((y * r.clone()).sum().into_scalar::<f32>())
+    };
+    let h = 1e-2f32;
+    for idx in (0..x0.len()).step_by(11) {
+        let (mut up, mut down) = (x0.clone(), x0.clone());
+        up[idx] += h;
+        down[idx] -= h;
+        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
+        let an = f64::from(dx[idx]);
+        assert!(
+            (fd - an).abs() <= 2e-3 * an.abs().max(1.0),
+            "x[{idx}]: finite difference {fd} vs analytic {an}"
+        );
+    }
+}
+
+#[test]
+fn transposed_conv3d_matches_burn() {
+    let opts = || ConvTransposeOptions::new([2, 1, 2], [1, 0, 1], [0; 3], [1, 2, 1], 1);
+    let go = |ours: bool| {
+        let x = tensor([2, 3, 3, 4, 5], 1, true).require_grad();
+        let w = tensor([3, 2, 3, 2, 3], 2, true).require_grad();
+        let b = tensor([2], 3, true).require_grad();
+        let y = if ours {
+            fast_conv::conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), opts())
+        } else {
+            module::conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), opts())
+        };
+        let r = tensor(y.dims(), 4, true);
+        let g = (y.clone() * r).sum().backward();
+        [
+            host(y),
+            host(x.grad(&g).unwrap()),
+            host(w.grad(&g).unwrap()),
+            host(b.grad(&g).unwrap()),
+        ]
+    };
+    let (ours, theirs) = (go(true), go(false));
+    for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+    {
+        assert_eq!(a.len(), b.len(), "3D {what} sizes");
+        let err = rel_err(a, b);
+        assert!(err < 1e-4, "3D {what} differs by {err}");
+    }
+}
+
+#[test]
+fn output_padding_and_groups_fall_back_to_burn() {
+    let x = tensor([2, 4, 5, 5], 5, false);
+    for (w_shape, o) in [
+        (
+            [4, 3, 3, 3],
+            ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [4, 2, 3, 3],
+            ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 2),
+        ),
+    ] {
+        let w = tensor(w_shape, 6, false);
+        let ours = fast_conv::conv_transpose2d(x.clone(), w.clone(), None, o.clone());
+        let theirs = module::conv_transpose2d(x.clone(), w, None, o);
+        assert_eq!(host(ours), host(theirs));
+    }
+}
