@@ -7,6 +7,24 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (`include/mimalloc.h`).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells mimalloc to keep freed memory instead of returning it to the OS after a delay: an
+/// attack step frees and re-allocates the same tensor-sized buffers, and each return made the
+/// next step take page faults and zero fresh pages (S1 sweep part 55 s → 48 s, same peak
+/// memory; BENCHMARKS.md). A `MIMALLOC_PURGE_DELAY` set by the user wins.
+fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain setter of an integer option, called first thing in `main`, before
+        // any other thread exists (mimalloc documents the option setters as not thread safe).
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        }
+    }
+}
+
 mod attack;
 mod attack_files;
 mod attacks;
@@ -70,6 +88,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let selected = cli
         .device
@@ -119,3 +138,19 @@ impl std::fmt::Display for InvalidInput {
 }
 
 impl std::error::Error for InvalidInput {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_purge_delay_index_names_mimallocs_purge_delay() {
+        // mimalloc v3's default purge delay is 1000 ms (src/options.c) and no neighbouring
+        // option defaults to 1000: a shifted enum in a mimalloc update fails here.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reads an integer option; no other test sets options.
+        #[allow(unsafe_code)]
+        let v = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(v, 1000);
+    }
+}
