@@ -15,7 +15,10 @@
 //! dtypes other than f32, grouped or asymmetrically padded convolutions, and when the
 //! environment sets `MIRA_FAST_CONV=0` (a switch for benchmarks and for ruling the kernel
 //! out). The kernel is checked against burn's convolution, forward and all three gradients, in
-//! `tests/fast_conv.rs`.
+//! `tests/fast_conv.rs`. The same extension runs transposed convolutions as the adjoint of the
+//! convolution ([`conv_transpose2d`], `tests/fast_conv_transpose.rs`) and max pooling without
+//! padding ([`max_pool2d`], bit-identical to burn's, `tests/fast_pool.rs`), each with the same
+//! fallbacks.
 
 mod extension;
 mod geom;
