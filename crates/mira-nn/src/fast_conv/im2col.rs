@@ -71,9 +71,11 @@ fn copy_line(
     if sw == 1 {
         let first = lo + off - pw;
         dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-    } else {
-        for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-            *d = src[o * sw + off - pw];
+    } else if hi > lo {
+        // One strided walk instead of an index (and bounds check) per voxel.
+        let first = lo * sw + off - pw;
+        for (d, s) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
+            *d = *s;
         }
     }
 }
@@ -106,9 +108,10 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [
             for (d, c) in dst[first..first + (hi - lo)].iter_mut().zip(&from[lo..hi]) {
                 *d += c;
             }
-        } else {
-            for (o, c) in from.iter().enumerate().take(hi).skip(lo) {
-                dst[o * sw + off - pw] += c;
+        } else if hi > lo {
+            let first = lo * sw + off - pw;
+            for (d, c) in dst[first..].iter_mut().step_by(sw).zip(&from[lo..hi]) {
+                *d += c;
             }
         }
     });
