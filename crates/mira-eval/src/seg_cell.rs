@@ -135,20 +135,11 @@ impl Cell<'_> {
         let todo: Vec<usize> = (0..self.batches(test.items.len()))
             .filter(|b| only.is_none_or(|o| o.contains(b)))
             .collect();
-        let mut records = Vec::with_capacity(test.items.len());
-        let mut kept: Vec<Kept> = Vec::new();
-        crate::waves::in_waves(
+        crate::waves::records_in_waves(
             &todo,
             |b| self.run_batch(test, clean_pred, b, &ball, keep),
-            |_, (r, k)| {
-                let n = r.len();
-                records.extend(r);
-                kept.extend(k);
-                on_batch(n);
-                Ok(())
-            },
-        )?;
-        Ok((records, kept))
+            on_batch,
+        )
     }
 
     /// Attacks and scores batch `b` (cases `b·batch_size ..`).

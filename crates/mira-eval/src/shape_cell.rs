@@ -126,19 +126,11 @@ impl ShapeCell<'_> {
         let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         let eval = self.model.valid();
         let todo: Vec<usize> = (0..test.len().div_ceil(self.batch_size)).collect();
-        let (mut records, mut kept) = (Vec::with_capacity(test.len()), Vec::new());
-        crate::waves::in_waves(
+        crate::waves::records_in_waves(
             &todo,
             |b| self.run_batch(test, starts, keep, b, &eval, &ball),
-            |_, (r, k)| {
-                let n = r.len();
-                records.extend(r);
-                kept.extend(k);
-                on_batch(n);
-                Ok(())
-            },
-        )?;
-        Ok((records, kept))
+            on_batch,
+        )
     }
 
     /// Attacks and scores batch `b` (cases `b·batch_size ..`).

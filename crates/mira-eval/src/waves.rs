@@ -52,6 +52,26 @@ pub(crate) fn in_waves<T: Send>(
     Ok(())
 }
 
+/// [`in_waves`] for cells whose batches each give records and kept items: both come back
+/// concatenated in batch order, and `on_batch` hears each batch's record count.
+///
+/// # Errors
+/// The first error of `work`.
+pub(crate) fn records_in_waves<R: Send, K: Send>(
+    todo: &[usize],
+    work: impl Fn(usize) -> Result<(Vec<R>, Vec<K>)> + Sync,
+    on_batch: &mut dyn FnMut(usize),
+) -> Result<(Vec<R>, Vec<K>)> {
+    let (mut records, mut kept) = (Vec::new(), Vec::new());
+    in_waves(todo, work, |_, (r, k)| {
+        on_batch(r.len());
+        records.extend(r);
+        kept.extend(k);
+        Ok(())
+    })?;
+    Ok((records, kept))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

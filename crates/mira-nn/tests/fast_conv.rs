@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{host, rel_err, tensor, values};
+use common::{assert_close, host, output_and_grads, rel_err, tensor, values};
 
 struct Case {
     x: [usize; 4],
@@ -198,31 +198,19 @@ fn input_gradient_matches_finite_differences() {
 fn conv3d_forward_and_gradients_match_burn() {
     let opts = || ConvOptions::new([1, 2, 1], [1, 1, 0], [1, 1, 2], 1);
     let run = |ours: bool| {
-        let x = tensor([2, 3, 5, 8, 9], 1, true).require_grad();
-        let w = tensor([4, 3, 3, 3, 2], 2, true).require_grad();
-        let b = tensor([4], 3, true).require_grad();
-        let y = if ours {
-            fast_conv::conv3d(x.clone(), w.clone(), Some(b.clone()), opts())
-        } else {
-            module::conv3d(x.clone(), w.clone(), Some(b.clone()), opts())
-        };
-        let r = tensor(y.dims(), 4, true);
-        let g = (y.clone() * r).sum().backward();
-        [
-            host(y),
-            host(x.grad(&g).unwrap()),
-            host(w.grad(&g).unwrap()),
-            host(b.grad(&g).unwrap()),
-        ]
+        let (x, w) = (
+            tensor([2, 3, 5, 8, 9], 1, true),
+            tensor([4, 3, 3, 3, 2], 2, true),
+        );
+        output_and_grads(x, w, tensor([4], 3, true), 4, |x, w, b| {
+            if ours {
+                fast_conv::conv3d(x, w, Some(b), opts())
+            } else {
+                module::conv3d(x, w, Some(b), opts())
+            }
+        })
     };
-    let (ours, theirs) = (run(true), run(false));
-    for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-        .iter()
-        .zip(ours.iter().zip(&theirs))
-    {
-        let err = rel_err(a, b);
-        assert!(err < 1e-4, "3D {what} differs by {err}");
-    }
+    assert_close("3D", &run(true), &run(false));
 }
 
 #[test]

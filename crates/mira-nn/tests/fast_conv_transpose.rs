@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{host, rel_err, tensor, values};
+use common::{assert_close, host, output_and_grads, tensor, values};
 
 /// (input [B, Ci, H, W], Co, kernel, stride, padding, dilation)
 type Case = (
@@ -38,36 +38,22 @@ fn options(c: &Case) -> ConvTransposeOptions<2> {
 
 /// Output and gradients of `Σ convT(x, w, b) ⊙ r` by both implementations.
 fn run(c: &Case, i: u64, ours: bool) -> [Vec<f32>; 4] {
-    let x = tensor(c.0, 10 + i, true).require_grad();
-    let w = tensor([c.0[1], c.1, c.2[0], c.2[1]], 20 + i, true).require_grad();
-    let b = tensor([c.1], 30 + i, true).require_grad();
-    let y = if ours {
-        fast_conv::conv_transpose2d(x.clone(), w.clone(), Some(b.clone()), options(c))
-    } else {
-        module::conv_transpose2d(x.clone(), w.clone(), Some(b.clone()), options(c))
-    };
-    let r = tensor(y.dims(), 40 + i, true);
-    let g = (y.clone() * r).sum().backward();
-    [
-        host(y),
-        host(x.grad(&g).unwrap()),
-        host(w.grad(&g).unwrap()),
-        host(b.grad(&g).unwrap()),
-    ]
+    let x = tensor(c.0, 10 + i, true);
+    let w = tensor([c.0[1], c.1, c.2[0], c.2[1]], 20 + i, true);
+    output_and_grads(x, w, tensor([c.1], 30 + i, true), 40 + i, |x, w, b| {
+        if ours {
+            fast_conv::conv_transpose2d(x, w, Some(b), options(c))
+        } else {
+            module::conv_transpose2d(x, w, Some(b), options(c))
+        }
+    })
 }
 
 #[test]
 fn transposed_convolutions_match_burn_forward_and_gradients() {
     for (i, c) in CASES.iter().enumerate() {
         let (ours, theirs) = (run(c, i as u64, true), run(c, i as u64, false));
-        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(ours.iter().zip(&theirs))
-        {
-            assert_eq!(a.len(), b.len(), "case {i}: {what} sizes");
-            let err = rel_err(a, b);
-            assert!(err < 1e-4, "case {i}: {what} differs by {err}");
-        }
+        assert_close(&format!("case {i}"), &ours, &theirs);
     }
 }
 
@@ -105,32 +91,19 @@ fn transposed_input_gradient_matches_finite_differences() {
 fn transposed_conv3d_matches_burn() {
     let opts = || ConvTransposeOptions::new([2, 1, 2], [1, 0, 1], [0; 3], [1, 2, 1], 1);
     let go = |ours: bool| {
-        let x = tensor([2, 3, 3, 4, 5], 1, true).require_grad();
-        let w = tensor([3, 2, 3, 2, 3], 2, true).require_grad();
-        let b = tensor([2], 3, true).require_grad();
-        let y = if ours {
-            fast_conv::conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), opts())
-        } else {
-            module::conv_transpose3d(x.clone(), w.clone(), Some(b.clone()), opts())
-        };
-        let r = tensor(y.dims(), 4, true);
-        let g = (y.clone() * r).sum().backward();
-        [
-            host(y),
-            host(x.grad(&g).unwrap()),
-            host(w.grad(&g).unwrap()),
-            host(b.grad(&g).unwrap()),
-        ]
+        let (x, w) = (
+            tensor([2, 3, 3, 4, 5], 1, true),
+            tensor([3, 2, 3, 2, 3], 2, true),
+        );
+        output_and_grads(x, w, tensor([2], 3, true), 4, |x, w, b| {
+            if ours {
+                fast_conv::conv_transpose3d(x, w, Some(b), opts())
+            } else {
+                module::conv_transpose3d(x, w, Some(b), opts())
+            }
+        })
     };
-    let (ours, theirs) = (go(true), go(false));
-    for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-        .iter()
-        .zip(ours.iter().zip(&theirs))
-    {
-        assert_eq!(a.len(), b.len(), "3D {what} sizes");
-        let err = rel_err(a, b);
-        assert!(err < 1e-4, "3D {what} differs by {err}");
-    }
+    assert_close("3D", &go(true), &go(false));
 }
 
 #[test]

@@ -47,3 +47,36 @@ pub fn tensor<const D: usize>(shape: [usize; D], seed: u64, ad: bool) -> Tensor<
     let n = shape.iter().product();
     Tensor::from_data(TensorData::new(values(n, seed), shape), &device)
 }
+
+/// Output and the gradients of `Σ op(x, w, b) ⊙ r` with respect to `x`, `w` and `b` (all
+/// tracked; `r` is [`values`] with seed `r_seed`).
+pub fn output_and_grads<const D: usize>(
+    x: Tensor<D>,
+    w: Tensor<D>,
+    b: Tensor<1>,
+    r_seed: u64,
+    op: impl Fn(Tensor<D>, Tensor<D>, Tensor<1>) -> Tensor<D>,
+) -> [Vec<f32>; 4] {
+    let (x, w, b) = (x.require_grad(), w.require_grad(), b.require_grad());
+    let y = op(x.clone(), w.clone(), b.clone());
+    let r = tensor(y.dims(), r_seed, true);
+    let g = (y.clone() * r).sum().backward();
+    [
+        host(y),
+        host(x.grad(&g).expect("x tracked")),
+        host(w.grad(&g).expect("w tracked")),
+        host(b.grad(&g).expect("b tracked")),
+    ]
+}
+
+/// Each of output, input, weight and bias gradient agrees to 1e-4 relative.
+pub fn assert_close(label: &str, ours: &[Vec<f32>; 4], theirs: &[Vec<f32>; 4]) {
+    for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+        .iter()
+        .zip(ours.iter().zip(theirs))
+    {
+        assert_eq!(a.len(), b.len(), "{label}: {what} sizes");
+        let err = rel_err(a, b);
+        assert!(err < 1e-4, "{label}: {what} differs by {err}");
+    }
+}
