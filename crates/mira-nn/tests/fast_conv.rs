@@ -1,8 +1,9 @@
 //! Mira's convolution kernel (`mira_nn::fast_conv`) against burn's own convolution: forward
 //! output and the gradients of input, weight and bias agree to 1e-4 relative over strides,
 //! paddings, dilations, 1×1 kernels, odd sizes, 2D and 3D, through each of the kernel's paths
-//! (im2col, kh-shifted GEMMs, pointwise; flipped-kernel and col2im input gradients); the input gradient also against
-//! central finite differences; grouped convolutions fall back to burn.
+//! (im2col, kh-shifted GEMMs, Winograd F(2×2, 3×3), pointwise; flipped-kernel and col2im input
+//! gradients); the input gradient also against central finite differences; grouped
+//! convolutions fall back to burn.
 
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
@@ -97,6 +98,24 @@ const CASES: &[Case] = &[
         k: [2, 2],
         stride: [1, 1],
         pad: [3, 3],
+        dilation: [1, 1],
+    },
+    // Winograd F(2×2, 3×3) (≥ 8 channels each way): odd sizes, padding 1, and padding 0 whose
+    // input gradient is a padding-2 convolution.
+    Case {
+        x: [2, 8, 11, 9],
+        cout: 9,
+        k: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1],
+        dilation: [1, 1],
+    },
+    Case {
+        x: [1, 10, 7, 6],
+        cout: 8,
+        k: [3, 3],
+        stride: [1, 1],
+        pad: [0, 0],
         dilation: [1, 1],
     },
 ];

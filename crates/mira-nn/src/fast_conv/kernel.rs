@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
+use super::winograd;
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -17,7 +18,7 @@ const TILE_BUDGET: usize = 1 << 17;
 /// `dst (m×n, row stride dst_rs) = [dst +] lhs (m×k) · rhs (k×n)`, strides in elements as
 /// (row, column) pairs.
 #[allow(clippy::too_many_arguments, unsafe_code)]
-fn matmul(
+pub(super) fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     dst_rs: usize,
@@ -73,7 +74,10 @@ thread_local! {
 /// Runs `f(image, scratch, parallelism)` for every image, in parallel over images when there
 /// are at least as many as threads (GEMMs then single-threaded), else sequentially with
 /// multithreaded GEMMs. `scratch` is the calling thread's buffer.
-fn per_image<T: Send>(items: Vec<T>, f: impl Fn(T, &mut Vec<f32>, Parallelism) + Sync + Send) {
+pub(super) fn per_image<T: Send>(
+    items: Vec<T>,
+    f: impl Fn(T, &mut Vec<f32>, Parallelism) + Sync + Send,
+) {
     let threads = rayon::current_num_threads();
     let run = |item: T, par: Parallelism| {
         let mut scratch = SCRATCH.take();
@@ -105,7 +109,7 @@ fn tiles(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
         .map(move |l0| (l0, (l0 + step).min(lines)))
 }
 
-fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if scratch.len() < len {
         scratch.resize(len, 0.0);
     }
@@ -113,8 +117,18 @@ fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// `out = conv(x, w) + bias`; `x` is `batch × cin × in_len`, `w` `cout × col_rows`, `out`
-/// `batch × cout × out_len`.
+/// `batch × cout × out_len`. 2D 3×3 convolutions with stride 1 run Winograd's F(2×2, 3×3)
+/// ([`winograd`](super::winograd)) unless `MIRA_WINOGRAD=0`; the rest [`forward_im2col`].
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    if super::winograd_enabled() && winograd::applies(g) {
+        winograd::forward(g, x, w, bias, out);
+    } else {
+        forward_im2col(g, x, w, bias, out);
+    }
+}
+
+/// [`forward`] by im2col tiles and GEMMs, whatever the kernel.
+pub fn forward_im2col(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     let (in_img, out_img, rows, out_len) = g.sizes();
     let ow = g.output[2];
     let kh_weights = if g.pointwise() { None } else { kh_split(g, w) };

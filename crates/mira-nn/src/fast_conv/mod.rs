@@ -26,6 +26,7 @@ mod im2col;
 mod kernel;
 mod pool;
 mod transposed;
+mod winograd;
 
 use std::sync::OnceLock;
 
@@ -38,14 +39,24 @@ use burn::tensor::{DType, Tensor};
 
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
-pub use kernel::{forward, input_grad, weight_grad};
+pub use kernel::{forward, forward_im2col, input_grad, weight_grad};
 pub use pool::{PoolSpec, max_pool2d, max_pool2d_layer};
 pub use transposed::{conv_transpose2d, conv_transpose2d_layer, conv_transpose3d};
+pub use winograd::{
+    MIN_CHANNELS as WINOGRAD_MIN_CHANNELS, applies as winograd_applies, forward as forward_winograd,
+};
 
 /// Whether the kernel is switched on (`MIRA_FAST_CONV` unset or anything but `0`).
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("MIRA_FAST_CONV").map_or(true, |v| v.trim() != "0"))
+}
+
+/// Whether 2D 3×3 stride-1 convolutions run Winograd's F(2×2, 3×3) (`MIRA_WINOGRAD` unset or
+/// anything but `0`; a switch for benchmarks and for ruling the transform out).
+pub fn winograd_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("MIRA_WINOGRAD").map_or(true, |v| v.trim() != "0"))
 }
 
 /// Whether [`conv2d`] / [`conv3d`] run Mira's kernel for these operands (else burn's op).

@@ -1,0 +1,375 @@
+//! Winograd's minimal filtering F(2×2, 3×3) for 2D 3×3 convolutions with stride and dilation
+//! 1 (Lavin & Gray 2016, "Fast algorithms for convolutional neural networks"): each 2×2 block
+//! of outputs comes from a 4×4 block of inputs with 16 multiplications per channel pair
+//! instead of 36, so the GEMM work of the im2col path shrinks 2.25-fold.
+//!
+//! `Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A`, summed over input channels; the element-wise product
+//! summed over channels is 16 GEMMs, one per position `ξ` of the 4×4 transformed block:
+//! `M_ξ (cout × tiles) = U_ξ (cout × cin) · V_ξ (cin × tiles)`. The transforms use only
+//! additions (and halvings for the weights), so the results agree with the direct convolution
+//! to a few ulps times the channel count (`tests/fast_winograd.rs` checks 1e-5 relative
+//! against an f64 reference; at most 3.6e-7 measured). Images run in parallel as in the other
+//! passes, each in chunks of tile rows whose transformed input and output fit a budget.
+//!
+//! The transforms are element-wise passes over contiguous runs of blocks (input lines split
+//! into even and odd voxels, outputs interleaved back), compiled for the CPU's widest vector
+//! extension through `pulp`'s run-time dispatch. On the b1 UNet's fourteen 3×3 layers they
+//! took the forward and input-gradient passes from 61–64 ms to 44–48 ms each
+//! (`examples/conv_layers.rs`); with 128-bit loops and per-line vertical transforms the
+//! transforms were half of the time and the gain under 10 %.
+
+use gemm::Parallelism;
+
+use super::geom::ConvGeom;
+use super::kernel::{matmul, per_image, scratch_for};
+
+/// Floats of one chunk's transformed input and output (1 MiB, this machine's L2 per core).
+/// On the b1 UNet's layers (`examples/conv_layers.rs`) 32 Ki / 64 Ki / 128 Ki / 256 Ki / 512 Ki
+/// floats took 83 / 71 / 64 / 59 / 57–59 ms for all fourteen forward passes.
+const CHUNK_BUDGET: usize = 1 << 18;
+
+/// Fewest input and output channels that take the transform. At 16 channels it still paid
+/// (the UNet's 16 → 16 layers on 128²: 4.0–4.9 ms against 4.7–5.3 ms); fewer were not
+/// measured, and the UNet's 4-channel input layer stays on the im2col path.
+pub const MIN_CHANNELS: usize = 8;
+
+/// Whether F(2×2, 3×3) computes this convolution: 2D (depth 1), a 3×3 kernel, stride and
+/// dilation 1, at least [`MIN_CHANNELS`] channels in and out.
+pub fn applies(g: &ConvGeom) -> bool {
+    g.input[0] == 1
+        && g.kernel == [1, 3, 3]
+        && g.stride == [1; 3]
+        && g.dilation == [1; 3]
+        && g.pad[0] == 0
+        && g.cin >= MIN_CHANNELS
+        && g.cout >= MIN_CHANNELS
+}
+
+/// The transformed weights `U[ξ][co][ci] = (G g Gᵀ)[ξ]` of `w` (`cout × cin × 3 × 3`).
+fn transform_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let (co_n, ci_n) = (g.cout, g.cin);
+    let mut u = vec![0.0f32; 16 * co_n * ci_n];
+    for co in 0..co_n {
+        for ci in 0..ci_n {
+            let k = &w[(co * ci_n + ci) * 9..][..9];
+            // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 over the kernel's rows.
+            let mut gg = [[0.0f32; 3]; 4];
+            for j in 0..3 {
+                let (a, b, c) = (k[j], k[3 + j], k[6 + j]);
+                gg[0][j] = a;
+                gg[1][j] = 0.5 * (a + b + c);
+                gg[2][j] = 0.5 * (a - b + c);
+                gg[3][j] = c;
+            }
+            for (r, [a, b, c]) in gg.into_iter().enumerate() {
+                let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+                for (s, v) in row.into_iter().enumerate() {
+                    u[((r * 4 + s) * co_n + co) * ci_n + ci] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `out = conv(x, w) + bias` by F(2×2, 3×3); shapes as `kernel::forward`.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    debug_assert!(applies(g));
+    let (in_img, out_img, _, _) = g.sizes();
+    let [_, oh, ow] = g.output;
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
+    let u = transform_weights(g, w);
+    let items: Vec<_> = out.chunks_mut(out_img).zip(x.chunks(in_img)).collect();
+    per_image(items, |(out, x), scratch, par| {
+        for ty0 in (0..th).step_by(rows_per_chunk) {
+            let rows = rows_per_chunk.min(th - ty0);
+            chunk(g, x, &u, bias, out, (ty0, rows, tw), scratch, par);
+        }
+    });
+}
+
+/// One chunk of `rows` tile rows from tile row `ty0`: input transform, 16 GEMMs, output
+/// transform into `out` (one image, `cout × oh × ow`). The transforms run under
+/// [`pulp::Arch::dispatch`], i.e. compiled for the best vector extension the CPU has (the
+/// default build targets plain x86-64, where they vectorise only to 128 bits).
+#[allow(clippy::too_many_arguments)]
+fn chunk(
+    g: &ConvGeom,
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    (ty0, rows, tw): (usize, usize, usize),
+    scratch: &mut Vec<f32>,
+    par: Parallelism,
+) {
+    let n = rows * tw;
+    let (cin, cout) = (g.cin, g.cout);
+    let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
+    let h_len = 8 * (rows + 1) * tw;
+    let buf = scratch_for(scratch, v_len + m_len + h_len + 2 * (tw + 1) + 12 * n);
+    let (v, rest) = buf.split_at_mut(v_len);
+    let (m, rest) = rest.split_at_mut(m_len);
+    let (h, rest) = rest.split_at_mut(h_len);
+    let (eo, y) = rest.split_at_mut(2 * (tw + 1));
+    let arch = pulp::Arch::new();
+    arch.dispatch(InputPass {
+        g,
+        x,
+        tiles: (ty0, rows, tw),
+        h,
+        eo,
+        v,
+    });
+    for xi in 0..16 {
+        matmul(
+            (cout, n, cin),
+            &mut m[xi * cout * n..],
+            n,
+            false,
+            &u[xi * cout * cin..],
+            (cin, 1),
+            &v[xi * cin * n..],
+            (n, 1),
+            par,
+        );
+    }
+    arch.dispatch(OutputPass {
+        g,
+        m,
+        bias,
+        tiles: (ty0, rows, tw),
+        y,
+        out,
+    });
+}
+
+/// The input transform of every channel of a chunk, as a [`pulp::WithSimd`]: its body is
+/// inlined into `dispatch`'s `#[target_feature]` function and so compiled for the CPU's best
+/// vector extension (a closure passed to `dispatch` stayed an out-of-line 128-bit call).
+struct InputPass<'a> {
+    g: &'a ConvGeom,
+    x: &'a [f32],
+    tiles: (usize, usize, usize),
+    h: &'a mut [f32],
+    eo: &'a mut [f32],
+    v: &'a mut [f32],
+}
+
+impl pulp::WithSimd for InputPass<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self {
+            g,
+            x,
+            tiles,
+            h,
+            eo,
+            v,
+        } = self;
+        let n = tiles.1 * tiles.2;
+        let in_plane = g.input[1] * g.input[2];
+        for (ci, plane) in x.chunks_exact(in_plane).enumerate() {
+            transform_input(g, plane, tiles, h, eo, v, ci * n, g.cin * n);
+        }
+    }
+}
+
+/// The output transform of every channel of a chunk, dispatched as [`InputPass`].
+struct OutputPass<'a> {
+    g: &'a ConvGeom,
+    m: &'a [f32],
+    bias: &'a [f32],
+    tiles: (usize, usize, usize),
+    y: &'a mut [f32],
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for OutputPass<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self {
+            g,
+            m,
+            bias,
+            tiles,
+            y,
+            out,
+        } = self;
+        let n = tiles.1 * tiles.2;
+        let out_plane = g.output[1] * g.output[2];
+        for (co, (plane, &b)) in out.chunks_exact_mut(out_plane).zip(bias).enumerate() {
+            transform_output(g, m, (co * n, g.cout * n), b, tiles, y, plane);
+        }
+    }
+}
+
+/// `Bᵀ d B` of every 4×4 input block of one channel's tile rows, written to
+/// `v[ξ·stride + at + q·tw + t]`. Each padded input line is split into its even and odd
+/// voxels (`eo`), so that the horizontal transform of all tiles of a line is four
+/// element-wise passes over contiguous runs (`h`); the vertical one combines four such lines.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn transform_input(
+    g: &ConvGeom,
+    plane: &[f32],
+    (ty0, rows, tw): (usize, usize, usize),
+    h: &mut [f32],
+    eo: &mut [f32],
+    v: &mut [f32],
+    at: usize,
+    stride: usize,
+) {
+    let [_, ih, iw] = g.input;
+    let [_, ph, pw] = g.pad;
+    let (ev, od) = eo.split_at_mut(tw + 1);
+    // `h` holds the horizontal transforms `b` of the chunk's 2·rows + 2 input lines, even and
+    // odd lines apart: line i = 2k + p at `((b·2 + p)·(rows + 1) + k)·tw`, so that the vertical
+    // transform below reads each of its four operands as one contiguous run over all tile
+    // rows (full-width vectors even where a line holds fewer tiles than a vector has lanes).
+    let lines = rows + 1;
+    for i in 0..2 * lines {
+        // Input row of the i-th line of this chunk's blocks, or padding (zeros).
+        match (2 * ty0 + i).checked_sub(ph).filter(|&r| r < ih) {
+            Some(r) => split_even_odd(&plane[r * iw..][..iw], pw, ev, od),
+            None => {
+                ev.fill(0.0);
+                od.fill(0.0);
+            }
+        }
+        let (k, p) = (i / 2, i % 2);
+        let mut hb = h
+            .chunks_exact_mut(lines * tw)
+            .skip(p)
+            .step_by(2)
+            .map(|run| &mut run[k * tw..][..tw]);
+        let (Some(h0), Some(h1), Some(h2), Some(h3)) = (hb.next(), hb.next(), hb.next(), hb.next())
+        else {
+            unreachable!("h holds 8 runs of `lines` lines");
+        };
+        let (e0, e1, o0, o1) = (&ev[..tw], &ev[1..], &od[..tw], &od[1..]);
+        for t in 0..tw {
+            h0[t] = e0[t] - e1[t];
+            h1[t] = o0[t] + e1[t];
+            h2[t] = e1[t] - o0[t];
+            h3[t] = o0[t] - o1[t];
+        }
+    }
+    let n = rows * tw;
+    for b in 0..4 {
+        // Lines 2q, 2q + 1, 2q + 2, 2q + 3 of every tile row q: even from k = q, odd from
+        // k = q, even from k = q + 1, odd from k = q + 1.
+        let even = &h[(b * 2) * lines * tw..][..lines * tw];
+        let odd = &h[(b * 2 + 1) * lines * tw..][..lines * tw];
+        let (d0, d1, d2, d3) = (&even[..n], &odd[..n], &even[tw..][..n], &odd[tw..][..n]);
+        let (v0, rest) = v[b * stride + at..].split_at_mut(4 * stride);
+        let (v1, rest) = rest.split_at_mut(4 * stride);
+        let (v2, v3) = rest.split_at_mut(4 * stride);
+        let (v0, v1, v2, v3) = (&mut v0[..n], &mut v1[..n], &mut v2[..n], &mut v3[..n]);
+        for t in 0..n {
+            v0[t] = d0[t] - d2[t];
+            v1[t] = d1[t] + d2[t];
+            v2[t] = d2[t] - d1[t];
+            v3[t] = d1[t] - d3[t];
+        }
+    }
+}
+
+/// The padded line (`pw` zeros before `line`, zeros after) split into its even voxels `ev`
+/// and odd voxels `od`, as many as those hold.
+#[inline(always)]
+fn split_even_odd(line: &[f32], pw: usize, ev: &mut [f32], od: &mut [f32]) {
+    let len = ev.len();
+    // Padded voxel j = c + pw; the first `pw` are padding.
+    let (first, second) = if pw.is_multiple_of(2) {
+        (&mut *ev, &mut *od)
+    } else {
+        (&mut *od, &mut *ev)
+    };
+    // `first` gets the line's even voxels from index pw / 2, `second` its odd ones from
+    // (pw + 1) / 2.
+    let (a0, b0) = (pw / 2, pw.div_ceil(2));
+    first[..a0.min(len)].fill(0.0);
+    second[..b0.min(len)].fill(0.0);
+    let na = len.saturating_sub(a0).min(line.len().div_ceil(2));
+    let nb = len.saturating_sub(b0).min(line.len() / 2);
+    // Index loops over exact-length slices: LLVM vectorises these stride-2 reads (an
+    // iterator with `step_by` stayed scalar).
+    let (fa, fb) = (&mut first[a0..a0 + na], &mut second[b0..b0 + nb]);
+    let pairs = na.min(nb);
+    let l = &line[..2 * pairs];
+    for k in 0..pairs {
+        fa[k] = l[2 * k];
+        fb[k] = l[2 * k + 1];
+    }
+    if na > pairs {
+        fa[pairs] = line[2 * pairs];
+    }
+    first[(a0 + na).min(len)..].fill(0.0);
+    second[(b0 + nb).min(len)..].fill(0.0);
+}
+
+/// `Aᵀ M A + bias` of every block of one output channel (`m[ξ·stride + at + q·tw + t]`),
+/// written to its 2×2 outputs in `plane` (those inside `oh × ow`).
+#[inline(always)]
+fn transform_output(
+    g: &ConvGeom,
+    m: &[f32],
+    (at, stride): (usize, usize),
+    bias: f32,
+    (ty0, rows, tw): (usize, usize, usize),
+    y: &mut [f32],
+    plane: &mut [f32],
+) {
+    let [_, oh, ow] = g.output;
+    let n = rows * tw;
+    let (s0, rest) = y.split_at_mut(4 * n);
+    let (s1, yy) = rest.split_at_mut(4 * n);
+    let mx = |xi: usize| &m[xi * stride + at..][..n];
+    // Aᵀ M over rows: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 for each column b, over all the
+    // chunk's blocks at once (contiguous in `m`) ...
+    for b in 0..4 {
+        let (m0, m1, m2, m3) = (mx(b), mx(4 + b), mx(8 + b), mx(12 + b));
+        let (a0, a1) = (&mut s0[b * n..][..n], &mut s1[b * n..][..n]);
+        for t in 0..n {
+            a0[t] = m0[t] + m1[t] + m2[t];
+            a1[t] = m1[t] - m2[t] - m3[t];
+        }
+    }
+    // ... then over columns: ·0 = s·0 + s·1 + s·2, ·1 = s·1 − s·2 − s·3, outputs (dy, dx) of
+    // every block in y[(2·dy + dx)·n + block].
+    for (dy, s) in [&*s0, &*s1].into_iter().enumerate() {
+        let (c0, c1, c2, c3) = (&s[..n], &s[n..2 * n], &s[2 * n..3 * n], &s[3 * n..]);
+        let (ya, yb) = yy[2 * dy * n..].split_at_mut(n);
+        let yb = &mut yb[..n];
+        for t in 0..n {
+            ya[t] = bias + c0[t] + c1[t] + c2[t];
+            yb[t] = bias + c1[t] - c2[t] - c3[t];
+        }
+    }
+    for q in 0..rows {
+        let oy = 2 * (ty0 + q);
+        for dy in 0..2 {
+            if oy + dy >= oh {
+                break;
+            }
+            let ya = &yy[2 * dy * n + q * tw..][..tw];
+            let yb = &yy[(2 * dy + 1) * n + q * tw..][..tw];
+            let row = &mut plane[(oy + dy) * ow..][..ow];
+            let full = ow / 2;
+            let (r, a, b) = (&mut row[..2 * full], &ya[..full], &yb[..full]);
+            for t in 0..full {
+                r[2 * t] = a[t];
+                r[2 * t + 1] = b[t];
+            }
+            if !ow.is_multiple_of(2) {
+                row[ow - 1] = ya[full];
+            }
+        }
+    }
+}
