@@ -48,7 +48,6 @@ pub fn forward(x: &[f32], h: usize, w: usize, spec: &PoolSpec) -> (Vec<f32>, Vec
     let [oh, ow] = spec
         .output(h, w)
         .expect("pool geometry checked by the caller");
-    let ([kh, kw], [sh, sw]) = (spec.kernel, spec.stride);
     let planes = x.len() / (h * w);
     let mut out = vec![0.0f32; planes * oh * ow];
     let mut idx = vec![0u32; planes * oh * ow];
@@ -56,28 +55,90 @@ pub fn forward(x: &[f32], h: usize, w: usize, spec: &PoolSpec) -> (Vec<f32>, Vec
         .zip(idx.par_chunks_mut(oh * ow))
         .zip(x.par_chunks(h * w))
         .for_each(|((out, idx), x)| {
-            // Per output row, tap by tap across the whole row, the comparison as a bit-mask
-            // select: on the UNet's largest pooling (8 × 16 × 128², a patterned input) this
-            // loop order took 1.4 ms against 3.1 ms for window-by-window loops with branches
-            // (a quick timing, not in BENCHMARKS).
+            pulp::Arch::new().dispatch(Plane {
+                x,
+                w,
+                ow,
+                spec,
+                out,
+                idx,
+            })
+        });
+    (out, idx)
+}
+
+/// One plane's pooling, as a [`pulp::WithSimd`] so that its loops are compiled for the CPU's
+/// widest vector extension (stride-2 reads vectorise as shuffles there; plain x86-64 kept
+/// them scalar).
+struct Plane<'a> {
+    x: &'a [f32],
+    w: usize,
+    ow: usize,
+    spec: &'a PoolSpec,
+    out: &'a mut [f32],
+    idx: &'a mut [u32],
+}
+
+impl pulp::WithSimd for Plane<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self {
+            x,
+            w,
+            ow,
+            spec,
+            out,
+            idx,
+        } = self;
+        let ([kh, kw], [sh, sw]) = (spec.kernel, spec.stride);
+        if (kh, kw, sh, sw) == (2, 2, 2, 2) {
+            // The UNet's pooling: one pass per output row with the window's four taps in
+            // registers, in burn's order (row-major within the window).
             for (i, (out, idx)) in out.chunks_mut(ow).zip(idx.chunks_mut(ow)).enumerate() {
-                for a in 0..kh {
-                    let row = (i * sh + a) * w;
-                    for b in 0..kw {
-                        let first = a == 0 && b == 0;
-                        for (j, (best, at)) in out.iter_mut().zip(idx.iter_mut()).enumerate() {
-                            let p = row + j * sw + b;
-                            let v = x[p];
-                            let take = first | (v > *best) | v.is_nan();
-                            let m = u32::from(take).wrapping_neg(); // all ones when taken
-                            *best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
-                            *at = (p as u32 & m) | (*at & !m);
-                        }
+                let (r0, r1) = (2 * i * w, (2 * i + 1) * w);
+                let (x0, x1) = (&x[r0..][..2 * ow], &x[r1..][..2 * ow]);
+                for j in 0..ow {
+                    let mut best = x0[2 * j];
+                    let mut at = (r0 + 2 * j) as u32;
+                    for (v, p) in [
+                        (x0[2 * j + 1], r0 + 2 * j + 1),
+                        (x1[2 * j], r1 + 2 * j),
+                        (x1[2 * j + 1], r1 + 2 * j + 1),
+                    ] {
+                        let take = (v > best) | v.is_nan();
+                        let m = u32::from(take).wrapping_neg();
+                        best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
+                        at = (p as u32 & m) | (at & !m);
+                    }
+                    out[j] = best;
+                    idx[j] = at;
+                }
+            }
+            return;
+        }
+        // Per output row, tap by tap across the whole row, the comparison as a bit-mask
+        // select: on the UNet's largest pooling (8 × 16 × 128², a patterned input) this loop
+        // order took 1.4 ms against 3.1 ms for window-by-window loops with branches (a quick
+        // timing, not in BENCHMARKS).
+        for (i, (out, idx)) in out.chunks_mut(ow).zip(idx.chunks_mut(ow)).enumerate() {
+            for a in 0..kh {
+                let row = (i * sh + a) * w;
+                for b in 0..kw {
+                    let first = a == 0 && b == 0;
+                    for (j, (best, at)) in out.iter_mut().zip(idx.iter_mut()).enumerate() {
+                        let p = row + j * sw + b;
+                        let v = x[p];
+                        let take = first | (v > *best) | v.is_nan();
+                        let m = u32::from(take).wrapping_neg(); // all ones when taken
+                        *best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
+                        *at = (p as u32 & m) | (*at & !m);
                     }
                 }
             }
-        });
-    (out, idx)
+        }
+    }
 }
 
 /// `dx` (`planes × in_plane`) from the output gradient (`planes × out_plane`) and the forward
