@@ -1,8 +1,9 @@
 //! Mira's own convolution for the CPU (flex) backend: im2col tiles + the gemm crate's GEMM for
 //! the forward pass (for 2D kernels with stride 1 along `h`: one GEMM per kernel row over
-//! kw-shifted input lines, a `KH`-th of the copying), the input gradient (for stride 1 a
-//! convolution with the flipped kernel, else GEMM + col2im) and the weight gradient,
-//! registered with burn's autodiff as one operation.
+//! kw-shifted input lines, a `KH`-th of the copying; for 2D 3×3 kernels with stride 1:
+//! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`), the input
+//! gradient (for stride 1 a convolution with the flipped kernel, else GEMM + col2im) and the
+//! weight gradient, registered with burn's autodiff as one operation.
 //!
 //! Why: burn-flex's convolution transposes every input to channels-last, allocates a buffer
 //! per tile and scatters its GEMM results channel by channel, and its input gradient runs as
