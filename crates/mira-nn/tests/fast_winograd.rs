@@ -88,63 +88,28 @@ fn winograd_matches_a_direct_f64_convolution() {
 #[test]
 fn winograd_takes_only_3x3_stride_1_2d_convolutions_with_enough_channels() {
     let c = WINOGRAD_MIN_CHANNELS;
-    let g = |ci, co, input, kernel, stride, dilation| {
-        ConvGeom::new(1, ci, co, input, kernel, stride, [0, 1, 1], dilation).expect("valid")
-    };
-    assert!(winograd_applies(&g(
-        c,
-        c,
-        [1, 9, 9],
-        [1, 3, 3],
-        [1; 3],
-        [1; 3]
-    )));
-    assert!(!winograd_applies(&g(
-        c - 1,
-        c,
-        [1, 9, 9],
-        [1, 3, 3],
-        [1; 3],
-        [1; 3]
-    )));
-    assert!(!winograd_applies(&g(
-        c,
-        c - 1,
-        [1, 9, 9],
-        [1, 3, 3],
-        [1; 3],
-        [1; 3]
-    )));
-    assert!(!winograd_applies(&g(
-        c,
-        c,
-        [1, 9, 9],
-        [1, 3, 3],
-        [1, 2, 2],
-        [1; 3]
-    )));
-    assert!(!winograd_applies(&g(
-        c,
-        c,
-        [1, 9, 9],
-        [1, 3, 3],
-        [1; 3],
-        [1, 2, 1]
-    )));
-    assert!(!winograd_applies(&g(
-        c,
-        c,
-        [1, 9, 9],
-        [1, 3, 2],
-        [1; 3],
-        [1; 3]
-    )));
-    assert!(!winograd_applies(&g(
-        c,
-        c,
-        [3, 9, 9],
-        [3, 3, 3],
-        [1; 3],
-        [1; 3]
-    )));
+    // (cin, cout, input, kernel, stride, dilation, takes the transform)
+    type Row = (
+        usize,
+        usize,
+        [usize; 3],
+        [usize; 3],
+        [usize; 3],
+        [usize; 3],
+        bool,
+    );
+    let rows: [Row; 7] = [
+        (c, c, [1, 9, 9], [1, 3, 3], [1; 3], [1; 3], true),
+        (c - 1, c, [1, 9, 9], [1, 3, 3], [1; 3], [1; 3], false),
+        (c, c - 1, [1, 9, 9], [1, 3, 3], [1; 3], [1; 3], false),
+        (c, c, [1, 9, 9], [1, 3, 3], [1, 2, 2], [1; 3], false),
+        (c, c, [1, 9, 9], [1, 3, 3], [1; 3], [1, 2, 1], false),
+        (c, c, [1, 9, 9], [1, 3, 2], [1; 3], [1; 3], false),
+        (c, c, [3, 9, 9], [3, 3, 3], [1; 3], [1; 3], false),
+    ];
+    for (i, (ci, co, input, kernel, stride, dilation, takes)) in rows.into_iter().enumerate() {
+        let g =
+            ConvGeom::new(1, ci, co, input, kernel, stride, [0, 1, 1], dilation).expect("valid");
+        assert_eq!(winograd_applies(&g), takes, "row {i}: {g:?}");
+    }
 }

@@ -107,10 +107,7 @@ impl pulp::WithSimd for Plane<'_> {
                         (x1[2 * j], r1 + 2 * j),
                         (x1[2 * j + 1], r1 + 2 * j + 1),
                     ] {
-                        let take = (v > best) | v.is_nan();
-                        let m = u32::from(take).wrapping_neg();
-                        best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
-                        at = (p as u32 & m) | (at & !m);
+                        take_if(false, v, p, &mut best, &mut at);
                     }
                     out[j] = best;
                     idx[j] = at;
@@ -129,16 +126,22 @@ impl pulp::WithSimd for Plane<'_> {
                     let first = a == 0 && b == 0;
                     for (j, (best, at)) in out.iter_mut().zip(idx.iter_mut()).enumerate() {
                         let p = row + j * sw + b;
-                        let v = x[p];
-                        let take = first | (v > *best) | v.is_nan();
-                        let m = u32::from(take).wrapping_neg(); // all ones when taken
-                        *best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
-                        *at = (p as u32 & m) | (*at & !m);
+                        take_if(first, x[p], p, best, at);
                     }
                 }
             }
         }
     }
+}
+
+/// Burn's tie rule as a branch-free select: `v` (at plane index `p`) replaces the window's
+/// running maximum when it is the window's first tap, larger, or NaN.
+#[inline(always)]
+fn take_if(first: bool, v: f32, p: usize, best: &mut f32, at: &mut u32) {
+    let take = first | (v > *best) | v.is_nan();
+    let m = u32::from(take).wrapping_neg(); // all ones when taken
+    *best = f32::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
+    *at = (p as u32 & m) | (*at & !m);
 }
 
 /// `dx` (`planes × in_plane`) from the output gradient (`planes × out_plane`) and the forward
