@@ -3,12 +3,20 @@
 //! Threat model: L∞ (or L2 with the normalised gradient) ball of radius ε in input units.
 //! One step: `x = clip(x0 + ε · sign(∇x L(x0)), lo, hi)`. No parameters besides ε.
 //!
+//! The gradient is taken at `x0` whatever ε is, so a sweep over ε needs it once: split the
+//! attack into [`fgsm_direction`] (the gradient's steepest-ascent direction, ε-free) and
+//! [`fgsm_step`] (the step of length ε and the projection). Together they compute exactly
+//! what `fgsm().perturb` computes, for every ε of balls with the same norm and mask.
+//!
 //! ```
 //! let engine = mira_attack::fgsm();
 //! assert_eq!((engine.steps, engine.rel_step, engine.random_start), (1, 1.0, false));
 //! ```
 
-use crate::ProjectedGradient;
+use burn::prelude::*;
+
+use crate::engine::check_finite;
+use crate::{LpBall, Objective, ProjectedGradient, Result};
 
 /// FGSM as a preset of the projected-gradient engine: 1 step of size ε from `x0`.
 pub fn fgsm() -> ProjectedGradient {
@@ -17,5 +25,87 @@ pub fn fgsm() -> ProjectedGradient {
         rel_step: 1.0,
         random_start: false,
         restarts: 1,
+    }
+}
+
+/// FGSM's ε-free half: the steepest-ascent direction of `∇f(x0)` in `ball`'s geometry
+/// (`sign` for L∞, the per-sample unit gradient for L2, masked first). Only the ball's norm
+/// and mask are used, not its ε.
+///
+/// # Errors
+/// [`crate::AttackError::NonFinite`] when the objective's value or gradient is not finite
+/// (as the engine reports it).
+pub fn fgsm_direction<const D: usize>(
+    f: &dyn Objective<D>,
+    x0: Tensor<D>,
+    ball: &LpBall<D>,
+) -> Result<Tensor<D>> {
+    let (v, g) = f.value_and_grad(x0);
+    check_finite(&v, "objective value", 0)?;
+    let gsum = g.clone().abs().sum().reshape([1]);
+    check_finite(&gsum, "input gradient", 0)?;
+    Ok(ball.steepest_ascent(g))
+}
+
+/// FGSM's second half: the step of length ε along `direction` (from [`fgsm_direction`] for a
+/// ball of the same norm and mask), projected onto `ball`. At ε = 0 the result is `x0`.
+pub fn fgsm_step<const D: usize>(
+    x0: &Tensor<D>,
+    direction: Tensor<D>,
+    ball: &LpBall<D>,
+) -> Tensor<D> {
+    if ball.epsilon == 0.0 {
+        return x0.clone();
+    }
+    // `1.0 * ε` is the engine's `rel_step * ε` for FGSM, so the arithmetic is the same.
+    ball.project(
+        x0.clone() + direction * (fgsm().rel_step * ball.epsilon),
+        x0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Attack, Bounds, Norm};
+    use burn::tensor::TensorData;
+    use rand::SeedableRng;
+
+    /// f(x) = Σ w ⊙ x² per sample: its gradient 2 w ⊙ x has mixed signs and magnitudes.
+    struct Quadratic(Tensor<2>);
+
+    impl Objective<2> for Quadratic {
+        fn value_and_grad(&self, x: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+            let v = (self.0.clone() * x.clone() * x.clone())
+                .sum_dim(1)
+                .reshape([-1]);
+            (v, self.0.clone() * x * 2.0)
+        }
+
+        fn value(&self, x: Tensor<2>) -> Tensor<1> {
+            (self.0.clone() * x.clone() * x).sum_dim(1).reshape([-1])
+        }
+    }
+
+    #[test]
+    fn split_fgsm_equals_the_engine_for_every_epsilon_and_norm() {
+        let dev = mira_nn::default_device();
+        let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [2, 4]), &dev);
+        let x0 = t(vec![0.2, 0.5, 0.9, 0.0, 0.7, 0.1, 0.4, 0.6]);
+        let f = Quadratic(t(vec![1.0, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5]));
+        for norm in [Norm::Linf, Norm::L2] {
+            let unit = LpBall::new(norm, 1.0, Bounds::default()).unwrap();
+            let dir = fgsm_direction(&f, x0.clone(), &unit).unwrap();
+            for eps in [0.0, 0.01, 0.05, 0.3] {
+                let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+                let engine = mira_nn::tensor_to_vec(
+                    fgsm().perturb(&f, x0.clone(), &ball, &mut rng).unwrap(),
+                );
+                let split = mira_nn::tensor_to_vec(fgsm_step(&x0, dir.clone(), &ball));
+                // Bit for bit: the same operations in the same order.
+                assert_eq!(engine, split, "{norm:?} eps={eps}");
+            }
+        }
     }
 }

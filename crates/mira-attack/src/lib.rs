@@ -42,7 +42,7 @@ pub use ball::{Bounds, L2_INSIDE, LpBall, Norm, per_sample_norm};
 pub use cascade::{CascadeState, Judge, run_cascade};
 pub use catalogue::{AttackInfo, catalogue};
 pub use engine::ProjectedGradient;
-pub use fgsm::fgsm;
+pub use fgsm::{fgsm, fgsm_direction, fgsm_step};
 pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;
 pub use margin_objective::segmentation_margin_objective;

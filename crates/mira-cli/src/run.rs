@@ -52,11 +52,21 @@ pub fn execute(exp: &Experiment, out: &std::path::Path) -> Result<RunOutcome> {
         out.join("summary.md").display(),
         out.join("summary.csv").display()
     );
+    fgsm_line(outcome.fgsm_gradients_reused);
     println!(
         "Report (curves, example cases, tables, manifest): {}",
         out.join("report.html").display()
     );
     Ok(outcome)
+}
+
+/// Says how many FGSM gradient passes one gradient per batch saved, when any.
+fn fgsm_line(reused: usize) {
+    if reused > 0 {
+        println!(
+            "FGSM: {reused} gradient passes saved (a batch's gradient, taken once, served every ε)."
+        );
+    }
 }
 
 /// Runs a registration experiment and prints its summary.
@@ -80,6 +90,7 @@ fn execute_registration(exp: &mira_eval::RegExperiment, out: &std::path::Path) -
         "{} cells run, {} kept from an earlier run; {early} abrupt-change cases (first_failures.csv, examples/).",
         outcome.cells_run, outcome.cells_skipped
     );
+    fgsm_line(outcome.fgsm_gradients_reused);
     println!(
         "Records: {}; summary: {}; report: {}",
         out.join("records.jsonl").display(),

@@ -268,7 +268,7 @@ impl AgeCell<'_> {
                 let refs: Vec<&AgeSubject> = chunk.iter().collect();
                 let x0 = volumes_tensor(&refs, &dev)?;
                 let seed = mix(self.seed, b as u64);
-                let attacked = attack.run(&self.judge(chunk), x0, &ball, seed, None)?;
+                let attacked = attack.run(&self.judge(chunk), x0, &ball, seed, None, None)?;
                 let first = b * self.batch_size;
                 let (mut recs, adv) = self.score(chunk, first, attacked.adv, clean_pred)?;
                 for (r, m) in recs.iter_mut().zip(attacked.member.unwrap_or_default()) {

@@ -151,6 +151,8 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
         let d: Vec<f64> = v.into_iter().flatten().collect();
         d.iter().sum::<f64>() / d.len().max(1) as f64
     };
+    // One FGSM gradient per batch serves all ε, as in `mira run`.
+    let memo = crate::fgsm_memo::FgsmMemo::from_env();
     let start = Instant::now();
     let clean = mira_train::predict_labels(&model, &test, 8)?;
     let mut rows = Vec::new();
@@ -173,6 +175,7 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
                 batch_size: 8,
                 seed: crate::seg_cell::mix(SEED, (si * 100 + ei) as u64),
                 examples: None,
+                fgsm_memo: Some(&memo),
             };
             let records = cell.run(&test, &clean, &mut |_| {})?;
             clean_dice = mean(

@@ -7,10 +7,14 @@
 use std::cell::RefCell;
 
 use burn::prelude::*;
-use mira_attack::{Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, run_cascade};
+use mira_attack::{
+    Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, fgsm_direction, fgsm_step,
+    run_cascade,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::fgsm_memo::FgsmMemo;
 use crate::seg_judge::member_name;
 use crate::{EvalError, Result};
 
@@ -37,6 +41,11 @@ pub(crate) struct Attacked<const D: usize> {
     pub unchanged: bool,
 }
 
+/// The runner's FGSM memo, the key of the cell's (model, attack) in it, and the batch index.
+/// The key must name everything FGSM's direction depends on besides the batch and the norm:
+/// the model, the attack entry (goal, loss, temperature) and the ball's mask.
+pub(crate) type MemoSlot<'a> = (&'a FgsmMemo, &'a str, usize);
+
 /// A saved cascade state to continue from, and where to hand each new one.
 pub(crate) type Resume<'a> = (
     Option<CascadeState>,
@@ -55,7 +64,8 @@ impl<'a> CellAttack<'a> {
     }
 
     /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
-    /// `resume` applies to the composite only.
+    /// `resume` applies to the composite only; `memo` to FGSM only (its direction at `x0` is
+    /// taken from, or left in, the memo, so one gradient serves every ε of the sweep).
     ///
     /// # Errors
     /// The attack's or the judge's errors.
@@ -66,6 +76,7 @@ impl<'a> CellAttack<'a> {
         ball: &LpBall<D>,
         seed: u64,
         resume: Option<Resume<'_>>,
+        memo: Option<MemoSlot<'_>>,
     ) -> Result<Attacked<D>> {
         let all: Vec<usize> = (0..x0.dims()[0]).collect();
         let (mut min_norm, mut member, mut unchanged) = (None, None, false);
@@ -107,6 +118,17 @@ impl<'a> CellAttack<'a> {
             CellAttack::Fixed(_) if ball.epsilon == 0.0 => {
                 unchanged = true;
                 x0
+            }
+            CellAttack::Fixed(AttackSpec::Fgsm) if memo.is_some() => {
+                let (memo, key, batch) = memo.expect("matched Some");
+                // The direction depends on the ball's norm and mask; the caller's key names the
+                // mask (it follows from the attack entry), the norm is added here.
+                let key = format!("{key}\u{0}{:?}", ball.norm);
+                let dir = memo.direction(&key, batch, || {
+                    let f = judge.objective(&all)?;
+                    Ok(fgsm_direction(f.as_ref(), x0.clone(), ball)?)
+                })?;
+                fgsm_step(&x0, dir, ball)
             }
             CellAttack::Fixed(spec) => {
                 let f = judge.objective(&all)?;

@@ -282,6 +282,7 @@ impl FileAttack<'_> {
             batch_size: self.batch_size,
             seed: mix(self.seed, name_hash(&case.name)),
             examples: None,
+            fgsm_memo: None,
         };
         let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
         let dims = rc.channels[0].dims;

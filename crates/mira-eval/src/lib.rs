@@ -17,6 +17,7 @@ mod bench_sweep;
 mod cell_attack;
 mod checks;
 mod error;
+mod fgsm_memo;
 mod file_attack;
 mod folder_data;
 mod folder_phantom;

@@ -39,6 +39,8 @@ pub(crate) struct RegCell<'a> {
     pub unit: &'a str,
     /// Passing tolerance in `unit`.
     pub tolerance: f64,
+    /// The runner's FGSM memo (see [`crate::seg_cell::Cell::fgsm_memo`]).
+    pub fgsm_memo: Option<&'a crate::fgsm_memo::FgsmMemo>,
 }
 
 /// The adversarial pairs of one batch.
@@ -81,9 +83,21 @@ impl RegCell<'_> {
         };
         let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
         ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
-        let attacked =
-            self.attack
-                .run(&judge, x0.clone(), &ball, mix(self.seed, b as u64), None)?;
+        // The mask follows from the attacked image, part of the attack entry; named anyway.
+        let key = format!(
+            "{}\u{0}{:?}",
+            crate::seg_cell::memo_key(self.model_name, self.attack_name),
+            self.image
+        );
+        let memo = self.fgsm_memo.map(|m| (m, key.as_str(), b));
+        let attacked = self.attack.run(
+            &judge,
+            x0.clone(),
+            &ball,
+            mix(self.seed, b as u64),
+            None,
+            memo,
+        )?;
         let adv = attacked.adv;
         let pred = tensor_rigids(mira_nn::Forward::forward(&judge.eval, adv.clone()));
         Ok(RegBatch {

@@ -38,6 +38,9 @@ pub struct RegRunOutcome {
     pub cells_skipped: usize,
     /// Check warnings.
     pub warnings: Vec<Warning>,
+    /// FGSM gradient passes saved by this invocation: a batch's gradient, taken once, served
+    /// its other ε cells (see `MIRA_FGSM_MEMO_MB`).
+    pub fgsm_gradients_reused: usize,
     /// Cases that pass clean and fail at some budget, first failure per case.
     pub first_failures: Vec<AbruptCase>,
     /// The image source of each model (`radiograph`, `xray_phantom`, `natural`).
@@ -155,6 +158,7 @@ pub fn run_registration(
         .map(|(ai, a)| a.spec(&format!("attacks[{ai}]")))
         .collect::<Result<Vec<_>>>()?;
     let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    let memo = crate::fgsm_memo::FgsmMemo::from_env();
     for (mi, (entry, model)) in exp.models.iter().zip(&models).enumerate() {
         let data = data_of(entry.source);
         progress(RunEvent::Phase(format!(
@@ -169,7 +173,10 @@ pub fn run_registration(
                     continue;
                 }
                 let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm());
-                let cell = reg_cell(exp, mi, ai, ei, model, cell_attack);
+                let cell = RegCell {
+                    fgsm_memo: Some(&memo),
+                    ..reg_cell(exp, mi, ai, ei, model, cell_attack)
+                };
                 let label = format!("{} / {} / eps={epsilon}", entry.name, attack.name);
                 let key = (
                     entry.name.clone(),
@@ -221,6 +228,7 @@ pub fn run_registration(
         cells_run,
         cells_skipped,
         warnings,
+        fgsm_gradients_reused: memo.counts().1,
         first_failures: failures,
         sources: exp
             .models
@@ -257,6 +265,7 @@ pub(crate) fn reg_cell<'a>(
         spacing: spacing.unwrap_or(1.0),
         unit: if spacing.is_some() { "mm" } else { "px" },
         tolerance: entry.tolerance(),
+        fgsm_memo: None,
     }
 }
 

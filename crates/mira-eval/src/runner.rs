@@ -13,6 +13,7 @@ use mira_report::{
 };
 use mira_train::{TrainEvent, predict_labels, train_defended};
 
+use crate::fgsm_memo::FgsmMemo;
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash};
 use crate::outputs::{warnings_markdown, write_atomic, write_comparison, write_report};
 use crate::seg_cell::{Cell, CellAttack, eps_f64, mix};
@@ -76,6 +77,9 @@ pub struct RunOutcome {
     pub cells_skipped: usize,
     /// Sanity-check warnings (also in `warnings.json` and `summary.md`).
     pub warnings: Vec<Warning>,
+    /// FGSM gradient passes saved by this invocation: a batch's gradient, taken once, served
+    /// its other ε cells (see `MIRA_FGSM_MEMO_MB`).
+    pub fgsm_gradients_reused: usize,
 }
 
 /// The three data splits; case `i` of each split depends only on `(seed, split, i)`. A folder
@@ -285,13 +289,14 @@ pub(crate) fn train_and_save_unet(
 /// The (model, attack, ε) cells of `exp` in run order, bound to `models`.
 /// Min-norm attacks have one cell, at the sweep's largest ε (the cap of the search). With
 /// `state_root`, composite (`auto`) cells save their per-batch state under
-/// `state_root/cascade/MODEL__ATTACK__eps=E/`.
+/// `state_root/cascade/MODEL__ATTACK__eps=E/`. FGSM cells share `fgsm_memo` when given.
 pub(crate) fn cells<'a>(
     exp: &'a Experiment,
     models: &'a [mira_nn::UNet],
     specs: &'a [Option<AttackSpec>],
     examples_dir: &'a Path,
     state_root: Option<&Path>,
+    fgsm_memo: Option<&'a FgsmMemo>,
 ) -> Vec<Cell<'a>> {
     let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let mut out = Vec::new();
@@ -331,6 +336,7 @@ pub(crate) fn cells<'a>(
                         mix(mix(exp.seed, mi as u64), 100 + ai as u64),
                         10_000 + ei as u64,
                     ),
+                    fgsm_memo,
                 });
             }
         }
@@ -371,7 +377,15 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
     let examples_dir = out.join("examples");
     let specs = attack_specs(exp)?;
     let mut clean: Option<(usize, Vec<Vec<u8>>)> = None;
-    for cell in cells(exp, &prepared.models, &specs, &examples_dir, Some(out)) {
+    let memo = FgsmMemo::from_env();
+    for cell in cells(
+        exp,
+        &prepared.models,
+        &specs,
+        &examples_dir,
+        Some(out),
+        Some(&memo),
+    ) {
         let mi = exp
             .models
             .iter()
@@ -420,6 +434,7 @@ pub fn run(exp: &Experiment, out: &Path, progress: &mut dyn FnMut(RunEvent)) -> 
         cells_run,
         cells_skipped,
         warnings,
+        fgsm_gradients_reused: memo.counts().1,
     })
 }
 

@@ -36,9 +36,17 @@ pub(crate) struct Cell<'a> {
     pub seed: u64,
     /// Where to save pictures of the worst and the median case (the sweep's largest ε).
     pub examples: Option<&'a std::path::Path>,
+    /// The runner's FGSM memo: FGSM cells of one (model, attack) share their batches'
+    /// gradient directions across ε (`None`: each cell computes its own).
+    pub fgsm_memo: Option<&'a crate::fgsm_memo::FgsmMemo>,
 }
 
 pub(crate) use crate::cell_attack::CellAttack;
+
+/// The key of a (model, attack) in the runner's FGSM memo.
+pub(crate) fn memo_key(model: &str, attack: &str) -> String {
+    format!("{model}\u{0}{attack}")
+}
 
 /// File name of an example picture: `MODEL__ATTACK__worst.png` (unsafe characters → `_`).
 pub(crate) fn example_file(model: &str, attack: &str, tag: &str) -> String {
@@ -266,12 +274,14 @@ impl Cell<'_> {
             let json = serde_json::to_vec(st).map_err(|e| io(e.to_string()))?;
             crate::outputs::write_atomic(p, &json).map_err(|e| io(e.to_string()))
         };
+        let key = memo_key(self.model_name, self.attack_name);
         self.attack.run(
             judge,
             x0,
             ball,
             mix(self.seed, b as u64),
             Some((state, &mut save)),
+            self.fgsm_memo.map(|m| (m, key.as_str(), b)),
         )
     }
 

@@ -165,6 +165,7 @@ mod tests {
             batch_size: 4,
             seed: 5,
             examples: None,
+            fgsm_memo: None,
         };
         let (first, _) = cell
             .run_batches(&test, &clean, None, false, &mut |_| {})

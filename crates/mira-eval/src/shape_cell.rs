@@ -191,6 +191,7 @@ impl ShapeCell<'_> {
                     ball,
                     mix(self.seed, b as u64),
                     None,
+                    None,
                 )?;
                 (min_norm, member) = (attacked.min_norm, attacked.member);
                 let adv = attacked.adv;

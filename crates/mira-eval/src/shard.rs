@@ -140,13 +140,21 @@ pub fn run_shard(
     let test = &prepared.test;
     let specs = attack_specs(exp)?;
     let no_pictures = PathBuf::new();
-    let all_cells: Vec<Cell<'_>> = cells(exp, &prepared.models, &specs, &no_pictures, None)
-        .into_iter()
-        .map(|c| Cell {
-            examples: None,
-            ..c
-        })
-        .collect();
+    let memo = crate::fgsm_memo::FgsmMemo::from_env();
+    let all_cells: Vec<Cell<'_>> = cells(
+        exp,
+        &prepared.models,
+        &specs,
+        &no_pictures,
+        None,
+        Some(&memo),
+    )
+    .into_iter()
+    .map(|c| Cell {
+        examples: None,
+        ..c
+    })
+    .collect();
     let n = test.items.len();
     let mine: Vec<(usize, usize)> = plan(&all_cells, n)
         .into_iter()
@@ -308,7 +316,7 @@ pub fn merge(out: &Path, progress: &mut dyn FnMut(RunEvent)) -> Result<MergeOutc
     }
     let specs = attack_specs(&exp)?;
     let examples_dir = out.join("examples");
-    let all_cells = cells(&exp, &prepared.models, &specs, &examples_dir, None);
+    let all_cells = cells(&exp, &prepared.models, &specs, &examples_dir, None, None);
     let n = prepared.test.items.len();
     let mut ordered: Vec<SegRecord> = Vec::with_capacity(all_cells.len() * n);
     let (mut gaps, mut dups) = (Vec::new(), Vec::new());

@@ -71,6 +71,8 @@ fn registration_run_records_every_case_respects_masks_and_resumes() {
     let out = dir.join("out");
     let first = run_registration(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(first.cells_run, 2 * 2 * 3);
+    // Per model, FGSM's gradient of each of the 2 batches served both non-zero ε.
+    assert_eq!(first.fgsm_gradients_reused, 2 * 2);
     let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs.len(), 2 * 2 * 3 * 6);
     for r in &recs {
