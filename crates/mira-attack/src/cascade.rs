@@ -61,7 +61,7 @@ fn mix(seed: u64, salt: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn rows_of<const D: usize>(x: &Tensor<D>, rows: &[usize]) -> Tensor<D> {
+pub(crate) fn rows_of<const D: usize>(x: &Tensor<D>, rows: &[usize]) -> Tensor<D> {
     let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     x.clone()
         .select(0, Tensor::<1, Int>::from_ints(idx.as_slice(), &x.device()))

@@ -103,6 +103,7 @@ pub(crate) fn entry(a: &Args) -> Result<AttackEntry> {
         goal: parse("goal", &a.goal)?,
         temperature: a.temperature,
         loss: Default::default(),
+        early_stop: None,
     })
 }
 

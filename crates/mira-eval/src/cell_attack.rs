@@ -25,6 +25,9 @@ pub(crate) enum CellAttack<'a> {
     Fixed(&'a AttackSpec),
     /// The minimum-norm search up to the cell's ε.
     MinNorm(MinNormConfig),
+    /// A projected-gradient attack (FGSM, i-FGSM, PGD; one restart) whose cases stop when the
+    /// judge calls them broken, checked before the first step and every `.1` steps.
+    EarlyStop(&'a AttackSpec, usize),
 }
 
 /// One attacked batch.
@@ -35,6 +38,8 @@ pub(crate) struct Attacked<const D: usize> {
     pub min_norm: Option<Vec<Option<f32>>>,
     /// `auto`: per case the member whose input is kept (`clean`: none raised its score).
     pub member: Option<Vec<String>>,
+    /// Early stop: per case the steps after which it was found broken (`None`: ran them all).
+    pub stopped_at: Option<Vec<Option<usize>>>,
     /// The inputs are the clean ones, untouched: a fixed-budget attack at ε = 0, whose ball
     /// holds the clean input alone, is not run (its result is that input, and the runner
     /// re-checks it like any other); scores on the clean input can be reused.
@@ -63,6 +68,15 @@ impl<'a> CellAttack<'a> {
         }
     }
 
+    /// This attack with early stopping every `every` steps (when given; the experiment's
+    /// validation admits it for projected-gradient presets only).
+    pub(crate) fn with_early_stop(self, every: Option<usize>) -> Self {
+        match (self, every) {
+            (CellAttack::Fixed(spec), Some(n)) => CellAttack::EarlyStop(spec, n),
+            (other, _) => other,
+        }
+    }
+
     /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
     /// `resume` applies to the composite only; `memo` to FGSM only (its direction at `x0` is
     /// taken from, or left in, the memo, so one gradient serves every ε of the sweep).
@@ -80,6 +94,7 @@ impl<'a> CellAttack<'a> {
     ) -> Result<Attacked<D>> {
         let all: Vec<usize> = (0..x0.dims()[0]).collect();
         let (mut min_norm, mut member, mut unchanged) = (None, None, false);
+        let mut stopped_at = None;
         let adv = match *self {
             CellAttack::MinNorm(cfg) => {
                 let failure: RefCell<Option<String>> = RefCell::new(None);
@@ -115,7 +130,7 @@ impl<'a> CellAttack<'a> {
                 );
                 adv
             }
-            CellAttack::Fixed(_) if ball.epsilon == 0.0 => {
+            CellAttack::Fixed(_) | CellAttack::EarlyStop(..) if ball.epsilon == 0.0 => {
                 unchanged = true;
                 x0
             }
@@ -130,6 +145,15 @@ impl<'a> CellAttack<'a> {
                 })?;
                 fgsm_step(&x0, dir, ball)
             }
+            CellAttack::EarlyStop(spec, every) => {
+                let engine = spec.engine().ok_or_else(|| {
+                    EvalError::invalid("early_stop", "applies to fgsm, ifgsm and pgd")
+                })?;
+                let mut rng = StdRng::seed_from_u64(seed);
+                let s = engine.perturb_until_broken(judge, x0, ball, &mut rng, every)?;
+                stopped_at = Some(s.stopped_at);
+                s.adv
+            }
             CellAttack::Fixed(spec) => {
                 let f = judge.objective(&all)?;
                 let mut rng = StdRng::seed_from_u64(seed);
@@ -141,6 +165,7 @@ impl<'a> CellAttack<'a> {
             min_norm,
             member,
             unchanged,
+            stopped_at,
         })
     }
 }

@@ -96,8 +96,12 @@ pub fn record_checks(
     eps.dedup();
     for m in models {
         for a in attacks {
-            // Untargeted damage must not shrink as ε grows (targeted goals move Dice both ways).
-            if a.goal != GoalSpec::Untargeted {
+            if a.early_stop.is_some() {
+                out.extend(early_stop_notice(m, a, records));
+            }
+            // Untargeted damage must not shrink as ε grows (targeted goals move Dice both ways);
+            // early-stopped cases keep the input that broke them, not the worst one.
+            if a.goal != GoalSpec::Untargeted || a.early_stop.is_some() {
                 continue;
             }
             let curve: Vec<(f64, f64)> = eps
@@ -119,12 +123,14 @@ pub fn record_checks(
                 }
             }
         }
-        for single in attacks
-            .iter()
-            .filter(|a| a.scope == AttackScope::PerImage && a.kind() == AttackKind::Fgsm)
-        {
+        for single in attacks.iter().filter(|a| {
+            a.scope == AttackScope::PerImage
+                && a.kind() == AttackKind::Fgsm
+                && a.early_stop.is_none()
+        }) {
             for iter in attacks.iter().filter(|a| {
                 a.scope == AttackScope::PerImage
+                    && a.early_stop.is_none()
                     && a.kind() != AttackKind::Fgsm
                     && a.goal == single.goal
                     && a.temperature == single.temperature
@@ -151,4 +157,35 @@ pub fn record_checks(
         }
     }
     out
+}
+
+/// The `early-stop` notice of an early-stopped attack on model `m`: how many attacked cases
+/// stopped when broken (and how many were broken clean), the gradient passes spent against a
+/// full run's, and that its Dice is measured where cases broke (read broken shares).
+fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<Warning> {
+    let steps = a.spec("attack").ok().flatten()?.steps();
+    let recs: Vec<&SegRecord> = records
+        .iter()
+        .filter(|r| r.model == m && r.attack == a.name && r.epsilon > 0.0)
+        .collect();
+    if recs.is_empty() {
+        return None;
+    }
+    let stopped = recs.iter().filter(|r| r.stopped_at.is_some()).count();
+    let clean = recs.iter().filter(|r| r.stopped_at == Some(0)).count();
+    let spent: usize = recs.iter().map(|r| r.stopped_at.unwrap_or(steps)).sum();
+    let full = steps * recs.len();
+    Some(Warning {
+        check: "early-stop".into(),
+        model: m.to_string(),
+        attack: Some(a.name.clone()),
+        message: format!(
+            "{stopped} of {} attacked cases (ε > 0) stopped once broken ({clean} broken clean, \
+             not attacked); {spent} of {full} gradient passes spent ({:.0}% saved). Their Dice \
+             is measured where they broke, not at the full attack: read broken shares, not \
+             mean Dice",
+            recs.len(),
+            100.0 * (full - spent) as f64 / full.max(1) as f64
+        ),
+    })
 }

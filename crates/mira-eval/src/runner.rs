@@ -303,7 +303,8 @@ pub(crate) fn cells<'a>(
     for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
         for (ai, attack) in exp.attacks.iter().enumerate() {
             for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
-                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm());
+                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm())
+                    .with_early_stop(attack.early_stop);
                 // A min-norm search has one cell, at the sweep's largest ε (its cap); a composite
                 // saves its per-batch state.
                 let state_dir = match cell_attack {

@@ -189,6 +189,7 @@ impl Cell<'_> {
             min_norm,
             member,
             unchanged,
+            stopped_at,
         } = self.attack_batch(&judge, x0.clone(), ball, b)?;
         let (xa, xc) = (tensor_to_vec(adv.clone()), tensor_to_vec(x0));
         let pred = if unchanged {
@@ -236,6 +237,7 @@ impl Cell<'_> {
                 l2,
                 min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
                 member: member.as_ref().map(|m| m[i].clone()),
+                stopped_at: stopped_at.as_ref().and_then(|s| s[i]),
             });
         }
         Ok((records, kept))

@@ -284,6 +284,13 @@ pub struct AttackEntry {
     /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
     #[serde(default)]
     pub loss: AttackLoss,
+    /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
+    /// before the first) the cases already broken by the sweep's rule (`break_dice`,
+    /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
+    /// their damage is then measured where they broke, not at the full attack's end, so
+    /// read broken shares, not mean Dice (the `early-stop` check says so in the summary).
+    #[serde(default)]
+    pub early_stop: Option<usize>,
 }
 
 /// The loss of a segmentation attack.
@@ -757,6 +764,22 @@ impl Experiment {
                     format!("{f}.scope"),
                     "min-norm searches up to the sweep's largest ε, which must be > 0",
                 ));
+            }
+            if let Some(every) = a.early_stop {
+                let spec = a.spec(&f)?;
+                let engine = spec.as_ref().and_then(|s| s.engine());
+                if engine.is_none_or(|e| e.restarts != 1) {
+                    return Err(inv(
+                        format!("{f}.early_stop"),
+                        "applies to per-image fgsm, ifgsm and pgd with one restart",
+                    ));
+                }
+                if every == 0 || every > 100_000 {
+                    return Err(inv(
+                        format!("{f}.early_stop"),
+                        "checks every N steps: N must be in 1..=100000",
+                    ));
+                }
             }
             if a.temperature.is_some() && a.loss == AttackLoss::Margin {
                 return Err(inv(

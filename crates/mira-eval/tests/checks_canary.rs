@@ -94,6 +94,7 @@ fn record_checks_flag_non_monotone_curves_and_weak_iterations() {
         l2: 0.0,
         min_norm: None,
         member: None,
+        stopped_at: None,
     };
     // FGSM: 0.9, 0.6, 0.7 (rises at 0.04: non-monotone); i-FGSM: 0.9, 0.7, 0.5 (weaker than
     // FGSM at 0.02 by 0.1).

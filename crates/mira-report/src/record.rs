@@ -51,6 +51,10 @@ pub struct SegRecord {
     /// raised the case's score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// Early-stopped attacks: the steps after which the case was found broken and stopped
+    /// (0: broken on its clean input, not attacked); absent when it ran every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<usize>,
 }
 
 impl SegRecord {

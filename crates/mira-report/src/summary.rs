@@ -202,6 +202,7 @@ mod tests {
             l2: 0.0,
             min_norm: None,
             member: None,
+            stopped_at: None,
         }
     }
 

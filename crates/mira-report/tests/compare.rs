@@ -72,6 +72,7 @@ fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2])
         l2: 1.0,
         min_norm: None,
         member: None,
+        stopped_at: None,
     }
 }
 

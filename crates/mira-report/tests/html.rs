@@ -21,6 +21,7 @@ fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
         l2: 0.0,
         min_norm: None,
         member: None,
+        stopped_at: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn rec(
         l2: eps * 10.0,
         min_norm: None,
         member: None,
+        stopped_at: None,
     }
 }
 
