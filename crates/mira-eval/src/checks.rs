@@ -175,15 +175,25 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
     let clean = recs.iter().filter(|r| r.stopped_at == Some(0)).count();
     let spent: usize = recs.iter().map(|r| r.stopped_at.unwrap_or(steps)).sum();
     let full = steps * recs.len();
+    // Checks at 0, N, 2N, ... up to where a case stopped, or below `steps` when it ran them all.
+    let every = a.early_stop.unwrap_or(1).max(1);
+    let checks: usize = recs
+        .iter()
+        .map(|r| {
+            r.stopped_at
+                .map_or((steps - 1) / every + 1, |s| s / every + 1)
+        })
+        .sum();
     Some(Warning {
         check: "early-stop".into(),
         model: m.to_string(),
         attack: Some(a.name.clone()),
         message: format!(
             "{stopped} of {} attacked cases (ε > 0) stopped once broken ({clean} broken clean, \
-             not attacked); {spent} of {full} gradient passes spent ({:.0}% saved). Their Dice \
-             is measured where they broke, not at the full attack: read broken shares, not \
-             mean Dice",
+             not attacked); {spent} of {full} gradient passes spent ({:.0}% saved), plus \
+             {checks} judge passes (a forward pass each, about half a gradient pass). \
+             Their Dice is measured where they broke, not at the full attack: read broken \
+             shares, not mean Dice",
             recs.len(),
             100.0 * (full - spent) as f64 / full.max(1) as f64
         ),

@@ -106,6 +106,18 @@ fn early_stopped_cases_are_broken_and_the_others_match_the_full_attack() {
             .contains(&format!("{stopped} of 12 attacked cases")),
         "{notice}"
     );
+    // Judge passes: checks at 0, 2, 4 for cases that ran all 6 steps, up to `s` for the others.
+    let checks: usize = recs
+        .iter()
+        .filter(|r| r.attack == "early" && r.epsilon > 0.0)
+        .map(|r| r.stopped_at.map_or(3, |s| s / 2 + 1))
+        .sum();
+    assert!(
+        notice
+            .message
+            .contains(&format!("plus {checks} judge passes")),
+        "{notice}"
+    );
     assert!(
         !outcome
             .warnings

@@ -1,8 +1,8 @@
-//! Per-layer timing of Mira's convolution kernel on the b1 UNet's convolutions (batch 8,
-//! 128² input): forward and input gradient, milliseconds and GFLOP/s, median of `N` runs.
-//! A profiling aid for BENCHMARKS.md, not a test.
+//! Per-layer timing of Mira's convolution kernel on the b1 UNet's convolutions (batch 8 or
+//! `BATCH`, 128² input): forward and input gradient, milliseconds and GFLOP/s, median of `N`
+//! runs. A profiling aid for BENCHMARKS.md, not a test.
 //!
-//!     cargo run --release -p mira-nn --example conv_layers [-- N]
+//!     cargo run --release -p mira-nn --example conv_layers [-- N [BATCH]]
 
 use std::time::Instant;
 
@@ -18,6 +18,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(9);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(8);
     // (cin, cout, side) of the fourteen 3×3 convolutions of UNet2d(base 16, depth 3) on 128².
     let layers = [
         (4, 16, 128),
@@ -39,7 +43,7 @@ fn main() {
     println!("layer              fwd ms  GFLOP/s   dx ms  GFLOP/s");
     for (cin, cout, side) in layers {
         let g = ConvGeom::new(
-            8,
+            batch,
             cin,
             cout,
             [1, side, side],
@@ -49,16 +53,16 @@ fn main() {
             [1; 3],
         )
         .expect("valid layer");
-        let x: Vec<f32> = (0..8 * cin * side * side)
+        let x: Vec<f32> = (0..batch * cin * side * side)
             .map(|i| (i % 97) as f32 * 0.01)
             .collect();
         let w: Vec<f32> = (0..cout * cin * 9)
             .map(|i| (i % 13) as f32 * 0.01)
             .collect();
         let b = vec![0.1f32; cout];
-        let mut y = vec![0.0f32; 8 * cout * side * side];
+        let mut y = vec![0.0f32; batch * cout * side * side];
         let mut dx = vec![0.0f32; x.len()];
-        let flops = 2.0 * (8 * cout * cin * 9 * side * side) as f64;
+        let flops = 2.0 * (batch * cout * cin * 9 * side * side) as f64;
         let time = |f: &mut dyn FnMut()| {
             f();
             median(
