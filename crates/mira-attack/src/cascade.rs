@@ -33,6 +33,27 @@ pub trait Judge<const D: usize> {
     /// # Errors
     /// Whatever scoring can fail with.
     fn judge(&self, rows: &[usize], x: Tensor<D>) -> Result<Vec<(f64, bool)>>;
+
+    /// An objective like [`Judge::objective`] that also keeps what its forward pass needs to
+    /// judge its input, so that [`Judge::last_verdicts`] can answer without another pass
+    /// (early stopping checks for free). `None` (the default): the caller judges with
+    /// [`Judge::judge`].
+    ///
+    /// # Errors
+    /// Whatever building it can fail with.
+    fn judging_objective(&self, _rows: &[usize]) -> Result<Option<Box<dyn Objective<D> + '_>>> {
+        Ok(None)
+    }
+
+    /// The verdicts, per row of the objective [`Judge::judging_objective`] built last, on the
+    /// input of its last `value_and_grad`, as [`Judge::judge`] would give them (`None` when
+    /// there is none).
+    ///
+    /// # Errors
+    /// Whatever scoring can fail with.
+    fn last_verdicts(&self) -> Result<Option<Vec<(f64, bool)>>> {
+        Ok(None)
+    }
 }
 
 /// Per-case results of the members run so far.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use mira_report::SegRecord;
 use mira_stats::mean_defined;
 
-use crate::spec::{AttackKind, AttackScope};
+use crate::spec::{AttackKind, AttackLoss, AttackScope};
 use crate::{AttackEntry, GoalSpec};
 
 /// Settings of the checks (`[checks]` in experiment files).
@@ -172,10 +172,16 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
         return None;
     }
     let stopped = recs.iter().filter(|r| r.stopped_at.is_some()).count();
-    let clean = recs.iter().filter(|r| r.stopped_at == Some(0)).count();
-    let spent: usize = recs.iter().map(|r| r.stopped_at.unwrap_or(steps)).sum();
+    let at_start = recs.iter().filter(|r| r.stopped_at == Some(0)).count();
     let full = steps * recs.len();
-    // Checks at 0, N, 2N, ... up to where a case stopped, or below `steps` when it ran them all.
+    // Cross-entropy attacks check for free, from each step's own forward pass: a case found
+    // broken at step `s` has run `s + 1` passes. Otherwise a case stopped at `s` ran `s`, and
+    // each check (at 0, N, 2N, ... up to where it stopped, or below `steps`) is a forward pass.
+    let free = a.loss == AttackLoss::Ce;
+    let spent: usize = recs
+        .iter()
+        .map(|r| r.stopped_at.map_or(steps, |s| s + usize::from(free)))
+        .sum();
     let every = a.early_stop.unwrap_or(1).max(1);
     let checks: usize = recs
         .iter()
@@ -184,16 +190,20 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
                 .map_or((steps - 1) / every + 1, |s| s / every + 1)
         })
         .sum();
+    let cost = if free {
+        "the checks read each step's own forward pass".to_string()
+    } else {
+        format!("plus {checks} judge passes (a forward pass each, about half a gradient pass)")
+    };
     Some(Warning {
         check: "early-stop".into(),
         model: m.to_string(),
         attack: Some(a.name.clone()),
         message: format!(
-            "{stopped} of {} attacked cases (ε > 0) stopped once broken ({clean} broken clean, \
-             not attacked); {spent} of {full} gradient passes spent ({:.0}% saved), plus \
-             {checks} judge passes (a forward pass each, about half a gradient pass). \
-             Their Dice is measured where they broke, not at the full attack: read broken \
-             shares, not mean Dice",
+            "{stopped} of {} attacked cases (ε > 0) stopped once broken ({at_start} at their \
+             starting point, not attacked); {spent} of {full} gradient passes spent ({:.0}% \
+             saved), {cost}. Their Dice is measured where they broke, not at the full attack: \
+             read broken shares, not mean Dice",
             recs.len(),
             100.0 * (full - spent) as f64 / full.max(1) as f64
         ),

@@ -183,6 +183,7 @@ impl Cell<'_> {
             width: w,
             break_dice: self.break_dice,
             break_match: self.break_match,
+            last: Default::default(),
         };
         let Attacked {
             adv,

@@ -3,8 +3,11 @@
 //! prediction falls below `sweep.break_dice`; a targeted one when at least `sweep.break_match`
 //! of the pixels its goal changes are predicted as the target.
 
+use std::cell::RefCell;
+
 use burn::prelude::*;
-use mira_attack::{AttackError, AttackSpec, Goal, Judge, Objective};
+use mira_attack::{AttackError, AttackSpec, Goal, Judge, ModelObjective, Objective};
+use mira_nn::segmentation::cross_entropy;
 use mira_nn::{UNet, argmax_labels, one_hot};
 use mira_stats::{mean_defined, target_agreement};
 
@@ -26,6 +29,9 @@ pub(crate) struct SegJudge<'a> {
     pub width: usize,
     pub break_dice: f64,
     pub break_match: f64,
+    /// The rows and logits of the last pass of a judging objective (early stopping's free
+    /// checks read their verdicts from it).
+    pub last: RefCell<Option<(Vec<usize>, Tensor<4>)>>,
 }
 
 fn judge_error(reason: String) -> AttackError {
@@ -64,8 +70,9 @@ impl SegJudge<'_> {
     }
 }
 
-impl Judge<4> for SegJudge<'_> {
-    fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+impl SegJudge<'_> {
+    /// The goal of the cases `rows`: their truth (untargeted) or target maps, one-hot.
+    fn goal(&self, rows: &[usize]) -> mira_attack::Result<Goal<Tensor<4>>> {
         let refs: Vec<&[u8]> = rows
             .iter()
             .map(|&i| self.targets[i].as_deref().unwrap_or(self.truths[i]))
@@ -73,11 +80,17 @@ impl Judge<4> for SegJudge<'_> {
         let dev = mira_nn::default_device();
         let maps = one_hot(&refs, self.classes, self.height, self.width, &dev)
             .map_err(|e| judge_error(e.to_string()))?;
-        let goal = if self.targeted {
+        Ok(if self.targeted {
             Goal::Targeted { target: maps }
         } else {
             Goal::Untargeted { truth: maps }
-        };
+        })
+    }
+}
+
+impl Judge<4> for SegJudge<'_> {
+    fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+        let goal = self.goal(rows)?;
         Ok(match self.loss {
             AttackLoss::Ce => Box::new(mira_attack::segmentation_objective(
                 self.model,
@@ -91,7 +104,41 @@ impl Judge<4> for SegJudge<'_> {
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
-        let pred = argmax_labels(self.model.logits(x));
+        self.verdicts(rows, self.model.logits(x))
+    }
+
+    /// The cross-entropy objective of [`segmentation_objective`](mira_attack::segmentation_objective),
+    /// its logits kept for [`Judge::last_verdicts`] (the margin loss: `None`).
+    fn judging_objective(
+        &self,
+        rows: &[usize],
+    ) -> mira_attack::Result<Option<Box<dyn Objective<4> + '_>>> {
+        if self.loss != AttackLoss::Ce {
+            return Ok(None);
+        }
+        let goal = self.goal(rows)?;
+        let (sign, reference, temperature) =
+            (goal.sign(), goal.reference().clone(), self.temperature);
+        let (rows, last) = (rows.to_vec(), &self.last);
+        let loss = move |logits: Tensor<4>| {
+            *last.borrow_mut() = Some((rows.clone(), logits.clone().inner()));
+            cross_entropy(logits, reference.clone(), temperature)
+        };
+        Ok(Some(Box::new(ModelObjective::new(self.model, loss, sign))))
+    }
+
+    fn last_verdicts(&self) -> mira_attack::Result<Option<Vec<(f64, bool)>>> {
+        match self.last.borrow().clone() {
+            Some((rows, logits)) => self.verdicts(&rows, logits).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl SegJudge<'_> {
+    /// Verdicts of the cases `rows` from their logits.
+    fn verdicts(&self, rows: &[usize], logits: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
+        let pred = argmax_labels(logits);
         rows.iter()
             .zip(&pred)
             .map(|(&i, p)| self.verdict(i, p).map_err(|e| judge_error(e.to_string())))

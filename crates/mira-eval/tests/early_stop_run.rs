@@ -33,6 +33,12 @@ name = "early"
 kind = "ifgsm"
 steps = 6
 early_stop = 2
+[[attacks]]
+name = "early-margin"
+kind = "ifgsm"
+steps = 6
+loss = "margin"
+early_stop = 2
 [sweep]
 epsilons = [0.0, 0.03, 0.1]
 batch_size = 4
@@ -106,17 +112,41 @@ fn early_stopped_cases_are_broken_and_the_others_match_the_full_attack() {
             .contains(&format!("{stopped} of 12 attacked cases")),
         "{notice}"
     );
-    // Judge passes: checks at 0, 2, 4 for cases that ran all 6 steps, up to `s` for the others.
-    let checks: usize = recs
+    // Cross-entropy: the checks read each step's forward pass; a case stopped at `s` ran `s + 1`.
+    let spent: usize = recs
         .iter()
         .filter(|r| r.attack == "early" && r.epsilon > 0.0)
-        .map(|r| r.stopped_at.map_or(3, |s| s / 2 + 1))
+        .map(|r| r.stopped_at.map_or(6, |s| s + 1))
         .sum();
     assert!(
         notice
             .message
-            .contains(&format!("plus {checks} judge passes")),
+            .contains(&format!("{spent} of 72 gradient passes spent"))
+            && notice.message.contains("each step's own forward pass"),
         "{notice}"
+    );
+    // The margin loss has no judging objective: each check is a judge pass of its own.
+    let margin = outcome
+        .warnings
+        .iter()
+        .find(|w| w.check == "early-stop" && w.attack.as_deref() == Some("early-margin"))
+        .expect("the margin entry's notice");
+    let margin_recs = recs
+        .iter()
+        .filter(|r| r.attack == "early-margin" && r.epsilon > 0.0);
+    let checks: usize = margin_recs
+        .clone()
+        .map(|r| r.stopped_at.map_or(3, |s| s / 2 + 1))
+        .sum();
+    let spent: usize = margin_recs.map(|r| r.stopped_at.unwrap_or(6)).sum();
+    assert!(
+        margin
+            .message
+            .contains(&format!("{spent} of 72 gradient passes spent"))
+            && margin
+                .message
+                .contains(&format!("plus {checks} judge passes")),
+        "{margin}"
     );
     assert!(
         !outcome
