@@ -22,7 +22,7 @@ use crate::{AttackError, Judge, LpBall, Objective, ProjectedGradient, Result};
 pub struct Stopped<const D: usize> {
     /// The adversarial inputs of the whole batch.
     pub adv: Tensor<D>,
-    /// Per case, the number of steps after which it was found broken (0: on its clean input);
+    /// Per case, the number of steps after which it was found broken (0: at its starting point);
     /// `None`: it ran every step.
     pub stopped_at: Vec<Option<usize>>,
     /// Gradient evaluations spent, summed over cases (a full run spends `steps` per case).

@@ -26,7 +26,7 @@ pub(crate) enum CellAttack<'a> {
     /// The minimum-norm search up to the cell's ε.
     MinNorm(MinNormConfig),
     /// A projected-gradient attack (FGSM, i-FGSM, PGD; one restart) whose cases stop when the
-    /// judge calls them broken, checked before the first step and every `.1` steps.
+    /// judge calls them broken, checked at the starting point and every `.1` steps.
     EarlyStop(&'a AttackSpec, usize),
 }
 

@@ -160,7 +160,7 @@ pub fn record_checks(
 }
 
 /// The `early-stop` notice of an early-stopped attack on model `m`: how many attacked cases
-/// stopped when broken (and how many were broken clean), the gradient passes spent against a
+/// stopped when broken (and how many at their starting point), the gradient passes spent against a
 /// full run's, and that its Dice is measured where cases broke (read broken shares).
 fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<Warning> {
     let steps = a.spec("attack").ok().flatten()?.steps();

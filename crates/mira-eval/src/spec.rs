@@ -285,7 +285,7 @@ pub struct AttackEntry {
     #[serde(default)]
     pub loss: AttackLoss,
     /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
-    /// before the first) the cases already broken by the sweep's rule (`break_dice`,
+    /// at the starting point) the cases already broken by the sweep's rule (`break_dice`,
     /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
     /// their damage is then measured where they broke, not at the full attack's end, so
     /// read broken shares, not mean Dice (the `early-stop` check says so in the summary).

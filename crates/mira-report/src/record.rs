@@ -52,7 +52,8 @@ pub struct SegRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
     /// Early-stopped attacks: the steps after which the case was found broken and stopped
-    /// (0: broken on its clean input, not attacked); absent when it ran every step.
+    /// (0: broken at its starting point, not attacked: the clean input, or PGD's random
+    /// start); absent when it ran every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<usize>,
 }
