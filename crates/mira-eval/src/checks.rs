@@ -159,36 +159,55 @@ pub fn record_checks(
     out
 }
 
-/// The `early-stop` notice of an early-stopped attack on model `m`: how many attacked cases
-/// stopped when broken (and how many at their starting point), the gradient passes spent against a
-/// full run's, and that its Dice is measured where cases broke (read broken shares).
+/// The `early-stop` notice of an early-stopped segmentation attack on model `m`.
 fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<Warning> {
     let steps = a.spec("attack").ok().flatten()?.steps();
-    let recs: Vec<&SegRecord> = records
+    let stopped: Vec<Option<usize>> = records
         .iter()
         .filter(|r| r.model == m && r.attack == a.name && r.epsilon > 0.0)
+        .map(|r| r.stopped_at)
         .collect();
-    if recs.is_empty() {
+    let every = a.early_stop.unwrap_or(1);
+    let read = "Their Dice is measured where they broke, not at the full attack: read broken \
+                shares, not mean Dice";
+    early_stop_warning(
+        m,
+        &a.name,
+        (steps, every),
+        a.loss == AttackLoss::Ce,
+        &stopped,
+        read,
+    )
+}
+
+/// The `early-stop` notice of any task from the `stopped_at` of an entry's attacked cases
+/// (ε > 0): how many stopped (and how many at their starting point), the gradient passes spent
+/// against a full run's, what the checks cost, and `read` (which numbers to trust). `free`:
+/// the checks read each step's own forward pass, so a case stopped at `s` ran `s + 1` passes;
+/// otherwise it ran `s`, and each check (at 0, N, 2N, ... up to where it stopped, or below
+/// `steps`) was a forward pass of its own.
+pub(crate) fn early_stop_warning(
+    model: &str,
+    attack: &str,
+    (steps, every): (usize, usize),
+    free: bool,
+    stopped: &[Option<usize>],
+    read: &str,
+) -> Option<Warning> {
+    if stopped.is_empty() || steps == 0 {
         return None;
     }
-    let stopped = recs.iter().filter(|r| r.stopped_at.is_some()).count();
-    let at_start = recs.iter().filter(|r| r.stopped_at == Some(0)).count();
-    let full = steps * recs.len();
-    // Cross-entropy attacks check for free, from each step's own forward pass: a case found
-    // broken at step `s` has run `s + 1` passes. Otherwise a case stopped at `s` ran `s`, and
-    // each check (at 0, N, 2N, ... up to where it stopped, or below `steps`) is a forward pass.
-    let free = a.loss == AttackLoss::Ce;
-    let spent: usize = recs
+    let every = every.max(1);
+    let n_stopped = stopped.iter().filter(|s| s.is_some()).count();
+    let at_start = stopped.iter().filter(|s| **s == Some(0)).count();
+    let full = steps * stopped.len();
+    let spent: usize = stopped
         .iter()
-        .map(|r| r.stopped_at.map_or(steps, |s| s + usize::from(free)))
+        .map(|s| s.map_or(steps, |s| s + usize::from(free)))
         .sum();
-    let every = a.early_stop.unwrap_or(1).max(1);
-    let checks: usize = recs
+    let checks: usize = stopped
         .iter()
-        .map(|r| {
-            r.stopped_at
-                .map_or((steps - 1) / every + 1, |s| s / every + 1)
-        })
+        .map(|s| s.map_or((steps - 1) / every + 1, |s| s / every + 1))
         .sum();
     let cost = if free {
         "the checks read each step's own forward pass".to_string()
@@ -197,15 +216,14 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
     };
     Some(Warning {
         check: "early-stop".into(),
-        model: m.to_string(),
-        attack: Some(a.name.clone()),
+        model: model.to_string(),
+        attack: Some(attack.to_string()),
         message: format!(
-            "{stopped} of {} attacked cases (ε > 0) stopped once broken ({at_start} at their \
+            "{n_stopped} of {} attacked cases (ε > 0) stopped once broken ({at_start} at their \
              starting point, not attacked); {spent} of {full} gradient passes spent ({:.0}% \
-             saved), {cost}. Their Dice is measured where they broke, not at the full attack: \
-             read broken shares, not mean Dice",
-            recs.len(),
-            100.0 * (full - spent) as f64 / full.max(1) as f64
+             saved), {cost}. {read}",
+            stopped.len(),
+            100.0 * (full - spent) as f64 / full as f64
         ),
     })
 }

@@ -55,6 +55,8 @@ pub(crate) struct RegBatch {
     pub min_norm: Option<Vec<Option<f32>>>,
     /// `auto` cells: per pair, the member whose input is kept (`clean`: none raised its TRE).
     pub member: Option<Vec<String>>,
+    /// Early-stopped cells: per pair, the steps after which it failed (`None`: ran them all).
+    pub stopped_at: Option<Vec<Option<usize>>>,
 }
 
 impl RegCell<'_> {
@@ -106,6 +108,7 @@ impl RegCell<'_> {
             pred,
             min_norm: attacked.min_norm,
             member: attacked.member,
+            stopped_at: attacked.stopped_at,
         })
     }
 
@@ -155,6 +158,7 @@ impl RegCell<'_> {
                         l2,
                         min_norm: batch.min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
                         member: batch.member.as_ref().map(|m| m[i].clone()),
+                        stopped_at: batch.stopped_at.as_ref().and_then(|s| s[i]),
                     });
                 }
                 on_batch(batch.pred.len());

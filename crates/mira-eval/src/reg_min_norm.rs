@@ -105,6 +105,7 @@ mod tests {
             l2: 0.0,
             min_norm,
             member: None,
+            stopped_at: None,
         }
     }
 

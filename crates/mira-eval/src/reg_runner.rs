@@ -12,6 +12,7 @@ use mira_report::{
 };
 use mira_train::{predict_rigid, train_registration};
 
+use crate::checks::early_stop_warning;
 use crate::manifest::{BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session};
 use crate::outputs::{warnings_markdown, write_atomic};
 use crate::reg_cell::RegCell;
@@ -172,7 +173,8 @@ pub fn run_registration(
                 if attack.min_norm().is_some() && epsilon != max_eps {
                     continue;
                 }
-                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm());
+                let cell_attack = CellAttack::of(specs[ai].as_ref(), attack.min_norm())
+                    .with_early_stop(attack.early_stop);
                 let cell = RegCell {
                     fgsm_memo: Some(&memo),
                     ..reg_cell(exp, mi, ai, ei, model, cell_attack)
@@ -206,7 +208,7 @@ pub fn run_registration(
     let (all, min_norm) = split_reg_min_norm(exp, &every);
     let tables = reg_min_norm_tables(exp, &all, &min_norm);
     let rows = summarise_reg(&all);
-    let warnings = reg_warnings(exp, &rows);
+    let warnings = reg_warnings(exp, &rows, &all);
     let failures = first_failures(&all);
     progress(RunEvent::Phase(
         "pictures of the abrupt-change cases".into(),
@@ -269,9 +271,14 @@ pub(crate) fn reg_cell<'a>(
     }
 }
 
-/// The monotonicity check: the passing rate must not rise with ε beyond the tolerance.
-pub fn reg_warnings(exp: &RegExperiment, rows: &[RegSummaryRow]) -> Vec<Warning> {
-    non_monotone(rows, exp.checks.monotone_tolerance)
+/// The monotonicity check (the passing rate must not rise with ε beyond the tolerance) and
+/// the `early-stop` notice of every early-stopped attack and model.
+pub fn reg_warnings(
+    exp: &RegExperiment,
+    rows: &[RegSummaryRow],
+    records: &[RegRecord],
+) -> Vec<Warning> {
+    let mut out: Vec<Warning> = non_monotone(rows, exp.checks.monotone_tolerance)
         .into_iter()
         .map(|(model, attack, e0, e1, r0, r1)| Warning {
             check: "non-monotone".into(),
@@ -284,7 +291,32 @@ pub fn reg_warnings(exp: &RegExperiment, rows: &[RegSummaryRow]) -> Vec<Warning>
                 100.0 * r1
             ),
         })
-        .collect()
+        .collect();
+    for a in exp.attacks.iter().filter(|a| a.early_stop.is_some()) {
+        let Some(steps) = a.spec("attack").ok().flatten().map(|s| s.steps()) else {
+            continue;
+        };
+        for m in &exp.models {
+            let stopped: Vec<Option<usize>> = records
+                .iter()
+                .filter(|r| r.model == m.name && r.attack == a.name && r.epsilon > 0.0)
+                .map(|r| r.stopped_at)
+                .collect();
+            let read = "A pair that failed at a check stays failed (passing rates are never \
+                        higher than the full attack's); its TRE is measured where it failed, \
+                        not at the full attack: read passing rates, not mean TRE";
+            let every = a.early_stop.unwrap_or(1);
+            out.extend(early_stop_warning(
+                &m.name,
+                &a.name,
+                (steps, every),
+                false,
+                &stopped,
+                read,
+            ));
+        }
+    }
+    out
 }
 
 /// Summary files beside the records.
@@ -332,7 +364,7 @@ pub fn rebuild_registration_report(out: &Path) -> Result<Vec<RegSummaryRow>> {
     let (all, min_norm) = split_reg_min_norm(exp, &every);
     let tables = reg_min_norm_tables(exp, &all, &min_norm);
     let rows = summarise_reg(&all);
-    let warnings = reg_warnings(exp, &rows);
+    let warnings = reg_warnings(exp, &rows, &all);
     let failures = first_failures(&all);
     write_reg_outputs(out, &rows, &warnings, &failures, &tables)?;
     write_reg_report(&manifest, &every, &rows, &warnings, &failures, &tables, out)?;

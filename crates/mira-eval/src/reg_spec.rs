@@ -253,6 +253,13 @@ pub struct RegAttackEntry {
     /// The image(s) perturbed.
     #[serde(default)]
     pub image: AttackedImage,
+    /// Early stopping (FGSM, i-FGSM, PGD with one restart): at the starting point and every
+    /// this many steps, pairs already failing (TRE above the model's tolerance) stop and leave
+    /// the batch. A pair that failed at a check stays failed (passing rates are never higher
+    /// than the full attack's); its TRE is measured where it failed, not at the full attack's
+    /// end (the `early-stop` notice says so).
+    #[serde(default)]
+    pub early_stop: Option<usize>,
 }
 
 impl RegAttackEntry {
@@ -429,7 +436,10 @@ impl RegExperiment {
         crate::spec::check_unique_names("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            a.spec(&f)?;
+            let spec = a.spec(&f)?;
+            if let Some(every) = a.early_stop {
+                crate::spec::check_early_stop(&f, spec.as_ref(), every)?;
+            }
             if a.scope == AttackScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
                 return Err(inv(
                     format!("{f}.scope"),

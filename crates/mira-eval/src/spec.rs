@@ -362,6 +362,28 @@ pub(crate) fn min_norm_config(
     })
 }
 
+/// Checks an entry's `early_stop = every` (`field`: the entry, e.g. `attacks[2]`): a
+/// per-image projected-gradient attack with one restart, checked every 1..=100000 steps.
+///
+/// # Errors
+/// [`EvalError::InvalidInput`]-style errors naming `FIELD.early_stop`.
+pub(crate) fn check_early_stop(field: &str, spec: Option<&AttackSpec>, every: usize) -> Result<()> {
+    let engine = spec.and_then(|s| s.engine());
+    if engine.is_none_or(|e| e.restarts != 1) {
+        return Err(EvalError::invalid(
+            format!("{field}.early_stop"),
+            "applies to per-image fgsm, ifgsm and pgd with one restart",
+        ));
+    }
+    if every == 0 || every > 100_000 {
+        return Err(EvalError::invalid(
+            format!("{field}.early_stop"),
+            "checks every N steps: N must be in 1..=100000",
+        ));
+    }
+    Ok(())
+}
+
 /// The engine-level attack of an entry of any task (`None` for `min-norm` entries, whose
 /// search is [`min_norm_config`]); a per-image entry without a kind gets APGD. Rejects
 /// parameters the kind (or the search) does not have; `field` prefixes messages.
@@ -766,20 +788,7 @@ impl Experiment {
                 ));
             }
             if let Some(every) = a.early_stop {
-                let spec = a.spec(&f)?;
-                let engine = spec.as_ref().and_then(|s| s.engine());
-                if engine.is_none_or(|e| e.restarts != 1) {
-                    return Err(inv(
-                        format!("{f}.early_stop"),
-                        "applies to per-image fgsm, ifgsm and pgd with one restart",
-                    ));
-                }
-                if every == 0 || every > 100_000 {
-                    return Err(inv(
-                        format!("{f}.early_stop"),
-                        "checks every N steps: N must be in 1..=100000",
-                    ));
-                }
+                check_early_stop(&f, a.spec(&f)?.as_ref(), every)?;
             }
             if a.temperature.is_some() && a.loss == AttackLoss::Margin {
                 return Err(inv(

@@ -310,3 +310,65 @@ radiograph_with_phantoms = true",
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Early stopping on registration: pairs that fail (TRE above tolerance) at a check stop and
+/// keep the input that made them fail; pairs that never fail end where the full attack ends;
+/// the `early-stop` notice counts them.
+#[test]
+fn early_stopped_pairs_fail_and_the_others_match_the_full_attack() {
+    let dir = tmp("early");
+    let text = TINY.replace(
+        "[[attacks]]\nname = \"fgsm\"\nkind = \"fgsm\"\n",
+        "[[attacks]]\nname = \"full\"\nkind = \"ifgsm\"\nsteps = 6\n\
+         [[attacks]]\nname = \"early\"\nkind = \"ifgsm\"\nsteps = 6\nearly_stop = 2\n",
+    );
+    assert!(text.contains("early_stop"));
+    let exp = experiment(&dir, &text).unwrap();
+    let out = dir.join("out");
+    let run = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let (mut stopped, mut ran) = (0, 0);
+    for r in recs
+        .iter()
+        .filter(|r| r.attack == "early" && r.epsilon > 0.0)
+    {
+        let full = recs
+            .iter()
+            .find(|f| {
+                f.attack == "full"
+                    && f.model == r.model
+                    && f.epsilon == r.epsilon
+                    && f.case == r.case
+            })
+            .unwrap();
+        assert!(full.stopped_at.is_none());
+        match r.stopped_at {
+            Some(s) => {
+                stopped += 1;
+                assert!(s == 0 || (s.is_multiple_of(2) && s < 6), "{r:?}");
+                assert!(r.adv_tre > r.tolerance, "stopped when failing: {r:?}");
+                if s == 0 {
+                    assert_eq!(r.linf, 0.0, "failing clean: not attacked");
+                }
+            }
+            None => {
+                ran += 1;
+                assert_eq!(r.adv_tre, full.adv_tre, "{r:?}");
+                assert!((r.linf - full.linf).abs() <= 1e-9);
+            }
+        }
+    }
+    assert!(stopped > 0 && ran > 0, "{stopped} stopped, {ran} ran");
+    for model in ["xray", "natural"] {
+        let w = run
+            .warnings
+            .iter()
+            .find(|w| w.check == "early-stop" && w.model == model)
+            .expect("a notice per model");
+        assert!(
+            w.message.contains("judge passes") && w.message.contains("passing rates"),
+            "{w}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -47,6 +47,10 @@ pub struct RegRecord {
     /// raised the case's TRE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// Early-stopped attacks: the steps after which the pair was found failing and stopped
+    /// (0: failing at its starting point, not attacked); absent when it ran every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<usize>,
 }
 
 impl RegRecord {

@@ -311,6 +311,7 @@ mod tests {
             l2: 0.0,
             min_norm: None,
             member: None,
+            stopped_at: None,
         }
     }
 
