@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::ball::{keep_best, per_sample};
-use crate::engine::check_finite;
+use crate::engine::{check_finite, checked_value_and_grad};
 use crate::{Attack, AttackError, LpBall, Objective, Result};
 
 /// Parameters of APGD.
@@ -161,10 +161,7 @@ impl<const D: usize> Attack<D> for ApgdConfig {
                     x.clone() + (z - x.clone()) * a + (x.clone() - x_prev.clone()) * (1.0 - a),
                     &x0,
                 );
-                let (v, g_next) = f.value_and_grad(x_next.clone());
-                check_finite(&v, "objective value", k)?;
-                let gsum = g_next.clone().abs().sum().reshape([1]);
-                check_finite(&gsum, "input gradient", k)?;
+                let (v, g_next) = checked_value_and_grad(f, x_next.clone(), k)?;
                 let vh = host(v);
                 let mut improved = vec![false; b];
                 for i in 0..b {

@@ -15,7 +15,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use crate::cascade::rows_of;
-use crate::engine::check_finite;
+use crate::engine::checked_value_and_grad;
 use crate::{AttackError, Judge, LpBall, Objective, ProjectedGradient, Result};
 
 /// What an early-stopped attack returns.
@@ -95,11 +95,8 @@ impl ProjectedGradient {
         let alpha = self.rel_step * ball.epsilon;
         let mut gradients = 0;
         let mut grad = |f: &dyn Objective<D>, x: Tensor<D>, n: usize, step: usize| {
-            let (v, g) = f.value_and_grad(x);
-            check_finite(&v, "objective value", step)?;
-            check_finite(&g.clone().abs().sum().reshape([1]), "input gradient", step)?;
             gradients += n;
-            Ok::<_, AttackError>(g)
+            checked_value_and_grad(f, x, step).map(|(_, g)| g)
         };
         for step in 0..self.steps {
             // The gradient of this step when a free check has computed it already.

@@ -63,6 +63,20 @@ pub(crate) fn check_finite(v: &Tensor<1>, what: &'static str, step: usize) -> Re
     }
 }
 
+/// `f.value_and_grad(x)`, refusing a non-finite value or gradient (reported at `step`): the
+/// checked gradient every gradient attack's step starts from.
+pub(crate) fn checked_value_and_grad<const D: usize>(
+    f: &dyn Objective<D>,
+    x: Tensor<D>,
+    step: usize,
+) -> Result<(Tensor<1>, Tensor<D>)> {
+    let (v, g) = f.value_and_grad(x);
+    check_finite(&v, "objective value", step)?;
+    let gsum = g.clone().abs().sum().reshape([1]);
+    check_finite(&gsum, "input gradient", step)?;
+    Ok((v, g))
+}
+
 impl<const D: usize> Attack<D> for ProjectedGradient {
     fn perturb(
         &self,
@@ -84,10 +98,7 @@ impl<const D: usize> Attack<D> for ProjectedGradient {
                 x0.clone()
             };
             for step in 0..self.steps {
-                let (v, g) = f.value_and_grad(x.clone());
-                check_finite(&v, "objective value", step)?;
-                let gsum = g.clone().abs().sum().reshape([1]);
-                check_finite(&gsum, "input gradient", step)?;
+                let (_, g) = checked_value_and_grad(f, x.clone(), step)?;
                 x = ball.project(x + ball.steepest_ascent(g) * alpha, &x0);
             }
             best = Some(match best {

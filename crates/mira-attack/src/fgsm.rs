@@ -15,7 +15,7 @@
 
 use burn::prelude::*;
 
-use crate::engine::check_finite;
+use crate::engine::checked_value_and_grad;
 use crate::{LpBall, Objective, ProjectedGradient, Result};
 
 /// FGSM as a preset of the projected-gradient engine: 1 step of size ε from `x0`.
@@ -40,10 +40,7 @@ pub fn fgsm_direction<const D: usize>(
     x0: Tensor<D>,
     ball: &LpBall<D>,
 ) -> Result<Tensor<D>> {
-    let (v, g) = f.value_and_grad(x0);
-    check_finite(&v, "objective value", 0)?;
-    let gsum = g.clone().abs().sum().reshape([1]);
-    check_finite(&gsum, "input gradient", 0)?;
+    let (_, g) = checked_value_and_grad(f, x0, 0)?;
     Ok(ball.steepest_ascent(g))
 }
 

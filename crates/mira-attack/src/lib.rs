@@ -54,7 +54,7 @@ pub use objective::{ModelObjective, Objective};
 pub use pgd::PgdConfig;
 pub use pgd_adamax::PgdAdamaxConfig;
 pub use random_search::RandomSearch;
-pub use seg_objective::segmentation_objective;
+pub use seg_objective::{segmentation_objective, segmentation_objective_observed};
 pub use spsa::SpsaConfig;
 pub use square::{SquareConfig, square_share};
 pub use synthesis::{Synthesis, SynthesisConfig, SynthesisFit, SynthesisLoss, SynthesisParams};

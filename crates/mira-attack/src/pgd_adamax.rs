@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::ball::keep_best;
-use crate::engine::check_finite;
+use crate::engine::checked_value_and_grad;
 use crate::{Attack, AttackError, LpBall, Norm, Objective, ProjectedGradient, Result};
 
 /// Parameters of PGD with the Adamax update.
@@ -97,10 +97,7 @@ impl<const D: usize> Attack<D> for PgdAdamaxConfig {
             let mut u = x0.zeros_like();
             let mut decay1 = 1.0f32;
             for step in 0..self.steps {
-                let (v, g) = f.value_and_grad(x.clone());
-                check_finite(&v, "objective value", step)?;
-                let gsum = g.clone().abs().sum().reshape([1]);
-                check_finite(&gsum, "input gradient", step)?;
+                let (v, g) = checked_value_and_grad(f, x.clone(), step)?;
                 best = Some(keep_best(best, &x, &v));
                 decay1 *= self.beta1;
                 m = m * self.beta1 + g.clone() * (1.0 - self.beta1);

@@ -6,8 +6,7 @@
 use std::cell::RefCell;
 
 use burn::prelude::*;
-use mira_attack::{AttackError, AttackSpec, Goal, Judge, ModelObjective, Objective};
-use mira_nn::segmentation::cross_entropy;
+use mira_attack::{AttackError, AttackSpec, Goal, Judge, Objective};
 use mira_nn::{UNet, argmax_labels, one_hot};
 use mira_stats::{mean_defined, target_agreement};
 
@@ -117,14 +116,16 @@ impl Judge<4> for SegJudge<'_> {
             return Ok(None);
         }
         let goal = self.goal(rows)?;
-        let (sign, reference, temperature) =
-            (goal.sign(), goal.reference().clone(), self.temperature);
         let (rows, last) = (rows.to_vec(), &self.last);
-        let loss = move |logits: Tensor<4>| {
-            *last.borrow_mut() = Some((rows.clone(), logits.clone().inner()));
-            cross_entropy(logits, reference.clone(), temperature)
-        };
-        Ok(Some(Box::new(ModelObjective::new(self.model, loss, sign))))
+        let observe = move |logits| *last.borrow_mut() = Some((rows.clone(), logits));
+        Ok(Some(Box::new(
+            mira_attack::segmentation_objective_observed(
+                self.model,
+                goal,
+                self.temperature,
+                Some(observe),
+            ),
+        )))
     }
 
     fn last_verdicts(&self) -> mira_attack::Result<Option<Vec<(f64, bool)>>> {
