@@ -68,7 +68,10 @@ pub(crate) fn save_abrupt_examples<'d>(
         if spec.is_none() {
             continue; // min-norm records have no first failures
         }
-        let attack = CellAttack::of(spec.as_ref(), None);
+        // The cell's own attack, early stopping included: the recomputed pair must be the
+        // one that was scored.
+        let attack =
+            CellAttack::of(spec.as_ref(), None).with_early_stop(exp.attacks[ai].early_stop);
         let cell = reg_cell(exp, mi, ai, ei, &models[mi], attack);
         let test = test_of(exp.models[mi].source);
         let b = f.case / exp.sweep.batch_size;
