@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mira_attack::Norm;
-use mira_eval::{AttackEntry, AttackScope, DataSpec, Experiment, ModelEntry, SweepSpec};
+use mira_eval::{
+    AttackEntry, AttackScope, DataSpec, ModelEntry, SegExperiment, Segmentation, SweepSpec,
+};
 
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
@@ -127,7 +129,8 @@ pub fn main(a: Args) -> Result<()> {
     );
     let data: DataSpec =
         toml::from_str(&toml_data).map_err(|e| crate::InvalidInput(e.to_string()))?;
-    let exp = Experiment {
+    let exp = SegExperiment {
+        task: None,
         name: "attack".into(),
         seed: a.seed,
         data,
@@ -151,6 +154,6 @@ pub fn main(a: Args) -> Result<()> {
         },
         checks: Default::default(),
     };
-    crate::run::execute(&exp, &a.out)?;
+    crate::run::execute::<Segmentation>(&exp, &a.out)?;
     Ok(())
 }

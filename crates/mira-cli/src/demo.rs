@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use mira_eval::Experiment;
+use mira_eval::{SegExperiment, Segmentation};
 
 /// The demo experiment, compiled in so that `mira demo` works from any folder.
 const DEMO: &str = include_str!("../../../experiments/demo.toml");
@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let mut exp = Experiment::from_toml(DEMO, "experiments/demo.toml")?;
+    let mut exp = SegExperiment::from_toml(DEMO, "experiments/demo.toml")?;
     if let Some(seed) = args.seed {
         exp.seed = seed;
     }
@@ -28,7 +28,7 @@ pub fn main(args: Args) -> Result<()> {
         "Mira demo: train a UNet on {} brain MR phantom slices (T1, T1c, T2, FLAIR), then attack {} test slices.",
         exp.data.train, exp.data.test
     );
-    crate::run::execute(&exp, &args.out)?;
+    crate::run::execute::<Segmentation>(&exp, &args.out)?;
     println!("Dice per label is shown as clean → attacked; ε is in [0, 1] intensity units.");
     Ok(())
 }

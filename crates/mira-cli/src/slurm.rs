@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 /// Arguments of `mira slurm`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The experiment file (segmentation experiments shard).
+    /// The experiment file (of any task).
     pub experiment: PathBuf,
     /// Number of shards (array tasks).
     #[arg(long)]
@@ -126,22 +126,6 @@ fn sbatch(args: &[String]) -> Result<String> {
 
 /// Writes the scripts and (unless `--dry-run`) submits them chained by dependencies.
 pub fn main(a: Args) -> Result<()> {
-    let text = std::fs::read_to_string(&a.experiment)
-        .with_context(|| format!("reading {}", a.experiment.display()))?;
-    for (is, task) in [
-        (mira_eval::is_registration(&text), "registration"),
-        (mira_eval::is_brain_age(&text), "brain_age"),
-        (mira_eval::is_shape(&text), "shape"),
-        (mira_eval::is_synthesis(&text), "synthesis"),
-    ] {
-        if is {
-            return Err(crate::InvalidInput(format!(
-                "sharding is implemented for segmentation experiments; {task} experiments run \
-                 unsharded with `mira run`"
-            ))
-            .into());
-        }
-    }
     let exp = mira_eval::Experiment::from_file(&a.experiment)?;
     if !(1..=10_000).contains(&a.shards) {
         return Err(crate::InvalidInput("--shards must be in 1..=10000".into()).into());
@@ -150,7 +134,7 @@ pub fn main(a: Args) -> Result<()> {
     let out = cwd.join(
         a.out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(&exp.name)),
+            .unwrap_or_else(|| PathBuf::from("runs").join(exp.name())),
     );
     let mut directives = vec![format!("--cpus-per-task={}", a.cpus_per_task)];
     if let Some(p) = &a.partition {
@@ -166,7 +150,7 @@ pub fn main(a: Args) -> Result<()> {
         directives.push(format!("--mem={m}"));
     }
     let jobs = Jobs {
-        name: exp.name.clone(),
+        name: exp.name().to_string(),
         mira: std::env::current_exe().context("locating the mira binary")?,
         experiment: cwd.join(&a.experiment),
         out: out.clone(),

@@ -107,6 +107,20 @@ fn normalise(text: &str) -> String {
             }
         }
     }
+    // The commit the report names: `commit <40 hex digits>[-dirty]`.
+    let mut from = 0;
+    while let Some(i) = s[from..].find("commit ") {
+        let start = from + i + "commit ".len();
+        let hex = s[start..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .count();
+        if hex == 40 {
+            let dirty = usize::from(s[start + 40..].starts_with("-dirty")) * "-dirty".len();
+            s.replace_range(start..start + 40 + dirty, "<commit>");
+        }
+        from = start;
+    }
     // Run folders of this test: `mira-golden-<name>-<pid>`.
     let mut from = 0;
     while let Some(i) = s[from..].find("mira-golden-") {
@@ -381,6 +395,10 @@ fn the_comparison_allows_only_the_printed_precision() {
     assert_eq!(
         normalise("/tmp/mira-golden-segmentation-4711/models"),
         "/tmp/mira-golden-segmentation-<pid>/models"
+    );
+    assert_eq!(
+        normalise(&format!("(commit {}-dirty)", "a".repeat(40))),
+        "(commit <commit>)"
     );
     let hash = "ab".repeat(32);
     assert_eq!(normalise(&format!("x {hash} y")), "x <sha256> y");

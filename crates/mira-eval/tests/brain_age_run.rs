@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{AgeExperiment, is_brain_age, rebuild_brain_age_report, run_brain_age};
+use mira_eval::run::Spec;
+use mira_eval::{AgeExperiment, BrainAge, rebuild, run};
 use mira_report::{AgeRecord, read_jsonl};
 
 const TINY: &str = r#"
@@ -81,10 +82,13 @@ fn experiment(dir: &Path, text: &str) -> mira_eval::Result<AgeExperiment> {
 #[test]
 fn brain_age_run_records_every_subject_and_resumes() {
     let dir = tmp("run");
-    assert!(is_brain_age(TINY));
+    assert!(matches!(
+        mira_eval::Experiment::from_toml(TINY, "t.toml").unwrap(),
+        mira_eval::Experiment::BrainAge(_)
+    ));
     let exp = experiment(&dir, TINY).unwrap();
     let out = dir.join("out");
-    let first = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    let first = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
     // cnn: pgd ×2, l2, universal, min-norm; hybrid-hard: the same plus the BPDA cell.
     assert_eq!(first.cells_run, 5 + 6);
     let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
@@ -108,11 +112,12 @@ fn brain_age_run_records_every_subject_and_resumes() {
     }
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.starts_with("Minimum-norm min-norm (Linf)")),
         "{:?}",
-        first.findings
+        first.summary.findings
     );
     assert!(
         !recs
@@ -168,22 +173,24 @@ fn brain_age_run_records_every_subject_and_resumes() {
     assert!(html.contains("<svg") && html.contains("Wilcoxon") && html.contains("largest-eps.png"));
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.starts_with("Clean MAE on 6 held-out subjects"))
     );
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.contains("Adaptive check, pgd-bpda"))
     );
     // Resuming does nothing new; the report rebuilds from files alone, identically.
-    let again = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    let again = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((again.cells_run, again.cells_skipped), (0, 11));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    rebuild_brain_age_report(&out).unwrap();
+    rebuild::<BrainAge>(&out).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
     assert_eq!(
         std::fs::read_to_string(out.join("report.html")).unwrap(),
@@ -194,7 +201,7 @@ fn brain_age_run_records_every_subject_and_resumes() {
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
     std::fs::write(out.join("records.jsonl"), cut).unwrap();
-    let resumed = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    let resumed = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(resumed.cells_run, 1);
     let recs2: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs2.len(), recs.len());
@@ -230,7 +237,7 @@ fn brain_age_composite_cells_record_their_members() {
     );
     let exp = experiment(&dir, &text).unwrap();
     let out = dir.join("out");
-    let run = run_brain_age(&exp, &out, &mut |_| {}).unwrap();
+    let run = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(run.cells_run, 1);
     let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs.len(), 6);

@@ -1,7 +1,7 @@
 //! An experiment with defended models trains each defence, attacks them all, and writes the
 //! model comparison; bad defence settings are refused with the field named.
 
-use mira_eval::{Experiment, model_groups, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, model_groups, run};
 
 const EXP: &str = r#"
 name = "defences-tiny"
@@ -51,7 +51,7 @@ fn defended_models_are_trained_attacked_and_compared() {
     assert_eq!(groups[0].models, ["plain", "distilled", "adv"]);
     let out = std::env::temp_dir().join(format!("mira-defences-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let outcome = run(&exp, &out, &mut |_| {}).unwrap();
+    let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(outcome.cells_run, 3 * 2 * 2);
     let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
     assert!(

@@ -3,7 +3,7 @@
 //! the full attack ends; the records say when each case stopped and the `early-stop` notice
 //! counts the gradient passes saved. Bad settings are refused up front.
 
-use mira_eval::{Experiment, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, run};
 use mira_report::SegRecord;
 use mira_stats::mean_defined;
 
@@ -50,7 +50,7 @@ fn early_stopped_cases_are_broken_and_the_others_match_the_full_attack() {
     let exp = Experiment::from_toml(EXP, "early.toml").unwrap();
     let out = std::env::temp_dir().join(format!("mira-early-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let outcome = run(&exp, &out, &mut |_| {}).unwrap();
+    let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     let recs = mira_report::read_records(&out.join("records.jsonl")).unwrap();
     let find = |a: &str, e: f64, c: usize| -> &SegRecord {
         recs.iter()

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use mira_attack::{AttackSpec, Norm};
 use mira_eval::{
-    Experiment, FileAttack, FolderCase, Normalise, PhantomFolderFormat, run, scan_cases,
-    write_phantom_folder,
+    FileAttack, FolderCase, Normalise, PhantomFolderFormat, SegExperiment as Experiment,
+    Segmentation, run, scan_cases, write_phantom_folder,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -97,10 +97,10 @@ fn train_evaluate_and_attack_files_of_a_folder() {
     write_phantom_folder(&data, 8, 2, 16, 4, PhantomFolderFormat::Nifti).unwrap();
     let exp_file = root.join("exp.toml");
     std::fs::write(&exp_file, EXP.replace("PATH", "data")).unwrap();
-    let exp = Experiment::from_file(&exp_file).unwrap();
+    let exp = <Experiment as mira_eval::run::Spec>::from_file(&exp_file).unwrap();
     let out = root.join("out");
-    let outcome = run(&exp, &out, &mut |_| {}).unwrap();
-    assert_eq!(outcome.rows.len(), 2);
+    let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.summary.len(), 2);
     // 8 cases: 4 train, 2 val, 2 test of 2 slices each.
     let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     assert_eq!(records.lines().count(), 2 * 4);

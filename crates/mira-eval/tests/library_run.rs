@@ -2,7 +2,7 @@
 //! kept and leave no state behind; min-norm records carry a minimal ε within the cap, stay out
 //! of the Dice-vs-ε summary and get their own tables in summary.md and report.html.
 
-use mira_eval::{Experiment, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, run};
 
 const TINY: &str = r#"
 name = "library"
@@ -48,7 +48,7 @@ fn composite_and_min_norm_cells_run_end_to_end() {
     exp.validate().unwrap();
     let out = std::env::temp_dir().join(format!("mira-eval-library-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let done = run(&exp, &out, &mut |_| {}).unwrap();
+    let done = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     // pgd and auto at two budgets, min-norm once at the cap.
     assert_eq!(done.cells_run, 5);
     let records = mira_report::read_records(&out.join("records.jsonl")).unwrap();
@@ -77,7 +77,7 @@ fn composite_and_min_norm_cells_run_end_to_end() {
     // The composite's state is gone once its records are written.
     let states = out.join("cascade");
     assert!(!states.exists() || std::fs::read_dir(&states).unwrap().next().is_none());
-    assert!(done.rows.iter().all(|r| r.attack != "mn"));
+    assert!(done.summary.iter().all(|r| r.attack != "mn"));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     for title in [
         "## Minimum-norm search",

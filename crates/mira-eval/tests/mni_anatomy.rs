@@ -1,6 +1,6 @@
 //! S1 slices on the real MNI152 anatomy: loading, slice content, and a run end to end.
 
-use mira_eval::{Experiment, load_mni, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, load_mni, run};
 use mira_testkit::shared_data_for_test;
 
 #[test]
@@ -62,9 +62,9 @@ epsilons = [0.0, 0.05]
     let exp = Experiment::from_toml(&text, "mni.toml").unwrap();
     let out = std::env::temp_dir().join(format!("mira-mni-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let outcome = run(&exp, &out, &mut |_| {}).unwrap();
-    assert_eq!(outcome.rows.len(), 2);
-    assert_eq!(outcome.rows[0].n, 3);
+    let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.summary.len(), 2);
+    assert_eq!(outcome.summary[0].n, 3);
     std::fs::remove_dir_all(&out).unwrap();
 }
 

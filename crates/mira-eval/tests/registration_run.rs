@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{
-    RegExperiment, is_registration, rebuild_registration_report, reg_data, run_registration,
-};
+use mira_eval::run::Spec;
+use mira_eval::{RegExperiment, Registration, rebuild, reg_data, run};
 use mira_report::{RegRecord, read_jsonl};
 use mira_testkit::shared_data_for_test;
 
@@ -66,10 +65,13 @@ fn experiment(dir: &Path, text: &str) -> mira_eval::Result<RegExperiment> {
 #[test]
 fn registration_run_records_every_case_respects_masks_and_resumes() {
     let dir = tmp("run");
-    assert!(is_registration(TINY));
+    assert!(matches!(
+        mira_eval::Experiment::from_toml(TINY, "t.toml").unwrap(),
+        mira_eval::Experiment::Registration(_)
+    ));
     let exp = experiment(&dir, TINY).unwrap();
     let out = dir.join("out");
-    let first = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let first = run::<Registration>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(first.cells_run, 2 * 2 * 3);
     // Per model, FGSM's gradient of each of the 2 batches served both non-zero ε.
     assert_eq!(first.fgsm_gradients_reused, 2 * 2);
@@ -110,11 +112,11 @@ fn registration_run_records_every_case_respects_masks_and_resumes() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     // Resuming does nothing new; the report rebuilds from files alone, identically.
-    let again = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let again = run::<Registration>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((again.cells_run, again.cells_skipped), (0, 12));
     let before = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    rebuild_registration_report(&out).unwrap();
+    rebuild::<Registration>(&out).unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("summary.md")).unwrap(),
         before
@@ -129,7 +131,7 @@ fn registration_run_records_every_case_respects_masks_and_resumes() {
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
     std::fs::write(out.join("records.jsonl"), cut).unwrap();
-    let resumed = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let resumed = run::<Registration>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(resumed.cells_run, 1);
     let recs2: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs2.len(), recs.len());
@@ -162,7 +164,7 @@ fn registration_min_norm_and_composite_cells() {
     assert!(text.contains("scope = \"min-norm\"") && text.contains("tolerance = 4.6"));
     let exp = experiment(&dir, &text).unwrap();
     let out = dir.join("out");
-    let run = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let run = run::<Registration>(&exp, &out, &mut |_| {}).unwrap();
     // fgsm and auto at three budgets, the min-norm search once (at the cap).
     assert_eq!(run.cells_run, 3 + 3 + 1);
     let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
@@ -201,8 +203,8 @@ fn registration_min_norm_and_composite_cells() {
             .all(|r| r.member.is_none())
     );
     // The summaries leave the search out; its tables are in summary.md and report.html.
-    assert!(run.rows.iter().all(|r| r.attack != "mn"));
-    assert_eq!(run.rows.len(), 6);
+    assert!(run.summary.rows.iter().all(|r| r.attack != "mn"));
+    assert_eq!(run.summary.rows.len(), 6);
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for t in [
@@ -213,7 +215,7 @@ fn registration_min_norm_and_composite_cells() {
         assert!(md.contains(t) && html.contains(t), "{t}");
     }
     assert!(md.contains("| xray | mn | 0.2 | 6 |"), "{md}");
-    rebuild_registration_report(&out).unwrap();
+    rebuild::<Registration>(&out).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -325,7 +327,7 @@ fn early_stopped_pairs_fail_and_the_others_match_the_full_attack() {
     assert!(text.contains("early_stop"));
     let exp = experiment(&dir, &text).unwrap();
     let out = dir.join("out");
-    let run = run_registration(&exp, &out, &mut |_| {}).unwrap();
+    let run = run::<Registration>(&exp, &out, &mut |_| {}).unwrap();
     let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     let (mut stopped, mut ran) = (0, 0);
     for r in recs

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use mira_eval::{Experiment, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, run};
 
 const TINY: &str = r#"
 name = "tiny"
@@ -46,7 +46,7 @@ fn tmp(name: &str) -> PathBuf {
 fn runs_then_resumes_without_losing_or_duplicating_records() {
     let exp = Experiment::from_toml(TINY, "tiny.toml").unwrap();
     let out = tmp("resume");
-    let first = run(&exp, &out, &mut |_| {}).unwrap();
+    let first = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(first.cells_run, 6);
     // FGSM's gradient of each of the 3 batches, taken at ε = 0.02, served ε = 0.05.
     assert_eq!(first.fgsm_gradients_reused, 3);
@@ -95,7 +95,7 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     let keep: Vec<&str> = full.lines().take(3 * 5 + 2).collect();
     let torn = format!("{}\n{{\"model\":\"un", keep.join("\n"));
     std::fs::write(&records, torn).unwrap();
-    let second = run(&exp, &out, &mut |_| {}).unwrap();
+    let second = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((second.cells_skipped, second.cells_run), (3, 3));
     let resumed = std::fs::read_to_string(&records).unwrap();
     assert_eq!(resumed.lines().count(), full.lines().count());
@@ -126,7 +126,7 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     // Same folder, different experiment: refused.
     let other = Experiment::from_toml(&TINY.replace("seed = 5", "seed = 6"), "x.toml").unwrap();
     assert!(
-        run(&other, &out, &mut |_| {})
+        run::<Segmentation>(&other, &out, &mut |_| {})
             .unwrap_err()
             .to_string()
             .contains("different experiment")
@@ -134,7 +134,7 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
 
     // The manifest pins build, data and weights; a folder from another Mira build is refused.
     let manifest_path = out.join("manifest.json");
-    let manifest: mira_eval::Manifest =
+    let manifest: mira_eval::Manifest<Experiment> =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     assert_eq!(manifest.build, mira_eval::BuildInfo::current());
     assert_eq!(manifest.sessions.len(), 2, "first run and the resumption");
@@ -143,7 +143,9 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     let mut older = manifest.clone();
     older.build.version = "0.0.1".into();
     std::fs::write(&manifest_path, serde_json::to_string(&older).unwrap()).unwrap();
-    let err = run(&exp, &out, &mut |_| {}).unwrap_err().to_string();
+    let err = run::<Segmentation>(&exp, &out, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("different Mira build") && err.contains("0.0.1"),
         "{err}"

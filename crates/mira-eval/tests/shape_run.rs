@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{ShapeExperiment, is_shape, rebuild_shape_report, run_shape};
+use mira_eval::run::Spec;
+use mira_eval::{Shape, ShapeExperiment, rebuild, run};
 use mira_report::{ShapeRecord, read_jsonl};
 
 const TINY: &str = r#"
@@ -63,10 +64,13 @@ fn experiment(dir: &Path, text: &str) -> mira_eval::Result<ShapeExperiment> {
 #[test]
 fn shape_run_records_every_slice_and_resumes() {
     let dir = tmp("run");
-    assert!(is_shape(TINY));
+    assert!(matches!(
+        mira_eval::Experiment::from_toml(TINY, "t.toml").unwrap(),
+        mira_eval::Experiment::Shape(_)
+    ));
     let exp = experiment(&dir, TINY).unwrap();
     let out = dir.join("out");
-    let first = run_shape(&exp, &out, &mut |_| {}).unwrap();
+    let first = run::<Shape>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(first.cells_run, 2 * 3);
     let recs: Vec<ShapeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs.len(), 6 * 4);
@@ -97,20 +101,23 @@ fn shape_run_records_every_slice_and_resumes() {
     assert!(matched < start, "{matched} vs {start}");
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.starts_with("Clean MRSE on 4 held-out slices"))
     );
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.contains("adversarial training")),
         "{:?}",
-        first.findings
+        first.summary.findings
     );
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.starts_with("OOD ood-noise"))
@@ -134,16 +141,16 @@ fn shape_run_records_every_slice_and_resumes() {
         assert!(html.contains(f.as_str()), "{f} not in the report");
     }
     // Resume: nothing new; the report rebuilds identically; a torn cell is redone once.
-    let again = run_shape(&exp, &out, &mut |_| {}).unwrap();
+    let again = run::<Shape>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((again.cells_run, again.cells_skipped), (0, 6));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    rebuild_shape_report(&out).unwrap();
+    rebuild::<Shape>(&out).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
     let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
     std::fs::write(out.join("records.jsonl"), cut).unwrap();
-    let resumed = run_shape(&exp, &out, &mut |_| {}).unwrap();
+    let resumed = run::<Shape>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(resumed.cells_run, 1);
     let recs2: Vec<ShapeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs2.len(), recs.len());
@@ -175,7 +182,7 @@ fn shape_min_norm_and_composite_cells() {
     let text = text.replace("BREAK", "2.53");
     let exp = experiment(&dir, &text).unwrap();
     let out = dir.join("out");
-    let run = run_shape(&exp, &out, &mut |_| {}).unwrap();
+    let run = run::<Shape>(&exp, &out, &mut |_| {}).unwrap();
     // pgd at two budgets, auto at one, the min-norm search once (at its cap).
     assert_eq!(run.cells_run, 2 + 1 + 1);
     let recs: Vec<ShapeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
@@ -212,7 +219,7 @@ fn shape_min_norm_and_composite_cells() {
             .all(|r| r.member.is_none())
     );
     // The summaries leave the search out; its tables are in summary.md and report.html.
-    assert!(run.rows.iter().all(|r| r.attack != "mn"));
+    assert!(run.summary.rows.iter().all(|r| r.attack != "mn"));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for t in [
@@ -227,7 +234,7 @@ fn shape_min_norm_and_composite_cells() {
         md.contains("| std-p3 | mn | 0.05 | 4 | 25 % (1/4) |"),
         "{md}"
     );
-    assert_eq!(rebuild_shape_report(&out).unwrap(), run.rows);
+    assert_eq!(rebuild::<Shape>(&out).unwrap().rows, run.summary.rows);
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
     std::fs::remove_dir_all(&dir).unwrap();
 }

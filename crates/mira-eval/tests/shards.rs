@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{Experiment, Shard, merge, prepare_models, run, run_shard};
+use mira_eval::{
+    SegExperiment as Experiment, Segmentation, Shard, merge, prepare_models, run, run_shard,
+};
 
 const TINY: &str = r#"
 name = "tiny-shards"
@@ -65,20 +67,22 @@ fn copy_dir(from: &Path, to: &Path) {
 fn merged_shards_equal_the_unsharded_run() {
     let exp = Experiment::from_toml(TINY, "tiny.toml").unwrap();
     let whole = tmp("whole");
-    run(&exp, &whole, &mut |_| {}).unwrap();
+    run::<Segmentation>(&exp, &whole, &mut |_| {}).unwrap();
     let sharded = tmp("sharded");
     // Shards need a prepared folder.
-    let err = run_shard(&exp, &sharded, "0/4".parse().unwrap(), &mut |_| {})
+    let err = run_shard::<Segmentation>(&exp, &sharded, "0/4".parse().unwrap(), &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("--models-only"), "{err}");
     // The same trained weights (training is not the subject here).
     copy_dir(&whole.join("models"), &sharded.join("models"));
-    prepare_models(&exp, &sharded, &mut |_| {}).unwrap();
+    prepare_models::<Segmentation>(&exp, &sharded, &mut |_| {}).unwrap();
     // 2 models x 2 attacks x 3 eps = 12 cells of 3 batches (7 cases by 3): 36 units.
     let mut units = 0;
     for k in 0..4 {
-        let o = run_shard(&exp, &sharded, Shard { index: k, count: 4 }, &mut |_| {}).unwrap();
+        let o =
+            run_shard::<Segmentation>(&exp, &sharded, Shard { index: k, count: 4 }, &mut |_| {})
+                .unwrap();
         assert_eq!(o.units_run, 9);
         units += o.units_run;
     }
@@ -86,7 +90,7 @@ fn merged_shards_equal_the_unsharded_run() {
     // A rerun shard resumes: nothing new; a torn tail is redone.
     let s1 = Shard { index: 1, count: 4 };
     assert_eq!(
-        run_shard(&exp, &sharded, s1, &mut |_| {})
+        run_shard::<Segmentation>(&exp, &sharded, s1, &mut |_| {})
             .unwrap()
             .units_run,
         0
@@ -95,14 +99,14 @@ fn merged_shards_equal_the_unsharded_run() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, &text[..text.len() - 40]).unwrap();
     assert_eq!(
-        run_shard(&exp, &sharded, s1, &mut |_| {})
+        run_shard::<Segmentation>(&exp, &sharded, s1, &mut |_| {})
             .unwrap()
             .units_run,
         1
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
-    let merged = merge(&sharded, &mut |_| {}).unwrap();
+    let merged = merge::<Segmentation>(&sharded, &mut |_| {}).unwrap();
     assert_eq!((merged.shards, merged.records), (4, 12 * 7));
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
     let (a, b) = (
@@ -136,10 +140,14 @@ fn merged_shards_equal_the_unsharded_run() {
         t
     })
     .unwrap();
-    let err = merge(&sharded, &mut |_| {}).unwrap_err().to_string();
+    let err = merge::<Segmentation>(&sharded, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("1 duplicated"), "{err}");
     std::fs::remove_file(&dup).unwrap();
-    let err = merge(&sharded, &mut |_| {}).unwrap_err().to_string();
+    let err = merge::<Segmentation>(&sharded, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("missing") && err.contains("--shard K/4"),
         "{err}"

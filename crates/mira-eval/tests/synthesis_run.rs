@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{SynthExperiment, is_synthesis, rebuild_synthesis_report, run_synthesis};
+use mira_eval::run::Spec;
+use mira_eval::{SynthExperiment, Synthesis, rebuild, run};
 use mira_report::{SynthRecord, read_jsonl};
 
 const TINY: &str = r#"
@@ -60,10 +61,13 @@ fn experiment(dir: &Path, text: &str) -> mira_eval::Result<SynthExperiment> {
 #[test]
 fn synthesis_run_records_every_slice_within_budget_and_resumes() {
     let dir = tmp("run");
-    assert!(is_synthesis(TINY));
+    assert!(matches!(
+        mira_eval::Experiment::from_toml(TINY, "t.toml").unwrap(),
+        mira_eval::Experiment::Synthesis(_)
+    ));
     let exp = experiment(&dir, TINY).unwrap();
     let out = dir.join("out");
-    let first = run_synthesis(&exp, &out, &mut |_| {}).unwrap();
+    let first = run::<Synthesis>(&exp, &out, &mut |_| {}).unwrap();
     // 2 models x (per-image, learned).
     assert_eq!(first.cells_run, 4);
     let recs: Vec<SynthRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
@@ -95,6 +99,7 @@ fn synthesis_run_records_every_slice_within_budget_and_resumes() {
     assert!(pictures.iter().all(|p| p.ends_with("_case0.png")));
     assert!(
         first
+            .summary
             .findings
             .iter()
             .any(|f| f.starts_with("No field folds"))
@@ -102,16 +107,16 @@ fn synthesis_run_records_every_slice_within_budget_and_resumes() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("unet_per-image_d0.05_case0.png"));
     // Resume: nothing new; the report rebuilds identically; a torn cell is redone once.
-    let again = run_synthesis(&exp, &out, &mut |_| {}).unwrap();
+    let again = run::<Synthesis>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!((again.cells_run, again.cells_skipped), (0, 4));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    rebuild_synthesis_report(&out).unwrap();
+    rebuild::<Synthesis>(&out).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
     let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines[..lines.len() - 2].join("\n") + "\n" + &lines[lines.len() - 2][..10];
     std::fs::write(out.join("records.jsonl"), cut).unwrap();
-    let resumed = run_synthesis(&exp, &out, &mut |_| {}).unwrap();
+    let resumed = run::<Synthesis>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(resumed.cells_run, 1);
     let recs2: Vec<SynthRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     assert_eq!(recs2.len(), recs.len());

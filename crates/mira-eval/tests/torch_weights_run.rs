@@ -1,6 +1,6 @@
 //! An experiment can attack a UNet trained in PyTorch (safetensors), without training.
 
-use mira_eval::{Experiment, run};
+use mira_eval::{SegExperiment as Experiment, Segmentation, run};
 
 #[test]
 fn pytorch_weights_are_attacked_like_any_model() {
@@ -32,8 +32,8 @@ enabled = false
     let exp = Experiment::from_toml(&text, "byo.toml").unwrap();
     let out = std::env::temp_dir().join(format!("mira-byo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let outcome = run(&exp, &out, &mut |_| {}).unwrap();
-    assert_eq!(outcome.rows.len(), 2);
+    let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.summary.len(), 2);
     assert!(!out.join("models").exists(), "nothing was trained");
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(

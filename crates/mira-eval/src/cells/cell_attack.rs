@@ -1,0 +1,185 @@
+//! What a cell of any task runs on one batch, given the task's [`Judge`]: a fixed-budget
+//! attack on the judge's objective; the composite (`auto`) as a cascade whose later members
+//! attack only the cases the judge calls unbroken; or the minimum-norm search with the judge's
+//! verdict as criterion. Segmentation, registration, brain-age and shape cells share it; each
+//! brings its judge (Dice, TRE, age-error and MRSE rules).
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+use mira_attack::{
+    Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, fgsm_direction, fgsm_step,
+    run_cascade,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::run::FgsmMemo;
+use crate::{EvalError, Result};
+
+/// What a cell runs.
+#[derive(Clone, Copy)]
+pub(crate) enum CellAttack<'a> {
+    /// A fixed-budget attack; `auto` runs as a cascade judged by the task's break rule.
+    Fixed(&'a AttackSpec),
+    /// The minimum-norm search up to the cell's ε.
+    MinNorm(MinNormConfig),
+    /// A projected-gradient attack (FGSM, i-FGSM, PGD; one restart) whose cases stop when the
+    /// judge calls them broken, checked at the starting point and every `.1` steps.
+    EarlyStop(&'a AttackSpec, usize),
+}
+
+/// One attacked batch.
+pub(crate) struct Attacked<const D: usize> {
+    /// The adversarial inputs.
+    pub adv: Tensor<D>,
+    /// Min-norm: per case the smallest breaking norm found (`None`: not within the cap).
+    pub min_norm: Option<Vec<Option<f32>>>,
+    /// `auto`: per case the member whose input is kept (`clean`: none raised its score).
+    pub member: Option<Vec<String>>,
+    /// Early stop: per case the steps after which it was found broken (`None`: ran them all).
+    pub stopped_at: Option<Vec<Option<usize>>>,
+    /// The inputs are the clean ones, untouched: a fixed-budget attack at ε = 0, whose ball
+    /// holds the clean input alone, is not run (its result is that input, and the runner
+    /// re-checks it like any other); scores on the clean input can be reused.
+    pub unchanged: bool,
+}
+
+/// The runner's FGSM memo, the key of the cell's (model, attack) in it, and the batch index.
+/// The key must name everything FGSM's direction depends on besides the batch and the norm:
+/// the model, the attack entry (goal, loss, temperature) and the ball's mask.
+pub(crate) type MemoSlot<'a> = (&'a FgsmMemo, &'a str, usize);
+
+/// A saved cascade state to continue from, and where to hand each new one.
+pub(crate) type Resume<'a> = (
+    Option<CascadeState>,
+    &'a mut dyn FnMut(&CascadeState) -> mira_attack::Result<()>,
+);
+
+impl<'a> CellAttack<'a> {
+    /// What an attack entry runs: its min-norm search where it has one, else its engine-level
+    /// attack (which every per-image entry has).
+    pub(crate) fn of(spec: Option<&'a AttackSpec>, min_norm: Option<MinNormConfig>) -> Self {
+        match (spec, min_norm) {
+            (_, Some(cfg)) => CellAttack::MinNorm(cfg),
+            (Some(s), None) => CellAttack::Fixed(s),
+            (None, None) => unreachable!("a per-image attack has a spec"),
+        }
+    }
+
+    /// This attack with early stopping every `every` steps (when given; the experiment's
+    /// validation admits it for projected-gradient presets only).
+    pub(crate) fn with_early_stop(self, every: Option<usize>) -> Self {
+        match (self, every) {
+            (CellAttack::Fixed(spec), Some(n)) => CellAttack::EarlyStop(spec, n),
+            (other, _) => other,
+        }
+    }
+
+    /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
+    /// `resume` applies to the composite only; `memo` to FGSM only (its direction at `x0` is
+    /// taken from, or left in, the memo, so one gradient serves every ε of the sweep).
+    ///
+    /// # Errors
+    /// The attack's or the judge's errors.
+    pub(crate) fn run<const D: usize>(
+        &self,
+        judge: &dyn Judge<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        seed: u64,
+        resume: Option<Resume<'_>>,
+        memo: Option<MemoSlot<'_>>,
+    ) -> Result<Attacked<D>> {
+        let all: Vec<usize> = (0..x0.dims()[0]).collect();
+        let (mut min_norm, mut member, mut unchanged) = (None, None, false);
+        let mut stopped_at = None;
+        let adv = match *self {
+            CellAttack::MinNorm(cfg) => {
+                let failure: RefCell<Option<String>> = RefCell::new(None);
+                // The search's criterion cannot fail: a judge error is kept and raised after.
+                let criterion = |x: Tensor<D>| match judge.judge(&all, x) {
+                    Ok(v) => v.iter().map(|p| p.1).collect(),
+                    Err(e) => {
+                        failure.borrow_mut().get_or_insert(e.to_string());
+                        vec![false; all.len()]
+                    }
+                };
+                let f = judge.objective(&all)?;
+                let found = cfg.minimize_in(f.as_ref(), &criterion, x0, ball)?;
+                if let Some(e) = failure.take() {
+                    return Err(EvalError::invalid("attack", e));
+                }
+                min_norm = Some(found.min_norm);
+                found.adversarial
+            }
+            CellAttack::Fixed(AttackSpec::Auto(c)) => {
+                let members = c.members(ball.norm);
+                let mut nothing = |_: &CascadeState| Ok(());
+                let (state, save) = match resume {
+                    Some((s, save)) => (s, save),
+                    None => (None, &mut nothing as _),
+                };
+                let (adv, st) = run_cascade(&members, judge, x0, ball, seed, state, save)?;
+                member = Some(
+                    st.by_member
+                        .iter()
+                        .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
+                        .collect(),
+                );
+                adv
+            }
+            CellAttack::Fixed(_) | CellAttack::EarlyStop(..) if ball.epsilon == 0.0 => {
+                unchanged = true;
+                x0
+            }
+            CellAttack::Fixed(AttackSpec::Fgsm) if memo.is_some() => {
+                let (memo, key, batch) = memo.expect("matched Some");
+                // The direction depends on the ball's norm and mask; the caller's key names the
+                // mask (it follows from the attack entry), the norm is added here.
+                let key = format!("{key}\u{0}{:?}", ball.norm);
+                let dir = memo.direction(&key, batch, || {
+                    let f = judge.objective(&all)?;
+                    Ok(fgsm_direction(f.as_ref(), x0.clone(), ball)?)
+                })?;
+                fgsm_step(&x0, dir, ball)
+            }
+            CellAttack::EarlyStop(spec, every) => {
+                let engine = spec.engine().ok_or_else(|| {
+                    EvalError::invalid("early_stop", "applies to fgsm, ifgsm and pgd")
+                })?;
+                let mut rng = StdRng::seed_from_u64(seed);
+                let s = engine.perturb_until_broken(judge, x0, ball, &mut rng, every)?;
+                stopped_at = Some(s.stopped_at);
+                s.adv
+            }
+            CellAttack::Fixed(spec) => {
+                let f = judge.objective(&all)?;
+                let mut rng = StdRng::seed_from_u64(seed);
+                spec.perturb(f.as_ref(), x0, ball, &mut rng)?
+            }
+        };
+        Ok(Attacked {
+            adv,
+            min_norm,
+            member,
+            unchanged,
+            stopped_at,
+        })
+    }
+}
+
+/// The member's name in records (`apgd`, `square`, ...).
+pub(crate) fn member_name(spec: &AttackSpec) -> &'static str {
+    match spec {
+        AttackSpec::Fgsm => "fgsm",
+        AttackSpec::Ifgsm(_) => "ifgsm",
+        AttackSpec::Pgd(_) => "pgd",
+        AttackSpec::PgdAdamax(_) => "pgd_adamax",
+        AttackSpec::MiFgsm(_) => "mifgsm",
+        AttackSpec::Apgd(_) => "apgd",
+        AttackSpec::Square(_) => "square",
+        AttackSpec::Spsa(_) => "spsa",
+        AttackSpec::Auto(_) => "auto",
+    }
+}

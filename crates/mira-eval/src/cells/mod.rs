@@ -1,0 +1,9 @@
+//! What the cells of every task share: running a cell's attack on one batch given the task's
+//! judge (`cell_attack.rs`) and the host-side budget re-check (`budget.rs`).
+
+mod budget;
+mod cell_attack;
+
+pub use budget::check_budget;
+pub(crate) use budget::memo_key;
+pub(crate) use cell_attack::{Attacked, CellAttack};

@@ -1,0 +1,30 @@
+//! The one pipeline of every task: the [`Task`] seam and the runner behind it (folder lock,
+//! manifest, resume, batches in waves, FGSM memo, shards and merge, checks, report rebuild).
+//! A task folder under `tasks/` implements [`Task`]; nothing here knows any task.
+
+mod events;
+mod experiment;
+pub(crate) mod fgsm_memo;
+pub(crate) mod folder;
+mod keys;
+mod manifest;
+mod per_model;
+pub(crate) mod runner;
+mod setup;
+mod shard;
+mod task;
+pub(crate) mod waves;
+
+pub use events::RunEvent;
+pub use experiment::{Experiment, FolderCall, TASKS, TaskCall, call_task};
+pub use fgsm_memo::FgsmMemo;
+pub use keys::{CellKey, cell_label, cell_seed, cell_stem, eps_f64, example_file, mix};
+pub use manifest::{
+    BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash, pairs_hash,
+    run_task, shapes_hash, sources_hash, subjects_hash,
+};
+pub use per_model::PerModel;
+pub use runner::{Outcome, rebuild, run};
+pub use setup::Setup;
+pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
+pub use task::{Batch, CellRun, Planned, Record, Spec, Task};

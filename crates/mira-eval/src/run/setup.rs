@@ -1,0 +1,137 @@
+//! What a task's `prepare` sees: the run folder, whether it may write into it, progress, and the
+//! manifest it pins its data and weights in.
+
+use std::path::{Path, PathBuf};
+
+use crate::run::{DataHashes, Manifest, RunEvent, Spec};
+use crate::{EvalError, Result};
+
+/// The preparation of a run folder (see [`crate::run::Task::prepare`]).
+pub struct Setup<'a, S: Spec> {
+    spec: &'a S,
+    out: &'a Path,
+    write: bool,
+    progress: &'a mut dyn FnMut(RunEvent),
+    manifest: Option<Manifest<S>>,
+}
+
+impl<'a, S: Spec> Setup<'a, S> {
+    /// A setup of `out` for `spec`; with `write`, the folder is taken over (manifest resumed and
+    /// written, missing models trained and saved), without it (shards, merge) the folder must
+    /// already hold the manifest and every model, and nothing is written.
+    pub(crate) fn new(
+        spec: &'a S,
+        out: &'a Path,
+        write: bool,
+        progress: &'a mut dyn FnMut(RunEvent),
+    ) -> Self {
+        Self {
+            spec,
+            out,
+            write,
+            progress,
+            manifest: None,
+        }
+    }
+
+    /// The run folder.
+    pub fn out(&self) -> &Path {
+        self.out
+    }
+
+    /// Whether models may be trained and files written.
+    pub fn writes(&self) -> bool {
+        self.write
+    }
+
+    /// Reports a phase (`generating data`, `loading model m`).
+    pub fn phase(&mut self, text: impl Into<String>) {
+        (self.progress)(RunEvent::Phase(text.into()))
+    }
+
+    /// Reports any event (training progress).
+    pub fn event(&mut self, event: RunEvent) {
+        (self.progress)(event)
+    }
+
+    /// The progress callback, for trainers that report as they go.
+    pub fn progress(&mut self) -> &mut dyn FnMut(RunEvent) {
+        self.progress
+    }
+
+    /// Pins the data: a new manifest for this run, resumed from the folder's (refusing another
+    /// experiment, build or data) when writing, or checked against the folder's and taken over
+    /// when not.
+    ///
+    /// # Errors
+    /// A folder of another experiment, build or data; a folder that is not prepared.
+    pub fn data(&mut self, hashes: DataHashes) -> Result<()> {
+        let mut manifest = Manifest::new(self.spec, hashes);
+        if self.write {
+            manifest.resume_from(self.out)?;
+        } else {
+            let old = Manifest::<S>::read(self.out)?.ok_or_else(|| {
+                EvalError::invalid(
+                    "out",
+                    format!(
+                        "{} has no manifest.json: prepare it first with `mira run EXPERIMENT \
+                         --out {} --models-only`",
+                        self.out.display(),
+                        self.out.display()
+                    ),
+                )
+            })?;
+            old.check_resumable(&manifest, self.out)?;
+            manifest = old;
+        }
+        self.manifest = Some(manifest);
+        Ok(())
+    }
+
+    /// Where model `name` lives: its checkpoint, or `out/models/NAME`.
+    pub fn model_dir(&self, name: &str, checkpoint: Option<&Path>) -> PathBuf {
+        match checkpoint {
+            Some(c) => c.to_path_buf(),
+            None => self.out.join("models").join(name),
+        }
+    }
+
+    /// Refuses to train model `i` (`name`) when the folder may not be written: shards and the
+    /// merge load models trained by `--models-only`.
+    ///
+    /// # Errors
+    /// The model is not trained and this setup may not train it.
+    pub fn may_train(&self, i: usize, name: &str) -> Result<()> {
+        if self.write {
+            return Ok(());
+        }
+        Err(EvalError::invalid(
+            format!("models[{i}]"),
+            format!(
+                "model '{name}' is not trained in {}: train the models first with `mira run \
+                 EXPERIMENT --out {} --models-only`",
+                self.out.display(),
+                self.out.display()
+            ),
+        ))
+    }
+
+    /// Pins the weights file of model `i` (`name`; SHA-256), refusing weights that changed
+    /// since the run started.
+    ///
+    /// # Errors
+    /// Called before [`Setup::data`]; unreadable or changed weights.
+    pub fn pin(&mut self, i: usize, name: &str, weights: &Path) -> Result<()> {
+        let manifest = self
+            .manifest
+            .as_mut()
+            .ok_or_else(|| EvalError::invalid("models", "weights pinned before the data"))?;
+        manifest.pin_weights(i, name, weights)
+    }
+
+    /// The manifest, once the data is pinned.
+    pub(crate) fn into_manifest(self) -> Result<Manifest<S>> {
+        self.manifest
+            .ok_or_else(|| EvalError::invalid("data", "the task did not pin its data"))
+    }
+}

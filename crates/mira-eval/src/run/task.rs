@@ -1,0 +1,234 @@
+//! The seam between a task and the one runner.
+//!
+//! A task brings its experiment section ([`Spec`]), its record ([`Record`]), how to make its data
+//! and models ready ([`Task::prepare`]), its cells ([`Task::plan`]), what one batch of a cell
+//! computes ([`Task::run_batch`]), its checks and its outputs. The runner (`run/runner.rs`,
+//! `run/shard.rs`) owns everything else, once for every task: the folder lock, the manifest,
+//! resume, batches in waves, the FGSM memo, shards and merge, the order of records, the checks'
+//! place in the run, `warnings.json` and the rebuild of a report from the folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::run::{CellKey, FgsmMemo, Manifest, RunEvent, Setup};
+use crate::{Result, Warning};
+
+/// The experiment file of a task: serialisable (the manifest pins it), comparable (resuming a
+/// folder with another experiment is refused), validated beyond what serde checks.
+pub trait Spec:
+    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync
+{
+    /// The experiment's name (default output folder `runs/NAME`).
+    fn name(&self) -> &str;
+    /// The master seed.
+    fn seed(&self) -> u64;
+    /// Overrides the master seed (`mira run --seed`).
+    fn set_seed(&mut self, seed: u64);
+    /// Checks every value serde cannot.
+    ///
+    /// # Errors
+    /// The first invalid field, named.
+    fn validate(&self) -> Result<()>;
+    /// Makes relative paths of the file relative to its folder `base`.
+    fn resolve_paths(&mut self, _base: &Path) {}
+
+    /// Reads, parses and validates an experiment file of this task; relative paths in it are
+    /// relative to its folder. (`mira run` reads any task's file as an
+    /// [`crate::run::Experiment`].)
+    ///
+    /// # Errors
+    /// An unreadable file, parse errors naming the field and line, the first invalid value.
+    fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::EvalError::io(path, e))?;
+        let mut spec: Self = crate::spec::parse_toml(&text, &path.display().to_string())?;
+        spec.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+/// One JSON line of `records.jsonl`: one case of one cell.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync {
+    /// The cell the record belongs to.
+    fn key(&self) -> CellKey;
+    /// The case's index in the test set.
+    fn case(&self) -> usize;
+}
+
+/// A cell of the plan: the task's own description and what the runner needs to know of it.
+#[derive(Debug, Clone)]
+pub struct Planned<C> {
+    /// The task's description of the cell.
+    pub cell: C,
+    /// Shown in progress lines.
+    pub label: String,
+    /// The keys the cell's records carry (one for most cells; a synthesis cell holds one per
+    /// requested target). The cell is complete when every key has `cases` records.
+    pub keys: Vec<CellKey>,
+    /// Test cases per key.
+    pub cases: usize,
+    /// Cases per batch, the unit of waves and shards (batch `b` holds cases
+    /// `b·batch_size ..`); a cell that cannot be split says `cases`.
+    pub batch_size: usize,
+    /// A folder of state the cell keeps under the run folder while it runs (e.g. a cascade's
+    /// members), removed once its records are on disk; `None`: none.
+    pub state: Option<PathBuf>,
+}
+
+impl<C> Planned<C> {
+    /// Batches of the cell.
+    pub fn batches(&self) -> usize {
+        self.cases.div_ceil(self.batch_size.max(1))
+    }
+
+    /// The cases of batch `b`.
+    pub fn batch_cases(&self, b: usize) -> std::ops::Range<usize> {
+        let first = b * self.batch_size;
+        first..(first + self.batch_size).min(self.cases)
+    }
+}
+
+/// What a cell's batches see besides the cell.
+pub struct CellRun<'a, T: Task> {
+    /// The experiment.
+    pub spec: &'a T::Spec,
+    /// Its data and models.
+    pub ready: &'a T::Ready,
+    /// The run folder.
+    pub out: &'a Path,
+    /// Whether pictures are made (not by shards: the merge makes them).
+    pub pictures: bool,
+    /// Where cell state folders live (`None`: state is not saved, as in shards).
+    pub state_root: Option<&'a Path>,
+    /// The run's memo of FGSM directions (`None`: every cell computes its own).
+    pub fgsm_memo: Option<&'a FgsmMemo>,
+}
+
+impl<T: Task> CellRun<'_, T> {
+    /// The state folder of `cell`, when state is saved.
+    pub fn state_dir(&self, cell: &Planned<T::Cell>) -> Option<PathBuf> {
+        Some(self.state_root?.join(cell.state.as_ref()?))
+    }
+}
+
+/// The records of one batch (for every key of the cell, cases of the batch) and what it kept
+/// for pictures.
+pub struct Batch<T: Task> {
+    /// Records, in any order: the runner orders them by (key, case).
+    pub records: Vec<T::Record>,
+    /// What pictures need (empty unless asked for).
+    pub kept: Vec<T::Kept>,
+}
+
+/// A prediction problem Mira attacks: see the module docs. `NAME` is its `task = "..."`.
+pub trait Task: Sized + 'static {
+    /// `task = "..."` in experiment files and manifests.
+    const NAME: &'static str;
+    /// The experiment file.
+    type Spec: Spec;
+    /// One record.
+    type Record: Record;
+    /// Data and models, ready for cells.
+    type Ready: Sync;
+    /// The task's description of a cell.
+    type Cell: Sync;
+    /// What a batch keeps for pictures.
+    type Kept: Send;
+    /// What the outputs say, for the caller (tables, findings).
+    type Summary;
+
+    /// Makes the data and loads (or, when `setup` may write, trains and saves) the models,
+    /// pinning data and weights in the manifest through `setup`.
+    ///
+    /// # Errors
+    /// Data, training and loading failures; a folder holding another experiment.
+    fn prepare(spec: &Self::Spec, setup: &mut Setup<'_, Self::Spec>) -> Result<Self::Ready>;
+
+    /// The cells, in the order their records appear in `records.jsonl`.
+    ///
+    /// # Errors
+    /// Invalid attack entries.
+    fn plan(spec: &Self::Spec, ready: &Self::Ready) -> Result<Vec<Planned<Self::Cell>>>;
+
+    /// Runs on the runner's thread before the batches of `cell` (which may run in parallel):
+    /// what they share, such as the model's clean predictions, is computed here.
+    ///
+    /// # Errors
+    /// Whatever computing it fails with.
+    fn before_cell(
+        _run: &CellRun<'_, Self>,
+        _cell: &Planned<Self::Cell>,
+        _progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Attacks and scores batch `batch` of `cell`, re-checking every budget on the host.
+    ///
+    /// # Errors
+    /// Attack failures and budget violations.
+    fn run_batch(
+        run: &CellRun<'_, Self>,
+        cell: &Planned<Self::Cell>,
+        batch: usize,
+    ) -> Result<Batch<Self>>;
+
+    /// Writes the pictures of a finished cell from what its batches kept.
+    ///
+    /// # Errors
+    /// Writing fails, or a case pictures need was not kept.
+    fn save_pictures(
+        _run: &CellRun<'_, Self>,
+        _cell: &Planned<Self::Cell>,
+        _records: &[Self::Record],
+        _kept: Vec<Self::Kept>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The batches whose kept items the pictures of `cell` need, given its records (the merge
+    /// of a sharded run recomputes them).
+    fn picture_batches(_cell: &Planned<Self::Cell>, _records: &[Self::Record]) -> Vec<usize> {
+        Vec::new()
+    }
+
+    /// What needs the models once every cell is on disk (pictures across cells, files
+    /// assembled from cells); run by `run` and by the merge, not by a report rebuild.
+    ///
+    /// # Errors
+    /// Attack or writing failures.
+    fn after_cells(
+        _run: &CellRun<'_, Self>,
+        _records: &[Self::Record],
+        _progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The sanity checks: record checks on the task's metric and the model probes.
+    ///
+    /// # Errors
+    /// Probe failures other than those the checks report.
+    fn checks(
+        run: &CellRun<'_, Self>,
+        records: &[Self::Record],
+        progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<Vec<Warning>>;
+
+    /// Summaries, findings and `report.html` from the records, the manifest and the warnings:
+    /// what a run, a merge and `mira report` write.
+    ///
+    /// # Errors
+    /// Writing fails.
+    fn outputs(
+        manifest: &Manifest<Self::Spec>,
+        records: &[Self::Record],
+        warnings: &[Warning],
+        out: &Path,
+    ) -> Result<Self::Summary>;
+
+    /// What `mira run` prints of the summary (tables, findings), without the checks.
+    fn console(summary: &Self::Summary) -> String;
+}

@@ -1,0 +1,236 @@
+//! When is a segmentation case broken? The task's answer for the minimum-norm search and the
+//! composite's cascade: an untargeted attack breaks a case when the mean foreground Dice of its
+//! prediction falls below `sweep.break_dice`; a targeted one when at least `sweep.break_match`
+//! of the pixels its goal changes are predicted as the target.
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+use mira_attack::{AttackError, Goal, Judge, Objective};
+use mira_nn::{UNet, argmax_labels, one_hot};
+use mira_stats::{mean_defined, target_agreement};
+
+use crate::tasks::segmentation::min_norm::breaks;
+use crate::tasks::segmentation::{AttackLoss, dice};
+
+/// One batch of cases with their references, and the break rule.
+pub(crate) struct SegJudge<'a> {
+    pub model: &'a UNet,
+    /// Ground truth per case.
+    pub truths: Vec<&'a [u8]>,
+    /// Targets per case (targeted goals).
+    pub targets: Vec<Option<Vec<u8>>>,
+    pub targeted: bool,
+    pub temperature: f32,
+    pub loss: AttackLoss,
+    pub classes: usize,
+    pub height: usize,
+    pub width: usize,
+    pub break_dice: f64,
+    pub break_match: f64,
+    /// The rows and logits of the last pass of a judging objective (early stopping's free
+    /// checks read their verdicts from it).
+    pub last: RefCell<Option<(Vec<usize>, Tensor<4>)>>,
+}
+
+fn judge_error(reason: String) -> AttackError {
+    AttackError::InvalidParameter {
+        field: "judge",
+        reason,
+    }
+}
+
+impl SegJudge<'_> {
+    /// Score (higher = worse for the model) and verdict of one prediction of case `i`:
+    /// untargeted `1 − mean Dice`, broken below `break_dice` (a case without foreground in
+    /// truth and prediction scores 0 and is never broken); targeted: the share of goal pixels
+    /// predicted as the target, broken from `break_match` on.
+    pub(crate) fn verdict(&self, i: usize, pred: &[u8]) -> crate::Result<(f64, bool)> {
+        let truth = self.truths[i];
+        let (score, dice_mean, target_match) = match &self.targets[i] {
+            Some(t) if self.targeted => {
+                let m = target_agreement(pred, truth, t)
+                    .map_err(|e| crate::EvalError::invalid("data", e.to_string()))?;
+                (m.unwrap_or(0.0), None, m)
+            }
+            _ => {
+                let d = mean_defined(&dice(pred, truth, self.classes, false)?);
+                (1.0 - d.unwrap_or(1.0), d, None)
+            }
+        };
+        let broken = breaks(
+            self.targeted,
+            dice_mean,
+            target_match,
+            self.break_dice,
+            self.break_match,
+        );
+        Ok((score, broken))
+    }
+}
+
+impl SegJudge<'_> {
+    /// The goal of the cases `rows`: their truth (untargeted) or target maps, one-hot.
+    fn goal(&self, rows: &[usize]) -> mira_attack::Result<Goal<Tensor<4>>> {
+        let refs: Vec<&[u8]> = rows
+            .iter()
+            .map(|&i| self.targets[i].as_deref().unwrap_or(self.truths[i]))
+            .collect();
+        let dev = mira_nn::default_device();
+        let maps = one_hot(&refs, self.classes, self.height, self.width, &dev)
+            .map_err(|e| judge_error(e.to_string()))?;
+        Ok(if self.targeted {
+            Goal::Targeted { target: maps }
+        } else {
+            Goal::Untargeted { truth: maps }
+        })
+    }
+}
+
+impl Judge<4> for SegJudge<'_> {
+    fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+        let goal = self.goal(rows)?;
+        Ok(match self.loss {
+            AttackLoss::Ce => Box::new(mira_attack::segmentation_objective(
+                self.model,
+                goal,
+                self.temperature,
+            )),
+            AttackLoss::Margin => {
+                Box::new(mira_attack::segmentation_margin_objective(self.model, goal))
+            }
+        })
+    }
+
+    fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
+        self.verdicts(rows, self.model.logits(x))
+    }
+
+    /// The cross-entropy objective of [`segmentation_objective`](mira_attack::segmentation_objective),
+    /// its logits kept for [`Judge::last_verdicts`] (the margin loss: `None`).
+    fn judging_objective(
+        &self,
+        rows: &[usize],
+    ) -> mira_attack::Result<Option<Box<dyn Objective<4> + '_>>> {
+        if self.loss != AttackLoss::Ce {
+            return Ok(None);
+        }
+        let goal = self.goal(rows)?;
+        let (rows, last) = (rows.to_vec(), &self.last);
+        let observe = move |logits| *last.borrow_mut() = Some((rows.clone(), logits));
+        Ok(Some(Box::new(
+            mira_attack::segmentation_objective_observed(
+                self.model,
+                goal,
+                self.temperature,
+                Some(observe),
+            ),
+        )))
+    }
+
+    fn last_verdicts(&self) -> mira_attack::Result<Option<Vec<(f64, bool)>>> {
+        match self.last.borrow().clone() {
+            Some((rows, logits)) => self.verdicts(&rows, logits).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl SegJudge<'_> {
+    /// Verdicts of the cases `rows` from their logits.
+    fn verdicts(&self, rows: &[usize], logits: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
+        let pred = argmax_labels(logits);
+        rows.iter()
+            .zip(&pred)
+            .map(|(&i, p)| self.verdict(i, p).map_err(|e| judge_error(e.to_string())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mira_attack::{AutoConfig, CascadeState, Norm};
+    use mira_data::BrainPhantomConfig;
+    use mira_nn::UNetConfig;
+    use mira_stats::mean_defined;
+
+    use crate::cells::CellAttack;
+    use crate::tasks::segmentation::{Cell, GoalSpec};
+
+    /// A composite cell saves its state per batch, and a cell that finds a saved state uses it
+    /// instead of attacking again: a tampered state (case 0 put back to its clean input) shows
+    /// up in the records.
+    #[test]
+    fn a_composite_cell_saves_and_resumes_from_its_state() {
+        let dev = mira_nn::default_device();
+        let test = BrainPhantomConfig {
+            size: 16,
+            ..Default::default()
+        }
+        .generate(3, 0, 4)
+        .unwrap();
+        let model = UNetConfig::new()
+            .with_base_width(4)
+            .with_depth(2)
+            .init_seeded(1, &dev)
+            .unwrap();
+        let clean = mira_train::predict_labels(&model, &test, 4).unwrap();
+        let root = std::env::temp_dir().join(format!("mira-cascade-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let spec = mira_attack::AttackSpec::Auto(AutoConfig {
+            apgd_steps: 3,
+            restarts: 1,
+            square_queries: 5,
+        });
+        let cell = Cell {
+            model_name: "m",
+            attack_name: "auto",
+            model: &model,
+            attack: CellAttack::Fixed(&spec),
+            break_dice: 0.5,
+            break_match: 0.5,
+            state_dir: Some(root.join("cell")),
+            goal: GoalSpec::Untargeted,
+            temperature: 1.0,
+            loss: crate::tasks::segmentation::AttackLoss::Ce,
+            norm: Norm::Linf,
+            epsilon: 0.1,
+            batch_size: 4,
+            seed: 5,
+            fgsm_memo: None,
+        };
+        let (first, _) = cell
+            .run_batches(&test, &clean, None, false, &mut |_| {})
+            .unwrap();
+        let file = root.join("cell").join("batch_0.json");
+        let mut st: CascadeState =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(st.members_done, 2);
+        assert_eq!(st.attacked[0], 4, "the first member attacks every case");
+        // Same state: the same records, without attacking.
+        let (again, _) = cell
+            .run_batches(&test, &clean, None, false, &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
+        // Tampered state: case 0 back to its clean input.
+        let per = st.adversarial.len() / 4;
+        let x: Vec<f32> = test.items[0].image.clone();
+        st.adversarial[..per].copy_from_slice(&x);
+        st.by_member[0] = None;
+        std::fs::write(&file, serde_json::to_vec(&st).unwrap()).unwrap();
+        let (tampered, _) = cell
+            .run_batches(&test, &clean, None, false, &mut |_| {})
+            .unwrap();
+        assert_eq!(tampered[0].linf, 0.0);
+        assert_eq!(tampered[0].member.as_deref(), Some("clean"));
+        assert_eq!(
+            mean_defined(&tampered[0].adv_dice),
+            mean_defined(&tampered[0].clean_dice)
+        );
+        assert_eq!(tampered[1].l2, first[1].l2);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,284 @@
+//! Segmentation (study S1 and user folders): UNets on 2D slices, attacked per (model, attack,
+//! ε) cell; Dice per label, targeted goals, composite and min-norm cells; defences compared
+//! within an architecture; pictures of the worst and median case at the largest ε.
+
+mod cell;
+pub(crate) mod checks;
+mod data;
+pub(crate) mod folder;
+mod judge;
+mod min_norm;
+mod models;
+mod outputs;
+mod spec;
+mod validate;
+
+use std::path::PathBuf;
+
+use mira_attack::{AttackSpec, Bounds, LpBall};
+use mira_data::SegDataset;
+use mira_nn::UNet;
+use mira_report::{SegRecord, SummaryRow, to_markdown};
+use mira_train::predict_labels;
+
+use crate::cells::CellAttack;
+use crate::run::folder::write_json;
+use crate::run::{
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    cell_label, cell_seed, cell_stem, dataset_hash, eps_f64,
+};
+use crate::{Result, Warning};
+
+pub(crate) use cell::{Cell, Kept, dice};
+pub(crate) use judge::SegJudge;
+pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
+pub(crate) use models::{UnetTraining, train_and_save_unet};
+pub use outputs::{model_groups, write_comparison, write_report};
+pub use spec::{
+    AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
+    SweepSpec,
+};
+
+/// The segmentation task.
+pub struct Segmentation;
+
+/// The test slices, the evaluation copies of the models and the attacks of a segmentation run.
+pub struct SegReady {
+    models: Vec<UNet>,
+    test: SegDataset,
+    specs: Vec<Option<AttackSpec>>,
+    /// Clean predictions per model, computed before the model's first cell runs.
+    clean: PerModel<Vec<Vec<u8>>>,
+}
+
+/// A cell of the plan: indices into the experiment.
+pub struct SegCell {
+    mi: usize,
+    ai: usize,
+    epsilon: f32,
+    seed: u64,
+    /// The sweep's largest ε (above 0): pictures of the worst and the median case.
+    pictures: bool,
+}
+
+/// The attack of every entry, validated.
+pub(crate) fn attack_specs(exp: &SegExperiment) -> Result<Vec<Option<AttackSpec>>> {
+    exp.attacks
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| a.spec(&format!("attacks[{ai}]")))
+        .collect()
+}
+
+/// The computational view of a planned cell.
+fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a> {
+    let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+    let attack = &exp.attacks[c.ai];
+    Cell {
+        model_name: &exp.models[c.mi].name,
+        attack_name: &attack.name,
+        model: &ready.models[c.mi],
+        attack: CellAttack::of(ready.specs[c.ai].as_ref(), attack.min_norm())
+            .with_early_stop(attack.early_stop),
+        break_dice: exp.sweep.break_dice,
+        break_match: exp.sweep.break_match,
+        state_dir: run.state_dir(p),
+        goal: attack.goal,
+        temperature: attack.temperature.unwrap_or(1.0),
+        loss: attack.loss,
+        norm: exp.sweep.norm,
+        epsilon: c.epsilon,
+        batch_size: exp.sweep.batch_size,
+        seed: c.seed,
+        fgsm_memo: run.fgsm_memo,
+    }
+}
+
+impl Task for Segmentation {
+    const NAME: &'static str = "segmentation";
+    type Spec = SegExperiment;
+    type Record = SegRecord;
+    type Ready = SegReady;
+    type Cell = SegCell;
+    type Kept = Kept;
+    type Summary = Vec<SummaryRow>;
+
+    fn prepare(exp: &SegExperiment, setup: &mut Setup<'_, SegExperiment>) -> Result<SegReady> {
+        setup.phase("generating data");
+        let (train, val, test, refs) = data::datasets(exp)?;
+        if setup.writes()
+            && let Some(refs) = &refs
+        {
+            std::fs::create_dir_all(setup.out())
+                .map_err(|e| crate::EvalError::io(setup.out(), e))?;
+            write_json(&setup.out().join("cases.json"), refs)?;
+        }
+        setup.data(DataHashes {
+            train: dataset_hash(&train),
+            val: dataset_hash(&val),
+            test: dataset_hash(&test),
+        })?;
+        let models = models::models(exp, &train, &val, setup)?;
+        Ok(SegReady {
+            clean: PerModel::new(models.len()),
+            models,
+            test,
+            specs: attack_specs(exp)?,
+        })
+    }
+
+    /// Every (model, attack, ε), model by model; a min-norm search has one cell, at the sweep's
+    /// largest ε (its cap); a composite (`auto`) keeps its per-batch state under
+    /// `cascade/MODEL__ATTACK__eps=E/` while it runs.
+    fn plan(exp: &SegExperiment, ready: &SegReady) -> Result<Vec<Planned<SegCell>>> {
+        let max_eps = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+        let n = ready.test.items.len();
+        let mut out = Vec::new();
+        for (mi, entry) in exp.models.iter().enumerate() {
+            for (ai, attack) in exp.attacks.iter().enumerate() {
+                for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
+                    if attack.min_norm().is_some() && epsilon != max_eps {
+                        continue;
+                    }
+                    let auto = matches!(ready.specs[ai], Some(AttackSpec::Auto(_)))
+                        && attack.min_norm().is_none();
+                    out.push(Planned {
+                        label: cell_label(&entry.name, &attack.name, epsilon),
+                        keys: vec![CellKey::new(&entry.name, &attack.name, eps_f64(epsilon))],
+                        cases: n,
+                        batch_size: exp.sweep.batch_size,
+                        state: auto.then(|| {
+                            PathBuf::from("cascade").join(cell_stem(
+                                &entry.name,
+                                &attack.name,
+                                &format!("eps={epsilon}"),
+                            ))
+                        }),
+                        cell: SegCell {
+                            mi,
+                            ai,
+                            epsilon,
+                            seed: cell_seed(exp.seed, mi, ai, ei),
+                            pictures: epsilon == max_eps && epsilon > 0.0,
+                        },
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn before_cell(
+        run: &CellRun<'_, Self>,
+        cell: &Planned<SegCell>,
+        progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<()> {
+        let (mi, ready) = (cell.cell.mi, run.ready);
+        ready.clean.ensure(mi, || {
+            let name = &run.spec.models[mi].name;
+            progress(RunEvent::Phase(format!("clean predictions of {name}")));
+            Ok(predict_labels(
+                &ready.models[mi],
+                &ready.test,
+                run.spec.sweep.batch_size,
+            )?)
+        })?;
+        Ok(())
+    }
+
+    fn run_batch(run: &CellRun<'_, Self>, p: &Planned<SegCell>, b: usize) -> Result<Batch<Self>> {
+        let cell = view(run, p);
+        let clean = run.ready.clean.get(p.cell.mi)?;
+        let ball = LpBall::new(cell.norm, cell.epsilon, Bounds::default())?;
+        let keep = run.pictures && p.cell.pictures;
+        let (records, kept) = cell.run_batch(&run.ready.test, &clean, b, &ball, keep)?;
+        Ok(Batch { records, kept })
+    }
+
+    fn save_pictures(
+        run: &CellRun<'_, Self>,
+        p: &Planned<SegCell>,
+        records: &[SegRecord],
+        kept: Vec<Kept>,
+    ) -> Result<()> {
+        if !(run.pictures && p.cell.pictures) {
+            return Ok(());
+        }
+        let clean = run.ready.clean.get(p.cell.mi)?;
+        let dir = run.out.join("examples");
+        view(run, p).save_examples(&dir, &run.ready.test, &clean, records, &kept)
+    }
+
+    fn picture_batches(p: &Planned<SegCell>, records: &[SegRecord]) -> Vec<usize> {
+        if !p.cell.pictures {
+            return Vec::new();
+        }
+        let mut batches: Vec<usize> = Cell::example_cases(records)
+            .into_iter()
+            .flatten()
+            .map(|(_, case)| case / p.batch_size)
+            .collect();
+        batches.sort_unstable();
+        batches.dedup();
+        batches
+    }
+
+    fn checks(
+        run: &CellRun<'_, Self>,
+        records: &[SegRecord],
+        progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<Vec<Warning>> {
+        let exp = run.spec;
+        if !exp.checks.enabled {
+            return Ok(Vec::new());
+        }
+        progress(RunEvent::Phase("sanity checks".into()));
+        let (fixed, _) = split_min_norm(exp, records);
+        checks::run_checks(exp, &run.ready.models, &run.ready.test, &fixed)
+    }
+
+    fn outputs(
+        manifest: &Manifest<SegExperiment>,
+        records: &[SegRecord],
+        warnings: &[Warning],
+        out: &std::path::Path,
+    ) -> Result<Vec<SummaryRow>> {
+        outputs::write_outputs(manifest, records, warnings, out)
+    }
+
+    fn console(rows: &Vec<SummaryRow>) -> String {
+        to_markdown(rows)
+    }
+}
+
+impl crate::run::Record for SegRecord {
+    fn key(&self) -> CellKey {
+        CellKey::new(&self.model, &self.attack, self.epsilon)
+    }
+
+    fn case(&self) -> usize {
+        self.case
+    }
+}
+
+impl Spec for SegExperiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn validate(&self) -> Result<()> {
+        SegExperiment::validate(self)
+    }
+
+    fn resolve_paths(&mut self, base: &std::path::Path) {
+        SegExperiment::resolve_paths(self, base)
+    }
+}

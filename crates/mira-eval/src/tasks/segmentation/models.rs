@@ -1,0 +1,98 @@
+//! The UNets of a segmentation experiment: PyTorch weights imported, checkpoints loaded, or
+//! architectures trained here (with their defence) and saved under `out/models/NAME`.
+
+use std::path::Path;
+
+use burn::module::Module;
+use mira_data::SegDataset;
+use mira_nn::checkpoint::{self, CheckpointMeta};
+use mira_nn::{UNet, default_device};
+use mira_train::train_defended;
+
+use crate::Result;
+use crate::run::{RunEvent, Setup, mix};
+use crate::tasks::segmentation::SegExperiment;
+
+/// Loads, imports or trains every model of `exp` in file order, pinning each one's weights.
+///
+/// # Errors
+/// Unreadable checkpoints or weights, training failures, an untrained model in a folder that
+/// may not be written.
+pub(crate) fn models(
+    exp: &SegExperiment,
+    train: &SegDataset,
+    val: &SegDataset,
+    setup: &mut Setup<'_, SegExperiment>,
+) -> Result<Vec<UNet>> {
+    let mut models = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
+        let weights_file = match &entry.torch_weights {
+            Some(w) => w.clone(),
+            None => dir.join(checkpoint::WEIGHTS_FILE),
+        };
+        let model = if let Some(w) = &entry.torch_weights {
+            setup.phase(format!("importing PyTorch weights of {}", entry.name));
+            let cfg = entry.unet(train.channels(), train.n_labels());
+            mira_nn::load_torch_unet(w, &cfg, &default_device())?
+        } else if dir.join("model.json").exists() {
+            setup.phase(format!("loading model {}", entry.name));
+            checkpoint::load(&dir, &default_device())?.0
+        } else {
+            setup.may_train(i, &entry.name)?;
+            setup.phase(format!("training model {}", entry.name));
+            let arch = entry.unet(train.channels(), train.n_labels());
+            let t = UnetTraining {
+                name: &entry.name,
+                arch: &arch,
+                defence: &entry.defence,
+                cfg: &exp.training,
+                seed: mix(exp.seed, 1000 + i as u64),
+            };
+            train_and_save_unet(&t, train, val, &dir, setup.progress())?
+        };
+        setup.pin(i, &entry.name, &weights_file)?;
+        models.push(model);
+    }
+    Ok(models)
+}
+
+/// What [`train_and_save_unet`] trains.
+pub(crate) struct UnetTraining<'a> {
+    pub name: &'a str,
+    pub arch: &'a mira_nn::UNetConfig,
+    pub defence: &'a mira_train::Defence,
+    pub cfg: &'a mira_train::TrainConfig,
+    pub seed: u64,
+}
+
+/// Trains a segmentation UNet (with its defence), saves it as a checkpoint under `dir` with
+/// its training history, and returns its evaluation copy: shared by the segmentation (S1)
+/// and synthesis (S2) tasks.
+///
+/// # Errors
+/// Training or saving fails.
+pub(crate) fn train_and_save_unet(
+    t: &UnetTraining<'_>,
+    train: &SegDataset,
+    val: &SegDataset,
+    dir: &Path,
+    progress: &mut dyn FnMut(RunEvent),
+) -> Result<UNet> {
+    let (model, report) =
+        train_defended(t.arch, t.defence, train, val, t.cfg, t.seed, &mut |event| {
+            progress(RunEvent::Train {
+                model: t.name.to_string(),
+                event,
+            })
+        })?;
+    let meta = CheckpointMeta {
+        format: checkpoint::FORMAT.into(),
+        unet: t.arch.clone(),
+        channel_names: train.channel_names.clone(),
+        label_names: train.label_names.clone(),
+        training: serde_json::json!({ "config": t.cfg, "report": report }),
+    };
+    checkpoint::save(dir, &model, &meta)?;
+    Ok(model.valid())
+}

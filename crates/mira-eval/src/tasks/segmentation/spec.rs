@@ -1,0 +1,387 @@
+//! The experiment file: what to train, what to attack, with which budgets.
+//!
+//! Unknown keys are rejected, every range is checked up front, and every error names the
+//! field (`attacks[1].kind`, `sweep.epsilons[2]`, `models[0].checkpoint`).
+
+use std::path::{Path, PathBuf};
+
+use mira_attack::{AttackSpec, Norm};
+use mira_data::BrainPhantomConfig;
+use mira_nn::UNetConfig;
+use mira_train::{Defence, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::spec::{AttackKind, AttackScope, min_norm_config, parse_toml, relative_to, scoped_spec};
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegExperiment {
+    /// `segmentation`, or absent (segmentation files need no task tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<SegTaskTag>,
+    /// Name, used for the default output folder.
+    pub name: String,
+    /// Master seed: data, weights, shuffling and random starts derive from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// The data.
+    pub data: DataSpec,
+    /// How models without a checkpoint are trained.
+    #[serde(default)]
+    pub training: TrainConfig,
+    /// The models to attack.
+    pub models: Vec<ModelEntry>,
+    /// The attacks.
+    pub attacks: Vec<AttackEntry>,
+    /// The budgets.
+    pub sweep: SweepSpec,
+    /// Evaluation sanity checks run at the end (docs/checks.md).
+    #[serde(default)]
+    pub checks: crate::checks::ChecksConfig,
+}
+
+/// The task tag of segmentation experiments (optional in files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegTaskTag {
+    /// Segmentation of 2D slices.
+    Segmentation,
+}
+
+/// Where the cases come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Data source; `brain_mr_phantom` is the S1 phantom, `brain_mr_mni` the same tumour model
+    /// drawn into axial slices of the MNI152 template.
+    pub source: DataSource,
+    /// `brain_mr_mni`: folder of the MNI ICBM152 2009a files (relative paths are relative to
+    /// the experiment file). Default: `mni_icbm152_2009a_sym` in the shared data folder
+    /// (`$MIRA_SHARED_DATA`, or `../shared/data` found upwards from the working directory).
+    #[serde(default)]
+    pub anatomy_dir: Option<std::path::PathBuf>,
+    /// Training slices (for models that are trained).
+    #[serde(default = "default_train")]
+    pub train: usize,
+    /// Validation slices.
+    #[serde(default = "default_val")]
+    pub val: usize,
+    /// Test slices that are attacked.
+    pub test: usize,
+    /// Phantom settings.
+    #[serde(default)]
+    pub phantom: BrainPhantomConfig,
+    /// `folder`: the dataset folder and how to read it.
+    #[serde(default)]
+    pub folder: Option<crate::FolderSpec>,
+}
+
+impl DataSpec {
+    /// The MNI152 folder for `brain_mr_mni`.
+    pub fn mni_dir(&self) -> std::path::PathBuf {
+        self.anatomy_dir.clone().unwrap_or_else(|| {
+            mira_io::shared_data_dir()
+                .map(|d| d.join("mni_icbm152_2009a_sym"))
+                .unwrap_or_else(|| crate::anatomy::DEFAULT_MNI_DIR.into())
+        })
+    }
+
+    /// Input channels and classes of the data: the brain phantoms' 4 and 4, or a folder's.
+    pub fn counts(&self) -> (usize, usize) {
+        match (&self.source, &self.folder) {
+            (DataSource::Folder, Some(f)) => (f.channels.len(), f.label_names.len()),
+            _ => (
+                mira_data::BRAIN_MR_CHANNELS.len(),
+                mira_data::BRAIN_TUMOUR_LABELS.len(),
+            ),
+        }
+    }
+
+    /// The slice side the models see, when known before reading files.
+    pub fn side(&self) -> Option<(usize, usize)> {
+        match (&self.source, &self.folder) {
+            (DataSource::Folder, Some(f)) => f.size.map(|[h, w]| (h, w)),
+            _ => Some((self.phantom.size, self.phantom.size)),
+        }
+    }
+}
+
+fn default_train() -> usize {
+    128
+}
+
+fn default_val() -> usize {
+    16
+}
+
+/// Data sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// Seeded 4-channel brain MR tumour phantom.
+    BrainMrPhantom,
+    /// The same phantom tumours on real anatomy: slices of the MNI152 T1 and tissue labels.
+    BrainMrMni,
+    /// A user's folder of image/label pairs (`[data.folder]`).
+    Folder,
+}
+
+/// One model: a checkpoint to load, or an architecture to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// A checkpoint folder written by `mira train`; when set, the architecture keys must be
+    /// absent and nothing is trained.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+    /// Width of the first level.
+    #[serde(default)]
+    pub base_width: Option<usize>,
+    /// Number of down-samplings.
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Residual blocks.
+    #[serde(default)]
+    pub residual: Option<bool>,
+    /// Training-time defence (`kind = "none" | "distillation" | "adversarial"`).
+    #[serde(default)]
+    pub defence: Defence,
+    /// PyTorch weights (safetensors, names of the reference UNet2d; `scripts/export_weights.py`)
+    /// for the architecture given by `base_width` (plain, depth 3). Nothing is trained.
+    #[serde(default)]
+    pub torch_weights: Option<PathBuf>,
+}
+
+impl ModelEntry {
+    /// The comparison group: models of one architecture (trained here) are compared with
+    /// each other; checkpoints form one group.
+    pub fn group(&self) -> String {
+        if self.checkpoint.is_some() {
+            return "checkpoints".into();
+        }
+        let d = UNetConfig::new();
+        format!(
+            "{}unet-w{}-d{}",
+            if self.residual.unwrap_or(d.residual) {
+                "res-"
+            } else {
+                ""
+            },
+            self.base_width.unwrap_or(d.base_width),
+            self.depth.unwrap_or(d.depth)
+        )
+    }
+
+    /// The architecture to train, for entries without a checkpoint.
+    pub fn unet(&self, in_channels: usize, classes: usize) -> UNetConfig {
+        let d = UNetConfig::new();
+        UNetConfig::new()
+            .with_in_channels(in_channels)
+            .with_classes(classes)
+            .with_base_width(self.base_width.unwrap_or(d.base_width))
+            .with_depth(self.depth.unwrap_or(d.depth))
+            .with_residual(self.residual.unwrap_or(d.residual))
+    }
+}
+
+/// What a segmentation adversary wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GoalSpec {
+    /// Away from the ground truth.
+    #[default]
+    Untargeted,
+    /// Towards the ground truth with every tumour label set to background.
+    RemoveTumour,
+    /// Towards the ground truth with label `from` replaced by `to`.
+    Relabel {
+        /// Label to replace.
+        from: u8,
+        /// Label to put instead.
+        to: u8,
+    },
+}
+
+impl GoalSpec {
+    /// Short text for records.
+    pub fn describe(&self) -> String {
+        match self {
+            GoalSpec::Untargeted => "untargeted".into(),
+            GoalSpec::RemoveTumour => "remove_tumour".into(),
+            GoalSpec::Relabel { from, to } => format!("relabel {from}->{to}"),
+        }
+    }
+
+    /// The target label map for a truth map (`None` for untargeted goals).
+    pub fn target(&self, truth: &[u8]) -> Option<Vec<u8>> {
+        match *self {
+            GoalSpec::Untargeted => None,
+            GoalSpec::RemoveTumour => Some(vec![0; truth.len()]),
+            GoalSpec::Relabel { from, to } => Some(
+                truth
+                    .iter()
+                    .map(|&l| if l == from { to } else { l })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// One attack entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// `per-image` (default: each case attacked at every budget of the sweep) or `min-norm`
+    /// (per case, the smallest perturbation up to the sweep's largest ε that breaks it:
+    /// `sweep.break_dice`).
+    #[serde(default)]
+    pub scope: AttackScope,
+    /// Which attack (per-image scope; default `apgd`, the strong default). Not given for
+    /// `min-norm`, which has its own search.
+    #[serde(default)]
+    pub kind: Option<AttackKind>,
+    /// Steps (iterative attacks; min-norm: search steps).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Step size relative to ε (i-FGSM, PGD).
+    #[serde(default)]
+    pub rel_step: Option<f32>,
+    /// Restarts (PGD, APGD).
+    #[serde(default)]
+    pub restarts: Option<usize>,
+    /// Query budget (Square, SPSA).
+    #[serde(default)]
+    pub queries: Option<usize>,
+    /// The adversary's goal.
+    #[serde(default)]
+    pub goal: GoalSpec,
+    /// The attack loss uses logits divided by this temperature (default 1). Set it to a
+    /// distilled model's training temperature to undo softmax saturation.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default) or `margin`
+    /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
+    #[serde(default)]
+    pub loss: AttackLoss,
+    /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
+    /// at the starting point) the cases already broken by the sweep's rule (`break_dice`,
+    /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
+    /// their damage is then measured where they broke, not at the full attack's end, so
+    /// read broken shares, not mean Dice (the `early-stop` check says so in the summary).
+    #[serde(default)]
+    pub early_stop: Option<usize>,
+}
+
+/// The loss of a segmentation attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackLoss {
+    /// Pixel-wise cross-entropy (at `temperature`).
+    #[default]
+    Ce,
+    /// Per-pixel logit margin (Carlini & Wagner).
+    Margin,
+}
+
+impl AttackEntry {
+    /// The kind of a per-image attack: the one given, or APGD.
+    pub fn kind(&self) -> AttackKind {
+        self.kind.unwrap_or(AttackKind::Apgd)
+    }
+
+    /// The engine-level attack (`None` for `min-norm` entries), rejecting parameters the kind
+    /// does not have.
+    ///
+    /// # Errors
+    /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
+    /// prefix used in messages (`attacks[2]`).
+    pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
+        scoped_spec(
+            self.scope,
+            self.kind,
+            self.steps,
+            self.rel_step,
+            self.restarts,
+            self.queries,
+            field,
+        )
+    }
+
+    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        min_norm_config(self.scope, self.steps, self.rel_step)
+    }
+}
+
+/// The budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Norm of the budget.
+    #[serde(default = "default_norm")]
+    pub norm: Norm,
+    /// Budgets in model-input units (`[0, 1]` intensities).
+    pub epsilons: Vec<f32>,
+    /// Cases per attack batch.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// A case counts as broken when its attacked mean foreground Dice falls below this
+    /// (untargeted goals): the min-norm criterion, and the cases `auto` stops attacking.
+    #[serde(default = "default_break_dice")]
+    pub break_dice: f64,
+    /// Targeted goals: a case counts as broken when at least this share of the pixels the goal
+    /// changes is predicted as the target.
+    #[serde(default = "default_break_match")]
+    pub break_match: f64,
+}
+
+fn default_break_dice() -> f64 {
+    0.5
+}
+
+fn default_break_match() -> f64 {
+    0.5
+}
+
+fn default_norm() -> Norm {
+    Norm::Linf
+}
+
+fn default_batch() -> usize {
+    8
+}
+
+impl SegExperiment {
+    /// Relative paths of the file (folder, checkpoints, PyTorch weights, anatomy) are relative
+    /// to its folder `base`.
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        if let Some(f) = &mut self.data.folder {
+            relative_to(base, &mut f.path);
+        }
+        for m in &mut self.models {
+            for p in [&mut m.checkpoint, &mut m.torch_weights]
+                .into_iter()
+                .flatten()
+            {
+                relative_to(base, p);
+            }
+        }
+        if let Some(d) = &mut self.data.anatomy_dir {
+            relative_to(base, d);
+        }
+    }
+
+    /// Parses TOML text (not yet validated). `file` names the source in messages.
+    ///
+    /// # Errors
+    /// [`EvalError::Parse`] with the path of the offending field and its line.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self> {
+        parse_toml(text, file)
+    }
+}

@@ -1,0 +1,337 @@
+//! Disk-shape regression (study S4): lumbar-disk contour networks trained on sets of different
+//! shape variation (with or without adversarial training), attacked in distribution (contour
+//! error), out of distribution (matching a test slice's outputs from noise, CT or X-ray
+//! images) and by the min-norm search; findings next to the paper's.
+
+mod cell;
+mod data;
+mod findings;
+mod judge;
+mod min_norm;
+mod ood;
+mod outputs;
+mod spec;
+
+use mira_attack::AttackSpec;
+use mira_data::ShapeSample;
+use mira_nn::{
+    SHAPE_FORMAT, ShapeNet, ShapeNetConfig, ShapeNetMeta, default_device, load_shape_net,
+    save_shape_net,
+};
+use mira_report::{ShapeRecord, ShapeSummaryRow, shape_markdown};
+use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
+
+use crate::cells::CellAttack;
+use crate::run::{
+    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, RunEvent, Setup, Spec, Task,
+    cell_label, cell_seed, eps_f64, mix, shapes_hash,
+};
+use crate::{Result, Warning};
+
+pub use cell::KeptShape;
+pub(crate) use cell::ShapeCell;
+use data::{POINT_SCALE, shape_splits, test_slices};
+pub(crate) use findings::shape_findings;
+pub(crate) use judge::ShapeJudge;
+pub use min_norm::{shape_min_norm_tables, split_shape_min_norm};
+pub use spec::{
+    OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,
+    ShapeSweep, ShapeTask,
+};
+
+/// A model's training and validation slices.
+type Split = (Vec<ShapeSample>, Vec<ShapeSample>);
+
+/// The disk-shape task.
+pub struct Shape;
+
+/// What a shape run's outputs say.
+#[derive(Debug, Clone)]
+pub struct ShapeSummary {
+    /// Summary rows, one per cell.
+    pub rows: Vec<ShapeSummaryRow>,
+    /// Findings, one sentence each.
+    pub findings: Vec<String>,
+}
+
+/// The test slices, models, attacks and out-of-distribution starting images of a shape run.
+pub struct ShapeReady {
+    models: Vec<ShapeNet>,
+    test: Vec<ShapeSample>,
+    specs: Vec<AttackSpec>,
+    /// Per attack: the OOD starting images (one per test slice) and their source's name.
+    starts: Vec<Option<(Vec<Vec<f32>>, String)>>,
+}
+
+/// A cell of the plan: indices into the experiment.
+pub struct ShapeCellRef {
+    mi: usize,
+    ai: usize,
+    epsilon: f32,
+    seed: u64,
+    /// The attack's largest ε: one picture.
+    largest: bool,
+    /// An out-of-distribution attack (its picture is the closest match, not the worst case).
+    ood: bool,
+}
+
+/// Loads or trains every model of `exp` on its own slices, pinning each one's weights.
+fn models(
+    exp: &ShapeExperiment,
+    splits: &[Split],
+    setup: &mut Setup<'_, ShapeExperiment>,
+) -> Result<Vec<ShapeNet>> {
+    let mut models = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
+        let model = if dir.join("model.json").exists() {
+            setup.phase(format!("loading model {}", entry.name));
+            load_shape_net(&dir, &default_device())?.0
+        } else {
+            setup.may_train(i, &entry.name)?;
+            let (train, val) = &splits[i];
+            setup.phase(format!(
+                "training model {} on {} slices (P{}{})",
+                entry.name,
+                train.len(),
+                entry.modes,
+                if entry.adversarial {
+                    ", adversarial"
+                } else {
+                    ""
+                }
+            ));
+            let net = ShapeNetConfig {
+                size: exp.data.size,
+                width: entry.width.unwrap_or(8),
+                points: mira_data::DISK_POINTS,
+                point_scale: POINT_SCALE,
+                mean_points: mean_contour(train),
+            };
+            let cfg = ShapeTrainConfig {
+                adv_epsilon: if entry.adversarial {
+                    exp.training.adv_epsilon
+                } else {
+                    0.0
+                },
+                ..exp.training.clone()
+            };
+            let name = entry.name.clone();
+            let progress = setup.progress();
+            let (model, report) = train_shape(
+                &net,
+                train,
+                val,
+                &cfg,
+                mix(exp.seed, 1000 + i as u64),
+                &mut |event| {
+                    progress(RunEvent::ShapeTrain {
+                        model: name.clone(),
+                        event,
+                    })
+                },
+            )?;
+            let meta = ShapeNetMeta {
+                format: SHAPE_FORMAT.into(),
+                net,
+                training: serde_json::json!({ "config": cfg, "report": report }),
+            };
+            save_shape_net(&dir, &model, &meta)?;
+            model
+        };
+        setup.pin(i, &entry.name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        models.push(model);
+    }
+    Ok(models)
+}
+
+/// The cell view of a planned cell.
+fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell<'a> {
+    let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+    let attack = &exp.attacks[c.ai];
+    ShapeCell {
+        model_name: &exp.models[c.mi].name,
+        attack_name: &attack.name,
+        model: &ready.models[c.mi],
+        attack: CellAttack::of(Some(&ready.specs[c.ai]), attack.min_norm()),
+        scope: attack.scope,
+        break_mrse: exp.sweep.break_mrse,
+        norm: attack.norm,
+        epsilon: c.epsilon,
+        batch_size: exp.sweep.batch_size,
+        seed: c.seed,
+        point_scale: POINT_SCALE,
+    }
+}
+
+impl Task for Shape {
+    const NAME: &'static str = "shape";
+    type Spec = ShapeExperiment;
+    type Record = ShapeRecord;
+    type Ready = ShapeReady;
+    type Cell = ShapeCellRef;
+    type Kept = KeptShape;
+    type Summary = ShapeSummary;
+
+    fn prepare(
+        exp: &ShapeExperiment,
+        setup: &mut Setup<'_, ShapeExperiment>,
+    ) -> Result<ShapeReady> {
+        setup.phase("generating slices");
+        let test = test_slices(exp)?;
+        let splits: Vec<Split> = (0..exp.models.len())
+            .map(|i| shape_splits(exp, i))
+            .collect::<Result<_>>()?;
+        let joined =
+            |f: &dyn Fn(&Split) -> String| splits.iter().map(f).collect::<Vec<_>>().join("+");
+        setup.data(DataHashes {
+            train: joined(&|s| shapes_hash(&s.0)),
+            val: joined(&|s| shapes_hash(&s.1)),
+            test: shapes_hash(&test),
+        })?;
+        let models = models(exp, &splits, setup)?;
+        let mut specs = Vec::new();
+        let mut starts = Vec::new();
+        for (ai, attack) in exp.attacks.iter().enumerate() {
+            specs.push(attack.spec(&format!("attacks[{ai}]"))?);
+            starts.push(match (attack.scope, attack.source) {
+                (ShapeScope::Ood, Some(src)) => Some(ood::ood_images(
+                    src,
+                    test.len(),
+                    exp.data.size,
+                    mix(exp.seed, 0x00D + ai as u64),
+                )?),
+                _ => None,
+            });
+        }
+        Ok(ShapeReady {
+            models,
+            test,
+            specs,
+            starts,
+        })
+    }
+
+    /// Attack by attack, every (model, ε) at the attack's own budgets; a min-norm search has
+    /// one cell, at its largest ε (the cap).
+    fn plan(exp: &ShapeExperiment, ready: &ShapeReady) -> Result<Vec<Planned<ShapeCellRef>>> {
+        let mut out = Vec::new();
+        for (ai, attack) in exp.attacks.iter().enumerate() {
+            let cap = attack.epsilons.iter().copied().fold(0.0f32, f32::max);
+            for (mi, entry) in exp.models.iter().enumerate() {
+                for (ei, &epsilon) in attack.epsilons.iter().enumerate() {
+                    if attack.scope == ShapeScope::MinNorm && epsilon != cap {
+                        continue;
+                    }
+                    out.push(Planned {
+                        label: cell_label(&entry.name, &attack.name, epsilon),
+                        keys: vec![CellKey::new(&entry.name, &attack.name, eps_f64(epsilon))],
+                        cases: ready.test.len(),
+                        batch_size: exp.sweep.batch_size,
+                        state: None,
+                        cell: ShapeCellRef {
+                            mi,
+                            ai,
+                            epsilon,
+                            seed: cell_seed(exp.seed, mi, ai, ei),
+                            largest: attack.epsilons.iter().all(|&e| e <= epsilon),
+                            ood: attack.scope == ShapeScope::Ood,
+                        },
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_batch(
+        run: &CellRun<'_, Self>,
+        p: &Planned<ShapeCellRef>,
+        b: usize,
+    ) -> Result<Batch<Self>> {
+        let starts = run.ready.starts[p.cell.ai]
+            .as_ref()
+            .map(|(v, name)| (v.as_slice(), name.as_str()));
+        let keep = run.pictures && p.cell.largest;
+        let (records, kept) = view(run, p).run_batch(&run.ready.test, starts, keep, b)?;
+        Ok(Batch { records, kept })
+    }
+
+    fn save_pictures(
+        run: &CellRun<'_, Self>,
+        p: &Planned<ShapeCellRef>,
+        records: &[ShapeRecord],
+        kept: Vec<KeptShape>,
+    ) -> Result<()> {
+        if !(run.pictures && p.cell.largest) {
+            return Ok(());
+        }
+        outputs::save_example(run.out, &view(run, p), &run.ready.test, records, &kept)
+    }
+
+    fn picture_batches(p: &Planned<ShapeCellRef>, records: &[ShapeRecord]) -> Vec<usize> {
+        if !p.cell.largest {
+            return Vec::new();
+        }
+        outputs::example_case(records, p.cell.ood)
+            .map(|case| vec![case / p.batch_size])
+            .unwrap_or_default()
+    }
+
+    fn checks(
+        _run: &CellRun<'_, Self>,
+        _records: &[ShapeRecord],
+        _progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<Vec<Warning>> {
+        Ok(Vec::new())
+    }
+
+    fn outputs(
+        manifest: &Manifest<ShapeExperiment>,
+        records: &[ShapeRecord],
+        _warnings: &[Warning],
+        out: &std::path::Path,
+    ) -> Result<ShapeSummary> {
+        outputs::write_shape_outputs(manifest, records, out)
+    }
+
+    fn console(s: &ShapeSummary) -> String {
+        let mut text = String::from("Findings:\n");
+        for f in &s.findings {
+            text += &format!("  - {f}\n");
+        }
+        text + &shape_markdown(&s.rows)
+    }
+}
+
+impl crate::run::Record for ShapeRecord {
+    fn key(&self) -> CellKey {
+        CellKey::new(&self.model, &self.attack, self.epsilon)
+    }
+
+    fn case(&self) -> usize {
+        self.case
+    }
+}
+
+impl Spec for ShapeExperiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn validate(&self) -> Result<()> {
+        ShapeExperiment::validate(self)
+    }
+
+    fn resolve_paths(&mut self, base: &std::path::Path) {
+        ShapeExperiment::resolve_paths(self, base)
+    }
+}

@@ -1,0 +1,129 @@
+//! What a disk-shape run writes beside its records: summaries, findings next to the S4 paper's,
+//! `report.html`, and the picture of each cell at its attack's largest ε.
+
+use std::path::Path;
+
+use mira_data::ShapeSample;
+use mira_report::{ShapeRecord, shape_markdown, summarise_shape};
+
+use crate::run::folder::write_atomic;
+use crate::run::{Manifest, example_file};
+use crate::tasks::shape::{
+    KeptShape, ShapeCell, ShapeExperiment, ShapeScope, ShapeSummary, shape_findings,
+    shape_min_norm_tables, split_shape_min_norm,
+};
+use crate::{EvalError, Result};
+
+/// Summary files, findings and `report.html`.
+pub(crate) fn write_shape_outputs(
+    manifest: &Manifest<ShapeExperiment>,
+    records: &[ShapeRecord],
+    out: &Path,
+) -> Result<ShapeSummary> {
+    let exp = &manifest.experiment;
+    let (fixed, min_norm) = split_shape_min_norm(exp, records);
+    let tables = shape_min_norm_tables(exp, &fixed, &min_norm);
+    let rows = summarise_shape(&fixed);
+    let findings = shape_findings(exp, &fixed, &rows);
+    let json = serde_json::to_string_pretty(&rows).map_err(|e| EvalError::io(out, e))?;
+    write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    let mut md = String::from("## Findings\n\n");
+    for f in &findings {
+        md += &format!("- {f}\n");
+    }
+    md += "\n## Cells\n\n";
+    md += &shape_markdown(&rows);
+    for t in &tables {
+        md += &t.markdown();
+    }
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    let manifest_json =
+        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
+    let mut examples = Vec::new();
+    for a in &exp.attacks {
+        let (tag, what) = match a.scope {
+            ShapeScope::Ood => ("best-match", "closest OOD match"),
+            _ => ("worst", "worst case"),
+        };
+        let largest = a.epsilons.iter().copied().fold(0.0f32, f32::max);
+        for m in &exp.models {
+            let file = example_file(&m.name, &a.name, tag);
+            if out.join("examples").join(&file).is_file() {
+                examples.push((
+                    format!("{} / {}: {what} at ε = {largest}", m.name, a.name),
+                    format!("examples/{file}"),
+                ));
+            }
+        }
+    }
+    let html = mira_report::render_shape_html(
+        &rows,
+        &mira_report::ShapePage {
+            n_records: records.len(),
+            title: &exp.name,
+            version: &manifest.build.version,
+            findings: &findings,
+            examples: &examples,
+            tables: &tables,
+            manifest: &manifest_json,
+        },
+    )?;
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
+    Ok(ShapeSummary { rows, findings })
+}
+
+/// The picture of a cell at its attack's largest ε, written before the cell's records so a
+/// rerun of an interrupted cell rewrites it: in distribution the case with the largest error
+/// (`worst`), out of distribution the closest match (`best-match`).
+pub(crate) fn save_example(
+    out: &Path,
+    cell: &ShapeCell<'_>,
+    test: &[ShapeSample],
+    records: &[ShapeRecord],
+    kept: &[KeptShape],
+) -> Result<()> {
+    let ood = cell.scope == ShapeScope::Ood;
+    let Some(case) = example_case(records, ood) else {
+        return Ok(());
+    };
+    let Some(k) = kept.iter().find(|k| k.case == case) else {
+        return Ok(());
+    };
+    let s = &test[case];
+    let reference = if ood { &k.clean } else { &s.points };
+    let dir = out.join("examples");
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    let tag = if ood { "best-match" } else { "worst" };
+    let file = dir.join(example_file(cell.model_name, cell.attack_name, tag));
+    let pic = mira_data::ShapePicture {
+        size: s.size,
+        slice: &s.image,
+        start: &k.start,
+        adv: &k.adv,
+        reference,
+        clean: &k.clean,
+        adversarial: &k.adversarial,
+    };
+    // The perturbation's largest change is drawn at full colour.
+    let largest = k
+        .adv
+        .iter()
+        .zip(&k.start)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let gain = 1.0 / largest.max(1e-6);
+    mira_data::save_shape_png(&pic, gain, 3, &file)?;
+    Ok(())
+}
+
+/// The case a cell's picture shows: in distribution the one with the largest error, out of
+/// distribution the closest match.
+pub(crate) fn example_case(records: &[ShapeRecord], ood: bool) -> Option<usize> {
+    records
+        .iter()
+        .max_by(|a, b| {
+            let o = a.adv_mrse.total_cmp(&b.adv_mrse);
+            if ood { o.reverse() } else { o }
+        })
+        .map(|r| r.case)
+}

@@ -1,0 +1,334 @@
+//! The disk-shape experiment file (study S4): `task = "shape"`, spine phantom slices, shape
+//! networks trained on sets of different shape variation (with or without adversarial
+//! training), in-distribution PGD and out-of-distribution output-matching attacks.
+
+use std::path::{Path, PathBuf};
+
+use mira_attack::{AttackSpec, Norm, PgdConfig};
+use mira_train::ShapeTrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{
+    AttackKind, AttackScope, engine_spec, min_norm_config, relative_to, scoped_spec,
+};
+use crate::{EvalError, Result};
+
+/// The task tag of shape experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeTask {
+    /// Contour regression.
+    Shape,
+}
+
+/// A whole shape experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeExperiment {
+    /// Always `shape`.
+    pub task: ShapeTask,
+    /// Name, used for the default output folder.
+    pub name: String,
+    /// Master seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Slices.
+    #[serde(default)]
+    pub data: ShapeDataSpec,
+    /// Training; `adv_*` apply to models with `adversarial = true` only.
+    #[serde(default)]
+    pub training: ShapeTrainConfig,
+    /// The networks; the first is the reference.
+    pub models: Vec<ShapeModelEntry>,
+    /// The attacks.
+    pub attacks: Vec<ShapeAttackEntry>,
+    /// Attack batches.
+    #[serde(default)]
+    pub sweep: ShapeSweep,
+}
+
+/// Slices per split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapeDataSpec {
+    /// Side of the slices (a multiple of 16).
+    pub size: usize,
+    /// Gaussian noise.
+    pub noise: f32,
+    /// Bias-field strength.
+    pub bias: f32,
+    /// Training slices per model (a model may say otherwise).
+    pub train_slices: usize,
+    /// Validation slices per model (its own shape variation).
+    pub val_slices: usize,
+    /// Test slices, shared by all models, full shape variation (10 modes).
+    pub test_slices: usize,
+}
+
+impl Default for ShapeDataSpec {
+    fn default() -> Self {
+        Self {
+            size: 128,
+            noise: 0.03,
+            bias: 1.0,
+            train_slices: 400,
+            val_slices: 48,
+            test_slices: 32,
+        }
+    }
+}
+
+/// One shape network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeModelEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// Shape-model modes that vary in its training set (3, 5, 10: the P3 / P5 / P10 sets).
+    pub modes: usize,
+    /// Adversarial training with `training.adv_*`.
+    #[serde(default)]
+    pub adversarial: bool,
+    /// Training slices (default `data.train_slices`).
+    #[serde(default)]
+    pub train_slices: Option<usize>,
+    /// Stem width (default 8).
+    #[serde(default)]
+    pub width: Option<usize>,
+    /// A checkpoint folder written by an earlier run; nothing is trained.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// In distribution (perturb the slice) or out of distribution (start elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeScope {
+    /// Push the point error up around each test slice.
+    #[default]
+    Ind,
+    /// From an out-of-distribution image, match the model's outputs on a test slice.
+    Ood,
+    /// In distribution, per slice the smallest perturbation (up to the entry's largest ε) that
+    /// pushes the MRSE above `sweep.break_mrse`.
+    #[serde(rename = "min-norm")]
+    MinNorm,
+}
+
+/// Where out-of-distribution attacks start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OodSource {
+    /// Uniform noise.
+    Noise,
+    /// The CT slice of `../shared/data` (abdominal window), or a procedural CT stand-in.
+    Ct,
+    /// A crop of the chest radiograph of `../shared/data`, or the X-ray phantom.
+    Xray,
+}
+
+/// One attack of a shape experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeAttackEntry {
+    /// Name in records and tables.
+    pub name: String,
+    /// `ind` (default) or `ood`.
+    #[serde(default)]
+    pub scope: ShapeScope,
+    /// OOD only: the starting images.
+    #[serde(default)]
+    pub source: Option<OodSource>,
+    /// Attack kind (default `pgd`).
+    #[serde(default)]
+    pub kind: Option<AttackKind>,
+    /// `linf` or `l2`.
+    pub norm: Norm,
+    /// Budgets (`[0, 1]` units; L2 over the whole slice).
+    pub epsilons: Vec<f32>,
+    /// Steps (default: the paper's 100).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Step relative to ε (default: the paper's 1/5).
+    #[serde(default)]
+    pub rel_step: Option<f32>,
+    /// Restarts.
+    #[serde(default)]
+    pub restarts: Option<usize>,
+    /// Query budget (score-based kinds).
+    #[serde(default)]
+    pub queries: Option<usize>,
+}
+
+impl ShapeAttackEntry {
+    /// The attack, with the S4 protocol's defaults for PGD (100 steps of ε/5, random start).
+    ///
+    /// # Errors
+    /// A parameter the kind does not have, or an out-of-range value.
+    pub fn spec(&self, field: &str) -> Result<AttackSpec> {
+        if self.scope == ShapeScope::MinNorm {
+            // Checked as every task's min-norm entry is (the cell runs the search, see
+            // `min_norm`).
+            scoped_spec(
+                AttackScope::MinNorm,
+                self.kind,
+                self.steps,
+                self.rel_step,
+                self.restarts,
+                self.queries,
+                field,
+            )?;
+        }
+        let kind = self.kind.unwrap_or(AttackKind::Pgd);
+        let spec = engine_spec(
+            kind,
+            self.steps,
+            self.rel_step,
+            self.restarts,
+            self.queries,
+            field,
+        )?;
+        Ok(match spec {
+            AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig {
+                steps: self.steps.unwrap_or(100),
+                rel_step: self.rel_step.unwrap_or(0.2),
+                ..c
+            }),
+            other => other,
+        })
+    }
+
+    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+        let scope = match self.scope {
+            ShapeScope::MinNorm => AttackScope::MinNorm,
+            _ => AttackScope::PerImage,
+        };
+        min_norm_config(scope, self.steps, self.rel_step)
+    }
+}
+
+/// Attack batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapeSweep {
+    /// Slices per attack batch.
+    pub batch_size: usize,
+    /// A slice counts as broken when its MRSE exceeds this many pixels (the min-norm search's
+    /// criterion and the composite's break rule).
+    pub break_mrse: f64,
+}
+
+impl Default for ShapeSweep {
+    fn default() -> Self {
+        Self {
+            batch_size: 8,
+            break_mrse: 5.0,
+        }
+    }
+}
+
+impl ShapeExperiment {
+    /// Relative checkpoint paths are relative to the file's folder `base`.
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        for m in &mut self.models {
+            if let Some(c) = &mut m.checkpoint {
+                relative_to(base, c);
+            }
+        }
+    }
+
+    /// Checks every value serde cannot.
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<()> {
+        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
+            EvalError::invalid(field, reason)
+        }
+        crate::spec::check_name("name", &self.name)?;
+        let d = &self.data;
+        mira_data::SpinePhantomConfig {
+            size: d.size,
+            modes: 10,
+            noise: d.noise,
+            bias: d.bias,
+        }
+        .validate()
+        .map_err(|e| inv("data", e.to_string()))?;
+        if !d.size.is_multiple_of(16) {
+            return Err(inv("data.size", "must be a multiple of 16"));
+        }
+        if d.train_slices < 2 || d.val_slices == 0 || d.test_slices == 0 {
+            return Err(inv(
+                "data",
+                "need >= 2 training, >= 1 validation and >= 1 test slices",
+            ));
+        }
+        if self.models.is_empty() || self.attacks.is_empty() {
+            return Err(inv(
+                "models",
+                "at least one model and one attack are needed",
+            ));
+        }
+        if self.models.iter().any(|m| m.checkpoint.is_none()) {
+            self.training
+                .validate()
+                .map_err(|e| inv("training", e.to_string()))?;
+        }
+        let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("models", &names)?;
+        for (i, m) in self.models.iter().enumerate() {
+            let f = format!("models[{i}]");
+            if m.modes > mira_data::SHAPE_MODES {
+                return Err(inv(format!("{f}.modes"), "must be in 0..=10"));
+            }
+            if m.train_slices.is_some_and(|n| n < 2) {
+                return Err(inv(format!("{f}.train_slices"), "must be >= 2"));
+            }
+            if m.adversarial && self.training.adv_epsilon <= 0.0 {
+                return Err(inv(
+                    format!("{f}.adversarial"),
+                    "adversarial training needs training.adv_epsilon > 0",
+                ));
+            }
+        }
+        let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
+        crate::spec::check_unique_names("attacks", &names)?;
+        for (i, a) in self.attacks.iter().enumerate() {
+            let f = format!("attacks[{i}]");
+            if a.epsilons.is_empty() || a.epsilons.iter().any(|e| !e.is_finite() || *e <= 0.0) {
+                return Err(inv(
+                    format!("{f}.epsilons"),
+                    "need at least one finite ε > 0",
+                ));
+            }
+            if a.epsilons.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(inv(format!("{f}.epsilons"), "must be strictly increasing"));
+            }
+            match (a.scope, a.source) {
+                (ShapeScope::Ood, None) => {
+                    return Err(inv(
+                        format!("{f}.source"),
+                        "ood attacks need source = \"noise\" | \"ct\" | \"xray\"",
+                    ));
+                }
+                (ShapeScope::Ind | ShapeScope::MinNorm, Some(_)) => {
+                    return Err(inv(format!("{f}.source"), "only ood attacks have a source"));
+                }
+                _ => {}
+            }
+            a.spec(&f)?;
+        }
+        if !(1..=256).contains(&self.sweep.batch_size) {
+            return Err(inv("sweep.batch_size", "must be in 1..=256"));
+        }
+        if !(self.sweep.break_mrse.is_finite() && self.sweep.break_mrse > 0.0) {
+            return Err(inv(
+                "sweep.break_mrse",
+                "must be a finite number of pixels > 0",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! Synthesis attacks on segmentation (study S2): a deformation and bias field in physical
+//! units, searched per image for a requested Dice drop or produced by a learned attacker;
+//! one cell per (model, method) holding every target, every synthesised slice judged on the
+//! host against the moved truth on every model (transfer comes free).
+
+mod cell;
+mod models;
+mod outputs;
+mod spec;
+
+use mira_attack::{Bounds, Synthesis as SynthesisThreat};
+use mira_data::SegDataset;
+use mira_nn::{DeformGenerator, UNet};
+use mira_report::{SynthRecord, SynthSummaryRow, synth_markdown};
+
+use crate::run::{
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    dataset_hash, eps_f64, mix,
+};
+use crate::{Result, Warning};
+
+pub(crate) use cell::{LEARNED, PER_IMAGE, SynthCell, clean_dice};
+pub use spec::{
+    GeneratorSpec, SearchSpec, SynthDataSpec, SynthExperiment, SynthModelEntry, SynthTask,
+    ThreatSpec,
+};
+
+/// The synthesis task.
+pub struct Synthesis;
+
+/// What a synthesis run's outputs say.
+#[derive(Debug, Clone)]
+pub struct SynthSummary {
+    /// Summary rows.
+    pub rows: Vec<SynthSummaryRow>,
+    /// Findings, one sentence each.
+    pub findings: Vec<String>,
+}
+
+/// The test slices, segmenters, learned attackers and threat model of a synthesis run.
+pub struct SynthReady {
+    models: Vec<UNet>,
+    names: Vec<String>,
+    generators: Vec<Option<DeformGenerator>>,
+    synth: SynthesisThreat,
+    test: SegDataset,
+    /// Mean organ Dice of every model's clean prediction, `[model][case]`, computed before the
+    /// first cell runs (one value for all models: every cell judges on every model).
+    clean: PerModel<Vec<Vec<f64>>>,
+}
+
+/// A cell of the plan: a model and a method (its keys: one per requested Dice drop).
+pub struct SynthCellRef {
+    mi: usize,
+    method: &'static str,
+    /// Test slices drawn as pictures (the first ones).
+    examples: usize,
+}
+
+/// Training, validation and test slices; slice `i` of each split depends only on
+/// `(seed, split, i)`.
+///
+/// # Errors
+/// Invalid phantom settings.
+pub fn synth_splits(exp: &SynthExperiment) -> Result<(SegDataset, SegDataset, SegDataset)> {
+    let p = &exp.data.phantom;
+    let d = &exp.data;
+    Ok((
+        p.generate(mix(exp.seed, 0x7A1), 0, d.train_slices)?,
+        p.generate(mix(exp.seed, 0x7A1), 1_000_000, d.val_slices)?,
+        p.generate(mix(exp.seed, 0x7E57), 0, d.test_slices)?,
+    ))
+}
+
+impl Task for Synthesis {
+    const NAME: &'static str = "synthesis";
+    type Spec = SynthExperiment;
+    type Record = SynthRecord;
+    type Ready = SynthReady;
+    type Cell = SynthCellRef;
+    type Kept = ();
+    type Summary = SynthSummary;
+
+    fn prepare(
+        exp: &SynthExperiment,
+        setup: &mut Setup<'_, SynthExperiment>,
+    ) -> Result<SynthReady> {
+        setup.phase("generating abdominal CT slices");
+        let (train, val, test) = synth_splits(exp)?;
+        setup.data(DataHashes {
+            train: dataset_hash(&train),
+            val: dataset_hash(&val),
+            test: dataset_hash(&test),
+        })?;
+        let models = models::segmenters(exp, &train, &val, setup)?;
+        let size = exp.data.phantom.size;
+        let synth = SynthesisThreat::new(
+            exp.threat.config(exp.data.phantom.spacing_mm()),
+            train.channels(),
+            size,
+            size,
+            Bounds::default(),
+        )?;
+        let generators = models::generators(exp, &synth, &models, &train, setup)?;
+        Ok(SynthReady {
+            names: exp.models.iter().map(|m| m.name.clone()).collect(),
+            models,
+            generators,
+            synth,
+            test,
+            clean: PerModel::new(1),
+        })
+    }
+
+    /// Per model, the per-image search and (with a generator) the learned attacker; each cell
+    /// holds every requested Dice drop.
+    fn plan(exp: &SynthExperiment, ready: &SynthReady) -> Result<Vec<Planned<SynthCellRef>>> {
+        let mut out = Vec::new();
+        for (mi, name) in ready.names.iter().enumerate() {
+            let methods: &[&'static str] = if ready.generators[mi].is_some() {
+                &[PER_IMAGE, LEARNED]
+            } else {
+                &[PER_IMAGE]
+            };
+            for &method in methods {
+                out.push(Planned {
+                    label: format!("{name} / {method}"),
+                    keys: exp
+                        .search
+                        .targets
+                        .iter()
+                        .map(|&t| CellKey::new(name, method, eps_f64(t)))
+                        .collect(),
+                    cases: ready.test.items.len(),
+                    batch_size: exp.search.batch_size,
+                    state: None,
+                    cell: SynthCellRef {
+                        mi,
+                        method,
+                        examples: exp.data.examples,
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn before_cell(
+        run: &CellRun<'_, Self>,
+        _cell: &Planned<SynthCellRef>,
+        progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<()> {
+        let ready = run.ready;
+        ready.clean.ensure(0, || {
+            progress(RunEvent::Phase("clean predictions".into()));
+            clean_dice(&ready.models, &ready.test, run.spec.search.batch_size)
+        })?;
+        Ok(())
+    }
+
+    fn run_batch(
+        run: &CellRun<'_, Self>,
+        p: &Planned<SynthCellRef>,
+        b: usize,
+    ) -> Result<Batch<Self>> {
+        let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+        let cell = SynthCell {
+            models: &ready.models,
+            names: &ready.names,
+            synth: &ready.synth,
+            spacing_mm: exp.data.phantom.spacing_mm(),
+            targets: &exp.search.targets,
+            bisections: exp.search.bisections,
+            examples: exp.data.examples,
+        };
+        let clean = ready.clean.get(0)?;
+        let chunk: Vec<usize> = p.batch_cases(b).collect();
+        let pictures = run.out.join("examples");
+        let pictures = run.pictures.then_some(pictures.as_path());
+        let records = match (c.method, &ready.generators[c.mi]) {
+            (LEARNED, Some(g)) => cell.learned(c.mi, g, &ready.test, &clean, &chunk, pictures)?,
+            _ => cell.per_image(c.mi, &ready.test, &clean, &chunk, pictures)?,
+        };
+        Ok(Batch {
+            records,
+            kept: Vec::new(),
+        })
+    }
+
+    /// The batches holding the slices drawn as pictures (the first `data.examples`).
+    fn picture_batches(p: &Planned<SynthCellRef>, _records: &[SynthRecord]) -> Vec<usize> {
+        (0..p.batches())
+            .filter(|&b| p.batch_cases(b).start < p.cell.examples)
+            .collect()
+    }
+
+    fn checks(
+        _run: &CellRun<'_, Self>,
+        _records: &[SynthRecord],
+        _progress: &mut dyn FnMut(RunEvent),
+    ) -> Result<Vec<Warning>> {
+        Ok(Vec::new())
+    }
+
+    fn outputs(
+        manifest: &Manifest<SynthExperiment>,
+        records: &[SynthRecord],
+        _warnings: &[Warning],
+        out: &std::path::Path,
+    ) -> Result<SynthSummary> {
+        outputs::write_synth_outputs(manifest, records, out)
+    }
+
+    fn console(s: &SynthSummary) -> String {
+        let mut text = String::from("Findings:\n");
+        for f in &s.findings {
+            text += &format!("  - {f}\n");
+        }
+        text + &synth_markdown(&s.rows)
+    }
+}
+
+impl crate::run::Record for SynthRecord {
+    fn key(&self) -> CellKey {
+        CellKey::new(&self.model, &self.method, self.target)
+    }
+
+    fn case(&self) -> usize {
+        self.case
+    }
+}
+
+impl Spec for SynthExperiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn validate(&self) -> Result<()> {
+        SynthExperiment::validate(self)
+    }
+
+    fn resolve_paths(&mut self, base: &std::path::Path) {
+        SynthExperiment::resolve_paths(self, base)
+    }
+}

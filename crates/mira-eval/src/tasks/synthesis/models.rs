@@ -1,0 +1,132 @@
+//! The models of a synthesis run: the segmenters (loaded, or trained and saved as S1 UNets)
+//! and, per segmenter, the learned attacker trained against it.
+
+use burn::module::Module;
+use mira_attack::Synthesis;
+use mira_data::SegDataset;
+use mira_nn::checkpoint;
+use mira_nn::{
+    DeformGenerator, GENERATOR_FORMAT, GeneratorMeta, UNet, UNetConfig, default_device,
+    load_generator, save_generator,
+};
+use mira_train::{Defence, train_generator};
+
+use crate::Result;
+use crate::run::{RunEvent, Setup, mix};
+use crate::tasks::segmentation::{UnetTraining, train_and_save_unet};
+use crate::tasks::synthesis::SynthExperiment;
+
+fn unet(exp: &SynthExperiment, i: usize, data: &SegDataset) -> UNetConfig {
+    let m = &exp.models[i];
+    UNetConfig::new()
+        .with_in_channels(data.channels())
+        .with_classes(data.n_labels())
+        .with_base_width(m.base_width)
+        .with_depth(m.depth)
+        .with_residual(m.residual)
+}
+
+/// Loads or trains every segmenter, pinning each one's weights.
+pub(crate) fn segmenters(
+    exp: &SynthExperiment,
+    train: &SegDataset,
+    val: &SegDataset,
+    setup: &mut Setup<'_, SynthExperiment>,
+) -> Result<Vec<UNet>> {
+    let mut models: Vec<UNet> = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
+        let model = if dir.join("model.json").exists() {
+            setup.phase(format!("loading model {}", entry.name));
+            checkpoint::load(&dir, &default_device())?.0.valid()
+        } else {
+            setup.may_train(i, &entry.name)?;
+            setup.phase(format!(
+                "training model {} on {} slices",
+                entry.name,
+                train.items.len()
+            ));
+            let arch = unet(exp, i, train);
+            let t = UnetTraining {
+                name: &entry.name,
+                arch: &arch,
+                defence: &Defence::None,
+                cfg: &exp.training,
+                seed: mix(exp.seed, 1000 + i as u64),
+            };
+            train_and_save_unet(&t, train, val, &dir, setup.progress())?
+        };
+        setup.pin(i, &entry.name, &dir.join(checkpoint::WEIGHTS_FILE))?;
+        models.push(model);
+    }
+    Ok(models)
+}
+
+/// Loads or trains the learned attacker of every segmenter (`None` where the generator is
+/// off), pinning each one's weights as `attacker:NAME`.
+pub(crate) fn generators(
+    exp: &SynthExperiment,
+    synth: &Synthesis,
+    models: &[UNet],
+    train: &SegDataset,
+    setup: &mut Setup<'_, SynthExperiment>,
+) -> Result<Vec<Option<DeformGenerator>>> {
+    let mut generators: Vec<Option<DeformGenerator>> = Vec::new();
+    for (i, entry) in exp.models.iter().enumerate() {
+        if !exp.generator.enabled {
+            generators.push(None);
+            continue;
+        }
+        let dir = setup.out().join("generators").join(&entry.name);
+        let generator = if dir.join("model.json").exists() {
+            setup.phase(format!("loading the attacker of {}", entry.name));
+            load_generator(&dir, &default_device())?.0
+        } else {
+            setup.may_train(exp.models.len() + i, &format!("attacker:{}", entry.name))?;
+            let name = entry.name.clone();
+            let progress = setup.progress();
+            let steps = exp.generator.train.steps;
+            let (generator, report) = train_generator(
+                synth,
+                &models[i],
+                train,
+                &exp.search.targets,
+                &exp.generator.train,
+                mix(exp.seed, 2000 + i as u64),
+                &mut |step, loss| {
+                    progress(RunEvent::GeneratorTrain {
+                        model: name.clone(),
+                        step,
+                        steps,
+                        loss,
+                    })
+                },
+            )?;
+            let meta = GeneratorMeta {
+                format: GENERATOR_FORMAT.into(),
+                net: mira_nn::DeformGeneratorConfig {
+                    in_channels: train.channels(),
+                    width: exp.generator.train.width,
+                    grid: exp.threat.grid,
+                    bias_grid: exp.threat.bias_grid,
+                },
+                training: serde_json::json!({
+                    "config": exp.generator.train,
+                    "targets": exp.search.targets,
+                    "report": report,
+                }),
+            };
+            save_generator(&dir, &generator, &meta)?;
+            // Evaluate what was saved: the reloaded weights, on the plain device.
+            drop(generator);
+            load_generator(&dir, &default_device())?.0
+        };
+        setup.pin(
+            exp.models.len() + i,
+            &format!("attacker:{}", entry.name),
+            &dir.join(checkpoint::WEIGHTS_FILE),
+        )?;
+        generators.push(Some(generator));
+    }
+    Ok(generators)
+}
