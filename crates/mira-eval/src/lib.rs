@@ -27,7 +27,9 @@ pub use bench::{
     write_sweep_data,
 };
 pub use cells::check_budget;
-pub use checks::{ChecksConfig, ProbeSetup, Warning, probe_model};
+pub use checks::{
+    Alternative, ChecksConfig, Metric, ProbeConfig, ProbeSetup, ProbeTarget, Warning, probe,
+};
 pub use error::{EvalError, Result};
 pub use report::warnings_markdown;
 pub use run::{
@@ -38,13 +40,13 @@ pub use run::{
 pub use spec::{AttackKind, AttackScope};
 pub use tasks::brain_age::{
     AgeAnatomy, AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient,
-    AgeModelEntry, AgeModelKind, AgeScope, AgeSummary, AgeSweep, AgeTask, BrainAge, age_splits,
+    AgeModelEntry, AgeModelKind, AgeProbe, AgeScope, AgeSummary, AgeSweep, AgeTask, BrainAge,
+    age_splits,
 };
 pub use tasks::registration::{
     AttackedImage, RegAttackEntry, RegChecks, RegData, RegDataSpec, RegExperiment, RegModelEntry,
-    RegSourceKind, RegSummary, RegTask, Registration, radiograph_file, reg_data,
+    RegProbe, RegSourceKind, RegSummary, RegTask, Registration, radiograph_file, reg_data,
 };
-pub use tasks::segmentation::checks::record_checks;
 pub use tasks::segmentation::folder::{
     Channel3, FileAttack, FileManifest, FileOutput, FolderCase, FolderSpec, Normalise,
     PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, ReadCase, SliceRef,
@@ -53,14 +55,15 @@ pub use tasks::segmentation::folder::{
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,
-    SegExperiment, Segmentation, SweepSpec, min_norm_tables, model_groups, split_min_norm,
-    write_comparison, write_report,
+    SegExperiment, SegProbe, Segmentation, SweepSpec, min_norm_tables, model_groups,
+    probe_segmenter, split_min_norm, write_comparison, write_report,
 };
 pub use tasks::shape::{
-    OodSource, Shape, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry,
-    ShapeScope, ShapeSummary, ShapeSweep, ShapeTask,
+    OodSource, Shape, ShapeAttackEntry, ShapeChecks, ShapeDataSpec, ShapeExperiment,
+    ShapeModelEntry, ShapeProbe, ShapeScope, ShapeSummary, ShapeSweep, ShapeTask,
+    shape_test_slices,
 };
 pub use tasks::synthesis::{
-    GeneratorSpec, SearchSpec, SynthDataSpec, SynthExperiment, SynthModelEntry, SynthSummary,
-    SynthTask, Synthesis, ThreatSpec, synth_splits,
+    GeneratorSpec, SearchSpec, SynthChecks, SynthDataSpec, SynthExperiment, SynthModelEntry,
+    SynthSummary, SynthTask, Synthesis, ThreatSpec, synth_splits,
 };

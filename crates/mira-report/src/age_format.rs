@@ -1,7 +1,7 @@
 //! Brain-age summaries as Markdown, CSV, and the `report.html` page (MAE and fooling-rate
 //! curves with bootstrap bands, tables, paired comparisons, mid-slice pictures, manifest).
 
-use minijinja::{Environment, context};
+use minijinja::context;
 
 use crate::plots::{Chart, Curve, curves_svg};
 use crate::{AgeComparison, AgeRecord, AgeSummaryRow, ReportError, Result};
@@ -221,9 +221,7 @@ pub fn render_age_html(records: &[AgeRecord], input: &AgeReportInput<'_>) -> Res
             }
         })
         .collect();
-    let mut env = Environment::new();
-    env.add_template("brain_age.html", TEMPLATE)
-        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let env = crate::html::environment("brain_age.html", TEMPLATE)?;
     env.get_template("brain_age.html")
         .and_then(|t| {
             t.render(context! {
@@ -233,7 +231,7 @@ pub fn render_age_html(records: &[AgeRecord], input: &AgeReportInput<'_>) -> Res
                 n_records => records.len(),
                 threshold => input.rows.first().map_or(5.0, |r| r.threshold),
                 findings => input.findings,
-                warnings => input.warnings,
+                warnings => input.warnings, checks_enabled => true,
                 plots => plots(input.rows),
                 rows => rows,
                 comparisons => comparisons,

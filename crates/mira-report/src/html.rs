@@ -12,6 +12,9 @@ const TEMPLATE: &str = include_str!("../templates/report.html");
 
 /// The [`TextTable`] blocks every report page includes (`{% include "text_tables.html" %}`).
 const TEXT_TABLES: &str = include_str!("../templates/text_tables.html");
+/// The sanity-check section every report page includes (`{% include "checks.html" %}`; context
+/// `checks_enabled` and `warnings`).
+const CHECKS: &str = include_str!("../templates/checks.html");
 
 /// A template environment holding `name` and the shared partials.
 ///
@@ -23,6 +26,7 @@ pub(crate) fn environment(
 ) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.add_template("text_tables.html", TEXT_TABLES)
+        .and_then(|_| env.add_template("checks.html", CHECKS))
         .and_then(|_| env.add_template(name, source))
         .map_err(|e| ReportError::Template(e.to_string()))?;
     Ok(env)

@@ -164,7 +164,7 @@ pub fn render_reg_html(records: &[RegRecord], input: &RegReportInput<'_>) -> Res
                 version => input.version,
                 commit => input.commit,
                 n_records => records.len(),
-                warnings => input.warnings,
+                warnings => input.warnings, checks_enabled => true,
                 plots => plots,
                 rows => rows,
                 abrupt => abrupt,

@@ -72,6 +72,8 @@ pub struct ShapePage<'a> {
     pub version: &'a str,
     /// The findings, as sentences.
     pub findings: &'a [String],
+    /// Sanity-check warnings, as text.
+    pub warnings: &'a [String],
     /// Pictures: caption and path relative to the report.
     pub examples: &'a [(String, String)],
     /// Further tables (the minimum-norm findings), after the cells.
@@ -90,6 +92,7 @@ pub fn render_shape_html(rows: &[ShapeSummaryRow], page: &ShapePage<'_>) -> Resu
         title,
         version,
         findings,
+        warnings,
         examples,
         tables,
         manifest,
@@ -101,6 +104,7 @@ pub fn render_shape_html(rows: &[ShapeSummaryRow], page: &ShapePage<'_>) -> Resu
                 title => title, version => version, n_records => n_records,
                 findings => findings, plots => plots(rows), table => shape_markdown(rows),
                 manifest => manifest, tables => tables,
+                warnings => warnings, checks_enabled => true,
                 examples => examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })

@@ -2,7 +2,7 @@
 //! requested Dice drop and the drop reached (per model and method), the cell table, example
 //! pictures, the manifest.
 
-use minijinja::{Environment, context};
+use minijinja::context;
 
 use crate::plots::{Chart, Curve, curves_svg};
 use crate::{ReportError, Result, SynthSummaryRow, synth_markdown};
@@ -62,6 +62,8 @@ pub struct SynthReportInput<'a> {
     pub rows: &'a [SynthSummaryRow],
     /// Findings, one sentence each.
     pub findings: &'a [String],
+    /// Sanity-check warnings, as text.
+    pub warnings: &'a [String],
     /// Example pictures: (caption, path relative to the report).
     pub examples: &'a [(String, String)],
     /// The manifest as JSON.
@@ -87,15 +89,14 @@ pub fn render_synth_html(input: &SynthReportInput<'_>) -> Result<String> {
     .into_iter()
     .flatten()
     .collect();
-    let mut env = Environment::new();
-    env.add_template("synthesis.html", TEMPLATE)
-        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let env = crate::html::environment("synthesis.html", TEMPLATE)?;
     env.get_template("synthesis.html")
         .and_then(|t| {
             t.render(context! {
                 title => input.title, version => input.version, n_records => input.n_records,
                 findings => input.findings, plots => plots, table => synth_markdown(input.rows),
                 examples => input.examples, manifest => input.manifest,
+                warnings => input.warnings, checks_enabled => true,
             })
         })
         .map_err(|e| ReportError::Template(e.to_string()))

@@ -7,8 +7,11 @@
 //! probes (`probes.rs`) re-attack a small sample of cases.
 
 mod probes;
+mod records;
 
-pub use probes::{ProbeSetup, probe_model};
+pub(crate) use probes::reference_attack;
+pub use probes::{Alternative, Metric, ProbeConfig, ProbeSetup, ProbeTarget, probe};
+pub use records::{AttackFacts, record_checks};
 
 use serde::{Deserialize, Serialize};
 

@@ -112,6 +112,7 @@ pub(crate) fn finish<T: Task>(
 ) -> Result<(T::Summary, Vec<Warning>)> {
     T::after_cells(run, records, progress)?;
     let warnings = T::checks(run, records, progress)?;
+    write_warnings(run.out, &warnings)?;
     let summary = T::outputs(manifest, records, &warnings, run.out)?;
     Ok((summary, warnings))
 }
@@ -206,6 +207,6 @@ pub fn rebuild<T: Task>(out: &Path) -> Result<T::Summary> {
 }
 
 /// Writes `warnings.json`.
-pub(crate) fn write_warnings(out: &Path, warnings: &[Warning]) -> Result<()> {
+fn write_warnings(out: &Path, warnings: &[Warning]) -> Result<()> {
     write_json(&out.join("warnings.json"), warnings)
 }

@@ -4,8 +4,10 @@
 //! MAE, shift and paired comparisons, universal perturbations written as NIfTI.
 
 mod cell;
+mod checks;
 mod judge;
 mod outputs;
+mod probe;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -29,6 +31,7 @@ use crate::{EvalError, Result, Warning};
 
 pub(crate) use cell::{AgeCell, age_loss, save_example};
 pub(crate) use judge::AgeJudge;
+pub use probe::AgeProbe;
 pub use spec::{
     AgeAnatomy, AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient,
     AgeModelEntry, AgeModelKind, AgeScope, AgeSweep, AgeTask,
@@ -359,13 +362,22 @@ impl Task for BrainAge {
         if p.cell.picture { vec![0] } else { Vec::new() }
     }
 
+    /// The MAE monotonicity check, FGSM against the iterative attacks, then the probes of
+    /// every model.
     fn checks(
         run: &CellRun<'_, Self>,
         records: &[AgeRecord],
-        _progress: &mut dyn FnMut(RunEvent),
+        progress: &mut dyn FnMut(RunEvent),
     ) -> Result<Vec<Warning>> {
-        let rows = summarise_age(records, run.spec.sweep.threshold_years);
-        Ok(outputs::age_warnings(run.spec, &rows))
+        let exp = run.spec;
+        let rows = summarise_age(records, exp.sweep.threshold_years);
+        let mut warnings = outputs::age_warnings(exp, &rows);
+        warnings.extend(checks::iterative_weaker(exp, records));
+        if exp.checks.probes.enabled {
+            progress(RunEvent::Phase("sanity checks: model probes".into()));
+            warnings.extend(checks::probes(exp, run.ready)?);
+        }
+        Ok(warnings)
     }
 
     fn outputs(

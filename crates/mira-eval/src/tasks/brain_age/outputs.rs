@@ -10,7 +10,6 @@ use mira_report::{
 
 use crate::report::warnings_markdown;
 use crate::run::folder::write_atomic;
-use crate::run::runner::write_warnings;
 use crate::run::{Manifest, example_file};
 use crate::tasks::brain_age::{AgeExperiment, AgeGoal, AgeGradient, AgeScope, AgeSummary};
 use crate::{EvalError, Result, Warning};
@@ -328,7 +327,6 @@ pub(crate) fn write_age_outputs(
     let comparisons = compare_age(records, &exp.models[0].name);
     let findings = age_findings(exp, records, &rows, &comparisons);
     let json = |v: &dyn erased::Json| v.text().map_err(|e| EvalError::io(out, e));
-    write_warnings(out, warnings)?;
     write_atomic(&out.join("summary.json"), json(&rows)?.as_bytes())?;
     write_atomic(
         &out.join("comparisons.json"),

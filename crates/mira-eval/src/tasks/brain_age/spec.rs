@@ -9,6 +9,7 @@ use mira_nn::TissueMode;
 use mira_train::AgeTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ProbeConfig;
 use crate::spec::{AttackKind, engine_spec, relative_to};
 use crate::{EvalError, Result};
 
@@ -295,6 +296,9 @@ pub struct AgeChecks {
     pub monotone_tolerance_years: f64,
     /// Write mid-slice pictures of the first test subject at each attack's largest ε.
     pub examples: bool,
+    /// The model probes (`[checks.probes]`; tolerance in years, default
+    /// `monotone_tolerance_years`).
+    pub probes: ProbeConfig,
 }
 
 impl Default for AgeChecks {
@@ -302,6 +306,7 @@ impl Default for AgeChecks {
         Self {
             monotone_tolerance_years: 0.5,
             examples: true,
+            probes: ProbeConfig::default(),
         }
     }
 }
@@ -471,6 +476,6 @@ impl AgeExperiment {
         if tol.is_nan() || tol < 0.0 {
             return Err(inv("checks.monotone_tolerance_years", "must be >= 0"));
         }
-        Ok(())
+        self.checks.probes.validate("checks.probes")
     }
 }

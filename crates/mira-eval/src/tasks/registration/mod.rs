@@ -3,10 +3,12 @@
 //! first failures and pictures of the abrupt-change cases.
 
 mod cell;
+mod checks;
 mod data;
 mod judge;
 mod min_norm;
 mod outputs;
+mod probe;
 mod spec;
 
 use mira_attack::AttackSpec;
@@ -28,6 +30,7 @@ pub use data::{RegData, radiograph_file, reg_data};
 pub(crate) use judge::RegJudge;
 pub use min_norm::{reg_min_norm_tables, split_reg_min_norm};
 pub use outputs::{reg_warnings, write_reg_report};
+pub use probe::RegProbe;
 pub use spec::{
     AttackedImage, RegAttackEntry, RegChecks, RegDataSpec, RegExperiment, RegModelEntry,
     RegSourceKind, RegTask,
@@ -319,14 +322,23 @@ impl Task for Registration {
         )
     }
 
+    /// The passing-rate monotonicity check and early-stop notices, FGSM against the
+    /// iterative attacks on mean TRE, then the probes of every model.
     fn checks(
         run: &CellRun<'_, Self>,
         records: &[RegRecord],
-        _progress: &mut dyn FnMut(RunEvent),
+        progress: &mut dyn FnMut(RunEvent),
     ) -> Result<Vec<Warning>> {
-        let (fixed, _) = split_reg_min_norm(run.spec, records);
+        let exp = run.spec;
+        let (fixed, _) = split_reg_min_norm(exp, records);
         let rows = mira_report::summarise_reg(&fixed);
-        Ok(reg_warnings(run.spec, &rows, &fixed))
+        let mut warnings = reg_warnings(exp, &rows, &fixed);
+        warnings.extend(checks::iterative_weaker(exp, &fixed));
+        if exp.checks.probes.enabled {
+            progress(RunEvent::Phase("sanity checks: model probes".into()));
+            warnings.extend(checks::probes(exp, run.ready)?);
+        }
+        Ok(warnings)
     }
 
     fn outputs(

@@ -15,7 +15,6 @@ use mira_report::{
 use crate::checks::early_stop_warning;
 use crate::report::warnings_markdown;
 use crate::run::folder::{write_atomic, write_json};
-use crate::run::runner::write_warnings;
 use crate::run::{Manifest, eps_f64, example_file};
 use crate::tasks::registration::{
     RegExperiment, RegSourceKind, RegSummary, TRE_GRID, cell_attack, reg_cell, reg_min_norm_tables,
@@ -198,7 +197,6 @@ pub(crate) fn write_reg_outputs(
     let tables = reg_min_norm_tables(exp, &all, &min_norm);
     let rows = summarise_reg(&all);
     let failures = first_failures(&all);
-    write_warnings(out, warnings)?;
     write_atomic(&out.join("summary.csv"), reg_csv(&rows).as_bytes())?;
     write_json(&out.join("summary.json"), &rows)?;
     write_atomic(

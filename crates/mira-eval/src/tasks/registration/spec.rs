@@ -8,6 +8,7 @@ use mira_nn::{PairMode, PairNetConfig};
 use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ProbeConfig;
 use crate::spec::{AttackKind, AttackScope, min_norm_config, relative_to, scoped_spec};
 use crate::tasks::segmentation::SweepSpec;
 use crate::{EvalError, Result};
@@ -294,6 +295,9 @@ pub struct RegChecks {
     pub monotone_tolerance: f64,
     /// Pictures of at most this many abrupt-change cases per (model, attack).
     pub abrupt_examples: usize,
+    /// The model probes (`[checks.probes]`; tolerance in TRE units, default a tenth of each
+    /// model's passing tolerance).
+    pub probes: ProbeConfig,
 }
 
 impl Default for RegChecks {
@@ -301,6 +305,7 @@ impl Default for RegChecks {
         Self {
             monotone_tolerance: 0.03,
             abrupt_examples: 4,
+            probes: ProbeConfig::default(),
         }
     }
 }
@@ -438,6 +443,7 @@ impl RegExperiment {
                 "monotone_tolerance must be in [0, 1] and abrupt_examples <= 1000",
             ));
         }
+        c.probes.validate("checks.probes")?;
         self.sweep.validate()
     }
 }

@@ -2,107 +2,67 @@
 //! least as strong as single-step FGSM) and the model probes with the experiment's strongest
 //! untargeted gradient attack.
 
-use mira_attack::AttackSpec;
 use mira_data::SegDataset;
 use mira_report::SegRecord;
 use mira_stats::mean_defined;
 
 use crate::checks::early_stop_warning;
+use crate::checks::{self, AttackFacts, Metric, ProbeSetup, reference_attack};
 use crate::run::mix;
 use crate::spec::{AttackKind, AttackScope};
+use crate::tasks::segmentation::probe_segmenter;
 use crate::tasks::segmentation::{AttackEntry, AttackLoss, GoalSpec, SegExperiment};
-use crate::{ProbeSetup, Result, Warning, probe_model};
+use crate::{Result, Warning};
 
-/// Mean over cases of the per-case mean foreground Dice under attack.
-fn mean_adv(rs: &[&SegRecord]) -> Option<f64> {
-    let v: Vec<f64> = rs
+/// What the record checks know of the experiment's attacks: untargeted, not early-stopped
+/// entries should do more damage at larger ε; FGSM is compared with the iterative entries of
+/// its goal, temperature and loss.
+fn facts(attacks: &[AttackEntry]) -> Vec<AttackFacts> {
+    attacks
         .iter()
-        .filter_map(|r| mean_defined(&r.adv_dice))
-        .collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        .map(|a| {
+            let per_image = a.scope == AttackScope::PerImage && a.early_stop.is_none();
+            AttackFacts {
+                name: a.name.clone(),
+                monotone: a.goal == GoalSpec::Untargeted && a.early_stop.is_none(),
+                single_step: per_image && a.kind() == AttackKind::Fgsm,
+                iterative: per_image && a.kind() != AttackKind::Fgsm,
+                group: format!("{:?} {:?} {:?}", a.goal, a.temperature, a.loss),
+            }
+        })
+        .collect()
 }
 
-/// Checks on the records of a run: damage not monotone in ε; an iterative attack weaker than
-/// single-step FGSM with the same goal and loss on the same cases.
+/// Checks on the records of a run (on mean foreground Dice): damage not monotone in ε; an
+/// iterative attack weaker than single-step FGSM with the same goal and loss on the same cases;
+/// the `early-stop` notice of early-stopped attacks.
 pub fn record_checks(
     records: &[SegRecord],
     models: &[String],
     attacks: &[AttackEntry],
     tolerance: f64,
 ) -> Vec<Warning> {
-    let mut out = Vec::new();
-    let cell = |m: &str, a: &str, e: f64| -> Vec<&SegRecord> {
-        records
-            .iter()
-            .filter(|r| r.model == m && r.attack == a && r.epsilon == e)
-            .collect()
+    let metric = Metric {
+        name: "mean Dice".into(),
+        higher_is_worse: false,
+        decimals: 3,
+        collapse: 0.0,
+        collapse_goal: String::new(),
+        tolerance,
+        budget: "ε",
     };
-    let mut eps: Vec<f64> = records.iter().map(|r| r.epsilon).collect();
-    eps.sort_by(f64::total_cmp);
-    eps.dedup();
-    for m in models {
-        for a in attacks {
-            if a.early_stop.is_some() {
-                out.extend(early_stop_notice(m, a, records));
-            }
-            // Untargeted damage must not shrink as ε grows (targeted goals move Dice both ways);
-            // early-stopped cases keep the input that broke them, not the worst one.
-            if a.goal != GoalSpec::Untargeted || a.early_stop.is_some() {
-                continue;
-            }
-            let curve: Vec<(f64, f64)> = eps
-                .iter()
-                .filter_map(|&e| Some((e, mean_adv(&cell(m, &a.name, e))?)))
-                .collect();
-            for w in curve.windows(2) {
-                if w[1].1 > w[0].1 + tolerance {
-                    out.push(Warning {
-                        check: "non-monotone".into(),
-                        model: m.clone(),
-                        attack: Some(a.name.clone()),
-                        message: format!(
-                            "mean Dice rises from {:.3} at ε = {} to {:.3} at ε = {}: the attack \
-                             is not finding the worst case at the larger budget",
-                            w[0].1, w[0].0, w[1].1, w[1].0
-                        ),
-                    });
-                }
-            }
-        }
-        for single in attacks.iter().filter(|a| {
-            a.scope == AttackScope::PerImage
-                && a.kind() == AttackKind::Fgsm
-                && a.early_stop.is_none()
-        }) {
-            for iter in attacks.iter().filter(|a| {
-                a.scope == AttackScope::PerImage
-                    && a.early_stop.is_none()
-                    && a.kind() != AttackKind::Fgsm
-                    && a.goal == single.goal
-                    && a.temperature == single.temperature
-                    && a.loss == single.loss
-            }) {
-                for &e in eps.iter().filter(|e| **e > 0.0) {
-                    let (s, i) = (cell(m, &single.name, e), cell(m, &iter.name, e));
-                    if let (Some(ds), Some(di)) = (mean_adv(&s), mean_adv(&i))
-                        && di > ds + tolerance
-                    {
-                        out.push(Warning {
-                            check: "iterative-weaker".into(),
-                            model: m.clone(),
-                            attack: Some(iter.name.clone()),
-                            message: format!(
-                                "at ε = {e} it leaves mean Dice {di:.3}, single-step {} leaves \
-                                 {ds:.3}: too few steps, too small steps, or masked gradients",
-                                single.name
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
+    let notice = |m: &str, f: &AttackFacts| {
+        let a = attacks.iter().find(|a| a.name == f.name)?;
+        a.early_stop.and_then(|_| early_stop_notice(m, a, records))
+    };
+    checks::record_checks(
+        records,
+        models,
+        &facts(attacks),
+        |r| mean_defined(&r.adv_dice),
+        &metric,
+        &notice,
+    )
 }
 
 /// The `early-stop` notice of an early-stopped segmentation attack on model `m`.
@@ -136,48 +96,101 @@ pub(crate) fn run_checks(
 ) -> Result<Vec<Warning>> {
     let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
     let mut warnings = record_checks(records, &names, &exp.attacks, exp.checks.tolerance);
-    let mut reference: Option<(String, AttackSpec, f32)> = None;
+    let mut eligible = Vec::new();
     for (i, a) in exp.attacks.iter().enumerate() {
-        let Some(spec) = a.spec(&format!("attacks[{i}]"))? else {
-            continue;
-        };
-        // The attack with the most gradient evaluations; on a tie APGD, the strong default.
-        let better = reference.as_ref().is_none_or(|(_, r, _)| {
-            let (n, m) = (spec.gradient_evaluations(), r.gradient_evaluations());
-            n > m
-                || (n == m
-                    && matches!(spec, AttackSpec::Apgd(_))
-                    && !matches!(r, AttackSpec::Apgd(_)))
-        });
-        // The probes need a gradient attack; score-based attacks (Square) never serve.
-        let gradient = spec.gradient_evaluations() > 0;
-        if a.goal == GoalSpec::Untargeted && a.loss == AttackLoss::Ce && better && gradient {
-            reference = Some((a.name.clone(), spec, a.temperature.unwrap_or(1.0)));
+        if let Some(spec) = a.spec(&format!("attacks[{i}]"))?
+            && a.goal == GoalSpec::Untargeted
+            && a.loss == AttackLoss::Ce
+        {
+            eligible.push((a.name.clone(), spec));
         }
     }
-    let (attack, spec, temperature) = reference.unwrap_or_else(|| {
-        (
-            "apgd (probe)".into(),
-            AttackSpec::Apgd(mira_attack::ApgdConfig {
-                steps: 20,
-                ..Default::default()
-            }),
-            1.0,
-        )
-    });
+    let (attack, spec) = reference_attack(eligible);
+    let temperature = exp
+        .attacks
+        .iter()
+        .find(|a| a.name == attack)
+        .and_then(|a| a.temperature)
+        .unwrap_or(1.0);
     let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    let c = &exp.checks;
     for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
         let setup = ProbeSetup {
             model: &entry.name,
             attack: &attack,
             spec: spec.clone(),
-            temperature,
             norm: exp.sweep.norm,
             epsilon,
-            cfg: &exp.checks,
+            large_epsilon: c.large_epsilon,
+            random_queries: c.random_queries,
             seed: mix(exp.seed, 77_000 + mi as u64),
         };
-        warnings.extend(probe_model(model, test, &setup)?);
+        let cfg = (c.sample, temperature, c.tolerance, c.collapse_dice);
+        warnings.extend(probe_segmenter(model, test, &setup, cfg)?);
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_checks_flag_non_monotone_curves_and_weak_iterations() {
+        use mira_report::SegRecord;
+        let rec = |attack: &str, eps: f64, case: usize, adv: f64| SegRecord {
+            model: "m".into(),
+            attack: attack.into(),
+            goal: "untargeted".into(),
+            norm: "linf".into(),
+            epsilon: eps,
+            case,
+            labels: vec!["a".into()],
+            clean_dice: vec![Some(0.9)],
+            adv_dice: vec![Some(adv)],
+            clean_target_dice: None,
+            adv_target_dice: None,
+            clean_target_match: None,
+            adv_target_match: None,
+            linf: eps,
+            l2: 0.0,
+            min_norm: None,
+            member: None,
+            stopped_at: None,
+        };
+        // FGSM: 0.9, 0.6, 0.7 (rises at 0.04: non-monotone); i-FGSM: 0.9, 0.7, 0.5 (weaker than
+        // FGSM at 0.02 by 0.1).
+        let mut records = Vec::new();
+        for (i, (f, it)) in [(0.9, 0.9), (0.6, 0.7), (0.7, 0.5)].iter().enumerate() {
+            let eps = [0.0, 0.02, 0.04][i];
+            for case in 0..3 {
+                records.push(rec("fgsm", eps, case, *f));
+                records.push(rec("ifgsm", eps, case, *it));
+            }
+        }
+        let text = r#"
+    [[a]]
+    name = "fgsm"
+    kind = "fgsm"
+    [[a]]
+    name = "ifgsm"
+    kind = "ifgsm"
+    "#;
+        #[derive(serde::Deserialize)]
+        struct A {
+            a: Vec<AttackEntry>,
+        }
+        let attacks = toml::from_str::<A>(text).unwrap().a;
+        let w = record_checks(&records, &["m".into()], &attacks, 0.02);
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert_eq!(
+            (w[0].check.as_str(), w[0].attack.as_deref()),
+            ("non-monotone", Some("fgsm"))
+        );
+        assert_eq!(
+            (w[1].check.as_str(), w[1].attack.as_deref()),
+            ("iterative-weaker", Some("ifgsm"))
+        );
+        assert!(w[1].message.contains("ε = 0.02"), "{}", w[1].message);
+    }
 }

@@ -10,6 +10,7 @@ mod judge;
 mod min_norm;
 mod models;
 mod outputs;
+mod probe;
 mod spec;
 mod validate;
 
@@ -34,6 +35,7 @@ pub(crate) use judge::SegJudge;
 pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub(crate) use models::{UnetTraining, train_and_save_unet};
 pub use outputs::{model_groups, write_comparison, write_report};
+pub use probe::{SegProbe, probe_segmenter};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
     SweepSpec,

@@ -12,7 +12,6 @@ use crate::report::warnings_markdown;
 use crate::run::Manifest;
 use crate::run::example_file;
 use crate::run::folder::{write_atomic, write_json};
-use crate::run::runner::write_warnings;
 use crate::tasks::segmentation::{SegExperiment, min_norm_tables, split_min_norm};
 use crate::{EvalError, Result, Warning};
 
@@ -31,7 +30,6 @@ pub(crate) fn write_outputs(
     let (fixed, min_norm) = split_min_norm(exp, records);
     let tables = min_norm_tables(exp, &fixed, &min_norm);
     let rows = summarise(&fixed);
-    write_warnings(out, warnings)?;
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = to_markdown(&rows);

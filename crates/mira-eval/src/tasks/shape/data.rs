@@ -35,7 +35,11 @@ pub(crate) fn shape_splits(
     ))
 }
 
-pub(crate) fn test_slices(exp: &ShapeExperiment) -> Result<Vec<ShapeSample>> {
+/// The test slices of `exp`: full shape variation (10 modes), shared by every model.
+///
+/// # Errors
+/// Invalid phantom settings.
+pub fn shape_test_slices(exp: &ShapeExperiment) -> Result<Vec<ShapeSample>> {
     Ok(phantom(exp, mira_data::SHAPE_MODES).generate(
         mix(exp.seed, 0x7E57),
         0,

@@ -4,12 +4,14 @@
 //! images) and by the min-norm search; findings next to the paper's.
 
 mod cell;
+mod checks;
 mod data;
 mod findings;
 mod judge;
 mod min_norm;
 mod ood;
 mod outputs;
+mod probe;
 mod spec;
 
 use mira_attack::AttackSpec;
@@ -30,13 +32,15 @@ use crate::{Result, Warning};
 
 pub use cell::KeptShape;
 pub(crate) use cell::ShapeCell;
-use data::{POINT_SCALE, shape_splits, test_slices};
+pub use data::shape_test_slices;
+use data::{POINT_SCALE, shape_splits};
 pub(crate) use findings::shape_findings;
 pub(crate) use judge::ShapeJudge;
 pub use min_norm::{shape_min_norm_tables, split_shape_min_norm};
+pub use probe::ShapeProbe;
 pub use spec::{
-    OodSource, ShapeAttackEntry, ShapeDataSpec, ShapeExperiment, ShapeModelEntry, ShapeScope,
-    ShapeSweep, ShapeTask,
+    OodSource, ShapeAttackEntry, ShapeChecks, ShapeDataSpec, ShapeExperiment, ShapeModelEntry,
+    ShapeScope, ShapeSweep, ShapeTask,
 };
 
 /// A model's training and validation slices.
@@ -178,7 +182,7 @@ impl Task for Shape {
         setup: &mut Setup<'_, ShapeExperiment>,
     ) -> Result<ShapeReady> {
         setup.phase("generating slices");
-        let test = test_slices(exp)?;
+        let test = shape_test_slices(exp)?;
         let splits: Vec<Split> = (0..exp.models.len())
             .map(|i| shape_splits(exp, i))
             .collect::<Result<_>>()?;
@@ -278,21 +282,29 @@ impl Task for Shape {
             .unwrap_or_default()
     }
 
+    /// Record checks on mean MRSE, then the probes of every model.
     fn checks(
-        _run: &CellRun<'_, Self>,
-        _records: &[ShapeRecord],
-        _progress: &mut dyn FnMut(RunEvent),
+        run: &CellRun<'_, Self>,
+        records: &[ShapeRecord],
+        progress: &mut dyn FnMut(RunEvent),
     ) -> Result<Vec<Warning>> {
-        Ok(Vec::new())
+        let exp = run.spec;
+        let (fixed, _) = split_shape_min_norm(exp, records);
+        let mut warnings = checks::shape_record_checks(exp, &fixed);
+        if exp.checks.probes.enabled {
+            progress(RunEvent::Phase("sanity checks: model probes".into()));
+            warnings.extend(checks::probes(exp, run.ready)?);
+        }
+        Ok(warnings)
     }
 
     fn outputs(
         manifest: &Manifest<ShapeExperiment>,
         records: &[ShapeRecord],
-        _warnings: &[Warning],
+        warnings: &[Warning],
         out: &std::path::Path,
     ) -> Result<ShapeSummary> {
-        outputs::write_shape_outputs(manifest, records, out)
+        outputs::write_shape_outputs(manifest, records, warnings, out)
     }
 
     fn console(s: &ShapeSummary) -> String {

@@ -6,18 +6,20 @@ use std::path::Path;
 use mira_data::ShapeSample;
 use mira_report::{ShapeRecord, shape_markdown, summarise_shape};
 
+use crate::report::warnings_markdown;
 use crate::run::folder::write_atomic;
 use crate::run::{Manifest, example_file};
 use crate::tasks::shape::{
     KeptShape, ShapeCell, ShapeExperiment, ShapeScope, ShapeSummary, shape_findings,
     shape_min_norm_tables, split_shape_min_norm,
 };
-use crate::{EvalError, Result};
+use crate::{EvalError, Result, Warning};
 
 /// Summary files, findings and `report.html`.
 pub(crate) fn write_shape_outputs(
     manifest: &Manifest<ShapeExperiment>,
     records: &[ShapeRecord],
+    warnings: &[Warning],
     out: &Path,
 ) -> Result<ShapeSummary> {
     let exp = &manifest.experiment;
@@ -36,7 +38,9 @@ pub(crate) fn write_shape_outputs(
     for t in &tables {
         md += &t.markdown();
     }
+    md += &warnings_markdown(exp.checks.probes.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
     let manifest_json =
         serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
     let mut examples = Vec::new();
@@ -63,6 +67,7 @@ pub(crate) fn write_shape_outputs(
             title: &exp.name,
             version: &manifest.build.version,
             findings: &findings,
+            warnings: &text,
             examples: &examples,
             tables: &tables,
             manifest: &manifest_json,

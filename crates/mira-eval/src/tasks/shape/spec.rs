@@ -8,6 +8,7 @@ use mira_attack::{AttackSpec, Norm, PgdConfig};
 use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ProbeConfig;
 use crate::spec::{
     AttackKind, AttackScope, engine_spec, min_norm_config, relative_to, scoped_spec,
 };
@@ -45,6 +46,30 @@ pub struct ShapeExperiment {
     /// Attack batches.
     #[serde(default)]
     pub sweep: ShapeSweep,
+    /// Sanity checks.
+    #[serde(default)]
+    pub checks: ShapeChecks,
+}
+
+/// Sanity checks of a shape run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapeChecks {
+    /// Warn when an in-distribution attack's mean MRSE falls with ε (or an iterative attack's
+    /// stays below FGSM's) by more than this many pixels.
+    pub monotone_tolerance_px: f64,
+    /// The model probes (`[checks.probes]`; tolerance in pixels, default
+    /// `monotone_tolerance_px`).
+    pub probes: ProbeConfig,
+}
+
+impl Default for ShapeChecks {
+    fn default() -> Self {
+        Self {
+            monotone_tolerance_px: 0.5,
+            probes: ProbeConfig::default(),
+        }
+    }
 }
 
 /// Slices per split.
@@ -329,6 +354,11 @@ impl ShapeExperiment {
                 "must be a finite number of pixels > 0",
             ));
         }
+        let tol = self.checks.monotone_tolerance_px;
+        if !(tol.is_finite() && tol >= 0.0) {
+            return Err(inv("checks.monotone_tolerance_px", "must be >= 0"));
+        }
+        self.checks.probes.validate("checks.probes")?;
         Ok(())
     }
 }

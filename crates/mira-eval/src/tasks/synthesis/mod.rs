@@ -4,6 +4,7 @@
 //! host against the moved truth on every model (transfer comes free).
 
 mod cell;
+mod checks;
 mod models;
 mod outputs;
 mod spec;
@@ -21,8 +22,8 @@ use crate::{Result, Warning};
 
 pub(crate) use cell::{LEARNED, PER_IMAGE, SynthCell, clean_dice};
 pub use spec::{
-    GeneratorSpec, SearchSpec, SynthDataSpec, SynthExperiment, SynthModelEntry, SynthTask,
-    ThreatSpec,
+    GeneratorSpec, SearchSpec, SynthChecks, SynthDataSpec, SynthExperiment, SynthModelEntry,
+    SynthTask, ThreatSpec,
 };
 
 /// The synthesis task.
@@ -194,21 +195,28 @@ impl Task for Synthesis {
             .collect()
     }
 
+    /// The drop-vs-request check, then the probes of every segmenter.
     fn checks(
-        _run: &CellRun<'_, Self>,
-        _records: &[SynthRecord],
-        _progress: &mut dyn FnMut(RunEvent),
+        run: &CellRun<'_, Self>,
+        records: &[SynthRecord],
+        progress: &mut dyn FnMut(RunEvent),
     ) -> Result<Vec<Warning>> {
-        Ok(Vec::new())
+        let exp = run.spec;
+        let mut warnings = checks::synth_record_checks(exp, records);
+        if exp.checks.probes.enabled {
+            progress(RunEvent::Phase("sanity checks: model probes".into()));
+            warnings.extend(checks::probes(exp, run.ready)?);
+        }
+        Ok(warnings)
     }
 
     fn outputs(
         manifest: &Manifest<SynthExperiment>,
         records: &[SynthRecord],
-        _warnings: &[Warning],
+        warnings: &[Warning],
         out: &std::path::Path,
     ) -> Result<SynthSummary> {
-        outputs::write_synth_outputs(manifest, records, out)
+        outputs::write_synth_outputs(manifest, records, warnings, out)
     }
 
     fn console(s: &SynthSummary) -> String {

@@ -8,10 +8,11 @@ use mira_report::{
 };
 use mira_stats::wilcoxon_signed_rank;
 
+use crate::report::warnings_markdown;
 use crate::run::Manifest;
 use crate::run::folder::write_atomic;
 use crate::tasks::synthesis::{LEARNED, PER_IMAGE, SynthExperiment, SynthSummary};
-use crate::{EvalError, Result};
+use crate::{EvalError, Result, Warning};
 
 fn pct(v: f64) -> String {
     format!("{:.0}%", 100.0 * v)
@@ -160,6 +161,7 @@ pub(crate) fn synth_findings(
 pub(crate) fn write_synth_outputs(
     manifest: &Manifest<SynthExperiment>,
     records: &[SynthRecord],
+    warnings: &[Warning],
     out: &Path,
 ) -> Result<SynthSummary> {
     let exp = &manifest.experiment;
@@ -173,7 +175,9 @@ pub(crate) fn write_synth_outputs(
     }
     md += "\n## Cells\n\n";
     md += &synth_markdown(&rows);
+    md += &warnings_markdown(exp.checks.probes.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
     let mut examples: Vec<(String, String)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir(out.join("examples")) {
         let mut names: Vec<String> = dir
@@ -195,6 +199,7 @@ pub(crate) fn write_synth_outputs(
         version: &manifest.build.version,
         rows: &rows,
         findings: &findings,
+        warnings: &text,
         examples: &examples,
         manifest: &manifest_json,
     })?;

@@ -9,6 +9,7 @@ use mira_data::AbdomenPhantomConfig;
 use mira_train::{GeneratorTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ProbeConfig;
 use crate::{EvalError, Result};
 
 /// The task tag of synthesis experiments.
@@ -47,6 +48,32 @@ pub struct SynthExperiment {
     /// The learned attacker.
     #[serde(default)]
     pub generator: GeneratorSpec,
+    /// Sanity checks.
+    #[serde(default)]
+    pub checks: SynthChecks,
+}
+
+/// Sanity checks of a synthesis run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SynthChecks {
+    /// Warn when the mean Dice drop reached falls as the requested drop rises by more than
+    /// this.
+    pub monotone_tolerance: f64,
+    /// L∞ budget of the segmenters' probes (the synthesis search climbs the same gradients).
+    pub epsilon: f32,
+    /// The model probes (`[checks.probes]`; tolerance in mean Dice, default 0.02).
+    pub probes: ProbeConfig,
+}
+
+impl Default for SynthChecks {
+    fn default() -> Self {
+        Self {
+            monotone_tolerance: 0.02,
+            epsilon: 0.03,
+            probes: ProbeConfig::default(),
+        }
+    }
 }
 
 /// Phantom settings and slices per split.
@@ -283,6 +310,14 @@ impl SynthExperiment {
                 .validate()
                 .map_err(|e| inv("generator", e.to_string()))?;
         }
+        let c = &self.checks;
+        if !(c.monotone_tolerance.is_finite() && c.monotone_tolerance >= 0.0) {
+            return Err(inv("checks.monotone_tolerance", "must be >= 0"));
+        }
+        if !(c.epsilon.is_finite() && c.epsilon > 0.0 && c.epsilon <= 1.0) {
+            return Err(inv("checks.epsilon", "must be in (0, 1]"));
+        }
+        c.probes.validate("checks.probes")?;
         Ok(())
     }
 }

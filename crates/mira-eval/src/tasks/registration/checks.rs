@@ -1,0 +1,101 @@
+//! The registration checks beside the passing-rate monotonicity check (`outputs.rs`): FGSM
+//! against the iterative attacks on the same image(s), on mean TRE, and the model probes with
+//! the experiment's strongest gradient attack at the sweep's largest ε.
+
+use mira_report::RegRecord;
+
+use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
+use crate::run::mix;
+use crate::spec::{AttackKind, AttackScope};
+use crate::tasks::registration::{RegExperiment, RegProbe, RegReady};
+use crate::{Result, Warning};
+
+/// An iterative attack that leaves a lower mean TRE than FGSM on the same image(s).
+pub(crate) fn iterative_weaker(exp: &RegExperiment, records: &[RegRecord]) -> Vec<Warning> {
+    let facts: Vec<AttackFacts> = exp
+        .attacks
+        .iter()
+        .map(|a| {
+            let per_image = a.scope == AttackScope::PerImage && a.early_stop.is_none();
+            let fgsm = a.kind == Some(AttackKind::Fgsm);
+            AttackFacts {
+                name: a.name.clone(),
+                monotone: false,
+                single_step: per_image && fgsm,
+                iterative: per_image && !fgsm,
+                group: a.image.describe().into(),
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for m in &exp.models {
+        let tolerance = 0.1 * m.tolerance();
+        let metric = Metric {
+            name: "mean TRE".into(),
+            higher_is_worse: true,
+            decimals: 2,
+            collapse: m.tolerance(),
+            collapse_goal: String::new(),
+            tolerance,
+            budget: "ε",
+        };
+        let mine: Vec<RegRecord> = records
+            .iter()
+            .filter(|r| r.model == m.name)
+            .cloned()
+            .collect();
+        out.extend(record_checks(
+            &mine,
+            std::slice::from_ref(&m.name),
+            &facts,
+            |r| Some(r.adv_tre),
+            &metric,
+            &|_, _| None,
+        ));
+    }
+    out
+}
+
+/// The probes of every model with the strongest per-image gradient attack, on its image(s).
+pub(crate) fn probes(exp: &RegExperiment, ready: &RegReady) -> Result<Vec<Warning>> {
+    let eligible = exp.attacks.iter().filter_map(|a| {
+        let spec = a.spec("attack").ok().flatten()?;
+        Some((a.name.clone(), spec))
+    });
+    let (attack, spec) = reference_attack(eligible);
+    let image = exp
+        .attacks
+        .iter()
+        .find(|a| a.name == attack)
+        .map(|a| a.image)
+        .unwrap_or_default();
+    let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
+    let c = &exp.checks.probes;
+    let mut out = Vec::new();
+    for (mi, entry) in exp.models.iter().enumerate() {
+        let spacing = entry.spacing_mm(&exp.data);
+        let unit = if spacing.is_some() { "mm" } else { "px" };
+        let tolerance = entry.tolerance();
+        let noise = c.tolerance.unwrap_or(0.1 * tolerance);
+        let target = RegProbe::new(
+            &ready.models[mi],
+            ready.test(exp, mi)?,
+            c.sample,
+            (spacing.unwrap_or(1.0), unit, tolerance),
+            image,
+            noise,
+        )?;
+        let setup = ProbeSetup {
+            model: &entry.name,
+            attack: &attack,
+            spec: spec.clone(),
+            norm: exp.sweep.norm,
+            epsilon,
+            large_epsilon: c.large_epsilon,
+            random_queries: c.random_queries,
+            seed: mix(exp.seed, 77_000 + mi as u64),
+        };
+        out.extend(probe(&target, &setup)?);
+    }
+    Ok(out)
+}

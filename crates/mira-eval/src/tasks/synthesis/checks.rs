@@ -1,0 +1,76 @@
+//! The synthesis checks: a larger requested Dice drop must not reach a smaller mean drop
+//! (`non-monotone`, per model and method), and the probes of every segmenter with L∞ APGD at
+//! `checks.epsilon`: the per-image search and the learned attacker climb the same gradients,
+//! so a segmenter with masked gradients would look robust to them for the wrong reason.
+
+use mira_attack::{ApgdConfig, AttackSpec, Norm};
+use mira_report::SynthRecord;
+
+use crate::checks::{AttackFacts, Metric, ProbeSetup, record_checks};
+use crate::run::mix;
+use crate::tasks::segmentation::probe_segmenter;
+use crate::tasks::synthesis::{LEARNED, PER_IMAGE, SynthExperiment, SynthReady};
+use crate::{Result, Warning};
+
+/// The mean drop reached, per requested drop, must not fall as the request rises.
+pub(crate) fn synth_record_checks(exp: &SynthExperiment, records: &[SynthRecord]) -> Vec<Warning> {
+    let facts: Vec<AttackFacts> = [PER_IMAGE, LEARNED]
+        .iter()
+        .map(|m| AttackFacts {
+            name: m.to_string(),
+            monotone: true,
+            single_step: false,
+            iterative: false,
+            group: String::new(),
+        })
+        .collect();
+    let metric = Metric {
+        name: "mean Dice drop reached".into(),
+        higher_is_worse: true,
+        decimals: 3,
+        collapse: 0.0,
+        collapse_goal: String::new(),
+        tolerance: exp.checks.monotone_tolerance,
+        budget: "Δ",
+    };
+    let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
+    record_checks(
+        records,
+        &names,
+        &facts,
+        |r| Some(r.drop),
+        &metric,
+        &|_, _| None,
+    )
+}
+
+/// The probes of every segmenter.
+pub(crate) fn probes(exp: &SynthExperiment, ready: &SynthReady) -> Result<Vec<Warning>> {
+    let c = &exp.checks;
+    let spec = AttackSpec::Apgd(ApgdConfig {
+        steps: 20,
+        ..Default::default()
+    });
+    let mut out = Vec::new();
+    for (mi, name) in ready.names.iter().enumerate() {
+        let setup = ProbeSetup {
+            model: name,
+            attack: "apgd (probe)",
+            spec: spec.clone(),
+            norm: Norm::Linf,
+            epsilon: c.epsilon,
+            large_epsilon: c.probes.large_epsilon,
+            random_queries: c.probes.random_queries,
+            seed: mix(exp.seed, 77_000 + mi as u64),
+        };
+        let tolerance = c.probes.tolerance.unwrap_or(0.02);
+        let cfg = (c.probes.sample, 1.0, tolerance, 0.2);
+        out.extend(probe_segmenter(
+            &ready.models[mi],
+            &ready.test,
+            &setup,
+            cfg,
+        )?);
+    }
+    Ok(out)
+}
