@@ -4,8 +4,8 @@
 //! Threat model: the ball's (L∞ or L2). It starts from a random vertex-like perturbation
 //! (`±ε` per voxel, projected), then for `queries` iterations redraws the perturbation inside
 //! one random square window of the last two axes (side `window · min(H, W)`, all leading
-//! channels) as `±ε` signs, projects, and keeps the proposal for the samples whose objective
-//! rose. It only calls [`Objective::value`], so it is blind to gradient masking: when it beats
+//! channels; for vectors, rank 2, a run of `window · N` consecutive values) as `±ε` signs,
+//! projects, and keeps the proposal for the samples whose objective rose. It only calls [`Objective::value`], so it is blind to gradient masking: when it beats
 //! a gradient attack, the gradients are lying (Athalye et al. 2018). Mira uses it as a sanity
 //! check (docs/checks.md).
 
@@ -49,17 +49,23 @@ impl<const D: usize> Attack<D> for RandomSearch {
         ball: &LpBall<D>,
         rng: &mut StdRng,
     ) -> Result<Tensor<D>> {
-        if self.queries == 0 || !(self.window > 0.0 && self.window <= 1.0) || D < 3 {
+        if self.queries == 0 || !(self.window > 0.0 && self.window <= 1.0) || D < 2 {
             return Err(AttackError::InvalidParameter {
                 field: "random_search",
-                reason: "needs queries >= 1, window in (0, 1] and inputs of rank >= 3".into(),
+                reason: "needs queries >= 1, window in (0, 1] and batched inputs (rank >= 2)"
+                    .into(),
             });
         }
         if ball.epsilon == 0.0 {
             return Ok(x0);
         }
         let dims = x0.dims();
-        let (h, w) = (dims[D - 2], dims[D - 1]);
+        // Images and volumes: the last two axes; vectors: one row.
+        let (h, w) = if D >= 3 {
+            (dims[D - 2], dims[D - 1])
+        } else {
+            (1, dims[1])
+        };
         let b = dims[0];
         let total: usize = dims.iter().product();
         let planes = total / (b * h * w); // leading channel (and depth) planes per sample
@@ -67,7 +73,13 @@ impl<const D: usize> Attack<D> for RandomSearch {
         let to_tensor = |v: Vec<f32>| Tensor::<D>::from_data(TensorData::new(v, dims), &dev);
         let mut x = ball.project(x0.clone() + to_tensor(signs(total, ball.epsilon, rng)), &x0);
         let mut best = f.value(x.clone());
-        let side = ((self.window * h.min(w) as f32).round() as usize).clamp(1, h.min(w));
+        let side_of = |n: usize| ((self.window * n as f32).round() as usize).clamp(1, n);
+        let (side_h, side_w) = if D >= 3 {
+            let side = side_of(h.min(w));
+            (side, side)
+        } else {
+            (1, side_of(w))
+        };
         for query in 0..self.queries {
             let mut delta: Vec<f32> = (x.clone() - x0.clone())
                 .into_data()
@@ -78,13 +90,13 @@ impl<const D: usize> Attack<D> for RandomSearch {
                 })?;
             for s in 0..b {
                 let (r0, c0) = (
-                    rng.random_range(0..=h - side),
-                    rng.random_range(0..=w - side),
+                    rng.random_range(0..=h - side_h),
+                    rng.random_range(0..=w - side_w),
                 );
                 for p in 0..planes {
                     let base = (s * planes + p) * h * w;
-                    for r in r0..r0 + side {
-                        for c in c0..c0 + side {
+                    for r in r0..r0 + side_h {
+                        for c in c0..c0 + side_w {
                             delta[base + r * w + c] = if rng.random::<bool>() {
                                 ball.epsilon
                             } else {

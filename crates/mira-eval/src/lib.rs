@@ -28,7 +28,8 @@ pub use bench::{
 };
 pub use cells::check_budget;
 pub use checks::{
-    Alternative, ChecksConfig, Metric, ProbeConfig, ProbeSetup, ProbeTarget, Warning, probe,
+    Alternative, AttackFacts, ChecksConfig, Metric, ProbeConfig, ProbeSetup, ProbeTarget, Warning,
+    probe, record_checks,
 };
 pub use error::{EvalError, Result};
 pub use report::warnings_markdown;

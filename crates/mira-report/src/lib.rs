@@ -8,6 +8,7 @@ mod age_record;
 mod compare;
 mod compare_format;
 mod html;
+mod page;
 mod plots;
 mod record;
 mod reg_html;
@@ -24,6 +25,7 @@ pub use age_record::{AgeComparison, AgeRecord, AgeSummaryRow, compare_age, summa
 pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use html::{ReportInput, TextTable, render_html};
+pub use page::{PageInput, render_page};
 pub use plots::{Chart, Curve, curves_svg, dice_curve_svg};
 pub use record::{CellRecord, SegRecord, read_jsonl, read_records};
 pub use reg_html::{RegReportInput, render_reg_html};
