@@ -5,8 +5,10 @@
 # with a minimal configuration (the node's CPUs and memory, proctrack/linuxproc, task/none, no
 # accounting), runs a tiny segmentation experiment unsharded, then the same experiment through
 # `mira slurm --shards 4 --wait` (prepare job, array of 4 shards, merge job), checks that the
-# merged records and summary equal the unsharded run's, and stops the daemons it started (by
-# PID). Usage: scripts/slurm_integration.sh PATH/TO/mira   (needs root, as CI has).
+# merged records and summary equal the unsharded run's; then the same for the registration
+# golden experiment with 3 shards (every task shards through the one runner); and stops the
+# daemons it started (by PID). Usage: scripts/slurm_integration.sh PATH/TO/mira   (needs root,
+# as CI has).
 set -euo pipefail
 
 MIRA="$(realpath "${1:?usage: $0 PATH/TO/mira}")"
@@ -129,3 +131,14 @@ cmp "$WORK/whole/records.jsonl" "$WORK/sharded/records.jsonl"
 cmp "$WORK/whole/summary.csv" "$WORK/sharded/summary.csv"
 [ "$(ls "$WORK/sharded/shards" | wc -l)" = 4 ]
 echo "slurm integration: merged records of 4 shards equal the unsharded run's"
+
+echo "-- a registration experiment through Slurm: prepare, 3 shards, merge"
+REG="$(cd "$(dirname "$0")/.." && pwd)/crates/mira-cli/tests/golden/registration/experiment.toml"
+"$MIRA" run "$REG" --out "$WORK/reg-whole" >/dev/null
+mkdir -p "$WORK/reg-sharded" && cp -r "$WORK/reg-whole/models" "$WORK/reg-sharded/models"
+(cd "$WORK/jobs" && "$MIRA" slurm "$REG" --out "$WORK/reg-sharded" --shards 3 \
+    --cpus-per-task 1 --wait)
+cmp "$WORK/reg-whole/records.jsonl" "$WORK/reg-sharded/records.jsonl"
+cmp "$WORK/reg-whole/summary.md" "$WORK/reg-sharded/summary.md"
+[ "$(ls "$WORK/reg-sharded/shards" | wc -l)" = 3 ]
+echo "slurm integration: merged records of 3 registration shards equal the unsharded run's"
