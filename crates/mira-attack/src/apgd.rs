@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ball::{keep_best, per_sample};
 use crate::engine::{check_finite, checked_value_and_grad};
-use crate::{Attack, AttackError, LpBall, Objective, Result};
+use crate::{
+    Attack, AttackError, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
+    Result,
+};
 
 /// Parameters of APGD.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -208,5 +211,53 @@ impl<const D: usize> Attack<D> for ApgdConfig {
             best = Some(keep_best(best, &x_max, &fm));
         }
         Ok(best.map(|(x, _)| x).expect("restarts >= 1"))
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("apgd"),
+    name: "APGD (the default kind of segmentation files and `mira attack`)",
+    paper: "Croce & Hein 2020",
+    threat: "L∞ or L2 ball, random start; step size 2ε halved at checkpoints, momentum 0.75",
+    parameters: "steps = 100, restarts = 1 (no step size: it adapts)",
+    access: "input gradient",
+};
+
+impl AttackMethod for ApgdConfig {
+    const KIND: &'static str = "apgd";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["rel_step", "queries"])?;
+        let d = Self::default();
+        Ok(Self {
+            steps: p.steps.unwrap_or(d.steps),
+            restarts: p.restarts.unwrap_or(d.restarts),
+            ..d
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        ApgdConfig::validate(self)
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        ApgdConfig::gradient_evaluations(self)
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self { steps, ..*self }.into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        Self { restarts, ..*self }.into()
     }
 }

@@ -25,7 +25,10 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::ball::keep_best;
-use crate::{ApgdConfig, Attack, AttackSpec, LpBall, Norm, Objective, Result, SquareConfig};
+use crate::{
+    ApgdConfig, Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Norm,
+    Objective, Result, SquareConfig,
+};
 
 /// Parameters of the composite.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -105,6 +108,60 @@ impl<const D: usize> Attack<D> for AutoConfig {
             best = Some(keep_best(best, &a, &v));
         }
         Ok(best.expect("APGD is always a member").0)
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("auto"),
+    name: "AutoAttack-like composite",
+    paper: "Croce & Hein 2020 (AutoAttack: APGD + Square)",
+    threat: "the members' ball: APGD on every case, then (L∞) the Square Attack from x0 on the \
+                     cases not yet broken (segmentation: sweep.break_dice); per-case worst kept; \
+                     state saved after each member, resumable",
+    parameters: "apgd_steps = 100, restarts = 1, square_queries = 1000 (steps, restarts, queries in files)",
+    access: "input gradient + objective values",
+};
+
+impl AttackMethod for AutoConfig {
+    const KIND: &'static str = "auto";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["rel_step"])?;
+        let d = Self::default();
+        Ok(Self {
+            apgd_steps: p.steps.unwrap_or(d.apgd_steps),
+            restarts: p.restarts.unwrap_or(d.restarts),
+            square_queries: p.queries.unwrap_or(d.square_queries),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        AutoConfig::validate(self)
+    }
+
+    fn steps(&self) -> usize {
+        self.apgd_steps
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        self.apgd().gradient_evaluations()
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self {
+            apgd_steps: steps,
+            ..*self
+        }
+        .into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        Self { restarts, ..*self }.into()
     }
 }
 

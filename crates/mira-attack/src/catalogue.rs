@@ -18,84 +18,12 @@ pub struct AttackInfo {
     pub access: &'static str,
 }
 
-/// Every attack, in the order of the docs. All of them see only an objective, so each works on
-/// every task (segmentation, registration, regression; 2D and 3D).
+/// Every attack, in the order of the docs: the registered attacks (each file's own entry),
+/// then the scopes and threat models that are not a `kind`. All of them see only an
+/// objective, so each works on every task (segmentation, registration, regression; 2D and 3D).
 pub fn catalogue() -> Vec<AttackInfo> {
-    vec![
-        AttackInfo {
-            kind: Some("fgsm"),
-            name: "FGSM",
-            paper: "Goodfellow, Shlens & Szegedy 2015",
-            threat: "L∞ or L2 ball of radius ε, [0, 1] bounds, optional mask",
-            parameters: "none (one step of ε)",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("ifgsm"),
-            name: "i-FGSM / BIM (targeted: ti-FGSM)",
-            paper: "Kurakin, Goodfellow & Bengio 2017",
-            threat: "L∞ or L2 ball, from x0",
-            parameters: "steps = 10, rel_step = 0.25",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("pgd"),
-            name: "PGD",
-            paper: "Madry et al. 2018",
-            threat: "L∞ or L2 ball, random start, best of restarts",
-            parameters: "steps = 20, rel_step = 0.125, restarts = 1",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("pgd_adamax"),
-            name: "PGD with Adamax update (S4 variant)",
-            paper: "Madry et al. 2018; Adamax: Kingma & Ba 2015",
-            threat: "L∞ or L2 ball, random start, best iterate and best of restarts",
-            parameters: "steps = 100, rel_step = 0.2, restarts = 1, beta1 = 0.9, beta2 = 0.999",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("mifgsm"),
-            name: "MI-FGSM",
-            paper: "Dong et al. 2018",
-            threat: "L∞ or L2 ball, from x0; momentum of L1-normalised gradients",
-            parameters: "steps = 10, rel_step = 0.1, decay = 1",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("apgd"),
-            name: "APGD (the default kind of segmentation files and `mira attack`)",
-            paper: "Croce & Hein 2020",
-            threat: "L∞ or L2 ball, random start; step size 2ε halved at checkpoints, momentum 0.75",
-            parameters: "steps = 100, restarts = 1 (no step size: it adapts)",
-            access: "input gradient",
-        },
-        AttackInfo {
-            kind: Some("square"),
-            name: "Square Attack",
-            paper: "Andriushchenko et al. 2020",
-            threat: "L∞ ball; score-based: random square updates of ±ε, stripes start, p halved on schedule",
-            parameters: "queries = 1000, p_init = 0.05",
-            access: "objective values only",
-        },
-        AttackInfo {
-            kind: Some("auto"),
-            name: "AutoAttack-like composite",
-            paper: "Croce & Hein 2020 (AutoAttack: APGD + Square)",
-            threat: "the members' ball: APGD on every case, then (L∞) the Square Attack from x0 on the \
-                     cases not yet broken (segmentation: sweep.break_dice); per-case worst kept; \
-                     state saved after each member, resumable",
-            parameters: "apgd_steps = 100, restarts = 1, square_queries = 1000 (steps, restarts, queries in files)",
-            access: "input gradient + objective values",
-        },
-        AttackInfo {
-            kind: Some("spsa"),
-            name: "SPSA",
-            paper: "Uesato et al. 2018",
-            threat: "L∞ or L2 ball; gradient estimated from ±δ Rademacher probes, Adam steps, best iterate",
-            parameters: "queries = 1000, samples = 16, delta = 0.01, lr = 0.1",
-            access: "objective values only",
-        },
+    let mut all = crate::attack::registered();
+    all.extend([
         AttackInfo {
             kind: Some("scope = \"universal\""),
             name: "Universal perturbation",
@@ -135,7 +63,8 @@ pub fn catalogue() -> Vec<AttackInfo> {
             parameters: "queries = 200, window = 0.25",
             access: "objective values only",
         },
-    ]
+    ]);
+    all
 }
 
 #[cfg(test)]

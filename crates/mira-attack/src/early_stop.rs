@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 
 use crate::cascade::rows_of;
 use crate::engine::checked_value_and_grad;
-use crate::{AttackError, Judge, LpBall, Objective, ProjectedGradient, Result};
+use crate::{AttackError, Judge, LpBall, Objective, ProjectedGradient, Result, StepRule};
 
 /// What an early-stopped attack returns.
 pub struct Stopped<const D: usize> {
@@ -58,8 +58,11 @@ impl ProjectedGradient {
         if every == 0 {
             return Err(bad("early_stop", "must check every >= 1 steps"));
         }
-        if self.restarts != 1 {
-            return Err(bad("early_stop", "needs a single restart"));
+        if self.restarts != 1 || self.best_iterate {
+            return Err(bad(
+                "early_stop",
+                "needs a single restart ending at its last iterate",
+            ));
         }
         let b = x0.dims()[0];
         let mut stopped_at = vec![None; b];
@@ -93,6 +96,7 @@ impl ProjectedGradient {
         };
         let (mut xc, mut sub) = (x0.clone(), ball.clone());
         let alpha = self.rel_step * ball.epsilon;
+        let mut state = self.step.start();
         let mut gradients = 0;
         let mut grad = |f: &dyn Objective<D>, x: Tensor<D>, n: usize, step: usize| {
             gradients += n;
@@ -131,6 +135,7 @@ impl ProjectedGradient {
                     xc = rows_of(&xc, &standing);
                     sub = sub_ball(ball, &active, b);
                     pending = pending.map(|g| rows_of(&g, &standing));
+                    StepRule::select_rows(&mut state, &standing);
                     f = build(&active, free)?;
                 }
             }
@@ -138,7 +143,8 @@ impl ProjectedGradient {
                 Some(g) => g,
                 None => grad(f.as_ref(), x.clone(), active.len(), step)?,
             };
-            x = sub.project(x + sub.steepest_ascent(g) * alpha, &xc);
+            let d = self.step.direction(&mut state, g, &sub);
+            x = sub.project(x + d * alpha, &xc);
         }
         if !active.is_empty() {
             let host = mira_nn::tensor_to_vec(x);
@@ -288,6 +294,8 @@ mod tests {
                     rel_step: 0.125,
                     random_start,
                     restarts: 1,
+                    step: StepRule::Sign,
+                    best_iterate: false,
                 };
                 let full_f = bowl.rows(&[0, 1, 2, 3]);
                 let mut rng = StdRng::seed_from_u64(3);
@@ -352,6 +360,8 @@ mod tests {
             rel_step: 0.25,
             random_start: false,
             restarts,
+            step: StepRule::Sign,
+            best_iterate: false,
         };
         for (engine, every) in [(pgd(1), 0), (pgd(2), 1)] {
             let e = engine.perturb_until_broken(&bowl, x0.clone(), &ball, &mut rng, every);

@@ -1,17 +1,131 @@
-//! The one projected-gradient engine behind FGSM, i-FGSM and PGD.
+//! The one projected-gradient engine behind FGSM, i-FGSM, PGD, MI-FGSM and PGD-Adamax.
 
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
-use crate::ball::keep_best;
-use crate::{Attack, AttackError, LpBall, Objective, Result};
+use crate::ball::{keep_best, per_sample};
+use crate::{Attack, AttackError, LpBall, Norm, Objective, Result};
+
+/// How a step turns the gradient into a direction (the engine's hook): the ball's steepest
+/// ascent of the gradient itself, of a momentum of L1-normalised gradients (MI-FGSM), or of
+/// the Adamax update (PGD-Adamax).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum StepRule {
+    /// `sign(g)` for L∞, `g / ||g||₂` for L2 (FGSM, i-FGSM, PGD).
+    #[default]
+    Sign,
+    /// `m ← μ m + g / ||g||₁` per sample, then the steepest ascent of `m` (Dong et al. 2018).
+    Momentum {
+        /// μ.
+        decay: f32,
+    },
+    /// `m ← β₁ m + (1 − β₁) g`, `u ← max(β₂ u, |g|)`, direction `m̂ / u` with
+    /// `m̂ = m / (1 − β₁ᵗ)` (every element in [−1, 1]); normalised per sample for L2
+    /// (Kingma & Ba 2015).
+    Adamax {
+        /// β₁.
+        beta1: f32,
+        /// β₂.
+        beta2: f32,
+    },
+}
+
+/// The state a step rule carries from step to step (per restart).
+pub(crate) struct StepState<const D: usize> {
+    m: Option<Tensor<D>>,
+    u: Option<Tensor<D>>,
+    decay1: f32,
+}
+
+impl StepRule {
+    /// A fresh state for a restart from `x`.
+    pub(crate) fn start<const D: usize>(&self) -> StepState<D> {
+        StepState {
+            m: None,
+            u: None,
+            decay1: 1.0,
+        }
+    }
+
+    /// The direction of a step from gradient `g` (`state` updated).
+    pub(crate) fn direction<const D: usize>(
+        &self,
+        state: &mut StepState<D>,
+        g: Tensor<D>,
+        ball: &LpBall<D>,
+    ) -> Tensor<D> {
+        match *self {
+            StepRule::Sign => ball.steepest_ascent(g),
+            StepRule::Momentum { decay } => {
+                let b = g.dims()[0];
+                let l1 = g
+                    .clone()
+                    .abs()
+                    .reshape([b as i64, -1])
+                    .sum_dim(1)
+                    .reshape([b]);
+                let m = state.m.take().unwrap_or_else(|| g.zeros_like());
+                let m = m * decay + g / per_sample::<D>(l1.clamp_min(1e-12));
+                state.m = Some(m.clone());
+                ball.steepest_ascent(m)
+            }
+            StepRule::Adamax { beta1, beta2 } => {
+                state.decay1 *= beta1;
+                let m = state.m.take().unwrap_or_else(|| g.zeros_like());
+                let u = state.u.take().unwrap_or_else(|| g.zeros_like());
+                let m = m * beta1 + g.clone() * (1.0 - beta1);
+                let u = (u * beta2).max_pair(g.abs());
+                let d = (m.clone() / (1.0 - state.decay1)) / u.clone().clamp_min(1e-12);
+                (state.m, state.u) = (Some(m), Some(u));
+                match ball.norm {
+                    Norm::Linf => d,
+                    Norm::L2 => ball.steepest_ascent(d),
+                }
+            }
+        }
+    }
+
+    /// Keeps the state of the rows `rows` only (cases that leave an early-stopped batch).
+    pub(crate) fn select_rows<const D: usize>(state: &mut StepState<D>, rows: &[usize]) {
+        for t in [&mut state.m, &mut state.u].into_iter().flatten() {
+            *t = crate::cascade::rows_of(t, rows);
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |field, reason: &str| {
+            Err(AttackError::InvalidParameter {
+                field,
+                reason: reason.into(),
+            })
+        };
+        match *self {
+            StepRule::Sign => Ok(()),
+            StepRule::Momentum { decay } => {
+                if !(decay.is_finite() && (0.0..=10.0).contains(&decay)) {
+                    return bad("decay", "must be in [0, 10]");
+                }
+                Ok(())
+            }
+            StepRule::Adamax { beta1, beta2 } => {
+                for (field, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(b.is_finite() && (0.0..1.0).contains(&b)) {
+                        return bad(field, "must be in [0, 1)");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Projected steepest ascent on an [`Objective`] inside an [`LpBall`].
 ///
 /// Each restart starts at `x0` (or at a random point of the ball), takes `steps` steps of size
-/// `rel_step * epsilon` along the ball's steepest-ascent direction, projecting after each; the
-/// result of restart 1 is kept, and later restarts replace it per sample where they reach a
-/// higher objective value (best of restarts).
+/// `rel_step * epsilon` along the direction the [`StepRule`] makes of the gradient, projecting
+/// after each; a restart ends at its last iterate, or with `best_iterate` at its iterate of
+/// highest objective value per sample. The result of restart 1 is kept, and later restarts
+/// replace it per sample where they reach a higher objective value (best of restarts).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProjectedGradient {
     /// Gradient steps per restart (>= 1).
@@ -22,6 +136,10 @@ pub struct ProjectedGradient {
     pub random_start: bool,
     /// Number of restarts (>= 1).
     pub restarts: usize,
+    /// How a step turns the gradient into a direction.
+    pub step: StepRule,
+    /// A restart returns its best iterate per sample instead of its last.
+    pub best_iterate: bool,
 }
 
 impl ProjectedGradient {
@@ -45,12 +163,39 @@ impl ProjectedGradient {
         if self.restarts == 0 || self.restarts > 1000 {
             return bad("restarts", "must be in 1..=1000");
         }
-        Ok(())
+        self.step.validate()
     }
 
     /// Number of objective gradients one call of [`Attack::perturb`] evaluates per sample.
     pub fn gradient_evaluations(&self) -> usize {
         self.steps * self.restarts
+    }
+
+    /// One restart from `x`: its end point, and (best-iterate) its best value per sample.
+    fn climb<const D: usize>(
+        &self,
+        f: &dyn Objective<D>,
+        mut x: Tensor<D>,
+        x0: &Tensor<D>,
+        ball: &LpBall<D>,
+    ) -> Result<(Tensor<D>, Option<Tensor<1>>)> {
+        let alpha = self.rel_step * ball.epsilon;
+        let mut state = self.step.start();
+        let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
+        for step in 0..self.steps {
+            let (v, g) = checked_value_and_grad(f, x.clone(), step)?;
+            if self.best_iterate {
+                best = Some(keep_best(best, &x, &v));
+            }
+            let d = self.step.direction(&mut state, g, ball);
+            x = ball.project(x + d * alpha, x0);
+        }
+        if !self.best_iterate {
+            return Ok((x, None));
+        }
+        let v = f.value(x.clone());
+        let (x, v) = keep_best(best, &x, &v);
+        Ok((x, Some(v)))
     }
 }
 
@@ -89,27 +234,24 @@ impl<const D: usize> Attack<D> for ProjectedGradient {
         if ball.epsilon == 0.0 {
             return Ok(x0);
         }
-        let alpha = self.rel_step * ball.epsilon;
         let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
         for _ in 0..self.restarts {
-            let mut x = if self.random_start {
+            let start = if self.random_start {
                 ball.random_start(&x0, rng)
             } else {
                 x0.clone()
             };
-            for step in 0..self.steps {
-                let (_, g) = checked_value_and_grad(f, x.clone(), step)?;
-                x = ball.project(x + ball.steepest_ascent(g) * alpha, &x0);
-            }
-            best = Some(match best {
-                None if self.restarts == 1 => (x, Tensor::zeros([1], &x0.device())),
-                None => {
+            let (x, value) = self.climb(f, start, &x0, ball)?;
+            best = Some(match (best, value) {
+                (None, _) if self.restarts == 1 => (x, Tensor::zeros([1], &x0.device())),
+                (b, Some(v)) => keep_best(b, &x, &v),
+                (None, None) => {
                     let v = f.value(x.clone());
                     (x, v)
                 }
-                Some(b) => {
+                (b, None) => {
                     let v = f.value(x.clone());
-                    keep_best(Some(b), &x, &v)
+                    keep_best(b, &x, &v)
                 }
             });
         }

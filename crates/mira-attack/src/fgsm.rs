@@ -14,9 +14,14 @@
 //! ```
 
 use burn::prelude::*;
+use rand::rngs::StdRng;
 
 use crate::engine::checked_value_and_grad;
-use crate::{LpBall, Objective, ProjectedGradient, Result};
+use crate::method::pgd_with_restarts;
+use crate::{
+    Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, IfgsmConfig, LpBall, Objective,
+    ProjectedGradient, Result, StepRule,
+};
 
 /// FGSM as a preset of the projected-gradient engine: 1 step of size ε from `x0`.
 pub fn fgsm() -> ProjectedGradient {
@@ -25,6 +30,8 @@ pub fn fgsm() -> ProjectedGradient {
         rel_step: 1.0,
         random_start: false,
         restarts: 1,
+        step: StepRule::Sign,
+        best_iterate: false,
     }
 }
 
@@ -59,6 +66,75 @@ pub fn fgsm_step<const D: usize>(
         x0.clone() + direction * (fgsm().rel_step * ball.epsilon),
         x0,
     )
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("fgsm"),
+    name: "FGSM",
+    paper: "Goodfellow, Shlens & Szegedy 2015",
+    threat: "L∞ or L2 ball of radius ε, [0, 1] bounds, optional mask",
+    parameters: "none (one step of ε)",
+    access: "input gradient",
+};
+
+/// FGSM's parameters: none besides the ball's ε.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FgsmConfig;
+
+impl<const D: usize> Attack<D> for FgsmConfig {
+    fn perturb(
+        &self,
+        f: &dyn Objective<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        rng: &mut StdRng,
+    ) -> Result<Tensor<D>> {
+        fgsm().perturb(f, x0, ball, rng)
+    }
+}
+
+impl AttackMethod for FgsmConfig {
+    const KIND: &'static str = "fgsm";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["steps", "rel_step", "restarts", "queries"])?;
+        Ok(FgsmConfig)
+    }
+
+    fn validate(&self) -> Result<()> {
+        fgsm().validate()
+    }
+
+    fn steps(&self) -> usize {
+        1
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        1
+    }
+
+    /// i-FGSM with steps of ε/4.
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        IfgsmConfig {
+            steps,
+            rel_step: 0.25,
+        }
+        .into()
+    }
+
+    /// PGD with one step of ε.
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        pgd_with_restarts(1, 1.0, restarts)
+    }
+
+    fn engine(&self) -> Option<ProjectedGradient> {
+        Some(fgsm())
+    }
 }
 
 #[cfg(test)]

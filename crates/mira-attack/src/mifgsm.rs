@@ -6,7 +6,8 @@
 //! steepest-ascent direction of `m` (`sign(m)` for L∞, `m / ||m||_2` for L2), projecting after
 //! each step. Momentum stabilises the direction across steps, which helps on objectives with
 //! noisy or flat local gradients. Defaults from the paper: 10 steps of ε/10, μ = 1.
-//! The best iterate per sample (highest objective) is returned.
+//! The best iterate per sample (highest objective) is returned. A preset of the
+//! projected-gradient engine ([`StepRule::Momentum`], best iterate).
 //!
 //! ```
 //! let c = mira_attack::MiFgsmConfig::default();
@@ -17,9 +18,11 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::ball::{keep_best, per_sample};
-use crate::engine::check_finite;
-use crate::{Attack, AttackError, LpBall, Objective, Result};
+use crate::method::pgd_with_restarts;
+use crate::{
+    Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
+    ProjectedGradient, Result, StepRule,
+};
 
 /// Parameters of MI-FGSM.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,27 +47,16 @@ impl Default for MiFgsmConfig {
 }
 
 impl MiFgsmConfig {
-    /// Checks the parameters.
-    ///
-    /// # Errors
-    /// [`AttackError::InvalidParameter`] naming the field.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason: &str| {
-            Err(AttackError::InvalidParameter {
-                field,
-                reason: reason.into(),
-            })
-        };
-        if self.steps == 0 || self.steps > 100_000 {
-            return bad("steps", "must be in 1..=100000");
+    /// The engine preset: from `x0`, the momentum step rule, the best iterate.
+    pub fn engine(&self) -> ProjectedGradient {
+        ProjectedGradient {
+            steps: self.steps,
+            rel_step: self.rel_step,
+            random_start: false,
+            restarts: 1,
+            step: StepRule::Momentum { decay: self.decay },
+            best_iterate: true,
         }
-        if !(self.rel_step.is_finite() && self.rel_step > 0.0 && self.rel_step <= 10.0) {
-            return bad("rel_step", "must be in (0, 10]");
-        }
-        if !(self.decay.is_finite() && (0.0..=10.0).contains(&self.decay)) {
-            return bad("decay", "must be in [0, 10]");
-        }
-        Ok(())
     }
 }
 
@@ -74,32 +66,61 @@ impl<const D: usize> Attack<D> for MiFgsmConfig {
         f: &dyn Objective<D>,
         x0: Tensor<D>,
         ball: &LpBall<D>,
-        _rng: &mut StdRng,
+        rng: &mut StdRng,
     ) -> Result<Tensor<D>> {
-        self.validate()?;
-        if ball.epsilon == 0.0 {
-            return Ok(x0);
-        }
-        let alpha = self.rel_step * ball.epsilon;
-        let mut x = x0.clone();
-        let mut m = x0.zeros_like();
-        let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
-        for step in 0..self.steps {
-            let (v, g) = f.value_and_grad(x.clone());
-            check_finite(&v, "objective value", step)?;
-            let b = g.dims()[0];
-            let l1 = g
-                .clone()
-                .abs()
-                .reshape([b as i64, -1])
-                .sum_dim(1)
-                .reshape([b]);
-            check_finite(&l1, "input gradient", step)?;
-            best = Some(keep_best(best, &x, &v));
-            m = m * self.decay + g / per_sample::<D>(l1.clamp_min(1e-12));
-            x = ball.project(x + ball.steepest_ascent(m.clone()) * alpha, &x0);
-        }
-        let v = f.value(x.clone());
-        Ok(keep_best(best, &x, &v).0)
+        self.engine().perturb(f, x0, ball, rng)
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("mifgsm"),
+    name: "MI-FGSM",
+    paper: "Dong et al. 2018",
+    threat: "L∞ or L2 ball, from x0; momentum of L1-normalised gradients",
+    parameters: "steps = 10, rel_step = 0.1, decay = 1",
+    access: "input gradient",
+};
+
+impl AttackMethod for MiFgsmConfig {
+    const KIND: &'static str = "mifgsm";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["restarts", "queries"])?;
+        let d = Self::default();
+        Ok(Self {
+            steps: p.steps.unwrap_or(d.steps),
+            rel_step: p.rel_step.unwrap_or(d.rel_step),
+            decay: d.decay,
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.engine().validate()
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        self.steps
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self { steps, ..*self }.into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        // PGD with the same steps and step size.
+        pgd_with_restarts(self.steps, self.rel_step, restarts)
+    }
+
+    fn engine(&self) -> Option<ProjectedGradient> {
+        Some(MiFgsmConfig::engine(self))
     }
 }

@@ -12,7 +12,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ProjectedGradient;
+use burn::prelude::*;
+use rand::rngs::StdRng;
+
+use crate::{
+    Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
+    ProjectedGradient, Result, StepRule,
+};
 
 /// Parameters of PGD.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,6 +50,72 @@ impl PgdConfig {
             rel_step: self.rel_step,
             random_start: true,
             restarts: self.restarts,
+            step: StepRule::Sign,
+            best_iterate: false,
         }
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("pgd"),
+    name: "PGD",
+    paper: "Madry et al. 2018",
+    threat: "L∞ or L2 ball, random start, best of restarts",
+    parameters: "steps = 20, rel_step = 0.125, restarts = 1",
+    access: "input gradient",
+};
+
+impl<const D: usize> Attack<D> for PgdConfig {
+    fn perturb(
+        &self,
+        f: &dyn Objective<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        rng: &mut StdRng,
+    ) -> Result<Tensor<D>> {
+        self.engine().perturb(f, x0, ball, rng)
+    }
+}
+
+impl AttackMethod for PgdConfig {
+    const KIND: &'static str = "pgd";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["queries"])?;
+        let d = Self::default();
+        Ok(Self {
+            steps: p.steps.unwrap_or(d.steps),
+            rel_step: p.rel_step.unwrap_or(d.rel_step),
+            restarts: p.restarts.unwrap_or(d.restarts),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        PgdConfig::engine(self).validate()
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        self.steps * self.restarts
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self { steps, ..*self }.into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        Self { restarts, ..*self }.into()
+    }
+
+    fn engine(&self) -> Option<ProjectedGradient> {
+        Some(PgdConfig::engine(self))
     }
 }

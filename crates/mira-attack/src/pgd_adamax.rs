@@ -7,7 +7,8 @@
 //! (element-wise; every element of `d` lies in [−1, 1], like a sign step, but it shrinks where
 //! the gradient's sign keeps changing). For L∞ the step is `rel_step · ε · d`; for L2, `d` is
 //! normalised to unit L2 norm per sample first. The iterate is projected after each step and
-//! the best iterate per sample (highest objective) is returned. Defaults: 100 steps of ε/5
+//! the best iterate per sample (highest objective) is returned. A preset of the
+//! projected-gradient engine ([`StepRule::Adamax`], best iterate). Defaults: 100 steps of ε/5
 //! (the study's protocol), 1 restart, β₁ = 0.9, β₂ = 0.999.
 //!
 //! ```
@@ -19,9 +20,10 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::ball::keep_best;
-use crate::engine::checked_value_and_grad;
-use crate::{Attack, AttackError, LpBall, Norm, Objective, ProjectedGradient, Result};
+use crate::{
+    Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
+    ProjectedGradient, Result, StepRule,
+};
 
 /// Parameters of PGD with the Adamax update.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,28 +54,20 @@ impl Default for PgdAdamaxConfig {
 }
 
 impl PgdAdamaxConfig {
-    /// Checks the parameters.
-    ///
-    /// # Errors
-    /// [`AttackError::InvalidParameter`] naming the field.
-    pub fn validate(&self) -> Result<()> {
-        // Steps, step size and restarts obey PGD's limits.
+    /// The engine preset: PGD's random start and restarts, the Adamax step rule, the best
+    /// iterate of each restart.
+    pub fn engine(&self) -> ProjectedGradient {
         ProjectedGradient {
             steps: self.steps,
             rel_step: self.rel_step,
             random_start: true,
             restarts: self.restarts,
+            step: StepRule::Adamax {
+                beta1: self.beta1,
+                beta2: self.beta2,
+            },
+            best_iterate: true,
         }
-        .validate()?;
-        for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(b.is_finite() && (0.0..1.0).contains(&b)) {
-                return Err(AttackError::InvalidParameter {
-                    field,
-                    reason: "must be in [0, 1)".into(),
-                });
-            }
-        }
-        Ok(())
     }
 }
 
@@ -85,33 +79,59 @@ impl<const D: usize> Attack<D> for PgdAdamaxConfig {
         ball: &LpBall<D>,
         rng: &mut StdRng,
     ) -> Result<Tensor<D>> {
-        self.validate()?;
-        if ball.epsilon == 0.0 {
-            return Ok(x0);
-        }
-        let alpha = self.rel_step * ball.epsilon;
-        let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
-        for _ in 0..self.restarts {
-            let mut x = ball.random_start(&x0, rng);
-            let mut m = x0.zeros_like();
-            let mut u = x0.zeros_like();
-            let mut decay1 = 1.0f32;
-            for step in 0..self.steps {
-                let (v, g) = checked_value_and_grad(f, x.clone(), step)?;
-                best = Some(keep_best(best, &x, &v));
-                decay1 *= self.beta1;
-                m = m * self.beta1 + g.clone() * (1.0 - self.beta1);
-                u = (u * self.beta2).max_pair(g.abs());
-                let d = (m.clone() / (1.0 - decay1)) / u.clone().clamp_min(1e-12);
-                let d = match ball.norm {
-                    Norm::Linf => d,
-                    Norm::L2 => ball.steepest_ascent(d),
-                };
-                x = ball.project(x + d * alpha, &x0);
-            }
-            let v = f.value(x.clone());
-            best = Some(keep_best(best, &x, &v));
-        }
-        Ok(best.map(|(x, _)| x).expect("restarts >= 1"))
+        self.engine().perturb(f, x0, ball, rng)
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("pgd_adamax"),
+    name: "PGD with Adamax update (S4 variant)",
+    paper: "Madry et al. 2018; Adamax: Kingma & Ba 2015",
+    threat: "L∞ or L2 ball, random start, best iterate and best of restarts",
+    parameters: "steps = 100, rel_step = 0.2, restarts = 1, beta1 = 0.9, beta2 = 0.999",
+    access: "input gradient",
+};
+
+impl AttackMethod for PgdAdamaxConfig {
+    const KIND: &'static str = "pgd_adamax";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["queries"])?;
+        let d = Self::default();
+        Ok(Self {
+            steps: p.steps.unwrap_or(d.steps),
+            rel_step: p.rel_step.unwrap_or(d.rel_step),
+            restarts: p.restarts.unwrap_or(d.restarts),
+            ..d
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.engine().validate()
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        self.steps * self.restarts
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self { steps, ..*self }.into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        Self { restarts, ..*self }.into()
+    }
+
+    fn engine(&self) -> Option<ProjectedGradient> {
+        Some(PgdAdamaxConfig::engine(self))
     }
 }

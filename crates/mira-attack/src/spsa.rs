@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ball::{keep_best, per_sample};
 use crate::engine::check_finite;
-use crate::{Attack, AttackError, LpBall, Objective, Result};
+use crate::{
+    Attack, AttackError, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
+    Result,
+};
 
 /// Parameters of SPSA.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -134,5 +137,60 @@ impl<const D: usize> Attack<D> for SpsaConfig {
             best = Some(keep_best(best, &x, &val));
         }
         Ok(best.expect("scored").0)
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("spsa"),
+    name: "SPSA",
+    paper: "Uesato et al. 2018",
+    threat: "L∞ or L2 ball; gradient estimated from ±δ Rademacher probes, Adam steps, best iterate",
+    parameters: "queries = 1000, samples = 16, delta = 0.01, lr = 0.1",
+    access: "objective values only",
+};
+
+impl AttackMethod for SpsaConfig {
+    const KIND: &'static str = "spsa";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["steps", "rel_step", "restarts"])?;
+        let d = Self::default();
+        Ok(Self {
+            queries: p.queries.unwrap_or(d.queries),
+            ..d
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        SpsaConfig::validate(self)
+    }
+
+    fn steps(&self) -> usize {
+        // Its Adam iterations.
+        self.iterations()
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        // Score-based: none.
+        0
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self {
+            queries: steps * 2 * self.samples,
+            ..*self
+        }
+        .into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        // No restarts: itself.
+        let _ = restarts;
+        (*self).into()
     }
 }

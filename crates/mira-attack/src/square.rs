@@ -25,7 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ball::per_sample;
 use crate::engine::check_finite;
-use crate::{Attack, AttackError, LpBall, Norm, Objective, Result};
+use crate::{
+    Attack, AttackError, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Norm,
+    Objective, Result,
+};
 
 /// Parameters of the Square Attack.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -143,5 +146,60 @@ impl<const D: usize> Attack<D> for SquareConfig {
             best = best.mask_where(better, v);
         }
         Ok(x)
+    }
+}
+
+/// The catalogue entry.
+const INFO: AttackInfo = AttackInfo {
+    kind: Some("square"),
+    name: "Square Attack",
+    paper: "Andriushchenko et al. 2020",
+    threat: "L∞ ball; score-based: random square updates of ±ε, stripes start, p halved on schedule",
+    parameters: "queries = 1000, p_init = 0.05",
+    access: "objective values only",
+};
+
+impl AttackMethod for SquareConfig {
+    const KIND: &'static str = "square";
+
+    fn info() -> AttackInfo {
+        INFO
+    }
+
+    fn from_params(p: &AttackParams) -> Result<Self> {
+        p.refuse(Self::KIND, &["steps", "rel_step", "restarts"])?;
+        let d = Self::default();
+        Ok(Self {
+            queries: p.queries.unwrap_or(d.queries),
+            ..d
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        SquareConfig::validate(self)
+    }
+
+    fn steps(&self) -> usize {
+        // Its queries.
+        self.queries
+    }
+
+    fn gradient_evaluations(&self) -> usize {
+        // Score-based: none.
+        0
+    }
+
+    fn with_steps(&self, steps: usize) -> AttackSpec {
+        Self {
+            queries: steps,
+            ..*self
+        }
+        .into()
+    }
+
+    fn with_restarts(&self, restarts: usize) -> AttackSpec {
+        // A random search has no restarts: itself.
+        let _ = restarts;
+        (*self).into()
     }
 }

@@ -36,7 +36,7 @@ fn attacks() -> Vec<(&'static str, Under)> {
 
 fn specs() -> Vec<(&'static str, AttackSpec)> {
     vec![
-        ("fgsm", AttackSpec::Fgsm),
+        ("fgsm", AttackSpec::Fgsm(mira_attack::FgsmConfig)),
         (
             "ifgsm",
             AttackSpec::Ifgsm(IfgsmConfig {
@@ -147,8 +147,7 @@ fn check_contract<const D: usize>(
     let (v0, v1) = (vals(f.value(x0.clone())), vals(f.value(adv.clone())));
     // Gradient iterations never lose ground from x0; FGSM (one step) and random search (which
     // starts at a random vertex) are only required to raise the total.
-    let iterative =
-        matches!(under, Under::Spec(s) if !matches!(s, AttackSpec::Fgsm | AttackSpec::Square(_)));
+    let iterative = matches!(under, Under::Spec(s) if !matches!(s, AttackSpec::Fgsm(mira_attack::FgsmConfig) | AttackSpec::Square(_)));
     for (i, (a, b)) in v0.iter().zip(&v1).enumerate() {
         if iterative {
             assert!(b >= a, "{name}: sample {i} objective fell {a} -> {b}");
@@ -221,7 +220,7 @@ fn zero_budget_returns_the_input_and_bad_parameters_are_errors() {
         seg_goal(&random_labels(1, 256, 4, 2), 16, 16, false),
     );
     let ball = LpBall::new(Norm::Linf, 0.0, Bounds::default()).unwrap();
-    let adv = AttackSpec::Fgsm
+    let adv = AttackSpec::Fgsm(mira_attack::FgsmConfig)
         .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(0))
         .unwrap();
     assert_eq!(vals(adv), vals(x0));

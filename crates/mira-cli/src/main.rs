@@ -87,8 +87,45 @@ enum Command {
     PhantomFolder(phantom_folder::Args),
 }
 
+/// Where and why the last panic happened (the hook stays silent; see [`main`]).
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Runs the command; a panic that escapes (a bug, or stdout closed under us) becomes one line,
+/// never a panic message with a backtrace. Panics that library code catches (a third-party
+/// decoder on a corrupted file) print nothing: their error is reported as a value.
 fn main() -> ExitCode {
     keep_freed_memory();
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{message}{at}"));
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(_) => {
+            let what = LAST_PANIC
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| "unknown panic".into());
+            if what.contains("Broken pipe") {
+                // The reader of our output went away (`mira attacks | head`): stop quietly.
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: internal error ({what}); please report it");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let selected = cli
         .device

@@ -233,3 +233,24 @@ fn file_attacks_and_folder_data_refuse_bad_input_with_exit_2() {
         "{err}"
     );
 }
+
+/// A reader that stops early (`mira attacks | head -1`) ends the output quietly: no panic text.
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .arg("attacks")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the listing is written (the process is still starting): its first write
+    // hits a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

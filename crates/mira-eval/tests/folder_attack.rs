@@ -112,7 +112,7 @@ fn train_evaluate_and_attack_files_of_a_folder() {
     let ckpt = out.join("models/unet");
     let (model, _) = mira_nn::checkpoint::load(&ckpt, &mira_nn::default_device()).unwrap();
     let weights = ckpt.join(mira_nn::checkpoint::WEIGHTS_FILE);
-    let spec = AttackSpec::Fgsm;
+    let spec = AttackSpec::Fgsm(mira_attack::FgsmConfig);
     let names = names();
     let eps = [0.03f32];
     let all = cases(&data, true);
@@ -221,7 +221,7 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
     };
     mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
     let names = (meta.channel_names.clone(), meta.label_names.clone());
-    let spec = AttackSpec::Fgsm;
+    let spec = AttackSpec::Fgsm(mira_attack::FgsmConfig);
     let eps = [0.02f32];
     let fa = FileAttack {
         model: &model,

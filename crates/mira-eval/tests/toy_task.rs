@@ -71,7 +71,7 @@ const ATTACKS: [&str; 2] = ["fgsm", "pgd"];
 
 fn spec_of(name: &str) -> AttackSpec {
     match name {
-        "fgsm" => AttackSpec::Fgsm,
+        "fgsm" => AttackSpec::Fgsm(mira_attack::FgsmConfig),
         _ => AttackSpec::Pgd(PgdConfig {
             steps: 10,
             rel_step: 0.25,

@@ -287,6 +287,8 @@ pub fn train_shape(
                 rel_step: cfg.rel_step_at(eps),
                 random_start: true,
                 restarts: 1,
+                step: mira_attack::StepRule::Sign,
+                best_iterate: false,
             };
             pgd.perturb(&f, clean.clone(), &ball, &mut rng)
                 .map_err(|e| TrainError::Data(format!("adversarial training: {e}")))?

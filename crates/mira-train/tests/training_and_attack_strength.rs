@@ -67,7 +67,7 @@ fn trained_toy_unet_learns_and_stronger_attacks_do_more_damage() {
             .map(|&v| v as f64)
             .sum::<f64>()
     };
-    let fgsm = damage(AttackSpec::Fgsm);
+    let fgsm = damage(AttackSpec::Fgsm(mira_attack::FgsmConfig));
     let ifgsm = damage(AttackSpec::Ifgsm(IfgsmConfig {
         steps: 10,
         rel_step: 0.25,

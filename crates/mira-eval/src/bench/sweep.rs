@@ -133,7 +133,7 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
     let cfg = UNetConfig::new().with_base_width(16).with_depth(3);
     let model = load_torch_unet(&weights, &cfg, &default_device())?;
     let specs = [
-        ("fgsm", AttackSpec::Fgsm),
+        ("fgsm", AttackSpec::Fgsm(mira_attack::FgsmConfig)),
         (
             "i-fgsm",
             AttackSpec::Ifgsm(IfgsmConfig {

@@ -124,7 +124,7 @@ impl<'a> CellAttack<'a> {
                 member = Some(
                     st.by_member
                         .iter()
-                        .map(|m| m.map_or("clean", |m| member_name(&members[m])).to_string())
+                        .map(|m| m.map_or("clean", |m| members[m].kind()).to_string())
                         .collect(),
                 );
                 adv
@@ -133,7 +133,7 @@ impl<'a> CellAttack<'a> {
                 unchanged = true;
                 x0
             }
-            CellAttack::Fixed(AttackSpec::Fgsm) if memo.is_some() => {
+            CellAttack::Fixed(AttackSpec::Fgsm(_)) if memo.is_some() => {
                 let (memo, key, batch) = memo.expect("matched Some");
                 // The direction depends on the ball's norm and mask; the caller's key names the
                 // mask (it follows from the attack entry), the norm is added here.
@@ -166,20 +166,5 @@ impl<'a> CellAttack<'a> {
             unchanged,
             stopped_at,
         })
-    }
-}
-
-/// The member's name in records (`apgd`, `square`, ...).
-pub(crate) fn member_name(spec: &AttackSpec) -> &'static str {
-    match spec {
-        AttackSpec::Fgsm => "fgsm",
-        AttackSpec::Ifgsm(_) => "ifgsm",
-        AttackSpec::Pgd(_) => "pgd",
-        AttackSpec::PgdAdamax(_) => "pgd_adamax",
-        AttackSpec::MiFgsm(_) => "mifgsm",
-        AttackSpec::Apgd(_) => "apgd",
-        AttackSpec::Square(_) => "square",
-        AttackSpec::Spsa(_) => "spsa",
-        AttackSpec::Auto(_) => "auto",
     }
 }

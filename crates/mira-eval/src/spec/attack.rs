@@ -1,35 +1,50 @@
-//! What every task's attack entries share: the attack kinds as written in files, the scope
-//! of an entry, and the engine-level attack of a kind with its parameters (rejecting those the
-//! kind does not have).
+//! What every task's attack entries share: the attack `kind` as written in files (a name of
+//! the registry of `mira-attack`, checked where it is written), the scope of an entry, and the
+//! attack an entry's kind and parameters describe (each attack's own file takes the
+//! parameters it uses and refuses the rest).
 
-use mira_attack::{ApgdConfig, AttackSpec, IfgsmConfig, MiFgsmConfig, PgdConfig, SquareConfig};
+use mira_attack::{AttackError, AttackParams, AttackSpec, KINDS, MinNormConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
 
-/// Attack kinds as written in files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttackKind {
-    /// FGSM.
-    Fgsm,
-    /// i-FGSM / BIM.
-    Ifgsm,
-    /// PGD.
-    Pgd,
-    /// PGD with an Adamax update (the S4 study's variant).
-    #[serde(rename = "pgd_adamax")]
-    PgdAdamax,
-    /// MI-FGSM (momentum iterative FGSM).
-    Mifgsm,
-    /// APGD (Auto-PGD, step-size free).
-    Apgd,
-    /// Square Attack (score-based, L∞).
-    Square,
-    /// SPSA (score-based gradient estimate, L∞ or L2).
-    Spsa,
-    /// AutoAttack-like composite: APGD then (L∞) Square, per-case worst kept.
-    Auto,
+/// An attack `kind` as written in files: a registered attack's name
+/// ([`mira_attack::KINDS`]); any other name is an error naming the field and its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AttackKind(String);
+
+impl AttackKind {
+    /// The registered attack `name`.
+    ///
+    /// # Errors
+    /// A name that is not registered.
+    pub fn new(name: &str) -> Result<Self> {
+        if KINDS.contains(&name) {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(EvalError::invalid(
+                "kind",
+                format!("unknown attack `{name}`, expected one of {KINDS:?}"),
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for AttackKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if KINDS.contains(&name.as_str()) {
+            Ok(Self(name))
+        } else {
+            Err(serde::de::Error::unknown_variant(&name, KINDS))
+        }
+    }
 }
 
 /// How an attack uses the sweep's budgets (segmentation and registration files).
@@ -43,31 +58,135 @@ pub enum AttackScope {
     MinNorm,
 }
 
-/// The search of a `min-norm` entry with its optional `steps` / `rel_step` (`None` for other
-/// scopes).
-pub(crate) fn min_norm_config(
-    scope: AttackScope,
-    steps: Option<usize>,
-    rel_step: Option<f32>,
-) -> Option<mira_attack::MinNormConfig> {
-    (scope == AttackScope::MinNorm).then(|| {
-        let d = mira_attack::MinNormConfig::default();
-        mira_attack::MinNormConfig {
-            steps: steps.unwrap_or(d.steps),
-            rel_step: rel_step.unwrap_or(d.rel_step),
-            ..d
+/// The attack part of an entry of any task: its kind (the task's default when absent) and its
+/// parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryAttack<'a> {
+    /// The kind given.
+    pub kind: Option<&'a AttackKind>,
+    /// The task's default kind.
+    pub default: &'static str,
+    /// The parameters given.
+    pub params: AttackParams,
+}
+
+impl<'a> EntryAttack<'a> {
+    /// The kind, given or default.
+    pub fn kind(&self) -> &'a str {
+        self.kind.map_or(self.default, AttackKind::as_str)
+    }
+
+    /// The attack, validated; `field` prefixes messages (`attacks[2]`).
+    ///
+    /// # Errors
+    /// A parameter the attack does not take (`attacks[2].restarts`), or an invalid value.
+    pub fn spec(&self, field: &str) -> Result<AttackSpec> {
+        let spec = AttackSpec::from_params(self.kind(), &self.params).map_err(|e| match e {
+            AttackError::InvalidParameter { field: p, reason } => {
+                EvalError::invalid(format!("{field}.{p}"), reason)
+            }
+            other => EvalError::invalid(field, other.to_string()),
+        })?;
+        spec.validate()
+            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+        Ok(spec)
+    }
+
+    /// The minimum-norm search with its optional `steps` / `rel_step`, refusing the
+    /// parameters it does not take; `field` prefixes messages.
+    ///
+    /// # Errors
+    /// A kind, restarts or queries given; an invalid value.
+    pub fn min_norm(&self, field: &str) -> Result<MinNormConfig> {
+        let bad = |name: &str| {
+            EvalError::invalid(
+                format!("{field}.{name}"),
+                "not a parameter of the min-norm search",
+            )
+        };
+        let p = &self.params;
+        if self.kind.is_some() {
+            return Err(bad("kind"));
         }
-    })
+        if p.restarts.is_some() {
+            return Err(bad("restarts"));
+        }
+        if p.queries.is_some() {
+            return Err(bad("queries"));
+        }
+        let cfg = min_norm_config(p.steps, p.rel_step);
+        cfg.validate()
+            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
+        Ok(cfg)
+    }
+}
+
+/// What an attack entry of any task holds of its attack: its kind and parameters (the four
+/// parameter keys every task's entries share).
+pub(crate) trait HasAttack {
+    /// The kind and parameters given.
+    fn attack(&self) -> EntryAttack<'_>;
+
+    /// The attack of an entry of `scope` (`None` for `min-norm`, whose search is checked),
+    /// rejecting parameters it does not take; `field` prefixes messages (`attacks[2]`).
+    ///
+    /// # Errors
+    /// A parameter that does not belong to the attack, or an out-of-range value.
+    fn scoped_spec(&self, scope: AttackScope, field: &str) -> Result<Option<AttackSpec>> {
+        match scope {
+            AttackScope::MinNorm => self.attack().min_norm(field).map(|_| None),
+            AttackScope::PerImage => self.attack().spec(field).map(Some),
+        }
+    }
+
+    /// The minimum-norm search of an entry of `scope` (`None` unless `min-norm`).
+    fn scoped_min_norm(&self, scope: AttackScope) -> Option<MinNormConfig> {
+        let p = self.attack().params;
+        (scope == AttackScope::MinNorm).then(|| min_norm_config(p.steps, p.rel_step))
+    }
+}
+
+/// Implements [`HasAttack`] for an entry type with `kind`, `steps`, `rel_step`, `restarts` and
+/// `queries` fields, whose kind defaults to `$default`.
+macro_rules! has_attack {
+    ($entry:ty, $default:literal) => {
+        impl $crate::spec::HasAttack for $entry {
+            fn attack(&self) -> $crate::spec::EntryAttack<'_> {
+                $crate::spec::EntryAttack {
+                    kind: self.kind.as_ref(),
+                    default: $default,
+                    params: mira_attack::AttackParams {
+                        steps: self.steps,
+                        rel_step: self.rel_step,
+                        restarts: self.restarts,
+                        queries: self.queries,
+                    },
+                }
+            }
+        }
+    };
+}
+pub(crate) use has_attack;
+
+/// The minimum-norm search with optional `steps` / `rel_step` (the search's defaults else).
+pub(crate) fn min_norm_config(steps: Option<usize>, rel_step: Option<f32>) -> MinNormConfig {
+    let d = MinNormConfig::default();
+    MinNormConfig {
+        steps: steps.unwrap_or(d.steps),
+        rel_step: rel_step.unwrap_or(d.rel_step),
+        ..d
+    }
 }
 
 /// Checks an entry's `early_stop = every` (`field`: the entry, e.g. `attacks[2]`): a
-/// per-image projected-gradient attack with one restart, checked every 1..=100000 steps.
+/// per-image projected-gradient attack with one restart ending at its last iterate, checked
+/// every 1..=100000 steps.
 ///
 /// # Errors
-/// [`EvalError::InvalidInput`]-style errors naming `FIELD.early_stop`.
+/// An invalid-input error naming `FIELD.early_stop`.
 pub(crate) fn check_early_stop(field: &str, spec: Option<&AttackSpec>, every: usize) -> Result<()> {
     let engine = spec.and_then(|s| s.engine());
-    if engine.is_none_or(|e| e.restarts != 1) {
+    if engine.is_none_or(|e| e.restarts != 1 || e.best_iterate) {
         return Err(EvalError::invalid(
             format!("{field}.early_stop"),
             "applies to per-image fgsm, ifgsm and pgd with one restart",
@@ -80,158 +199,4 @@ pub(crate) fn check_early_stop(field: &str, spec: Option<&AttackSpec>, every: us
         ));
     }
     Ok(())
-}
-
-/// The engine-level attack of an entry of any task (`None` for `min-norm` entries, whose
-/// search is [`min_norm_config`]); a per-image entry without a kind gets APGD. Rejects
-/// parameters the kind (or the search) does not have; `field` prefixes messages.
-pub(crate) fn scoped_spec(
-    scope: AttackScope,
-    kind: Option<AttackKind>,
-    steps: Option<usize>,
-    rel_step: Option<f32>,
-    restarts: Option<usize>,
-    queries: Option<usize>,
-    field: &str,
-) -> Result<Option<AttackSpec>> {
-    if scope == AttackScope::MinNorm {
-        let bad = |name: &str, present: bool| {
-            if present {
-                Err(EvalError::invalid(
-                    format!("{field}.{name}"),
-                    "not a parameter of the min-norm search",
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        bad("kind", kind.is_some())?;
-        bad("restarts", restarts.is_some())?;
-        bad("queries", queries.is_some())?;
-        min_norm_config(scope, steps, rel_step)
-            .expect("min-norm scope")
-            .validate()
-            .map_err(|e| EvalError::invalid(field, e.to_string()))?;
-        return Ok(None);
-    }
-    engine_spec(
-        kind.unwrap_or(AttackKind::Apgd),
-        steps,
-        rel_step,
-        restarts,
-        queries,
-        field,
-    )
-    .map(Some)
-}
-
-/// The engine-level attack of a kind and its optional parameters, rejecting parameters the
-/// kind does not have; `field` prefixes messages (`attacks[2]`).
-pub(crate) fn engine_spec(
-    kind: AttackKind,
-    steps: Option<usize>,
-    rel_step: Option<f32>,
-    restarts: Option<usize>,
-    queries: Option<usize>,
-    field: &str,
-) -> Result<AttackSpec> {
-    let reject = |name: &str, present: bool| {
-        if present {
-            Err(EvalError::invalid(
-                format!("{field}.{name}"),
-                format!("not a parameter of {kind:?}"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    if !matches!(
-        kind,
-        AttackKind::Square | AttackKind::Spsa | AttackKind::Auto
-    ) {
-        reject("queries", queries.is_some())?;
-    }
-    let spec = match kind {
-        AttackKind::Fgsm => {
-            reject("steps", steps.is_some())?;
-            reject("rel_step", rel_step.is_some())?;
-            reject("restarts", restarts.is_some())?;
-            AttackSpec::Fgsm
-        }
-        AttackKind::Ifgsm => {
-            reject("restarts", restarts.is_some())?;
-            let d = IfgsmConfig::default();
-            AttackSpec::Ifgsm(IfgsmConfig {
-                steps: steps.unwrap_or(d.steps),
-                rel_step: rel_step.unwrap_or(d.rel_step),
-            })
-        }
-        AttackKind::Pgd => {
-            let d = PgdConfig::default();
-            AttackSpec::Pgd(PgdConfig {
-                steps: steps.unwrap_or(d.steps),
-                rel_step: rel_step.unwrap_or(d.rel_step),
-                restarts: restarts.unwrap_or(d.restarts),
-            })
-        }
-        AttackKind::PgdAdamax => {
-            let d = mira_attack::PgdAdamaxConfig::default();
-            AttackSpec::PgdAdamax(mira_attack::PgdAdamaxConfig {
-                steps: steps.unwrap_or(d.steps),
-                rel_step: rel_step.unwrap_or(d.rel_step),
-                restarts: restarts.unwrap_or(d.restarts),
-                ..d
-            })
-        }
-        AttackKind::Mifgsm => {
-            reject("restarts", restarts.is_some())?;
-            let d = MiFgsmConfig::default();
-            AttackSpec::MiFgsm(MiFgsmConfig {
-                steps: steps.unwrap_or(d.steps),
-                rel_step: rel_step.unwrap_or(d.rel_step),
-                decay: d.decay,
-            })
-        }
-        AttackKind::Square => {
-            reject("steps", steps.is_some())?;
-            reject("rel_step", rel_step.is_some())?;
-            reject("restarts", restarts.is_some())?;
-            let d = SquareConfig::default();
-            AttackSpec::Square(SquareConfig {
-                queries: queries.unwrap_or(d.queries),
-                ..d
-            })
-        }
-        AttackKind::Auto => {
-            reject("rel_step", rel_step.is_some())?;
-            let d = mira_attack::AutoConfig::default();
-            AttackSpec::Auto(mira_attack::AutoConfig {
-                apgd_steps: steps.unwrap_or(d.apgd_steps),
-                restarts: restarts.unwrap_or(d.restarts),
-                square_queries: queries.unwrap_or(d.square_queries),
-            })
-        }
-        AttackKind::Spsa => {
-            reject("steps", steps.is_some())?;
-            reject("rel_step", rel_step.is_some())?;
-            reject("restarts", restarts.is_some())?;
-            let d = mira_attack::SpsaConfig::default();
-            AttackSpec::Spsa(mira_attack::SpsaConfig {
-                queries: queries.unwrap_or(d.queries),
-                ..d
-            })
-        }
-        AttackKind::Apgd => {
-            reject("rel_step", rel_step.is_some())?;
-            let d = ApgdConfig::default();
-            AttackSpec::Apgd(ApgdConfig {
-                steps: steps.unwrap_or(d.steps),
-                restarts: restarts.unwrap_or(d.restarts),
-                ..d
-            })
-        }
-    };
-    spec.validate()
-        .map_err(|e| EvalError::invalid(field, e.to_string()))?;
-    Ok(spec)
 }

@@ -4,7 +4,7 @@
 mod attack;
 
 pub use attack::{AttackKind, AttackScope};
-pub(crate) use attack::{check_early_stop, engine_spec, min_norm_config, scoped_spec};
+pub(crate) use attack::{EntryAttack, HasAttack, check_early_stop, has_attack, min_norm_config};
 
 use crate::{EvalError, Result};
 

@@ -7,7 +7,7 @@ use mira_report::AgeRecord;
 
 use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
 use crate::run::mix;
-use crate::spec::AttackKind;
+use crate::spec::HasAttack;
 use crate::tasks::brain_age::{AgeExperiment, AgeGoal, AgeGradient, AgeProbe, AgeReady, AgeScope};
 use crate::{Result, Warning};
 
@@ -19,7 +19,7 @@ pub(crate) fn iterative_weaker(exp: &AgeExperiment, records: &[AgeRecord]) -> Ve
         .iter()
         .map(|a| {
             let per_image = a.scope == AgeScope::PerImage;
-            let fgsm = a.kind == Some(AttackKind::Fgsm);
+            let fgsm = a.attack().kind() == "fgsm";
             AttackFacts {
                 name: a.name.clone(),
                 monotone: false,

@@ -10,7 +10,7 @@ use mira_train::AgeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, engine_spec, relative_to};
+use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_to};
 use crate::{EvalError, Result};
 
 /// The task tag of brain-age experiments.
@@ -225,36 +225,23 @@ pub struct AgeAttackEntry {
     pub gradient: AgeGradient,
 }
 
+has_attack!(AgeAttackEntry, "pgd");
+
 impl AgeAttackEntry {
-    /// The per-image attack (`None` for universal entries).
+    /// The per-image attack (`None` for universal and min-norm entries).
     ///
     /// # Errors
-    /// A parameter the kind does not have, or an out-of-range value.
+    /// A parameter the attack does not take, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
         if self.scope != AgeScope::PerImage {
             return Ok(None);
         }
-        engine_spec(
-            self.kind.unwrap_or(AttackKind::Pgd),
-            self.steps,
-            self.rel_step,
-            self.restarts,
-            self.queries,
-            field,
-        )
-        .map(Some)
+        self.attack().spec(field).map(Some)
     }
 
     /// The minimum-norm search (`None` for other scopes).
     pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        (self.scope == AgeScope::MinNorm).then(|| {
-            let d = mira_attack::MinNormConfig::default();
-            mira_attack::MinNormConfig {
-                steps: self.steps.unwrap_or(d.steps),
-                rel_step: self.rel_step.unwrap_or(d.rel_step),
-                ..d
-            }
-        })
+        (self.scope == AgeScope::MinNorm).then(|| min_norm_config(self.steps, self.rel_step))
     }
 
     /// The universal fit (`None` for per-image entries).

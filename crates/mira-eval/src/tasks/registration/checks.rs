@@ -6,7 +6,7 @@ use mira_report::RegRecord;
 
 use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
 use crate::run::mix;
-use crate::spec::{AttackKind, AttackScope};
+use crate::spec::AttackScope;
 use crate::tasks::registration::{RegExperiment, RegProbe, RegReady};
 use crate::{Result, Warning};
 
@@ -17,7 +17,7 @@ pub(crate) fn iterative_weaker(exp: &RegExperiment, records: &[RegRecord]) -> Ve
         .iter()
         .map(|a| {
             let per_image = a.scope == AttackScope::PerImage && a.early_stop.is_none();
-            let fgsm = a.kind == Some(AttackKind::Fgsm);
+            let fgsm = a.kind() == "fgsm";
             AttackFacts {
                 name: a.name.clone(),
                 monotone: false,

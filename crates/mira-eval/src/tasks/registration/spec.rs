@@ -9,7 +9,7 @@ use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, AttackScope, min_norm_config, relative_to, scoped_spec};
+use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, relative_to};
 use crate::tasks::segmentation::SweepSpec;
 use crate::{EvalError, Result};
 
@@ -264,26 +264,26 @@ pub struct RegAttackEntry {
     pub early_stop: Option<usize>,
 }
 
+has_attack!(RegAttackEntry, "apgd");
+
 impl RegAttackEntry {
-    /// The engine-level attack (`None` for `min-norm` entries).
+    /// The kind of a per-image attack: the one given, or APGD.
+    pub fn kind(&self) -> &str {
+        self.attack().kind()
+    }
+
+    /// The attack (`None` for `min-norm` entries), rejecting parameters it does not take.
     ///
     /// # Errors
-    /// A parameter the kind does not have, or an out-of-range value.
+    /// A parameter that does not belong to the attack, or an out-of-range value; `field` is
+    /// the prefix used in messages (`attacks[2]`).
     pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        scoped_spec(
-            self.scope,
-            self.kind,
-            self.steps,
-            self.rel_step,
-            self.restarts,
-            self.queries,
-            field,
-        )
+        self.scoped_spec(self.scope, field)
     }
 
     /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
     pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        min_norm_config(self.scope, self.steps, self.rel_step)
+        self.scoped_min_norm(self.scope)
     }
 }
 

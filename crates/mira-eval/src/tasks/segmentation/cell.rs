@@ -322,7 +322,7 @@ mod tests {
             model_name: "m",
             attack_name: "fgsm",
             model: &model,
-            attack: CellAttack::Fixed(&AttackSpec::Fgsm),
+            attack: CellAttack::Fixed(&AttackSpec::Fgsm(mira_attack::FgsmConfig)),
             break_dice: 0.5,
             break_match: 0.5,
             state_dir: None,

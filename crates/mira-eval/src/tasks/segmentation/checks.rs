@@ -9,7 +9,7 @@ use mira_stats::mean_defined;
 use crate::checks::early_stop_warning;
 use crate::checks::{self, AttackFacts, Metric, ProbeSetup, reference_attack};
 use crate::run::mix;
-use crate::spec::{AttackKind, AttackScope};
+use crate::spec::AttackScope;
 use crate::tasks::segmentation::probe_segmenter;
 use crate::tasks::segmentation::{AttackEntry, AttackLoss, GoalSpec, SegExperiment};
 use crate::{Result, Warning};
@@ -25,8 +25,8 @@ fn facts(attacks: &[AttackEntry]) -> Vec<AttackFacts> {
             AttackFacts {
                 name: a.name.clone(),
                 monotone: a.goal == GoalSpec::Untargeted && a.early_stop.is_none(),
-                single_step: per_image && a.kind() == AttackKind::Fgsm,
-                iterative: per_image && a.kind() != AttackKind::Fgsm,
+                single_step: per_image && a.kind() == "fgsm",
+                iterative: per_image && a.kind() != "fgsm",
                 group: format!("{:?} {:?} {:?}", a.goal, a.temperature, a.loss),
             }
         })

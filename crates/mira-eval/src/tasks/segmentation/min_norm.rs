@@ -213,7 +213,7 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        assert_eq!(e.attacks[0].kind(), crate::spec::AttackKind::Apgd);
+        assert_eq!(e.attacks[0].kind(), "apgd");
         assert!(matches!(
             e.attacks[0].spec("a").unwrap(),
             Some(mira_attack::AttackSpec::Apgd(_))

@@ -12,7 +12,7 @@ use mira_train::{Defence, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::spec::{AttackKind, AttackScope, min_norm_config, parse_toml, relative_to, scoped_spec};
+use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, parse_toml, relative_to};
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,33 +289,26 @@ pub enum AttackLoss {
     Margin,
 }
 
+has_attack!(AttackEntry, "apgd");
+
 impl AttackEntry {
     /// The kind of a per-image attack: the one given, or APGD.
-    pub fn kind(&self) -> AttackKind {
-        self.kind.unwrap_or(AttackKind::Apgd)
+    pub fn kind(&self) -> &str {
+        self.attack().kind()
     }
 
-    /// The engine-level attack (`None` for `min-norm` entries), rejecting parameters the kind
-    /// does not have.
+    /// The attack (`None` for `min-norm` entries), rejecting parameters it does not take.
     ///
     /// # Errors
-    /// A parameter that does not belong to the kind, or an out-of-range value; `field` is the
-    /// prefix used in messages (`attacks[2]`).
+    /// A parameter that does not belong to the attack, or an out-of-range value; `field` is
+    /// the prefix used in messages (`attacks[2]`).
     pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        scoped_spec(
-            self.scope,
-            self.kind,
-            self.steps,
-            self.rel_step,
-            self.restarts,
-            self.queries,
-            field,
-        )
+        self.scoped_spec(self.scope, field)
     }
 
     /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
     pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        min_norm_config(self.scope, self.steps, self.rel_step)
+        self.scoped_min_norm(self.scope)
     }
 }
 

@@ -6,7 +6,7 @@ use mira_report::ShapeRecord;
 
 use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
 use crate::run::mix;
-use crate::spec::AttackKind;
+use crate::spec::HasAttack;
 use crate::tasks::shape::{ShapeExperiment, ShapeProbe, ShapeReady, ShapeScope};
 use crate::{Result, Warning};
 
@@ -17,7 +17,7 @@ pub(crate) fn shape_record_checks(exp: &ShapeExperiment, records: &[ShapeRecord]
         .iter()
         .map(|a| {
             let ind = a.scope == ShapeScope::Ind;
-            let fgsm = a.kind == Some(AttackKind::Fgsm);
+            let fgsm = a.attack().kind() == "fgsm";
             AttackFacts {
                 name: a.name.clone(),
                 monotone: ind,

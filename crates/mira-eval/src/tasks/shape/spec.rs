@@ -4,14 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::{AttackSpec, Norm, PgdConfig};
+use mira_attack::{AttackSpec, Norm};
 use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{
-    AttackKind, AttackScope, engine_spec, min_norm_config, relative_to, scoped_spec,
-};
+use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_to};
 use crate::{EvalError, Result};
 
 /// The task tag of shape experiments.
@@ -185,51 +183,30 @@ pub struct ShapeAttackEntry {
     pub queries: Option<usize>,
 }
 
+has_attack!(ShapeAttackEntry, "pgd");
+
 impl ShapeAttackEntry {
-    /// The attack, with the S4 protocol's defaults for PGD (100 steps of ε/5, random start).
+    /// The attack, with the S4 protocol's defaults for PGD (100 steps of ε/5, random start);
+    /// a min-norm entry's search parameters are checked here too.
     ///
     /// # Errors
-    /// A parameter the kind does not have, or an out-of-range value.
+    /// A parameter the attack (or the search) does not take, or an out-of-range value.
     pub fn spec(&self, field: &str) -> Result<AttackSpec> {
         if self.scope == ShapeScope::MinNorm {
-            // Checked as every task's min-norm entry is (the cell runs the search, see
-            // `min_norm`).
-            scoped_spec(
-                AttackScope::MinNorm,
-                self.kind,
-                self.steps,
-                self.rel_step,
-                self.restarts,
-                self.queries,
-                field,
-            )?;
+            self.attack().min_norm(field)?;
         }
-        let kind = self.kind.unwrap_or(AttackKind::Pgd);
-        let spec = engine_spec(
-            kind,
-            self.steps,
-            self.rel_step,
-            self.restarts,
-            self.queries,
-            field,
-        )?;
-        Ok(match spec {
-            AttackSpec::Pgd(c) => AttackSpec::Pgd(PgdConfig {
-                steps: self.steps.unwrap_or(100),
-                rel_step: self.rel_step.unwrap_or(0.2),
-                ..c
-            }),
-            other => other,
-        })
+        let mut attack = self.attack();
+        if attack.kind() == "pgd" {
+            let p = &mut attack.params;
+            p.steps = p.steps.or(Some(100));
+            p.rel_step = p.rel_step.or(Some(0.2));
+        }
+        attack.spec(field)
     }
 
     /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
     pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        let scope = match self.scope {
-            ShapeScope::MinNorm => AttackScope::MinNorm,
-            _ => AttackScope::PerImage,
-        };
-        min_norm_config(scope, self.steps, self.rel_step)
+        (self.scope == ShapeScope::MinNorm).then(|| min_norm_config(self.steps, self.rel_step))
     }
 }
 
