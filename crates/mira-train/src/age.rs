@@ -16,6 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::train_loop::{Schedule, TrainEvent, Validated, cosine_lr, train_loop};
 use crate::{Result, TrainError};
 
 /// Settings of [`train_age`].
@@ -101,17 +102,6 @@ pub struct AgeTrainReport {
     pub best_step: usize,
     /// The seed.
     pub seed: u64,
-}
-
-/// Progress of brain-age training.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgeTrainEvent {
-    /// Training starts: total steps.
-    Start { steps: usize },
-    /// One step done.
-    Step { loss: f32 },
-    /// A validation.
-    Validation(AgeValidation),
 }
 
 /// The `[B, 1, S, S, S]` input of subjects.
@@ -235,7 +225,7 @@ pub fn train_age(
     val: &[AgeSubject],
     cfg: &AgeTrainConfig,
     seed: u64,
-    progress: &mut dyn FnMut(AgeTrainEvent),
+    progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(AgeNet, AgeTrainReport)> {
     cfg.validate()?;
     if train.is_empty() || val.is_empty() {
@@ -250,19 +240,11 @@ pub fn train_age(
         )));
     }
     let dev = autodiff_device();
-    let mut model = net.init_seeded(seed, &dev)?;
+    let model = net.init_seeded(seed, &dev)?;
     let mut optim = AdamConfig::new().init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x0A6E_7EA1);
-    let mut report = AgeTrainReport {
-        validations: Vec::new(),
-        best_step: 0,
-        seed,
-    };
-    let mut best: Option<(f64, AgeNet)> = None;
-    let mut running = 0.0f64;
     let s = net.size;
-    progress(AgeTrainEvent::Start { steps: cfg.steps });
-    for step in 1..=cfg.steps {
+    let mut step = |step: usize, model: AgeNet| {
         let mut x = Vec::with_capacity(cfg.batch_size * s * s * s);
         let mut ages = Vec::with_capacity(cfg.batch_size);
         for _ in 0..cfg.batch_size {
@@ -285,45 +267,41 @@ pub fn train_age(
             .powi_scalar(2)
             .mean();
         let value = loss.clone().into_scalar::<f32>();
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: 1,
-                batch: step,
-                loss: value,
-            });
-        }
-        running += value as f64;
-        let frac = (step - 1) as f64 / cfg.steps as f64;
-        let lr =
-            cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()));
+        let lr = cosine_lr(cfg.learning_rate, step, cfg.steps);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-        progress(AgeTrainEvent::Step { loss: value });
-        if step % cfg.validate_every == 0 || step == cfg.steps {
-            let since = (step - 1) % cfg.validate_every + 1;
-            let pred = predict_age(&model, val, 16)?;
-            let mae = pred
-                .iter()
-                .zip(val)
-                .map(|(p, v)| (p - v.age).abs())
-                .sum::<f64>()
-                / val.len() as f64;
-            let v = AgeValidation {
+        Ok((optim.step(lr, model, grads), value))
+    };
+    let mut validate = |step: usize, train_loss: f64, model: &AgeNet| {
+        let pred = predict_age(model, val, 16)?;
+        let mae = pred
+            .iter()
+            .zip(val)
+            .map(|(p, v)| (p - v.age).abs())
+            .sum::<f64>()
+            / val.len() as f64;
+        Ok(Validated {
+            score: mae,
+            record: AgeValidation {
                 step,
-                train_loss: running / since as f64,
+                train_loss,
                 val_mae: mae,
-            };
-            running = 0.0;
-            progress(AgeTrainEvent::Validation(v.clone()));
-            report.validations.push(v);
-            if best.as_ref().is_none_or(|(b, _)| mae < *b) {
-                best = Some((mae, model.valid()));
-                report.best_step = step;
-            }
-        }
-    }
-    let (_, model) = best.expect("the last step validates");
-    Ok((model, report))
+            },
+            summary: format!("validation MAE {mae:.2} y"),
+        })
+    };
+    let trained = train_loop(
+        model,
+        Schedule::every(cfg.steps, cfg.validate_every),
+        &mut step,
+        &mut validate,
+        progress,
+    )?;
+    let report = AgeTrainReport {
+        validations: trained.validations,
+        best_step: trained.best,
+        seed,
+    };
+    Ok((trained.model, report))
 }
 
 #[cfg(test)]

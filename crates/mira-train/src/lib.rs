@@ -1,7 +1,8 @@
 //! Training loops for Mira's networks, written by hand on burn's autodiff and Adam.
 //!
-//! One loop per task, shared by plain training and the training-time defences (defensive
-//! distillation, adversarial training), which change what a batch contains (adversarial
+//! One loop for every trainer (`train_loop.rs`: step, validate every N, keep the best,
+//! events); each trainer brings its step and its validation. The training-time defences
+//! (defensive distillation, adversarial training) change what a batch contains (adversarial
 //! examples, soft labels, temperature) rather than the loop.
 
 mod age;
@@ -12,26 +13,28 @@ mod registration;
 mod segmentation;
 mod shape;
 mod synth_generator;
+mod train_loop;
 
 pub use age::{
-    AgeTrainConfig, AgeTrainEvent, AgeTrainReport, AgeValidation, feature_stats, fit_tissue_model,
-    predict_age, train_age, volumes_tensor,
+    AgeTrainConfig, AgeTrainReport, AgeValidation, feature_stats, fit_tissue_model, predict_age,
+    train_age, volumes_tensor,
 };
 pub use batch::{BatchMaker, TrainBatch};
 pub use defence::{AdvAttack, Defence};
 pub use evaluate::{predict_labels, validation_dice};
 pub use registration::{
-    RegTrainConfig, RegTrainEvent, RegTrainReport, RegValidation, pairs_tensor, predict_rigid,
-    rigid_tensor, tensor_rigids, train_registration,
+    RegTrainConfig, RegTrainReport, RegValidation, pairs_tensor, predict_rigid, rigid_tensor,
+    tensor_rigids, train_registration,
 };
 pub use segmentation::{
-    EpochStats, TrainConfig, TrainEvent, TrainReport, fit, train_defended, train_segmentation,
+    EpochStats, TrainConfig, TrainReport, fit, train_defended, train_segmentation,
 };
 pub use shape::{
-    ShapeTrainConfig, ShapeTrainEvent, ShapeTrainReport, ShapeValidation, mean_contour,
-    points_tensor, predict_points, slices_tensor, train_shape,
+    ShapeTrainConfig, ShapeTrainReport, ShapeValidation, mean_contour, points_tensor,
+    predict_points, slices_tensor, train_shape,
 };
 pub use synth_generator::{GeneratorReport, GeneratorTrainConfig, train_generator};
+pub use train_loop::{Schedule, TrainEvent, Trained, Validated, cosine_lr, train_loop};
 
 /// Errors from training.
 #[derive(Debug, thiserror::Error)]
@@ -43,14 +46,8 @@ pub enum TrainError {
     #[error("data: {0}")]
     Data(String),
     /// The loss became NaN or infinite.
-    #[error(
-        "training diverged at epoch {epoch}, batch {batch}: loss is {loss}; lower the learning rate"
-    )]
-    Diverged {
-        epoch: usize,
-        batch: usize,
-        loss: f32,
-    },
+    #[error("training diverged at step {step}: loss is {loss}; lower the learning rate")]
+    Diverged { step: usize, loss: f32 },
     /// A model or tensor error.
     #[error(transparent)]
     Nn(#[from] mira_nn::NnError),

@@ -9,6 +9,7 @@ use mira_data::{RegPair, RegPairConfig, RegSource, Rigid2d, make_pairs, tre, tre
 use mira_nn::{Forward, PairNet, PairNetConfig, autodiff_device, default_device, tensor_to_vec};
 use serde::{Deserialize, Serialize};
 
+use crate::train_loop::{Schedule, TrainEvent, Validated, cosine_lr, train_loop};
 use crate::{Result, TrainError};
 
 /// Settings of [`train_registration`].
@@ -104,17 +105,6 @@ pub struct RegTrainReport {
     pub seed: u64,
 }
 
-/// Progress of registration training.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RegTrainEvent {
-    /// Training starts: total steps.
-    Start { steps: usize },
-    /// One step done.
-    Step { loss: f32 },
-    /// A validation.
-    Validation(RegValidation),
-}
-
 /// The `[B, 2, n, n]` input of a set of pairs (channel 0 fixed, 1 moving).
 ///
 /// # Errors
@@ -192,14 +182,14 @@ pub fn train_registration(
     tolerance_px: f64,
     cfg: &RegTrainConfig,
     seed: u64,
-    progress: &mut dyn FnMut(RegTrainEvent),
+    progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(PairNet, RegTrainReport)> {
     cfg.validate()?;
     if val.is_empty() {
         return Err(TrainError::Data("no validation pairs".into()));
     }
     let dev = autodiff_device();
-    let mut model = net.init_seeded(seed, &dev)?;
+    let model = net.init_seeded(seed, &dev)?;
     let scales = net.scales;
     let inv_scale = Tensor::<1>::from_floats(scales.map(|s| 1.0 / s), &dev).unsqueeze::<2>();
     let train_cfg = RegPairConfig {
@@ -210,17 +200,7 @@ pub fn train_registration(
     };
     let grid = tre_grid(pair_cfg.size, 8);
     let mut optim = AdamConfig::new().init();
-    let mut report = RegTrainReport {
-        validations: Vec::new(),
-        best_step: 0,
-        seed,
-    };
-    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
-    // training model would share BatchNorm's running statistics, which later steps update.
-    let mut best: Option<(f64, PairNet)> = None;
-    let mut running = 0.0f64;
-    progress(RegTrainEvent::Start { steps: cfg.steps });
-    for step in 1..=cfg.steps {
+    let mut step = |step: usize, model: PairNet| {
         let pairs = make_pairs(
             train,
             &train_cfg,
@@ -235,45 +215,41 @@ pub fn train_registration(
         let t = rigid_tensor(&truths, &dev) * inv_scale.clone();
         let loss = (model.raw(x) - t).powi_scalar(2).mean();
         let value = loss.clone().into_scalar::<f32>();
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: 1,
-                batch: step,
-                loss: value,
-            });
-        }
-        running += value as f64;
-        let progress_frac = (step - 1) as f64 / cfg.steps as f64;
-        let lr = cfg.learning_rate
-            * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress_frac).cos()));
+        let lr = cosine_lr(cfg.learning_rate, step, cfg.steps);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-        progress(RegTrainEvent::Step { loss: value });
-        if step % cfg.validate_every == 0 || step == cfg.steps {
-            let since = (step - 1) % cfg.validate_every + 1;
-            let pred = predict_rigid(&model, val, 64)?;
-            let tres: Vec<f64> = pred
-                .iter()
-                .zip(val)
-                .map(|(p, v)| tre(p, &v.truth, &grid))
-                .collect();
-            let mean = tres.iter().sum::<f64>() / tres.len() as f64;
-            let v = RegValidation {
+        Ok((optim.step(lr, model, grads), value))
+    };
+    let mut validate = |step: usize, train_loss: f64, model: &PairNet| {
+        let pred = predict_rigid(model, val, 64)?;
+        let tres: Vec<f64> = pred
+            .iter()
+            .zip(val)
+            .map(|(p, v)| tre(p, &v.truth, &grid))
+            .collect();
+        let mean = tres.iter().sum::<f64>() / tres.len() as f64;
+        let pass = tres.iter().filter(|t| **t <= tolerance_px).count() as f64 / tres.len() as f64;
+        Ok(Validated {
+            score: mean,
+            record: RegValidation {
                 step,
-                train_loss: running / since as f64,
+                train_loss,
                 val_tre_px: mean,
-                val_pass: tres.iter().filter(|t| **t <= tolerance_px).count() as f64
-                    / tres.len() as f64,
-            };
-            running = 0.0;
-            progress(RegTrainEvent::Validation(v.clone()));
-            report.validations.push(v);
-            if best.as_ref().is_none_or(|(b, _)| mean < *b) {
-                best = Some((mean, model.valid()));
-                report.best_step = step;
-            }
-        }
-    }
-    let (_, model) = best.expect("the last step validates");
-    Ok((model, report))
+                val_pass: pass,
+            },
+            summary: format!("validation TRE {mean:.2} px, passing {:.1}%", 100.0 * pass),
+        })
+    };
+    let trained = train_loop(
+        model,
+        Schedule::every(cfg.steps, cfg.validate_every),
+        &mut step,
+        &mut validate,
+        progress,
+    )?;
+    let report = RegTrainReport {
+        validations: trained.validations,
+        best_step: trained.best,
+        seed,
+    };
+    Ok((trained.model, report))
 }

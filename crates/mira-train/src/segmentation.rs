@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::train_loop::{Schedule, TrainEvent, Validated, train_loop};
 use crate::{BatchMaker, Defence, Result, TrainError, validation_dice};
 
 /// Settings of [`train_segmentation`].
@@ -66,19 +67,6 @@ impl TrainConfig {
         }
         Ok(())
     }
-}
-
-/// Progress of a training run, for whoever displays it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrainEvent {
-    /// A training stage starts (`teacher`, `student`), for multi-stage defences.
-    Stage(String),
-    /// Training starts: total optimisation steps.
-    Start { steps: usize },
-    /// One optimisation step done.
-    Step { epoch: usize, loss: f32 },
-    /// One epoch done.
-    Epoch(EpochStats),
 }
 
 /// What one epoch achieved.
@@ -194,7 +182,7 @@ pub fn train_defended(
 /// # Errors
 /// Invalid settings, data that does not match the model, or a diverging loss.
 pub fn fit(
-    mut model: UNet,
+    model: UNet,
     train: &SegDataset,
     val: &SegDataset,
     cfg: &TrainConfig,
@@ -215,69 +203,67 @@ pub fn fit(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..train.items.len()).collect();
     let steps_per_epoch = order.len().div_ceil(cfg.batch_size);
-    progress(TrainEvent::Start {
+    let mut adversarial_examples = 0;
+    let mut step = |step: usize, model: UNet| {
+        let (epoch, batch) = (
+            (step - 1) / steps_per_epoch + 1,
+            (step - 1) % steps_per_epoch,
+        );
+        if batch == 0 {
+            order.shuffle(&mut rng);
+        }
+        let idx = order
+            .chunks(cfg.batch_size)
+            .nth(batch)
+            .ok_or_else(|| TrainError::Data("no batch".into()))?;
+        let items: Vec<_> = idx.iter().map(|&i| &train.items[i]).collect();
+        let b = maker.make(&model, &items, k, epoch, &mut rng)?;
+        adversarial_examples += b.adversarial.iter().filter(|a| **a).count();
+        let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &dev);
+        let t = match b.soft_targets {
+            Some(soft) => {
+                Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev)
+            }
+            None => {
+                let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
+                one_hot(&maps, k, h, w, &dev)?
+            }
+        };
+        let logits = model.logits(x);
+        let loss = (cross_entropy(logits.clone(), t.clone(), b.temperature)
+            + soft_dice_loss(logits / b.temperature, t) * cfg.dice_weight)
+            .mean();
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        Ok((optim.step(cfg.learning_rate, model, grads), value))
+    };
+    let mut validate = |step: usize, train_loss: f64, model: &UNet| {
+        let (val_dice, val_dice_mean) = validation_dice(model, val, cfg.batch_size)?;
+        let dice = val_dice_mean.map_or("-".into(), |d| format!("{d:.3}"));
+        Ok(Validated {
+            score: -val_dice_mean.unwrap_or(0.0),
+            record: EpochStats {
+                epoch: step / steps_per_epoch,
+                train_loss,
+                val_dice,
+                val_dice_mean,
+            },
+            summary: format!("validation Dice {dice}"),
+        })
+    };
+    let schedule = Schedule {
         steps: steps_per_epoch * cfg.epochs,
-    });
-    let mut report = TrainReport {
-        epochs: Vec::new(),
-        best_epoch: 0,
+        validate_every: Some(steps_per_epoch),
+        steps_per_unit: steps_per_epoch,
+    };
+    let trained = train_loop(model, schedule, &mut step, &mut validate, progress)?;
+    let report = TrainReport {
+        epochs: trained.validations,
+        best_epoch: trained.best,
         seed,
         defence: maker.defence().clone(),
         teacher: None,
-        adversarial_examples: 0,
+        adversarial_examples,
     };
-    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
-    // training model would share BatchNorm's running statistics, which later steps update.
-    let mut best: Option<(f64, UNet)> = None;
-    for epoch in 1..=cfg.epochs {
-        order.shuffle(&mut rng);
-        let mut total = 0.0f64;
-        for (batch, idx) in order.chunks(cfg.batch_size).enumerate() {
-            let items: Vec<_> = idx.iter().map(|&i| &train.items[i]).collect();
-            let b = maker.make(&model, &items, k, epoch, &mut rng)?;
-            report.adversarial_examples += b.adversarial.iter().filter(|a| **a).count();
-            let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &dev);
-            let t = match b.soft_targets {
-                Some(soft) => {
-                    Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev)
-                }
-                None => {
-                    let maps: Vec<&[u8]> = items.iter().map(|s| s.labels.as_slice()).collect();
-                    one_hot(&maps, k, h, w, &dev)?
-                }
-            };
-            let logits = model.logits(x);
-            let loss = (cross_entropy(logits.clone(), t.clone(), b.temperature)
-                + soft_dice_loss(logits / b.temperature, t) * cfg.dice_weight)
-                .mean();
-            let value = loss.clone().into_scalar::<f32>();
-            if !value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    batch,
-                    loss: value,
-                });
-            }
-            total += value as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(cfg.learning_rate, model, grads);
-            progress(TrainEvent::Step { epoch, loss: value });
-        }
-        let (val_dice, val_dice_mean) = validation_dice(&model, val, cfg.batch_size)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: total / steps_per_epoch as f64,
-            val_dice,
-            val_dice_mean,
-        };
-        progress(TrainEvent::Epoch(stats.clone()));
-        report.epochs.push(stats);
-        let score = val_dice_mean.unwrap_or(0.0);
-        if best.as_ref().is_none_or(|(b, _)| score > *b) {
-            best = Some((score, model.valid()));
-            report.best_epoch = epoch;
-        }
-    }
-    let (_, model) = best.expect("at least one epoch");
-    Ok((model, report))
+    Ok((trained.model, report))
 }

@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::train_loop::{Schedule, TrainEvent, Validated, cosine_lr, train_loop};
 use crate::{Result, TrainError};
 
 /// Settings of [`train_shape`].
@@ -135,17 +136,6 @@ pub struct ShapeTrainReport {
     pub seed: u64,
 }
 
-/// Progress of shape training.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ShapeTrainEvent {
-    /// Training starts: total steps.
-    Start { steps: usize },
-    /// One step done.
-    Step { loss: f32 },
-    /// A validation.
-    Validation(ShapeValidation),
-}
-
 /// `[B, 1, S, S]` images of slices.
 ///
 /// # Errors
@@ -231,7 +221,7 @@ pub fn train_shape(
     val: &[ShapeSample],
     cfg: &ShapeTrainConfig,
     seed: u64,
-    progress: &mut dyn FnMut(ShapeTrainEvent),
+    progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(ShapeNet, ShapeTrainReport)> {
     cfg.validate()?;
     if train.is_empty() || val.is_empty() {
@@ -248,21 +238,11 @@ pub fn train_shape(
     }
     let ad = autodiff_device();
     let plain = default_device();
-    let mut model = net.init_seeded(seed, &ad)?;
+    let model = net.init_seeded(seed, &ad)?;
     let mut optim = AdamConfig::new().init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x54A9_E000);
-    let mut report = ShapeTrainReport {
-        validations: Vec::new(),
-        best_step: 0,
-        seed,
-    };
-    // The best weights are kept as an evaluation copy taken at validation time: a clone of the
-    // training model would share BatchNorm's running statistics, which later steps update.
-    let mut best: Option<(f64, ShapeNet)> = None;
-    let mut running = 0.0f64;
     let scale2 = net.point_scale * net.point_scale;
-    progress(ShapeTrainEvent::Start { steps: cfg.steps });
-    for step in 1..=cfg.steps {
+    let mut step = |step: usize, model: ShapeNet| {
         let batch: Vec<&ShapeSample> = (0..cfg.batch_size)
             .map(|_| &train[rng.random_range(0..train.len())])
             .collect();
@@ -321,45 +301,41 @@ pub fn train_shape(
             + (bce + dice.neg().add_scalar(1.0)) * cfg.mask_weight
             + recon * cfg.recon_weight;
         let value = loss.clone().into_scalar::<f32>();
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: 1,
-                batch: step,
-                loss: value,
-            });
-        }
-        running += value as f64;
-        let frac = (step - 1) as f64 / cfg.steps as f64;
-        let lr =
-            cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()));
+        let lr = cosine_lr(cfg.learning_rate, step, cfg.steps);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-        progress(ShapeTrainEvent::Step { loss: value });
-        if step % cfg.validate_every == 0 || step == cfg.steps {
-            let since = (step - 1) % cfg.validate_every + 1;
-            let pred = predict_points(&model, val, 32)?;
-            let mrse = pred
-                .iter()
-                .zip(val)
-                .map(|(p, v)| mean_point_distance(p, &v.points))
-                .sum::<f64>()
-                / val.len() as f64;
-            let v = ShapeValidation {
+        Ok((optim.step(lr, model, grads), value))
+    };
+    let mut validate = |step: usize, train_loss: f64, model: &ShapeNet| {
+        let pred = predict_points(model, val, 32)?;
+        let mrse = pred
+            .iter()
+            .zip(val)
+            .map(|(p, v)| mean_point_distance(p, &v.points))
+            .sum::<f64>()
+            / val.len() as f64;
+        Ok(Validated {
+            score: mrse,
+            record: ShapeValidation {
                 step,
-                train_loss: running / since as f64,
+                train_loss,
                 val_mrse: mrse,
-            };
-            running = 0.0;
-            progress(ShapeTrainEvent::Validation(v.clone()));
-            report.validations.push(v);
-            if best.as_ref().is_none_or(|(b, _)| mrse < *b) {
-                best = Some((mrse, model.valid()));
-                report.best_step = step;
-            }
-        }
-    }
-    let (_, model) = best.expect("the last step validates");
-    Ok((model, report))
+            },
+            summary: format!("validation MRSE {mrse:.2} px"),
+        })
+    };
+    let trained = train_loop(
+        model,
+        Schedule::every(cfg.steps, cfg.validate_every),
+        &mut step,
+        &mut validate,
+        progress,
+    )?;
+    let report = ShapeTrainReport {
+        validations: trained.validations,
+        best_step: trained.best,
+        seed,
+    };
+    Ok((trained.model, report))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::train_loop::{Schedule, TrainEvent, train_loop};
 use crate::{Result, TrainError};
 
 /// Settings of [`train_generator`].
@@ -115,7 +116,7 @@ pub fn train_generator(
     targets: &[f32],
     cfg: &GeneratorTrainConfig,
     seed: u64,
-    progress: &mut dyn FnMut(usize, f32),
+    progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(DeformGenerator, GeneratorReport)> {
     cfg.validate()?;
     train
@@ -139,7 +140,7 @@ pub fn train_generator(
         grid: sc.grid,
         bias_grid: sc.bias_grid,
     };
-    let mut generator = gen_cfg.init_seeded(seed, &ad)?;
+    let generator = gen_cfg.init_seeded(seed, &ad)?;
     let eval = model.valid();
     let mut optim = AdamConfig::new().init();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -154,7 +155,7 @@ pub fn train_generator(
         drops: Vec::with_capacity(cfg.steps),
         seed,
     };
-    for step in 0..cfg.steps {
+    let mut step = |_: usize, generator: DeformGenerator| {
         let idx: Vec<usize> = (0..cfg.batch_size)
             .map(|_| rng.random_range(0..train.items.len()))
             .collect();
@@ -179,22 +180,26 @@ pub fn train_generator(
         let size = (d.abs().mean() + lb.abs().mean()) / 2.0;
         let loss = short.powi_scalar(2).mean() + size * cfg.size_weight;
         let value = loss.clone().into_scalar::<f32>();
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: 0,
-                batch: step,
-                loss: value,
-            });
-        }
         report.losses.push(value);
         report
             .drops
             .push(drop.inner().sum().into_scalar::<f32>() / b as f32);
         let grads = GradientsParams::from_grads(loss.backward(), &generator);
-        generator = optim.step(cfg.learning_rate, generator, grads);
-        progress(step + 1, value);
-    }
-    Ok((generator, report))
+        Ok((optim.step(cfg.learning_rate, generator, grads), value))
+    };
+    let schedule = Schedule {
+        steps: cfg.steps,
+        validate_every: None,
+        steps_per_unit: 1,
+    };
+    let trained = train_loop::<_, ()>(
+        generator,
+        schedule,
+        &mut step,
+        &mut |_, _, _| Err(TrainError::Data("the generator has no validation".into())),
+        progress,
+    )?;
+    Ok((trained.model, report))
 }
 
 #[cfg(test)]
@@ -236,7 +241,7 @@ mod tests {
             width: 2,
             ..Default::default()
         };
-        let run = || train_generator(&synth, &model, &data, &[0.1, 0.2], &cfg, 9, &mut |_, _| {});
+        let run = || train_generator(&synth, &model, &data, &[0.1, 0.2], &cfg, 9, &mut |_| {});
         let (g, r) = run().unwrap();
         let (_, r2) = run().unwrap();
         assert_eq!(r.losses.len(), 3);
@@ -250,6 +255,6 @@ mod tests {
                 .chain(&tensor_to_vec(b))
                 .all(|v| v.abs() < 1.0)
         );
-        assert!(train_generator(&synth, &model, &data, &[], &cfg, 9, &mut |_, _| {}).is_err());
+        assert!(train_generator(&synth, &model, &data, &[], &cfg, 9, &mut |_| {}).is_err());
     }
 }

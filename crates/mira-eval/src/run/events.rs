@@ -7,30 +7,8 @@ use mira_train::TrainEvent;
 pub enum RunEvent {
     /// A phase starts.
     Phase(String),
-    /// Training progress of a model.
+    /// Training progress of a model (or of a learned attacker, `attacker of NAME`).
     Train { model: String, event: TrainEvent },
-    /// Training progress of a registration model.
-    RegTrain {
-        model: String,
-        event: mira_train::RegTrainEvent,
-    },
-    /// Training progress of a shape model.
-    ShapeTrain {
-        model: String,
-        event: mira_train::ShapeTrainEvent,
-    },
-    /// Training progress of a brain-age model.
-    AgeTrain {
-        model: String,
-        event: mira_train::AgeTrainEvent,
-    },
-    /// Training progress of a learned synthesis attacker (S2): step `step` of `steps`.
-    GeneratorTrain {
-        model: String,
-        step: usize,
-        steps: usize,
-        loss: f32,
-    },
     /// A cell starts: how many cases it will attack.
     CellStart { cell: String, cases: usize },
     /// Cases of the running cell finished.

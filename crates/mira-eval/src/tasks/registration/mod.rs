@@ -183,7 +183,7 @@ fn models(
                 &exp.training,
                 mix(exp.seed, 1000 + i as u64),
                 &mut |event| {
-                    progress(RunEvent::RegTrain {
+                    progress(RunEvent::Train {
                         model: name.clone(),
                         event,
                     })

@@ -129,7 +129,7 @@ fn models(
                 &cfg,
                 mix(exp.seed, 1000 + i as u64),
                 &mut |event| {
-                    progress(RunEvent::ShapeTrain {
+                    progress(RunEvent::Train {
                         model: name.clone(),
                         event,
                     })

@@ -85,7 +85,6 @@ pub(crate) fn generators(
             setup.may_train(exp.models.len() + i, &format!("attacker:{}", entry.name))?;
             let name = entry.name.clone();
             let progress = setup.progress();
-            let steps = exp.generator.train.steps;
             let (generator, report) = train_generator(
                 synth,
                 &models[i],
@@ -93,12 +92,10 @@ pub(crate) fn generators(
                 &exp.search.targets,
                 &exp.generator.train,
                 mix(exp.seed, 2000 + i as u64),
-                &mut |step, loss| {
-                    progress(RunEvent::GeneratorTrain {
-                        model: name.clone(),
-                        step,
-                        steps,
-                        loss,
+                &mut |event| {
+                    progress(RunEvent::Train {
+                        model: format!("the attacker of {name}"),
+                        event,
                     })
                 },
             )?;
