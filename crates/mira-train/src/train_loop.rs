@@ -82,6 +82,12 @@ pub struct Trained<M, V> {
     pub best: usize,
 }
 
+/// A trainer's step: step number (from 1) and model in, updated model and the step's loss out.
+pub type StepFn<'a, M> = dyn FnMut(usize, M) -> Result<(M, f32)> + 'a;
+
+/// A trainer's validation: step, mean training loss since the previous validation, model.
+pub type ValidateFn<'a, M, V> = dyn FnMut(usize, f64, &M) -> Result<Validated<V>> + 'a;
+
 /// The cosine learning-rate schedule of the step-based trainers: `base` at step 1, decaying
 /// to a tenth of it at the end.
 pub fn cosine_lr(base: f64, step: usize, steps: usize) -> f64 {
@@ -98,8 +104,8 @@ pub fn cosine_lr(base: f64, step: usize, steps: usize) -> f64 {
 pub fn train_loop<M: Module, V>(
     mut model: M,
     schedule: Schedule,
-    step: &mut dyn FnMut(usize, M) -> Result<(M, f32)>,
-    validate: &mut dyn FnMut(usize, f64, &M) -> Result<Validated<V>>,
+    step: &mut StepFn<'_, M>,
+    validate: &mut ValidateFn<'_, M, V>,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<Trained<M, V>> {
     let unit = schedule.steps_per_unit.max(1);
