@@ -81,35 +81,9 @@ pub fn resample_closed(points: &[[f64; 2]], n: usize) -> Vec<[f64; 2]> {
     out
 }
 
-/// Mean Euclidean distance between corresponding points (the S4 "MRSE", pixels).
-///
-/// # Panics
-/// Never; unequal lengths compare the common prefix (empty: 0).
-pub fn mean_point_distance(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
-    let n = a.len().min(b.len());
-    if n == 0 {
-        return 0.0;
-    }
-    a.iter()
-        .zip(b)
-        .map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt())
-        .sum::<f64>()
-        / n as f64
-}
-
-/// Dice of two binary masks of equal length (1 when both are empty).
-pub fn mask_dice(a: &[u8], b: &[u8]) -> f64 {
-    let (mut inter, mut sum) = (0usize, 0usize);
-    for (x, y) in a.iter().zip(b) {
-        inter += usize::from(*x > 0 && *y > 0);
-        sum += usize::from(*x > 0) + usize::from(*y > 0);
-    }
-    if sum == 0 {
-        1.0
-    } else {
-        2.0 * inter as f64 / sum as f64
-    }
-}
+/// Mean distance between corresponding contour points (MRSE) and the Dice of two rasterised
+/// polygons: the shared metrics ([`mira_stats::metrics`]).
+pub use mira_stats::{mask_dice, mean_distance as mean_point_distance};
 
 #[cfg(test)]
 mod tests {

@@ -53,18 +53,11 @@ pub fn tre_grid(size: usize, n: usize) -> Vec<[f64; 2]> {
 
 /// Target registration error: the root mean square distance between `pred(p)` and
 /// `truth(p)` over the points `grid` (pixels in, pixels out).
+/// (The metric itself is [`mira_stats::rms_distance`].)
 pub fn tre(pred: &Rigid2d, truth: &Rigid2d, grid: &[[f64; 2]]) -> f64 {
-    if grid.is_empty() {
-        return 0.0;
-    }
-    let ss: f64 = grid
-        .iter()
-        .map(|&p| {
-            let (a, b) = (pred.apply(p), truth.apply(p));
-            (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
-        })
-        .sum();
-    (ss / grid.len() as f64).sqrt()
+    let a: Vec<[f64; 2]> = grid.iter().map(|&p| pred.apply(p)).collect();
+    let b: Vec<[f64; 2]> = grid.iter().map(|&p| truth.apply(p)).collect();
+    mira_stats::rms_distance(&a, &b)
 }
 
 /// Bilinear sample of a `h × w` image at `(x, y)` (pixel coordinates), edges clamped.

@@ -94,25 +94,8 @@ pub struct ShapeSummaryRow {
     pub auc_adv: f64,
 }
 
-/// ROC AUC of `positive` scores against `negative` ones (Mann–Whitney; ties count half).
-pub fn roc_auc(positive: &[f64], negative: &[f64]) -> f64 {
-    if positive.is_empty() || negative.is_empty() {
-        return f64::NAN;
-    }
-    let mut wins = 0.0;
-    for p in positive {
-        for n in negative {
-            wins += if p > n {
-                1.0
-            } else if p == n {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    wins / (positive.len() * negative.len()) as f64
-}
+/// ROC AUC: the shared metric ([`mira_stats::roc_auc`]).
+pub use mira_stats::roc_auc;
 
 /// Summaries in first-appearance order of (model, attack), ε ascending within.
 pub fn summarise_shape(records: &[ShapeRecord]) -> Vec<ShapeSummaryRow> {

@@ -1,23 +1,24 @@
 //! Metrics and statistics for robustness studies, on plain host data.
 //!
-//! This crate knows nothing about tensors or models: it takes label maps, per-case scores and
-//! paired samples, and returns numbers whose definitions match the references used in the
+//! This crate knows nothing about tensors or models: it takes label maps, points, per-case
+//! scores and paired samples, and returns numbers whose definitions match the references used in the
 //! field (Dice as in BraTS with undefined cases skipped; Wilcoxon signed-rank as in SciPy's
 //! `scipy.stats.wilcoxon` defaults; Holm's step-down correction). Every reference value in the
 //! tests says where it came from.
 
 mod bootstrap;
-mod dice;
 mod holm;
+pub mod metrics;
 mod summary;
-mod target;
 mod wilcoxon;
 
 pub use bootstrap::bootstrap_mean_ci;
-pub use dice::{DiceOptions, dice_per_label, mean_defined, paired_means};
 pub use holm::holm;
+pub use metrics::{
+    DiceOptions, dice_per_label, mask_dice, mean_absolute_error, mean_defined, mean_distance,
+    mean_signed_error, paired_means, rms_distance, roc_auc, target_agreement,
+};
 pub use summary::{Summary, quantile};
-pub use target::target_agreement;
 pub use wilcoxon::{Wilcoxon, WilcoxonMethod, wilcoxon_signed_rank};
 
 /// Errors from statistics on user data.

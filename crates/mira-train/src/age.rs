@@ -273,12 +273,8 @@ pub fn train_age(
     };
     let mut validate = |step: usize, train_loss: f64, model: &AgeNet| {
         let pred = predict_age(model, val, 16)?;
-        let mae = pred
-            .iter()
-            .zip(val)
-            .map(|(p, v)| (p - v.age).abs())
-            .sum::<f64>()
-            / val.len() as f64;
+        let ages: Vec<f64> = val.iter().map(|v| v.age).collect();
+        let mae = mira_stats::mean_absolute_error(&pred, &ages);
         Ok(Validated {
             score: mae,
             record: AgeValidation {

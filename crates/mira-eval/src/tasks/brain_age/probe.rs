@@ -72,13 +72,11 @@ impl<M: Forward<5, 2> + Module> ProbeTarget<5> for AgeProbe<M> {
     }
 
     fn metric(&self, x: Tensor<5>) -> Result<f64> {
-        let pred = tensor_to_vec(self.eval.forward(x));
-        let sum: f64 = pred
-            .iter()
-            .zip(&self.ages)
-            .map(|(&p, a)| (p as f64 - a).abs())
-            .sum();
-        Ok(sum / pred.len().max(1) as f64)
+        let pred: Vec<f64> = tensor_to_vec(self.eval.forward(x))
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        Ok(mira_stats::mean_absolute_error(&pred, &self.ages))
     }
 
     fn scale(&self) -> &Metric {

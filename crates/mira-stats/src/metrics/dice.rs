@@ -89,6 +89,21 @@ pub fn paired_means(a: &[Option<f64>], b: &[Option<f64>]) -> Option<(f64, f64)> 
     })
 }
 
+/// Dice of two binary masks of equal length (nonzero = inside; 1 when both are empty): the
+/// overlap of a predicted and a true polygon, rasterised.
+pub fn mask_dice(a: &[u8], b: &[u8]) -> f64 {
+    let (mut inter, mut sum) = (0usize, 0usize);
+    for (x, y) in a.iter().zip(b) {
+        inter += usize::from(*x > 0 && *y > 0);
+        sum += usize::from(*x > 0) + usize::from(*y > 0);
+    }
+    if sum == 0 {
+        1.0
+    } else {
+        2.0 * inter as f64 / sum as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +169,19 @@ mod tests {
     fn mean_skips_undefined() {
         assert_eq!(mean_defined(&[Some(1.0), None, Some(0.0)]), Some(0.5));
         assert_eq!(mean_defined(&[None, None]), None);
+    }
+
+    /// Hand values of the binary-mask Dice.
+    #[test]
+    fn mask_dice_matches_hand_values() {
+        let cases: [(&[u8], &[u8], f64); 4] = [
+            (&[1, 1, 0, 0], &[1, 0, 0, 0], 2.0 / 3.0),
+            (&[0, 0], &[0, 0], 1.0),
+            (&[1, 0], &[0, 1], 0.0),
+            (&[2, 1, 1], &[1, 1, 1], 1.0),
+        ];
+        for (a, b, want) in cases {
+            assert!((mask_dice(a, b) - want).abs() < 1e-12, "{a:?} {b:?}");
+        }
     }
 }
