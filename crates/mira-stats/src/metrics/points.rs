@@ -38,9 +38,12 @@ mod tests {
 
     /// Hand values: a shift of (3, 4) is 5 everywhere; distances 1 and 3 have RMS √5 and
     /// mean 2.
+    /// Two point sets, their RMS distance and their mean distance.
+    type Case<'a> = (&'a [[f64; 2]], &'a [[f64; 2]], f64, f64);
+
     #[test]
     fn distances_match_hand_values() {
-        let cases: [(&[[f64; 2]], &[[f64; 2]], f64, f64); 4] = [
+        let cases: [Case; 4] = [
             (
                 &[[0.0, 0.0], [1.0, 1.0]],
                 &[[3.0, 4.0], [4.0, 5.0]],
