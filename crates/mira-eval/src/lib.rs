@@ -28,8 +28,8 @@ pub use bench::{
 };
 pub use cells::check_budget;
 pub use checks::{
-    Alternative, AttackFacts, ChecksConfig, Metric, ProbeConfig, ProbeSetup, ProbeTarget, Warning,
-    probe, record_checks,
+    Alternative, AttackFacts, ChecksConfig, Metric, ProbeConfig, ProbePlan, ProbeSetup,
+    ProbeTarget, Warning, check_records, probe, record_checks,
 };
 pub use error::{EvalError, Result};
 pub use report::warnings_markdown;

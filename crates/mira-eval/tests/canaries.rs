@@ -217,7 +217,7 @@ universal_fit_subjects = 8
 [training]
 steps = 600
 validate_every = 150
-learning_rate = 3e-3
+learning_rate = 1e-3
 [[models]]
 name = "cnn"
 kind = "cnn"
@@ -324,7 +324,7 @@ val_slices = 4
 test_slices = 8
 examples = 0
 [training]
-epochs = 20
+epochs = 40
 batch_size = 8
 [[models]]
 name = "unet"

@@ -11,12 +11,12 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use mira_attack::{Attack, AttackSpec, Bounds, LpBall, ModelObjective, Norm, Objective, PgdConfig};
 use mira_eval::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, Record, RunEvent, Setup, Spec, Task,
-    cell_label, cell_seed, eps_f64, mix,
+    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, Record, Setup, Spec, Task, cell_label,
+    cell_seed, eps_f64, mix,
 };
 use mira_eval::{
-    AttackFacts, Metric, ProbeSetup, ProbeTarget, Result, Shard, Warning, check_budget, merge,
-    prepare_models, probe, rebuild, record_checks, run, run_shard,
+    AttackFacts, Metric, ProbeConfig, ProbePlan, ProbeTarget, Result, Shard, Warning, check_budget,
+    check_records, merge, prepare_models, probe, rebuild, run, run_shard,
 };
 use mira_nn::{Forward, default_device, tensor_to_vec};
 use rand::{Rng, SeedableRng};
@@ -68,6 +68,11 @@ struct Ready {
 }
 
 const ATTACKS: [&str; 2] = ["fgsm", "pgd"];
+
+/// The toy task's metric: mean absolute error, collapsed above 0.5.
+fn toy_metric() -> Metric {
+    Metric::new("mean |error|", true, 3, 0.01).collapsing(0.5, "above 0.5")
+}
 
 fn spec_of(name: &str) -> AttackSpec {
     match name {
@@ -268,54 +273,31 @@ impl Task for ToyTask {
         })
     }
 
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[ToyRecord],
-        _progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let metric = Metric {
-            name: "mean |error|".into(),
-            higher_is_worse: true,
-            decimals: 3,
-            collapse: 0.5,
-            collapse_goal: "above 0.5".into(),
-            tolerance: 0.01,
-            budget: "ε",
-        };
+    fn record_checks(_spec: &ToySpec, records: &[ToyRecord]) -> Vec<Warning> {
         let facts: Vec<AttackFacts> = ATTACKS
             .iter()
-            .map(|a| AttackFacts {
-                name: a.to_string(),
-                monotone: true,
-                single_step: *a == "fgsm",
-                iterative: *a != "fgsm",
-                group: String::new(),
-            })
+            .map(|a| AttackFacts::entry(a, true, a, true, String::new()))
             .collect();
-        let mut w = record_checks(
-            records,
-            &["toy".into()],
-            &facts,
-            |r| Some((r.adv - r.target).abs()),
-            &metric,
-            &|_, _| None,
-        );
+        check_records(records, &["toy".into()], &facts, &toy_metric(), |r| {
+            Some((r.adv - r.target).abs())
+        })
+    }
+
+    fn probes_enabled(_spec: &ToySpec) -> bool {
+        true
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         let target = ToyProbe {
             ready: run.ready,
-            metric,
+            metric: toy_metric(),
         };
-        let setup = ProbeSetup {
-            model: "toy",
-            attack: "pgd",
-            spec: spec_of("pgd"),
-            norm: Norm::Linf,
-            epsilon: 0.1,
-            large_epsilon: 0.5,
+        let config = ProbeConfig {
             random_queries: 50,
-            seed: 3,
+            ..ProbeConfig::default()
         };
-        w.extend(probe(&target, &setup)?);
-        Ok(w)
+        let plan = ProbePlan::new(("pgd".into(), spec_of("pgd")), Norm::Linf, 0.1, &config, 3);
+        probe(&target, &plan.setup("toy", 0))
     }
 
     fn outputs(

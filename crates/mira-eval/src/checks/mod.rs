@@ -10,8 +10,8 @@ mod probes;
 mod records;
 
 pub(crate) use probes::reference_attack;
-pub use probes::{Alternative, Metric, ProbeConfig, ProbeSetup, ProbeTarget, probe};
-pub use records::{AttackFacts, record_checks};
+pub use probes::{Alternative, Metric, ProbeConfig, ProbePlan, ProbeSetup, ProbeTarget, probe};
+pub use records::{AttackFacts, check_records, record_checks};
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,19 @@ impl Default for ChecksConfig {
             large_epsilon: 0.5,
             collapse_dice: 0.2,
             random_queries: 200,
+        }
+    }
+}
+
+impl ChecksConfig {
+    /// The probe settings of segmentation's flat `[checks]` keys.
+    pub fn probes(&self) -> ProbeConfig {
+        ProbeConfig {
+            enabled: self.enabled,
+            sample: self.sample,
+            tolerance: Some(self.tolerance),
+            large_epsilon: self.large_epsilon,
+            random_queries: self.random_queries,
         }
     }
 }

@@ -46,6 +46,41 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// A metric printed with `decimals`, whose means differ by noise below `tolerance`; without
+    /// a collapse level, its budgets called ε.
+    pub fn new(
+        name: impl Into<String>,
+        higher_is_worse: bool,
+        decimals: usize,
+        tolerance: f64,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            higher_is_worse,
+            decimals,
+            collapse: 0.0,
+            collapse_goal: String::new(),
+            tolerance,
+            budget: "ε",
+        }
+    }
+
+    /// With the level a working attack at a very large budget passes, and where it drives the
+    /// metric, in words.
+    #[must_use]
+    pub fn collapsing(mut self, level: f64, goal: impl Into<String>) -> Self {
+        self.collapse = level;
+        self.collapse_goal = goal.into();
+        self
+    }
+
+    /// With the records' budget called `budget` in messages.
+    #[must_use]
+    pub fn budget(mut self, budget: &'static str) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Damage of a metric value: larger is worse for the model.
     fn damage(&self, v: f64) -> f64 {
         if self.higher_is_worse { v } else { -v }
@@ -169,6 +204,59 @@ pub struct ProbeSetup<'a> {
     pub random_queries: usize,
     /// Seed of the probes' randomness.
     pub seed: u64,
+}
+
+/// The reference attack, budgets and settings every model of a run is probed with.
+#[derive(Debug, Clone)]
+pub struct ProbePlan {
+    /// Name of the reference attack for warnings.
+    pub attack: String,
+    /// The reference gradient attack.
+    pub spec: AttackSpec,
+    /// Norm of the budget.
+    pub norm: Norm,
+    /// The sweep's largest budget.
+    pub epsilon: f32,
+    /// Very large budget and random-search queries.
+    pub config: ProbeConfig,
+    /// The run's master seed.
+    pub seed: u64,
+}
+
+impl ProbePlan {
+    /// The plan of a run: its reference attack (name, spec), norm and largest budget, probe
+    /// settings and master seed.
+    pub fn new(
+        (attack, spec): (String, AttackSpec),
+        norm: Norm,
+        epsilon: f32,
+        config: &ProbeConfig,
+        seed: u64,
+    ) -> Self {
+        Self {
+            attack,
+            spec,
+            norm,
+            epsilon,
+            config: config.clone(),
+            seed,
+        }
+    }
+
+    /// The setup of the run's model number `index`, named `model` (its probes seeded from the
+    /// run's seed and the index).
+    pub fn setup<'a>(&'a self, model: &'a str, index: usize) -> ProbeSetup<'a> {
+        ProbeSetup {
+            model,
+            attack: &self.attack,
+            spec: self.spec.clone(),
+            norm: self.norm,
+            epsilon: self.epsilon,
+            large_epsilon: self.config.large_epsilon,
+            random_queries: self.config.random_queries,
+            seed: crate::run::mix(self.seed, 77_000 + index as u64),
+        }
+    }
 }
 
 /// Runs the probes on `target`.

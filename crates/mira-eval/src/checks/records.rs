@@ -20,6 +20,31 @@ pub struct AttackFacts {
     pub group: String,
 }
 
+impl AttackFacts {
+    /// An entry compared within `group`: single-step FGSM or an iterative attack when it is a
+    /// per-image attack (`per_image`), neither otherwise.
+    pub fn entry(name: &str, per_image: bool, kind: &str, monotone: bool, group: String) -> Self {
+        Self {
+            name: name.to_string(),
+            monotone,
+            single_step: per_image && kind == "fgsm",
+            iterative: per_image && kind != "fgsm",
+            group,
+        }
+    }
+}
+
+/// [`record_checks`] without notices.
+pub fn check_records<R: Record>(
+    records: &[R],
+    models: &[String],
+    attacks: &[AttackFacts],
+    metric: &Metric,
+    value: impl Fn(&R) -> Option<f64>,
+) -> Vec<Warning> {
+    record_checks(records, models, attacks, value, metric, &|_, _| None)
+}
+
 /// Mean of the defined values.
 fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let v: Vec<f64> = values.flatten().collect();

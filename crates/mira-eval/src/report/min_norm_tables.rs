@@ -51,15 +51,50 @@ min_norm_record!(
     mira_report::ShapeRecord
 );
 
-/// The records of fixed-budget attacks and those of the min-norm attacks named in `min_norm`.
-pub(crate) fn split_records<R: MinNormRecord>(
+/// What the tables read of an attack entry of any task.
+pub(crate) trait MinNormEntry {
+    /// The entry's name (records' `attack`).
+    fn name(&self) -> &str;
+    /// Whether the entry is a min-norm search.
+    fn is_min_norm(&self) -> bool;
+    /// Whether the fixed-budget entry `other` is compared with this search (the same goal,
+    /// image or norm, as the task defines it).
+    fn compares_with(&self, other: &Self) -> bool;
+}
+
+/// The records of fixed-budget attacks and those of the min-norm entries of `attacks`.
+pub(crate) fn split_records<R: MinNormRecord, E: MinNormEntry>(
     records: &[R],
-    min_norm: &[&str],
+    attacks: &[E],
 ) -> (Vec<R>, Vec<R>) {
+    let is_min_norm = |name: &str| attacks.iter().any(|a| a.is_min_norm() && a.name() == name);
     records
         .iter()
         .cloned()
-        .partition(|r| !min_norm.contains(&r.attack()))
+        .partition(|r| !is_min_norm(r.attack()))
+}
+
+/// Per model, a search for each min-norm entry that `only` accepts, each compared with the
+/// fixed-budget entries it [`MinNormEntry::compares_with`]; model-major order.
+pub(crate) fn searches<'a, E: MinNormEntry>(
+    models: &[&'a str],
+    attacks: &'a [E],
+    only: &dyn Fn(&E) -> bool,
+) -> Vec<Search<'a>> {
+    let mut out = Vec::new();
+    for &model in models {
+        for a in attacks.iter().filter(|a| a.is_min_norm() && only(a)) {
+            let fixed = attacks
+                .iter()
+                .filter(|o| !o.is_min_norm() && a.compares_with(o));
+            out.push(Search {
+                model,
+                attack: a.name(),
+                fixed: fixed.map(|o| o.name()).collect(),
+            });
+        }
+    }
+    out
 }
 
 /// One (model, min-norm attack) of a run.

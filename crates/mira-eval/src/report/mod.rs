@@ -22,3 +22,12 @@ pub fn warnings_markdown(enabled: bool, warnings: &[Warning]) -> String {
     }
     s
 }
+
+/// The findings list `mira run` prints: a heading and one bullet a finding.
+pub(crate) fn findings_text(findings: &[String]) -> String {
+    let mut text = String::from("Findings:\n");
+    for f in findings {
+        text += &format!("  - {f}\n");
+    }
+    text
+}

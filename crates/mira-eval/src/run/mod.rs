@@ -28,3 +28,4 @@ pub use runner::{Outcome, rebuild, run};
 pub use setup::Setup;
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use task::{Batch, CellRun, Planned, Record, Spec, Task};
+pub(crate) use task::{impl_record, impl_spec};

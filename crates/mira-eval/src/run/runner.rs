@@ -111,7 +111,12 @@ pub(crate) fn finish<T: Task>(
     progress: &mut dyn FnMut(RunEvent),
 ) -> Result<(T::Summary, Vec<Warning>)> {
     T::after_cells(run, records, progress)?;
-    let warnings = T::checks(run, records, progress)?;
+    progress(RunEvent::Phase("sanity checks".into()));
+    let mut warnings = T::record_checks(run.spec, records);
+    if T::probes_enabled(run.spec) {
+        progress(RunEvent::Phase("sanity checks: model probes".into()));
+        warnings.extend(T::probes(run)?);
+    }
     write_warnings(run.out, &warnings)?;
     let summary = T::outputs(manifest, records, &warnings, run.out)?;
     Ok((summary, warnings))

@@ -207,15 +207,23 @@ pub trait Task: Sized + 'static {
         Ok(())
     }
 
-    /// The sanity checks: record checks on the task's metric and the model probes.
+    /// The record checks on the task's metric (monotone in ε, iterative at least as strong as
+    /// FGSM: [`crate::checks::record_checks`]), over every record of the run.
+    fn record_checks(spec: &Self::Spec, records: &[Self::Record]) -> Vec<Warning>;
+
+    /// Whether the model probes run (`[checks.probes] enabled`).
+    fn probes_enabled(_spec: &Self::Spec) -> bool {
+        false
+    }
+
+    /// The model probes of every model ([`crate::checks::probe`] on the task's metric), after
+    /// the record checks.
     ///
     /// # Errors
     /// Probe failures other than those the checks report.
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[Self::Record],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>>;
+    fn probes(_run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        Ok(Vec::new())
+    }
 
     /// Summaries, findings and `report.html` from the records, the manifest and the warnings:
     /// what a run, a merge and `mira report` write.
@@ -232,3 +240,49 @@ pub trait Task: Sized + 'static {
     /// What `mira run` prints of the summary (tables, findings), without the checks.
     fn console(summary: &Self::Summary) -> String;
 }
+
+/// Implements [`Spec`] for an experiment struct with `name` and `seed` fields and inherent
+/// `validate` and `resolve_paths` methods (every built-in task's experiment).
+macro_rules! impl_spec {
+    ($experiment:ty) => {
+        impl $crate::run::Spec for $experiment {
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn seed(&self) -> u64 {
+                self.seed
+            }
+
+            fn set_seed(&mut self, seed: u64) {
+                self.seed = seed;
+            }
+
+            fn validate(&self) -> $crate::Result<()> {
+                <$experiment>::validate(self)
+            }
+
+            fn resolve_paths(&mut self, base: &std::path::Path) {
+                <$experiment>::resolve_paths(self, base)
+            }
+        }
+    };
+}
+pub(crate) use impl_spec;
+
+/// Implements [`Record`] for a record with `model` and `case` fields, keyed by its `$attack`
+/// name and `$budget` fields (`attack` and `epsilon` for most tasks).
+macro_rules! impl_record {
+    ($record:ty, $attack:ident, $budget:ident) => {
+        impl $crate::run::Record for $record {
+            fn key(&self) -> $crate::run::CellKey {
+                $crate::run::CellKey::new(&self.model, &self.$attack, self.$budget)
+            }
+
+            fn case(&self) -> usize {
+                self.case
+            }
+        }
+    };
+}
+pub(crate) use impl_record;

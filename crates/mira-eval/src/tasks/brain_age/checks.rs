@@ -5,8 +5,7 @@
 use mira_attack::Norm;
 use mira_report::AgeRecord;
 
-use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
-use crate::run::mix;
+use crate::checks::{AttackFacts, Metric, ProbePlan, check_records, probe, reference_attack};
 use crate::spec::HasAttack;
 use crate::tasks::brain_age::{AgeExperiment, AgeGoal, AgeGradient, AgeProbe, AgeReady, AgeScope};
 use crate::{Result, Warning};
@@ -19,34 +18,15 @@ pub(crate) fn iterative_weaker(exp: &AgeExperiment, records: &[AgeRecord]) -> Ve
         .iter()
         .map(|a| {
             let per_image = a.scope == AgeScope::PerImage;
-            let fgsm = a.attack().kind() == "fgsm";
-            AttackFacts {
-                name: a.name.clone(),
-                monotone: false,
-                single_step: per_image && fgsm,
-                iterative: per_image && !fgsm,
-                group: format!("{:?} {:?} {:?}", a.goal, a.norm, a.gradient),
-            }
+            let group = format!("{:?} {:?} {:?}", a.goal, a.norm, a.gradient);
+            AttackFacts::entry(&a.name, per_image, a.attack().kind(), false, group)
         })
         .collect();
-    let metric = Metric {
-        name: "MAE (y)".into(),
-        higher_is_worse: true,
-        decimals: 2,
-        collapse: 0.0,
-        collapse_goal: String::new(),
-        tolerance: exp.checks.monotone_tolerance_years,
-        budget: "ε",
-    };
+    let metric = Metric::new("MAE (y)", true, 2, exp.checks.monotone_tolerance_years);
     let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
-    record_checks(
-        records,
-        &names,
-        &facts,
-        |r| Some((r.adv_pred - r.age).abs()),
-        &metric,
-        &|_, _| None,
-    )
+    check_records(records, &names, &facts, &metric, |r| {
+        Some((r.adv_pred - r.age).abs())
+    })
 }
 
 /// The probes of every model with the strongest untargeted per-image plain-gradient attack, at
@@ -71,26 +51,18 @@ pub(crate) fn probes(exp: &AgeExperiment, ready: &AgeReady) -> Result<Vec<Warnin
     };
     let c = &exp.checks.probes;
     let tolerance = c.tolerance.unwrap_or(exp.checks.monotone_tolerance_years);
+    let plan = ProbePlan::new((attack, spec), norm, epsilon, c, exp.seed);
     let mut out = Vec::new();
     for (mi, entry) in exp.models.iter().enumerate() {
+        let threshold = exp.sweep.threshold_years;
         let target = AgeProbe::new(
             &ready.models[mi],
             &ready.test,
             c.sample,
-            exp.sweep.threshold_years,
+            threshold,
             tolerance,
         )?;
-        let setup = ProbeSetup {
-            model: &entry.name,
-            attack: &attack,
-            spec: spec.clone(),
-            norm,
-            epsilon,
-            large_epsilon: c.large_epsilon,
-            random_queries: c.random_queries,
-            seed: mix(exp.seed, 77_000 + mi as u64),
-        };
-        out.extend(probe(&target, &setup)?);
+        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
     }
     Ok(out)
 }

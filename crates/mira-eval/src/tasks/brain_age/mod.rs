@@ -24,7 +24,7 @@ use mira_train::{feature_stats, fit_tissue_model, predict_age, train_age};
 use crate::cells::CellAttack;
 use crate::run::folder::write_json;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, eps_f64, example_file, mix, subjects_hash,
 };
 use crate::{EvalError, Result, Warning};
@@ -362,22 +362,20 @@ impl Task for BrainAge {
         if p.cell.picture { vec![0] } else { Vec::new() }
     }
 
-    /// The MAE monotonicity check, FGSM against the iterative attacks, then the probes of
-    /// every model.
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[AgeRecord],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let exp = run.spec;
+    /// The MAE monotonicity check and FGSM against the iterative attacks.
+    fn record_checks(exp: &AgeExperiment, records: &[AgeRecord]) -> Vec<Warning> {
         let rows = summarise_age(records, exp.sweep.threshold_years);
         let mut warnings = outputs::age_warnings(exp, &rows);
         warnings.extend(checks::iterative_weaker(exp, records));
-        if exp.checks.probes.enabled {
-            progress(RunEvent::Phase("sanity checks: model probes".into()));
-            warnings.extend(checks::probes(exp, run.ready)?);
-        }
-        Ok(warnings)
+        warnings
+    }
+
+    fn probes_enabled(exp: &AgeExperiment) -> bool {
+        exp.checks.probes.enabled
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        checks::probes(run.spec, run.ready)
     }
 
     fn outputs(
@@ -390,11 +388,7 @@ impl Task for BrainAge {
     }
 
     fn console(s: &AgeSummary) -> String {
-        let mut text = String::from("Findings:\n");
-        for f in &s.findings {
-            text += &format!("  - {f}\n");
-        }
-        text
+        crate::report::findings_text(&s.findings)
     }
 }
 
@@ -418,34 +412,5 @@ fn record_fit(out: &std::path::Path, key: &str, fit: serde_json::Value) -> Resul
     write_json(&path, &fits)
 }
 
-impl crate::run::Record for AgeRecord {
-    fn key(&self) -> CellKey {
-        CellKey::new(&self.model, &self.attack, self.epsilon)
-    }
-
-    fn case(&self) -> usize {
-        self.case
-    }
-}
-
-impl Spec for AgeExperiment {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
-    fn validate(&self) -> Result<()> {
-        AgeExperiment::validate(self)
-    }
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        AgeExperiment::resolve_paths(self, base)
-    }
-}
+crate::run::impl_record!(AgeRecord, attack, epsilon);
+crate::run::impl_spec!(AgeExperiment);

@@ -40,15 +40,10 @@ impl<M: Forward<5, 2> + Module> AgeProbe<M> {
             eval: model.valid(),
             x0: volumes_tensor(&refs, &default_device())?,
             ages: chunk.iter().map(|s| s.age).collect(),
-            metric: Metric {
-                name: "MAE (y)".into(),
-                higher_is_worse: true,
-                decimals: 2,
-                collapse: threshold,
-                collapse_goal: format!("beyond the fooling threshold ({threshold} y)"),
-                tolerance,
-                budget: "ε",
-            },
+            metric: Metric::new("MAE (y)", true, 2, tolerance).collapsing(
+                threshold,
+                format!("beyond the fooling threshold ({threshold} y)"),
+            ),
         })
     }
 }

@@ -354,19 +354,11 @@ impl AgeExperiment {
                 "must be in 1..=train_subjects",
             ));
         }
-        if self.models.is_empty() || self.attacks.is_empty() {
-            return Err(inv(
-                "models",
-                "at least one model and one attack are needed",
-            ));
-        }
-        if self.models.iter().any(|m| m.checkpoint.is_none()) {
-            self.training
-                .validate()
-                .map_err(|e| inv("training", e.to_string()))?;
-        }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("models", &names)?;
+        crate::spec::check_list("models", &names)?;
+        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
+            self.training.validate()
+        })?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             match (m.kind, m.features, m.embed) {
@@ -393,18 +385,10 @@ impl AgeExperiment {
             }
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("attacks", &names)?;
+        crate::spec::check_list("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            if a.epsilons.is_empty() || a.epsilons.iter().any(|e| !e.is_finite() || *e <= 0.0) {
-                return Err(inv(
-                    format!("{f}.epsilons"),
-                    "need at least one finite ε > 0",
-                ));
-            }
-            if a.epsilons.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(inv(format!("{f}.epsilons"), "must be strictly increasing"));
-            }
+            crate::spec::check_budgets(&format!("{f}.epsilons"), &a.epsilons)?;
             match (a.goal, a.target_age) {
                 (AgeGoal::Target, Some(t)) if t.is_finite() && (0.0..=150.0).contains(&t) => {}
                 (AgeGoal::Target, _) => {

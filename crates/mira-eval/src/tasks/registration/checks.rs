@@ -4,8 +4,7 @@
 
 use mira_report::RegRecord;
 
-use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
-use crate::run::mix;
+use crate::checks::{AttackFacts, Metric, ProbePlan, check_records, probe, reference_attack};
 use crate::spec::AttackScope;
 use crate::tasks::registration::{RegExperiment, RegProbe, RegReady};
 use crate::{Result, Warning};
@@ -17,41 +16,22 @@ pub(crate) fn iterative_weaker(exp: &RegExperiment, records: &[RegRecord]) -> Ve
         .iter()
         .map(|a| {
             let per_image = a.scope == AttackScope::PerImage && a.early_stop.is_none();
-            let fgsm = a.kind() == "fgsm";
-            AttackFacts {
-                name: a.name.clone(),
-                monotone: false,
-                single_step: per_image && fgsm,
-                iterative: per_image && !fgsm,
-                group: a.image.describe().into(),
-            }
+            let group = a.image.describe().to_string();
+            AttackFacts::entry(&a.name, per_image, a.kind(), false, group)
         })
         .collect();
     let mut out = Vec::new();
     for m in &exp.models {
-        let tolerance = 0.1 * m.tolerance();
-        let metric = Metric {
-            name: "mean TRE".into(),
-            higher_is_worse: true,
-            decimals: 2,
-            collapse: m.tolerance(),
-            collapse_goal: String::new(),
-            tolerance,
-            budget: "ε",
-        };
+        let metric = Metric::new("mean TRE", true, 2, 0.1 * m.tolerance());
         let mine: Vec<RegRecord> = records
             .iter()
             .filter(|r| r.model == m.name)
             .cloned()
             .collect();
-        out.extend(record_checks(
-            &mine,
-            std::slice::from_ref(&m.name),
-            &facts,
-            |r| Some(r.adv_tre),
-            &metric,
-            &|_, _| None,
-        ));
+        let names = std::slice::from_ref(&m.name);
+        out.extend(check_records(&mine, names, &facts, &metric, |r| {
+            Some(r.adv_tre)
+        }));
     }
     out
 }
@@ -71,6 +51,7 @@ pub(crate) fn probes(exp: &RegExperiment, ready: &RegReady) -> Result<Vec<Warnin
         .unwrap_or_default();
     let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let c = &exp.checks.probes;
+    let plan = ProbePlan::new((attack, spec), exp.sweep.norm, epsilon, c, exp.seed);
     let mut out = Vec::new();
     for (mi, entry) in exp.models.iter().enumerate() {
         let spacing = entry.spacing_mm(&exp.data);
@@ -85,17 +66,7 @@ pub(crate) fn probes(exp: &RegExperiment, ready: &RegReady) -> Result<Vec<Warnin
             image,
             noise,
         )?;
-        let setup = ProbeSetup {
-            model: &entry.name,
-            attack: &attack,
-            spec: spec.clone(),
-            norm: exp.sweep.norm,
-            epsilon,
-            large_epsilon: c.large_epsilon,
-            random_queries: c.random_queries,
-            seed: mix(exp.seed, 77_000 + mi as u64),
-        };
-        out.extend(probe(&target, &setup)?);
+        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
     }
     Ok(out)
 }

@@ -19,7 +19,7 @@ use mira_train::{predict_rigid, train_registration};
 
 use crate::cells::CellAttack;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, eps_f64, mix, pairs_hash, sources_hash,
 };
 use crate::{EvalError, Result, Warning};
@@ -324,21 +324,21 @@ impl Task for Registration {
 
     /// The passing-rate monotonicity check and early-stop notices, FGSM against the
     /// iterative attacks on mean TRE, then the probes of every model.
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[RegRecord],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let exp = run.spec;
+    /// The passing-rate monotonicity check and FGSM against the iterative attacks.
+    fn record_checks(exp: &RegExperiment, records: &[RegRecord]) -> Vec<Warning> {
         let (fixed, _) = split_reg_min_norm(exp, records);
         let rows = mira_report::summarise_reg(&fixed);
         let mut warnings = reg_warnings(exp, &rows, &fixed);
         warnings.extend(checks::iterative_weaker(exp, &fixed));
-        if exp.checks.probes.enabled {
-            progress(RunEvent::Phase("sanity checks: model probes".into()));
-            warnings.extend(checks::probes(exp, run.ready)?);
-        }
-        Ok(warnings)
+        warnings
+    }
+
+    fn probes_enabled(exp: &RegExperiment) -> bool {
+        exp.checks.probes.enabled
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        checks::probes(run.spec, run.ready)
     }
 
     fn outputs(
@@ -358,34 +358,5 @@ impl Task for Registration {
     }
 }
 
-impl crate::run::Record for RegRecord {
-    fn key(&self) -> CellKey {
-        CellKey::new(&self.model, &self.attack, self.epsilon)
-    }
-
-    fn case(&self) -> usize {
-        self.case
-    }
-}
-
-impl Spec for RegExperiment {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
-    fn validate(&self) -> Result<()> {
-        RegExperiment::validate(self)
-    }
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        RegExperiment::resolve_paths(self, base)
-    }
-}
+crate::run::impl_record!(RegRecord, attack, epsilon);
+crate::run::impl_spec!(RegExperiment);

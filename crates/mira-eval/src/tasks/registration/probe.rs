@@ -50,15 +50,10 @@ impl<M: Forward<4, 2> + Module> RegProbe<M> {
             grid: tre_grid(size, TRE_GRID),
             spacing,
             image,
-            metric: Metric {
-                name: format!("mean TRE ({unit})"),
-                higher_is_worse: true,
-                decimals: 2,
-                collapse: tolerance,
-                collapse_goal: format!("above the passing tolerance ({tolerance} {unit})"),
-                tolerance: noise,
-                budget: "ε",
-            },
+            metric: Metric::new(format!("mean TRE ({unit})"), true, 2, noise).collapsing(
+                tolerance,
+                format!("above the passing tolerance ({tolerance} {unit})"),
+            ),
         })
     }
 }

@@ -378,19 +378,11 @@ impl RegExperiment {
         if !(d.size + 16..=4096).contains(&d.source_size) {
             return Err(inv("data.source_size", "must be in size+16..=4096"));
         }
-        if self.models.is_empty() {
-            return Err(inv("models", "at least one model is needed"));
-        }
-        if self.attacks.is_empty() {
-            return Err(inv("attacks", "at least one attack is needed"));
-        }
-        if self.models.iter().any(|m| m.checkpoint.is_none()) {
-            self.training
-                .validate()
-                .map_err(|e| inv("training", e.to_string()))?;
-        }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("models", &names)?;
+        crate::spec::check_list("models", &names)?;
+        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
+            self.training.validate()
+        })?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             let tol = m.tolerance();
@@ -422,18 +414,15 @@ impl RegExperiment {
             }
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("attacks", &names)?;
+        crate::spec::check_list("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             let spec = a.spec(&f)?;
             if let Some(every) = a.early_stop {
                 crate::spec::check_early_stop(&f, spec.as_ref(), every)?;
             }
-            if a.scope == AttackScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
-                return Err(inv(
-                    format!("{f}.scope"),
-                    "min-norm searches up to the sweep's largest ε, which must be > 0",
-                ));
+            if a.scope == AttackScope::MinNorm {
+                crate::spec::check_min_norm_reach(&f, &self.sweep.epsilons)?;
             }
         }
         let c = &self.checks;

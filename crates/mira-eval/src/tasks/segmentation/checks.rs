@@ -7,8 +7,7 @@ use mira_report::SegRecord;
 use mira_stats::mean_defined;
 
 use crate::checks::early_stop_warning;
-use crate::checks::{self, AttackFacts, Metric, ProbeSetup, reference_attack};
-use crate::run::mix;
+use crate::checks::{self, AttackFacts, Metric, ProbePlan, reference_attack};
 use crate::spec::AttackScope;
 use crate::tasks::segmentation::probe_segmenter;
 use crate::tasks::segmentation::{AttackEntry, AttackLoss, GoalSpec, SegExperiment};
@@ -22,13 +21,9 @@ fn facts(attacks: &[AttackEntry]) -> Vec<AttackFacts> {
         .iter()
         .map(|a| {
             let per_image = a.scope == AttackScope::PerImage && a.early_stop.is_none();
-            AttackFacts {
-                name: a.name.clone(),
-                monotone: a.goal == GoalSpec::Untargeted && a.early_stop.is_none(),
-                single_step: per_image && a.kind() == "fgsm",
-                iterative: per_image && a.kind() != "fgsm",
-                group: format!("{:?} {:?} {:?}", a.goal, a.temperature, a.loss),
-            }
+            let monotone = a.goal == GoalSpec::Untargeted && a.early_stop.is_none();
+            let group = format!("{:?} {:?} {:?}", a.goal, a.temperature, a.loss);
+            AttackFacts::entry(&a.name, per_image, a.kind(), monotone, group)
         })
         .collect()
 }
@@ -42,15 +37,7 @@ pub fn record_checks(
     attacks: &[AttackEntry],
     tolerance: f64,
 ) -> Vec<Warning> {
-    let metric = Metric {
-        name: "mean Dice".into(),
-        higher_is_worse: false,
-        decimals: 3,
-        collapse: 0.0,
-        collapse_goal: String::new(),
-        tolerance,
-        budget: "ε",
-    };
+    let metric = Metric::new("mean Dice", false, 3, tolerance);
     let notice = |m: &str, f: &AttackFacts| {
         let a = attacks.iter().find(|a| a.name == f.name)?;
         a.early_stop.and_then(|_| early_stop_notice(m, a, records))
@@ -86,16 +73,14 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
     )
 }
 
-/// Record checks over the whole run, then the model probes of every model with the
-/// experiment's strongest untargeted gradient attack at the largest budget.
-pub(crate) fn run_checks(
+/// The model probes of every model with the experiment's strongest untargeted gradient attack
+/// at the largest budget.
+pub(crate) fn probes(
     exp: &SegExperiment,
     models: &[mira_nn::UNet],
     test: &SegDataset,
-    records: &[SegRecord],
 ) -> Result<Vec<Warning>> {
-    let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
-    let mut warnings = record_checks(records, &names, &exp.attacks, exp.checks.tolerance);
+    let mut warnings = Vec::new();
     let mut eligible = Vec::new();
     for (i, a) in exp.attacks.iter().enumerate() {
         if let Some(spec) = a.spec(&format!("attacks[{i}]"))?
@@ -114,18 +99,16 @@ pub(crate) fn run_checks(
         .unwrap_or(1.0);
     let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let c = &exp.checks;
+    let plan = ProbePlan::new(
+        (attack, spec),
+        exp.sweep.norm,
+        epsilon,
+        &c.probes(),
+        exp.seed,
+    );
     for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
-        let setup = ProbeSetup {
-            model: &entry.name,
-            attack: &attack,
-            spec: spec.clone(),
-            norm: exp.sweep.norm,
-            epsilon,
-            large_epsilon: c.large_epsilon,
-            random_queries: c.random_queries,
-            seed: mix(exp.seed, 77_000 + mi as u64),
-        };
         let cfg = (c.sample, temperature, c.tolerance, c.collapse_dice);
+        let setup = plan.setup(&entry.name, mi);
         warnings.extend(probe_segmenter(model, test, &setup, cfg)?);
     }
     Ok(warnings)

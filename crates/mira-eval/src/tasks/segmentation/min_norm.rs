@@ -4,11 +4,11 @@
 
 use mira_report::{SegRecord, TextTable};
 
-use crate::report::min_norm_tables::{Search, Sweep, split_records, tables};
+use crate::report::min_norm_tables::{MinNormEntry, Sweep, searches, split_records, tables};
 use mira_stats::mean_defined;
 
 use crate::spec::AttackScope;
-use crate::tasks::segmentation::{GoalSpec, SegExperiment};
+use crate::tasks::segmentation::{AttackEntry, GoalSpec, SegExperiment};
 
 pub use crate::report::min_norm_tables::CONSISTENCY_SLACK;
 
@@ -35,19 +35,28 @@ fn is_broken(r: &SegRecord, targeted: bool, break_dice: f64, break_match: f64) -
     breaks(targeted, d, r.adv_target_match, break_dice, break_match)
 }
 
+impl MinNormEntry for AttackEntry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_min_norm(&self) -> bool {
+        self.scope == AttackScope::MinNorm
+    }
+
+    /// A search is compared with the fixed-budget attacks of the same goal.
+    fn compares_with(&self, other: &Self) -> bool {
+        other.goal == self.goal
+    }
+}
+
 /// The records of fixed-budget attacks (summaries, plots, comparisons and checks use these) and
 /// those of min-norm attacks.
 pub fn split_min_norm(
     exp: &SegExperiment,
     records: &[SegRecord],
 ) -> (Vec<SegRecord>, Vec<SegRecord>) {
-    let min_norm: Vec<&str> = exp
-        .attacks
-        .iter()
-        .filter(|a| a.scope == AttackScope::MinNorm)
-        .map(|a| a.name.as_str())
-        .collect();
-    split_records(records, &min_norm)
+    split_records(records, &exp.attacks)
 }
 
 /// The three tables (empty when the experiment has no min-norm attack).
@@ -57,27 +66,16 @@ pub fn min_norm_tables(
     mn: &[SegRecord],
 ) -> Vec<TextTable> {
     let (bd, bm) = (exp.sweep.break_dice, exp.sweep.break_match);
-    let mut searches = Vec::new();
-    let mut targeted = Vec::new();
-    for m in &exp.models {
-        for a in exp
-            .attacks
-            .iter()
-            .filter(|a| a.scope == AttackScope::MinNorm)
-        {
-            searches.push(Search {
-                model: &m.name,
-                attack: &a.name,
-                fixed: exp
-                    .attacks
-                    .iter()
-                    .filter(|o| o.scope == AttackScope::PerImage && o.goal == a.goal)
-                    .map(|o| o.name.as_str())
-                    .collect(),
-            });
-            targeted.push(a.goal != GoalSpec::Untargeted);
-        }
-    }
+    let models: Vec<&str> = exp.models.iter().map(|m| m.name.as_str()).collect();
+    let searches = searches(&models, &exp.attacks, &|_| true);
+    let targeted: Vec<bool> = searches
+        .iter()
+        .map(|s| {
+            exp.attacks
+                .iter()
+                .any(|a| a.name == s.attack && a.goal != GoalSpec::Untargeted)
+        })
+        .collect();
     let rule = if targeted.iter().any(|t| *t) {
         format!(
             "mean foreground Dice below {bd} (untargeted) or at least {bm} of the goal's pixels \

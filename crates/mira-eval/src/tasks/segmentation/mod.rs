@@ -25,7 +25,7 @@ use mira_train::predict_labels;
 use crate::cells::CellAttack;
 use crate::run::folder::write_json;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, cell_stem, dataset_hash, eps_f64,
 };
 use crate::{Result, Warning};
@@ -225,18 +225,22 @@ impl Task for Segmentation {
         batches
     }
 
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[SegRecord],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let exp = run.spec;
+    /// Record checks on mean foreground Dice (`[checks] enabled` gates every check).
+    fn record_checks(exp: &SegExperiment, records: &[SegRecord]) -> Vec<Warning> {
         if !exp.checks.enabled {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        progress(RunEvent::Phase("sanity checks".into()));
         let (fixed, _) = split_min_norm(exp, records);
-        checks::run_checks(exp, &run.ready.models, &run.ready.test, &fixed)
+        let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
+        checks::record_checks(&fixed, &names, &exp.attacks, exp.checks.tolerance)
+    }
+
+    fn probes_enabled(exp: &SegExperiment) -> bool {
+        exp.checks.enabled
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        checks::probes(run.spec, &run.ready.models, &run.ready.test)
     }
 
     fn outputs(
@@ -253,34 +257,5 @@ impl Task for Segmentation {
     }
 }
 
-impl crate::run::Record for SegRecord {
-    fn key(&self) -> CellKey {
-        CellKey::new(&self.model, &self.attack, self.epsilon)
-    }
-
-    fn case(&self) -> usize {
-        self.case
-    }
-}
-
-impl Spec for SegExperiment {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
-    fn validate(&self) -> Result<()> {
-        SegExperiment::validate(self)
-    }
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        SegExperiment::resolve_paths(self, base)
-    }
-}
+crate::run::impl_record!(SegRecord, attack, epsilon);
+crate::run::impl_spec!(SegExperiment);

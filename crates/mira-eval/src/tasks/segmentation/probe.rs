@@ -49,15 +49,7 @@ impl<'a, M: Forward<4, 4> + Module> SegProbe<'a, M> {
             maps,
             classes,
             temperature,
-            metric: Metric {
-                name: "mean Dice".into(),
-                higher_is_worse: false,
-                decimals: 3,
-                collapse,
-                collapse_goal: "towards 0".into(),
-                tolerance,
-                budget: "ε",
-            },
+            metric: Metric::new("mean Dice", false, 3, tolerance).collapsing(collapse, "towards 0"),
         })
     }
 }

@@ -58,25 +58,15 @@ impl SegExperiment {
             .models
             .iter()
             .any(|m| m.checkpoint.is_none() && m.torch_weights.is_none());
-        if needs_training {
-            if self.data.train == 0 || self.data.val == 0 {
-                return Err(inv(
-                    "data.train",
-                    "models without a checkpoint need train >= 1 and val >= 1",
-                ));
-            }
-            self.training
-                .validate()
-                .map_err(|e| inv("training", e.to_string()))?;
+        if needs_training && (self.data.train == 0 || self.data.val == 0) {
+            return Err(inv(
+                "data.train",
+                "models without a checkpoint need train >= 1 and val >= 1",
+            ));
         }
-        if self.models.is_empty() {
-            return Err(inv("models", "at least one model is needed"));
-        }
-        if self.attacks.is_empty() {
-            return Err(inv("attacks", "at least one attack is needed"));
-        }
+        crate::spec::check_training(needs_training, || self.training.validate())?;
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("models", &names)?;
+        crate::spec::check_list("models", &names)?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             m.defence
@@ -155,7 +145,7 @@ impl SegExperiment {
             }
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("attacks", &names)?;
+        crate::spec::check_list("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             a.spec(&f)?;
@@ -167,11 +157,8 @@ impl SegExperiment {
                     format!("{t} must be in (0, 1000]"),
                 ));
             }
-            if a.scope == AttackScope::MinNorm && !self.sweep.epsilons.iter().any(|e| *e > 0.0) {
-                return Err(inv(
-                    format!("{f}.scope"),
-                    "min-norm searches up to the sweep's largest ε, which must be > 0",
-                ));
+            if a.scope == AttackScope::MinNorm {
+                crate::spec::check_min_norm_reach(&f, &self.sweep.epsilons)?;
             }
             if let Some(every) = a.early_stop {
                 check_early_stop(&f, a.spec(&f)?.as_ref(), every)?;

@@ -4,8 +4,7 @@
 
 use mira_report::ShapeRecord;
 
-use crate::checks::{AttackFacts, Metric, ProbeSetup, probe, record_checks, reference_attack};
-use crate::run::mix;
+use crate::checks::{AttackFacts, Metric, ProbePlan, check_records, probe, reference_attack};
 use crate::spec::HasAttack;
 use crate::tasks::shape::{ShapeExperiment, ShapeProbe, ShapeReady, ShapeScope};
 use crate::{Result, Warning};
@@ -17,34 +16,18 @@ pub(crate) fn shape_record_checks(exp: &ShapeExperiment, records: &[ShapeRecord]
         .iter()
         .map(|a| {
             let ind = a.scope == ShapeScope::Ind;
-            let fgsm = a.attack().kind() == "fgsm";
-            AttackFacts {
-                name: a.name.clone(),
-                monotone: ind,
-                single_step: ind && fgsm,
-                iterative: ind && !fgsm,
-                group: format!("{:?}", a.norm),
-            }
+            AttackFacts::entry(
+                &a.name,
+                ind,
+                a.attack().kind(),
+                ind,
+                format!("{:?}", a.norm),
+            )
         })
         .collect();
-    let metric = Metric {
-        name: "mean MRSE (px)".into(),
-        higher_is_worse: true,
-        decimals: 2,
-        collapse: 0.0,
-        collapse_goal: String::new(),
-        tolerance: exp.checks.monotone_tolerance_px,
-        budget: "ε",
-    };
+    let metric = Metric::new("mean MRSE (px)", true, 2, exp.checks.monotone_tolerance_px);
     let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
-    record_checks(
-        records,
-        &names,
-        &facts,
-        |r| Some(r.adv_mrse),
-        &metric,
-        &|_, _| None,
-    )
+    check_records(records, &names, &facts, &metric, |r| Some(r.adv_mrse))
 }
 
 /// The probes of every model with the strongest in-distribution gradient attack.
@@ -63,26 +46,12 @@ pub(crate) fn probes(exp: &ShapeExperiment, ready: &ShapeReady) -> Result<Vec<Wa
     };
     let c = &exp.checks.probes;
     let tolerance = c.tolerance.unwrap_or(exp.checks.monotone_tolerance_px);
+    let plan = ProbePlan::new((attack, spec), norm, epsilon, c, exp.seed);
     let mut out = Vec::new();
     for (mi, entry) in exp.models.iter().enumerate() {
-        let target = ShapeProbe::new(
-            &ready.models[mi],
-            &ready.test,
-            c.sample,
-            exp.sweep.break_mrse,
-            tolerance,
-        )?;
-        let setup = ProbeSetup {
-            model: &entry.name,
-            attack: &attack,
-            spec: spec.clone(),
-            norm,
-            epsilon,
-            large_epsilon: c.large_epsilon,
-            random_queries: c.random_queries,
-            seed: mix(exp.seed, 77_000 + mi as u64),
-        };
-        out.extend(probe(&target, &setup)?);
+        let (model, mrse) = (&ready.models[mi], exp.sweep.break_mrse);
+        let target = ShapeProbe::new(model, &ready.test, c.sample, mrse, tolerance)?;
+        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
     }
     Ok(out)
 }

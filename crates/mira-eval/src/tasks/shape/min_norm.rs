@@ -6,8 +6,23 @@
 
 use mira_report::{ShapeRecord, TextTable};
 
-use crate::report::min_norm_tables::{Search, Sweep, split_records, tables};
-use crate::tasks::shape::{ShapeExperiment, ShapeScope};
+use crate::report::min_norm_tables::{MinNormEntry, Sweep, searches, split_records, tables};
+use crate::tasks::shape::{ShapeAttackEntry, ShapeExperiment, ShapeScope};
+
+impl MinNormEntry for ShapeAttackEntry {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_min_norm(&self) -> bool {
+        self.scope == ShapeScope::MinNorm
+    }
+
+    /// A search is compared with the in-distribution attacks of its norm.
+    fn compares_with(&self, other: &Self) -> bool {
+        other.scope == ShapeScope::Ind && other.norm == self.norm
+    }
+}
 
 /// The records of fixed-budget attacks (summaries, curves and findings use these) and those of
 /// min-norm attacks.
@@ -15,13 +30,7 @@ pub fn split_shape_min_norm(
     exp: &ShapeExperiment,
     records: &[ShapeRecord],
 ) -> (Vec<ShapeRecord>, Vec<ShapeRecord>) {
-    let min_norm: Vec<&str> = exp
-        .attacks
-        .iter()
-        .filter(|a| a.scope == ShapeScope::MinNorm)
-        .map(|a| a.name.as_str())
-        .collect();
-    split_records(records, &min_norm)
+    split_records(records, &exp.attacks)
 }
 
 /// The three tables per min-norm entry (titles name the entry when there are several; none
@@ -31,28 +40,12 @@ pub fn shape_min_norm_tables(
     fixed: &[ShapeRecord],
     mn: &[ShapeRecord],
 ) -> Vec<TextTable> {
-    let entries: Vec<_> = exp
-        .attacks
-        .iter()
-        .filter(|a| a.scope == ShapeScope::MinNorm)
-        .collect();
+    let models: Vec<&str> = exp.models.iter().map(|m| m.name.as_str()).collect();
+    let entries: Vec<_> = exp.attacks.iter().filter(|a| a.is_min_norm()).collect();
     let bm = exp.sweep.break_mrse;
     let mut out = Vec::new();
     for a in &entries {
-        let searches: Vec<Search<'_>> = exp
-            .models
-            .iter()
-            .map(|m| Search {
-                model: &m.name,
-                attack: &a.name,
-                fixed: exp
-                    .attacks
-                    .iter()
-                    .filter(|o| o.scope == ShapeScope::Ind && o.norm == a.norm)
-                    .map(|o| o.name.as_str())
-                    .collect(),
-            })
-            .collect();
+        let searches = searches(&models, &exp.attacks, &|e| e.name == a.name);
         let sweep = Sweep::new(&a.epsilons, a.norm, format!("MRSE above {bm} px"));
         let mut t = tables(&searches, &sweep, fixed, mn, &|_, r| r.adv_mrse > bm);
         if entries.len() > 1 {

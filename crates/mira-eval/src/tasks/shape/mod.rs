@@ -25,8 +25,8 @@ use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
 use crate::cells::CellAttack;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, RunEvent, Setup, Spec, Task,
-    cell_label, cell_seed, eps_f64, mix, shapes_hash,
+    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, RunEvent, Setup, Task, cell_label,
+    cell_seed, eps_f64, mix, shapes_hash,
 };
 use crate::{Result, Warning};
 
@@ -282,20 +282,18 @@ impl Task for Shape {
             .unwrap_or_default()
     }
 
-    /// Record checks on mean MRSE, then the probes of every model.
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[ShapeRecord],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let exp = run.spec;
+    /// Record checks on mean MRSE.
+    fn record_checks(exp: &ShapeExperiment, records: &[ShapeRecord]) -> Vec<Warning> {
         let (fixed, _) = split_shape_min_norm(exp, records);
-        let mut warnings = checks::shape_record_checks(exp, &fixed);
-        if exp.checks.probes.enabled {
-            progress(RunEvent::Phase("sanity checks: model probes".into()));
-            warnings.extend(checks::probes(exp, run.ready)?);
-        }
-        Ok(warnings)
+        checks::shape_record_checks(exp, &fixed)
+    }
+
+    fn probes_enabled(exp: &ShapeExperiment) -> bool {
+        exp.checks.probes.enabled
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        checks::probes(run.spec, run.ready)
     }
 
     fn outputs(
@@ -308,42 +306,10 @@ impl Task for Shape {
     }
 
     fn console(s: &ShapeSummary) -> String {
-        let mut text = String::from("Findings:\n");
-        for f in &s.findings {
-            text += &format!("  - {f}\n");
-        }
+        let text = crate::report::findings_text(&s.findings);
         text + &shape_markdown(&s.rows)
     }
 }
 
-impl crate::run::Record for ShapeRecord {
-    fn key(&self) -> CellKey {
-        CellKey::new(&self.model, &self.attack, self.epsilon)
-    }
-
-    fn case(&self) -> usize {
-        self.case
-    }
-}
-
-impl Spec for ShapeExperiment {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
-    fn validate(&self) -> Result<()> {
-        ShapeExperiment::validate(self)
-    }
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        ShapeExperiment::resolve_paths(self, base)
-    }
-}
+crate::run::impl_record!(ShapeRecord, attack, epsilon);
+crate::run::impl_spec!(ShapeExperiment);

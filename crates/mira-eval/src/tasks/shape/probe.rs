@@ -39,15 +39,10 @@ impl<'a, M: Forward<4, 2> + Module> ShapeProbe<'a, M> {
             eval: model.valid(),
             x0: slices_tensor(&refs, &default_device())?,
             samples,
-            metric: Metric {
-                name: "mean MRSE (px)".into(),
-                higher_is_worse: true,
-                decimals: 2,
-                collapse: break_mrse,
-                collapse_goal: format!("beyond the break threshold ({break_mrse} px)"),
-                tolerance,
-                budget: "ε",
-            },
+            metric: Metric::new("mean MRSE (px)", true, 2, tolerance).collapsing(
+                break_mrse,
+                format!("beyond the break threshold ({break_mrse} px)"),
+            ),
         })
     }
 }

@@ -267,19 +267,11 @@ impl ShapeExperiment {
                 "need >= 2 training, >= 1 validation and >= 1 test slices",
             ));
         }
-        if self.models.is_empty() || self.attacks.is_empty() {
-            return Err(inv(
-                "models",
-                "at least one model and one attack are needed",
-            ));
-        }
-        if self.models.iter().any(|m| m.checkpoint.is_none()) {
-            self.training
-                .validate()
-                .map_err(|e| inv("training", e.to_string()))?;
-        }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("models", &names)?;
+        crate::spec::check_list("models", &names)?;
+        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
+            self.training.validate()
+        })?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             if m.modes > mira_data::SHAPE_MODES {
@@ -296,18 +288,10 @@ impl ShapeExperiment {
             }
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
-        crate::spec::check_unique_names("attacks", &names)?;
+        crate::spec::check_list("attacks", &names)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
-            if a.epsilons.is_empty() || a.epsilons.iter().any(|e| !e.is_finite() || *e <= 0.0) {
-                return Err(inv(
-                    format!("{f}.epsilons"),
-                    "need at least one finite ε > 0",
-                ));
-            }
-            if a.epsilons.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(inv(format!("{f}.epsilons"), "must be strictly increasing"));
-            }
+            crate::spec::check_budgets(&format!("{f}.epsilons"), &a.epsilons)?;
             match (a.scope, a.source) {
                 (ShapeScope::Ood, None) => {
                     return Err(inv(

@@ -6,8 +6,7 @@
 use mira_attack::{ApgdConfig, AttackSpec, Norm};
 use mira_report::SynthRecord;
 
-use crate::checks::{AttackFacts, Metric, ProbeSetup, record_checks};
-use crate::run::mix;
+use crate::checks::{AttackFacts, Metric, ProbePlan, check_records};
 use crate::tasks::segmentation::probe_segmenter;
 use crate::tasks::synthesis::{LEARNED, PER_IMAGE, SynthExperiment, SynthReady};
 use crate::{Result, Warning};
@@ -24,24 +23,10 @@ pub(crate) fn synth_record_checks(exp: &SynthExperiment, records: &[SynthRecord]
             group: String::new(),
         })
         .collect();
-    let metric = Metric {
-        name: "mean Dice drop reached".into(),
-        higher_is_worse: true,
-        decimals: 3,
-        collapse: 0.0,
-        collapse_goal: String::new(),
-        tolerance: exp.checks.monotone_tolerance,
-        budget: "Δ",
-    };
+    let tolerance = exp.checks.monotone_tolerance;
+    let metric = Metric::new("mean Dice drop reached", true, 3, tolerance).budget("Δ");
     let names: Vec<String> = exp.models.iter().map(|m| m.name.clone()).collect();
-    record_checks(
-        records,
-        &names,
-        &facts,
-        |r| Some(r.drop),
-        &metric,
-        &|_, _| None,
-    )
+    check_records(records, &names, &facts, &metric, |r| Some(r.drop))
 }
 
 /// The probes of every segmenter.
@@ -51,20 +36,13 @@ pub(crate) fn probes(exp: &SynthExperiment, ready: &SynthReady) -> Result<Vec<Wa
         steps: 20,
         ..Default::default()
     });
+    let reference = ("apgd (probe)".to_string(), spec);
+    let plan = ProbePlan::new(reference, Norm::Linf, c.epsilon, &c.probes, exp.seed);
     let mut out = Vec::new();
     for (mi, name) in ready.names.iter().enumerate() {
-        let setup = ProbeSetup {
-            model: name,
-            attack: "apgd (probe)",
-            spec: spec.clone(),
-            norm: Norm::Linf,
-            epsilon: c.epsilon,
-            large_epsilon: c.probes.large_epsilon,
-            random_queries: c.probes.random_queries,
-            seed: mix(exp.seed, 77_000 + mi as u64),
-        };
         let tolerance = c.probes.tolerance.unwrap_or(0.02);
         let cfg = (c.probes.sample, 1.0, tolerance, 0.2);
+        let setup = plan.setup(name, mi);
         out.extend(probe_segmenter(
             &ready.models[mi],
             &ready.test,

@@ -15,7 +15,7 @@ use mira_nn::{DeformGenerator, UNet};
 use mira_report::{SynthRecord, SynthSummaryRow, synth_markdown};
 
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Spec, Task,
+    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
     dataset_hash, eps_f64, mix,
 };
 use crate::{Result, Warning};
@@ -196,18 +196,17 @@ impl Task for Synthesis {
     }
 
     /// The drop-vs-request check, then the probes of every segmenter.
-    fn checks(
-        run: &CellRun<'_, Self>,
-        records: &[SynthRecord],
-        progress: &mut dyn FnMut(RunEvent),
-    ) -> Result<Vec<Warning>> {
-        let exp = run.spec;
-        let mut warnings = checks::synth_record_checks(exp, records);
-        if exp.checks.probes.enabled {
-            progress(RunEvent::Phase("sanity checks: model probes".into()));
-            warnings.extend(checks::probes(exp, run.ready)?);
-        }
-        Ok(warnings)
+    /// The drop reached must grow with the drop requested.
+    fn record_checks(exp: &SynthExperiment, records: &[SynthRecord]) -> Vec<Warning> {
+        checks::synth_record_checks(exp, records)
+    }
+
+    fn probes_enabled(exp: &SynthExperiment) -> bool {
+        exp.checks.probes.enabled
+    }
+
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        checks::probes(run.spec, run.ready)
     }
 
     fn outputs(
@@ -220,42 +219,10 @@ impl Task for Synthesis {
     }
 
     fn console(s: &SynthSummary) -> String {
-        let mut text = String::from("Findings:\n");
-        for f in &s.findings {
-            text += &format!("  - {f}\n");
-        }
+        let text = crate::report::findings_text(&s.findings);
         text + &synth_markdown(&s.rows)
     }
 }
 
-impl crate::run::Record for SynthRecord {
-    fn key(&self) -> CellKey {
-        CellKey::new(&self.model, &self.method, self.target)
-    }
-
-    fn case(&self) -> usize {
-        self.case
-    }
-}
-
-impl Spec for SynthExperiment {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
-    fn validate(&self) -> Result<()> {
-        SynthExperiment::validate(self)
-    }
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        SynthExperiment::resolve_paths(self, base)
-    }
-}
+crate::run::impl_record!(SynthRecord, method, target);
+crate::run::impl_spec!(SynthExperiment);

@@ -263,16 +263,11 @@ impl SynthExperiment {
         if d.examples > d.test_slices {
             return Err(inv("data.examples", "cannot exceed data.test_slices"));
         }
-        if self.models.is_empty() {
-            return Err(inv("models", "at least one model is needed"));
-        }
-        if self.models.iter().any(|m| m.checkpoint.is_none()) {
-            self.training
-                .validate()
-                .map_err(|e| inv("training", e.to_string()))?;
-        }
         let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
-        crate::spec::check_unique_names("models", &names)?;
+        crate::spec::check_list("models", &names)?;
+        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
+            self.training.validate()
+        })?;
         for (i, m) in self.models.iter().enumerate() {
             let depth_ok =
                 (1..=4).contains(&m.depth) && d.phantom.size.is_multiple_of(1 << m.depth);
