@@ -4,14 +4,14 @@
 //! the shared engines, and its report is rebuilt from the folder.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use mira_attack::{Attack, AttackSpec, Bounds, LpBall, ModelObjective, Norm, Objective, PgdConfig};
 use mira_eval::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, Record, Setup, Spec, Task, cell_label,
+    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, Record, Setup, Spec, Task, cell_label,
     cell_seed, eps_f64, mix,
 };
 use mira_eval::{
@@ -111,6 +111,9 @@ impl Spec for ToySpec {
             });
         }
         Ok(())
+    }
+    fn probes_enabled(&self) -> bool {
+        true
     }
 }
 
@@ -283,10 +286,6 @@ impl Task for ToyTask {
         })
     }
 
-    fn probes_enabled(_spec: &ToySpec) -> bool {
-        true
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         let target = ToyProbe {
             ready: run.ready,
@@ -300,12 +299,13 @@ impl Task for ToyTask {
         probe(&target, &plan.setup("toy", 0))
     }
 
-    fn outputs(
-        manifest: &Manifest<ToySpec>,
-        records: &[ToyRecord],
-        warnings: &[Warning],
-        out: &Path,
-    ) -> Result<Vec<String>> {
+    fn outputs(run: &Outputs<'_, Self>) -> Result<Vec<String>> {
+        let Outputs {
+            manifest,
+            records,
+            warnings,
+            out,
+        } = *run;
         let mut rows = Vec::new();
         for a in ATTACKS {
             for &e in &manifest.experiment.epsilons {

@@ -62,6 +62,29 @@ pub(crate) trait MinNormEntry {
     fn compares_with(&self, other: &Self) -> bool;
 }
 
+/// Implements [`MinNormEntry`] for an attack entry with `name` and `scope` fields, whose
+/// min-norm scope is `$min_norm`; `|search, other| ...` says which fixed-budget entries a
+/// search is compared with.
+macro_rules! min_norm_entry {
+    ($entry:ty, $min_norm:expr, |$search:ident, $other:ident| $compares:expr) => {
+        impl $crate::report::min_norm_tables::MinNormEntry for $entry {
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn is_min_norm(&self) -> bool {
+                self.scope == $min_norm
+            }
+
+            fn compares_with(&self, other: &Self) -> bool {
+                let ($search, $other) = (self, other);
+                $compares
+            }
+        }
+    };
+}
+pub(crate) use min_norm_entry;
+
 /// The records of fixed-budget attacks and those of the min-norm entries of `attacks`.
 pub(crate) fn split_records<R: MinNormRecord, E: MinNormEntry>(
     records: &[R],

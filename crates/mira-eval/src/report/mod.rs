@@ -31,3 +31,39 @@ pub(crate) fn findings_text(findings: &[String]) -> String {
     }
     text
 }
+
+/// The findings section of `summary.md` and the heading of its cells.
+pub(crate) fn findings_markdown(findings: &[String]) -> String {
+    let mut md = String::from("## Findings\n\n");
+    for f in findings {
+        md += &format!("- {f}\n");
+    }
+    md + "\n## Cells\n\n"
+}
+
+/// Of the pictures `(caption, file)` a report may show, those in `out/examples`, with their
+/// paths relative to `out`.
+pub(crate) fn existing_examples(
+    out: &std::path::Path,
+    candidates: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    candidates
+        .into_iter()
+        .filter(|(_, file)| out.join("examples").join(file).is_file())
+        .map(|(caption, file)| (caption, format!("examples/{file}")))
+        .collect()
+}
+
+/// What every report page embeds besides its tables: the manifest as pretty JSON and the
+/// warnings as lines.
+///
+/// # Errors
+/// The manifest cannot be serialised.
+pub(crate) fn page_texts<S: serde::Serialize>(
+    manifest: &crate::run::Manifest<S>,
+    warnings: &[Warning],
+    out: &std::path::Path,
+) -> crate::Result<(String, Vec<String>)> {
+    let json = serde_json::to_string_pretty(manifest).map_err(|e| crate::EvalError::io(out, e))?;
+    Ok((json, warnings.iter().map(|w| w.to_string()).collect()))
+}

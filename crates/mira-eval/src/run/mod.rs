@@ -27,5 +27,5 @@ pub use per_model::PerModel;
 pub use runner::{Outcome, rebuild, run};
 pub use setup::Setup;
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
-pub use task::{Batch, CellRun, Planned, Record, Spec, Task};
+pub use task::{Batch, CellRun, Outputs, Planned, Record, Spec, Task};
 pub(crate) use task::{impl_record, impl_spec};

@@ -13,7 +13,7 @@ use mira_report::read_jsonl;
 use crate::run::folder::{RecordsFile, lock_run_dir, resume_keys, write_json};
 use crate::run::waves::in_waves;
 use crate::run::{
-    CellKey, CellRun, FgsmMemo, Manifest, Planned, Record, RunEvent, Setup, Spec, Task,
+    CellKey, CellRun, FgsmMemo, Manifest, Outputs, Planned, Record, RunEvent, Setup, Spec, Task,
 };
 use crate::{EvalError, Result, Warning};
 
@@ -113,12 +113,17 @@ pub(crate) fn finish<T: Task>(
     T::after_cells(run, records, progress)?;
     progress(RunEvent::Phase("sanity checks".into()));
     let mut warnings = T::record_checks(run.spec, records);
-    if T::probes_enabled(run.spec) {
+    if run.spec.probes_enabled() {
         progress(RunEvent::Phase("sanity checks: model probes".into()));
         warnings.extend(T::probes(run)?);
     }
     write_warnings(run.out, &warnings)?;
-    let summary = T::outputs(manifest, records, &warnings, run.out)?;
+    let summary = T::outputs(&Outputs {
+        manifest,
+        records,
+        warnings: &warnings,
+        out: run.out,
+    })?;
     Ok((summary, warnings))
 }
 
@@ -208,7 +213,12 @@ pub fn rebuild<T: Task>(out: &Path) -> Result<T::Summary> {
     } else {
         Vec::new()
     };
-    T::outputs(&manifest, &records, &warnings, out)
+    T::outputs(&Outputs {
+        manifest: &manifest,
+        records: &records,
+        warnings: &warnings,
+        out,
+    })
 }
 
 /// Writes `warnings.json`.

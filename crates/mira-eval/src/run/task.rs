@@ -33,6 +33,10 @@ pub trait Spec:
     fn validate(&self) -> Result<()>;
     /// Makes relative paths of the file relative to its folder `base`.
     fn resolve_paths(&mut self, _base: &Path) {}
+    /// Whether the model probes run (`[checks.probes] enabled`).
+    fn probes_enabled(&self) -> bool {
+        false
+    }
 
     /// Reads, parses and validates an experiment file of this task; relative paths in it are
     /// relative to its folder. (`mira run` reads any task's file as an
@@ -121,6 +125,26 @@ pub struct Batch<T: Task> {
     /// What pictures need (empty unless asked for).
     pub kept: Vec<T::Kept>,
 }
+
+/// What a task's outputs are made from (a run, a merge, `mira report`).
+pub struct Outputs<'a, T: Task> {
+    /// The run's manifest (its experiment, build and data hashes).
+    pub manifest: &'a Manifest<T::Spec>,
+    /// Every record of the run, in plan order.
+    pub records: &'a [T::Record],
+    /// The sanity-check warnings.
+    pub warnings: &'a [Warning],
+    /// The run folder.
+    pub out: &'a Path,
+}
+
+impl<T: Task> Clone for Outputs<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Task> Copy for Outputs<'_, T> {}
 
 /// A prediction problem Mira attacks: see the module docs. `NAME` is its `task = "..."`.
 pub trait Task: Sized + 'static {
@@ -211,11 +235,6 @@ pub trait Task: Sized + 'static {
     /// FGSM: [`crate::checks::record_checks`]), over every record of the run.
     fn record_checks(spec: &Self::Spec, records: &[Self::Record]) -> Vec<Warning>;
 
-    /// Whether the model probes run (`[checks.probes] enabled`).
-    fn probes_enabled(_spec: &Self::Spec) -> bool {
-        false
-    }
-
     /// The model probes of every model ([`crate::checks::probe`] on the task's metric), after
     /// the record checks.
     ///
@@ -230,21 +249,17 @@ pub trait Task: Sized + 'static {
     ///
     /// # Errors
     /// Writing fails.
-    fn outputs(
-        manifest: &Manifest<Self::Spec>,
-        records: &[Self::Record],
-        warnings: &[Warning],
-        out: &Path,
-    ) -> Result<Self::Summary>;
+    fn outputs(run: &Outputs<'_, Self>) -> Result<Self::Summary>;
 
     /// What `mira run` prints of the summary (tables, findings), without the checks.
     fn console(summary: &Self::Summary) -> String;
 }
 
 /// Implements [`Spec`] for an experiment struct with `name` and `seed` fields and inherent
-/// `validate` and `resolve_paths` methods (every built-in task's experiment).
+/// `validate` and `resolve_paths` methods (every built-in task's experiment), whose probes run
+/// when the bool at `$($probes).+` (`checks.probes.enabled`) is set.
 macro_rules! impl_spec {
-    ($experiment:ty) => {
+    ($experiment:ty, $($probes:ident).+) => {
         impl $crate::run::Spec for $experiment {
             fn name(&self) -> &str {
                 &self.name
@@ -264,6 +279,10 @@ macro_rules! impl_spec {
 
             fn resolve_paths(&mut self, base: &std::path::Path) {
                 <$experiment>::resolve_paths(self, base)
+            }
+
+            fn probes_enabled(&self) -> bool {
+                self.$($probes).+
             }
         }
     };

@@ -99,6 +99,16 @@ pub(crate) fn relative_to(base: &std::path::Path, p: &mut std::path::PathBuf) {
     }
 }
 
+/// [`relative_to`] for every path of `paths`.
+pub(crate) fn relative_all<'a>(
+    base: &std::path::Path,
+    paths: impl IntoIterator<Item = &'a mut std::path::PathBuf>,
+) {
+    for p in paths {
+        relative_to(base, p);
+    }
+}
+
 /// A name used in folders and tables: non-empty, without slashes.
 pub(crate) fn check_name(field: &str, name: &str) -> Result<()> {
     if name.trim().is_empty() || name.contains(['/', '\\']) {

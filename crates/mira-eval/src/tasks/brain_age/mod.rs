@@ -24,7 +24,7 @@ use mira_train::{feature_stats, fit_tissue_model, predict_age, train_age};
 use crate::cells::CellAttack;
 use crate::run::folder::write_json;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
+    Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, eps_f64, example_file, mix, subjects_hash,
 };
 use crate::{EvalError, Result, Warning};
@@ -370,21 +370,12 @@ impl Task for BrainAge {
         warnings
     }
 
-    fn probes_enabled(exp: &AgeExperiment) -> bool {
-        exp.checks.probes.enabled
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         checks::probes(run.spec, run.ready)
     }
 
-    fn outputs(
-        manifest: &Manifest<AgeExperiment>,
-        records: &[AgeRecord],
-        warnings: &[Warning],
-        out: &std::path::Path,
-    ) -> Result<AgeSummary> {
-        outputs::write_age_outputs(manifest, records, warnings, out)
+    fn outputs(run: &Outputs<'_, Self>) -> Result<AgeSummary> {
+        outputs::write_age_outputs(run)
     }
 
     fn console(s: &AgeSummary) -> String {
@@ -413,4 +404,4 @@ fn record_fit(out: &std::path::Path, key: &str, fit: serde_json::Value) -> Resul
 }
 
 crate::run::impl_record!(AgeRecord, attack, epsilon);
-crate::run::impl_spec!(AgeExperiment);
+crate::run::impl_spec!(AgeExperiment, checks.probes.enabled);

@@ -1,18 +1,18 @@
 //! Outputs of brain-age runs beside the records: summary files, the monotonicity check, the
 //! findings (robustness verdicts next to the S3 paper's), and `report.html`.
 
-use std::path::Path;
-
 use mira_report::{
     AgeComparison, AgeRecord, AgeReportInput, AgeSummaryRow, age_csv, age_markdown, compare_age,
     render_age_html, summarise_age,
 };
 
-use crate::report::warnings_markdown;
-use crate::run::folder::write_atomic;
-use crate::run::{Manifest, example_file};
+use crate::report::{existing_examples, findings_markdown, page_texts, warnings_markdown};
+use crate::run::Outputs;
+use crate::run::example_file;
+use crate::run::folder::{write_atomic, write_json};
+use crate::tasks::brain_age::BrainAge;
 use crate::tasks::brain_age::{AgeExperiment, AgeGoal, AgeGradient, AgeScope, AgeSummary};
-use crate::{EvalError, Result, Warning};
+use crate::{Result, Warning};
 
 /// Error-goal per-image attacks whose MAE falls with ε by more than the tolerance.
 pub(crate) fn age_warnings(exp: &AgeExperiment, rows: &[AgeSummaryRow]) -> Vec<Warning> {
@@ -316,50 +316,36 @@ fn min_norm_finding(
 ///
 /// # Errors
 /// Template or I/O failures.
-pub(crate) fn write_age_outputs(
-    manifest: &Manifest<AgeExperiment>,
-    records: &[AgeRecord],
-    warnings: &[Warning],
-    out: &Path,
-) -> Result<AgeSummary> {
+pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummary> {
+    let Outputs {
+        manifest,
+        records,
+        warnings,
+        out,
+    } = *run;
     let exp = &manifest.experiment;
     let rows = summarise_age(records, exp.sweep.threshold_years);
     let comparisons = compare_age(records, &exp.models[0].name);
     let findings = age_findings(exp, records, &rows, &comparisons);
-    let json = |v: &dyn erased::Json| v.text().map_err(|e| EvalError::io(out, e));
-    write_atomic(&out.join("summary.json"), json(&rows)?.as_bytes())?;
-    write_atomic(
-        &out.join("comparisons.json"),
-        json(&comparisons)?.as_bytes(),
-    )?;
+    write_json(&out.join("summary.json"), &rows)?;
+    write_json(&out.join("comparisons.json"), &comparisons)?;
     write_atomic(&out.join("summary.csv"), age_csv(&rows).as_bytes())?;
-    let mut md = String::from("## Findings\n\n");
-    for f in &findings {
-        md += &format!("- {f}\n");
-    }
-    md += "\n## Cells\n\n";
-    md += &age_markdown(&rows, &comparisons);
+    let mut md = findings_markdown(&findings) + &age_markdown(&rows, &comparisons);
     md += &warnings_markdown(true, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let mut examples = Vec::new();
+    let mut candidates = Vec::new();
     for m in &exp.models {
         for a in &exp.attacks {
-            let file = example_file(&m.name, &a.name, "largest-eps");
-            if out.join("examples").join(&file).is_file() {
-                examples.push((
-                    format!(
-                        "{} / {} at ε = {}: first test subject",
-                        m.name,
-                        a.name,
-                        a.epsilons.last().copied().unwrap_or_default()
-                    ),
-                    format!("examples/{file}"),
-                ));
-            }
+            let largest = a.epsilons.last().copied().unwrap_or_default();
+            let caption = format!(
+                "{} / {} at ε = {largest}: first test subject",
+                m.name, a.name
+            );
+            candidates.push((caption, example_file(&m.name, &a.name, "largest-eps")));
         }
     }
-    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
-    let manifest_json = json(manifest)?;
+    let examples = existing_examples(out, candidates);
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
     let html = render_age_html(
         records,
         &AgeReportInput {
@@ -376,17 +362,4 @@ pub(crate) fn write_age_outputs(
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok(AgeSummary { rows, findings })
-}
-
-mod erased {
-    /// Pretty JSON of anything serialisable, behind a trait object.
-    pub(super) trait Json {
-        fn text(&self) -> serde_json::Result<String>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn text(&self) -> serde_json::Result<String> {
-            serde_json::to_string_pretty(self)
-        }
-    }
 }

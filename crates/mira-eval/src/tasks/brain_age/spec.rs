@@ -10,7 +10,7 @@ use mira_train::AgeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_to};
+use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_all};
 use crate::{EvalError, Result};
 
 /// The task tag of brain-age experiments.
@@ -301,14 +301,8 @@ impl Default for AgeChecks {
 impl AgeExperiment {
     /// Relative paths of the file (checkpoints, anatomy) are relative to its folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        for m in &mut self.models {
-            if let Some(c) = &mut m.checkpoint {
-                relative_to(base, c);
-            }
-        }
-        if let Some(d) = &mut self.data.anatomy_dir {
-            relative_to(base, d);
-        }
+        let checkpoints = self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut());
+        relative_all(base, checkpoints.chain(self.data.anatomy_dir.as_mut()));
     }
 
     /// Whether attack `a` runs against model `m` (BPDA only against hard-feature hybrids).

@@ -4,24 +4,13 @@
 
 use mira_report::{RegRecord, TextTable};
 
-use crate::report::min_norm_tables::{MinNormEntry, Sweep, searches, split_records, tables};
+use crate::report::min_norm_tables::{Sweep, min_norm_entry, searches, split_records, tables};
 use crate::spec::AttackScope;
 use crate::tasks::registration::{RegAttackEntry, RegExperiment};
 
-impl MinNormEntry for RegAttackEntry {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn is_min_norm(&self) -> bool {
-        self.scope == AttackScope::MinNorm
-    }
-
-    /// A search is compared with the fixed-budget attacks on the same image(s).
-    fn compares_with(&self, other: &Self) -> bool {
-        other.image == self.image
-    }
-}
+// A search is compared with the fixed-budget attacks on the same image(s).
+min_norm_entry!(RegAttackEntry, AttackScope::MinNorm, |s, o| o.image
+    == s.image);
 
 /// The records of fixed-budget attacks (summaries, plots, first failures and checks use these)
 /// and those of min-norm attacks.

@@ -19,7 +19,7 @@ use mira_train::{predict_rigid, train_registration};
 
 use crate::cells::CellAttack;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
+    Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, eps_f64, mix, pairs_hash, sources_hash,
 };
 use crate::{EvalError, Result, Warning};
@@ -333,21 +333,12 @@ impl Task for Registration {
         warnings
     }
 
-    fn probes_enabled(exp: &RegExperiment) -> bool {
-        exp.checks.probes.enabled
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         checks::probes(run.spec, run.ready)
     }
 
-    fn outputs(
-        manifest: &Manifest<RegExperiment>,
-        records: &[RegRecord],
-        warnings: &[Warning],
-        out: &std::path::Path,
-    ) -> Result<RegSummary> {
-        outputs::write_reg_outputs(manifest, records, warnings, out)
+    fn outputs(run: &Outputs<'_, Self>) -> Result<RegSummary> {
+        outputs::write_reg_outputs(run)
     }
 
     fn console(s: &RegSummary) -> String {
@@ -359,4 +350,4 @@ impl Task for Registration {
 }
 
 crate::run::impl_record!(RegRecord, attack, epsilon);
-crate::run::impl_spec!(RegExperiment);
+crate::run::impl_spec!(RegExperiment, checks.probes.enabled);

@@ -13,9 +13,11 @@ use mira_report::{
 };
 
 use crate::checks::early_stop_warning;
-use crate::report::warnings_markdown;
+use crate::report::{page_texts, warnings_markdown};
+use crate::run::Outputs;
 use crate::run::folder::{write_atomic, write_json};
 use crate::run::{Manifest, eps_f64, example_file};
+use crate::tasks::registration::Registration;
 use crate::tasks::registration::{
     RegExperiment, RegSourceKind, RegSummary, TRE_GRID, cell_attack, reg_cell, reg_min_norm_tables,
     split_reg_min_norm,
@@ -186,12 +188,13 @@ pub fn reg_warnings(
 ///
 /// # Errors
 /// Writing fails.
-pub(crate) fn write_reg_outputs(
-    manifest: &Manifest<RegExperiment>,
-    every: &[RegRecord],
-    warnings: &[Warning],
-    out: &Path,
-) -> Result<RegSummary> {
+pub(crate) fn write_reg_outputs(run: &Outputs<'_, Registration>) -> Result<RegSummary> {
+    let Outputs {
+        manifest,
+        records: every,
+        warnings,
+        out,
+    } = *run;
     let exp = &manifest.experiment;
     let (all, min_norm) = split_reg_min_norm(exp, every);
     let tables = reg_min_norm_tables(exp, &all, &min_norm);
@@ -250,7 +253,7 @@ pub fn write_reg_report(
     tables: &[TextTable],
     out: &Path,
 ) -> Result<()> {
-    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
     let examples: Vec<(String, String)> = to_draw(failures, usize::MAX)
         .into_iter()
         .filter_map(|f| {
@@ -272,8 +275,6 @@ pub fn write_reg_report(
             })
         })
         .collect();
-    let manifest_json =
-        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
     let html = render_reg_html(
         records,
         &RegReportInput {

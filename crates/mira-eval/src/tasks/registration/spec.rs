@@ -9,7 +9,7 @@ use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, relative_to};
+use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, relative_all};
 use crate::tasks::segmentation::SweepSpec;
 use crate::{EvalError, Result};
 
@@ -314,11 +314,10 @@ impl RegExperiment {
     /// Relative paths of the file (checkpoints, the radiograph) are relative to its folder
     /// `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        for m in &mut self.models {
-            if let Some(c) = &mut m.checkpoint {
-                relative_to(base, c);
-            }
-        }
+        relative_all(
+            base,
+            self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut()),
+        );
         let r = &self.data.radiograph;
         if r != "auto" && r != "phantom" && Path::new(r).is_relative() {
             self.data.radiograph = base.join(r).display().to_string();

@@ -120,26 +120,8 @@ mod tests {
 
     #[test]
     fn record_checks_flag_non_monotone_curves_and_weak_iterations() {
-        use mira_report::SegRecord;
-        let rec = |attack: &str, eps: f64, case: usize, adv: f64| SegRecord {
-            model: "m".into(),
-            attack: attack.into(),
-            goal: "untargeted".into(),
-            norm: "linf".into(),
-            epsilon: eps,
-            case,
-            labels: vec!["a".into()],
-            clean_dice: vec![Some(0.9)],
-            adv_dice: vec![Some(adv)],
-            clean_target_dice: None,
-            adv_target_dice: None,
-            clean_target_match: None,
-            adv_target_match: None,
-            linf: eps,
-            l2: 0.0,
-            min_norm: None,
-            member: None,
-            stopped_at: None,
+        let rec = |attack: &str, eps: f64, case: usize, adv: f64| {
+            crate::tasks::segmentation::min_norm::test_record("m", attack, eps, case, adv, None)
         };
         // FGSM: 0.9, 0.6, 0.7 (rises at 0.04: non-monotone); i-FGSM: 0.9, 0.7, 0.5 (weaker than
         // FGSM at 0.02 by 0.1).

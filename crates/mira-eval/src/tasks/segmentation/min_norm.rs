@@ -4,7 +4,7 @@
 
 use mira_report::{SegRecord, TextTable};
 
-use crate::report::min_norm_tables::{MinNormEntry, Sweep, searches, split_records, tables};
+use crate::report::min_norm_tables::{Sweep, min_norm_entry, searches, split_records, tables};
 use mira_stats::mean_defined;
 
 use crate::spec::AttackScope;
@@ -35,20 +35,8 @@ fn is_broken(r: &SegRecord, targeted: bool, break_dice: f64, break_match: f64) -
     breaks(targeted, d, r.adv_target_match, break_dice, break_match)
 }
 
-impl MinNormEntry for AttackEntry {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn is_min_norm(&self) -> bool {
-        self.scope == AttackScope::MinNorm
-    }
-
-    /// A search is compared with the fixed-budget attacks of the same goal.
-    fn compares_with(&self, other: &Self) -> bool {
-        other.goal == self.goal
-    }
-}
+// A search is compared with the fixed-budget attacks of the same goal.
+min_norm_entry!(AttackEntry, AttackScope::MinNorm, |s, o| o.goal == s.goal);
 
 /// The records of fixed-budget attacks (summaries, plots, comparisons and checks use these) and
 /// those of min-norm attacks.
@@ -90,6 +78,38 @@ pub fn min_norm_tables(
     })
 }
 
+/// A one-label untargeted L∞ record with clean Dice 0.9 and attacked Dice `adv` (tests).
+#[cfg(test)]
+pub(crate) fn test_record(
+    model: &str,
+    attack: &str,
+    eps: f64,
+    case: usize,
+    adv: f64,
+    min_norm: Option<f64>,
+) -> SegRecord {
+    SegRecord {
+        model: model.into(),
+        attack: attack.into(),
+        goal: "untargeted".into(),
+        norm: "linf".into(),
+        epsilon: eps,
+        case,
+        labels: vec!["a".into()],
+        clean_dice: vec![Some(0.9)],
+        adv_dice: vec![Some(adv)],
+        clean_target_dice: None,
+        adv_target_dice: None,
+        clean_target_match: None,
+        adv_target_match: None,
+        linf: eps,
+        l2: 0.0,
+        min_norm,
+        member: None,
+        stopped_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,26 +138,7 @@ mod tests {
     }
 
     fn rec(attack: &str, eps: f64, case: usize, adv: f64, min_norm: Option<f64>) -> SegRecord {
-        SegRecord {
-            model: "unet".into(),
-            attack: attack.into(),
-            goal: "untargeted".into(),
-            norm: "linf".into(),
-            epsilon: eps,
-            case,
-            labels: vec!["a".into()],
-            clean_dice: vec![Some(0.9)],
-            adv_dice: vec![Some(adv)],
-            clean_target_dice: None,
-            adv_target_dice: None,
-            clean_target_match: None,
-            adv_target_match: None,
-            linf: eps,
-            l2: 0.0,
-            min_norm,
-            member: None,
-            stopped_at: None,
-        }
+        test_record("unet", attack, eps, case, adv, min_norm)
     }
 
     /// Hand-computed: minima (0.01, 0.03, none, 0) under a cap of 0.04; PGD breaks cases 0, 1

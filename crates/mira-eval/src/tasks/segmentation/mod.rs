@@ -25,7 +25,7 @@ use mira_train::predict_labels;
 use crate::cells::CellAttack;
 use crate::run::folder::write_json;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
+    Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, cell_stem, dataset_hash, eps_f64,
 };
 use crate::{Result, Warning};
@@ -235,21 +235,12 @@ impl Task for Segmentation {
         checks::record_checks(&fixed, &names, &exp.attacks, exp.checks.tolerance)
     }
 
-    fn probes_enabled(exp: &SegExperiment) -> bool {
-        exp.checks.enabled
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         checks::probes(run.spec, &run.ready.models, &run.ready.test)
     }
 
-    fn outputs(
-        manifest: &Manifest<SegExperiment>,
-        records: &[SegRecord],
-        warnings: &[Warning],
-        out: &std::path::Path,
-    ) -> Result<Vec<SummaryRow>> {
-        outputs::write_outputs(manifest, records, warnings, out)
+    fn outputs(run: &Outputs<'_, Self>) -> Result<Vec<SummaryRow>> {
+        outputs::write_outputs(run)
     }
 
     fn console(rows: &Vec<SummaryRow>) -> String {
@@ -258,4 +249,4 @@ impl Task for Segmentation {
 }
 
 crate::run::impl_record!(SegRecord, attack, epsilon);
-crate::run::impl_spec!(SegExperiment);
+crate::run::impl_spec!(SegExperiment, checks.enabled);

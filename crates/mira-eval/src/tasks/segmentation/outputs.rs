@@ -8,24 +8,27 @@ use mira_report::{
     comparison_markdown, defence_csv, render_html, summarise, to_csv, to_markdown,
 };
 
-use crate::report::warnings_markdown;
+use crate::report::{existing_examples, page_texts, warnings_markdown};
 use crate::run::Manifest;
+use crate::run::Outputs;
 use crate::run::example_file;
 use crate::run::folder::{write_atomic, write_json};
+use crate::tasks::segmentation::Segmentation;
 use crate::tasks::segmentation::{SegExperiment, min_norm_tables, split_min_norm};
-use crate::{EvalError, Result, Warning};
+use crate::{Result, Warning};
 
 /// Summaries, comparison and report from the complete records of a run and its warnings:
 /// `warnings.json`, `summary.csv/.json/.md`, `comparison.*` (defences) and `report.html`.
 ///
 /// # Errors
 /// Writing fails.
-pub(crate) fn write_outputs(
-    manifest: &Manifest<SegExperiment>,
-    records: &[SegRecord],
-    warnings: &[Warning],
-    out: &Path,
-) -> Result<Vec<SummaryRow>> {
+pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<SummaryRow>> {
+    let Outputs {
+        manifest,
+        records,
+        warnings,
+        out,
+    } = *run;
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_min_norm(exp, records);
     let tables = min_norm_tables(exp, &fixed, &min_norm);
@@ -113,23 +116,17 @@ pub fn write_report(
     tables: &[mira_report::TextTable],
     out: &Path,
 ) -> Result<()> {
-    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
-    let mut examples = Vec::new();
+    let mut candidates = Vec::new();
     for m in &manifest.experiment.models {
         for a in &manifest.experiment.attacks {
             for tag in ["worst", "median"] {
-                let file = example_file(&m.name, &a.name, tag);
-                if out.join("examples").join(&file).is_file() {
-                    examples.push((
-                        format!("{} / {}: {tag} case", m.name, a.name),
-                        format!("examples/{file}"),
-                    ));
-                }
+                let caption = format!("{} / {}: {tag} case", m.name, a.name);
+                candidates.push((caption, example_file(&m.name, &a.name, tag)));
             }
         }
     }
-    let manifest_json =
-        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
+    let examples = existing_examples(out, candidates);
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
     let html = render_html(
         records,
         &ReportInput {

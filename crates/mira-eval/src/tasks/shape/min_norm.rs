@@ -6,23 +6,13 @@
 
 use mira_report::{ShapeRecord, TextTable};
 
-use crate::report::min_norm_tables::{MinNormEntry, Sweep, searches, split_records, tables};
+use crate::report::min_norm_tables::{Sweep, min_norm_entry, searches, split_records, tables};
 use crate::tasks::shape::{ShapeAttackEntry, ShapeExperiment, ShapeScope};
 
-impl MinNormEntry for ShapeAttackEntry {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn is_min_norm(&self) -> bool {
-        self.scope == ShapeScope::MinNorm
-    }
-
-    /// A search is compared with the in-distribution attacks of its norm.
-    fn compares_with(&self, other: &Self) -> bool {
-        other.scope == ShapeScope::Ind && other.norm == self.norm
-    }
-}
+// A search is compared with the in-distribution attacks of its norm.
+min_norm_entry!(ShapeAttackEntry, ShapeScope::MinNorm, |s, o| o.scope
+    == ShapeScope::Ind
+    && o.norm == s.norm);
 
 /// The records of fixed-budget attacks (summaries, curves and findings use these) and those of
 /// min-norm attacks.
@@ -41,7 +31,11 @@ pub fn shape_min_norm_tables(
     mn: &[ShapeRecord],
 ) -> Vec<TextTable> {
     let models: Vec<&str> = exp.models.iter().map(|m| m.name.as_str()).collect();
-    let entries: Vec<_> = exp.attacks.iter().filter(|a| a.is_min_norm()).collect();
+    let entries: Vec<_> = exp
+        .attacks
+        .iter()
+        .filter(|a| a.scope == ShapeScope::MinNorm)
+        .collect();
     let bm = exp.sweep.break_mrse;
     let mut out = Vec::new();
     for a in &entries {

@@ -25,7 +25,7 @@ use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
 use crate::cells::CellAttack;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, Planned, RunEvent, Setup, Task, cell_label,
+    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, RunEvent, Setup, Task, cell_label,
     cell_seed, eps_f64, mix, shapes_hash,
 };
 use crate::{Result, Warning};
@@ -288,21 +288,12 @@ impl Task for Shape {
         checks::shape_record_checks(exp, &fixed)
     }
 
-    fn probes_enabled(exp: &ShapeExperiment) -> bool {
-        exp.checks.probes.enabled
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         checks::probes(run.spec, run.ready)
     }
 
-    fn outputs(
-        manifest: &Manifest<ShapeExperiment>,
-        records: &[ShapeRecord],
-        warnings: &[Warning],
-        out: &std::path::Path,
-    ) -> Result<ShapeSummary> {
-        outputs::write_shape_outputs(manifest, records, warnings, out)
+    fn outputs(run: &Outputs<'_, Self>) -> Result<ShapeSummary> {
+        outputs::write_shape_outputs(run)
     }
 
     fn console(s: &ShapeSummary) -> String {
@@ -312,4 +303,4 @@ impl Task for Shape {
 }
 
 crate::run::impl_record!(ShapeRecord, attack, epsilon);
-crate::run::impl_spec!(ShapeExperiment);
+crate::run::impl_spec!(ShapeExperiment, checks.probes.enabled);

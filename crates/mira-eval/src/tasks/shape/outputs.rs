@@ -6,44 +6,39 @@ use std::path::Path;
 use mira_data::ShapeSample;
 use mira_report::{ShapeRecord, shape_markdown, summarise_shape};
 
-use crate::report::warnings_markdown;
-use crate::run::folder::write_atomic;
-use crate::run::{Manifest, example_file};
+use crate::report::{existing_examples, findings_markdown, page_texts, warnings_markdown};
+use crate::run::Outputs;
+use crate::run::example_file;
+use crate::run::folder::{write_atomic, write_json};
+use crate::tasks::shape::Shape;
 use crate::tasks::shape::{
-    KeptShape, ShapeCell, ShapeExperiment, ShapeScope, ShapeSummary, shape_findings,
-    shape_min_norm_tables, split_shape_min_norm,
+    KeptShape, ShapeCell, ShapeScope, ShapeSummary, shape_findings, shape_min_norm_tables,
+    split_shape_min_norm,
 };
-use crate::{EvalError, Result, Warning};
+use crate::{EvalError, Result};
 
 /// Summary files, findings and `report.html`.
-pub(crate) fn write_shape_outputs(
-    manifest: &Manifest<ShapeExperiment>,
-    records: &[ShapeRecord],
-    warnings: &[Warning],
-    out: &Path,
-) -> Result<ShapeSummary> {
+pub(crate) fn write_shape_outputs(run: &Outputs<'_, Shape>) -> Result<ShapeSummary> {
+    let Outputs {
+        manifest,
+        records,
+        warnings,
+        out,
+    } = *run;
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_shape_min_norm(exp, records);
     let tables = shape_min_norm_tables(exp, &fixed, &min_norm);
     let rows = summarise_shape(&fixed);
     let findings = shape_findings(exp, &fixed, &rows);
-    let json = serde_json::to_string_pretty(&rows).map_err(|e| EvalError::io(out, e))?;
-    write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    let mut md = String::from("## Findings\n\n");
-    for f in &findings {
-        md += &format!("- {f}\n");
-    }
-    md += "\n## Cells\n\n";
-    md += &shape_markdown(&rows);
+    write_json(&out.join("summary.json"), &rows)?;
+    let mut md = findings_markdown(&findings) + &shape_markdown(&rows);
     for t in &tables {
         md += &t.markdown();
     }
     md += &warnings_markdown(exp.checks.probes.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
-    let manifest_json =
-        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
-    let mut examples = Vec::new();
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
+    let mut candidates = Vec::new();
     for a in &exp.attacks {
         let (tag, what) = match a.scope {
             ShapeScope::Ood => ("best-match", "closest OOD match"),
@@ -51,15 +46,11 @@ pub(crate) fn write_shape_outputs(
         };
         let largest = a.epsilons.iter().copied().fold(0.0f32, f32::max);
         for m in &exp.models {
-            let file = example_file(&m.name, &a.name, tag);
-            if out.join("examples").join(&file).is_file() {
-                examples.push((
-                    format!("{} / {}: {what} at ε = {largest}", m.name, a.name),
-                    format!("examples/{file}"),
-                ));
-            }
+            let caption = format!("{} / {}: {what} at ε = {largest}", m.name, a.name);
+            candidates.push((caption, example_file(&m.name, &a.name, tag)));
         }
     }
+    let examples = existing_examples(out, candidates);
     let html = mira_report::render_shape_html(
         &rows,
         &mira_report::ShapePage {

@@ -9,7 +9,7 @@ use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_to};
+use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_all};
 use crate::{EvalError, Result};
 
 /// The task tag of shape experiments.
@@ -233,11 +233,10 @@ impl Default for ShapeSweep {
 impl ShapeExperiment {
     /// Relative checkpoint paths are relative to the file's folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        for m in &mut self.models {
-            if let Some(c) = &mut m.checkpoint {
-                relative_to(base, c);
-            }
-        }
+        relative_all(
+            base,
+            self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut()),
+        );
     }
 
     /// Checks every value serde cannot.

@@ -15,7 +15,7 @@ use mira_nn::{DeformGenerator, UNet};
 use mira_report::{SynthRecord, SynthSummaryRow, synth_markdown};
 
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Manifest, PerModel, Planned, RunEvent, Setup, Task,
+    Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
     dataset_hash, eps_f64, mix,
 };
 use crate::{Result, Warning};
@@ -201,21 +201,12 @@ impl Task for Synthesis {
         checks::synth_record_checks(exp, records)
     }
 
-    fn probes_enabled(exp: &SynthExperiment) -> bool {
-        exp.checks.probes.enabled
-    }
-
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
         checks::probes(run.spec, run.ready)
     }
 
-    fn outputs(
-        manifest: &Manifest<SynthExperiment>,
-        records: &[SynthRecord],
-        warnings: &[Warning],
-        out: &std::path::Path,
-    ) -> Result<SynthSummary> {
-        outputs::write_synth_outputs(manifest, records, warnings, out)
+    fn outputs(run: &Outputs<'_, Self>) -> Result<SynthSummary> {
+        outputs::write_synth_outputs(run)
     }
 
     fn console(s: &SynthSummary) -> String {
@@ -225,4 +216,4 @@ impl Task for Synthesis {
 }
 
 crate::run::impl_record!(SynthRecord, method, target);
-crate::run::impl_spec!(SynthExperiment);
+crate::run::impl_spec!(SynthExperiment, checks.probes.enabled);

@@ -1,18 +1,17 @@
 //! Summaries, findings (each next to the S2 paper's claim) and `report.html` of a synthesis
 //! run, rebuilt from `records.jsonl` and `manifest.json` alone.
 
-use std::path::Path;
-
 use mira_report::{
     SynthRecord, SynthReportInput, SynthSummaryRow, summarise_synth, synth_markdown,
 };
 use mira_stats::wilcoxon_signed_rank;
 
-use crate::report::warnings_markdown;
-use crate::run::Manifest;
-use crate::run::folder::write_atomic;
+use crate::Result;
+use crate::report::{existing_examples, findings_markdown, page_texts, warnings_markdown};
+use crate::run::Outputs;
+use crate::run::folder::{write_atomic, write_json};
+use crate::tasks::synthesis::Synthesis;
 use crate::tasks::synthesis::{LEARNED, PER_IMAGE, SynthExperiment, SynthSummary};
-use crate::{EvalError, Result, Warning};
 
 fn pct(v: f64) -> String {
     format!("{:.0}%", 100.0 * v)
@@ -158,41 +157,33 @@ pub(crate) fn synth_findings(
 }
 
 /// Summary files, findings and `report.html`.
-pub(crate) fn write_synth_outputs(
-    manifest: &Manifest<SynthExperiment>,
-    records: &[SynthRecord],
-    warnings: &[Warning],
-    out: &Path,
-) -> Result<SynthSummary> {
+pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthSummary> {
+    let Outputs {
+        manifest,
+        records,
+        warnings,
+        out,
+    } = *run;
     let exp = &manifest.experiment;
     let rows = summarise_synth(records);
     let findings = synth_findings(exp, records, &rows);
-    let json = serde_json::to_string_pretty(&rows).map_err(|e| EvalError::io(out, e))?;
-    write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    let mut md = String::from("## Findings\n\n");
-    for f in &findings {
-        md += &format!("- {f}\n");
-    }
-    md += "\n## Cells\n\n";
-    md += &synth_markdown(&rows);
+    write_json(&out.join("summary.json"), &rows)?;
+    let mut md = findings_markdown(&findings) + &synth_markdown(&rows);
     md += &warnings_markdown(exp.checks.probes.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let text: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
-    let mut examples: Vec<(String, String)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(out.join("examples")) {
-        let mut names: Vec<String> = dir
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".png"))
-            .collect();
-        names.sort();
-        for n in names {
-            let caption = n.trim_end_matches(".png").replace('_', " ");
-            examples.push((caption, format!("examples/{n}")));
-        }
-    }
-    let manifest_json =
-        serde_json::to_string_pretty(manifest).map_err(|e| EvalError::io(out, e))?;
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
+    let mut names: Vec<String> = std::fs::read_dir(out.join("examples"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    names.sort();
+    let candidates = names
+        .into_iter()
+        .map(|n| (n.trim_end_matches(".png").replace('_', " "), n));
+    let examples = existing_examples(out, candidates);
     let html = mira_report::render_synth_html(&SynthReportInput {
         n_records: records.len(),
         title: &exp.name,

@@ -231,11 +231,8 @@ impl Default for GeneratorSpec {
 impl SynthExperiment {
     /// Relative checkpoint paths are relative to the file's folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        for m in &mut self.models {
-            if let Some(c) = &mut m.checkpoint {
-                crate::spec::relative_to(base, c);
-            }
-        }
+        let checkpoints = self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut());
+        crate::spec::relative_all(base, checkpoints);
     }
 
     /// Checks every value serde cannot.
