@@ -5,6 +5,16 @@ pub(crate) mod min_norm_tables;
 
 use crate::Warning;
 
+/// What the outputs of a run say: its summary rows (one per cell) and findings (one sentence
+/// each).
+#[derive(Debug, Clone)]
+pub struct Findings<R> {
+    /// Summary rows.
+    pub rows: Vec<R>,
+    /// Findings, one sentence each.
+    pub findings: Vec<String>,
+}
+
 /// The checks section of `summary.md`.
 pub fn warnings_markdown(enabled: bool, warnings: &[Warning]) -> String {
     if !enabled {

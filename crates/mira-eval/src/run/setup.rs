@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use mira_train::TrainEvent;
+
 use crate::run::{DataHashes, Manifest, RunEvent, Spec};
 use crate::{EvalError, Result};
 
@@ -127,6 +129,41 @@ impl<'a, S: Spec> Setup<'a, S> {
             .as_mut()
             .ok_or_else(|| EvalError::invalid("models", "weights pinned before the data"))?;
         manifest.pin_weights(i, name, weights)
+    }
+
+    /// Model `i` (`name`): loaded by `load` from its folder (`checkpoint`, or `out/models/NAME`)
+    /// when that holds `model.json`, else trained by `train` into that folder (reported as the
+    /// phase `training`; refused when the folder may not be written), its training events
+    /// reported under its name. Its weights file is pinned either way.
+    ///
+    /// # Errors
+    /// Loading, training or saving fails; the model is missing and may not be trained; its
+    /// weights changed since the run started.
+    pub fn model<M>(
+        &mut self,
+        (i, name): (usize, &str),
+        checkpoint: Option<&Path>,
+        training: String,
+        load: impl FnOnce(&Path) -> Result<M>,
+        train: impl FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M>,
+    ) -> Result<M> {
+        let dir = self.model_dir(name, checkpoint);
+        let model = if dir.join("model.json").exists() {
+            self.phase(format!("loading model {name}"));
+            load(&dir)?
+        } else {
+            self.may_train(i, name)?;
+            self.phase(training);
+            let progress = &mut *self.progress;
+            train(&dir, &mut |event| {
+                progress(RunEvent::Train {
+                    model: name.to_string(),
+                    event,
+                })
+            })?
+        };
+        self.pin(i, name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        Ok(model)
     }
 
     /// The manifest, once the data is pinned.

@@ -138,6 +138,21 @@ pub struct Outputs<'a, T: Task> {
     pub out: &'a Path,
 }
 
+impl<'a, T: Task> Outputs<'a, T> {
+    /// The manifest, records, warnings and run folder.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(
+        &self,
+    ) -> (
+        &'a Manifest<T::Spec>,
+        &'a [T::Record],
+        &'a [Warning],
+        &'a Path,
+    ) {
+        (self.manifest, self.records, self.warnings, self.out)
+    }
+}
+
 impl<T: Task> Clone for Outputs<'_, T> {
     fn clone(&self) -> Self {
         *self

@@ -41,13 +41,7 @@ pub use spec::{
 pub struct BrainAge;
 
 /// What a brain-age run's outputs say.
-#[derive(Debug, Clone)]
-pub struct AgeSummary {
-    /// Summary rows, one per cell.
-    pub rows: Vec<AgeSummaryRow>,
-    /// Findings, one sentence each.
-    pub findings: Vec<String>,
-}
+pub type AgeSummary = crate::report::Findings<AgeSummaryRow>;
 
 /// The subjects, models and attacks of a brain-age run.
 pub struct AgeReady {
@@ -129,42 +123,26 @@ fn models(
 ) -> Result<Vec<AgeNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
-        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
-        let model = if dir.join("model.json").exists() {
-            setup.phase(format!("loading model {}", entry.name));
-            load_age_net(&dir, &default_device())?.0
-        } else {
-            setup.may_train(i, &entry.name)?;
-            setup.phase(format!(
-                "training model {} on {} subjects",
-                entry.name,
-                train.len()
-            ));
-            let net = net_config(exp, i, train)?;
-            let name = entry.name.clone();
-            let progress = setup.progress();
-            let (model, report) = train_age(
-                &net,
-                train,
-                val,
-                &exp.training,
-                mix(exp.seed, 1000 + i as u64),
-                &mut |event| {
-                    progress(RunEvent::Train {
-                        model: name.clone(),
-                        event,
-                    })
-                },
-            )?;
-            let meta = AgeNetMeta {
-                format: AGE_FORMAT.into(),
-                net,
-                training: serde_json::json!({ "config": exp.training, "report": report }),
-            };
-            save_age_net(&dir, &model, &meta)?;
-            model
-        };
-        setup.pin(i, &entry.name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        let training = format!("training model {} on {} subjects", entry.name, train.len());
+        let load = |dir: &std::path::Path| Ok(load_age_net(dir, &default_device())?.0);
+        let model = setup.model(
+            (i, &entry.name),
+            entry.checkpoint.as_deref(),
+            training,
+            load,
+            |dir, events| {
+                let net = net_config(exp, i, train)?;
+                let seed = mix(exp.seed, 1000 + i as u64);
+                let (model, report) = train_age(&net, train, val, &exp.training, seed, events)?;
+                let meta = AgeNetMeta {
+                    format: AGE_FORMAT.into(),
+                    net,
+                    training: serde_json::json!({ "config": exp.training, "report": report }),
+                };
+                save_age_net(dir, &model, &meta)?;
+                Ok(model)
+            },
+        )?;
         models.push(model);
     }
     Ok(models)

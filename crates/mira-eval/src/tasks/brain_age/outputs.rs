@@ -317,12 +317,7 @@ fn min_norm_finding(
 /// # Errors
 /// Template or I/O failures.
 pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummary> {
-    let Outputs {
-        manifest,
-        records,
-        warnings,
-        out,
-    } = *run;
+    let (manifest, records, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let rows = summarise_age(records, exp.sweep.threshold_years);
     let comparisons = compare_age(records, &exp.models[0].name);

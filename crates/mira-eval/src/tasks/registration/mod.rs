@@ -152,55 +152,46 @@ fn models(
 ) -> Result<Vec<PairNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
-        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
         let data = &fams
             .iter()
             .find(|(k, _)| *k == entry.source)
             .ok_or_else(|| EvalError::invalid("data", "family not built"))?
             .1;
         let spacing = entry.spacing_mm(&exp.data);
-        let model = if dir.join("model.json").exists() {
-            setup.phase(format!(
-                "loading model {} (tested on {} pairs)",
-                entry.name, data.source_name
-            ));
-            load_pair_net(&dir, &default_device())?.0
-        } else {
-            setup.may_train(i, &entry.name)?;
-            setup.phase(format!(
-                "training model {} on {} pairs",
-                entry.name, data.source_name
-            ));
-            let name = entry.name.clone();
-            let tol_px = entry.tolerance() / spacing.unwrap_or(1.0);
-            let progress = setup.progress();
-            let (model, report) = train_registration(
-                &entry.net(&exp.data),
-                &data.train,
-                &data.val,
-                &data.pair_cfg,
-                tol_px,
-                &exp.training,
-                mix(exp.seed, 1000 + i as u64),
-                &mut |event| {
-                    progress(RunEvent::Train {
-                        model: name.clone(),
-                        event,
-                    })
-                },
-            )?;
-            let meta = PairNetMeta {
-                format: PAIR_FORMAT.into(),
-                net: entry.net(&exp.data),
-                size: exp.data.size,
-                source: data.source_name.clone(),
-                spacing_mm: spacing,
-                training: serde_json::json!({ "config": exp.training, "report": report }),
-            };
-            save_pair_net(&dir, &model, &meta)?;
-            model
-        };
-        setup.pin(i, &entry.name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        let training = format!(
+            "training model {} on {} pairs",
+            entry.name, data.source_name
+        );
+        let load = |dir: &std::path::Path| Ok(load_pair_net(dir, &default_device())?.0);
+        let model = setup.model(
+            (i, &entry.name),
+            entry.checkpoint.as_deref(),
+            training,
+            load,
+            |dir, events| {
+                let tol_px = entry.tolerance() / spacing.unwrap_or(1.0);
+                let (model, report) = train_registration(
+                    &entry.net(&exp.data),
+                    &data.train,
+                    &data.val,
+                    &data.pair_cfg,
+                    tol_px,
+                    &exp.training,
+                    mix(exp.seed, 1000 + i as u64),
+                    events,
+                )?;
+                let meta = PairNetMeta {
+                    format: PAIR_FORMAT.into(),
+                    net: entry.net(&exp.data),
+                    size: exp.data.size,
+                    source: data.source_name.clone(),
+                    spacing_mm: spacing,
+                    training: serde_json::json!({ "config": exp.training, "report": report }),
+                };
+                save_pair_net(dir, &model, &meta)?;
+                Ok(model)
+            },
+        )?;
         models.push(model);
     }
     Ok(models)

@@ -189,12 +189,7 @@ pub fn reg_warnings(
 /// # Errors
 /// Writing fails.
 pub(crate) fn write_reg_outputs(run: &Outputs<'_, Registration>) -> Result<RegSummary> {
-    let Outputs {
-        manifest,
-        records: every,
-        warnings,
-        out,
-    } = *run;
+    let (manifest, every, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let (all, min_norm) = split_reg_min_norm(exp, every);
     let tables = reg_min_norm_tables(exp, &all, &min_norm);

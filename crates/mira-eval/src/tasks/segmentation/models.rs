@@ -10,7 +10,7 @@ use mira_nn::{UNet, default_device};
 use mira_train::train_defended;
 
 use crate::Result;
-use crate::run::{RunEvent, Setup, mix};
+use crate::run::{Setup, mix};
 use crate::tasks::segmentation::SegExperiment;
 
 /// Loads, imports or trains every model of `exp` in file order, pinning each one's weights.
@@ -26,32 +26,31 @@ pub(crate) fn models(
 ) -> Result<Vec<UNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
-        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
-        let weights_file = match &entry.torch_weights {
-            Some(w) => w.clone(),
-            None => dir.join(checkpoint::WEIGHTS_FILE),
-        };
+        let arch = entry.unet(train.channels(), train.n_labels());
         let model = if let Some(w) = &entry.torch_weights {
             setup.phase(format!("importing PyTorch weights of {}", entry.name));
-            let cfg = entry.unet(train.channels(), train.n_labels());
-            mira_nn::load_torch_unet(w, &cfg, &default_device())?
-        } else if dir.join("model.json").exists() {
-            setup.phase(format!("loading model {}", entry.name));
-            checkpoint::load(&dir, &default_device())?.0
+            let model = mira_nn::load_torch_unet(w, &arch, &default_device())?;
+            setup.pin(i, &entry.name, w)?;
+            model
         } else {
-            setup.may_train(i, &entry.name)?;
-            setup.phase(format!("training model {}", entry.name));
-            let arch = entry.unet(train.channels(), train.n_labels());
-            let t = UnetTraining {
-                name: &entry.name,
-                arch: &arch,
-                defence: &entry.defence,
-                cfg: &exp.training,
-                seed: mix(exp.seed, 1000 + i as u64),
-            };
-            train_and_save_unet(&t, train, val, &dir, setup.progress())?
+            let load = |dir: &Path| Ok(checkpoint::load(dir, &default_device())?.0);
+            let training = format!("training model {}", entry.name);
+            setup.model(
+                (i, &entry.name),
+                entry.checkpoint.as_deref(),
+                training,
+                load,
+                |dir, events| {
+                    let t = UnetTraining {
+                        arch: &arch,
+                        defence: &entry.defence,
+                        cfg: &exp.training,
+                        seed: mix(exp.seed, 1000 + i as u64),
+                    };
+                    train_and_save_unet(&t, (train, val), dir, events)
+                },
+            )?
         };
-        setup.pin(i, &entry.name, &weights_file)?;
         models.push(model);
     }
     Ok(models)
@@ -59,7 +58,6 @@ pub(crate) fn models(
 
 /// What [`train_and_save_unet`] trains.
 pub(crate) struct UnetTraining<'a> {
-    pub name: &'a str,
     pub arch: &'a mira_nn::UNetConfig,
     pub defence: &'a mira_train::Defence,
     pub cfg: &'a mira_train::TrainConfig,
@@ -74,18 +72,11 @@ pub(crate) struct UnetTraining<'a> {
 /// Training or saving fails.
 pub(crate) fn train_and_save_unet(
     t: &UnetTraining<'_>,
-    train: &SegDataset,
-    val: &SegDataset,
+    (train, val): (&SegDataset, &SegDataset),
     dir: &Path,
-    progress: &mut dyn FnMut(RunEvent),
+    events: &mut dyn FnMut(mira_train::TrainEvent),
 ) -> Result<UNet> {
-    let (model, report) =
-        train_defended(t.arch, t.defence, train, val, t.cfg, t.seed, &mut |event| {
-            progress(RunEvent::Train {
-                model: t.name.to_string(),
-                event,
-            })
-        })?;
+    let (model, report) = train_defended(t.arch, t.defence, train, val, t.cfg, t.seed, events)?;
     let meta = CheckpointMeta {
         format: checkpoint::FORMAT.into(),
         unet: t.arch.clone(),

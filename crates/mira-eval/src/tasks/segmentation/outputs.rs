@@ -23,12 +23,7 @@ use crate::{Result, Warning};
 /// # Errors
 /// Writing fails.
 pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<SummaryRow>> {
-    let Outputs {
-        manifest,
-        records,
-        warnings,
-        out,
-    } = *run;
+    let (manifest, records, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_min_norm(exp, records);
     let tables = min_norm_tables(exp, &fixed, &min_norm);

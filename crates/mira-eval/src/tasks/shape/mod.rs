@@ -25,8 +25,8 @@ use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
 use crate::cells::CellAttack;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, RunEvent, Setup, Task, cell_label,
-    cell_seed, eps_f64, mix, shapes_hash,
+    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, Setup, Task, cell_label, cell_seed,
+    eps_f64, mix, shapes_hash,
 };
 use crate::{Result, Warning};
 
@@ -50,13 +50,7 @@ type Split = (Vec<ShapeSample>, Vec<ShapeSample>);
 pub struct Shape;
 
 /// What a shape run's outputs say.
-#[derive(Debug, Clone)]
-pub struct ShapeSummary {
-    /// Summary rows, one per cell.
-    pub rows: Vec<ShapeSummaryRow>,
-    /// Findings, one sentence each.
-    pub findings: Vec<String>,
-}
+pub type ShapeSummary = crate::report::Findings<ShapeSummaryRow>;
 
 /// The test slices, models, attacks and out-of-distribution starting images of a shape run.
 pub struct ShapeReady {
@@ -87,63 +81,51 @@ fn models(
 ) -> Result<Vec<ShapeNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
-        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
-        let model = if dir.join("model.json").exists() {
-            setup.phase(format!("loading model {}", entry.name));
-            load_shape_net(&dir, &default_device())?.0
+        let (train, val) = &splits[i];
+        let adversarial = if entry.adversarial {
+            ", adversarial"
         } else {
-            setup.may_train(i, &entry.name)?;
-            let (train, val) = &splits[i];
-            setup.phase(format!(
-                "training model {} on {} slices (P{}{})",
-                entry.name,
-                train.len(),
-                entry.modes,
-                if entry.adversarial {
-                    ", adversarial"
-                } else {
-                    ""
-                }
-            ));
-            let net = ShapeNetConfig {
-                size: exp.data.size,
-                width: entry.width.unwrap_or(8),
-                points: mira_data::DISK_POINTS,
-                point_scale: POINT_SCALE,
-                mean_points: mean_contour(train),
-            };
-            let cfg = ShapeTrainConfig {
-                adv_epsilon: if entry.adversarial {
-                    exp.training.adv_epsilon
-                } else {
-                    0.0
-                },
-                ..exp.training.clone()
-            };
-            let name = entry.name.clone();
-            let progress = setup.progress();
-            let (model, report) = train_shape(
-                &net,
-                train,
-                val,
-                &cfg,
-                mix(exp.seed, 1000 + i as u64),
-                &mut |event| {
-                    progress(RunEvent::Train {
-                        model: name.clone(),
-                        event,
-                    })
-                },
-            )?;
-            let meta = ShapeNetMeta {
-                format: SHAPE_FORMAT.into(),
-                net,
-                training: serde_json::json!({ "config": cfg, "report": report }),
-            };
-            save_shape_net(&dir, &model, &meta)?;
-            model
+            ""
         };
-        setup.pin(i, &entry.name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        let training = format!(
+            "training model {} on {} slices (P{}{adversarial})",
+            entry.name,
+            train.len(),
+            entry.modes
+        );
+        let load = |dir: &std::path::Path| Ok(load_shape_net(dir, &default_device())?.0);
+        let model = setup.model(
+            (i, &entry.name),
+            entry.checkpoint.as_deref(),
+            training,
+            load,
+            |dir, events| {
+                let net = ShapeNetConfig {
+                    size: exp.data.size,
+                    width: entry.width.unwrap_or(8),
+                    points: mira_data::DISK_POINTS,
+                    point_scale: POINT_SCALE,
+                    mean_points: mean_contour(train),
+                };
+                let cfg = ShapeTrainConfig {
+                    adv_epsilon: if entry.adversarial {
+                        exp.training.adv_epsilon
+                    } else {
+                        0.0
+                    },
+                    ..exp.training.clone()
+                };
+                let seed = mix(exp.seed, 1000 + i as u64);
+                let (model, report) = train_shape(&net, train, val, &cfg, seed, events)?;
+                let meta = ShapeNetMeta {
+                    format: SHAPE_FORMAT.into(),
+                    net,
+                    training: serde_json::json!({ "config": cfg, "report": report }),
+                };
+                save_shape_net(dir, &model, &meta)?;
+                Ok(model)
+            },
+        )?;
         models.push(model);
     }
     Ok(models)

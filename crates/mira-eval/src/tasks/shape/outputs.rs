@@ -19,12 +19,7 @@ use crate::{EvalError, Result};
 
 /// Summary files, findings and `report.html`.
 pub(crate) fn write_shape_outputs(run: &Outputs<'_, Shape>) -> Result<ShapeSummary> {
-    let Outputs {
-        manifest,
-        records,
-        warnings,
-        out,
-    } = *run;
+    let (manifest, records, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_shape_min_norm(exp, records);
     let tables = shape_min_norm_tables(exp, &fixed, &min_norm);

@@ -30,13 +30,7 @@ pub use spec::{
 pub struct Synthesis;
 
 /// What a synthesis run's outputs say.
-#[derive(Debug, Clone)]
-pub struct SynthSummary {
-    /// Summary rows.
-    pub rows: Vec<SynthSummaryRow>,
-    /// Findings, one sentence each.
-    pub findings: Vec<String>,
-}
+pub type SynthSummary = crate::report::Findings<SynthSummaryRow>;
 
 /// The test slices, segmenters, learned attackers and threat model of a synthesis run.
 pub struct SynthReady {

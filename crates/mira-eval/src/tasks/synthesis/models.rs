@@ -35,28 +35,28 @@ pub(crate) fn segmenters(
 ) -> Result<Vec<UNet>> {
     let mut models: Vec<UNet> = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
-        let dir = setup.model_dir(&entry.name, entry.checkpoint.as_deref());
-        let model = if dir.join("model.json").exists() {
-            setup.phase(format!("loading model {}", entry.name));
-            checkpoint::load(&dir, &default_device())?.0.valid()
-        } else {
-            setup.may_train(i, &entry.name)?;
-            setup.phase(format!(
-                "training model {} on {} slices",
-                entry.name,
-                train.items.len()
-            ));
-            let arch = unet(exp, i, train);
-            let t = UnetTraining {
-                name: &entry.name,
-                arch: &arch,
-                defence: &Defence::None,
-                cfg: &exp.training,
-                seed: mix(exp.seed, 1000 + i as u64),
-            };
-            train_and_save_unet(&t, train, val, &dir, setup.progress())?
-        };
-        setup.pin(i, &entry.name, &dir.join(checkpoint::WEIGHTS_FILE))?;
+        let training = format!(
+            "training model {} on {} slices",
+            entry.name,
+            train.items.len()
+        );
+        let load = |dir: &std::path::Path| Ok(checkpoint::load(dir, &default_device())?.0.valid());
+        let model = setup.model(
+            (i, &entry.name),
+            entry.checkpoint.as_deref(),
+            training,
+            load,
+            |dir, events| {
+                let arch = unet(exp, i, train);
+                let t = UnetTraining {
+                    arch: &arch,
+                    defence: &Defence::None,
+                    cfg: &exp.training,
+                    seed: mix(exp.seed, 1000 + i as u64),
+                };
+                train_and_save_unet(&t, (train, val), dir, events)
+            },
+        )?;
         models.push(model);
     }
     Ok(models)

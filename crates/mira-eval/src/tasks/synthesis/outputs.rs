@@ -158,12 +158,7 @@ pub(crate) fn synth_findings(
 
 /// Summary files, findings and `report.html`.
 pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthSummary> {
-    let Outputs {
-        manifest,
-        records,
-        warnings,
-        out,
-    } = *run;
+    let (manifest, records, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let rows = summarise_synth(records);
     let findings = synth_findings(exp, records, &rows);
