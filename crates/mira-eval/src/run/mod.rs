@@ -25,7 +25,7 @@ pub use manifest::{
 };
 pub use per_model::PerModel;
 pub use runner::{Outcome, rebuild, run};
-pub use setup::Setup;
+pub use setup::{SavedModel, Setup};
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use task::{Batch, CellRun, Outputs, Planned, Record, Spec, Task};
 pub(crate) use task::{impl_record, impl_spec};

@@ -131,7 +131,7 @@ impl<'a, S: Spec> Setup<'a, S> {
         manifest.pin_weights(i, name, weights)
     }
 
-    /// Model `i` (`name`): loaded by `load` from its folder (`checkpoint`, or `out/models/NAME`)
+    /// Model `i` (`name`): loaded from its folder (`checkpoint`, or `out/models/NAME`)
     /// when that holds `model.json`, else trained by `train` into that folder (reported as the
     /// phase `training`; refused when the folder may not be written), its training events
     /// reported under its name. Its weights file is pinned either way.
@@ -139,18 +139,17 @@ impl<'a, S: Spec> Setup<'a, S> {
     /// # Errors
     /// Loading, training or saving fails; the model is missing and may not be trained; its
     /// weights changed since the run started.
-    pub fn model<M>(
+    pub fn model<M: SavedModel>(
         &mut self,
         (i, name): (usize, &str),
         checkpoint: Option<&Path>,
         training: String,
-        load: impl FnOnce(&Path) -> Result<M>,
         train: impl FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M>,
     ) -> Result<M> {
         let dir = self.model_dir(name, checkpoint);
         let model = if dir.join("model.json").exists() {
             self.phase(format!("loading model {name}"));
-            load(&dir)?
+            M::load(&dir)?
         } else {
             self.may_train(i, name)?;
             self.phase(training);
@@ -172,3 +171,29 @@ impl<'a, S: Spec> Setup<'a, S> {
             .ok_or_else(|| EvalError::invalid("data", "the task did not pin its data"))
     }
 }
+
+/// A network saved in a folder (`model.json` beside its weights) that [`Setup::model`] loads.
+pub trait SavedModel: Sized {
+    /// Loads the network saved in `dir` onto the default device.
+    ///
+    /// # Errors
+    /// A missing, malformed or incompatible checkpoint.
+    fn load(dir: &Path) -> Result<Self>;
+}
+
+macro_rules! saved_model {
+    ($($model:ty => $load:path),* $(,)?) => {$(
+        impl SavedModel for $model {
+            fn load(dir: &Path) -> Result<Self> {
+                Ok($load(dir, &mira_nn::default_device())?.0)
+            }
+        }
+    )*};
+}
+
+saved_model!(
+    mira_nn::UNet => mira_nn::checkpoint::load,
+    mira_nn::PairNet => mira_nn::load_pair_net,
+    mira_nn::AgeNet => mira_nn::load_age_net,
+    mira_nn::ShapeNet => mira_nn::load_shape_net,
+);

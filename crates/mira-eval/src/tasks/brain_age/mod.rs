@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use mira_attack::AttackSpec;
 use mira_data::AgeSubject;
 use mira_nn::{
-    AGE_FORMAT, AgeFeatureConfig, AgeNet, AgeNetConfig, AgeNetMeta, TissueMode, default_device,
-    load_age_net, save_age_net,
+    AGE_FORMAT, AgeFeatureConfig, AgeNet, AgeNetConfig, AgeNetMeta, TissueMode, save_age_net,
 };
 use mira_report::{AgeRecord, AgeSummaryRow, summarise_age};
 use mira_train::{feature_stats, fit_tissue_model, predict_age, train_age};
@@ -123,26 +122,20 @@ fn models(
 ) -> Result<Vec<AgeNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
+        let ckpt = entry.checkpoint.as_deref();
         let training = format!("training model {} on {} subjects", entry.name, train.len());
-        let load = |dir: &std::path::Path| Ok(load_age_net(dir, &default_device())?.0);
-        let model = setup.model(
-            (i, &entry.name),
-            entry.checkpoint.as_deref(),
-            training,
-            load,
-            |dir, events| {
-                let net = net_config(exp, i, train)?;
-                let seed = mix(exp.seed, 1000 + i as u64);
-                let (model, report) = train_age(&net, train, val, &exp.training, seed, events)?;
-                let meta = AgeNetMeta {
-                    format: AGE_FORMAT.into(),
-                    net,
-                    training: serde_json::json!({ "config": exp.training, "report": report }),
-                };
-                save_age_net(dir, &model, &meta)?;
-                Ok(model)
-            },
-        )?;
+        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+            let net = net_config(exp, i, train)?;
+            let seed = mix(exp.seed, 1000 + i as u64);
+            let (model, report) = train_age(&net, train, val, &exp.training, seed, events)?;
+            let meta = AgeNetMeta {
+                format: AGE_FORMAT.into(),
+                net,
+                training: serde_json::json!({ "config": exp.training, "report": report }),
+            };
+            save_age_net(dir, &model, &meta)?;
+            Ok(model)
+        })?;
         models.push(model);
     }
     Ok(models)

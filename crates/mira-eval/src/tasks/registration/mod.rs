@@ -13,7 +13,7 @@ mod spec;
 
 use mira_attack::AttackSpec;
 use mira_data::{RegPair, Rigid2d};
-use mira_nn::{PAIR_FORMAT, PairNet, PairNetMeta, default_device, load_pair_net, save_pair_net};
+use mira_nn::{PAIR_FORMAT, PairNet, PairNetMeta, save_pair_net};
 use mira_report::{AbruptCase, RegRecord, RegSummaryRow, reg_markdown};
 use mira_train::{predict_rigid, train_registration};
 
@@ -158,40 +158,34 @@ fn models(
             .ok_or_else(|| EvalError::invalid("data", "family not built"))?
             .1;
         let spacing = entry.spacing_mm(&exp.data);
+        let ckpt = entry.checkpoint.as_deref();
         let training = format!(
             "training model {} on {} pairs",
             entry.name, data.source_name
         );
-        let load = |dir: &std::path::Path| Ok(load_pair_net(dir, &default_device())?.0);
-        let model = setup.model(
-            (i, &entry.name),
-            entry.checkpoint.as_deref(),
-            training,
-            load,
-            |dir, events| {
-                let tol_px = entry.tolerance() / spacing.unwrap_or(1.0);
-                let (model, report) = train_registration(
-                    &entry.net(&exp.data),
-                    &data.train,
-                    &data.val,
-                    &data.pair_cfg,
-                    tol_px,
-                    &exp.training,
-                    mix(exp.seed, 1000 + i as u64),
-                    events,
-                )?;
-                let meta = PairNetMeta {
-                    format: PAIR_FORMAT.into(),
-                    net: entry.net(&exp.data),
-                    size: exp.data.size,
-                    source: data.source_name.clone(),
-                    spacing_mm: spacing,
-                    training: serde_json::json!({ "config": exp.training, "report": report }),
-                };
-                save_pair_net(dir, &model, &meta)?;
-                Ok(model)
-            },
-        )?;
+        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+            let tol_px = entry.tolerance() / spacing.unwrap_or(1.0);
+            let (model, report) = train_registration(
+                &entry.net(&exp.data),
+                &data.train,
+                &data.val,
+                &data.pair_cfg,
+                tol_px,
+                &exp.training,
+                mix(exp.seed, 1000 + i as u64),
+                events,
+            )?;
+            let meta = PairNetMeta {
+                format: PAIR_FORMAT.into(),
+                net: entry.net(&exp.data),
+                size: exp.data.size,
+                source: data.source_name.clone(),
+                spacing_mm: spacing,
+                training: serde_json::json!({ "config": exp.training, "report": report }),
+            };
+            save_pair_net(dir, &model, &meta)?;
+            Ok(model)
+        })?;
         models.push(model);
     }
     Ok(models)

@@ -33,23 +33,17 @@ pub(crate) fn models(
             setup.pin(i, &entry.name, w)?;
             model
         } else {
-            let load = |dir: &Path| Ok(checkpoint::load(dir, &default_device())?.0);
+            let ckpt = entry.checkpoint.as_deref();
             let training = format!("training model {}", entry.name);
-            setup.model(
-                (i, &entry.name),
-                entry.checkpoint.as_deref(),
-                training,
-                load,
-                |dir, events| {
-                    let t = UnetTraining {
-                        arch: &arch,
-                        defence: &entry.defence,
-                        cfg: &exp.training,
-                        seed: mix(exp.seed, 1000 + i as u64),
-                    };
-                    train_and_save_unet(&t, (train, val), dir, events)
-                },
-            )?
+            setup.model((i, &entry.name), ckpt, training, |dir, events| {
+                let t = UnetTraining {
+                    arch: &arch,
+                    defence: &entry.defence,
+                    cfg: &exp.training,
+                    seed: mix(exp.seed, 1000 + i as u64),
+                };
+                train_and_save_unet(&t, (train, val), dir, events)
+            })?
         };
         models.push(model);
     }

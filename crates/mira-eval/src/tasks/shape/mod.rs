@@ -16,10 +16,7 @@ mod spec;
 
 use mira_attack::AttackSpec;
 use mira_data::ShapeSample;
-use mira_nn::{
-    SHAPE_FORMAT, ShapeNet, ShapeNetConfig, ShapeNetMeta, default_device, load_shape_net,
-    save_shape_net,
-};
+use mira_nn::{SHAPE_FORMAT, ShapeNet, ShapeNetConfig, ShapeNetMeta, save_shape_net};
 use mira_report::{ShapeRecord, ShapeSummaryRow, shape_markdown};
 use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
@@ -87,45 +84,39 @@ fn models(
         } else {
             ""
         };
+        let ckpt = entry.checkpoint.as_deref();
         let training = format!(
             "training model {} on {} slices (P{}{adversarial})",
             entry.name,
             train.len(),
             entry.modes
         );
-        let load = |dir: &std::path::Path| Ok(load_shape_net(dir, &default_device())?.0);
-        let model = setup.model(
-            (i, &entry.name),
-            entry.checkpoint.as_deref(),
-            training,
-            load,
-            |dir, events| {
-                let net = ShapeNetConfig {
-                    size: exp.data.size,
-                    width: entry.width.unwrap_or(8),
-                    points: mira_data::DISK_POINTS,
-                    point_scale: POINT_SCALE,
-                    mean_points: mean_contour(train),
-                };
-                let cfg = ShapeTrainConfig {
-                    adv_epsilon: if entry.adversarial {
-                        exp.training.adv_epsilon
-                    } else {
-                        0.0
-                    },
-                    ..exp.training.clone()
-                };
-                let seed = mix(exp.seed, 1000 + i as u64);
-                let (model, report) = train_shape(&net, train, val, &cfg, seed, events)?;
-                let meta = ShapeNetMeta {
-                    format: SHAPE_FORMAT.into(),
-                    net,
-                    training: serde_json::json!({ "config": cfg, "report": report }),
-                };
-                save_shape_net(dir, &model, &meta)?;
-                Ok(model)
-            },
-        )?;
+        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+            let net = ShapeNetConfig {
+                size: exp.data.size,
+                width: entry.width.unwrap_or(8),
+                points: mira_data::DISK_POINTS,
+                point_scale: POINT_SCALE,
+                mean_points: mean_contour(train),
+            };
+            let cfg = ShapeTrainConfig {
+                adv_epsilon: if entry.adversarial {
+                    exp.training.adv_epsilon
+                } else {
+                    0.0
+                },
+                ..exp.training.clone()
+            };
+            let seed = mix(exp.seed, 1000 + i as u64);
+            let (model, report) = train_shape(&net, train, val, &cfg, seed, events)?;
+            let meta = ShapeNetMeta {
+                format: SHAPE_FORMAT.into(),
+                net,
+                training: serde_json::json!({ "config": cfg, "report": report }),
+            };
+            save_shape_net(dir, &model, &meta)?;
+            Ok(model)
+        })?;
         models.push(model);
     }
     Ok(models)

@@ -35,29 +35,23 @@ pub(crate) fn segmenters(
 ) -> Result<Vec<UNet>> {
     let mut models: Vec<UNet> = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
+        let ckpt = entry.checkpoint.as_deref();
         let training = format!(
             "training model {} on {} slices",
             entry.name,
             train.items.len()
         );
-        let load = |dir: &std::path::Path| Ok(checkpoint::load(dir, &default_device())?.0.valid());
-        let model = setup.model(
-            (i, &entry.name),
-            entry.checkpoint.as_deref(),
-            training,
-            load,
-            |dir, events| {
-                let arch = unet(exp, i, train);
-                let t = UnetTraining {
-                    arch: &arch,
-                    defence: &Defence::None,
-                    cfg: &exp.training,
-                    seed: mix(exp.seed, 1000 + i as u64),
-                };
-                train_and_save_unet(&t, (train, val), dir, events)
-            },
-        )?;
-        models.push(model);
+        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+            let arch = unet(exp, i, train);
+            let t = UnetTraining {
+                arch: &arch,
+                defence: &Defence::None,
+                cfg: &exp.training,
+                seed: mix(exp.seed, 1000 + i as u64),
+            };
+            train_and_save_unet(&t, (train, val), dir, events)
+        })?;
+        models.push(model.valid());
     }
     Ok(models)
 }
