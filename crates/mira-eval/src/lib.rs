@@ -44,15 +44,16 @@ pub use tasks::brain_age::{
     AgeModelEntry, AgeModelKind, AgeProbe, AgeScope, AgeSummary, AgeSweep, AgeTask, BrainAge,
     age_splits,
 };
+pub use tasks::files::{FileRecord, Files, FilesExperiment, FilesRow};
 pub use tasks::registration::{
     AttackedImage, RegAttackEntry, RegChecks, RegData, RegDataSpec, RegExperiment, RegModelEntry,
     RegProbe, RegSourceKind, RegSummary, RegTask, Registration, radiograph_file, reg_data,
 };
 pub use tasks::segmentation::folder::{
-    Channel3, FileAttack, FileManifest, FileOutput, FolderCase, FolderSpec, Normalise,
-    PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, ReadCase, SliceRef,
-    SliceSelection, channels_of, cut, fit, folder_datasets, percentile, put, read_case,
-    read_labels, scan_cases, slice_count, slice_shape, split_cases, unfit, write_phantom_folder,
+    Channel3, FolderCase, FolderSpec, Normalise, PHANTOM_FOLDER_CHANNELS,
+    PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, ReadCase, SliceRef, SliceSelection,
+    channels_of, cut, fit, folder_datasets, percentile, put, read_case, read_labels, scan_cases,
+    slice_count, slice_shape, split_cases, unfit, write_phantom_folder,
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,

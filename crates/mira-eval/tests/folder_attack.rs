@@ -1,13 +1,14 @@
-//! A UNet is trained and evaluated on a user folder (`source = "folder"`), then `FileAttack`
-//! writes adversarial NIfTI and PNG files like their sources, checks them end to end, and
-//! resumes without duplicating.
+//! A UNet is trained and evaluated on a user folder (`source = "folder"`), then the files task
+//! attacks other files with it through the runner: adversarial NIfTI and PNG files written like
+//! their sources, checked end to end, records that resume without duplicating, checks and a
+//! report page.
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::{AttackSpec, Norm};
+use mira_eval::run::Spec;
 use mira_eval::{
-    FileAttack, FolderCase, Normalise, PhantomFolderFormat, SegExperiment as Experiment,
-    Segmentation, run, scan_cases, write_phantom_folder,
+    FileRecord, Files, FilesExperiment, PhantomFolderFormat, SegExperiment as Experiment,
+    Segmentation, run, write_phantom_folder,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -46,48 +47,30 @@ epsilons = [0.0, 0.05]
 batch_size = 4
 "#;
 
-fn names() -> (Vec<String>, Vec<String>) {
-    (
-        ["t1", "t1c", "t2", "flair"].map(String::from).to_vec(),
-        ["background", "core", "oedema", "enhancing"]
-            .map(String::from)
-            .to_vec(),
-    )
+/// A files experiment on `input` (with its `labels` when given).
+fn files(model: &Path, input: &Path, labels: Option<&Path>, extra: &str) -> FilesExperiment {
+    let text = format!(
+        "task = \"files\"\nname = \"files\"\nseed = 1\nmodel = \"{}\"\ninput = \"{}\"\n{}\
+         label_values = [0, 1, 2, 4]\nepsilons = [0.03]\nbatch_size = 4\n{extra}\n\
+         [attack]\nname = \"fgsm\"\nkind = \"fgsm\"\n[checks]\nsample = 2\n",
+        model.display(),
+        input.display(),
+        labels.map_or(String::new(), |l| format!("labels = \"{}\"\n", l.display())),
+    );
+    let dir = input
+        .parent()
+        .unwrap()
+        .join(format!("files-{}.toml", labels.is_some()));
+    std::fs::write(&dir, text).unwrap();
+    FilesExperiment::from_file(&dir).unwrap()
 }
 
-fn attack<'a>(
-    model: &'a mira_nn::UNet,
-    spec: &'a AttackSpec,
-    eps: &'a [f32],
-    names: &'a (Vec<String>, Vec<String>),
-    seed: u64,
-    normalise: Normalise,
-) -> FileAttack<'a> {
-    FileAttack {
-        model,
-        depth: 2,
-        attack_name: "fgsm",
-        spec,
-        norm: Norm::Linf,
-        epsilons: eps,
-        channels: &names.0,
-        label_names: &names.1,
-        label_values: vec![0, 1, 2, 4],
-        normalise,
-        slice_axis: 2,
-        batch_size: 4,
-        seed,
-    }
-}
-
-fn cases(dir: &Path, labels: bool) -> Vec<FolderCase> {
-    let l = dir.join("labels");
-    scan_cases(
-        &dir.join("images"),
-        labels.then_some(l.as_path()),
-        &names().0,
-    )
-    .unwrap()
+fn records(out: &Path) -> Vec<FileRecord> {
+    std::fs::read_to_string(out.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -97,48 +80,50 @@ fn train_evaluate_and_attack_files_of_a_folder() {
     write_phantom_folder(&data, 8, 2, 16, 4, PhantomFolderFormat::Nifti).unwrap();
     let exp_file = root.join("exp.toml");
     std::fs::write(&exp_file, EXP.replace("PATH", "data")).unwrap();
-    let exp = <Experiment as mira_eval::run::Spec>::from_file(&exp_file).unwrap();
+    let exp = <Experiment as Spec>::from_file(&exp_file).unwrap();
     let out = root.join("out");
     let outcome = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(outcome.summary.len(), 2);
     // 8 cases: 4 train, 2 val, 2 test of 2 slices each.
-    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
-    assert_eq!(records.lines().count(), 2 * 4);
+    let records_text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    assert_eq!(records_text.lines().count(), 2 * 4);
     let refs: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("cases.json")).unwrap()).unwrap();
     assert_eq!(refs.len(), 4);
 
-    // Attack the files with the trained model.
+    // Attack two other cases with the trained model, through the runner.
     let ckpt = out.join("models/unet");
-    let (model, _) = mira_nn::checkpoint::load(&ckpt, &mira_nn::default_device()).unwrap();
-    let weights = ckpt.join(mira_nn::checkpoint::WEIGHTS_FILE);
-    let spec = AttackSpec::Fgsm(mira_attack::FgsmConfig);
-    let names = names();
-    let eps = [0.03f32];
-    let all = cases(&data, true);
-    let few = &all[..2];
-    let fa = attack(&model, &spec, &eps, &names, 1, Normalise::default());
+    let other = root.join("other");
+    write_phantom_folder(&other, 2, 2, 16, 9, PhantomFolderFormat::Nifti).unwrap();
+    let fx = files(
+        &ckpt,
+        &other.join("images"),
+        Some(&other.join("labels")),
+        "",
+    );
     let adv = root.join("adv");
-    let m = fa.run(few, &adv, &weights, &mut |_| {}).unwrap();
-    assert_eq!(m.outputs.len(), 2);
-    for o in &m.outputs {
-        assert_eq!(o.outputs.len(), 4);
-        assert_eq!(o.reference, "labels");
-        assert!(o.linf <= 0.03 + 1e-6 && o.linf > 0.0, "{}", o.linf);
+    let o = run::<Files>(&fx, &adv, &mut |_| {}).unwrap();
+    let recs = records(&adv);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(o.summary.rows.len(), 1);
+    for r in &recs {
+        assert_eq!(r.outputs.len(), 4);
+        assert_eq!(r.reference, "labels");
+        assert!(r.linf <= 0.03 + 1e-6 && r.linf > 0.0, "{}", r.linf);
         // Float NIfTI keeps the perturbation exactly: the written file is as adversarial.
-        let (a, w) = (o.adv_dice.unwrap(), o.written_dice.unwrap());
+        let (a, w) = (r.adv_dice.unwrap(), r.written_dice.unwrap());
         assert!((a - w).abs() < 0.02, "in memory {a}, written {w}");
-        for (c, (src, dst)) in o.sources.iter().zip(&o.outputs).enumerate() {
+        for (c, (src, dst)) in r.sources.iter().zip(&r.outputs).enumerate() {
             let (sv, si) = mira_io::read_nifti(Path::new(src)).unwrap();
-            let (dv, di) = mira_io::read_nifti(Path::new(dst)).unwrap();
+            let (dv, di) = mira_io::read_nifti(&adv.join(dst)).unwrap();
             assert_eq!((sv.dims.clone(), sv.affine), (dv.dims.clone(), dv.affine));
             assert_eq!(si.orientation, di.orientation);
-            let (lo, hi) = o.scales[c];
+            let (lo, hi) = r.scales[c];
             let bound = 0.03 * f64::from(hi - lo) * (1.0 + 1e-4);
             assert!(
-                o.max_file_change[c] <= bound,
+                r.max_file_change[c] <= bound,
                 "{} > {bound}",
-                o.max_file_change[c]
+                r.max_file_change[c]
             );
             let inside_max = sv
                 .data
@@ -151,43 +136,49 @@ fn train_evaluate_and_attack_files_of_a_folder() {
             assert!(inside_max > 0.0);
         }
     }
-    // Resume: the same call adds nothing; a new budget adds only its entries.
-    let again = fa
-        .run(few, &adv, &weights, &mut |_| panic!("nothing to redo"))
-        .unwrap();
-    assert_eq!(again, m);
-    let eps2 = [0.03f32, 0.06];
-    let more = attack(&model, &spec, &eps2, &names, 1, Normalise::default());
-    let m2 = more.run(few, &adv, &weights, &mut |_| {}).unwrap();
-    assert_eq!(m2.outputs.len(), 4);
-    assert_eq!(m2.outputs[..1], m.outputs[..1]);
-    // Other settings in the same folder are refused.
-    let other = attack(&model, &spec, &eps, &names, 2, Normalise::default());
-    let e = other.run(few, &adv, &weights, &mut |_| {}).unwrap_err();
-    assert!(e.to_string().contains("other settings"), "{e}");
+    // The run folder has what every task's has.
+    for f in [
+        "manifest.json",
+        "summary.md",
+        "summary.json",
+        "warnings.json",
+        "report.html",
+    ] {
+        assert!(adv.join(f).is_file(), "{f}");
+    }
+    let md = std::fs::read_to_string(adv.join("summary.md")).unwrap();
+    assert!(md.contains("Dice written") && md.contains("Sanity"), "{md}");
+    // Resume: the same experiment adds nothing; another one in the same folder is refused.
+    let again = run::<Files>(&fx, &adv, &mut |_| {}).unwrap();
+    assert_eq!((again.cells_run, again.cells_skipped), (0, 1));
+    assert_eq!(records(&adv), recs);
+    let mut other_seed = fx.clone();
+    other_seed.seed = 2;
+    let e = run::<Files>(&other_seed, &adv, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("different experiment"), "{e}");
 
     // PNG sources without labels: written as 16-bit PNG, Dice against the clean prediction.
     let png = root.join("png");
     write_phantom_folder(&png, 2, 1, 16, 5, PhantomFolderFormat::Png).unwrap();
-    let pa = attack(&model, &spec, &eps, &names, 1, Normalise::MinMax);
-    let pm = pa
-        .run(
-            &cases(&png, false),
-            &root.join("adv_png"),
-            &weights,
-            &mut |_| {},
-        )
-        .unwrap();
-    assert_eq!(pm.outputs.len(), 2);
-    for o in &pm.outputs {
+    let px = files(
+        &ckpt,
+        &png.join("images"),
+        None,
+        "normalise = { kind = \"min_max\" }\n",
+    );
+    let adv_png = root.join("adv_png");
+    run::<Files>(&px, &adv_png, &mut |_| {}).unwrap();
+    let recs = records(&adv_png);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
         assert_eq!(
-            (o.format.as_str(), o.reference.as_str()),
+            (r.format.as_str(), r.reference.as_str()),
             ("PNG", "clean prediction")
         );
-        assert_eq!(o.clean_dice, Some(1.0));
-        let (v, info) = mira_io::read_image_2d(Path::new(&o.outputs[0])).unwrap();
+        assert_eq!(r.clean_dice, Some(1.0));
+        let (v, info) = mira_io::read_image_2d(&adv_png.join(&r.outputs[0])).unwrap();
         assert_eq!((v.dims.clone(), info.color.as_str()), (vec![16, 16], "L16"));
-        assert!(o.written_dice.is_some());
+        assert!(r.written_dice.is_some());
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -220,41 +211,23 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
         training: serde_json::Value::Null,
     };
     mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
-    let names = (meta.channel_names.clone(), meta.label_names.clone());
-    let spec = AttackSpec::Fgsm(mira_attack::FgsmConfig);
-    let eps = [0.02f32];
-    let fa = FileAttack {
-        model: &model,
-        depth: 2,
-        attack_name: "fgsm",
-        spec: &spec,
-        norm: Norm::Linf,
-        epsilons: &eps,
-        channels: &names.0,
-        label_names: &names.1,
-        label_values: vec![0, 1],
-        normalise: Normalise::CtWindow {
-            center: 40.0,
-            width: 400.0,
-        },
-        slice_axis: 2,
-        batch_size: 1,
-        seed: 0,
-    };
-    let cases = scan_cases(&images, None, &names.0).unwrap();
-    let m = fa
-        .run(
-            &cases,
-            &root.join("adv"),
-            &ckpt.join(mira_nn::checkpoint::WEIGHTS_FILE),
-            &mut |_| {},
-        )
-        .unwrap();
-    let o = &m.outputs[0];
+    let text = format!(
+        "task = \"files\"\nname = \"ct\"\nmodel = \"{}\"\ninput = \"{}\"\nepsilons = [0.02]\n\
+         normalise = {{ kind = \"ct_window\", center = 40.0, width = 400.0 }}\n\
+         [attack]\nname = \"fgsm\"\nkind = \"fgsm\"\n[checks]\nenabled = false\n",
+        ckpt.display(),
+        images.display()
+    );
+    let file = root.join("ct.toml");
+    std::fs::write(&file, text).unwrap();
+    let exp = FilesExperiment::from_file(&file).unwrap();
+    let out = root.join("adv");
+    run::<Files>(&exp, &out, &mut |_| {}).unwrap();
+    let o = &records(&out)[0];
     assert_eq!(o.format, "DICOM");
     assert_eq!(o.scales, vec![(-160.0, 240.0)]);
     let (sv, si) = mira_io::read_dicom(&src).unwrap();
-    let (dv, di) = mira_io::read_dicom(Path::new(&o.outputs[0])).unwrap();
+    let (dv, di) = mira_io::read_dicom(&out.join(&o.outputs[0])).unwrap();
     assert_eq!((sv.dims.clone(), sv.affine), (dv.dims.clone(), dv.affine));
     assert_eq!(si.pixel_spacing, di.pixel_spacing);
     // Inside the window a voxel moves by at most ε · width = 8 HU, plus half a stored unit.

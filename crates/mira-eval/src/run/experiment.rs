@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::run::{Spec, Task};
 use crate::spec::Document;
 use crate::tasks::brain_age::{AgeExperiment, BrainAge};
+use crate::tasks::files::{Files, FilesExperiment};
 use crate::tasks::registration::{RegExperiment, Registration};
 use crate::tasks::segmentation::{SegExperiment, Segmentation};
 use crate::tasks::shape::{Shape, ShapeExperiment};
@@ -44,15 +45,18 @@ pub enum Experiment {
     Shape(ShapeExperiment),
     /// `task = "synthesis"` (S2).
     Synthesis(SynthExperiment),
+    /// `task = "files"` (a saved model on a user's image files; `mira attack --input`).
+    Files(FilesExperiment),
 }
 
 /// The tasks by name, as `task = "..."` says.
-pub const TASKS: [&str; 5] = [
+pub const TASKS: [&str; 6] = [
     Segmentation::NAME,
     Registration::NAME,
     BrainAge::NAME,
     Shape::NAME,
     Synthesis::NAME,
+    Files::NAME,
 ];
 
 impl Experiment {
@@ -69,6 +73,7 @@ impl Experiment {
             Some("brain_age") => Self::BrainAge(doc.deserialize()?),
             Some("shape") => Self::Shape(doc.deserialize()?),
             Some("synthesis") => Self::Synthesis(doc.deserialize()?),
+            Some("files") => Self::Files(doc.deserialize()?),
             Some(other) => {
                 let line = task.as_ref().map_or(1, |t| t.1);
                 return Err(EvalError::Parse {
@@ -103,6 +108,7 @@ impl Experiment {
             Self::BrainAge(s) => f(s),
             Self::Shape(s) => f(s),
             Self::Synthesis(s) => f(s),
+            Self::Files(s) => f(s),
         }
     }
 
@@ -114,6 +120,7 @@ impl Experiment {
             Self::BrainAge(_) => BrainAge::NAME,
             Self::Shape(_) => Shape::NAME,
             Self::Synthesis(_) => Synthesis::NAME,
+            Self::Files(_) => Files::NAME,
         }
     }
 
@@ -125,6 +132,7 @@ impl Experiment {
             Self::BrainAge(s) => s.name(),
             Self::Shape(s) => s.name(),
             Self::Synthesis(s) => s.name(),
+            Self::Files(s) => s.name(),
         }
     }
 
@@ -144,6 +152,7 @@ impl Experiment {
             Self::BrainAge(s) => Spec::validate(s),
             Self::Shape(s) => Spec::validate(s),
             Self::Synthesis(s) => Spec::validate(s),
+            Self::Files(s) => Spec::validate(s),
         }
     }
 
@@ -155,6 +164,7 @@ impl Experiment {
             Self::BrainAge(s) => c.call::<BrainAge>(s),
             Self::Shape(s) => c.call::<Shape>(s),
             Self::Synthesis(s) => c.call::<Synthesis>(s),
+            Self::Files(s) => c.call::<Files>(s),
         }
     }
 }
@@ -170,6 +180,7 @@ pub fn call_task<C: FolderCall>(task: &str, c: C) -> Result<C::Output> {
         "brain_age" => Ok(c.call::<BrainAge>()),
         "shape" => Ok(c.call::<Shape>()),
         "synthesis" => Ok(c.call::<Synthesis>()),
+        "files" => Ok(c.call::<Files>()),
         other => Err(EvalError::invalid(
             "task",
             format!("unknown task `{other}` in the run folder's manifest"),

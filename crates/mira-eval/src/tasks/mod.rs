@@ -2,6 +2,7 @@
 //! and brings its experiment section, data, models, cells, judge, checks and outputs.
 
 pub mod brain_age;
+pub mod files;
 pub mod registration;
 pub mod segmentation;
 pub mod shape;

@@ -1,10 +1,9 @@
 //! Segmentation on a user's folder of image/label pairs: the `[data.folder]` section
 //! (`spec.rs`), volumes cut into slices and normalised (`volume.rs`), cases split by case
-//! (`data.rs`), the S1 phantom written in BraTS layout (`phantom.rs`), and `mira attack
-//! --input`, which writes adversarial files in their source's format (`file_attack.rs`).
+//! (`data.rs`) and the S1 phantom written in BraTS layout (`phantom.rs`); the files task
+//! (`crate::tasks::files`) reads a user's files with the same readers.
 
 mod data;
-mod file_attack;
 mod phantom;
 mod spec;
 mod volume;
@@ -13,7 +12,6 @@ pub use data::{
     FolderCase, ReadCase, SliceRef, folder_datasets, read_case, read_labels, scan_cases,
     split_cases,
 };
-pub use file_attack::{FileAttack, FileManifest, FileOutput};
 pub use phantom::{
     PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, write_phantom_folder,
 };

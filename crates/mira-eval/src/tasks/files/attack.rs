@@ -1,0 +1,346 @@
+//! One case of the files task: read, cut into slices, attacked at one budget and written back
+//! in its source's format.
+//!
+//! A volume is attacked slice by slice (the model is 2D): every slice across `slice_axis` is
+//! normalised with the case's scale, zero-padded to a size the UNet can halve, attacked, and
+//! the change put back. In file units a voxel becomes `v + (a - c)(hi - lo)` (`a`, `c`: the
+//! adversarial and clean model inputs, `[lo, hi]` the channel's normalisation range), or
+//! `lo + a(hi - lo)` where `v` lay outside that range, so that the written file, normalised
+//! with the same scale, gives the model exactly the input the attack found (up to the file's
+//! storage precision). Every written file is then read back, predicted and scored: the attack
+//! as it survives writing.
+
+use std::path::{Path, PathBuf};
+
+use mira_data::SegDataset;
+use mira_stats::mean_defined;
+
+use crate::run::mix;
+use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
+use crate::tasks::segmentation::folder::{
+    Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, cut, put, read_case, read_labels,
+    slice_count, slice_item, slice_shape, unfit,
+};
+use crate::tasks::segmentation::{Cell, GoalSpec, Kept};
+use crate::{EvalError, Result};
+
+fn slices_dataset(
+    channels: &[Channel3],
+    labels: &[u8],
+    axis: usize,
+    pad: usize,
+    names: (&[String], &[String]),
+) -> (SegDataset, (usize, usize), (usize, usize)) {
+    let dims = channels[0].dims;
+    let hw = slice_shape(dims, axis);
+    let target = (hw.0.div_ceil(pad) * pad, hw.1.div_ceil(pad) * pad);
+    let items = (0..slice_count(dims, axis))
+        .map(|k| slice_item(channels, labels, axis, k, target))
+        .collect();
+    let data = SegDataset {
+        items,
+        channel_names: names.0.to_vec(),
+        label_names: names.1.to_vec(),
+    };
+    (data, hw, target)
+}
+
+/// A case cut into padded slices, with the model's clean prediction and the reference labels.
+pub(crate) struct CaseSlices {
+    /// The slices; their labels are the reference (the label map, else the clean prediction).
+    pub data: SegDataset,
+    /// The model's clean prediction per slice.
+    pub clean: Vec<Vec<u8>>,
+    /// The axis the volume was cut across (2 for 2D files).
+    pub axis: usize,
+    /// A slice's size in the file.
+    pub hw: (usize, usize),
+    /// A slice's size padded for the model.
+    pub target: (usize, usize),
+    /// Whether the reference is a label map.
+    pub labelled: bool,
+}
+
+/// The folder settings the readers take.
+fn folder_spec(exp: &FilesExperiment, ready: &FilesReady) -> FolderSpec {
+    FolderSpec {
+        path: PathBuf::new(),
+        images: "images".into(),
+        labels: "labels".into(),
+        channels: ready.channels.clone(),
+        label_names: ready.label_names.clone(),
+        label_values: Some(ready.label_values.clone()),
+        normalise: exp.normalise,
+        slice_axis: exp.slice_axis,
+        slices: SliceSelection::All,
+        size: None,
+        split: [0.0, 0.0, 1.0],
+    }
+}
+
+/// Reads `case` and cuts it into slices the model can take, with its clean prediction.
+///
+/// # Errors
+/// Unreadable or inconsistent files.
+pub(crate) fn case_slices(
+    exp: &FilesExperiment,
+    ready: &FilesReady,
+    case: &FolderCase,
+) -> Result<(CaseSlices, ReadCase)> {
+    let spec = folder_spec(exp, ready);
+    let rc = read_case(case, ready.channels.len(), &spec)?;
+    let dims = rc.channels[0].dims;
+    let axis = if dims[2] == 1 { 2 } else { exp.slice_axis };
+    let truth = case
+        .label
+        .as_deref()
+        .map(|p| read_labels(p, dims, &spec))
+        .transpose()?;
+    let (mut data, hw, target) = slices_dataset(
+        &rc.channels,
+        truth.as_deref().unwrap_or(&vec![0; dims.iter().product()]),
+        axis,
+        1 << ready.depth,
+        (&ready.channels, &ready.label_names),
+    );
+    let clean = mira_train::predict_labels(&ready.model, &data, exp.batch_size)?;
+    if truth.is_none() {
+        for (s, p) in data.items.iter_mut().zip(&clean) {
+            s.labels.clone_from(p);
+        }
+    }
+    let slices = CaseSlices {
+        data,
+        clean,
+        axis,
+        hw,
+        target,
+        labelled: truth.is_some(),
+    };
+    Ok((slices, rc))
+}
+
+/// Attacks case `index` at `eps`, writes it under `out/eps_<ε>/` and scores what was written.
+///
+/// # Errors
+/// Reading, attacking or writing fails.
+pub(crate) fn attack_case(
+    exp: &FilesExperiment,
+    ready: &FilesReady,
+    index: usize,
+    eps: f32,
+    out: &Path,
+) -> Result<FileRecord> {
+    let case = &ready.cases[index];
+    let (slices, rc) = case_slices(exp, ready, case)?;
+    let cell = Cell {
+        model_name: exp.model_name(),
+        attack_name: &exp.attack.name,
+        model: &ready.model,
+        attack: crate::cells::CellAttack::Fixed(&ready.spec),
+        break_dice: 0.5,
+        break_match: 0.5,
+        state_dir: None,
+        goal: GoalSpec::Untargeted,
+        temperature: 1.0,
+        loss: crate::tasks::segmentation::AttackLoss::Ce,
+        norm: exp.norm,
+        epsilon: eps,
+        batch_size: exp.batch_size,
+        seed: mix(exp.seed, name_hash(&case.name)),
+        fgsm_memo: None,
+    };
+    let (data, clean) = (&slices.data, &slices.clean);
+    let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
+    let (adv, linf) = adversarial_channels(&rc, &slices, &kept);
+    let rel = PathBuf::from(format!("eps_{eps}"));
+    let dir = out.join(&rel);
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    let written = write_case(exp, case, &rc, &adv, &dir)?;
+    let batch = exp.batch_size;
+    let written_dice = written_dice(ready, batch, &written.paths, &rc, data, slices.axis)?;
+    let mean = |f: &dyn Fn(&mira_report::SegRecord) -> Option<f64>| {
+        let v: Vec<Option<f64>> = records.iter().map(f).collect();
+        mean_defined(&v)
+    };
+    let names = written.paths.iter().filter_map(|p| p.file_name());
+    let reference = if slices.labelled {
+        "labels"
+    } else {
+        "clean prediction"
+    };
+    Ok(FileRecord {
+        model: exp.model_name().to_string(),
+        attack: exp.attack.name.clone(),
+        epsilon: crate::run::eps_f64(eps),
+        case: index,
+        name: case.name.clone(),
+        format: rc.files[0].1.format(),
+        sources: case
+            .images
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        outputs: names.map(|n| rel.join(n).display().to_string()).collect(),
+        slices: data.items.len(),
+        reference: reference.into(),
+        scales: rc.scales.clone(),
+        clean_dice: mean(&|r| mean_defined(&r.clean_dice)),
+        adv_dice: mean(&|r| mean_defined(&r.adv_dice)),
+        written_dice,
+        linf,
+        max_file_change: written.max_change,
+        moved_into_range: written.moved,
+        max_moved_change: written.max_moved,
+    })
+}
+
+/// The adversarial channels in model units, cropped back to the volume, and their largest
+/// change.
+fn adversarial_channels(rc: &ReadCase, s: &CaseSlices, kept: &[Kept]) -> (Vec<Vec<f32>>, f64) {
+    let dims = rc.channels[0].dims;
+    let px = s.target.0 * s.target.1;
+    let mut adv: Vec<Vec<f32>> = rc.channels.iter().map(|c| c.data.clone()).collect();
+    let mut linf = 0f64;
+    for (k, a, _) in kept {
+        for (c, ch) in adv.iter_mut().enumerate() {
+            let mut slice = cut(ch, dims, s.axis, *k);
+            unfit(&a[c * px..(c + 1) * px], s.target, &mut slice, s.hw);
+            let before = cut(&rc.channels[c].data, dims, s.axis, *k);
+            for (x, y) in slice.iter().zip(&before) {
+                linf = linf.max(f64::from((x - y).abs()));
+            }
+            put(ch, dims, s.axis, *k, &slice);
+        }
+    }
+    (adv, linf)
+}
+
+/// What writing a case changed.
+struct Written {
+    paths: Vec<PathBuf>,
+    max_change: Vec<f64>,
+    moved: usize,
+    max_moved: f64,
+}
+
+/// Writes the adversarial case into `dir`, file by file, in file units.
+fn write_case(
+    exp: &FilesExperiment,
+    case: &FolderCase,
+    rc: &ReadCase,
+    adv: &[Vec<f32>],
+    dir: &Path,
+) -> Result<Written> {
+    let dims = rc.channels[0].dims;
+    let channels = rc.channels.len();
+    let per_file = channels / rc.files.len();
+    let mut w = Written {
+        paths: Vec::new(),
+        max_change: vec![0f64; channels],
+        moved: 0,
+        max_moved: 0.0,
+    };
+    let len = dims.iter().product::<usize>();
+    let eps_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    for (f, ((vol, src), path)) in rc.files.iter().zip(&case.images).enumerate() {
+        let mut v = vol.clone();
+        for j in 0..per_file {
+            let c = f * per_file + j;
+            let (lo, hi) = rc.scales[c];
+            for (i, (&a, &cl)) in adv[c].iter().zip(&rc.channels[c].data).enumerate() {
+                if a == cl {
+                    continue;
+                }
+                let idx = file_index(vol, src, per_file, j, i, len);
+                let orig = vol.data[idx];
+                let inside = (lo..=hi).contains(&orig);
+                let new = if inside {
+                    orig + (a - cl) * (hi - lo)
+                } else {
+                    lo + a * (hi - lo)
+                };
+                let change = f64::from((new - orig).abs());
+                if inside {
+                    w.max_change[c] = w.max_change[c].max(change);
+                } else {
+                    w.moved += 1;
+                    w.max_moved = w.max_moved.max(change);
+                }
+                v.data[idx] = new;
+            }
+        }
+        let name = mira_io::image_stem(path);
+        let desc = format!("Mira {} {eps_name} ({:?})", exp.attack.name, exp.norm);
+        let written = mira_io::write_medical_like(&dir.join(name), &v, src, &desc)?;
+        w.paths.push(written);
+    }
+    Ok(w)
+}
+
+/// Reads the written files back, normalises them with the source's scales and scores the
+/// model's prediction against the same reference labels.
+fn written_dice(
+    ready: &FilesReady,
+    batch_size: usize,
+    outputs: &[PathBuf],
+    rc: &ReadCase,
+    data: &SegDataset,
+    axis: usize,
+) -> Result<Option<f64>> {
+    let mut channels = Vec::new();
+    for p in outputs {
+        let (v, s) = mira_io::read_medical(p)?;
+        channels.extend(crate::tasks::segmentation::folder::channels_of(p, &v, &s)?);
+    }
+    for (c, ch) in channels.iter_mut().enumerate() {
+        ch.data = crate::tasks::segmentation::folder::normalised(&ch.data, rc.scales[c]);
+    }
+    // Scored against the reference labels of the attacked slices (`data`).
+    let none: Vec<u8> = vec![0; channels[0].dims.iter().product()];
+    let (back, _, _) = slices_dataset(
+        &channels,
+        &none,
+        axis,
+        1 << ready.depth,
+        (&ready.channels, &ready.label_names),
+    );
+    let pred = mira_train::predict_labels(&ready.model, &back, batch_size)?;
+    let k = ready.label_names.len();
+    let per = pred
+        .iter()
+        .zip(&data.items)
+        .map(|(p, s)| {
+            Ok(mean_defined(&crate::tasks::segmentation::dice(
+                p, &s.labels, k, false,
+            )?))
+        })
+        .collect::<Result<Vec<Option<f64>>>>()?;
+    Ok(mean_defined(&per))
+}
+
+/// Index in the file's volume of voxel `i` of channel `j` of that file (colour PNGs
+/// interleave channels; 4D NIfTI stacks them).
+fn file_index(
+    vol: &mira_io::Volume,
+    src: &mira_io::MedicalSource,
+    per_file: usize,
+    j: usize,
+    i: usize,
+    len: usize,
+) -> usize {
+    match src {
+        mira_io::MedicalSource::Image2d(info) if info.channels == 3 && vol.dims.len() == 3 => {
+            j + 3 * i
+        }
+        _ if per_file > 1 => j * len + i,
+        _ => i,
+    }
+}
+
+/// FNV-1a of a case name: the case's own stream of attack randomness.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

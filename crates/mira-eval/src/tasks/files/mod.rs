@@ -1,0 +1,210 @@
+//! The files task (`mira attack --input DIR`, or `task = "files"`): a saved segmentation UNet
+//! attacked on a user's own image files, each adversarial case written back in its source's
+//! format (NIfTI, DICOM file or series, PNG) beside a record of what reached the model before
+//! and after writing. Through the runner it gets what every task gets: a manifest pinning the
+//! weights and the input files, resume after an interruption, shards, the sanity checks and a
+//! report page.
+//!
+//! A cell is one budget; a batch is one case (file or file set), attacked slice by slice
+//! (`attack.rs`). The outputs (`outputs.rs`) summarise the damage per budget in memory and
+//! as written, and warn where writing lost the attack (storage precision).
+
+mod attack;
+mod outputs;
+mod spec;
+
+use mira_attack::AttackSpec;
+use mira_nn::UNet;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{ProbePlan, Warning};
+use crate::run::{
+    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, Setup, Task, cell_label, eps_f64,
+};
+use crate::tasks::segmentation::folder::{FolderCase, scan_cases};
+use crate::{EvalError, Result};
+
+pub use outputs::FilesRow;
+pub use spec::FilesExperiment;
+
+/// The files task.
+pub struct Files;
+
+/// One case attacked at one budget and written back in its format: a line of
+/// `records.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The model (the checkpoint folder's name).
+    pub model: String,
+    /// The attack entry's name.
+    pub attack: String,
+    /// Budget in model units.
+    pub epsilon: f64,
+    /// The case's index among the input cases (sorted by name).
+    pub case: usize,
+    /// Case name (file stem).
+    pub name: String,
+    /// Format written.
+    pub format: String,
+    /// Source files.
+    pub sources: Vec<String>,
+    /// Files written (one per source), relative to the run folder.
+    pub outputs: Vec<String>,
+    /// Slices attacked.
+    pub slices: usize,
+    /// What Dice is measured against: `labels` (given label maps) or `clean prediction`.
+    pub reference: String,
+    /// Per channel, the file intensities mapped to 0 and 1.
+    pub scales: Vec<(f32, f32)>,
+    /// Mean over slices of the clean mean Dice (foreground classes).
+    pub clean_dice: Option<f64>,
+    /// The same for the adversarial input the attack found (in memory).
+    pub adv_dice: Option<f64>,
+    /// The same for the written file, read back and normalised with `scales`.
+    pub written_dice: Option<f64>,
+    /// Largest |adversarial − clean| in model units over the case (≤ ε for L∞).
+    pub linf: f64,
+    /// Per channel, the largest |written − source| in file units over voxels inside the
+    /// normalisation range (at most ε·(hi − lo) for L∞, before storage rounding).
+    pub max_file_change: Vec<f64>,
+    /// Voxels whose source value lay outside the normalisation range (clipped in model units)
+    /// and were moved into it so the model sees the adversarial input.
+    pub moved_into_range: usize,
+    /// Largest |written − source| over those moved voxels, file units (0 when none).
+    pub max_moved_change: f64,
+}
+
+crate::run::impl_record!(FileRecord, attack, epsilon);
+crate::run::impl_spec!(FilesExperiment, checks.enabled);
+
+/// The model, its names and the cases of a files run.
+pub struct FilesReady {
+    model: UNet,
+    depth: usize,
+    channels: Vec<String>,
+    label_names: Vec<String>,
+    label_values: Vec<i64>,
+    cases: Vec<FolderCase>,
+    spec: AttackSpec,
+}
+
+/// A budget of the sweep.
+pub struct FilesCell {
+    epsilon: f32,
+}
+
+impl Task for Files {
+    const NAME: &'static str = "files";
+    type Spec = FilesExperiment;
+    type Record = FileRecord;
+    type Ready = FilesReady;
+    type Cell = FilesCell;
+    type Kept = ();
+    type Summary = crate::report::Findings<outputs::FilesRow>;
+
+    /// Scans the input folder, pins its files and the model's weights, and loads the model
+    /// (nothing is trained: the model is the user's checkpoint).
+    fn prepare(
+        exp: &FilesExperiment,
+        setup: &mut Setup<'_, FilesExperiment>,
+    ) -> Result<FilesReady> {
+        setup.phase(format!("reading {}", exp.input.display()));
+        let (model, meta) = mira_nn::checkpoint::load(&exp.model, &mira_nn::default_device())
+            .map_err(|e| EvalError::invalid("model", format!("{}: {e}", exp.model.display())))?;
+        let names = spec::model_names(exp, &meta)?;
+        let cases = scan_cases(&exp.input, exp.labels.as_deref(), &names.channels)?;
+        setup.data(DataHashes {
+            train: String::new(),
+            val: String::new(),
+            test: cases_hash(&cases)?,
+        })?;
+        setup.pin(
+            0,
+            exp.model_name(),
+            &exp.model.join(mira_nn::checkpoint::WEIGHTS_FILE),
+        )?;
+        let spec = exp
+            .attack
+            .spec("attack")?
+            .ok_or_else(|| EvalError::invalid("attack.scope", "files take per-image attacks"))?;
+        Ok(FilesReady {
+            model,
+            depth: meta.unet.depth,
+            channels: names.channels,
+            label_names: names.label_names,
+            label_values: names.label_values,
+            cases,
+            spec,
+        })
+    }
+
+    /// One cell a budget, one batch a case.
+    fn plan(exp: &FilesExperiment, ready: &FilesReady) -> Result<Vec<Planned<FilesCell>>> {
+        let model = exp.model_name();
+        Ok(exp
+            .epsilons
+            .iter()
+            .map(|&epsilon| Planned {
+                label: cell_label(model, &exp.attack.name, epsilon),
+                keys: vec![CellKey::new(model, &exp.attack.name, eps_f64(epsilon))],
+                cases: ready.cases.len(),
+                batch_size: 1,
+                state: None,
+                cell: FilesCell { epsilon },
+            })
+            .collect())
+    }
+
+    fn run_batch(run: &CellRun<'_, Self>, p: &Planned<FilesCell>, b: usize) -> Result<Batch<Self>> {
+        let record = attack::attack_case(run.spec, run.ready, b, p.cell.epsilon, run.out)?;
+        Ok(Batch {
+            records: vec![record],
+            kept: Vec::new(),
+        })
+    }
+
+    /// Mean Dice monotone in ε, and the attack surviving the written files.
+    fn record_checks(exp: &FilesExperiment, records: &[FileRecord]) -> Vec<Warning> {
+        if !exp.checks.enabled {
+            return Vec::new();
+        }
+        outputs::record_checks(exp, records)
+    }
+
+    /// The probes on the slices of the first case.
+    fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
+        let (exp, ready) = (run.spec, run.ready);
+        let Some(first) = ready.cases.first() else {
+            return Ok(Vec::new());
+        };
+        let (slices, _) = attack::case_slices(exp, ready, first)?;
+        let epsilon = exp.epsilons.iter().copied().fold(0.0f32, f32::max);
+        let reference = (exp.attack.name.clone(), ready.spec.clone());
+        let c = &exp.checks;
+        let plan = ProbePlan::new(reference, exp.norm, epsilon, &c.probes(), exp.seed);
+        let cfg = (c.sample, 1.0, c.tolerance, c.collapse_dice);
+        let setup = plan.setup(exp.model_name(), 0);
+        crate::tasks::segmentation::probe_segmenter(&ready.model, &slices.data, &setup, cfg)
+    }
+
+    fn outputs(run: &Outputs<'_, Self>) -> Result<Self::Summary> {
+        outputs::write_files_outputs(run)
+    }
+
+    fn console(s: &Self::Summary) -> String {
+        crate::report::findings_text(&s.findings) + &outputs::markdown(&s.rows)
+    }
+}
+
+/// Hex SHA-256 over the input files (images, then labels) in case order, with their names.
+fn cases_hash(cases: &[FolderCase]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for c in cases {
+        h.update(c.name.as_bytes());
+        for p in c.images.iter().chain(&c.label) {
+            h.update(crate::run::file_hash(p)?.as_bytes());
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}

@@ -1,0 +1,216 @@
+//! What a files run writes beside its records and adversarial files: one summary row per
+//! budget (damage in memory and as written), findings, the record checks, `summary.{json,md}`
+//! and `report.html`.
+
+use mira_report::TextTable;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::checks::{AttackFacts, Metric, Warning, check_records};
+use crate::report::{findings_markdown, page_texts, warnings_markdown};
+use crate::run::Outputs;
+use crate::run::folder::{write_atomic, write_json};
+use crate::tasks::files::{FileRecord, Files, FilesExperiment};
+
+/// The cases of one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilesRow {
+    /// Model name.
+    pub model: String,
+    /// Attack name.
+    pub attack: String,
+    /// Budget in model units.
+    pub epsilon: f64,
+    /// Cases written.
+    pub cases: usize,
+    /// Mean over cases of the clean mean Dice.
+    pub clean_dice: Option<f64>,
+    /// The same under attack, in memory.
+    pub adv_dice: Option<f64>,
+    /// The same as written, read back.
+    pub written_dice: Option<f64>,
+    /// Largest change in model units over every case.
+    pub linf: f64,
+    /// Voxels moved into the normalisation range, over every case.
+    pub moved_into_range: usize,
+}
+
+fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<Option<f64>> = v.collect();
+    mira_stats::mean_defined(&v)
+}
+
+/// One row per (model, attack, ε), in the order the records first name them.
+pub(crate) fn summarise(records: &[FileRecord]) -> Vec<FilesRow> {
+    let mut rows: Vec<FilesRow> = Vec::new();
+    for r in records {
+        if rows
+            .iter()
+            .any(|x| x.model == r.model && x.attack == r.attack && x.epsilon == r.epsilon)
+        {
+            continue;
+        }
+        let cell: Vec<&FileRecord> = records
+            .iter()
+            .filter(|x| x.model == r.model && x.attack == r.attack && x.epsilon == r.epsilon)
+            .collect();
+        rows.push(FilesRow {
+            model: r.model.clone(),
+            attack: r.attack.clone(),
+            epsilon: r.epsilon,
+            cases: cell.len(),
+            clean_dice: mean(cell.iter().map(|x| x.clean_dice)),
+            adv_dice: mean(cell.iter().map(|x| x.adv_dice)),
+            written_dice: mean(cell.iter().map(|x| x.written_dice)),
+            linf: cell.iter().map(|x| x.linf).fold(0.0, f64::max),
+            moved_into_range: cell.iter().map(|x| x.moved_into_range).sum(),
+        });
+    }
+    rows
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+/// The rows as a table.
+fn table(rows: &[FilesRow]) -> TextTable {
+    TextTable {
+        title: "Damage per budget".into(),
+        caption: "Mean over cases of the slices' mean foreground Dice: clean, under attack in \
+                  memory, and predicted from the written files read back (storage precision \
+                  and clipping can undo part of an attack)."
+            .into(),
+        header: [
+            "model",
+            "attack",
+            "ε",
+            "cases",
+            "Dice clean",
+            "Dice attacked",
+            "Dice written",
+            "max |δ|",
+            "voxels moved into range",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.model.clone(),
+                    r.attack.clone(),
+                    r.epsilon.to_string(),
+                    r.cases.to_string(),
+                    show(r.clean_dice),
+                    show(r.adv_dice),
+                    show(r.written_dice),
+                    format!("{:.4}", r.linf),
+                    r.moved_into_range.to_string(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The rows as Markdown.
+pub(crate) fn markdown(rows: &[FilesRow]) -> String {
+    table(rows).markdown()
+}
+
+/// Mean Dice not monotone in ε; written files that give back more than the tolerance of
+/// the damage done in memory (`written-weaker`).
+pub(crate) fn record_checks(exp: &FilesExperiment, records: &[FileRecord]) -> Vec<Warning> {
+    let tolerance = exp.checks.tolerance;
+    let kind = exp.attack.kind();
+    let facts = [AttackFacts::entry(
+        &exp.attack.name,
+        false,
+        kind,
+        true,
+        String::new(),
+    )];
+    let metric = Metric::new("mean Dice", false, 3, tolerance);
+    let models = [exp.model_name().to_string()];
+    let mut out = check_records(records, &models, &facts, &metric, |r| r.adv_dice);
+    for row in summarise(records) {
+        let (Some(a), Some(w)) = (row.adv_dice, row.written_dice) else {
+            continue;
+        };
+        if w - a > tolerance {
+            out.push(Warning {
+                check: "written-weaker".into(),
+                model: row.model.clone(),
+                attack: Some(row.attack.clone()),
+                message: format!(
+                    "at ε = {} the written files give mean Dice {w:.3} against {a:.3} in memory: \
+                     storage precision or clipping undid part of the attack (write a float \
+                     format, or read the written Dice)",
+                    row.epsilon
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Findings: what was attacked, and the damage at the largest budget.
+fn findings(exp: &FilesExperiment, records: &[FileRecord], rows: &[FilesRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(first) = records.first() else {
+        return out;
+    };
+    let cases = records.iter().map(|r| r.case).max().map_or(0, |c| c + 1);
+    out.push(format!(
+        "{cases} case(s) from {} ({}), Dice against the {}.",
+        exp.input.display(),
+        first.format,
+        first.reference
+    ));
+    if let Some(r) = rows.iter().max_by(|a, b| a.epsilon.total_cmp(&b.epsilon)) {
+        out.push(format!(
+            "At ε = {} ({:?}), {} takes mean Dice from {} to {} in memory and {} as written \
+             (eps_{}/).",
+            r.epsilon,
+            exp.norm,
+            r.attack,
+            show(r.clean_dice),
+            show(r.adv_dice),
+            show(r.written_dice),
+            r.epsilon
+        ));
+    }
+    out
+}
+
+/// `summary.json`, `summary.md` and `report.html`.
+pub(crate) fn write_files_outputs(
+    run: &Outputs<'_, Files>,
+) -> Result<crate::report::Findings<FilesRow>> {
+    let (manifest, records, warnings, out) = run.parts();
+    let exp = &manifest.experiment;
+    let rows = summarise(records);
+    let findings = findings(exp, records, &rows);
+    write_json(&out.join("summary.json"), &rows)?;
+    let mut md = findings_markdown(&findings) + &markdown(&rows);
+    md += &warnings_markdown(exp.checks.enabled, warnings);
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    let (manifest_json, text) = page_texts(manifest, warnings, out)?;
+    let html = mira_report::render_page(&mira_report::PageInput {
+        title: &exp.name,
+        version: &manifest.build.version,
+        commit: manifest.build.git_commit.as_deref(),
+        n_records: records.len(),
+        intro: "Each record is one case (file or file set) attacked at one budget and written \
+                back in its format under eps_<ε>/; budgets are in [0, 1] model units, Dice is \
+                the mean over the case's slices of the mean foreground Dice.",
+        findings: &findings,
+        checks_enabled: exp.checks.enabled,
+        warnings: &text,
+        plots: &[],
+        tables: &[table(&rows)],
+        manifest: &manifest_json,
+    })?;
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
+    Ok(crate::report::Findings { rows, findings })
+}

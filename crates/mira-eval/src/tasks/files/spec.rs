@@ -1,0 +1,193 @@
+//! The experiment of the files task: the model, the input folder, how its files become model
+//! units, the attack and its budgets. `mira attack --input` builds one from its flags; an
+//! experiment file says `task = "files"`.
+
+use std::path::{Path, PathBuf};
+
+use mira_attack::Norm;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::ChecksConfig;
+use crate::spec::AttackScope;
+use crate::tasks::segmentation::folder::Normalise;
+use crate::tasks::segmentation::{AttackEntry, AttackLoss, GoalSpec};
+use crate::{EvalError, Result};
+
+/// A files experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesExperiment {
+    /// `"files"`.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// Name (default output folder `runs/NAME`).
+    pub name: String,
+    /// Seed of the attacks' random starts (each case has its own stream).
+    #[serde(default)]
+    pub seed: u64,
+    /// The checkpoint folder of the segmentation UNet (`mira train`, `mira run`).
+    pub model: PathBuf,
+    /// The folder of image files: NIfTI, DICOM files or series folders, PNG/JPEG.
+    pub input: PathBuf,
+    /// Label maps with the same file stems (Dice against them; without, against the model's
+    /// clean prediction).
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    /// Channel names; a case's channel `c` is `<case>_<c>.<ext>`, or one file holds every
+    /// channel (default: the checkpoint's channels).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// The value of each class in the label files (default `0, 1, …`).
+    #[serde(default)]
+    pub label_values: Vec<i64>,
+    /// Normalisation of each case and channel to `[0, 1]` model units: it must be the one the
+    /// model was trained with.
+    #[serde(default)]
+    pub normalise: Normalise,
+    /// Volumes are attacked slice by slice across this axis (0, 1 or 2).
+    #[serde(default = "default_axis")]
+    pub slice_axis: usize,
+    /// The attack: a per-image, untargeted cross-entropy entry (`[attack]`).
+    pub attack: AttackEntry,
+    /// Norm of the budgets.
+    #[serde(default = "default_norm")]
+    pub norm: Norm,
+    /// Budgets in `[0, 1]` model units; each is written to `eps_<ε>/`.
+    pub epsilons: Vec<f32>,
+    /// Slices per forward pass.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// The sanity checks (`[checks]`, as for segmentation; the probes use the first case).
+    #[serde(default)]
+    pub checks: ChecksConfig,
+}
+
+fn default_axis() -> usize {
+    2
+}
+
+fn default_norm() -> Norm {
+    Norm::Linf
+}
+
+fn default_batch() -> usize {
+    8
+}
+
+/// The channel, class and label-value names of a run: the file's, else the checkpoint's.
+pub(crate) struct ModelNames {
+    pub channels: Vec<String>,
+    pub label_names: Vec<String>,
+    pub label_values: Vec<i64>,
+}
+
+/// The names of a run, checked against the model (channel and class counts).
+///
+/// # Errors
+/// A channel list or label-value list whose length is not the model's.
+pub(crate) fn model_names(
+    exp: &FilesExperiment,
+    meta: &mira_nn::checkpoint::CheckpointMeta,
+) -> Result<ModelNames> {
+    let (inputs, classes) = (meta.unet.in_channels, meta.unet.classes);
+    let channels = if exp.channels.is_empty() {
+        meta.channel_names.clone()
+    } else {
+        exp.channels.clone()
+    };
+    if channels.len() != inputs {
+        return Err(EvalError::invalid(
+            "channels",
+            format!(
+                "{} channel(s) named; the model takes {inputs}",
+                channels.len()
+            ),
+        ));
+    }
+    let label_values = if exp.label_values.is_empty() {
+        (0..classes as i64).collect()
+    } else {
+        exp.label_values.clone()
+    };
+    if label_values.len() != classes {
+        return Err(EvalError::invalid(
+            "label_values",
+            format!(
+                "{} values; the model has {classes} classes",
+                label_values.len()
+            ),
+        ));
+    }
+    let label_names = if meta.label_names.len() == classes {
+        meta.label_names.clone()
+    } else {
+        (0..classes).map(|c| format!("class{c}")).collect()
+    };
+    Ok(ModelNames {
+        channels,
+        label_names,
+        label_values,
+    })
+}
+
+impl FilesExperiment {
+    /// The model's name in records: its checkpoint folder's name.
+    pub fn model_name(&self) -> &str {
+        self.model
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model")
+    }
+
+    /// Relative paths of the file are relative to its folder `base`.
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        let paths = [&mut self.model, &mut self.input];
+        crate::spec::relative_all(base, paths.into_iter().chain(self.labels.as_mut()));
+    }
+
+    /// Checks every value serde cannot.
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<()> {
+        crate::spec::check_name("name", &self.name)?;
+        if self.task.as_deref().is_some_and(|t| t != "files") {
+            return Err(EvalError::invalid("task", "must be \"files\""));
+        }
+        if self.slice_axis > 2 {
+            return Err(EvalError::invalid("slice_axis", "must be 0, 1 or 2"));
+        }
+        if !(1..=4096).contains(&self.batch_size) {
+            return Err(EvalError::invalid("batch_size", "must be in 1..=4096"));
+        }
+        self.normalise.validate("normalise")?;
+        let a = &self.attack;
+        crate::spec::check_name("attack.name", &a.name)?;
+        if a.scope != AttackScope::PerImage
+            || a.goal != GoalSpec::Untargeted
+            || a.loss != AttackLoss::Ce
+            || a.temperature.is_some()
+            || a.early_stop.is_some()
+        {
+            return Err(EvalError::invalid(
+                "attack",
+                "files take a per-image, untargeted cross-entropy attack (no goal, loss, \
+                 temperature, early_stop or min-norm scope)",
+            ));
+        }
+        a.spec("attack")?;
+        if self.epsilons.is_empty() || self.epsilons.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
+            return Err(EvalError::invalid(
+                "epsilons",
+                "need at least one finite budget >= 0",
+            ));
+        }
+        if self.epsilons.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(EvalError::invalid(
+                "epsilons",
+                "must be strictly increasing",
+            ));
+        }
+        Ok(())
+    }
+}
