@@ -18,6 +18,7 @@ use mira_stats::mean_defined;
 use serde::{Deserialize, Serialize};
 
 use crate::cells::CellAttack;
+use crate::cells::CellId;
 use crate::run::folder::write_atomic;
 use crate::run::{FgsmMemo, dataset_hash, eps_f64, mix};
 use crate::tasks::segmentation::{AttackLoss, Cell, GoalSpec};
@@ -163,8 +164,14 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
     for (si, (name, spec)) in specs.iter().enumerate() {
         for (ei, &epsilon) in epsilons.iter().enumerate() {
             let cell = Cell {
-                model_name: "unet",
-                attack_name: name,
+                id: CellId {
+                    model: "unet",
+                    attack: name,
+                    norm: Norm::Linf,
+                    epsilon,
+                    batch_size: 8,
+                    seed: mix(SEED, (si * 100 + ei) as u64),
+                },
                 model: &model,
                 attack: CellAttack::Fixed(spec),
                 break_dice: 0.5,
@@ -173,10 +180,6 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
                 goal: GoalSpec::Untargeted,
                 temperature: 1.0,
                 loss: AttackLoss::Ce,
-                norm: Norm::Linf,
-                epsilon,
-                batch_size: 8,
-                seed: mix(SEED, (si * 100 + ei) as u64),
                 fgsm_memo: Some(&memo),
             };
             let records = cell.run(&test, &clean, &mut |_| {})?;

@@ -168,6 +168,82 @@ macro_rules! has_attack {
 }
 pub(crate) use has_attack;
 
+/// Defines a task's attack entry (`#[serde(deny_unknown_fields)]`, so a misspelt key is an
+/// error naming its line): the fields every task shares — `name`, `scope` (of the task's
+/// scope type), `kind`, `steps`, `rel_step`, `restarts`, `queries` — then the task's own, and
+/// implements [`HasAttack`] with the task's default kind.
+macro_rules! attack_entry {
+    // Entries scoped `per-image` / `min-norm` also get `kind`, `spec` and `min_norm`.
+    (
+        $(#[$meta:meta])*
+        pub struct $entry:ident(scope: AttackScope, default $default:literal) { $($fields:tt)* }
+    ) => {
+        $crate::spec::attack_entry! {
+            $(#[$meta])*
+            pub struct $entry(scope: $crate::spec::AttackScope, default $default) { $($fields)* }
+        }
+
+        impl $entry {
+            /// The kind of a per-image attack: the one given, or the task's default.
+            pub fn kind(&self) -> &str {
+                $crate::spec::HasAttack::attack(self).kind()
+            }
+
+            /// The attack (`None` for `min-norm` entries), rejecting parameters it does not
+            /// take; `field` prefixes messages (`attacks[2]`).
+            ///
+            /// # Errors
+            /// A parameter that does not belong to the attack, or an out-of-range value.
+            pub fn spec(&self, field: &str) -> $crate::Result<Option<mira_attack::AttackSpec>> {
+                $crate::spec::HasAttack::scoped_spec(self, self.scope, field)
+            }
+
+            /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
+            pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
+                $crate::spec::HasAttack::scoped_min_norm(self, self.scope)
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $entry:ident(scope: $scope:ty, default $default:literal) {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $entry {
+            /// Name in records and tables.
+            pub name: String,
+            /// Where the attack applies (the variants of the scope type; per-image by default).
+            #[serde(default)]
+            pub scope: $scope,
+            /// Which attack (`mira attacks` lists them; default
+            #[doc = concat!("`", $default, "`).")]
+            /// Not given for `min-norm` entries, which have their own search.
+            #[serde(default)]
+            pub kind: Option<$crate::spec::AttackKind>,
+            /// Steps (iterative attacks; min-norm: search steps; universal: passes over the
+            /// fitting set).
+            #[serde(default)]
+            pub steps: Option<usize>,
+            /// Step size relative to ε (i-FGSM, PGD, min-norm).
+            #[serde(default)]
+            pub rel_step: Option<f32>,
+            /// Restarts (PGD, APGD).
+            #[serde(default)]
+            pub restarts: Option<usize>,
+            /// Query budget (Square, SPSA).
+            #[serde(default)]
+            pub queries: Option<usize>,
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+        $crate::spec::has_attack!($entry, $default);
+    };
+}
+pub(crate) use attack_entry;
+
 /// The minimum-norm search with optional `steps` / `rel_step` (the search's defaults else).
 pub(crate) fn min_norm_config(steps: Option<usize>, rel_step: Option<f32>) -> MinNormConfig {
     let d = MinNormConfig::default();

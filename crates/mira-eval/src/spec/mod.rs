@@ -5,7 +5,9 @@ mod attack;
 mod values;
 
 pub use attack::{AttackKind, AttackScope};
-pub(crate) use attack::{EntryAttack, HasAttack, check_early_stop, has_attack, min_norm_config};
+pub(crate) use attack::{
+    EntryAttack, HasAttack, attack_entry, check_early_stop, has_attack, min_norm_config,
+};
 pub(crate) use values::{check_budgets, check_list, check_min_norm_reach, check_training};
 
 use crate::{EvalError, Result};

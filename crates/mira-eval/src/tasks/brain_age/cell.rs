@@ -16,7 +16,7 @@ use mira_nn::{AgeNet, Forward, default_device, tensor_to_vec};
 use mira_report::AgeRecord;
 use mira_train::volumes_tensor;
 
-use crate::cells::{CellAttack, check_budget};
+use crate::cells::{CellAttack, CellId};
 use crate::run::{eps_f64, mix};
 use crate::tasks::brain_age::{AgeAttackEntry, AgeGoal, AgeGradient, AgeJudge, AgeScope};
 use crate::{EvalError, Result};
@@ -47,31 +47,21 @@ pub(crate) fn age_loss(
 
 /// Everything a brain-age cell needs.
 pub(crate) struct AgeCell<'a> {
-    pub model_name: &'a str,
-    pub attack_name: &'a str,
+    /// Names, norm, budget, batch size and seed.
+    pub id: CellId<'a>,
     /// The model, with BPDA switched on when the entry asks for it.
     pub model: &'a AgeNet,
     pub entry: &'a AgeAttackEntry,
     pub spec: Option<&'a AttackSpec>,
-    pub epsilon: f32,
-    pub batch_size: usize,
-    pub seed: u64,
     /// `sweep.threshold_years`: the break rule of min-norm searches and `auto` cascades.
     pub threshold: f64,
 }
 
 impl AgeCell<'_> {
-    fn name(&self) -> String {
-        format!(
-            "{}/{}/eps={}",
-            self.model_name, self.attack_name, self.epsilon
-        )
-    }
-
     fn ball(&self) -> Result<LpBall<5>> {
         Ok(LpBall::new(
             self.entry.norm,
-            self.epsilon,
+            self.id.epsilon,
             Bounds::default(),
         )?)
     }
@@ -115,11 +105,10 @@ impl AgeCell<'_> {
         for (i, s) in chunk.iter().enumerate() {
             let case = first + i;
             let a = &adv[i * per..(i + 1) * per];
-            let (linf, l2) =
-                check_budget(a, &s.t1, self.entry.norm, self.epsilon, &self.name(), case)?;
+            let (linf, l2) = self.id.check_budget(a, &s.t1, case)?;
             out.push(AgeRecord {
-                model: self.model_name.into(),
-                attack: self.attack_name.into(),
+                model: self.id.model.into(),
+                attack: self.id.attack.into(),
                 scope: match self.entry.scope {
                     AgeScope::PerImage => "per-image",
                     AgeScope::Universal => "universal",
@@ -134,7 +123,7 @@ impl AgeCell<'_> {
                 goal: format!("{:?}", self.entry.goal).to_lowercase(),
                 target_age: self.entry.target_age,
                 norm: format!("{:?}", self.entry.norm).to_lowercase(),
-                epsilon: eps_f64(self.epsilon),
+                epsilon: eps_f64(self.id.epsilon),
                 case,
                 age: s.age,
                 clean_pred: clean_pred[case],
@@ -164,11 +153,11 @@ impl AgeCell<'_> {
         let dev = default_device();
         let ball = self.ball()?;
         let objectives: Vec<_> = fit
-            .chunks(self.batch_size)
+            .chunks(self.id.batch_size)
             .map(|c| self.objective(c))
             .collect();
         let mut chunks: Vec<(&dyn Objective<5>, Tensor<5>)> = Vec::new();
-        for (f, c) in objectives.iter().zip(fit.chunks(self.batch_size)) {
+        for (f, c) in objectives.iter().zip(fit.chunks(self.id.batch_size)) {
             let refs: Vec<&AgeSubject> = c.iter().collect();
             chunks.push((f, volumes_tensor(&refs, &dev)?));
         }
@@ -193,10 +182,10 @@ impl AgeCell<'_> {
         mira_io::write_nifti(delta_path, &volume).map_err(|e| EvalError::io(delta_path, e))?;
         let mut records = Vec::with_capacity(test.len());
         let mut first = Vec::new();
-        for (b, chunk) in test.chunks(self.batch_size).enumerate() {
+        for (b, chunk) in test.chunks(self.id.batch_size).enumerate() {
             let refs: Vec<&AgeSubject> = chunk.iter().collect();
             let adv = apply_universal(&delta, &volumes_tensor(&refs, &dev)?, &ball);
-            let (recs, adv) = self.score(chunk, b * self.batch_size, adv, clean_pred)?;
+            let (recs, adv) = self.score(chunk, b * self.id.batch_size, adv, clean_pred)?;
             if b == 0 {
                 first = adv[..chunk[0].t1.len()].to_vec();
             }
@@ -219,11 +208,11 @@ impl AgeCell<'_> {
     ) -> Result<(Vec<AgeRecord>, Vec<f32>)> {
         let dev = default_device();
         let ball = self.ball()?;
-        let first = b * self.batch_size;
-        let chunk = &test[first..(first + self.batch_size).min(test.len())];
+        let first = b * self.id.batch_size;
+        let chunk = &test[first..(first + self.id.batch_size).min(test.len())];
         let refs: Vec<&AgeSubject> = chunk.iter().collect();
         let x0 = volumes_tensor(&refs, &dev)?;
-        let seed = mix(self.seed, b as u64);
+        let seed = mix(self.id.seed, b as u64);
         let attacked = attack.run(&self.judge(chunk), x0, &ball, seed, None, None)?;
         let (mut recs, adv) = self.score(chunk, first, attacked.adv, clean_pred)?;
         for (r, m) in recs.iter_mut().zip(attacked.member.unwrap_or_default()) {

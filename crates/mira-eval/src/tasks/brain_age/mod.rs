@@ -21,6 +21,7 @@ use mira_report::{AgeRecord, AgeSummaryRow, summarise_age};
 use mira_train::{feature_stats, fit_tissue_model, predict_age, train_age};
 
 use crate::cells::CellAttack;
+use crate::cells::CellId;
 use crate::run::folder::write_json;
 use crate::run::{
     Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
@@ -150,14 +151,17 @@ fn view<'a>(
     let (exp, c) = (run.spec, &p.cell);
     let attack = &exp.attacks[c.ai];
     AgeCell {
-        model_name: &exp.models[c.mi].name,
-        attack_name: &attack.name,
+        id: CellId {
+            model: &exp.models[c.mi].name,
+            attack: &attack.name,
+            norm: attack.norm,
+            epsilon: c.epsilon,
+            batch_size: exp.sweep.batch_size,
+            seed: c.seed,
+        },
         model,
         entry: attack,
         spec: run.ready.specs[c.ai].as_ref(),
-        epsilon: c.epsilon,
-        batch_size: exp.sweep.batch_size,
-        seed: c.seed,
         threshold: exp.sweep.threshold_years,
     }
 }

@@ -10,7 +10,7 @@ use mira_train::AgeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_all};
+use crate::spec::{HasAttack, attack_entry, min_norm_config, relative_all};
 use crate::{EvalError, Result};
 
 /// The task tag of brain-age experiments.
@@ -186,46 +186,24 @@ pub enum AgeGradient {
     Bpda,
 }
 
-/// One attack of a brain-age experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgeAttackEntry {
-    /// Name in records and tables.
-    pub name: String,
-    /// `per-image` (default), `universal` or `min-norm`.
-    #[serde(default)]
-    pub scope: AgeScope,
-    /// Per-image: `fgsm`, `ifgsm`, `pgd`, `mifgsm`, `apgd` or `square` (default `pgd`).
-    #[serde(default)]
-    pub kind: Option<AttackKind>,
-    /// `linf` or `l2`.
-    pub norm: Norm,
-    /// Budgets, in `[0, 1]` intensity units (L2: of the whole volume).
-    pub epsilons: Vec<f32>,
-    /// Steps (per-image iterative attacks; universal: passes over the fitting set).
-    #[serde(default)]
-    pub steps: Option<usize>,
-    /// Step size relative to ε.
-    #[serde(default)]
-    pub rel_step: Option<f32>,
-    /// Restarts (PGD, APGD).
-    #[serde(default)]
-    pub restarts: Option<usize>,
-    /// Query budget (Square, SPSA).
-    #[serde(default)]
-    pub queries: Option<usize>,
-    /// `error` (default), `older`, `younger` or `target`.
-    #[serde(default)]
-    pub goal: AgeGoal,
-    /// The age `target` pulls toward, years.
-    #[serde(default)]
-    pub target_age: Option<f64>,
-    /// `plain` (default) or `bpda`.
-    #[serde(default)]
-    pub gradient: AgeGradient,
+attack_entry! {
+    /// One attack of a brain-age experiment.
+    pub struct AgeAttackEntry(scope: AgeScope, default "pgd") {
+        /// `linf` or `l2`.
+        pub norm: Norm,
+        /// Budgets, in `[0, 1]` intensity units (L2: of the whole volume).
+        pub epsilons: Vec<f32>,
+        /// `error` (default), `older`, `younger` or `target`.
+        #[serde(default)]
+        pub goal: AgeGoal,
+        /// The age `target` pulls toward, years.
+        #[serde(default)]
+        pub target_age: Option<f64>,
+        /// `plain` (default) or `bpda`.
+        #[serde(default)]
+        pub gradient: AgeGradient,
+    }
 }
-
-has_attack!(AgeAttackEntry, "pgd");
 
 impl AgeAttackEntry {
     /// The per-image attack (`None` for universal and min-norm entries).

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use mira_data::SegDataset;
 use mira_stats::mean_defined;
 
+use crate::cells::CellId;
 use crate::run::mix;
 use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
 use crate::tasks::segmentation::folder::{
@@ -134,8 +135,14 @@ pub(crate) fn attack_case(
     let case = &ready.cases[index];
     let (slices, rc) = case_slices(exp, ready, case)?;
     let cell = Cell {
-        model_name: exp.model_name(),
-        attack_name: &exp.attack.name,
+        id: CellId {
+            model: exp.model_name(),
+            attack: &exp.attack.name,
+            norm: exp.norm,
+            epsilon: eps,
+            batch_size: exp.batch_size,
+            seed: mix(exp.seed, name_hash(&case.name)),
+        },
         model: &ready.model,
         attack: crate::cells::CellAttack::Fixed(&ready.spec),
         break_dice: 0.5,
@@ -144,10 +151,6 @@ pub(crate) fn attack_case(
         goal: GoalSpec::Untargeted,
         temperature: 1.0,
         loss: crate::tasks::segmentation::AttackLoss::Ce,
-        norm: exp.norm,
-        epsilon: eps,
-        batch_size: exp.batch_size,
-        seed: mix(exp.seed, name_hash(&case.name)),
         fgsm_memo: None,
     };
     let (data, clean) = (&slices.data, &slices.clean);

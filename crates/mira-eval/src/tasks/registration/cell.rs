@@ -9,13 +9,13 @@
 //! min-norm cell searches, per pair, the smallest perturbation up to its ε that makes it fail.
 
 use burn::prelude::*;
-use mira_attack::{Bounds, LpBall, Norm};
+use mira_attack::{Bounds, LpBall};
 use mira_data::{RegPair, Rigid2d, tre, tre_grid};
 use mira_nn::{PairNet, default_device, tensor_to_vec};
 use mira_report::RegRecord;
 use mira_train::{pairs_tensor, tensor_rigids};
 
-use crate::cells::{CellAttack, check_budget, memo_key};
+use crate::cells::{CellAttack, CellId, memo_key};
 use crate::run::{FgsmMemo, eps_f64, mix};
 use crate::tasks::registration::{AttackedImage, RegJudge};
 use crate::{EvalError, Result};
@@ -25,15 +25,11 @@ pub(crate) const TRE_GRID: usize = 8;
 
 /// Everything a registration cell needs.
 pub(crate) struct RegCell<'a> {
-    pub model_name: &'a str,
-    pub attack_name: &'a str,
+    /// Names, norm, budget, batch size and seed.
+    pub id: CellId<'a>,
     pub model: &'a PairNet,
     pub attack: CellAttack<'a>,
     pub image: AttackedImage,
-    pub norm: Norm,
-    pub epsilon: f32,
-    pub batch_size: usize,
-    pub seed: u64,
     /// mm per pixel (1 when the unit is the pixel).
     pub spacing: f64,
     /// `mm` or `px`.
@@ -62,18 +58,11 @@ pub(crate) struct RegBatch {
 }
 
 impl RegCell<'_> {
-    fn name(&self) -> String {
-        format!(
-            "{}/{}/eps={}",
-            self.model_name, self.attack_name, self.epsilon
-        )
-    }
-
     /// Attacks batch `b` of `pairs` (cases `b * batch_size ..`).
     pub(crate) fn attack_batch(&self, pairs: &[RegPair], b: usize) -> Result<RegBatch> {
         let dev = default_device();
-        let first = b * self.batch_size;
-        let chunk = &pairs[first..(first + self.batch_size).min(pairs.len())];
+        let first = b * self.id.batch_size;
+        let chunk = &pairs[first..(first + self.id.batch_size).min(pairs.len())];
         let size = (chunk[0].fixed.len() as f64).sqrt() as usize;
         let refs: Vec<&RegPair> = chunk.iter().collect();
         let x0 = pairs_tensor(&refs, size, &dev)?;
@@ -85,12 +74,12 @@ impl RegCell<'_> {
             spacing: self.spacing,
             tolerance: self.tolerance,
         };
-        let mut ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        let mut ball = LpBall::new(self.id.norm, self.id.epsilon, Bounds::default())?;
         ball.mask = Some(Tensor::<1>::from_floats(self.image.mask(), &dev).reshape([1, 2, 1, 1]));
         // The mask follows from the attacked image, part of the attack entry; named anyway.
         let key = format!(
             "{}\u{0}{:?}",
-            memo_key(self.model_name, self.attack_name),
+            memo_key(self.id.model, self.id.attack),
             self.image
         );
         let memo = self.fgsm_memo.map(|m| (m, key.as_str(), b));
@@ -98,7 +87,7 @@ impl RegCell<'_> {
             &judge,
             x0.clone(),
             &ball,
-            mix(self.seed, b as u64),
+            mix(self.id.seed, b as u64),
             None,
             memo,
         )?;
@@ -127,21 +116,21 @@ impl RegCell<'_> {
         let per = 2 * size * size;
         let mut records = Vec::with_capacity(batch.pred.len());
         for (i, adv_pred) in batch.pred.iter().enumerate() {
-            let case = b * self.batch_size + i;
+            let case = b * self.id.batch_size + i;
             let p = &test[case];
             let (a, c) = (
                 &batch.adv[i * per..(i + 1) * per],
                 &batch.clean[i * per..(i + 1) * per],
             );
-            let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
+            let (linf, l2) = self.id.check_budget(a, c, case)?;
             self.check_mask(a, c, case)?;
             let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
             records.push(RegRecord {
-                model: self.model_name.into(),
-                attack: self.attack_name.into(),
+                model: self.id.model.into(),
+                attack: self.id.attack.into(),
                 image: self.image.describe().into(),
-                norm: format!("{:?}", self.norm).to_lowercase(),
-                epsilon: eps_f64(self.epsilon),
+                norm: format!("{:?}", self.id.norm).to_lowercase(),
+                epsilon: eps_f64(self.id.epsilon),
                 case,
                 source: p.source,
                 unit: self.unit.into(),
@@ -168,7 +157,7 @@ impl RegCell<'_> {
             let r = ch * half..(ch + 1) * half;
             if *allowed == 0.0 && adv[r.clone()] != clean[r] {
                 return Err(EvalError::BudgetViolation {
-                    cell: self.name(),
+                    cell: self.id.name(),
                     case,
                     reason: format!(
                         "the {} image changed, but the attack may only change the {}",

@@ -18,6 +18,7 @@ use mira_report::{AbruptCase, RegRecord, RegSummaryRow, reg_markdown};
 use mira_train::{predict_rigid, train_registration};
 
 use crate::cells::CellAttack;
+use crate::cells::CellId;
 use crate::run::{
     Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
     cell_label, cell_seed, eps_f64, mix, pairs_hash, sources_hash,
@@ -118,15 +119,17 @@ pub(crate) fn reg_cell<'a>(
     let entry = &exp.models[mi];
     let spacing = entry.spacing_mm(&exp.data);
     RegCell {
-        model_name: &entry.name,
-        attack_name: &exp.attacks[ai].name,
+        id: CellId {
+            model: &entry.name,
+            attack: &exp.attacks[ai].name,
+            norm: exp.sweep.norm,
+            epsilon: exp.sweep.epsilons[ei],
+            batch_size: exp.sweep.batch_size,
+            seed: cell_seed(exp.seed, mi, ai, ei),
+        },
         model,
         attack,
         image: exp.attacks[ai].image,
-        norm: exp.sweep.norm,
-        epsilon: exp.sweep.epsilons[ei],
-        batch_size: exp.sweep.batch_size,
-        seed: cell_seed(exp.seed, mi, ai, ei),
         spacing: spacing.unwrap_or(1.0),
         unit: if spacing.is_some() { "mm" } else { "px" },
         tolerance: entry.tolerance(),

@@ -3,13 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::AttackSpec;
 use mira_nn::{PairMode, PairNetConfig};
 use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, relative_all};
+use crate::spec::{AttackScope, attack_entry, relative_all};
 use crate::tasks::segmentation::SweepSpec;
 use crate::{EvalError, Result};
 
@@ -225,65 +224,19 @@ impl AttackedImage {
     }
 }
 
-/// One attack entry of a registration experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegAttackEntry {
-    /// Name in records and tables.
-    pub name: String,
-    /// `per-image` (default: each pair attacked at every budget of the sweep) or `min-norm`
-    /// (per pair, the smallest perturbation up to the sweep's largest ε that makes it fail:
-    /// TRE above the model's tolerance).
-    #[serde(default)]
-    pub scope: AttackScope,
-    /// Which attack (per-image scope; default `apgd`): `fgsm`, `ifgsm`, `pgd`, `apgd`,
-    /// `auto`, ... (`mira attacks`). Not given for `min-norm`, which has its own search.
-    #[serde(default)]
-    pub kind: Option<AttackKind>,
-    /// Steps (iterative attacks; min-norm: search steps).
-    #[serde(default)]
-    pub steps: Option<usize>,
-    /// Step size relative to ε (i-FGSM, PGD).
-    #[serde(default)]
-    pub rel_step: Option<f32>,
-    /// Restarts (PGD, APGD).
-    #[serde(default)]
-    pub restarts: Option<usize>,
-    /// Query budget (Square, SPSA).
-    #[serde(default)]
-    pub queries: Option<usize>,
-    /// The image(s) perturbed.
-    #[serde(default)]
-    pub image: AttackedImage,
-    /// Early stopping (FGSM, i-FGSM, PGD with one restart): at the starting point and every
-    /// this many steps, pairs already failing (TRE above the model's tolerance) stop and leave
-    /// the batch. A pair that failed at a check stays failed (passing rates are never higher
-    /// than the full attack's); its TRE is measured where it failed, not at the full attack's
-    /// end (the `early-stop` notice says so).
-    #[serde(default)]
-    pub early_stop: Option<usize>,
-}
-
-has_attack!(RegAttackEntry, "apgd");
-
-impl RegAttackEntry {
-    /// The kind of a per-image attack: the one given, or APGD.
-    pub fn kind(&self) -> &str {
-        self.attack().kind()
-    }
-
-    /// The attack (`None` for `min-norm` entries), rejecting parameters it does not take.
-    ///
-    /// # Errors
-    /// A parameter that does not belong to the attack, or an out-of-range value; `field` is
-    /// the prefix used in messages (`attacks[2]`).
-    pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        self.scoped_spec(self.scope, field)
-    }
-
-    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
-    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        self.scoped_min_norm(self.scope)
+attack_entry! {
+    /// One attack entry of a registration experiment.
+    pub struct RegAttackEntry(scope: AttackScope, default "apgd") {
+        /// The image(s) perturbed.
+        #[serde(default)]
+        pub image: AttackedImage,
+        /// Early stopping (FGSM, i-FGSM, PGD with one restart): at the starting point and every
+        /// this many steps, pairs already failing (TRE above the model's tolerance) stop and leave
+        /// the batch. A pair that failed at a check stays failed (passing rates are never higher
+        /// than the full attack's); its TRE is measured where it failed, not at the full attack's
+        /// end (the `early-stop` notice says so).
+        #[serde(default)]
+        pub early_stop: Option<usize>,
     }
 }
 

@@ -1,10 +1,10 @@
 //! One cell of a segmentation sweep: one model, one attack, one budget, all test cases.
 
-use crate::cells::{Attacked, CellAttack, check_budget, memo_key};
+use crate::cells::{Attacked, CellAttack, CellId, memo_key};
 use crate::run::{eps_f64, example_file, mix};
 use crate::tasks::segmentation::{AttackLoss, GoalSpec, SegJudge};
 use crate::{EvalError, Result};
-use mira_attack::{AttackError, Bounds, CascadeState, LpBall, Norm};
+use mira_attack::{AttackError, Bounds, CascadeState, LpBall};
 use mira_data::SegDataset;
 use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
 use mira_report::SegRecord;
@@ -15,8 +15,8 @@ pub(crate) type Kept = (usize, Vec<f32>, Vec<u8>);
 
 /// Everything a cell needs.
 pub(crate) struct Cell<'a> {
-    pub model_name: &'a str,
-    pub attack_name: &'a str,
+    /// Names, norm, budget, batch size and seed.
+    pub id: CellId<'a>,
     pub model: &'a UNet,
     pub attack: CellAttack<'a>,
     /// A case is broken below this mean Dice (untargeted) ...
@@ -30,11 +30,6 @@ pub(crate) struct Cell<'a> {
     pub temperature: f32,
     /// Cross-entropy or margin.
     pub loss: AttackLoss,
-    pub norm: Norm,
-    pub epsilon: f32,
-    pub batch_size: usize,
-    /// Seed of this cell; batch `b` uses a stream derived from `(seed, b)`.
-    pub seed: u64,
     /// The runner's FGSM memo: FGSM cells of one (model, attack) share their batches'
     /// gradient directions across ε (`None`: each cell computes its own).
     pub fgsm_memo: Option<&'a crate::run::FgsmMemo>,
@@ -58,13 +53,6 @@ pub(crate) fn dice(
 }
 
 impl Cell<'_> {
-    fn name(&self) -> String {
-        format!(
-            "{}/{}/eps={}",
-            self.model_name, self.attack_name, self.epsilon
-        )
-    }
-
     /// Attacks every case of `test` and scores it (no pictures). `clean_pred` are the model's
     /// clean predictions, one per case; `on_batch` is called after each batch with the cases
     /// done.
@@ -79,7 +67,7 @@ impl Cell<'_> {
 
     /// Batches of `batch_size` consecutive cases in this cell (the last may be short).
     pub(crate) fn batches(&self, cases: usize) -> usize {
-        cases.div_ceil(self.batch_size)
+        cases.div_ceil(self.id.batch_size)
     }
 
     /// Attacks the cases of the given batches (all when `None`); batch `b` draws its attack
@@ -93,7 +81,7 @@ impl Cell<'_> {
         keep: bool,
         on_batch: &mut dyn FnMut(usize),
     ) -> Result<(Vec<SegRecord>, Vec<Kept>)> {
-        let ball = LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        let ball = LpBall::new(self.id.norm, self.id.epsilon, Bounds::default())?;
         let todo: Vec<usize> = (0..self.batches(test.items.len()))
             .filter(|b| only.is_none_or(|o| o.contains(b)))
             .collect();
@@ -116,8 +104,8 @@ impl Cell<'_> {
         let dev = default_device();
         let k = test.n_labels();
         let labels: Vec<String> = test.label_names[1..].to_vec();
-        let first = b * self.batch_size;
-        let chunk = &test.items[first..(first + self.batch_size).min(test.items.len())];
+        let first = b * self.id.batch_size;
+        let chunk = &test.items[first..(first + self.id.batch_size).min(test.items.len())];
         let mut records = Vec::with_capacity(chunk.len());
         let mut kept: Vec<Kept> = Vec::new();
         let (h, w) = (chunk[0].height, chunk[0].width);
@@ -159,7 +147,7 @@ impl Cell<'_> {
             if keep {
                 kept.push((case, a.to_vec(), pred[i].clone()));
             }
-            let (linf, l2) = check_budget(a, c, self.norm, self.epsilon, &self.name(), case)?;
+            let (linf, l2) = self.id.check_budget(a, c, case)?;
             let agree = |p: &[u8], t: &[u8]| {
                 target_agreement(p, &s.labels, t)
                     .map_err(|e| EvalError::invalid("data", e.to_string()))
@@ -175,11 +163,11 @@ impl Cell<'_> {
                     None => (None, None, None, None),
                 };
             records.push(SegRecord {
-                model: self.model_name.into(),
-                attack: self.attack_name.into(),
+                model: self.id.model.into(),
+                attack: self.id.attack.into(),
                 goal: self.goal.describe(),
-                norm: format!("{:?}", self.norm).to_lowercase(),
-                epsilon: eps_f64(self.epsilon),
+                norm: format!("{:?}", self.id.norm).to_lowercase(),
+                epsilon: eps_f64(self.id.epsilon),
                 case,
                 labels: labels.clone(),
                 clean_dice: dice(&clean_pred[case], &s.labels, k, false)?,
@@ -231,12 +219,12 @@ impl Cell<'_> {
             let json = serde_json::to_vec(st).map_err(|e| io(e.to_string()))?;
             crate::run::folder::write_atomic(p, &json).map_err(|e| io(e.to_string()))
         };
-        let key = memo_key(self.model_name, self.attack_name);
+        let key = memo_key(self.id.model, self.id.attack);
         self.attack.run(
             judge,
             x0,
             ball,
-            mix(self.seed, b as u64),
+            mix(self.id.seed, b as u64),
             Some((state, &mut save)),
             self.fgsm_memo.map(|m| (m, key.as_str(), b)),
         )
@@ -274,10 +262,10 @@ impl Cell<'_> {
             let Some((_, adv, pred)) = kept.iter().find(|k| k.0 == case) else {
                 return Err(EvalError::invalid(
                     "examples",
-                    format!("case {case} of {} was not kept", self.name()),
+                    format!("case {case} of {} was not kept", self.id.name()),
                 ));
             };
-            let path = dir.join(example_file(self.model_name, self.attack_name, tag));
+            let path = dir.join(example_file(self.id.model, self.id.attack, tag));
             mira_data::save_attack_png(
                 &test.items[case],
                 adv,
@@ -299,7 +287,7 @@ mod tests {
     /// records byte for byte, and each batch's gradient taken once per norm.
     #[test]
     fn fgsm_cells_sharing_the_memo_give_the_records_of_cells_without_it() {
-        use crate::cells::CellAttack;
+        use crate::cells::{CellAttack, CellId};
         use crate::run::FgsmMemo;
         use crate::tasks::segmentation::{AttackLoss, Cell, GoalSpec};
         use mira_attack::{AttackSpec, Norm};
@@ -318,9 +306,16 @@ mod tests {
             .unwrap();
         let clean = mira_train::predict_labels(&model, &test, 2).unwrap();
         let memo = FgsmMemo::with_budget(1 << 20);
+        // 7 cases in batches of 2: 4 batches, the last one short.
         let cell = |norm, epsilon, fgsm_memo| Cell {
-            model_name: "m",
-            attack_name: "fgsm",
+            id: CellId {
+                model: "m",
+                attack: "fgsm",
+                norm,
+                epsilon,
+                batch_size: 2,
+                seed: 9,
+            },
             model: &model,
             attack: CellAttack::Fixed(&AttackSpec::Fgsm(mira_attack::FgsmConfig)),
             break_dice: 0.5,
@@ -329,10 +324,6 @@ mod tests {
             goal: GoalSpec::Untargeted,
             temperature: 1.0,
             loss: AttackLoss::Ce,
-            norm,
-            epsilon,
-            batch_size: 2, // 7 cases: 4 batches, the last one short
-            seed: 9,
             fgsm_memo,
         };
         for (norm, eps) in [(Norm::Linf, [0.02, 0.05, 0.1]), (Norm::L2, [0.3, 0.6, 1.2])] {

@@ -154,7 +154,7 @@ mod tests {
     use mira_nn::UNetConfig;
     use mira_stats::mean_defined;
 
-    use crate::cells::CellAttack;
+    use crate::cells::{CellAttack, CellId};
     use crate::tasks::segmentation::{Cell, GoalSpec};
 
     /// A composite cell saves its state per batch, and a cell that finds a saved state uses it
@@ -183,8 +183,14 @@ mod tests {
             square_queries: 5,
         });
         let cell = Cell {
-            model_name: "m",
-            attack_name: "auto",
+            id: CellId {
+                model: "m",
+                attack: "auto",
+                norm: Norm::Linf,
+                epsilon: 0.1,
+                batch_size: 4,
+                seed: 5,
+            },
             model: &model,
             attack: CellAttack::Fixed(&spec),
             break_dice: 0.5,
@@ -193,10 +199,6 @@ mod tests {
             goal: GoalSpec::Untargeted,
             temperature: 1.0,
             loss: crate::tasks::segmentation::AttackLoss::Ce,
-            norm: Norm::Linf,
-            epsilon: 0.1,
-            batch_size: 4,
-            seed: 5,
             fgsm_memo: None,
         };
         let (first, _) = cell

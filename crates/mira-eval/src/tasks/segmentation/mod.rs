@@ -23,6 +23,7 @@ use mira_report::{SegRecord, SummaryRow, to_markdown};
 use mira_train::predict_labels;
 
 use crate::cells::CellAttack;
+use crate::cells::CellId;
 use crate::run::folder::write_json;
 use crate::run::{
     Batch, CellKey, CellRun, DataHashes, Outputs, PerModel, Planned, RunEvent, Setup, Task,
@@ -77,8 +78,14 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
     let (exp, ready, c) = (run.spec, run.ready, &p.cell);
     let attack = &exp.attacks[c.ai];
     Cell {
-        model_name: &exp.models[c.mi].name,
-        attack_name: &attack.name,
+        id: CellId {
+            model: &exp.models[c.mi].name,
+            attack: &attack.name,
+            norm: exp.sweep.norm,
+            epsilon: c.epsilon,
+            batch_size: exp.sweep.batch_size,
+            seed: c.seed,
+        },
         model: &ready.models[c.mi],
         attack: CellAttack::of(ready.specs[c.ai].as_ref(), attack.min_norm())
             .with_early_stop(attack.early_stop),
@@ -88,10 +95,6 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
         goal: attack.goal,
         temperature: attack.temperature.unwrap_or(1.0),
         loss: attack.loss,
-        norm: exp.sweep.norm,
-        epsilon: c.epsilon,
-        batch_size: exp.sweep.batch_size,
-        seed: c.seed,
         fgsm_memo: run.fgsm_memo,
     }
 }
@@ -191,7 +194,7 @@ impl Task for Segmentation {
     fn run_batch(run: &CellRun<'_, Self>, p: &Planned<SegCell>, b: usize) -> Result<Batch<Self>> {
         let cell = view(run, p);
         let clean = run.ready.clean.get(p.cell.mi)?;
-        let ball = LpBall::new(cell.norm, cell.epsilon, Bounds::default())?;
+        let ball = LpBall::new(cell.id.norm, cell.id.epsilon, Bounds::default())?;
         let keep = run.pictures && p.cell.pictures;
         let (records, kept) = cell.run_batch(&run.ready.test, &clean, b, &ball, keep)?;
         Ok(Batch { records, kept })

@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_attack::{AttackSpec, Norm};
+use mira_attack::Norm;
 use mira_data::BrainPhantomConfig;
 use mira_nn::UNetConfig;
 use mira_train::{Defence, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::spec::{AttackKind, AttackScope, HasAttack, has_attack, parse_toml, relative_to};
+use crate::spec::{attack_entry, parse_toml, relative_to};
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,51 +231,28 @@ impl GoalSpec {
     }
 }
 
-/// One attack entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttackEntry {
-    /// Name in records and tables.
-    pub name: String,
-    /// `per-image` (default: each case attacked at every budget of the sweep) or `min-norm`
-    /// (per case, the smallest perturbation up to the sweep's largest ε that breaks it:
-    /// `sweep.break_dice`).
-    #[serde(default)]
-    pub scope: AttackScope,
-    /// Which attack (per-image scope; default `apgd`, the strong default). Not given for
-    /// `min-norm`, which has its own search.
-    #[serde(default)]
-    pub kind: Option<AttackKind>,
-    /// Steps (iterative attacks; min-norm: search steps).
-    #[serde(default)]
-    pub steps: Option<usize>,
-    /// Step size relative to ε (i-FGSM, PGD).
-    #[serde(default)]
-    pub rel_step: Option<f32>,
-    /// Restarts (PGD, APGD).
-    #[serde(default)]
-    pub restarts: Option<usize>,
-    /// Query budget (Square, SPSA).
-    #[serde(default)]
-    pub queries: Option<usize>,
-    /// The adversary's goal.
-    #[serde(default)]
-    pub goal: GoalSpec,
-    /// The attack loss uses logits divided by this temperature (default 1). Set it to a
-    /// distilled model's training temperature to undo softmax saturation.
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default) or `margin`
-    /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
-    #[serde(default)]
-    pub loss: AttackLoss,
-    /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
-    /// at the starting point) the cases already broken by the sweep's rule (`break_dice`,
-    /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
-    /// their damage is then measured where they broke, not at the full attack's end, so
-    /// read broken shares, not mean Dice (the `early-stop` check says so in the summary).
-    #[serde(default)]
-    pub early_stop: Option<usize>,
+attack_entry! {
+    /// One attack entry.
+    pub struct AttackEntry(scope: AttackScope, default "apgd") {
+        /// The adversary's goal.
+        #[serde(default)]
+        pub goal: GoalSpec,
+        /// The attack loss uses logits divided by this temperature (default 1). Set it to a
+        /// distilled model's training temperature to undo softmax saturation.
+        #[serde(default)]
+        pub temperature: Option<f32>,
+        /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default) or `margin`
+        /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
+        #[serde(default)]
+        pub loss: AttackLoss,
+        /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
+        /// at the starting point) the cases already broken by the sweep's rule (`break_dice`,
+        /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
+        /// their damage is then measured where they broke, not at the full attack's end, so
+        /// read broken shares, not mean Dice (the `early-stop` check says so in the summary).
+        #[serde(default)]
+        pub early_stop: Option<usize>,
+    }
 }
 
 /// The loss of a segmentation attack.
@@ -287,29 +264,6 @@ pub enum AttackLoss {
     Ce,
     /// Per-pixel logit margin (Carlini & Wagner).
     Margin,
-}
-
-has_attack!(AttackEntry, "apgd");
-
-impl AttackEntry {
-    /// The kind of a per-image attack: the one given, or APGD.
-    pub fn kind(&self) -> &str {
-        self.attack().kind()
-    }
-
-    /// The attack (`None` for `min-norm` entries), rejecting parameters it does not take.
-    ///
-    /// # Errors
-    /// A parameter that does not belong to the attack, or an out-of-range value; `field` is
-    /// the prefix used in messages (`attacks[2]`).
-    pub fn spec(&self, field: &str) -> Result<Option<AttackSpec>> {
-        self.scoped_spec(self.scope, field)
-    }
-
-    /// The minimum-norm search of a `min-norm` entry (`None` otherwise).
-    pub fn min_norm(&self) -> Option<mira_attack::MinNormConfig> {
-        self.scoped_min_norm(self.scope)
-    }
 }
 
 /// The budgets.

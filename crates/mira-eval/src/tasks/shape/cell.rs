@@ -13,7 +13,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use mira_attack::{Attack, Bounds, LpBall, Norm, Objective};
+use mira_attack::{Attack, Bounds, LpBall, Objective};
 use mira_data::{ShapeSample, mask_dice, mean_point_distance, polygon_mask};
 use mira_nn::{ShapeNet, autodiff_device, default_device, tensor_to_vec};
 use mira_report::ShapeRecord;
@@ -21,7 +21,7 @@ use mira_train::slices_tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::cells::{CellAttack, check_budget};
+use crate::cells::{CellAttack, CellId};
 use crate::run::{eps_f64, mix};
 use crate::tasks::shape::{ShapeJudge, ShapeScope};
 use crate::{EvalError, Result};
@@ -93,28 +93,17 @@ pub struct KeptShape {
 
 /// Everything a shape cell needs.
 pub(crate) struct ShapeCell<'a> {
-    pub model_name: &'a str,
-    pub attack_name: &'a str,
+    /// Names, norm, budget, batch size and seed.
+    pub id: CellId<'a>,
     pub model: &'a ShapeNet,
     pub attack: CellAttack<'a>,
     pub scope: ShapeScope,
     /// MRSE (px) above which a case counts as broken (min-norm and composite cells).
     pub break_mrse: f64,
-    pub norm: Norm,
-    pub epsilon: f32,
-    pub batch_size: usize,
-    pub seed: u64,
     pub point_scale: f32,
 }
 
 impl ShapeCell<'_> {
-    fn name(&self) -> String {
-        format!(
-            "{}/{}/eps={}",
-            self.model_name, self.attack_name, self.epsilon
-        )
-    }
-
     /// Attacks and scores batch `b` (cases `b·batch_size ..`); for OOD cells `starts` holds
     /// one starting image per slice and `source` its name. With `keep`, every case's images
     /// and contours come back too.
@@ -125,20 +114,20 @@ impl ShapeCell<'_> {
         keep: bool,
         b: usize,
     ) -> Result<(Vec<ShapeRecord>, Vec<KeptShape>)> {
-        let ball = &LpBall::new(self.norm, self.epsilon, Bounds::default())?;
+        let ball = &LpBall::new(self.id.norm, self.id.epsilon, Bounds::default())?;
         let eval = &self.model.valid();
         let dev = default_device();
-        let first = b * self.batch_size;
-        let chunk = &test[first..(first + self.batch_size).min(test.len())];
+        let first = b * self.id.batch_size;
+        let chunk = &test[first..(first + self.id.batch_size).min(test.len())];
         let (mut records, mut kept) = (Vec::with_capacity(chunk.len()), Vec::new());
-        let first = b * self.batch_size;
+        let first = b * self.id.batch_size;
         let refs: Vec<&ShapeSample> = chunk.iter().collect();
         let slices = slices_tensor(&refs, &dev)?;
         let clean = eval.heads(slices.clone());
         let clean_points = tensor_to_vec(clean.points.clone());
         let per = clean_points.len() / chunk.len();
         let recon_ind = recon_error(eval, slices.clone());
-        let mut rng = StdRng::seed_from_u64(mix(self.seed, b as u64));
+        let mut rng = StdRng::seed_from_u64(mix(self.id.seed, b as u64));
         let (mut min_norm, mut member): (Option<Vec<Option<f32>>>, Option<Vec<String>>) =
             (None, None);
         let (x0, adv) = match (self.scope, starts) {
@@ -173,7 +162,7 @@ impl ShapeCell<'_> {
                     &judge,
                     slices.clone(),
                     ball,
-                    mix(self.seed, b as u64),
+                    mix(self.id.seed, b as u64),
                     None,
                     None,
                 )?;
@@ -190,12 +179,9 @@ impl ShapeCell<'_> {
         let px = adv_host.len() / chunk.len();
         for (i, s) in chunk.iter().enumerate() {
             let case = first + i;
-            let (linf, l2) = check_budget(
+            let (linf, l2) = self.id.check_budget(
                 &adv_host[i * px..(i + 1) * px],
                 &x0_host[i * px..(i + 1) * px],
-                self.norm,
-                self.epsilon,
-                &self.name(),
                 case,
             )?;
             let cp = to_points(&clean_points[i * per..(i + 1) * per]);
@@ -220,8 +206,8 @@ impl ShapeCell<'_> {
                 });
             }
             records.push(ShapeRecord {
-                model: self.model_name.into(),
-                attack: self.attack_name.into(),
+                model: self.id.model.into(),
+                attack: self.id.attack.into(),
                 scope: match self.scope {
                     ShapeScope::Ind => "ind",
                     ShapeScope::Ood => "ood",
@@ -229,8 +215,8 @@ impl ShapeCell<'_> {
                 }
                 .into(),
                 source: starts.filter(|_| ood).map(|(_, name)| name.to_string()),
-                norm: format!("{:?}", self.norm).to_lowercase(),
-                epsilon: eps_f64(self.epsilon),
+                norm: format!("{:?}", self.id.norm).to_lowercase(),
+                epsilon: eps_f64(self.id.epsilon),
                 case,
                 clean_mrse: mean_point_distance(&cp, &s.points),
                 adv_mrse: mean_point_distance(&ap, &reference),

@@ -21,6 +21,7 @@ use mira_report::{ShapeRecord, ShapeSummaryRow, shape_markdown};
 use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
 use crate::cells::CellAttack;
+use crate::cells::CellId;
 use crate::run::{
     Batch, CellKey, CellRun, DataHashes, Outputs, Planned, Setup, Task, cell_label, cell_seed,
     eps_f64, mix, shapes_hash,
@@ -127,16 +128,18 @@ fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell
     let (exp, ready, c) = (run.spec, run.ready, &p.cell);
     let attack = &exp.attacks[c.ai];
     ShapeCell {
-        model_name: &exp.models[c.mi].name,
-        attack_name: &attack.name,
+        id: CellId {
+            model: &exp.models[c.mi].name,
+            attack: &attack.name,
+            norm: attack.norm,
+            epsilon: c.epsilon,
+            batch_size: exp.sweep.batch_size,
+            seed: c.seed,
+        },
         model: &ready.models[c.mi],
         attack: CellAttack::of(Some(&ready.specs[c.ai]), attack.min_norm()),
         scope: attack.scope,
         break_mrse: exp.sweep.break_mrse,
-        norm: attack.norm,
-        epsilon: c.epsilon,
-        batch_size: exp.sweep.batch_size,
-        seed: c.seed,
         point_scale: POINT_SCALE,
     }
 }

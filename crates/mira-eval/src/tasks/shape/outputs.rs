@@ -85,7 +85,7 @@ pub(crate) fn save_example(
     let dir = out.join("examples");
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let tag = if ood { "best-match" } else { "worst" };
-    let file = dir.join(example_file(cell.model_name, cell.attack_name, tag));
+    let file = dir.join(example_file(cell.id.model, cell.id.attack, tag));
     let pic = mira_data::ShapePicture {
         size: s.size,
         slice: &s.image,

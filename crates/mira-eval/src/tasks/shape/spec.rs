@@ -9,7 +9,7 @@ use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackKind, HasAttack, has_attack, min_norm_config, relative_all};
+use crate::spec::{HasAttack, attack_entry, min_norm_config, relative_all};
 use crate::{EvalError, Result};
 
 /// The task tag of shape experiments.
@@ -150,40 +150,18 @@ pub enum OodSource {
     Xray,
 }
 
-/// One attack of a shape experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShapeAttackEntry {
-    /// Name in records and tables.
-    pub name: String,
-    /// `ind` (default) or `ood`.
-    #[serde(default)]
-    pub scope: ShapeScope,
-    /// OOD only: the starting images.
-    #[serde(default)]
-    pub source: Option<OodSource>,
-    /// Attack kind (default `pgd`).
-    #[serde(default)]
-    pub kind: Option<AttackKind>,
-    /// `linf` or `l2`.
-    pub norm: Norm,
-    /// Budgets (`[0, 1]` units; L2 over the whole slice).
-    pub epsilons: Vec<f32>,
-    /// Steps (default: the paper's 100).
-    #[serde(default)]
-    pub steps: Option<usize>,
-    /// Step relative to ε (default: the paper's 1/5).
-    #[serde(default)]
-    pub rel_step: Option<f32>,
-    /// Restarts.
-    #[serde(default)]
-    pub restarts: Option<usize>,
-    /// Query budget (score-based kinds).
-    #[serde(default)]
-    pub queries: Option<usize>,
+attack_entry! {
+    /// One attack of a shape experiment.
+    pub struct ShapeAttackEntry(scope: ShapeScope, default "pgd") {
+        /// OOD only: the starting images.
+        #[serde(default)]
+        pub source: Option<OodSource>,
+        /// `linf` or `l2`.
+        pub norm: Norm,
+        /// Budgets (`[0, 1]` units; L2 over the whole slice).
+        pub epsilons: Vec<f32>,
+    }
 }
-
-has_attack!(ShapeAttackEntry, "pgd");
 
 impl ShapeAttackEntry {
     /// The attack, with the S4 protocol's defaults for PGD (100 steps of ε/5, random start);
