@@ -55,7 +55,7 @@ pub struct Args {
     pub out: PathBuf,
     /// Attack your own images instead of phantoms: a folder of NIfTI, DICOM (files or series
     /// folders) or PNG/JPEG files; adversarial versions are written in the same format under
-    /// OUT/eps_<ε>/ with OUT/manifest.json.
+    /// OUT/eps_<ε>/, beside the run folder's records.jsonl, summary.md and report.html.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// With --input: label maps with the same file stems (Dice against them; without, against

@@ -17,11 +17,10 @@ use mira_nn::{UNetConfig, default_device, load_torch_unet};
 use mira_stats::mean_defined;
 use serde::{Deserialize, Serialize};
 
-use crate::cells::CellAttack;
 use crate::cells::CellId;
 use crate::run::folder::write_atomic;
 use crate::run::{FgsmMemo, dataset_hash, eps_f64, mix};
-use crate::tasks::segmentation::{AttackLoss, Cell, GoalSpec};
+use crate::tasks::segmentation::Cell;
 use crate::{EvalError, Result};
 
 /// Slices, side and seed of the benchmark data.
@@ -163,24 +162,17 @@ pub fn bench_sweep(dir: &Path, epsilons: &[f32]) -> Result<SweepBench> {
     let mut clean_dice = 0.0;
     for (si, (name, spec)) in specs.iter().enumerate() {
         for (ei, &epsilon) in epsilons.iter().enumerate() {
+            let id = CellId {
+                model: "unet",
+                attack: name,
+                norm: Norm::Linf,
+                epsilon,
+                batch_size: 8,
+                seed: mix(SEED, (si * 100 + ei) as u64),
+            };
             let cell = Cell {
-                id: CellId {
-                    model: "unet",
-                    attack: name,
-                    norm: Norm::Linf,
-                    epsilon,
-                    batch_size: 8,
-                    seed: mix(SEED, (si * 100 + ei) as u64),
-                },
-                model: &model,
-                attack: CellAttack::Fixed(spec),
-                break_dice: 0.5,
-                break_match: 0.5,
-                state_dir: None,
-                goal: GoalSpec::Untargeted,
-                temperature: 1.0,
-                loss: AttackLoss::Ce,
                 fgsm_memo: Some(&memo),
+                ..Cell::untargeted(id, &model, spec)
             };
             let records = cell.run(&test, &clean, &mut |_| {})?;
             clean_dice = mean(

@@ -33,6 +33,22 @@ pub fn warnings_markdown(enabled: bool, warnings: &[Warning]) -> String {
     s
 }
 
+/// `"<model> <label>"` for the first row of each of `models` (in their order) that has one.
+pub(crate) fn per_model<R>(
+    models: &[&str],
+    rows: &[R],
+    model_of: impl Fn(&R) -> &str,
+    label: impl Fn(&R) -> String,
+) -> Vec<String> {
+    models
+        .iter()
+        .filter_map(|&m| {
+            let row = rows.iter().find(|r| model_of(r) == m)?;
+            Some(format!("{m} {}", label(row)))
+        })
+        .collect()
+}
+
 /// The findings list `mira run` prints: a heading and one bullet a finding.
 pub(crate) fn findings_text(findings: &[String]) -> String {
     let mut text = String::from("Findings:\n");

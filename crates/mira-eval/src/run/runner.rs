@@ -148,14 +148,10 @@ pub fn run<T: Task>(
     let done = resume_keys::<T::Record>(&path, &cases_by_key(&plan))?;
     let mut file = RecordsFile::open(&path)?;
     let memo = FgsmMemo::from_env();
-    let run = CellRun {
-        spec,
-        ready: &prepared.ready,
-        out,
-        pictures: true,
-        state_root: Some(out),
-        fgsm_memo: Some(&memo),
-    };
+    let run = CellRun::new(spec, &prepared.ready, out)
+        .with_pictures()
+        .saving_state()
+        .with_memo(&memo);
     let (mut cells_run, mut cells_skipped) = (0, 0);
     for cell in &plan {
         let label = cell.label.clone();

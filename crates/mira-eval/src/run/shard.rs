@@ -129,14 +129,7 @@ pub fn run_shard<T: Task>(
     )?;
     let mut file = RecordsFile::open(&path)?;
     let memo = FgsmMemo::from_env();
-    let run = CellRun {
-        spec,
-        ready: &prepared.ready,
-        out,
-        pictures: false,
-        state_root: None,
-        fgsm_memo: Some(&memo),
-    };
+    let run = CellRun::new(spec, &prepared.ready, out).with_memo(&memo);
     let (mut units_run, mut units_skipped) = (0, 0);
     for (u, (c, b)) in units(&plan).into_iter().enumerate() {
         if u % shard.count != shard.index {
@@ -277,14 +270,7 @@ pub fn merge<T: Task>(
     }
     let path = out.join("records.jsonl");
     write_atomic(&path, jsonl(&ordered, &path)?.as_bytes())?;
-    let run = CellRun {
-        spec: &spec,
-        ready: &prepared.ready,
-        out,
-        pictures: true,
-        state_root: None,
-        fgsm_memo: None,
-    };
+    let run = CellRun::new(&spec, &prepared.ready, out).with_pictures();
     // Pictures: recompute the batches that hold the cases each cell's pictures show.
     for (cell, span) in plan.iter().zip(spans) {
         let mine = &ordered[span];

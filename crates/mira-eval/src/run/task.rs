@@ -110,7 +110,47 @@ pub struct CellRun<'a, T: Task> {
     pub fgsm_memo: Option<&'a FgsmMemo>,
 }
 
-impl<T: Task> CellRun<'_, T> {
+impl<'a, T: Task> CellRun<'a, T> {
+    /// Cells of `spec` on `ready` writing into `out`: no pictures, no saved state, no memo
+    /// (what a shard runs; the builders below add the rest).
+    pub fn new(spec: &'a T::Spec, ready: &'a T::Ready, out: &'a Path) -> Self {
+        Self {
+            spec,
+            ready,
+            out,
+            pictures: false,
+            state_root: None,
+            fgsm_memo: None,
+        }
+    }
+
+    /// Pictures are made.
+    #[must_use]
+    pub fn with_pictures(self) -> Self {
+        Self {
+            pictures: true,
+            ..self
+        }
+    }
+
+    /// Cell state is saved under the run folder.
+    #[must_use]
+    pub fn saving_state(self) -> Self {
+        Self {
+            state_root: Some(self.out),
+            ..self
+        }
+    }
+
+    /// FGSM cells share `memo`.
+    #[must_use]
+    pub fn with_memo(self, memo: &'a FgsmMemo) -> Self {
+        Self {
+            fgsm_memo: Some(memo),
+            ..self
+        }
+    }
+
     /// The state folder of `cell`, when state is saved.
     pub fn state_dir(&self, cell: &Planned<T::Cell>) -> Option<PathBuf> {
         Some(self.state_root?.join(cell.state.as_ref()?))

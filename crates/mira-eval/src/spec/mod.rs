@@ -12,6 +12,11 @@ pub(crate) use values::{check_budgets, check_list, check_min_norm_reach, check_t
 
 use crate::{EvalError, Result};
 
+/// An invalid-input error naming `field` (what `validate` methods return).
+pub(crate) fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
+    EvalError::invalid(field, reason)
+}
+
 /// An experiment file parsed once: its syntax tree keeps the span of every key, so errors of
 /// the typed parse name the offending field and its line.
 pub(crate) struct Document<'a> {

@@ -73,15 +73,13 @@ pub(crate) fn age_findings(
     let n = ages.len() as f64;
     let mean = ages.iter().sum::<f64>() / n;
     let sd = (ages.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let clean: Vec<String> = exp
-        .models
-        .iter()
-        .filter_map(|m| {
-            rows.iter()
-                .find(|r| r.model == m.name)
-                .map(|r| format!("{} {:.2} y", m.name, r.clean_mae))
-        })
-        .collect();
+    let names: Vec<&str> = exp.models.iter().map(|m| m.name.as_str()).collect();
+    let clean = crate::report::per_model(
+        &names,
+        rows,
+        |r| &r.model,
+        |r| format!("{:.2} y", r.clean_mae),
+    );
     out.push(format!(
         "Clean MAE on {} held-out subjects: {}; the test ages' standard deviation is {sd:.1} y.",
         ages.len(),

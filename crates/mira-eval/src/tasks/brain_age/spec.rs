@@ -9,9 +9,9 @@ use mira_nn::TissueMode;
 use mira_train::AgeTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::checks::ProbeConfig;
-use crate::spec::{HasAttack, attack_entry, min_norm_config, relative_all};
-use crate::{EvalError, Result};
+use crate::spec::{HasAttack, attack_entry, inv, min_norm_config, relative_all};
 
 /// The task tag of brain-age experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,9 +295,6 @@ impl AgeExperiment {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         d.phantom

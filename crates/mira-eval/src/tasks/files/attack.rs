@@ -22,7 +22,7 @@ use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, cut, put, read_case, read_labels,
     slice_count, slice_item, slice_shape, unfit,
 };
-use crate::tasks::segmentation::{Cell, GoalSpec, Kept};
+use crate::tasks::segmentation::{Cell, Kept};
 use crate::{EvalError, Result};
 
 fn slices_dataset(
@@ -134,25 +134,15 @@ pub(crate) fn attack_case(
 ) -> Result<FileRecord> {
     let case = &ready.cases[index];
     let (slices, rc) = case_slices(exp, ready, case)?;
-    let cell = Cell {
-        id: CellId {
-            model: exp.model_name(),
-            attack: &exp.attack.name,
-            norm: exp.norm,
-            epsilon: eps,
-            batch_size: exp.batch_size,
-            seed: mix(exp.seed, name_hash(&case.name)),
-        },
-        model: &ready.model,
-        attack: crate::cells::CellAttack::Fixed(&ready.spec),
-        break_dice: 0.5,
-        break_match: 0.5,
-        state_dir: None,
-        goal: GoalSpec::Untargeted,
-        temperature: 1.0,
-        loss: crate::tasks::segmentation::AttackLoss::Ce,
-        fgsm_memo: None,
+    let id = CellId {
+        model: exp.model_name(),
+        attack: &exp.attack.name,
+        norm: exp.norm,
+        epsilon: eps,
+        batch_size: exp.batch_size,
+        seed: mix(exp.seed, name_hash(&case.name)),
     };
+    let cell = Cell::untargeted(id, &ready.model, &ready.spec);
     let (data, clean) = (&slices.data, &slices.clean);
     let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
     let (adv, linf) = adversarial_channels(&rc, &slices, &kept);

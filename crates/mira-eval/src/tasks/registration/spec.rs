@@ -7,10 +7,10 @@ use mira_nn::{PairMode, PairNetConfig};
 use mira_train::RegTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::checks::ProbeConfig;
-use crate::spec::{AttackScope, attack_entry, relative_all};
+use crate::spec::{AttackScope, attack_entry, inv, relative_all};
 use crate::tasks::segmentation::SweepSpec;
-use crate::{EvalError, Result};
 
 /// The task tag of registration experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,9 +282,6 @@ impl RegExperiment {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         if !(16..=512).contains(&d.size) {

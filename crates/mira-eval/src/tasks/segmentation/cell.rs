@@ -4,7 +4,7 @@ use crate::cells::{Attacked, CellAttack, CellId, memo_key};
 use crate::run::{eps_f64, example_file, mix};
 use crate::tasks::segmentation::{AttackLoss, GoalSpec, SegJudge};
 use crate::{EvalError, Result};
-use mira_attack::{AttackError, Bounds, CascadeState, LpBall};
+use mira_attack::{AttackError, AttackSpec, Bounds, CascadeState, LpBall};
 use mira_data::SegDataset;
 use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
 use mira_report::SegRecord;
@@ -52,7 +52,23 @@ pub(crate) fn dice(
     .map_err(|e| EvalError::invalid("data", e.to_string()))
 }
 
-impl Cell<'_> {
+impl<'a> Cell<'a> {
+    /// A fixed-budget untargeted cell: `spec` on the cross-entropy at temperature 1, a case
+    /// broken below mean Dice 0.5, no saved state and no FGSM memo.
+    pub(crate) fn untargeted(id: CellId<'a>, model: &'a UNet, spec: &'a AttackSpec) -> Self {
+        Self {
+            id,
+            model,
+            attack: CellAttack::Fixed(spec),
+            break_dice: 0.5,
+            break_match: 0.5,
+            state_dir: None,
+            goal: GoalSpec::Untargeted,
+            temperature: 1.0,
+            loss: AttackLoss::Ce,
+            fgsm_memo: None,
+        }
+    }
     /// Attacks every case of `test` and scores it (no pictures). `clean_pred` are the model's
     /// clean predictions, one per case; `on_batch` is called after each batch with the cases
     /// done.
@@ -287,9 +303,9 @@ mod tests {
     /// records byte for byte, and each batch's gradient taken once per norm.
     #[test]
     fn fgsm_cells_sharing_the_memo_give_the_records_of_cells_without_it() {
-        use crate::cells::{CellAttack, CellId};
+        use crate::cells::CellId;
         use crate::run::FgsmMemo;
-        use crate::tasks::segmentation::{AttackLoss, Cell, GoalSpec};
+        use crate::tasks::segmentation::Cell;
         use mira_attack::{AttackSpec, Norm};
 
         let dev = mira_nn::default_device();
@@ -307,24 +323,20 @@ mod tests {
         let clean = mira_train::predict_labels(&model, &test, 2).unwrap();
         let memo = FgsmMemo::with_budget(1 << 20);
         // 7 cases in batches of 2: 4 batches, the last one short.
-        let cell = |norm, epsilon, fgsm_memo| Cell {
-            id: CellId {
+        let fgsm = AttackSpec::Fgsm(mira_attack::FgsmConfig);
+        let cell = |norm, epsilon, fgsm_memo| {
+            let id = CellId {
                 model: "m",
                 attack: "fgsm",
                 norm,
                 epsilon,
                 batch_size: 2,
                 seed: 9,
-            },
-            model: &model,
-            attack: CellAttack::Fixed(&AttackSpec::Fgsm(mira_attack::FgsmConfig)),
-            break_dice: 0.5,
-            break_match: 0.5,
-            state_dir: None,
-            goal: GoalSpec::Untargeted,
-            temperature: 1.0,
-            loss: AttackLoss::Ce,
-            fgsm_memo,
+            };
+            Cell {
+                fgsm_memo,
+                ..Cell::untargeted(id, &model, &fgsm)
+            }
         };
         for (norm, eps) in [(Norm::Linf, [0.02, 0.05, 0.1]), (Norm::L2, [0.3, 0.6, 1.2])] {
             for e in eps {

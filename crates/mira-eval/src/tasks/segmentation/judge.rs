@@ -154,8 +154,8 @@ mod tests {
     use mira_nn::UNetConfig;
     use mira_stats::mean_defined;
 
-    use crate::cells::{CellAttack, CellId};
-    use crate::tasks::segmentation::{Cell, GoalSpec};
+    use crate::cells::CellId;
+    use crate::tasks::segmentation::Cell;
 
     /// A composite cell saves its state per batch, and a cell that finds a saved state uses it
     /// instead of attacking again: a tampered state (case 0 put back to its clean input) shows
@@ -182,24 +182,17 @@ mod tests {
             restarts: 1,
             square_queries: 5,
         });
+        let id = CellId {
+            model: "m",
+            attack: "auto",
+            norm: Norm::Linf,
+            epsilon: 0.1,
+            batch_size: 4,
+            seed: 5,
+        };
         let cell = Cell {
-            id: CellId {
-                model: "m",
-                attack: "auto",
-                norm: Norm::Linf,
-                epsilon: 0.1,
-                batch_size: 4,
-                seed: 5,
-            },
-            model: &model,
-            attack: CellAttack::Fixed(&spec),
-            break_dice: 0.5,
-            break_match: 0.5,
             state_dir: Some(root.join("cell")),
-            goal: GoalSpec::Untargeted,
-            temperature: 1.0,
-            loss: crate::tasks::segmentation::AttackLoss::Ce,
-            fgsm_memo: None,
+            ..Cell::untargeted(id, &model, &spec)
         };
         let (first, _) = cell
             .run_batches(&test, &clean, None, false, &mut |_| {})

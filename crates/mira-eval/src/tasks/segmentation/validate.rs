@@ -3,9 +3,9 @@
 
 use mira_train::Defence;
 
-use crate::spec::{AttackScope, check_early_stop};
+use crate::Result;
+use crate::spec::{AttackScope, check_early_stop, inv};
 use crate::tasks::segmentation::{AttackLoss, DataSource, GoalSpec, SegExperiment, SweepSpec};
-use crate::{EvalError, Result};
 
 impl SegExperiment {
     /// Checks every value that serde cannot.
@@ -13,9 +13,6 @@ impl SegExperiment {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         crate::spec::check_name("name", &self.name)?;
         self.data
             .phantom
@@ -201,9 +198,6 @@ impl SweepSpec {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         if self.epsilons.is_empty() {
             return Err(inv("sweep.epsilons", "at least one budget is needed"));
         }

@@ -8,9 +8,9 @@ use mira_attack::{AttackSpec, Norm};
 use mira_train::ShapeTrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::checks::ProbeConfig;
-use crate::spec::{HasAttack, attack_entry, min_norm_config, relative_all};
-use crate::{EvalError, Result};
+use crate::spec::{HasAttack, attack_entry, inv, min_norm_config, relative_all};
 
 /// The task tag of shape experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,9 +222,6 @@ impl ShapeExperiment {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         mira_data::SpinePhantomConfig {

@@ -42,15 +42,13 @@ pub(crate) fn synth_findings(
         .iter()
         .map(|&t| crate::run::eps_f64(t))
         .collect();
-    let clean: Vec<String> = exp
-        .models
-        .iter()
-        .filter_map(|m| {
-            rows.iter()
-                .find(|r| r.model == m.name)
-                .map(|r| format!("{} {:.3}", m.name, r.clean_dice))
-        })
-        .collect();
+    let names: Vec<&str> = exp.models.iter().map(|m| m.name.as_str()).collect();
+    let clean = crate::report::per_model(
+        &names,
+        rows,
+        |r| &r.model,
+        |r| format!("{:.3}", r.clean_dice),
+    );
     if !clean.is_empty() {
         out.push(format!(
             "Clean mean organ Dice on {} held-out slices: {}.",

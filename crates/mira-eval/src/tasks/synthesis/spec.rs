@@ -9,8 +9,9 @@ use mira_data::AbdomenPhantomConfig;
 use mira_train::{GeneratorTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::checks::ProbeConfig;
-use crate::{EvalError, Result};
+use crate::spec::inv;
 
 /// The task tag of synthesis experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,9 +241,6 @@ impl SynthExperiment {
     /// # Errors
     /// The first invalid field.
     pub fn validate(&self) -> Result<()> {
-        fn inv(field: impl Into<String>, reason: impl Into<String>) -> EvalError {
-            EvalError::invalid(field, reason)
-        }
         crate::spec::check_name("name", &self.name)?;
         let d = &self.data;
         d.phantom

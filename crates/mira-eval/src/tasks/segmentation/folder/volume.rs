@@ -189,19 +189,9 @@ pub fn fit<T: Copy>(
     (th, tw): (usize, usize),
     fill: T,
 ) -> Vec<T> {
-    let (oy, ox) = offsets((h, w), (th, tw));
     let mut out = vec![fill; th * tw];
-    for y in 0..th {
-        let sy = y as isize + oy;
-        if sy < 0 || sy >= h as isize {
-            continue;
-        }
-        for x in 0..tw {
-            let sx = x as isize + ox;
-            if sx >= 0 && sx < w as isize {
-                out[y * tw + x] = src[sy as usize * w + sx as usize];
-            }
-        }
+    for (f, s) in fitted_pairs((h, w), (th, tw)) {
+        out[f] = src[s];
     }
     out
 }
@@ -214,19 +204,26 @@ pub fn unfit<T: Copy>(
     into: &mut [T],
     (h, w): (usize, usize),
 ) {
-    let (oy, ox) = offsets((h, w), (th, tw));
-    for y in 0..th {
-        let sy = y as isize + oy;
-        if sy < 0 || sy >= h as isize {
-            continue;
-        }
-        for x in 0..tw {
-            let sx = x as isize + ox;
-            if sx >= 0 && sx < w as isize {
-                into[sy as usize * w + sx as usize] = fitted[y * tw + x];
-            }
-        }
+    for (f, s) in fitted_pairs((h, w), (th, tw)) {
+        into[s] = fitted[f];
     }
+}
+
+/// The pixel pairs `(index in the fitted (th, tw) slice, index in the (h, w) source)` that
+/// [`fit`] copies, row by row: the centred overlap of the two.
+fn fitted_pairs(
+    (h, w): (usize, usize),
+    (th, tw): (usize, usize),
+) -> impl Iterator<Item = (usize, usize)> {
+    let (oy, ox) = offsets((h, w), (th, tw));
+    (0..th).flat_map(move |y| {
+        let sy = y as isize + oy;
+        (0..tw).filter_map(move |x| {
+            let sx = x as isize + ox;
+            let inside = sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize;
+            inside.then(|| (y * tw + x, sy as usize * w + sx as usize))
+        })
+    })
 }
 
 fn offsets((h, w): (usize, usize), (th, tw): (usize, usize)) -> (isize, isize) {
