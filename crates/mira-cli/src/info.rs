@@ -1,5 +1,5 @@
-//! `mira info FILE`: what Mira reads from an image file (NIfTI, DICOM, a DICOM folder), or why
-//! it cannot.
+//! `mira info FILE`: what Mira reads from an image file (NIfTI, DICOM, a DICOM folder, PNG/JPEG)
+//! or an ONNX model (`info_onnx.rs`), or why it cannot.
 
 use std::path::PathBuf;
 
@@ -10,13 +10,17 @@ use crate::InvalidInput;
 /// Arguments of `mira info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image file (.nii, .nii.gz, DICOM) or a folder of DICOM slices.
+    /// Image file (.nii, .nii.gz, DICOM, PNG/JPEG), a folder of DICOM slices, or an ONNX model
+    /// (.onnx: inputs, outputs, opset, operators and whether Mira runs each).
     pub file: PathBuf,
 }
 
 pub fn main(a: Args) -> Result<()> {
     let name = a.file.display().to_string();
     let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".onnx") {
+        return crate::info_onnx::main(&a.file);
+    }
     if a.file.is_dir() {
         let (v, info) =
             mira_io::read_dicom_series(&a.file).map_err(|e| InvalidInput(e.to_string()))?;

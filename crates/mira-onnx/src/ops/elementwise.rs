@@ -1,0 +1,158 @@
+//! Element-wise operators: activations and arithmetic with numpy broadcasting, on floats (on
+//! the device) and on host integers (shape arithmetic).
+
+use burn::tensor::activation;
+
+use crate::error::Result;
+use crate::map_rank;
+use crate::ops::Ctx;
+use crate::value::{FTensor, HostInts, Value};
+
+/// Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg, Abs, Erf, LeakyRelu, Elu, Clip.
+pub(crate) fn unary(ctx: &Ctx<'_>) -> Result<FTensor> {
+    let x = ctx.floats(0)?;
+    Ok(match ctx.node.op_type.as_str() {
+        "Relu" => map_rank!(x, t => activation::relu(t)),
+        "Sigmoid" => map_rank!(x, t => activation::sigmoid(t)),
+        "Tanh" => map_rank!(x, t => t.tanh()),
+        "Exp" => map_rank!(x, t => t.exp()),
+        "Log" => map_rank!(x, t => t.log()),
+        "Sqrt" => map_rank!(x, t => t.sqrt()),
+        "Neg" => map_rank!(x, t => t.neg()),
+        "Abs" => map_rank!(x, t => t.abs()),
+        "Erf" => map_rank!(x, t => t.erf()),
+        "LeakyRelu" => {
+            let a = f64::from(ctx.float("alpha", 0.01)?);
+            map_rank!(x, t => activation::leaky_relu(t, a))
+        }
+        "Elu" => {
+            let a = ctx.float("alpha", 1.0)?;
+            // elu(x) = x for x > 0, alpha (e^x - 1) else; written with relu so it differentiates.
+            map_rank!(x, t => activation::relu(t.clone())
+                - activation::relu(-(t.exp() - 1.0) * a))
+        }
+        "Clip" => {
+            let (lo, hi) = clip_bounds(ctx)?;
+            map_rank!(x, t => t.clamp(lo, hi))
+        }
+        _ => return Err(ctx.unsupported("not an element-wise operator")),
+    })
+}
+
+fn clip_bounds(ctx: &Ctx<'_>) -> Result<(f32, f32)> {
+    if ctx.opset < 11 {
+        return Ok((ctx.float("min", f32::MIN)?, ctx.float("max", f32::MAX)?));
+    }
+    let bound = |i: usize, default: f32| -> Result<f32> {
+        match ctx.opt_floats(i)? {
+            None => Ok(default),
+            Some(t) => t
+                .to_vec()
+                .first()
+                .copied()
+                .ok_or_else(|| ctx.err("empty Clip bound")),
+        }
+    };
+    Ok((bound(1, f32::MIN)?, bound(2, f32::MAX)?))
+}
+
+/// The broadcast shape of `a` and `b` (numpy rules), or `None` when they do not broadcast.
+pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| (i + s.len()).checked_sub(r).map_or(1, |j| s[j]);
+    (0..r)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Add, Sub, Mul, Div, Pow.
+pub(crate) fn binary(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
+    let (a, b) = (ctx.input(0)?, ctx.input(1)?);
+    let shape = broadcast(&a.dims(), &b.dims()).ok_or_else(|| {
+        ctx.err(format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.dims(),
+            b.dims()
+        ))
+    })?;
+    if let (Value::Int(a), Value::Int(b)) = (a, b) {
+        return Ok(vec![Value::Int(int_binary(ctx, a, b, shape)?)]);
+    }
+    let (a, b) = (
+        ctx.floats(0).or_else(|_| as_float(ctx, 0))?,
+        ctx.floats(1).or_else(|_| as_float(ctx, 1))?,
+    );
+    let r = shape.len().max(1);
+    let (a, b) = (a.lift(r)?, b.lift(r)?);
+    macro_rules! pair {
+        ($($v:ident),*) => {
+            match (a, b) {
+                $((FTensor::$v(x), FTensor::$v(y)) => FTensor::$v(match ctx.node.op_type.as_str() {
+                    "Add" => x + y,
+                    "Sub" => x - y,
+                    "Mul" => x * y,
+                    "Div" => x / y,
+                    _ => x.powf(y),
+                }),)*
+                _ => return Err(ctx.err("operands of different ranks")),
+            }
+        };
+    }
+    Ok(vec![Value::Float(pair!(R1, R2, R3, R4, R5, R6))])
+}
+
+/// An integer input used in float arithmetic (e.g. a shape divided into a float).
+fn as_float(ctx: &Ctx<'_>, i: usize) -> Result<FTensor> {
+    let v = ctx.host_ints(i)?;
+    let f: Vec<f32> = v.data.iter().map(|&x| x as f32).collect();
+    FTensor::from_host(&f, &v.dims, ctx.device)
+}
+
+fn int_binary(ctx: &Ctx<'_>, a: &HostInts, b: &HostInts, shape: Vec<usize>) -> Result<HostInts> {
+    let n: usize = shape.iter().product();
+    let index = |s: &HostInts, flat: usize| -> usize {
+        // the element of `s` that broadcasting puts at position `flat` of `shape`
+        let (mut rem, mut idx, mut stride) = (flat, 0, 1);
+        for k in (0..shape.len()).rev() {
+            let c = rem % shape[k];
+            rem /= shape[k];
+            if let Some(j) = (k + s.dims.len()).checked_sub(shape.len()) {
+                let d = s.dims[j];
+                idx += if d == 1 { 0 } else { c * stride };
+                stride *= d;
+            }
+        }
+        idx
+    };
+    let mut data = Vec::with_capacity(n);
+    for i in 0..n {
+        let (x, y) = (a.data[index(a, i)], b.data[index(b, i)]);
+        data.push(match ctx.node.op_type.as_str() {
+            "Add" => x.wrapping_add(y),
+            "Sub" => x.wrapping_sub(y),
+            "Mul" => x.wrapping_mul(y),
+            "Div" if y == 0 => return Err(ctx.err("integer division by zero")),
+            "Div" => x / y,
+            _ => return Err(ctx.unsupported("integer Pow")),
+        });
+    }
+    Ok(HostInts { dims: shape, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broadcast;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast(&[2, 3, 4], &[4]), Some(vec![2, 3, 4]));
+        assert_eq!(broadcast(&[2, 1, 4], &[3, 1]), Some(vec![2, 3, 4]));
+        assert_eq!(broadcast(&[], &[5]), Some(vec![5]));
+        assert_eq!(broadcast(&[2, 3], &[4]), None);
+    }
+}

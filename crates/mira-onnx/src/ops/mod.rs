@@ -1,0 +1,213 @@
+//! The operators: what each node computes from its inputs. One file per family; every float
+//! computation is a burn op, so gradients flow through it on the autodiff device.
+
+mod conv;
+mod elementwise;
+mod linear;
+mod shape;
+
+use crate::error::{OnnxError, Result};
+use crate::model::{Attr, Node};
+use crate::value::{FTensor, HostInts, Value};
+
+/// The operators Mira runs (default domain), in the order `mira info` lists them.
+pub const SUPPORTED: &[&str] = &[
+    "Abs",
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Div",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Flatten",
+    "Gather",
+    "Gemm",
+    "GlobalAveragePool",
+    "Identity",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "MatMul",
+    "MaxPool",
+    "Mul",
+    "Neg",
+    "Pow",
+    "ReduceMean",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Tanh",
+    "Transpose",
+    "Unsqueeze",
+];
+
+/// Whether `op` (default domain) is one of [`SUPPORTED`].
+pub fn is_supported(op: &str) -> bool {
+    SUPPORTED.contains(&op)
+}
+
+/// A node being run: its attributes and inputs, and errors that name it.
+pub(crate) struct Ctx<'a> {
+    pub node: &'a Node,
+    pub opset: i64,
+    /// Where float values made from host data go.
+    pub device: &'a burn::prelude::Device,
+    pub inputs: Vec<Option<Value>>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn err(&self, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Node {
+            node: self.node.name.clone(),
+            op: self.node.op_type.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(&self, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Unsupported {
+            op: self.node.op_type.clone(),
+            node: self.node.name.clone(),
+            opset: self.opset,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn int(&self, name: &str, default: i64) -> Result<i64> {
+        match self.node.attrs.get(name) {
+            None => Ok(default),
+            Some(Attr::Int(v)) => Ok(*v),
+            Some(_) => Err(self.err(format!("attribute {name} is not an integer"))),
+        }
+    }
+
+    pub(crate) fn float(&self, name: &str, default: f32) -> Result<f32> {
+        match self.node.attrs.get(name) {
+            None => Ok(default),
+            Some(Attr::Float(v)) => Ok(*v),
+            Some(Attr::Int(v)) => Ok(*v as f32),
+            Some(_) => Err(self.err(format!("attribute {name} is not a float"))),
+        }
+    }
+
+    pub(crate) fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
+        match self.node.attrs.get(name) {
+            None => Ok(None),
+            Some(Attr::Ints(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.err(format!("attribute {name} is not a list of integers"))),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str, default: &str) -> Result<String> {
+        match self.node.attrs.get(name) {
+            None => Ok(default.to_string()),
+            Some(Attr::String(v)) => Ok(v.clone()),
+            Some(_) => Err(self.err(format!("attribute {name} is not a string"))),
+        }
+    }
+
+    /// Input `i`, which must be present.
+    pub(crate) fn input(&self, i: usize) -> Result<&Value> {
+        self.inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.err(format!("input {i} is missing")))
+    }
+
+    /// Input `i` as floats.
+    pub(crate) fn floats(&self, i: usize) -> Result<FTensor> {
+        match self.input(i)? {
+            Value::Float(t) => Ok(t.clone()),
+            Value::Int(_) => Err(self.err(format!("input {i} must be a float tensor"))),
+        }
+    }
+
+    /// Optional input `i` as floats.
+    pub(crate) fn opt_floats(&self, i: usize) -> Result<Option<FTensor>> {
+        match self.inputs.get(i).and_then(Option::as_ref) {
+            None => Ok(None),
+            Some(Value::Float(t)) => Ok(Some(t.clone())),
+            Some(Value::Int(_)) => Err(self.err(format!("input {i} must be a float tensor"))),
+        }
+    }
+
+    /// Input `i` as host integers (shapes, axes, indices).
+    pub(crate) fn host_ints(&self, i: usize) -> Result<HostInts> {
+        match self.input(i)? {
+            Value::Int(v) => Ok(v.clone()),
+            Value::Float(t) => {
+                // Some exporters carry shapes as floats; exact small integers only.
+                let v = t.to_vec();
+                if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 1e9) {
+                    Ok(HostInts {
+                        dims: t.dims(),
+                        data: v.iter().map(|&x| x as i64).collect(),
+                    })
+                } else {
+                    Err(self.err(format!("input {i} must hold integers")))
+                }
+            }
+        }
+    }
+
+    /// Optional input `i` as host integers.
+    pub(crate) fn opt_host_ints(&self, i: usize) -> Result<Option<HostInts>> {
+        match self.inputs.get(i).and_then(Option::as_ref) {
+            None => Ok(None),
+            Some(_) => self.host_ints(i).map(Some),
+        }
+    }
+
+    /// An axis that may count from the end, for a tensor of rank `rank`.
+    pub(crate) fn axis(&self, axis: i64, rank: usize) -> Result<usize> {
+        let a = if axis < 0 { axis + rank as i64 } else { axis };
+        usize::try_from(a)
+            .ok()
+            .filter(|&a| a < rank)
+            .ok_or_else(|| self.err(format!("axis {axis} out of range for rank {rank}")))
+    }
+}
+
+/// Runs one node.
+pub(crate) fn run(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
+    let n = ctx.node;
+    if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+        return Err(ctx.unsupported(format!("domain `{}`", n.domain)));
+    }
+    let one = |v: FTensor| Ok(vec![Value::Float(v)]);
+    match n.op_type.as_str() {
+        "Conv" => one(conv::conv(ctx)?),
+        "ConvTranspose" => one(conv::conv_transpose(ctx)?),
+        "MaxPool" => one(conv::max_pool(ctx)?),
+        "AveragePool" => one(conv::avg_pool(ctx)?),
+        "GlobalAveragePool" => one(conv::global_avg_pool(ctx)?),
+        "BatchNormalization" => one(conv::batch_norm(ctx)?),
+        "MatMul" => one(linear::matmul(ctx)?),
+        "Gemm" => one(linear::gemm(ctx)?),
+        "Softmax" | "LogSoftmax" => one(linear::softmax(ctx)?),
+        "ReduceMean" | "ReduceSum" => one(linear::reduce(ctx)?),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" => elementwise::binary(ctx),
+        "Relu" | "Sigmoid" | "Tanh" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs" | "Erf"
+        | "LeakyRelu" | "Elu" | "Clip" => one(elementwise::unary(ctx)?),
+        "Identity" | "Dropout" => Ok(vec![ctx.input(0)?.clone()]),
+        "Reshape" | "Flatten" | "Transpose" | "Concat" | "Unsqueeze" | "Squeeze" | "Shape"
+        | "Gather" | "Constant" | "ConstantOfShape" | "Cast" | "Slice" => shape::run(ctx),
+        _ => Err(ctx.unsupported("not implemented")),
+    }
+}

@@ -1,0 +1,105 @@
+//! Every fixture of `scripts/onnx_fixtures.py` (random-weight PyTorch networks exported at
+//! opset 17 with a dynamic batch): Mira's forward output equals ONNX Runtime 1.32.0's, and the
+//! input gradient of `sum(output · w)` equals PyTorch 2.15's autograd, on the stored input.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use mira_onnx::{FTensor, OnnxModel, OnnxNet};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn f32s(name: &str) -> Vec<f32> {
+    let b = std::fs::read(dir().join(name)).unwrap();
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn shape(name: &str, key: &str) -> Vec<usize> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// max |a − b| over the range of `b`.
+fn rel(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let range = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+        / range
+}
+
+fn check(name: &str) {
+    let model = OnnxModel::from_file(&dir().join(format!("{name}.onnx"))).unwrap();
+    let net = OnnxNet::new(model, &mira_nn::default_device()).unwrap();
+    let (xs, ys) = (shape(name, "input_shape"), shape(name, "output_shape"));
+    let ad = mira_nn::autodiff_device();
+    let x = FTensor::from_host(&f32s(&format!("{name}.input.f32")), &xs, &ad).unwrap();
+    let x = mira_onnx::map_rank!(x, t => t.require_grad());
+    let y = net.run(x.clone()).unwrap();
+    assert_eq!(y.dims(), ys, "{name}: output shape");
+    let fe = rel(&y.to_vec(), &f32s(&format!("{name}.ort.f32")));
+    assert!(
+        fe < 1e-4,
+        "{name}: forward differs from ONNX Runtime by {fe:.2e} of its range"
+    );
+    let w = FTensor::from_host(&f32s(&format!("{name}.w.f32")), &ys, &ad).unwrap();
+    let loss: Tensor<1> = match (y, w) {
+        (FTensor::R2(y), FTensor::R2(w)) => (y * w).sum(),
+        (FTensor::R3(y), FTensor::R3(w)) => (y * w).sum(),
+        (FTensor::R4(y), FTensor::R4(w)) => (y * w).sum(),
+        _ => panic!("{name}: unexpected rank"),
+    };
+    let grads = loss.backward();
+    let g: Vec<f32> = match x {
+        FTensor::R3(x) => mira_nn::tensor_to_vec(x.grad(&grads).unwrap()),
+        FTensor::R4(x) => mira_nn::tensor_to_vec(x.grad(&grads).unwrap()),
+        FTensor::R5(x) => mira_nn::tensor_to_vec(x.grad(&grads).unwrap()),
+        _ => panic!("{name}: unexpected input rank"),
+    };
+    let e = rel(&g, &f32s(&format!("{name}.grad.f32")));
+    eprintln!("{name}: forward {fe:.1e}, gradient {e:.1e} (relative to the reference's range)");
+    assert!(
+        e < 1e-3,
+        "{name}: input gradient differs from PyTorch's by {e:.2e} of its range"
+    );
+}
+
+#[test]
+fn cnn2d_matches_onnx_runtime_and_pytorch_gradients() {
+    check("cnn2d");
+}
+
+#[test]
+fn reg3d_matches_onnx_runtime_and_pytorch_gradients() {
+    check("reg3d");
+}
+
+#[test]
+fn mlp_shape_arithmetic_matches_onnx_runtime_and_pytorch_gradients() {
+    check("mlp");
+}
+
+#[test]
+fn the_batch_dimension_is_dynamic_and_other_dimensions_are_checked() {
+    let model = OnnxModel::from_file(&dir().join("cnn2d.onnx")).unwrap();
+    let net = OnnxNet::new(model, &mira_nn::default_device()).unwrap();
+    let dev = mira_nn::default_device();
+    let one = Tensor::<4>::zeros([1, 4, 16, 16], &dev);
+    let y: Tensor<4> = net.forward_as::<4, 4>(one).unwrap();
+    assert_eq!(y.dims(), [1, 3, 16, 16]);
+    let wrong = Tensor::<4>::zeros([1, 3, 16, 16], &dev);
+    let err = net.forward_as::<4, 4>(wrong).unwrap_err().to_string();
+    assert!(err.contains("expects [?, 4, 16, 16]"), "{err}");
+}

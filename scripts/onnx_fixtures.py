@@ -1,0 +1,158 @@
+"""Builds the small ONNX fixtures of mira-onnx's tests, with reference values.
+
+Each fixture is a random-weight network exported from PyTorch (legacy exporter, opset 17,
+dynamic batch), checked against ONNX Runtime, and stored beside:
+  NAME.onnx                 the model
+  NAME.json                 input/output shapes, the loss weights' seed, the opset
+  NAME.input.f32            a seeded input (little-endian float32, C order)
+  NAME.ort.f32              ONNX Runtime's output on it
+  NAME.grad.f32             PyTorch's input gradient of sum(output * w), w seeded (NAME.w.f32)
+  NAME.w.f32                those weights
+and unsupported.onnx, a model with an operator Mira does not run (CumSum).
+
+Run with (versions pinned; a virtual environment outside the repository):
+  python -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install torch==2.15.0 onnx==1.23.2 \
+      onnxruntime==1.32.0 onnxscript
+  /tmp/onnxenv/bin/python scripts/onnx_fixtures.py crates/mira-onnx/tests/fixtures
+"""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+OPSET = 17
+
+
+class Cnn2d(nn.Module):
+    """A small 2D segmenter: the operators of a UNet level (Conv, BatchNorm, ReLU, LeakyReLU,
+    MaxPool, ConvTranspose, Concat) plus Sigmoid, Tanh, Softmax on the way out."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 8, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.c3 = nn.Conv2d(8, 16, 3, padding=1)
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.c4 = nn.Conv2d(16, 3, 1)
+
+    def forward(self, x):
+        a = torch.relu(self.b1(self.c1(x)))
+        a = nn.functional.leaky_relu(self.c2(a), 0.1)
+        b = torch.tanh(self.c3(self.pool(a)))
+        u = torch.sigmoid(self.up(b))
+        y = self.c4(torch.cat([a, u], dim=1))
+        return torch.softmax(y, dim=1) * 2.0 - y
+
+
+class Reg3d(nn.Module):
+    """A small 3D regressor: Conv3d, ReLU, strided Conv3d, GlobalAveragePool, Flatten, Gemm."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv3d(1, 4, 3, padding=1)
+        self.c2 = nn.Conv3d(4, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        a = torch.relu(self.c1(x))
+        a = torch.relu(self.c2(a))
+        a = nn.functional.adaptive_avg_pool3d(a, 1).flatten(1)
+        return self.fc(a)
+
+
+class Mlp(nn.Module):
+    """Reshape, MatMul, Add, Sub, Mul, Div, Exp, Sqrt, Neg, Transpose on a flat input."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(12, 6) * 0.3)
+        self.b = nn.Parameter(torch.randn(6) * 0.1)
+
+    def forward(self, x):
+        h = x.reshape(x.shape[0], 12) @ self.w + self.b
+        h = torch.exp(-h * h / 2.0) - torch.sqrt(h * h + 1.0) / 3.0
+        return h.reshape(-1, 2, 3).transpose(1, 2)
+
+
+FIXTURES = {
+    "cnn2d": (Cnn2d, (2, 4, 16, 16)),
+    "reg3d": (Reg3d, (2, 1, 8, 8, 8)),
+    "mlp": (Mlp, (3, 3, 4)),
+}
+
+
+class CumSum(nn.Module):
+    """An operator Mira does not run (CumSum): `mira info` and loading must name it."""
+
+    def forward(self, x):
+        return torch.cumsum(x, dim=1)
+
+
+def write(path, array):
+    np.ascontiguousarray(array, dtype="<f4").tofile(path)
+
+
+def main(out):
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (name, (cls, shape)) in enumerate(FIXTURES.items()):
+        torch.manual_seed(100 + i)
+        model = cls().eval()
+        # Non-trivial BatchNorm statistics, as a trained model has.
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+        x = torch.rand(*shape)
+        path = out / f"{name}.onnx"
+        torch.onnx.export(
+            model, (x,), str(path), opset_version=OPSET, dynamo=False,
+            input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        )
+        onnx.checker.check_model(onnx.load(str(path)))
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        y_ort = sess.run(None, {"input": x.numpy()})[0]
+        xg = x.clone().requires_grad_(True)
+        y = model(xg)
+        assert np.abs(y.detach().numpy() - y_ort).max() < 1e-5, name
+        g = torch.Generator().manual_seed(7 + i)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        write(out / f"{name}.input.f32", x.numpy())
+        write(out / f"{name}.ort.f32", y_ort)
+        write(out / f"{name}.grad.f32", xg.grad.numpy())
+        write(out / f"{name}.w.f32", w.numpy())
+        meta = {
+            "input_shape": list(shape),
+            "output_shape": list(y_ort.shape),
+            "opset": OPSET,
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+            "onnx": onnx.__version__,
+        }
+        (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        print(name, shape, "->", y_ort.shape, sorted({n.op_type for n in onnx.load(str(path)).graph.node}))
+
+
+def unsupported(out):
+    torch.onnx.export(
+        CumSum(), (torch.rand(1, 4),), str(out / "unsupported.onnx"), opset_version=OPSET,
+        dynamo=False, input_names=["input"], output_names=["output"],
+    )
+
+
+if __name__ == "__main__":
+    target = sys.argv[1] if len(sys.argv) > 1 else "crates/mira-onnx/tests/fixtures"
+    main(target)
+    unsupported(pathlib.Path(target))
