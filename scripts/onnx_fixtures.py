@@ -12,7 +12,7 @@ and unsupported.onnx, a model with an operator Mira does not run (CumSum).
 
 Run with (versions pinned; a virtual environment outside the repository):
   python -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install torch==2.15.0 onnx==1.23.2 \
-      onnxruntime==1.32.0 onnxscript
+      onnxruntime==1.32.0 onnxscript monai==1.6.1
   /tmp/onnxenv/bin/python scripts/onnx_fixtures.py crates/mira-onnx/tests/fixtures
 """
 
@@ -82,10 +82,44 @@ class Mlp(nn.Module):
         return h.reshape(-1, 2, 3).transpose(1, 2)
 
 
+def monai_unet2d():
+    from monai.networks.nets import UNet
+
+    return UNet(spatial_dims=2, in_channels=4, out_channels=3, channels=(4, 8, 16),
+                strides=(2, 2), num_res_units=1)
+
+
+def monai_unet3d():
+    from monai.networks.nets import UNet
+
+    return UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=(4, 8, 16),
+                strides=(2, 2), num_res_units=1)
+
+
+def monai_segresnet():
+    # GroupNorm exports as Reshape → InstanceNormalization → Reshape → Mul → Add; trilinear
+    # upsampling as Resize.
+    from monai.networks.nets import SegResNet
+
+    return SegResNet(spatial_dims=3, in_channels=1, out_channels=2, init_filters=8,
+                     blocks_down=(1, 2), blocks_up=(1,))
+
+
+def monai_dynunet():
+    from monai.networks.nets import DynUNet
+
+    return DynUNet(spatial_dims=3, in_channels=1, out_channels=2, kernel_size=[3, 3, 3],
+                   strides=[1, 2, 2], upsample_kernel_size=[2, 2], filters=[4, 8, 16])
+
+
 FIXTURES = {
     "cnn2d": (Cnn2d, (2, 4, 16, 16)),
     "reg3d": (Reg3d, (2, 1, 8, 8, 8)),
     "mlp": (Mlp, (3, 3, 4)),
+    "monai_unet2d": (monai_unet2d, (2, 4, 32, 32)),
+    "monai_unet3d": (monai_unet3d, (2, 1, 16, 16, 16)),
+    "monai_segresnet": (monai_segresnet, (1, 1, 16, 16, 16)),
+    "monai_dynunet": (monai_dynunet, (1, 1, 16, 16, 16)),
 }
 
 
@@ -106,8 +140,11 @@ def main(out):
     for i, (name, (cls, shape)) in enumerate(FIXTURES.items()):
         torch.manual_seed(100 + i)
         model = cls().eval()
-        # Non-trivial BatchNorm statistics, as a trained model has.
+        # Non-trivial normalisation statistics and affine parameters, as a trained model has.
         for m in model.modules():
+            if isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm)) and m.affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)

@@ -4,6 +4,8 @@
 mod conv;
 mod elementwise;
 mod linear;
+mod norm;
+mod resize;
 mod shape;
 
 use crate::error::{OnnxError, Result};
@@ -33,6 +35,7 @@ pub const SUPPORTED: &[&str] = &[
     "Gemm",
     "GlobalAveragePool",
     "Identity",
+    "InstanceNormalization",
     "LeakyRelu",
     "Log",
     "LogSoftmax",
@@ -40,11 +43,13 @@ pub const SUPPORTED: &[&str] = &[
     "MaxPool",
     "Mul",
     "Neg",
+    "PRelu",
     "Pow",
     "ReduceMean",
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Resize",
     "Shape",
     "Sigmoid",
     "Slice",
@@ -55,6 +60,7 @@ pub const SUPPORTED: &[&str] = &[
     "Tanh",
     "Transpose",
     "Unsqueeze",
+    "Upsample",
 ];
 
 /// Whether `op` (default domain) is one of [`SUPPORTED`].
@@ -198,6 +204,9 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
         "AveragePool" => one(conv::avg_pool(ctx)?),
         "GlobalAveragePool" => one(conv::global_avg_pool(ctx)?),
         "BatchNormalization" => one(conv::batch_norm(ctx)?),
+        "InstanceNormalization" => one(norm::instance_norm(ctx)?),
+        "PRelu" => one(norm::prelu(ctx)?),
+        "Resize" | "Upsample" => one(resize::resize(ctx)?),
         "MatMul" => one(linear::matmul(ctx)?),
         "Gemm" => one(linear::gemm(ctx)?),
         "Softmax" | "LogSoftmax" => one(linear::softmax(ctx)?),
