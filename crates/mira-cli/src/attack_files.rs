@@ -1,5 +1,5 @@
 //! `mira attack --input DIR`: adversarial versions of a user's own image files, written in
-//! their format, with a JSON manifest (see `mira_eval::FileAttack`).
+//! their format, through the runner's `files` task (run folder, records, checks, report).
 
 use anyhow::{Context, Result};
 use mira_eval::{Files, FilesExperiment, Normalise};

@@ -34,6 +34,7 @@ mod info;
 mod info_onnx;
 mod merge;
 mod phantom_folder;
+mod predict;
 mod progress;
 mod report;
 mod run;
@@ -77,6 +78,8 @@ enum Command {
     /// Time 3D attack steps (Reg3d, the S3 brain-age nets), optionally against PyTorch.
     Bench(bench::Args),
     /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
+    /// An ONNX model's predictions on a folder of image files (logits and labels as NIfTI).
+    Predict(predict::Args),
     Info(info::Args),
     /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
     Report(report::Args),
@@ -144,6 +147,7 @@ fn run() -> ExitCode {
         Command::Attacks(a) => attacks::main(a),
         Command::Report(a) => report::main(a),
         Command::Info(a) => info::main(a),
+        Command::Predict(a) => predict::main(&a),
         Command::Bench(a) => bench::main(a),
         Command::Merge(a) => merge::main(a),
         Command::Slurm(a) => slurm::main(a),

@@ -1,0 +1,120 @@
+//! `mira predict --model MODEL.onnx`: the logits it writes equal ONNX Runtime's on the same
+//! input, for a 3D model fed whole volumes and a 2D model fed slices (MONAI UNet fixtures of
+//! mira-onnx, whose stored inputs are written here as NIfTI files; `--normalise none`
+//! passes them through unchanged). A file whose shape does not fit the model exits 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mira-onnx/tests/fixtures")
+}
+
+fn f32s(name: &str) -> Vec<f32> {
+    let b = std::fs::read(fixtures().join(name)).unwrap();
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn volume(dims: Vec<usize>, data: Vec<f32>) -> mira_io::Volume {
+    let n = dims.len();
+    mira_io::Volume {
+        dims,
+        spacing: vec![1.0; n],
+        affine: [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ],
+        data,
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mira-predict-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    d
+}
+
+fn predict(model: &str, dir: &Path, channels: &str) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["predict", "--model"])
+        .arg(fixtures().join(model))
+        .arg("--input")
+        .arg(dir.join("in"))
+        .args(["--channels", channels, "--normalise", "none", "--out"])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    let range = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+        / range
+}
+
+#[test]
+fn predict_writes_the_logits_onnx_runtime_gives_for_volumes_and_slices() {
+    // 3D: sample 0 of monai_unet3d's input [2, 1, 16, 16, 16]; C order [z, y, x] is NIfTI's
+    // x-fastest order with dims [16, 16, 16].
+    let d = tmp("3d");
+    let n = 16 * 16 * 16;
+    let x = f32s("monai_unet3d.input.f32");
+    mira_io::write_nifti(
+        &d.join("in/case.nii.gz"),
+        &volume(vec![16, 16, 16], x[..n].to_vec()),
+    )
+    .unwrap();
+    let (code, text) = predict("monai_unet3d.onnx", &d, "image");
+    assert_eq!(code, 0, "{text}");
+    let (logits, _) = mira_io::read_medical(&d.join("out/case_logits.nii.gz")).unwrap();
+    assert_eq!(logits.dims, [16, 16, 16, 2]);
+    let ort = f32s("monai_unet3d.ort.f32");
+    let e = max_rel(&logits.data, &ort[..2 * n]);
+    assert!(e < 1e-4, "3D logits differ from ONNX Runtime by {e:.1e}");
+    let (labels, _) = mira_io::read_medical(&d.join("out/case_labels.nii.gz")).unwrap();
+    for i in 0..n {
+        let want = if ort[n + i] > ort[i] { 1.0 } else { 0.0 };
+        if (ort[n + i] - ort[i]).abs() > 1e-4 {
+            assert_eq!(labels.data[i], want, "voxel {i}");
+        }
+    }
+
+    // 2D: sample 0 of monai_unet2d's input [2, 4, 32, 32], one file per channel.
+    let d = tmp("2d");
+    let m = 32 * 32;
+    let x = f32s("monai_unet2d.input.f32");
+    for (c, ch) in ["a", "b", "c", "d"].iter().enumerate() {
+        let v = volume(vec![32, 32], x[c * m..(c + 1) * m].to_vec());
+        mira_io::write_nifti(&d.join(format!("in/case_{ch}.nii.gz")), &v).unwrap();
+    }
+    let (code, text) = predict("monai_unet2d.onnx", &d, "a,b,c,d");
+    assert_eq!(code, 0, "{text}");
+    let (logits, _) = mira_io::read_medical(&d.join("out/case_logits.nii.gz")).unwrap();
+    assert_eq!(logits.dims, [32, 32, 1, 3]);
+    let e = max_rel(&logits.data, &f32s("monai_unet2d.ort.f32")[..3 * m]);
+    assert!(e < 1e-4, "2D logits differ from ONNX Runtime by {e:.1e}");
+
+    // A volume of another size than the model's fixed spatial input: exit 2, named.
+    let d = tmp("bad");
+    mira_io::write_nifti(
+        &d.join("in/case.nii.gz"),
+        &volume(vec![8, 8, 8], vec![0.5; 512]),
+    )
+    .unwrap();
+    let (code, text) = predict("monai_unet3d.onnx", &d, "image");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("expects [?, 1, 16, 16, 16]") && !text.contains("panicked"),
+        "{text}"
+    );
+}
