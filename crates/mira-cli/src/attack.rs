@@ -11,8 +11,9 @@ use mira_eval::{
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Checkpoint folder written by `mira train`.
-    #[arg(long)]
+    /// Checkpoint folder written by `mira train`, or (with --input) an ONNX segmentation model
+    /// with input [B, C, H, W] and logits [B, K, H, W] (`--model` is the same flag).
+    #[arg(long, alias = "model")]
     pub checkpoint: PathBuf,
     /// Attack: apgd (the default: the strong one), fgsm, ifgsm, pgd, pgd_adamax, mifgsm,
     /// square, spsa, auto, or min-norm (per slice, the smallest budget up to the largest --eps
@@ -121,6 +122,17 @@ pub fn main(a: Args) -> Result<()> {
         if set {
             return Err(crate::InvalidInput(format!("{flag} needs --input")).into());
         }
+    }
+    if a.checkpoint
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        return Err(crate::InvalidInput(
+            "an ONNX model is attacked on your files: add --input DIR (phantom slices and \
+             experiment files take UNet checkpoints so far)"
+                .into(),
+        )
+        .into());
     }
     let norm: Norm = parse("norm", &a.norm)?;
     let toml_data = format!(

@@ -76,7 +76,16 @@ pub fn main(a: &Args) -> Result<()> {
         checks: Default::default(),
     };
     exp.validate().map_err(|e| InvalidInput(e.to_string()))?;
-    if !a.checkpoint.join("model.json").is_file() {
+    let onnx = a
+        .checkpoint
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    if onnx && !a.checkpoint.is_file() {
+        return Err(
+            InvalidInput(format!("--model {}: no such file", a.checkpoint.display())).into(),
+        );
+    }
+    if !onnx && !a.checkpoint.join("model.json").is_file() {
         return Err(InvalidInput(format!(
             "--checkpoint {}: no model.json (a folder written by mira train or mira run)",
             a.checkpoint.display()

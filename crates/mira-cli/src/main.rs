@@ -161,7 +161,9 @@ fn run() -> ExitCode {
             let invalid = e.downcast_ref::<mira_eval::EvalError>().is_some_and(|e| {
                 matches!(
                     e,
-                    mira_eval::EvalError::Parse { .. } | mira_eval::EvalError::Invalid { .. }
+                    mira_eval::EvalError::Parse { .. }
+                        | mira_eval::EvalError::Invalid { .. }
+                        | mira_eval::EvalError::Onnx(_)
                 )
             }) || e.downcast_ref::<InvalidInput>().is_some();
             ExitCode::from(if invalid { 2 } else { 1 })

@@ -118,3 +118,67 @@ fn predict_writes_the_logits_onnx_runtime_gives_for_volumes_and_slices() {
         "{text}"
     );
 }
+
+/// `mira attack --model MODEL.onnx --input DIR`: the files task with an ONNX model writes the
+/// run folder (records within budget, attacked Dice below clean, the written files, the
+/// report); an ONNX model without --input exits 2.
+#[test]
+fn attack_runs_an_onnx_model_on_files() {
+    let d = tmp("attack");
+    let m = 32 * 32;
+    let x = f32s("monai_unet2d.input.f32");
+    for case in 0..2 {
+        for (c, ch) in ["a", "b", "c", "d"].iter().enumerate() {
+            let at = (case * 4 + c) * m;
+            let v = volume(vec![32, 32], x[at..at + m].to_vec());
+            mira_io::write_nifti(&d.join(format!("in/case{case}_{ch}.nii.gz")), &v).unwrap();
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["attack", "--model"])
+        .arg(fixtures().join("monai_unet2d.onnx"))
+        .arg("--input")
+        .arg(d.join("in"))
+        .args([
+            "--channels",
+            "a,b,c,d",
+            "--normalise",
+            "none",
+            "--attack",
+            "ifgsm",
+        ])
+        .args(["--steps", "3", "--eps", "0.02,0.1", "--out"])
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let records = std::fs::read_to_string(d.join("out/records.jsonl")).unwrap();
+    let recs: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 4, "{records}");
+    for r in &recs {
+        let eps = r["epsilon"].as_f64().unwrap();
+        assert!(
+            r["linf"].as_f64().unwrap() <= eps * (1.0 + 1e-5) + 1e-6,
+            "{r}"
+        );
+        assert!(
+            r["adv_dice"].as_f64().unwrap() < r["clean_dice"].as_f64().unwrap(),
+            "{r}"
+        );
+    }
+    assert!(d.join("out/eps_0.1/case0_a.nii.gz").is_file());
+    assert!(d.join("out/report.html").is_file());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["attack", "--model"])
+        .arg(fixtures().join("monai_unet2d.onnx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input"));
+}

@@ -37,6 +37,9 @@ pub enum EvalError {
     /// Reading records failed.
     #[error(transparent)]
     Report(#[from] mira_report::ReportError),
+    /// An ONNX model could not be read or run.
+    #[error(transparent)]
+    Onnx(#[from] mira_onnx::OnnxError),
 }
 
 impl EvalError {

@@ -57,8 +57,8 @@ pub use tasks::segmentation::folder::{
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,
-    SegExperiment, SegProbe, Segmentation, SweepSpec, min_norm_tables, model_groups,
-    probe_segmenter, split_min_norm, write_comparison, write_report,
+    SegExperiment, SegNet, SegNetInfo, SegProbe, Segmentation, SweepSpec, min_norm_tables,
+    model_groups, probe_segmenter, split_min_norm, write_comparison, write_report,
 };
 pub use tasks::shape::{
     OodSource, Shape, ShapeAttackEntry, ShapeChecks, ShapeDataSpec, ShapeExperiment,

@@ -2,7 +2,7 @@
 //! in its source's format.
 //!
 //! A volume is attacked slice by slice (the model is 2D): every slice across `slice_axis` is
-//! normalised with the case's scale, zero-padded to a size the UNet can halve, attacked, and
+//! normalised with the case's scale, zero-padded to a size a UNet model can halve, attacked, and
 //! the change put back. In file units a voxel becomes `v + (a - c)(hi - lo)` (`a`, `c`: the
 //! adversarial and clean model inputs, `[lo, hi]` the channel's normalisation range), or
 //! `lo + a(hi - lo)` where `v` lay outside that range, so that the written file, normalised
@@ -101,10 +101,10 @@ pub(crate) fn case_slices(
         &rc.channels,
         truth.as_deref().unwrap_or(&vec![0; dims.iter().product()]),
         axis,
-        1 << ready.depth,
+        ready.multiple,
         (&ready.channels, &ready.label_names),
     );
-    let clean = mira_train::predict_labels(&ready.model, &data, exp.batch_size)?;
+    let clean = ready.model.predict_labels(&data, exp.batch_size)?;
     if truth.is_none() {
         for (s, p) in data.items.iter_mut().zip(&clean) {
             s.labels.clone_from(p);
@@ -295,10 +295,10 @@ fn written_dice(
         &channels,
         &none,
         axis,
-        1 << ready.depth,
+        ready.multiple,
         (&ready.channels, &ready.label_names),
     );
-    let pred = mira_train::predict_labels(&ready.model, &back, batch_size)?;
+    let pred = ready.model.predict_labels(&back, batch_size)?;
     let k = ready.label_names.len();
     let per = pred
         .iter()

@@ -13,8 +13,8 @@ mod attack;
 mod outputs;
 mod spec;
 
+use crate::tasks::segmentation::SegNet;
 use mira_attack::AttackSpec;
-use mira_nn::UNet;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{ProbePlan, Warning};
@@ -79,8 +79,9 @@ crate::run::impl_spec!(FilesExperiment, checks.enabled);
 
 /// The model, its names and the cases of a files run.
 pub struct FilesReady {
-    model: UNet,
-    depth: usize,
+    model: SegNet,
+    /// Slices are padded to a multiple of this.
+    multiple: usize,
     channels: Vec<String>,
     label_names: Vec<String>,
     label_values: Vec<i64>,
@@ -109,8 +110,7 @@ impl Task for Files {
         setup: &mut Setup<'_, FilesExperiment>,
     ) -> Result<FilesReady> {
         setup.phase(format!("reading {}", exp.input.display()));
-        let (model, meta) = mira_nn::checkpoint::load(&exp.model, &mira_nn::default_device())
-            .map_err(|e| EvalError::invalid("model", format!("{}: {e}", exp.model.display())))?;
+        let (model, meta) = SegNet::load(&exp.model)?;
         let names = spec::model_names(exp, &meta)?;
         let cases = scan_cases(&exp.input, exp.labels.as_deref(), &names.channels)?;
         setup.data(DataHashes {
@@ -118,18 +118,14 @@ impl Task for Files {
             val: String::new(),
             test: cases_hash(&cases)?,
         })?;
-        setup.pin(
-            0,
-            exp.model_name(),
-            &exp.model.join(mira_nn::checkpoint::WEIGHTS_FILE),
-        )?;
+        setup.pin(0, exp.model_name(), &SegNet::weights_file(&exp.model))?;
         let spec = exp
             .attack
             .spec("attack")?
             .ok_or_else(|| EvalError::invalid("attack.scope", "files take per-image attacks"))?;
         Ok(FilesReady {
             model,
-            depth: meta.unet.depth,
+            multiple: meta.multiple,
             channels: names.channels,
             label_names: names.label_names,
             label_values: names.label_values,

@@ -25,7 +25,8 @@ pub struct FilesExperiment {
     /// Seed of the attacks' random starts (each case has its own stream).
     #[serde(default)]
     pub seed: u64,
-    /// The checkpoint folder of the segmentation UNet (`mira train`, `mira run`).
+    /// The segmentation model: a UNet checkpoint folder (`mira train`, `mira run`) or an `.onnx`
+    /// file with input `[B, C, H, W]` and logits `[B, K, H, W]`.
     pub model: PathBuf,
     /// The folder of image files: NIfTI, DICOM files or series folders, PNG/JPEG.
     pub input: PathBuf,
@@ -87,13 +88,19 @@ pub(crate) struct ModelNames {
 /// A channel list or label-value list whose length is not the model's.
 pub(crate) fn model_names(
     exp: &FilesExperiment,
-    meta: &mira_nn::checkpoint::CheckpointMeta,
+    meta: &crate::tasks::segmentation::SegNetInfo,
 ) -> Result<ModelNames> {
-    let (inputs, classes) = (meta.unet.in_channels, meta.unet.classes);
-    let channels = if exp.channels.is_empty() {
-        meta.channel_names.clone()
-    } else {
-        exp.channels.clone()
+    let (inputs, classes) = (meta.in_channels, meta.classes);
+    let channels = match (exp.channels.is_empty(), meta.channel_names.is_empty()) {
+        (false, _) => exp.channels.clone(),
+        (true, false) => meta.channel_names.clone(),
+        (true, true) if inputs == 1 => vec!["image".into()],
+        (true, true) => {
+            return Err(EvalError::invalid(
+                "channels",
+                format!("the model takes {inputs} channels: name them (`--channels a,b,...`)"),
+            ));
+        }
     };
     if channels.len() != inputs {
         return Err(EvalError::invalid(
@@ -131,12 +138,19 @@ pub(crate) fn model_names(
 }
 
 impl FilesExperiment {
-    /// The model's name in records: its checkpoint folder's name.
+    /// The model's name in records: its checkpoint folder's name, or the ONNX file's stem.
     pub fn model_name(&self) -> &str {
-        self.model
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("model")
+        let onnx = self
+            .model
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+        if onnx {
+            self.model.file_stem()
+        } else {
+            self.model.file_name()
+        }
+        .and_then(|n| n.to_str())
+        .unwrap_or("model")
     }
 
     /// Relative paths of the file are relative to its folder `base`.

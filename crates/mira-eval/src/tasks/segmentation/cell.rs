@@ -6,18 +6,24 @@ use crate::tasks::segmentation::{AttackLoss, GoalSpec, SegJudge};
 use crate::{EvalError, Result};
 use mira_attack::{AttackError, AttackSpec, Bounds, CascadeState, LpBall};
 use mira_data::SegDataset;
-use mira_nn::{UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
+use mira_nn::{Forward, UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
 use mira_report::SegRecord;
 use mira_stats::{DiceOptions, dice_per_label, mean_defined, target_agreement};
 
 /// An attacked case kept for pictures: (case, adversarial image, prediction).
 pub(crate) type Kept = (usize, Vec<f32>, Vec<u8>);
 
+/// What a segmentation cell needs of its model: logits of `[B, C, H, W]` inputs, as a burn
+/// module (for evaluation copies), shareable across the batch waves.
+pub(crate) trait SegModel: Forward<4, 4> + burn::module::Module + Sync {}
+
+impl<M: Forward<4, 4> + burn::module::Module + Sync> SegModel for M {}
+
 /// Everything a cell needs.
-pub(crate) struct Cell<'a> {
+pub(crate) struct Cell<'a, M = UNet> {
     /// Names, norm, budget, batch size and seed.
     pub id: CellId<'a>,
-    pub model: &'a UNet,
+    pub model: &'a M,
     pub attack: CellAttack<'a>,
     /// A case is broken below this mean Dice (untargeted) ...
     pub break_dice: f64,
@@ -52,10 +58,10 @@ pub(crate) fn dice(
     .map_err(|e| EvalError::invalid("data", e.to_string()))
 }
 
-impl<'a> Cell<'a> {
+impl<'a, M: SegModel> Cell<'a, M> {
     /// A fixed-budget untargeted cell: `spec` on the cross-entropy at temperature 1, a case
     /// broken below mean Dice 0.5, no saved state and no FGSM memo.
-    pub(crate) fn untargeted(id: CellId<'a>, model: &'a UNet, spec: &'a AttackSpec) -> Self {
+    pub(crate) fn untargeted(id: CellId<'a>, model: &'a M, spec: &'a AttackSpec) -> Self {
         Self {
             id,
             model,
@@ -154,7 +160,7 @@ impl<'a> Cell<'a> {
         let pred = if unchanged {
             clean_pred[first..first + chunk.len()].to_vec()
         } else {
-            argmax_labels(self.model.logits(adv))
+            argmax_labels(self.model.forward(adv))
         };
         let per = xa.len() / chunk.len();
         for (i, s) in chunk.iter().enumerate() {
@@ -207,7 +213,7 @@ impl<'a> Cell<'a> {
     /// state is saved per member under `state_dir` and picked up from there).
     fn attack_batch(
         &self,
-        judge: &SegJudge<'_>,
+        judge: &SegJudge<'_, M>,
         x0: burn::prelude::Tensor<4>,
         ball: &LpBall<4>,
         b: usize,

@@ -8,14 +8,16 @@ use std::cell::RefCell;
 use burn::prelude::*;
 use mira_attack::{AttackError, Goal, Judge, Objective};
 use mira_nn::{UNet, argmax_labels, one_hot};
+
+use crate::tasks::segmentation::cell::SegModel;
 use mira_stats::{mean_defined, target_agreement};
 
 use crate::tasks::segmentation::min_norm::breaks;
 use crate::tasks::segmentation::{AttackLoss, dice};
 
 /// One batch of cases with their references, and the break rule.
-pub(crate) struct SegJudge<'a> {
-    pub model: &'a UNet,
+pub(crate) struct SegJudge<'a, M = UNet> {
+    pub model: &'a M,
     /// Ground truth per case.
     pub truths: Vec<&'a [u8]>,
     /// Targets per case (targeted goals).
@@ -40,7 +42,7 @@ fn judge_error(reason: String) -> AttackError {
     }
 }
 
-impl SegJudge<'_> {
+impl<M: SegModel> SegJudge<'_, M> {
     /// Score (higher = worse for the model) and verdict of one prediction of case `i`:
     /// untargeted `1 − mean Dice`, broken below `break_dice` (a case without foreground in
     /// truth and prediction scores 0 and is never broken); targeted: the share of goal pixels
@@ -69,7 +71,7 @@ impl SegJudge<'_> {
     }
 }
 
-impl SegJudge<'_> {
+impl<M: SegModel> SegJudge<'_, M> {
     /// The goal of the cases `rows`: their truth (untargeted) or target maps, one-hot.
     fn goal(&self, rows: &[usize]) -> mira_attack::Result<Goal<Tensor<4>>> {
         let refs: Vec<&[u8]> = rows
@@ -87,7 +89,7 @@ impl SegJudge<'_> {
     }
 }
 
-impl Judge<4> for SegJudge<'_> {
+impl<M: SegModel> Judge<4> for SegJudge<'_, M> {
     fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
         let goal = self.goal(rows)?;
         Ok(match self.loss {
@@ -103,7 +105,7 @@ impl Judge<4> for SegJudge<'_> {
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
-        self.verdicts(rows, self.model.logits(x))
+        self.verdicts(rows, self.model.forward(x))
     }
 
     /// The cross-entropy objective of [`segmentation_objective`](mira_attack::segmentation_objective),
@@ -136,7 +138,7 @@ impl Judge<4> for SegJudge<'_> {
     }
 }
 
-impl SegJudge<'_> {
+impl<M: SegModel> SegJudge<'_, M> {
     /// Verdicts of the cases `rows` from their logits.
     fn verdicts(&self, rows: &[usize], logits: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
         let pred = argmax_labels(logits);

@@ -11,6 +11,7 @@ mod min_norm;
 mod models;
 mod outputs;
 mod probe;
+mod seg_net;
 mod spec;
 mod validate;
 
@@ -37,6 +38,7 @@ pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub(crate) use models::{UnetTraining, train_and_save_unet};
 pub use outputs::{model_groups, write_comparison, write_report};
 pub use probe::{SegProbe, probe_segmenter};
+pub use seg_net::{OnnxSeg, SegNet, SegNetInfo};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
     SweepSpec,
@@ -218,7 +220,7 @@ impl Task for Segmentation {
         if !p.cell.pictures {
             return Vec::new();
         }
-        let mut batches: Vec<usize> = Cell::example_cases(records)
+        let mut batches: Vec<usize> = Cell::<UNet>::example_cases(records)
             .into_iter()
             .flatten()
             .map(|(_, case)| case / p.batch_size)
