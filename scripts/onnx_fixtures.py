@@ -8,7 +8,9 @@ dynamic batch), checked against ONNX Runtime, and stored beside:
   NAME.ort.f32              ONNX Runtime's output on it
   NAME.grad.f32             PyTorch's input gradient of sum(output * w), w seeded (NAME.w.f32)
   NAME.w.f32                those weights
-and unsupported.onnx, a model with an operator Mira does not run (CumSum).
+and unsupported.onnx, a model with an operator Mira does not run (CumSum); reference_unet.onnx
+and .safetensors (the reference UNet2d at width 8, the same weights both ways) and
+bench_unet_w16.onnx (the b1 benchmark's UNet2d), which need ../shared/bench beside the repo.
 
 Run with (versions pinned; a virtual environment outside the repository):
   python -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install torch==2.15.0 onnx==1.23.2 \
@@ -182,6 +184,41 @@ def main(out):
         print(name, shape, "->", y_ort.shape, sorted({n.op_type for n in onnx.load(str(path)).graph.node}))
 
 
+def reference_unets(out):
+    """The reference UNet2d of ../shared/bench/reference_models.py: at width 8 as ONNX and as
+    safetensors (Mira's torch-weights import) with the same weights, so the two paths can be
+    compared; at width 16 (the b1 benchmark's network) as ONNX only, for `mira bench`."""
+    shared = pathlib.Path(__file__).resolve().parents[2] / "shared" / "bench"
+    sys.path.insert(0, str(shared))
+    from reference_models import UNet2d
+    from safetensors.torch import save_file
+
+    for w, name, weights in [(8, "reference_unet", True), (16, "bench_unet_w16", False)]:
+        torch.manual_seed(200 + w)
+        net = UNet2d(cin=4, classes=4, w=w).eval()
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+        x = torch.rand(2, 4, 32, 32)
+        path = out / f"{name}.onnx"
+        torch.onnx.export(
+            net, (x,), str(path), opset_version=OPSET, dynamo=False,
+            input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch", 2: "h", 3: "w"},
+                          "output": {0: "batch", 2: "h", 3: "w"}},
+        )
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert np.abs(sess.run(None, {"input": x.numpy()})[0] - net(x).detach().numpy()).max() < 1e-4
+        if weights:
+            state = {k: v.contiguous() for k, v in net.state_dict().items()
+                     if not k.endswith("num_batches_tracked")}
+            save_file(state, str(out / f"{name}.safetensors"))
+        print(name, "width", w)
+
+
 def unsupported(out):
     torch.onnx.export(
         CumSum(), (torch.rand(1, 4),), str(out / "unsupported.onnx"), opset_version=OPSET,
@@ -193,3 +230,4 @@ if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "crates/mira-onnx/tests/fixtures"
     main(target)
     unsupported(pathlib.Path(target))
+    reference_unets(pathlib.Path(target))

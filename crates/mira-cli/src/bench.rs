@@ -201,7 +201,11 @@ pub fn main(a: Args) -> Result<()> {
     for r in &rows {
         let ratio = reference
             .as_ref()
-            .and_then(|rs| rs.iter().find(|p| p.workload == r.workload))
+            .and_then(|rs| {
+                // The ONNX export of b1's UNet is timed against PyTorch's b1.
+                let twin = r.workload.replace("b1_onnx_", "b1_");
+                rs.iter().find(|p| p.workload == twin)
+            })
             .map_or(String::new(), |p| {
                 format!(
                     "; PyTorch {:.2} ms → {:.2}x PyTorch speed",

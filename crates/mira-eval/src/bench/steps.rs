@@ -6,6 +6,9 @@
 //! parameter to `reference_models.py`):
 //! - `b1_unet_attack_step`: UNet2d (483,636 parameters), batch 8 × 4 × 128², frozen weights:
 //!   forward, cross-entropy, input gradient, sign step, clipped.
+//! - `b1_onnx_unet_attack_step`: the same step on the same UNet2d exported to ONNX
+//!   (`mira-onnx/tests/fixtures/bench_unet_w16.onnx`), run by Mira's ONNX interpreter; its
+//!   PyTorch twin is b1's (skipped where the file is not beside the build).
 //! - `b3_unet_train_step`: the same UNet, one Adam step on cross-entropy (training mode).
 //!
 //! 3D attack steps (batch 4 × 1 × 64³, frozen weights, input gradient only):
@@ -90,6 +93,11 @@ pub fn bench_attack_steps(
     let mut rows = Vec::new();
     if want("b1_unet_attack_step") {
         rows.push(b1(&dev, warmup, iters)?);
+    }
+    let onnx = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mira-onnx/tests/fixtures/bench_unet_w16.onnx");
+    if want("b1_onnx_unet_attack_step") && onnx.is_file() {
+        rows.push(b1_onnx(&onnx, &dev, warmup, iters)?);
     }
     let mut push = |name: &str, params: usize, f: &dyn Objective<5>| {
         if want(name) {
@@ -185,6 +193,31 @@ fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
         min_ms,
         samples_per_s: 8.0 / (median_ms / 1e3),
         params: torch_param_count(&unet),
+    })
+}
+
+/// b1's step on the ONNX export of the same UNet2d.
+fn b1_onnx(path: &std::path::Path, dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
+    let (net, _) = crate::tasks::segmentation::SegNet::load(path)?;
+    let (x, t) = unet_batch(dev)?;
+    let f =
+        mira_attack::segmentation_objective(&net, mira_attack::Goal::Untargeted { truth: t }, 1.0);
+    let (median_ms, min_ms) = time(
+        || {
+            let (_, g) = f.value_and_grad(x.clone());
+            let adv = (x.clone() + g.sign() * 0.01).clamp(0.0, 1.0);
+            let _ = adv.into_data();
+        },
+        warmup,
+        iters,
+    );
+    let model = mira_onnx::OnnxModel::from_file(path)?;
+    Ok(BenchRow {
+        workload: "b1_onnx_unet_attack_step".into(),
+        median_ms,
+        min_ms,
+        samples_per_s: 8.0 / (median_ms / 1e3),
+        params: model.parameter_count(),
     })
 }
 

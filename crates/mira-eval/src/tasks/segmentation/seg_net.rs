@@ -159,3 +159,83 @@ impl Forward<4, 4> for SegNet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference UNet2d (width 8) loaded two ways with the same weights, PyTorch's
+    //! safetensors through Mira's import and its ONNX export through the interpreter: the same
+    //! logits, and FGSM and PGD cells that give the same records.
+
+    use std::path::PathBuf;
+
+    use mira_attack::{AttackSpec, FgsmConfig, Norm, PgdConfig};
+    use mira_data::BrainPhantomConfig;
+    use mira_nn::UNetConfig;
+
+    use super::*;
+    use crate::cells::CellId;
+    use crate::tasks::segmentation::Cell;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../mira-onnx/tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn the_onnx_export_of_the_reference_unet_attacks_like_the_imported_weights() {
+        let dev = mira_nn::default_device();
+        let cfg = UNetConfig::new().with_base_width(8);
+        let unet =
+            mira_nn::load_torch_unet(&fixture("reference_unet.safetensors"), &cfg, &dev).unwrap();
+        let (onnx, info) = SegNet::load(&fixture("reference_unet.onnx")).unwrap();
+        assert_eq!((info.in_channels, info.classes, info.multiple), (4, 4, 1));
+        let test = BrainPhantomConfig {
+            size: 32,
+            ..Default::default()
+        }
+        .generate(4, 0, 6)
+        .unwrap();
+        let refs: Vec<_> = test.items.iter().collect();
+        let x = images_to_tensor(&refs, &dev).unwrap();
+        let (a, b) = (
+            mira_nn::tensor_to_vec(unet.forward(x.clone())),
+            mira_nn::tensor_to_vec(onnx.try_logits(x).unwrap()),
+        );
+        let range = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff < 1e-5 * range,
+            "logits differ by {diff} (range {range})"
+        );
+
+        let clean = onnx.predict_labels(&test, 3).unwrap();
+        assert_eq!(clean, mira_train::predict_labels(&unet, &test, 3).unwrap());
+        let specs = [
+            AttackSpec::Fgsm(FgsmConfig),
+            AttackSpec::Pgd(PgdConfig {
+                steps: 5,
+                ..Default::default()
+            }),
+        ];
+        for spec in &specs {
+            let id = CellId {
+                model: "m",
+                attack: "a",
+                norm: Norm::Linf,
+                epsilon: 0.03,
+                batch_size: 3,
+                seed: 7,
+            };
+            let run =
+                |records: Vec<mira_report::SegRecord>| serde_json::to_string(&records).unwrap();
+            let mine = Cell::untargeted(id, &unet, spec).run(&test, &clean, &mut |_| {});
+            let theirs = Cell::untargeted(id, &onnx, spec).run(&test, &clean, &mut |_| {});
+            assert_eq!(run(mine.unwrap()), run(theirs.unwrap()), "{spec:?}");
+        }
+    }
+}
