@@ -173,12 +173,17 @@ fn unet_batch(dev: &Device) -> Result<(Tensor<4>, Tensor<4>)> {
     Ok((x, mira_nn::one_hot(&maps, 4, 128, 128, dev)?))
 }
 
-fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
-    let unet = mira_nn::UNetConfig::new().init_seeded(0, dev)?;
+/// b1's step on `model`: cross-entropy, input gradient, sign step, clipped, forced to the host.
+fn seg_step<M: Forward<4, 4> + burn::module::Module>(
+    model: &M,
+    dev: &Device,
+    warmup: usize,
+    iters: usize,
+) -> Result<(f64, f64)> {
     let (x, t) = unet_batch(dev)?;
     let f =
-        mira_attack::segmentation_objective(&unet, mira_attack::Goal::Untargeted { truth: t }, 1.0);
-    let (median_ms, min_ms) = time(
+        mira_attack::segmentation_objective(model, mira_attack::Goal::Untargeted { truth: t }, 1.0);
+    Ok(time(
         || {
             let (_, g) = f.value_and_grad(x.clone());
             let adv = (x.clone() + g.sign() * 0.01).clamp(0.0, 1.0);
@@ -186,39 +191,31 @@ fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
         },
         warmup,
         iters,
-    );
-    Ok(BenchRow {
-        workload: "b1_unet_attack_step".into(),
+    ))
+}
+
+fn row(workload: &str, (median_ms, min_ms): (f64, f64), batch: f64, params: usize) -> BenchRow {
+    BenchRow {
+        workload: workload.into(),
         median_ms,
         min_ms,
-        samples_per_s: 8.0 / (median_ms / 1e3),
-        params: torch_param_count(&unet),
-    })
+        samples_per_s: batch / (median_ms / 1e3),
+        params,
+    }
+}
+
+fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
+    let unet = mira_nn::UNetConfig::new().init_seeded(0, dev)?;
+    let t = seg_step(&unet, dev, warmup, iters)?;
+    Ok(row("b1_unet_attack_step", t, 8.0, torch_param_count(&unet)))
 }
 
 /// b1's step on the ONNX export of the same UNet2d.
 fn b1_onnx(path: &std::path::Path, dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
     let (net, _) = crate::tasks::segmentation::SegNet::load(path)?;
-    let (x, t) = unet_batch(dev)?;
-    let f =
-        mira_attack::segmentation_objective(&net, mira_attack::Goal::Untargeted { truth: t }, 1.0);
-    let (median_ms, min_ms) = time(
-        || {
-            let (_, g) = f.value_and_grad(x.clone());
-            let adv = (x.clone() + g.sign() * 0.01).clamp(0.0, 1.0);
-            let _ = adv.into_data();
-        },
-        warmup,
-        iters,
-    );
-    let model = mira_onnx::OnnxModel::from_file(path)?;
-    Ok(BenchRow {
-        workload: "b1_onnx_unet_attack_step".into(),
-        median_ms,
-        min_ms,
-        samples_per_s: 8.0 / (median_ms / 1e3),
-        params: model.parameter_count(),
-    })
+    let t = seg_step(&net, dev, warmup, iters)?;
+    let params = mira_onnx::OnnxModel::from_file(path)?.parameter_count();
+    Ok(row("b1_onnx_unet_attack_step", t, 8.0, params))
 }
 
 fn b3(warmup: usize, iters: usize) -> Result<BenchRow> {

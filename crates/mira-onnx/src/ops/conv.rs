@@ -250,34 +250,22 @@ pub(crate) fn conv_transpose(ctx: &Ctx<'_>) -> Result<FTensor> {
     if xd[2..].contains(&0) {
         return Err(ctx.err("an empty input"));
     }
+    macro_rules! transposed {
+        ($n:literal, $rank:ident, $f:path) => {{
+            let o = ConvTransposeOptions::<$n>::new(
+                arr(&win.strides),
+                arr(&win.begin),
+                arr(&out_pad),
+                arr(&win.dilations),
+                groups,
+            );
+            FTensor::$rank($f(x.into_rank()?, w.into_rank()?, bias, o))
+        }};
+    }
     Ok(if n == 2 {
-        let o = ConvTransposeOptions::new(
-            arr(&win.strides),
-            arr(&win.begin),
-            arr(&out_pad),
-            arr(&win.dilations),
-            groups,
-        );
-        FTensor::R4(fast_conv::conv_transpose2d(
-            x.into_rank()?,
-            w.into_rank()?,
-            bias,
-            o,
-        ))
+        transposed!(2, R4, fast_conv::conv_transpose2d)
     } else {
-        let o = ConvTransposeOptions::new(
-            arr(&win.strides),
-            arr(&win.begin),
-            arr(&out_pad),
-            arr(&win.dilations),
-            groups,
-        );
-        FTensor::R5(fast_conv::conv_transpose3d(
-            x.into_rank()?,
-            w.into_rank()?,
-            bias,
-            o,
-        ))
+        transposed!(3, R5, fast_conv::conv_transpose3d)
     })
 }
 
