@@ -91,6 +91,23 @@ impl Window {
             .collect()
     }
 
+    /// A pooling window: it fits the padded input, and no pad exceeds half the window (as
+    /// ONNX requires; burn's pooling would misbehave otherwise).
+    fn check_pool(&self, ctx: &Ctx<'_>, spatial: &[usize]) -> Result<()> {
+        self.output(ctx, spatial)?;
+        let kernels = self.kernel.iter().chain(&self.kernel);
+        if self
+            .begin
+            .iter()
+            .chain(&self.end)
+            .zip(kernels)
+            .any(|(p, k)| p * 2 > *k)
+        {
+            return Err(ctx.err("pads larger than half the window"));
+        }
+        Ok(())
+    }
+
     fn symmetric(&self) -> bool {
         self.begin == self.end
     }
@@ -281,16 +298,7 @@ pub(crate) fn max_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     }
     let win = window(ctx, kernel_of(ctx, 2, None)?, &xd[2..])?;
     let ceil = ctx.int("ceil_mode", 0)? != 0;
-    win.output(ctx, &xd[2..])?;
-    if win
-        .begin
-        .iter()
-        .chain(&win.end)
-        .zip(win.kernel.iter().chain(&win.kernel))
-        .any(|(p, k)| p * 2 > *k)
-    {
-        return Err(ctx.err("pads larger than half the window"));
-    }
+    win.check_pool(ctx, &xd[2..])?;
     let x = x.into_rank::<4>()?;
     let plain = win.begin == [0, 0] && win.end == [0, 0] && win.dilations == [1, 1] && !ceil;
     Ok(FTensor::R4(if plain {
@@ -319,16 +327,7 @@ pub(crate) fn avg_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     if win.dilations != [1, 1] {
         return Err(ctx.unsupported("dilated average pooling"));
     }
-    win.output(ctx, &xd[2..])?;
-    if win
-        .begin
-        .iter()
-        .chain(&win.end)
-        .zip(win.kernel.iter().chain(&win.kernel))
-        .any(|(p, k)| p * 2 > *k)
-    {
-        return Err(ctx.err("pads larger than half the window"));
-    }
+    win.check_pool(ctx, &xd[2..])?;
     let o = AvgPoolOptions::new(arr(&win.kernel))
         .with_stride(arr(&win.strides))
         .with_padding_pairs([(win.begin[0], win.end[0]), (win.begin[1], win.end[1])])
