@@ -155,6 +155,7 @@ pub fn main(a: Args) -> Result<()> {
             residual: None,
             defence: Default::default(),
             torch_weights: None,
+            onnx: None,
         }],
         attacks: vec![entry(&a)?],
         sweep: SweepSpec {

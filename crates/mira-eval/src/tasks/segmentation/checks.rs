@@ -77,7 +77,7 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
 /// at the largest budget.
 pub(crate) fn probes(
     exp: &SegExperiment,
-    models: &[mira_nn::UNet],
+    models: &[crate::tasks::segmentation::SegNet],
     test: &SegDataset,
 ) -> Result<Vec<Warning>> {
     let mut warnings = Vec::new();

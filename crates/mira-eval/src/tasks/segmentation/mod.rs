@@ -21,7 +21,6 @@ use mira_attack::{AttackSpec, Bounds, LpBall};
 use mira_data::SegDataset;
 use mira_nn::UNet;
 use mira_report::{SegRecord, SummaryRow, to_markdown};
-use mira_train::predict_labels;
 
 use crate::cells::CellAttack;
 use crate::cells::CellId;
@@ -49,7 +48,7 @@ pub struct Segmentation;
 
 /// The test slices, the evaluation copies of the models and the attacks of a segmentation run.
 pub struct SegReady {
-    models: Vec<UNet>,
+    models: Vec<SegNet>,
     test: SegDataset,
     specs: Vec<Option<AttackSpec>>,
     /// Clean predictions per model, computed before the model's first cell runs.
@@ -76,7 +75,7 @@ pub(crate) fn attack_specs(exp: &SegExperiment) -> Result<Vec<Option<AttackSpec>
 }
 
 /// The computational view of a planned cell.
-fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a> {
+fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a, SegNet> {
     let (exp, ready, c) = (run.spec, run.ready, &p.cell);
     let attack = &exp.attacks[c.ai];
     Cell {
@@ -184,11 +183,7 @@ impl Task for Segmentation {
         ready.clean.ensure(mi, || {
             let name = &run.spec.models[mi].name;
             progress(RunEvent::Phase(format!("clean predictions of {name}")));
-            Ok(predict_labels(
-                &ready.models[mi],
-                &ready.test,
-                run.spec.sweep.batch_size,
-            )?)
+            ready.models[mi].predict_labels(&ready.test, run.spec.sweep.batch_size)
         })?;
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! The UNets of a segmentation experiment: PyTorch weights imported, checkpoints loaded, or
-//! architectures trained here (with their defence) and saved under `out/models/NAME`.
+//! The networks of a segmentation experiment: ONNX models and PyTorch weights imported,
+//! checkpoints loaded, or architectures trained here (with their defence) and saved under
+//! `out/models/NAME`.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use mira_train::train_defended;
 
 use crate::Result;
 use crate::run::{Setup, mix};
-use crate::tasks::segmentation::SegExperiment;
+use crate::tasks::segmentation::{SegExperiment, SegNet};
 
 /// Loads, imports or trains every model of `exp` in file order, pinning each one's weights.
 ///
@@ -23,10 +24,28 @@ pub(crate) fn models(
     train: &SegDataset,
     val: &SegDataset,
     setup: &mut Setup<'_, SegExperiment>,
-) -> Result<Vec<UNet>> {
+) -> Result<Vec<SegNet>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
         let arch = entry.unet(train.channels(), train.n_labels());
+        if let Some(path) = &entry.onnx {
+            setup.phase(format!("loading the ONNX model {}", entry.name));
+            let (net, info) = SegNet::load(path)?;
+            let (c, k) = (train.channels(), train.n_labels());
+            if (info.in_channels, info.classes) != (c, k) {
+                return Err(crate::EvalError::invalid(
+                    format!("models[{i}].onnx"),
+                    format!(
+                        "the model maps {} channels to {} classes; the data has {c} channels \
+                         and {k} classes",
+                        info.in_channels, info.classes
+                    ),
+                ));
+            }
+            setup.pin(i, &entry.name, path)?;
+            models.push(net);
+            continue;
+        }
         let model = if let Some(w) = &entry.torch_weights {
             setup.phase(format!("importing PyTorch weights of {}", entry.name));
             let model = mira_nn::load_torch_unet(w, &arch, &default_device())?;
@@ -45,7 +64,7 @@ pub(crate) fn models(
                 train_and_save_unet(&t, (train, val), dir, events)
             })?
         };
-        models.push(model);
+        models.push(SegNet::UNet(model));
     }
     Ok(models)
 }

@@ -154,13 +154,17 @@ pub struct ModelEntry {
     /// for the architecture given by `base_width` (plain, depth 3). Nothing is trained.
     #[serde(default)]
     pub torch_weights: Option<PathBuf>,
+    /// An ONNX segmentation model (`[B, C, H, W]` in, logits `[B, K, H, W]` out, C and K
+    /// declared; docs/models.md). Nothing is trained; no architecture keys or defence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<PathBuf>,
 }
 
 impl ModelEntry {
     /// The comparison group: models of one architecture (trained here) are compared with
     /// each other; checkpoints form one group.
     pub fn group(&self) -> String {
-        if self.checkpoint.is_some() {
+        if self.checkpoint.is_some() || self.onnx.is_some() {
             return "checkpoints".into();
         }
         let d = UNetConfig::new();
@@ -312,7 +316,7 @@ impl SegExperiment {
             relative_to(base, &mut f.path);
         }
         for m in &mut self.models {
-            for p in [&mut m.checkpoint, &mut m.torch_weights]
+            for p in [&mut m.checkpoint, &mut m.torch_weights, &mut m.onnx]
                 .into_iter()
                 .flatten()
             {

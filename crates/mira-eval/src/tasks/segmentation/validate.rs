@@ -54,7 +54,7 @@ impl SegExperiment {
         let needs_training = self
             .models
             .iter()
-            .any(|m| m.checkpoint.is_none() && m.torch_weights.is_none());
+            .any(|m| m.checkpoint.is_none() && m.torch_weights.is_none() && m.onnx.is_none());
         if needs_training && (self.data.train == 0 || self.data.val == 0) {
             return Err(inv(
                 "data.train",
@@ -69,6 +69,23 @@ impl SegExperiment {
             m.defence
                 .validate()
                 .map_err(|e| inv(format!("{f}.defence"), e.to_string()))?;
+            if let Some(o) = &m.onnx {
+                let others = m.checkpoint.is_some() || m.torch_weights.is_some();
+                let arch = m.base_width.is_some() || m.depth.is_some() || m.residual.is_some();
+                if others || arch || m.defence != Defence::None {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        "an ONNX model is used as it is: no checkpoint, torch_weights, \
+                         architecture keys or defence",
+                    ));
+                }
+                if !o.is_file() {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        format!("{} not found", o.display()),
+                    ));
+                }
+            }
             if let Some(w) = &m.torch_weights {
                 if m.checkpoint.is_some() || m.defence != Defence::None {
                     return Err(inv(
