@@ -11,8 +11,8 @@ use mira_eval::{
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Checkpoint folder written by `mira train`, or (with --input) an ONNX segmentation model
-    /// with input [B, C, H, W] and logits [B, K, H, W] (`--model` is the same flag).
+    /// Checkpoint folder written by `mira train`, or an ONNX segmentation model with input
+    /// [B, C, H, W] and logits [B, K, H, W] (`--model` is the same flag).
     #[arg(long, alias = "model")]
     pub checkpoint: PathBuf,
     /// Attack: apgd (the default: the strong one), fgsm, ifgsm, pgd, pgd_adamax, mifgsm,
@@ -123,17 +123,10 @@ pub fn main(a: Args) -> Result<()> {
             return Err(crate::InvalidInput(format!("{flag} needs --input")).into());
         }
     }
-    if a.checkpoint
+    let onnx = a
+        .checkpoint
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
-    {
-        return Err(crate::InvalidInput(
-            "an ONNX model is attacked on your files: add --input DIR (phantom slices and \
-             experiment files take UNet checkpoints so far)"
-                .into(),
-        )
-        .into());
-    }
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
     let norm: Norm = parse("norm", &a.norm)?;
     let toml_data = format!(
         "source = \"brain_mr_phantom\"\ntest = {}\ntrain = 0\nval = 0\n[phantom]\nsize = {}\n",
@@ -149,13 +142,13 @@ pub fn main(a: Args) -> Result<()> {
         training: Default::default(),
         models: vec![ModelEntry {
             name: "model".into(),
-            checkpoint: Some(a.checkpoint.clone()),
+            checkpoint: (!onnx).then(|| a.checkpoint.clone()),
             base_width: None,
             depth: None,
             residual: None,
             defence: Default::default(),
             torch_weights: None,
-            onnx: None,
+            onnx: onnx.then(|| a.checkpoint.clone()),
         }],
         attacks: vec![entry(&a)?],
         sweep: SweepSpec {

@@ -121,7 +121,7 @@ fn predict_writes_the_logits_onnx_runtime_gives_for_volumes_and_slices() {
 
 /// `mira attack --model MODEL.onnx --input DIR`: the files task with an ONNX model writes the
 /// run folder (records within budget, attacked Dice below clean, the written files, the
-/// report); an ONNX model without --input exits 2.
+/// report); on phantom slices a model whose classes are not the phantom's exits 2.
 #[test]
 fn attack_runs_an_onnx_model_on_files() {
     let d = tmp("attack");
@@ -179,6 +179,11 @@ fn attack_runs_an_onnx_model_on_files() {
         .arg(fixtures().join("monai_unet2d.onnx"))
         .output()
         .unwrap();
+    // On phantom slices (4 channels, 4 classes) a 3-class model is refused, naming why.
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--input"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("models[0].onnx") && err.contains("3 classes"),
+        "{err}"
+    );
 }
