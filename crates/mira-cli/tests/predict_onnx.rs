@@ -177,6 +177,8 @@ fn attack_runs_an_onnx_model_on_files() {
     let out = Command::new(env!("CARGO_BIN_EXE_mira"))
         .args(["attack", "--model"])
         .arg(fixtures().join("monai_unet2d.onnx"))
+        .arg("--out")
+        .arg(d.join("phantom"))
         .output()
         .unwrap();
     // On phantom slices (4 channels, 4 classes) a 3-class model is refused, naming why.
