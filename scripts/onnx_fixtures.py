@@ -14,7 +14,8 @@ bench_unet_w16.onnx (the b1 benchmark's UNet2d), which need ../shared/bench besi
 
 Run with (versions pinned; a virtual environment outside the repository):
   python -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install torch==2.15.0 onnx==1.23.2 \
-      onnxruntime==1.32.0 onnxscript monai==1.6.1
+      onnxruntime==1.32.0 onnxscript monai==1.6.1 torchvision==0.29.2 \
+      dynamic-network-architectures==0.4.4
   /tmp/onnxenv/bin/python scripts/onnx_fixtures.py crates/mira-onnx/tests/fixtures
 """
 
@@ -114,6 +115,39 @@ def monai_dynunet():
                    strides=[1, 2, 2], upsample_kernel_size=[2, 2], filters=[4, 8, 16])
 
 
+def nnunet_plainconv3d():
+    # nnU-Net v2's 3d_fullres network class (dynamic_network_architectures), small.
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    return PlainConvUNet(
+        input_channels=1, n_stages=3, features_per_stage=(4, 8, 16), conv_op=nn.Conv3d,
+        kernel_sizes=3, strides=(1, 2, 2), n_conv_per_stage=2, num_classes=2,
+        n_conv_per_stage_decoder=2, conv_bias=True, norm_op=nn.InstanceNorm3d,
+        norm_op_kwargs={"eps": 1e-5, "affine": True}, nonlin=nn.LeakyReLU,
+        nonlin_kwargs={"inplace": True})
+
+
+def resnet18_regressor():
+    # The ResNet-18 layout of torchvision (7x7 stem, max pool, 4 stages of 2 BasicBlocks with
+    # strided 1x1 downsampling, global average pool, linear) at widths 8/16/32/64 instead of
+    # 64..512 (45 MB), one input channel, one output: the usual image regressor, small.
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=1)
+    widths, inplanes, layers = [8, 16, 32, 64], 8, []
+    for i, w in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        down = nn.Sequential(nn.Conv2d(inplanes, w, 1, stride, bias=False), nn.BatchNorm2d(w)) \
+            if stride != 1 or inplanes != w else None
+        layers.append(nn.Sequential(BasicBlock(inplanes, w, stride, down), BasicBlock(w, w)))
+        inplanes = w
+    net.conv1 = nn.Conv2d(1, 8, 7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(8)
+    net.layer1, net.layer2, net.layer3, net.layer4 = layers
+    net.fc = nn.Linear(64, 1)
+    return net
+
+
 FIXTURES = {
     "cnn2d": (Cnn2d, (2, 4, 16, 16)),
     "reg3d": (Reg3d, (2, 1, 8, 8, 8)),
@@ -122,6 +156,8 @@ FIXTURES = {
     "monai_unet3d": (monai_unet3d, (2, 1, 16, 16, 16)),
     "monai_segresnet": (monai_segresnet, (1, 1, 16, 16, 16)),
     "monai_dynunet": (monai_dynunet, (1, 1, 16, 16, 16)),
+    "nnunet_plainconv3d": (nnunet_plainconv3d, (1, 1, 16, 16, 16)),
+    "resnet18_regressor": (resnet18_regressor, (2, 1, 64, 64)),
 }
 
 

@@ -1,5 +1,6 @@
 //! Every fixture of `scripts/onnx_fixtures.py` (random-weight PyTorch networks, three small
-//! ones of our own and MONAI 1.6.1's UNet 2D/3D, SegResNet and DynUNet, exported at opset 17
+//! ones of our own, MONAI 1.6.1's UNet 2D/3D, SegResNet and DynUNet, nnU-Net's PlainConvUNet and
+//! a ResNet-18-layout regressor, exported at opset 17
 //! with a dynamic batch): Mira's forward output equals ONNX Runtime 1.32.0's, and the input
 //! gradient of `sum(output · w)` equals PyTorch 2.15's autograd, on the stored input.
 
@@ -121,6 +122,19 @@ fn monai_segresnet_matches_onnx_runtime_and_pytorch_gradients() {
 #[test]
 fn monai_dynunet_matches_onnx_runtime_and_pytorch_gradients() {
     check("monai_dynunet");
+}
+
+/// nnU-Net v2's PlainConvUNet (dynamic_network_architectures 0.4.4), 3D.
+#[test]
+fn nnunet_plainconv_matches_onnx_runtime_and_pytorch_gradients() {
+    check("nnunet_plainconv3d");
+}
+
+/// The ResNet-18 layout (torchvision 0.29.2 blocks) as a one-output regressor: padded max
+/// pooling, residual additions, global pooling, Gemm.
+#[test]
+fn resnet18_regressor_matches_onnx_runtime_and_pytorch_gradients() {
+    check("resnet18_regressor");
 }
 
 #[test]
