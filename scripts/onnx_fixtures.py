@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 OPSET = 17
@@ -83,6 +84,31 @@ class Mlp(nn.Module):
         h = x.reshape(x.shape[0], 12) @ self.w + self.b
         h = torch.exp(-h * h / 2.0) - torch.sqrt(h * h + 1.0) / 3.0
         return h.reshape(-1, 2, 3).transpose(1, 2)
+
+
+class Transformerish(nn.Module):
+    """What 3D transformers (SwinUNETR) export besides convolutions: LayerNormalization,
+    padding (constant, reflect, edge), strided slices (patch merging), Mod in shape
+    arithmetic, a rank-7 window partition, batched MatMul, Softmax and Erf (GELU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(8)
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, x):  # x [B, 2, 6, 6, 8]
+        b, c, d, h, w = x.shape
+        y = self.norm(x)
+        y = F.pad(y, (0, 0, 1, 1, 1, 1), mode="constant", value=0.5)      # [B, 2, 8, 8, 8]
+        y = y + F.pad(x, (0, 0, 1, 1, 1, 1), mode="reflect")
+        y = y * F.pad(x, (0, 0, 1, 1, 1, 1), mode="replicate")
+        merged = torch.cat([y[:, :, 0::2, 0::2], y[:, :, 1::2, 1::2]], dim=-1)   # strided slices
+        pad = (3 - merged.shape[-1] % 3) % 3                                       # Mod
+        merged = F.pad(merged, (0, pad))
+        win = merged.reshape(b, c, 2, 2, 2, 2, -1)                                 # rank 7
+        attn = torch.softmax(win @ win.transpose(-1, -2) / 3.0, dim=-1) @ win
+        out = attn.reshape(b, c, 4, 4, -1)[..., :8]
+        return F.gelu(self.proj(out))
 
 
 def monai_unet2d():
@@ -158,6 +184,7 @@ FIXTURES = {
     "monai_dynunet": (monai_dynunet, (1, 1, 16, 16, 16)),
     "nnunet_plainconv3d": (nnunet_plainconv3d, (1, 1, 16, 16, 16)),
     "resnet18_regressor": (resnet18_regressor, (2, 1, 64, 64)),
+    "transformerish": (Transformerish, (2, 2, 6, 6, 8)),
 }
 
 

@@ -9,7 +9,7 @@
 //! to the input; initialisers are constants. Integer values (shapes, axes, indices) are
 //! computed on the host, so exported shape arithmetic never reaches the device.
 //!
-//! Values have rank 1 to 6; an ONNX scalar is kept as a one-element rank-1 tensor.
+//! Values have rank 1 to 8; an ONNX scalar is kept as a one-element rank-1 tensor.
 //! [`ops::SUPPORTED`] lists the operators; anything else is refused when the model is
 //! prepared, naming the operator, the node and the opset.
 

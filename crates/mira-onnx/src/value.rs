@@ -1,4 +1,4 @@
-//! Values flowing through a graph: float tensors of any rank 1–6 on a burn device (tracked by
+//! Values flowing through a graph: float tensors of any rank 1–8 on a burn device (tracked by
 //! autodiff where the input is), and integer tensors on the host (shapes, indices, axes),
 //! which the interpreter computes directly: shape arithmetic never reaches the device.
 
@@ -7,7 +7,7 @@ use burn::prelude::*;
 use crate::error::{OnnxError, Result};
 use crate::model::{HostData, HostTensor};
 
-/// A float tensor of rank 1 to 6.
+/// A float tensor of rank 1 to 8.
 #[derive(Debug, Clone)]
 pub enum FTensor {
     /// Rank 1.
@@ -22,6 +22,10 @@ pub enum FTensor {
     R5(Tensor<5>),
     /// Rank 6.
     R6(Tensor<6>),
+    /// Rank 7 (window partitions of 3D transformers).
+    R7(Tensor<7>),
+    /// Rank 8.
+    R8(Tensor<8>),
 }
 
 /// Applies `$e` (an expression of `$t`, a `Tensor<D>` of any rank) and keeps the rank.
@@ -36,6 +40,8 @@ macro_rules! map_rank {
             $crate::FTensor::R4($t) => $crate::FTensor::R4($e),
             $crate::FTensor::R5($t) => $crate::FTensor::R5($e),
             $crate::FTensor::R6($t) => $crate::FTensor::R6($e),
+            $crate::FTensor::R7($t) => $crate::FTensor::R7($e),
+            $crate::FTensor::R8($t) => $crate::FTensor::R8($e),
         }
     };
 }
@@ -50,6 +56,8 @@ macro_rules! with_rank {
             FTensor::R4($t) => $e,
             FTensor::R5($t) => $e,
             FTensor::R6($t) => $e,
+            FTensor::R7($t) => $e,
+            FTensor::R8($t) => $e,
         }
     };
 }
@@ -61,7 +69,7 @@ fn arr<const N: usize>(dims: &[usize]) -> [usize; N] {
     a
 }
 
-/// `t` reshaped to `dims` (any rank 1–6; the element count must match, checked by the caller).
+/// `t` reshaped to `dims` (any rank 1–8; the element count must match, checked by the caller).
 fn reshape_from<const R: usize>(t: Tensor<R>, dims: &[usize]) -> Result<FTensor> {
     Ok(match dims.len() {
         1 => FTensor::R1(t.reshape(arr::<1>(dims))),
@@ -70,9 +78,11 @@ fn reshape_from<const R: usize>(t: Tensor<R>, dims: &[usize]) -> Result<FTensor>
         4 => FTensor::R4(t.reshape(arr::<4>(dims))),
         5 => FTensor::R5(t.reshape(arr::<5>(dims))),
         6 => FTensor::R6(t.reshape(arr::<6>(dims))),
+        7 => FTensor::R7(t.reshape(arr::<7>(dims))),
+        8 => FTensor::R8(t.reshape(arr::<8>(dims))),
         n => {
             return Err(OnnxError::Input(format!(
-                "rank {n} is not supported (1 to 6)"
+                "rank {n} is not supported (1 to 8)"
             )));
         }
     })
@@ -89,10 +99,10 @@ impl FTensor {
         with_rank!(self, t => t.dims().len())
     }
 
-    /// The same values in shape `dims` (rank 1–6; a scalar is kept as rank 1).
+    /// The same values in shape `dims` (rank 1–8; a scalar is kept as rank 1).
     ///
     /// # Errors
-    /// A different number of elements, or a rank outside 1–6.
+    /// A different number of elements, or a rank outside 1–8.
     pub fn reshape(self, dims: &[usize]) -> Result<FTensor> {
         let have: usize = self.dims().iter().product();
         let want: usize = dims.iter().product();
@@ -109,7 +119,7 @@ impl FTensor {
     /// Leading axes of size 1 up to rank `r` (numpy broadcasting's alignment).
     ///
     /// # Errors
-    /// `r` above 6.
+    /// `r` above 8.
     pub fn lift(self, r: usize) -> Result<FTensor> {
         let d = self.dims();
         if d.len() >= r {
@@ -128,7 +138,7 @@ impl FTensor {
     /// A host tensor on `device`.
     ///
     /// # Errors
-    /// A rank outside 1–6 (a scalar becomes rank 1).
+    /// A rank outside 1–8 (a scalar becomes rank 1).
     pub fn from_host(values: &[f32], dims: &[usize], device: &Device) -> Result<FTensor> {
         let t = Tensor::<1>::from_floats(values, device);
         FTensor::R1(t).reshape(dims)

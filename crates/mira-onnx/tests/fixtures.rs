@@ -80,8 +80,10 @@ fn check(name: &str) {
         .zip(&reference)
         .filter(|(a, b)| b.abs() > 1e-4 * range && a.signum() != b.signum())
         .count();
+    eprintln!(
+        "{name}: forward {fe:.1e}, gradient {e:.1e} (relative to the reference's range), {flips} sign flips"
+    );
     assert_eq!(flips, 0, "{name}: FGSM directions differ from PyTorch's");
-    eprintln!("{name}: forward {fe:.1e}, gradient {e:.1e} (relative to the reference's range)");
     assert!(
         e < 1e-3,
         "{name}: input gradient differs from PyTorch's by {e:.2e} of its range"
@@ -135,6 +137,13 @@ fn nnunet_plainconv_matches_onnx_runtime_and_pytorch_gradients() {
 #[test]
 fn resnet18_regressor_matches_onnx_runtime_and_pytorch_gradients() {
     check("resnet18_regressor");
+}
+
+/// LayerNormalization, Pad (constant, reflect, edge), strided Slice, Mod in shape arithmetic,
+/// a rank-7 window partition, batched MatMul, Softmax, Erf: what 3D transformers export.
+#[test]
+fn transformer_operators_match_onnx_runtime_and_pytorch_gradients() {
+    check("transformerish");
 }
 
 #[test]

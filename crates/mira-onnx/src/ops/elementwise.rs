@@ -70,7 +70,7 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// Add, Sub, Mul, Div, Pow.
+/// Add, Sub, Mul, Div, Pow, Mod.
 pub(crate) fn binary(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
     let (a, b) = (ctx.input(0)?, ctx.input(1)?);
     let shape = broadcast(&a.dims(), &b.dims()).ok_or_else(|| {
@@ -87,23 +87,37 @@ pub(crate) fn binary(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
         ctx.floats(0).or_else(|_| as_float(ctx, 0))?,
         ctx.floats(1).or_else(|_| as_float(ctx, 1))?,
     );
-    let r = shape.len().max(1);
+    let op = ctx.node.op_type.as_str();
+    if op == "Mod" && ctx.int("fmod", 0)? == 0 {
+        return Err(ctx.unsupported("integer-style Mod (fmod = 0) on float tensors"));
+    }
+    Ok(vec![Value::Float(float_op(ctx, a, b, op)?)])
+}
+
+/// `a op b` with numpy broadcasting (the shapes are checked by the caller): Add, Sub, Mul,
+/// Div, Pow, Mod (C's fmod: the sign of `a`).
+pub(crate) fn float_op(ctx: &Ctx<'_>, a: FTensor, b: FTensor, op: &str) -> Result<FTensor> {
+    let r = a.rank().max(b.rank());
     let (a, b) = (a.lift(r)?, b.lift(r)?);
     macro_rules! pair {
         ($($v:ident),*) => {
             match (a, b) {
-                $((FTensor::$v(x), FTensor::$v(y)) => FTensor::$v(match ctx.node.op_type.as_str() {
+                $((FTensor::$v(x), FTensor::$v(y)) => FTensor::$v(match op {
                     "Add" => x + y,
                     "Sub" => x - y,
                     "Mul" => x * y,
                     "Div" => x / y,
+                    "Mod" => {
+                        let q = (x.clone() / y.clone()).sign() * (x.clone() / y.clone()).abs().floor();
+                        x - q * y
+                    }
                     _ => x.powf(y),
                 }),)*
                 _ => return Err(ctx.err("operands of different ranks")),
             }
         };
     }
-    Ok(vec![Value::Float(pair!(R1, R2, R3, R4, R5, R6))])
+    Ok(pair!(R1, R2, R3, R4, R5, R6, R7, R8))
 }
 
 /// An integer input used in float arithmetic (e.g. a shape divided into a float).
@@ -138,6 +152,10 @@ fn int_binary(ctx: &Ctx<'_>, a: &HostInts, b: &HostInts, shape: Vec<usize>) -> R
             "Mul" => x.wrapping_mul(y),
             "Div" if y == 0 => return Err(ctx.err("integer division by zero")),
             "Div" => x / y,
+            // fmod = 1: C's remainder (the sign of x); fmod = 0: the sign of the divisor.
+            "Mod" if y == 0 => return Err(ctx.err("integer modulo by zero")),
+            "Mod" if ctx.int("fmod", 0)? != 0 => x % y,
+            "Mod" => x.rem_euclid(y) + if y < 0 && x.rem_euclid(y) != 0 { y } else { 0 },
             _ => return Err(ctx.unsupported("integer Pow")),
         });
     }

@@ -14,6 +14,8 @@ fn matmul_same(ctx: &Ctx<'_>, a: FTensor, b: FTensor) -> Result<FTensor> {
         (FTensor::R4(a), FTensor::R4(b)) => FTensor::R4(a.matmul(b)),
         (FTensor::R5(a), FTensor::R5(b)) => FTensor::R5(a.matmul(b)),
         (FTensor::R6(a), FTensor::R6(b)) => FTensor::R6(a.matmul(b)),
+        (FTensor::R7(a), FTensor::R7(b)) => FTensor::R7(a.matmul(b)),
+        (FTensor::R8(a), FTensor::R8(b)) => FTensor::R8(a.matmul(b)),
         _ => return Err(ctx.err("matrix product of these ranks")),
     })
 }

@@ -5,6 +5,7 @@ mod conv;
 mod elementwise;
 mod linear;
 mod norm;
+mod pad;
 mod resize;
 mod shape;
 
@@ -36,14 +37,17 @@ pub const SUPPORTED: &[&str] = &[
     "GlobalAveragePool",
     "Identity",
     "InstanceNormalization",
+    "LayerNormalization",
     "LeakyRelu",
     "Log",
     "LogSoftmax",
     "MatMul",
     "MaxPool",
+    "Mod",
     "Mul",
     "Neg",
     "PRelu",
+    "Pad",
     "Pow",
     "ReduceMean",
     "ReduceSum",
@@ -205,13 +209,15 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
         "GlobalAveragePool" => one(conv::global_avg_pool(ctx)?),
         "BatchNormalization" => one(conv::batch_norm(ctx)?),
         "InstanceNormalization" => one(norm::instance_norm(ctx)?),
+        "LayerNormalization" => one(norm::layer_norm(ctx)?),
+        "Pad" => one(pad::pad(ctx)?),
         "PRelu" => one(norm::prelu(ctx)?),
         "Resize" | "Upsample" => one(resize::resize(ctx)?),
         "MatMul" => one(linear::matmul(ctx)?),
         "Gemm" => one(linear::gemm(ctx)?),
         "Softmax" | "LogSoftmax" => one(linear::softmax(ctx)?),
         "ReduceMean" | "ReduceSum" => one(linear::reduce(ctx)?),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" => elementwise::binary(ctx),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" => elementwise::binary(ctx),
         "Relu" | "Sigmoid" | "Tanh" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs" | "Erf"
         | "LeakyRelu" | "Elu" | "Clip" => one(elementwise::unary(ctx)?),
         "Identity" | "Dropout" => Ok(vec![ctx.input(0)?.clone()]),

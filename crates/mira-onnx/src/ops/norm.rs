@@ -57,5 +57,45 @@ pub(crate) fn prelu(ctx: &Ctx<'_>) -> Result<FTensor> {
             }
         };
     }
-    Ok(pair!(R1, R2, R3, R4, R5, R6))
+    Ok(pair!(R1, R2, R3, R4, R5, R6, R7, R8))
+}
+
+/// LayerNormalization: `(x − mean) / √(var + ε) · scale + bias` over the axes from `axis`
+/// (default −1) to the last, `scale` and `bias` broadcast to those axes.
+pub(crate) fn layer_norm(ctx: &Ctx<'_>) -> Result<FTensor> {
+    if ctx.node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(ctx.unsupported("the Mean and InvStdDev outputs"));
+    }
+    let x = ctx.floats(0)?;
+    let d = x.dims();
+    let axis = ctx.axis(ctx.int("axis", -1)?, d.len())?;
+    let (outer, inner) = (
+        d[..axis].iter().product::<usize>(),
+        d[axis..].iter().product::<usize>(),
+    );
+    let eps = ctx.float("epsilon", 1e-5)?;
+    let x2 = x.reshape(&[outer, inner])?.into_rank::<2>()?;
+    let mean = x2.clone().mean_dim(1);
+    let centred = x2 - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(1);
+    let y = FTensor::R2(centred / (var + eps).sqrt()).reshape(&d)?;
+    let scale = ctx.floats(1)?;
+    if broadcast(&d[axis..], &scale.dims()).as_deref() != Some(&d[axis..]) {
+        return Err(ctx.err(format!(
+            "scale {:?} does not fit the normalised axes {:?}",
+            scale.dims(),
+            &d[axis..]
+        )));
+    }
+    let y = crate::ops::elementwise::float_op(ctx, y, scale, "Mul")?;
+    match ctx.opt_floats(2)? {
+        Some(b) if broadcast(&d[axis..], &b.dims()).as_deref() == Some(&d[axis..]) => {
+            crate::ops::elementwise::float_op(ctx, y, b, "Add")
+        }
+        Some(b) => Err(ctx.err(format!(
+            "bias {:?} does not fit the normalised axes",
+            b.dims()
+        ))),
+        None => Ok(y),
+    }
 }

@@ -274,7 +274,7 @@ fn concat(ctx: &Ctx<'_>) -> Result<Value> {
             }
         };
     }
-    Ok(Value::Float(cat!(R1, R2, R3, R4, R5, R6)))
+    Ok(Value::Float(cat!(R1, R2, R3, R4, R5, R6, R7, R8)))
 }
 
 fn gather(ctx: &Ctx<'_>) -> Result<Value> {
@@ -399,37 +399,83 @@ fn slice(ctx: &Ctx<'_>) -> Result<Value> {
         return Err(ctx.err("starts, ends and axes differ in length"));
     }
     let steps = steps.unwrap_or_else(|| vec![1; axes.len()]);
-    let mut ranges: Vec<(usize, usize, usize)> = d.iter().map(|&n| (0, n, 1)).collect();
-    for (k, &a) in axes.iter().enumerate() {
-        let n = d[a] as i64;
-        if steps.get(k).copied() != Some(1)
-            && !(matches!(v, Value::Int(_)) && steps.get(k).is_some_and(|&s| s > 0))
-        {
-            return Err(ctx.unsupported("Slice with steps other than 1 on float tensors"));
-        }
-        let fix = |x: i64| (if x < 0 { x + n } else { x }).clamp(0, n) as usize;
-        let (s, e) = (fix(starts[k]), fix(ends[k]));
-        ranges[a] = (s, e.max(s), steps[k] as usize);
+    if steps.len() != axes.len() || steps.contains(&0) {
+        return Err(ctx.err(format!("steps {steps:?}: one non-zero step per axis")));
     }
-    let out: Vec<usize> = ranges
-        .iter()
-        .map(|&(s, e, st)| (e - s).div_ceil(st))
-        .collect();
+    // Per axis, the source indices kept (all of them where the axis is not sliced).
+    let mut picks: Vec<Vec<usize>> = d.iter().map(|&n| (0..n).collect()).collect();
+    for (k, &a) in axes.iter().enumerate() {
+        picks[a] = slice_indices(starts[k], ends[k], steps[k], d[a]);
+        if picks[a].is_empty() {
+            return Err(ctx.unsupported("a Slice that keeps nothing (empty tensors)"));
+        }
+    }
+    let out: Vec<usize> = picks.iter().map(Vec::len).collect();
     Ok(match v {
         Value::Int(i) => {
             let data = host_map(i, &out, |o| {
-                o.iter().zip(&ranges).map(|(x, r)| r.0 + x * r.2).collect()
+                o.iter().zip(&picks).map(|(&x, p)| p[x]).collect()
             });
             ints_value(out, data)
         }
         Value::Float(t) => {
             let mut y = t.clone();
-            for (a, &(s, e, _)) in ranges.iter().enumerate() {
-                if (s, e) != (0, d[a]) {
-                    y = crate::map_rank!(y, x => x.narrow(a, s, e - s));
+            for (a, p) in picks.iter().enumerate() {
+                let contiguous = p.windows(2).all(|w| w[1] == w[0] + 1);
+                if p.len() == d[a] && contiguous {
+                    continue;
                 }
+                y = if contiguous {
+                    crate::map_rank!(y, x => x.narrow(a, p[0], p.len()))
+                } else {
+                    crate::map_rank!(y, x => {
+                        let ids: Vec<i64> = p.iter().map(|&i| i as i64).collect();
+                        let dev = x.device();
+                        x.select(a, Tensor::<1, Int>::from_ints(ids.as_slice(), &dev))
+                    })
+                };
             }
             Value::Float(y)
         }
     })
+}
+
+/// The indices ONNX's Slice keeps along an axis of `n` for `start`, `end`, `step` (negative
+/// values count from the end; out-of-range bounds are clamped; negative steps walk back).
+fn slice_indices(start: i64, end: i64, step: i64, n: usize) -> Vec<usize> {
+    let n = n as i64;
+    let norm = |x: i64| if x < 0 { x.saturating_add(n) } else { x };
+    let mut out = Vec::new();
+    if step > 0 {
+        let (s, e) = (norm(start).clamp(0, n), norm(end).clamp(0, n));
+        let mut i = s;
+        while i < e {
+            out.push(i as usize);
+            i = i.saturating_add(step);
+        }
+    } else {
+        let (s, e) = (norm(start).clamp(-1, n - 1), norm(end).clamp(-1, n - 1));
+        let mut i = s;
+        while i > e {
+            out.push(i as usize);
+            i = i.saturating_add(step);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_indices;
+
+    #[test]
+    fn slice_indices_follow_numpy() {
+        // numpy: a[0::2], a[1::2], a[::-1], a[-2:], a[5:100], a[3:1:-1] of a = arange(6)
+        assert_eq!(slice_indices(0, i64::MAX, 2, 6), [0, 2, 4]);
+        assert_eq!(slice_indices(1, i64::MAX, 2, 6), [1, 3, 5]);
+        assert_eq!(slice_indices(-1, i64::MIN, -1, 6), [5, 4, 3, 2, 1, 0]);
+        assert_eq!(slice_indices(-2, i64::MAX, 1, 6), [4, 5]);
+        assert!(slice_indices(5, 100, 1, 6) == [5]);
+        assert_eq!(slice_indices(3, 1, -1, 6), [3, 2]);
+    }
 }
