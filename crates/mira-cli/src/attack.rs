@@ -123,10 +123,7 @@ pub fn main(a: Args) -> Result<()> {
             return Err(crate::InvalidInput(format!("{flag} needs --input")).into());
         }
     }
-    let onnx = a
-        .checkpoint
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let onnx = mira_onnx::is_onnx_path(&a.checkpoint);
     let norm: Norm = parse("norm", &a.norm)?;
     let toml_data = format!(
         "source = \"brain_mr_phantom\"\ntest = {}\ntrain = 0\nval = 0\n[phantom]\nsize = {}\n",

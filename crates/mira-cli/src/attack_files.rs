@@ -76,10 +76,7 @@ pub fn main(a: &Args) -> Result<()> {
         checks: Default::default(),
     };
     exp.validate().map_err(|e| InvalidInput(e.to_string()))?;
-    let onnx = a
-        .checkpoint
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let onnx = mira_onnx::is_onnx_path(&a.checkpoint);
     if onnx && !a.checkpoint.is_file() {
         return Err(
             InvalidInput(format!("--model {}: no such file", a.checkpoint.display())).into(),

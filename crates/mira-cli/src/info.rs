@@ -18,7 +18,7 @@ pub struct Args {
 pub fn main(a: Args) -> Result<()> {
     let name = a.file.display().to_string();
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".onnx") {
+    if mira_onnx::is_onnx_path(&a.file) {
         return crate::info_onnx::main(&a.file);
     }
     if a.file.is_dir() {

@@ -26,3 +26,9 @@ pub use exec::OnnxNet;
 pub use info::{ModelInfo, model_info};
 pub use model::{Attr, HostData, HostTensor, Node, OnnxModel, ValueInfo};
 pub use value::{FTensor, HostInts, Value};
+
+/// Whether `path` names an ONNX file (extension `.onnx`, any case).
+pub fn is_onnx_path(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}

@@ -212,10 +212,9 @@ fn b1(dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
 
 /// b1's step on the ONNX export of the same UNet2d.
 fn b1_onnx(path: &std::path::Path, dev: &Device, warmup: usize, iters: usize) -> Result<BenchRow> {
-    let (net, _) = crate::tasks::segmentation::SegNet::load(path)?;
+    let (net, info) = crate::tasks::segmentation::SegNet::load(path)?;
     let t = seg_step(&net, dev, warmup, iters)?;
-    let params = mira_onnx::OnnxModel::from_file(path)?.parameter_count();
-    Ok(row("b1_onnx_unet_attack_step", t, 8.0, params))
+    Ok(row("b1_onnx_unet_attack_step", t, 8.0, info.parameters))
 }
 
 fn b3(warmup: usize, iters: usize) -> Result<BenchRow> {

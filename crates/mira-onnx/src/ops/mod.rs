@@ -67,6 +67,19 @@ pub const SUPPORTED: &[&str] = &[
     "Upsample",
 ];
 
+/// The entries `idx` of `t` along `axis`, in that order (repeats allowed): burn's `select`,
+/// whose backward adds each output's gradient back to its source.
+pub(crate) fn select_axis<const D: usize>(
+    t: burn::prelude::Tensor<D>,
+    axis: usize,
+    idx: &[usize],
+) -> burn::prelude::Tensor<D> {
+    use burn::prelude::{Int, Tensor};
+    let ids: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    let dev = t.device();
+    t.select(axis, Tensor::<1, Int>::from_ints(ids.as_slice(), &dev))
+}
+
 /// Whether `op` (default domain) is one of [`SUPPORTED`].
 pub fn is_supported(op: &str) -> bool {
     SUPPORTED.contains(&op)

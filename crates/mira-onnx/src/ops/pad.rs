@@ -5,14 +5,8 @@ use burn::prelude::*;
 
 use crate::error::Result;
 use crate::model::Attr;
-use crate::ops::Ctx;
+use crate::ops::{Ctx, select_axis};
 use crate::value::FTensor;
-
-fn select_axis<const D: usize>(t: Tensor<D>, axis: usize, idx: &[usize]) -> Tensor<D> {
-    let ids: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    let dev = t.device();
-    t.select(axis, Tensor::<1, Int>::from_ints(ids.as_slice(), &dev))
-}
 
 fn constant_pad<const D: usize>(
     t: Tensor<D>,

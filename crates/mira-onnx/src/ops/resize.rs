@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 use crate::error::Result;
 use crate::model::Attr;
-use crate::ops::Ctx;
+use crate::ops::{Ctx, select_axis};
 use crate::value::FTensor;
 
 /// How output coordinate `o` maps to an input coordinate along an axis of `n` → `m` values
@@ -20,12 +20,6 @@ fn source(mode: &str, o: usize, n: usize, m: usize, s: f64) -> f64 {
         "pytorch_half_pixel" if m <= 1 => 0.0,
         _ => (o + 0.5) / s - 0.5, // half_pixel, pytorch_half_pixel
     }
-}
-
-fn select_axis<const D: usize>(t: Tensor<D>, axis: usize, idx: &[usize]) -> Tensor<D> {
-    let ids: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    let dev = t.device();
-    t.select(axis, Tensor::<1, Int>::from_ints(ids.as_slice(), &dev))
 }
 
 fn weights_on<const D: usize>(w: &[f32], axis: usize, dev: &Device) -> Tensor<D> {

@@ -6,8 +6,8 @@ use burn::prelude::*;
 
 use crate::error::Result;
 use crate::model::{Attr, HostData};
-use crate::ops::Ctx;
-use crate::value::{FTensor, HostInts, Value, with_rank};
+use crate::ops::{Ctx, select_axis};
+use crate::value::{FTensor, HostInts, Value};
 
 fn ints_value(dims: Vec<usize>, data: Vec<i64>) -> Value {
     Value::Int(HostInts { dims, data })
@@ -311,12 +311,7 @@ fn gather(ctx: &Ctx<'_>) -> Result<Value> {
             ints_value(out, o)
         }
         Value::Float(t) => {
-            let ids: Vec<i64> = flat.iter().map(|&j| j as i64).collect();
-            let y = with_rank!(t.clone(), x => {
-                let dev = x.device();
-                let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), &dev);
-                FTensor::of(x.select(axis, ids))?
-            });
+            let y = crate::map_rank!(t.clone(), x => select_axis(x, axis, &flat));
             Value::Float(y.reshape(&out)?)
         }
     })
@@ -428,11 +423,7 @@ fn slice(ctx: &Ctx<'_>) -> Result<Value> {
                 y = if contiguous {
                     crate::map_rank!(y, x => x.narrow(a, p[0], p.len()))
                 } else {
-                    crate::map_rank!(y, x => {
-                        let ids: Vec<i64> = p.iter().map(|&i| i as i64).collect();
-                        let dev = x.device();
-                        x.select(a, Tensor::<1, Int>::from_ints(ids.as_slice(), &dev))
-                    })
+                    crate::map_rank!(y, x => select_axis(x, a, p))
                 };
             }
             Value::Float(y)

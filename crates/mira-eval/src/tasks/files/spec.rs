@@ -140,10 +140,7 @@ pub(crate) fn model_names(
 impl FilesExperiment {
     /// The model's name in records: its checkpoint folder's name, or the ONNX file's stem.
     pub fn model_name(&self) -> &str {
-        let onnx = self
-            .model
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+        let onnx = mira_onnx::is_onnx_path(&self.model);
         if onnx {
             self.model.file_stem()
         } else {

@@ -48,6 +48,8 @@ pub struct SegNetInfo {
     pub label_names: Vec<String>,
     /// Slices are zero-padded to a multiple of this (a UNet of depth d: 2^d; ONNX: 1).
     pub multiple: usize,
+    /// Parameter values (an ONNX model: its float initialisers).
+    pub parameters: usize,
 }
 
 impl SegNet {
@@ -72,10 +74,7 @@ impl SegNet {
         let dev = mira_nn::default_device();
         let invalid =
             |reason: String| EvalError::invalid("model", format!("{}: {reason}", path.display()));
-        if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
-        {
+        if mira_onnx::is_onnx_path(path) {
             let model = OnnxModel::from_file(path).map_err(|e| invalid(e.to_string()))?;
             let dim1 = |shape: &[Option<usize>]| (shape.len() == 4).then(|| shape[1]).flatten();
             let in_channels = model.inputs.first().and_then(|i| dim1(&i.shape));
@@ -87,6 +86,7 @@ impl SegNet {
                         .into(),
                 ));
             };
+            let parameters = model.parameter_count();
             let net = OnnxNet::new(model, &dev).map_err(|e| invalid(e.to_string()))?;
             let onnx = OnnxSeg {
                 net: Arc::new(net),
@@ -98,6 +98,7 @@ impl SegNet {
                 channel_names: Vec::new(),
                 label_names: Vec::new(),
                 multiple: 1,
+                parameters,
             };
             return Ok((SegNet::Onnx(onnx), info));
         }
@@ -109,6 +110,7 @@ impl SegNet {
             channel_names: meta.channel_names.clone(),
             label_names: meta.label_names.clone(),
             multiple: 1 << meta.unet.depth,
+            parameters: unet.num_params(),
         };
         Ok((SegNet::UNet(unet), info))
     }
