@@ -174,6 +174,49 @@ def resnet18_regressor():
     return net
 
 
+class SwinBackbone(nn.Module):
+    """MONAI's SwinTransformer (SwinUNETR's encoder: patch embedding, window attention with
+    relative position bias, shifted windows and their attention masks, patch merging). Window
+    4 on a 32³ input shifts the windows at both stages, so the export holds the mask
+    arithmetic (ScatterND, Equal, Not, Where, Expand). SwinUNETR itself is this encoder plus
+    convolutional blocks that the other fixtures cover; at its smallest it exports to 20 MB."""
+
+    def __init__(self):
+        super().__init__()
+        from monai.networks.nets.swin_unetr import SwinTransformer
+
+        self.vit = SwinTransformer(in_chans=1, embed_dim=6, window_size=(4, 4, 4),
+                                   patch_size=(2, 2, 2), depths=(2, 2, 2, 2),
+                                   num_heads=(1, 1, 2, 2))
+
+    def forward(self, x):
+        return self.vit(x, normalize=True)[4]
+
+
+class Ops3d(nn.Module):
+    """3D pooling (max and average, with padding and ceil mode), Split, Where, Einsum (the
+    attention forms), ReduceMax, Expand and GELU's tanh form."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.randn(1, 2, 1) * 0.5 + 1.0)
+
+    def forward(self, x):  # x [B, 2, 8, 8, 8]
+        a = F.max_pool3d(x, 2)
+        b = F.avg_pool3d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        c = F.max_pool3d(x, 3, stride=2, padding=1, ceil_mode=True)
+        d = F.avg_pool3d(x, 2, stride=2, padding=1, count_include_pad=True)[..., :4, :4, :4]
+        y = a + (b * c)[..., 1:, :4, 1:] - d                          # ceil mode gives 5
+        p, q = torch.split(y, [1, 1], dim=1)
+        m = torch.where(p > 0.6, p * 2.0, q)
+        t = torch.cat([m, y], dim=1).flatten(2)                       # [B, 3, 64]
+        att = torch.einsum("bcn,bdn->bcd", t, t).softmax(-1)
+        o = torch.einsum("bcd,bdn->bcn", att, t)
+        o = o - o.amax(dim=-1, keepdim=True)
+        s = self.scale.expand(x.shape[0], 2, 1)
+        return F.gelu(o[:, :2] * s, approximate="tanh")
+
+
 FIXTURES = {
     "cnn2d": (Cnn2d, (2, 4, 16, 16)),
     "reg3d": (Reg3d, (2, 1, 8, 8, 8)),
@@ -185,6 +228,8 @@ FIXTURES = {
     "nnunet_plainconv3d": (nnunet_plainconv3d, (1, 1, 16, 16, 16)),
     "resnet18_regressor": (resnet18_regressor, (2, 1, 64, 64)),
     "transformerish": (Transformerish, (2, 2, 6, 6, 8)),
+    "monai_swin_vit": (SwinBackbone, (1, 1, 32, 32, 32)),
+    "ops3d": (Ops3d, (2, 2, 8, 8, 8)),
 }
 
 
@@ -289,8 +334,62 @@ def unsupported(out):
     )
 
 
+def opset21(out):
+    """Operators the PyTorch exporter does not write at opset 17, built by hand at opset 21:
+    Conv → GroupNormalization (opset 21: scale and bias per channel) → Gelu (opset 20) →
+    Max(g, 0.3 g) → ReduceL2 over the width, beside ReduceMin, summed; the reference gradient
+    is PyTorch's on the same computation (F.group_norm, F.gelu, torch.maximum)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    torch.manual_seed(300)
+    w = torch.randn(6, 4, 3, 3) * 0.3
+    scale = torch.rand(6) + 0.5
+    bias = torch.rand(6) * 0.4 - 0.2
+    inits = [numpy_helper.from_array(a.numpy(), n) for a, n in
+             [(w, "w"), (scale, "scale"), (bias, "bias"), (torch.tensor([0.3]), "k")]]
+    inits.append(numpy_helper.from_array(np.array([3], dtype=np.int64), "axes"))
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("GroupNormalization", ["c", "scale", "bias"], ["g"], num_groups=3,
+                         epsilon=1e-5),
+        helper.make_node("Gelu", ["g"], ["e"]),
+        helper.make_node("Mul", ["e", "k"], ["ek"]),
+        helper.make_node("Max", ["e", "ek"], ["m"]),
+        helper.make_node("ReduceL2", ["m", "axes"], ["l2"], keepdims=1),
+        helper.make_node("ReduceMin", ["m", "axes"], ["mn"], keepdims=1),
+        helper.make_node("Sum", ["l2", "mn", "m"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "opset21",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4, 6, 6])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 6, 6, 6])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out / "opset21.onnx"))
+    x = torch.rand(2, 4, 6, 6)
+    y_ort = ort.InferenceSession(str(out / "opset21.onnx"),
+                                 providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    xg = x.clone().requires_grad_(True)
+    c = F.conv2d(xg, w, padding=1)
+    g = F.group_norm(c, 3, scale, bias, eps=1e-5)
+    e = F.gelu(g)
+    m = torch.maximum(e, e * 0.3)
+    y = m.norm(dim=3, keepdim=True) + m.amin(dim=3, keepdim=True) + m
+    assert np.abs(y.detach().numpy() - y_ort).max() < 1e-5
+    wl = torch.randn(y.shape, generator=torch.Generator().manual_seed(301))
+    (y * wl).sum().backward()
+    for n, a in [("input", x), ("ort", y_ort), ("grad", xg.grad), ("w", wl)]:
+        write(out / f"opset21.{n}.f32", np.asarray(a))
+    meta = {"input_shape": [2, 4, 6, 6], "output_shape": list(y_ort.shape), "opset": 21,
+            "torch": torch.__version__, "onnxruntime": ort.__version__, "onnx": onnx.__version__}
+    (out / "opset21.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print("opset21", sorted({n.op_type for n in nodes}))
+
+
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "crates/mira-onnx/tests/fixtures"
     main(target)
     unsupported(pathlib.Path(target))
     reference_unets(pathlib.Path(target))
+    opset21(pathlib.Path(target))

@@ -9,6 +9,18 @@ use crate::model::OnnxModel;
 use crate::ops::{self, Ctx, is_supported};
 use crate::value::{FTensor, Value};
 
+/// How an error caught as a panic inside an operator starts.
+pub const INTERNAL: &str = "internal error (inputs this operator does not check)";
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    let text = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_default();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// An ONNX model ready to run: its graph checked against the supported operators and its
 /// initialisers placed on a device once.
 ///
@@ -145,7 +157,14 @@ impl OnnxNet {
                 device: &device,
                 inputs,
             };
-            let outs = ops::run(&ctx)?;
+            // A panic inside burn on inputs an operator did not validate becomes an error
+            // that names the node (the CLI keeps the panic hook quiet).
+            let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ops::run(&ctx)))
+                .map_err(|p| OnnxError::Node {
+                node: node.name.clone(),
+                op: node.op_type.clone(),
+                reason: format!("{INTERNAL}: {}", panic_text(p.as_ref())),
+            })??;
             for (name, v) in node.outputs.iter().zip(outs) {
                 if !name.is_empty() {
                     values.insert(name.as_str(), v);

@@ -22,7 +22,7 @@ mod proto;
 mod value;
 
 pub use error::{OnnxError, Result};
-pub use exec::OnnxNet;
+pub use exec::{INTERNAL, OnnxNet};
 pub use info::{ModelInfo, model_info};
 pub use model::{Attr, HostData, HostTensor, Node, OnnxModel, ValueInfo};
 pub use value::{FTensor, HostInts, Value};

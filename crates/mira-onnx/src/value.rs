@@ -106,6 +106,16 @@ impl FTensor {
     pub fn reshape(self, dims: &[usize]) -> Result<FTensor> {
         let have: usize = self.dims().iter().product();
         let want: usize = dims.iter().product();
+        if self.dims() == dims {
+            return Ok(self);
+        }
+        if want == 0 {
+            // A rank-1 empty tensor (an omitted Resize roi, say) exists as it was made; no
+            // other empty shape does: burn has no empty tensors.
+            return Err(OnnxError::Input(format!(
+                "shape {dims:?} is empty (empty float tensors are not supported)"
+            )));
+        }
         if have != want {
             return Err(OnnxError::Input(format!(
                 "cannot reshape {:?} ({have} values) to {dims:?}",
@@ -128,6 +138,34 @@ impl FTensor {
         let mut dims = vec![1; r - d.len()];
         dims.extend(d);
         self.reshape(&dims)
+    }
+
+    /// The values broadcast (numpy rules, leading axes added) to `dims`.
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast to `dims`, or a rank above 8.
+    pub fn expand_to(self, dims: &[usize]) -> Result<FTensor> {
+        let d = self.dims();
+        let fits = d.len() <= dims.len()
+            && d.iter()
+                .rev()
+                .zip(dims.iter().rev())
+                .all(|(a, b)| a == b || *a == 1);
+        if !fits || dims.contains(&0) {
+            return Err(OnnxError::Input(format!(
+                "shape {d:?} does not broadcast to {dims:?} (empty tensors are not supported)"
+            )));
+        }
+        if d == dims {
+            return Ok(self);
+        }
+        let t = self.lift(dims.len())?;
+        Ok(with_rank!(t, x => {
+            let n = x.dims().len();
+            let mut shape = x.dims();
+            shape.copy_from_slice(&dims[..n]);
+            FTensor::of(x.expand(shape))?
+        }))
     }
 
     /// Its values on the host, in C order.
@@ -207,5 +245,18 @@ impl Value {
             Value::Float(t) => t.dims(),
             Value::Int(i) => i.dims.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FTensor;
+
+    #[test]
+    fn an_empty_vector_exists_but_no_other_empty_shape() {
+        let dev = mira_nn::default_device();
+        assert_eq!(FTensor::from_host(&[], &[0], &dev).unwrap().dims(), vec![0]);
+        assert!(FTensor::from_host(&[], &[2, 0], &dev).is_err());
+        assert!(FTensor::from_host(&[1.0], &[1, 0], &dev).is_err());
     }
 }

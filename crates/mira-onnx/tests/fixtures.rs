@@ -1,6 +1,7 @@
 //! Every fixture of `scripts/onnx_fixtures.py` (random-weight PyTorch networks, three small
 //! ones of our own, MONAI 1.6.1's UNet 2D/3D, SegResNet and DynUNet, nnU-Net's PlainConvUNet and
-//! a ResNet-18-layout regressor, exported at opset 17
+//! a ResNet-18-layout regressor, MONAI's SwinTransformer, 3D pooling and attention operators,
+//! exported at opset 17, and opset-21 operators built by hand
 //! with a dynamic batch): Mira's forward output equals ONNX Runtime 1.32.0's, and the input
 //! gradient of `sum(output · w)` equals PyTorch 2.15's autograd, on the stored input.
 
@@ -144,6 +145,27 @@ fn resnet18_regressor_matches_onnx_runtime_and_pytorch_gradients() {
 #[test]
 fn transformer_operators_match_onnx_runtime_and_pytorch_gradients() {
     check("transformerish");
+}
+
+/// MONAI's SwinTransformer (SwinUNETR's encoder) with shifted windows: the attention-mask
+/// arithmetic (ScatterND, Equal, Not, Where, Expand), relative position bias, patch merging.
+#[test]
+fn monai_swin_transformer_matches_onnx_runtime_and_pytorch_gradients() {
+    check("monai_swin_vit");
+}
+
+/// 3D max and average pooling (padding, ceil mode), Split, Greater/Where, Einsum, ReduceMax,
+/// Expand, tanh-form GELU.
+#[test]
+fn pooling_3d_and_attention_operators_match_onnx_runtime_and_pytorch_gradients() {
+    check("ops3d");
+}
+
+/// Opset-21 operators the PyTorch exporter does not write: GroupNormalization, Gelu, Max,
+/// Sum, ReduceL2, ReduceMin.
+#[test]
+fn opset_21_operators_match_onnx_runtime_and_pytorch_gradients() {
+    check("opset21");
 }
 
 #[test]

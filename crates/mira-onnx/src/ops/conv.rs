@@ -17,12 +17,12 @@ fn arr<const N: usize>(v: &[usize]) -> [usize; N] {
 }
 
 /// Spatial geometry of a windowed operator: kernel, strides, dilations, begin/end pads.
-struct Window {
-    kernel: Vec<usize>,
-    strides: Vec<usize>,
-    dilations: Vec<usize>,
-    begin: Vec<usize>,
-    end: Vec<usize>,
+pub(crate) struct Window {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub begin: Vec<usize>,
+    pub end: Vec<usize>,
 }
 
 fn positive(ctx: &Ctx<'_>, name: &str, v: Option<Vec<i64>>, n: usize) -> Result<Vec<usize>> {
@@ -33,7 +33,7 @@ fn positive(ctx: &Ctx<'_>, name: &str, v: Option<Vec<i64>>, n: usize) -> Result<
     Ok(v.iter().map(|&x| x as usize).collect())
 }
 
-fn window(ctx: &Ctx<'_>, kernel: Vec<usize>, spatial: &[usize]) -> Result<Window> {
+pub(crate) fn window(ctx: &Ctx<'_>, kernel: Vec<usize>, spatial: &[usize]) -> Result<Window> {
     let n = kernel.len();
     let strides = positive(ctx, "strides", ctx.ints("strides")?, n)?;
     let dilations = positive(ctx, "dilations", ctx.ints("dilations")?, n)?;
@@ -93,7 +93,7 @@ impl Window {
 
     /// A pooling window: it fits the padded input, and no pad exceeds half the window (as
     /// ONNX requires; burn's pooling would misbehave otherwise).
-    fn check_pool(&self, ctx: &Ctx<'_>, spatial: &[usize]) -> Result<()> {
+    pub(crate) fn check_pool(&self, ctx: &Ctx<'_>, spatial: &[usize]) -> Result<()> {
         self.output(ctx, spatial)?;
         let kernels = self.kernel.iter().chain(&self.kernel);
         if self
@@ -125,7 +125,11 @@ fn pad_zeros<const D: usize>(t: Tensor<D>, begin: &[usize], end: &[usize]) -> Te
     Tensor::zeros(out, &t.device()).slice_assign(ranges, t)
 }
 
-fn kernel_of(ctx: &Ctx<'_>, n: usize, weight_dims: Option<&[usize]>) -> Result<Vec<usize>> {
+pub(crate) fn kernel_of(
+    ctx: &Ctx<'_>,
+    n: usize,
+    weight_dims: Option<&[usize]>,
+) -> Result<Vec<usize>> {
     match (ctx.ints("kernel_shape")?, weight_dims) {
         (Some(k), _) => positive(ctx, "kernel_shape", Some(k), n),
         (None, Some(w)) => Ok(w[2..].to_vec()),
@@ -286,7 +290,7 @@ pub(crate) fn conv_transpose(ctx: &Ctx<'_>) -> Result<FTensor> {
     })
 }
 
-/// MaxPool (2D; 1D as 2D).
+/// MaxPool (2D here; 1D and 3D in `pool.rs`).
 pub(crate) fn max_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     if ctx.node.outputs.len() > 1 && !ctx.node.outputs[1].is_empty() {
         return Err(ctx.unsupported("the Indices output"));
@@ -294,7 +298,7 @@ pub(crate) fn max_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     let x = ctx.floats(0)?;
     let xd = x.dims();
     if xd.len() != 4 {
-        return Err(ctx.unsupported(format!("{}-D max pooling (2D only so far)", xd.len() - 2)));
+        return crate::ops::pool::max_pool_nd(ctx, x);
     }
     let win = window(ctx, kernel_of(ctx, 2, None)?, &xd[2..])?;
     let ceil = ctx.int("ceil_mode", 0)? != 0;
@@ -313,15 +317,12 @@ pub(crate) fn max_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     }))
 }
 
-/// AveragePool (2D).
+/// AveragePool (2D here; 1D and 3D in `pool.rs`).
 pub(crate) fn avg_pool(ctx: &Ctx<'_>) -> Result<FTensor> {
     let x = ctx.floats(0)?;
     let xd = x.dims();
     if xd.len() != 4 {
-        return Err(ctx.unsupported(format!(
-            "{}-D average pooling (2D only so far)",
-            xd.len() - 2
-        )));
+        return crate::ops::pool::avg_pool_nd(ctx, x);
     }
     let win = window(ctx, kernel_of(ctx, 2, None)?, &xd[2..])?;
     if win.dilations != [1, 1] {

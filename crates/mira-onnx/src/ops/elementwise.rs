@@ -8,7 +8,8 @@ use crate::map_rank;
 use crate::ops::Ctx;
 use crate::value::{FTensor, HostInts, Value};
 
-/// Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg, Abs, Erf, LeakyRelu, Elu, Clip.
+/// Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg, Abs, Erf, LeakyRelu, Elu, Gelu, Reciprocal,
+/// Softplus, HardSigmoid, HardSwish, Selu, Sin, Cos, Floor, Ceil, Sign, Clip.
 pub(crate) fn unary(ctx: &Ctx<'_>) -> Result<FTensor> {
     let x = ctx.floats(0)?;
     Ok(match ctx.node.op_type.as_str() {
@@ -31,8 +32,30 @@ pub(crate) fn unary(ctx: &Ctx<'_>) -> Result<FTensor> {
             map_rank!(x, t => activation::relu(t.clone())
                 - activation::relu(-(t.exp() - 1.0) * a))
         }
+        "Gelu" => match ctx.string("approximate", "none")?.as_str() {
+            "none" => map_rank!(x, t => activation::gelu(t)),
+            "tanh" => map_rank!(x, t => activation::gelu_approximate(t)),
+            other => return Err(ctx.unsupported(format!("approximate = {other}"))),
+        },
+        "Reciprocal" => map_rank!(x, t => t.recip()),
+        "Softplus" => map_rank!(x, t => activation::softplus(t, 1.0)),
+        "HardSigmoid" => {
+            let (a, b) = (ctx.float("alpha", 0.2)?, ctx.float("beta", 0.5)?);
+            map_rank!(x, t => activation::hard_sigmoid(t, f64::from(a), f64::from(b)))
+        }
+        "HardSwish" => map_rank!(x, t => activation::hard_swish(t)),
+        "Selu" => map_rank!(x, t => activation::selu(t)),
+        "Sin" => map_rank!(x, t => t.sin()),
+        "Cos" => map_rank!(x, t => t.cos()),
+        // Piecewise constant: a zero gradient, as in every framework.
+        "Floor" => map_rank!(x, t => t.floor()),
+        "Ceil" => map_rank!(x, t => t.ceil()),
+        "Sign" => map_rank!(x, t => t.sign()),
         "Clip" => {
             let (lo, hi) = clip_bounds(ctx)?;
+            if lo.is_nan() || hi.is_nan() || lo > hi {
+                return Err(ctx.err(format!("Clip bounds {lo} > {hi} (or NaN)")));
+            }
             map_rank!(x, t => t.clamp(lo, hi))
         }
         _ => return Err(ctx.unsupported("not an element-wise operator")),
@@ -68,6 +91,22 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
             _ => None,
         })
         .collect()
+}
+
+/// The flat index in a C-order array of shape `src` that numpy broadcasting puts at flat
+/// position `flat` of `shape` (`src` broadcasts to `shape`, checked by the caller).
+pub(crate) fn bcast_source(shape: &[usize], src: &[usize], flat: usize) -> usize {
+    let (mut rem, mut idx, mut stride) = (flat, 0, 1);
+    for k in (0..shape.len()).rev() {
+        let c = rem % shape[k];
+        rem /= shape[k];
+        if let Some(j) = (k + src.len()).checked_sub(shape.len()) {
+            let d = src[j];
+            idx += if d == 1 { 0 } else { c * stride };
+            stride *= d;
+        }
+    }
+    idx
 }
 
 /// Add, Sub, Mul, Div, Pow, Mod.
@@ -120,6 +159,47 @@ pub(crate) fn float_op(ctx: &Ctx<'_>, a: FTensor, b: FTensor, op: &str) -> Resul
     Ok(pair!(R1, R2, R3, R4, R5, R6, R7, R8))
 }
 
+/// Max, Min, Sum and Mean of any number of inputs, broadcast together (Max and Min give the
+/// gradient to the first of equal inputs).
+pub(crate) fn variadic(ctx: &Ctx<'_>) -> Result<FTensor> {
+    let n = ctx.node.inputs.len();
+    let mut acc = ctx.floats(0).or_else(|_| as_float(ctx, 0))?;
+    for i in 1..n {
+        let b = ctx.floats(i).or_else(|_| as_float(ctx, i))?;
+        let shape = broadcast(&acc.dims(), &b.dims()).ok_or_else(|| {
+            ctx.err(format!(
+                "shapes {:?} and {:?} do not broadcast",
+                acc.dims(),
+                b.dims()
+            ))
+        })?;
+        let (a, b) = (acc.expand_to(&shape)?, b.expand_to(&shape)?);
+        acc = match ctx.node.op_type.as_str() {
+            "Max" => pair_op(ctx, a, b, |x, y| x.max_pair(y))?,
+            "Min" => pair_op(ctx, a, b, |x, y| x.min_pair(y))?,
+            _ => float_op(ctx, a, b, "Add")?,
+        };
+    }
+    if ctx.node.op_type == "Mean" && n > 1 {
+        acc = map_rank!(acc, t => t / n as f32);
+    }
+    Ok(acc)
+}
+
+/// `f(a, b)` on two float tensors of one shape, whatever their rank.
+fn pair_op(
+    ctx: &Ctx<'_>,
+    a: FTensor,
+    b: FTensor,
+    f: impl Fn(burn::tensor::Tensor<8>, burn::tensor::Tensor<8>) -> burn::tensor::Tensor<8>,
+) -> Result<FTensor> {
+    let d = a.dims();
+    let (x, y) = (a.lift(8)?.into_rank::<8>()?, b.lift(8)?.into_rank::<8>()?);
+    FTensor::R8(f(x, y))
+        .reshape(&d)
+        .map_err(|e| ctx.err(e.to_string()))
+}
+
 /// An integer input used in float arithmetic (e.g. a shape divided into a float).
 fn as_float(ctx: &Ctx<'_>, i: usize) -> Result<FTensor> {
     let v = ctx.host_ints(i)?;
@@ -129,23 +209,12 @@ fn as_float(ctx: &Ctx<'_>, i: usize) -> Result<FTensor> {
 
 fn int_binary(ctx: &Ctx<'_>, a: &HostInts, b: &HostInts, shape: Vec<usize>) -> Result<HostInts> {
     let n: usize = shape.iter().product();
-    let index = |s: &HostInts, flat: usize| -> usize {
-        // the element of `s` that broadcasting puts at position `flat` of `shape`
-        let (mut rem, mut idx, mut stride) = (flat, 0, 1);
-        for k in (0..shape.len()).rev() {
-            let c = rem % shape[k];
-            rem /= shape[k];
-            if let Some(j) = (k + s.dims.len()).checked_sub(shape.len()) {
-                let d = s.dims[j];
-                idx += if d == 1 { 0 } else { c * stride };
-                stride *= d;
-            }
-        }
-        idx
-    };
     let mut data = Vec::with_capacity(n);
     for i in 0..n {
-        let (x, y) = (a.data[index(a, i)], b.data[index(b, i)]);
+        let (x, y) = (
+            a.data[bcast_source(&shape, &a.dims, i)],
+            b.data[bcast_source(&shape, &b.dims, i)],
+        );
         data.push(match ctx.node.op_type.as_str() {
             "Add" => x.wrapping_add(y),
             "Sub" => x.wrapping_sub(y),

@@ -125,12 +125,19 @@ pub(crate) fn softmax(ctx: &Ctx<'_>) -> Result<FTensor> {
     Ok(crate::map_rank!(x, t => softmax_dim(t, axis, log)))
 }
 
-fn reduce_dims<const D: usize>(t: Tensor<D>, axes: &[usize], mean: bool) -> Tensor<D> {
-    axes.iter()
-        .fold(t, |t, &a| if mean { t.mean_dim(a) } else { t.sum_dim(a) })
+fn reduce_dims<const D: usize>(t: Tensor<D>, axes: &[usize], op: &str) -> Tensor<D> {
+    axes.iter().fold(t, |t, &a| match op {
+        "ReduceMean" => t.mean_dim(a),
+        "ReduceMax" => t.max_dim(a),
+        "ReduceMin" => t.min_dim(a),
+        "ReduceSumSquare" => t.powi_scalar(2).sum_dim(a),
+        _ => t.sum_dim(a),
+    })
 }
 
-/// ReduceMean and ReduceSum (axes as attribute or, from opset 13/18, input; keepdims).
+/// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceSumSquare, ReduceL2 (axes as attribute
+/// or, from opset 13/18, input; keepdims). Max and min send the gradient to one maximal
+/// element per reduced slice.
 pub(crate) fn reduce(ctx: &Ctx<'_>) -> Result<FTensor> {
     let x = ctx.floats(0)?;
     let r = x.rank();
@@ -143,8 +150,12 @@ pub(crate) fn reduce(ctx: &Ctx<'_>) -> Result<FTensor> {
         _ if ctx.int("noop_with_empty_axes", 0)? != 0 => return Ok(x),
         _ => (0..r).collect(),
     };
-    let mean = ctx.node.op_type == "ReduceMean";
-    let y = crate::map_rank!(x, t => reduce_dims(t, &axes, mean));
+    let op = ctx.node.op_type.as_str();
+    let y = if op == "ReduceL2" {
+        crate::map_rank!(x, t => reduce_dims(t, &axes, "ReduceSumSquare").sqrt())
+    } else {
+        crate::map_rank!(x, t => reduce_dims(t, &axes, op))
+    };
     if ctx.int("keepdims", 1)? != 0 {
         return Ok(y);
     }

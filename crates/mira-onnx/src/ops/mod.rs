@@ -2,10 +2,14 @@
 //! computation is a burn op, so gradients flow through it on the autodiff device.
 
 mod conv;
+mod einsum;
 mod elementwise;
+mod index;
 mod linear;
+mod logic;
 mod norm;
 mod pad;
+mod pool;
 mod resize;
 mod shape;
 
@@ -17,54 +21,90 @@ use crate::value::{FTensor, HostInts, Value};
 pub const SUPPORTED: &[&str] = &[
     "Abs",
     "Add",
+    "And",
     "AveragePool",
     "BatchNormalization",
     "Cast",
+    "Ceil",
     "Clip",
     "Concat",
     "Constant",
     "ConstantOfShape",
     "Conv",
     "ConvTranspose",
+    "Cos",
     "Div",
     "Dropout",
+    "Einsum",
     "Elu",
+    "Equal",
     "Erf",
     "Exp",
+    "Expand",
     "Flatten",
+    "Floor",
     "Gather",
+    "Gelu",
     "Gemm",
     "GlobalAveragePool",
+    "Greater",
+    "GreaterOrEqual",
+    "GroupNormalization",
+    "HardSigmoid",
+    "HardSwish",
     "Identity",
     "InstanceNormalization",
     "LayerNormalization",
     "LeakyRelu",
+    "Less",
+    "LessOrEqual",
     "Log",
     "LogSoftmax",
     "MatMul",
+    "Max",
     "MaxPool",
+    "Mean",
+    "Min",
     "Mod",
     "Mul",
     "Neg",
+    "Not",
+    "Or",
     "PRelu",
     "Pad",
     "Pow",
+    "Range",
+    "Reciprocal",
+    "ReduceL2",
+    "ReduceMax",
     "ReduceMean",
+    "ReduceMin",
     "ReduceSum",
+    "ReduceSumSquare",
     "Relu",
     "Reshape",
     "Resize",
+    "ScatterND",
+    "Selu",
     "Shape",
     "Sigmoid",
+    "Sign",
+    "Sin",
     "Slice",
     "Softmax",
+    "Softplus",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
+    "Sum",
     "Tanh",
+    "Tile",
     "Transpose",
     "Unsqueeze",
     "Upsample",
+    "Where",
+    "Xor",
 ];
 
 /// The entries `idx` of `t` along `axis`, in that order (repeats allowed): burn's `select`,
@@ -229,10 +269,26 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
         "MatMul" => one(linear::matmul(ctx)?),
         "Gemm" => one(linear::gemm(ctx)?),
         "Softmax" | "LogSoftmax" => one(linear::softmax(ctx)?),
-        "ReduceMean" | "ReduceSum" => one(linear::reduce(ctx)?),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceSumSquare" | "ReduceL2" => {
+            one(linear::reduce(ctx)?)
+        }
+        "GroupNormalization" => one(norm::group_norm(ctx)?),
+        "Einsum" => one(einsum::einsum(ctx)?),
+        "Max" | "Min" | "Sum" | "Mean" => one(elementwise::variadic(ctx)?),
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor"
+        | "Not" => Ok(vec![logic::compare(ctx)?]),
+        "Where" => Ok(vec![logic::where_op(ctx)?]),
+        "Expand" => Ok(vec![logic::expand(ctx)?]),
+        "Split" => index::split(ctx),
+        "ScatterND" => Ok(vec![index::scatter_nd(ctx)?]),
+        "Range" => Ok(vec![index::range(ctx)?]),
+        "Tile" => Ok(vec![index::tile(ctx)?]),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" => elementwise::binary(ctx),
         "Relu" | "Sigmoid" | "Tanh" | "Exp" | "Log" | "Sqrt" | "Neg" | "Abs" | "Erf"
-        | "LeakyRelu" | "Elu" | "Clip" => one(elementwise::unary(ctx)?),
+        | "LeakyRelu" | "Elu" | "Clip" | "Gelu" | "Reciprocal" | "Softplus" | "HardSigmoid"
+        | "HardSwish" | "Selu" | "Sin" | "Cos" | "Floor" | "Ceil" | "Sign" => {
+            one(elementwise::unary(ctx)?)
+        }
         "Identity" | "Dropout" => Ok(vec![ctx.input(0)?.clone()]),
         "Reshape" | "Flatten" | "Transpose" | "Concat" | "Unsqueeze" | "Squeeze" | "Shape"
         | "Gather" | "Constant" | "ConstantOfShape" | "Cast" | "Slice" => shape::run(ctx),

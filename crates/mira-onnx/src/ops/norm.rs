@@ -99,3 +99,47 @@ pub(crate) fn layer_norm(ctx: &Ctx<'_>) -> Result<FTensor> {
         None => Ok(y),
     }
 }
+
+/// GroupNormalization (opset 18: `scale` and `bias` per group; opset 21: per channel): per
+/// sample and group of `C / num_groups` channels, `(x − mean) / √(var + ε)` over the group's
+/// channels and every spatial axis, then the affine map.
+pub(crate) fn group_norm(ctx: &Ctx<'_>) -> Result<FTensor> {
+    let x = ctx.floats(0)?;
+    let d = x.dims();
+    if d.len() < 3 {
+        return Err(ctx.err(format!("needs a [B, C, ...] input, got {d:?}")));
+    }
+    let (b, c) = (d[0], d[1]);
+    let g = usize::try_from(ctx.int("num_groups", 0)?)
+        .ok()
+        .filter(|&g| g > 0 && c % g == 0)
+        .ok_or_else(|| ctx.err(format!("num_groups must divide the {c} channels")))?;
+    if ctx.int("stash_type", 1)? != 1 {
+        return Err(ctx.unsupported("stash_type other than float32"));
+    }
+    let eps = ctx.float("epsilon", 1e-5)?;
+    let rest: usize = d[1..].iter().product::<usize>() / g;
+    let x3 = x.reshape(&[b, g, rest])?.into_rank::<3>()?;
+    let centred = x3.clone() - x3.mean_dim(2);
+    let var = centred.clone().powi_scalar(2).mean_dim(2);
+    let s: usize = d[2..].iter().product();
+    let y = (centred / (var + eps).sqrt()).reshape([b, c, s]);
+    let per_channel = |i: usize| -> Result<Tensor<3>> {
+        let t = ctx
+            .floats(i)?
+            .into_rank::<1>()
+            .map_err(|_| ctx.err("scale and bias are 1-D"))?;
+        let n = t.dims()[0];
+        let t = if n == c {
+            t
+        } else if n == g {
+            let idx: Vec<usize> = (0..c).map(|ch| ch / (c / g)).collect();
+            crate::ops::select_axis(t, 0, &idx)
+        } else {
+            return Err(ctx.err(format!("parameter {i} has {n} values, expected {g} or {c}")));
+        };
+        Ok(t.reshape([1, c, 1]))
+    };
+    let y = y * per_channel(1)? + per_channel(2)?;
+    FTensor::R3(y).reshape(&d)
+}

@@ -71,6 +71,9 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Result<Vec<Value>> {
                 .map(|&a| ctx.axis(a, r))
                 .collect::<Result<_>>()?;
             axes.sort_unstable();
+            if axes.windows(2).any(|w| w[0] == w[1]) {
+                return Err(ctx.err(format!("repeated axes {axes:?}")));
+            }
             let mut dims = v.dims();
             for a in axes {
                 dims.insert(a, 1);
@@ -253,8 +256,13 @@ fn concat(ctx: &Ctx<'_>) -> Result<Value> {
         }
         return Ok(ints_value(out, data));
     }
+    // Empty parts add nothing (burn has no empty tensors).
     let floats: Vec<FTensor> = (0..ctx.inputs.len())
-        .filter(|&i| ctx.inputs[i].is_some())
+        .filter(|&i| {
+            ctx.inputs[i]
+                .as_ref()
+                .is_some_and(|v| v.dims().iter().product::<usize>() > 0)
+        })
         .map(|i| match ctx.input(i)? {
             Value::Float(t) => Ok(t.clone()),
             Value::Int(v) => FTensor::from_host(
@@ -401,8 +409,8 @@ fn slice(ctx: &Ctx<'_>) -> Result<Value> {
     let mut picks: Vec<Vec<usize>> = d.iter().map(|&n| (0..n).collect()).collect();
     for (k, &a) in axes.iter().enumerate() {
         picks[a] = slice_indices(starts[k], ends[k], steps[k], d[a]);
-        if picks[a].is_empty() {
-            return Err(ctx.unsupported("a Slice that keeps nothing (empty tensors)"));
+        if picks[a].is_empty() && matches!(v, Value::Float(_)) {
+            return Err(ctx.unsupported("a Slice of floats that keeps nothing (empty tensors)"));
         }
     }
     let out: Vec<usize> = picks.iter().map(Vec::len).collect();
