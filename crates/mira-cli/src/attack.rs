@@ -74,9 +74,18 @@ pub struct Args {
     /// With --labels: the value of each class in the label files (default 0, 1, ...).
     #[arg(long, value_delimiter = ',')]
     pub label_values: Vec<i64>,
-    /// With --input: volumes are attacked slice by slice across this axis (0, 1 or 2).
+    /// With --input and a 2D model: volumes are attacked slice by slice across this axis (0, 1
+    /// or 2). A 3D ONNX model (input [B, C, D, H, W]) attacks whole volumes.
     #[arg(long, default_value_t = 2)]
     pub slice_axis: usize,
+    /// With a 3D model: volumes enter as [z, y, x] (zyx: the NIfTI array's order, SimpleITK,
+    /// nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
+    #[arg(long, default_value = "zyx")]
+    pub axes: String,
+    /// With an ONNX model: what it outputs, logits or probabilities (their log is attacked);
+    /// auto: probabilities when the graph ends in a Softmax over the classes.
+    #[arg(long, default_value = "auto")]
+    pub output: String,
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
@@ -146,6 +155,7 @@ pub fn main(a: Args) -> Result<()> {
             defence: Default::default(),
             torch_weights: None,
             onnx: onnx.then(|| a.checkpoint.clone()),
+            output: onnx.then(|| parse("output", &a.output)).transpose()?,
         }],
         attacks: vec![entry(&a)?],
         sweep: SweepSpec {

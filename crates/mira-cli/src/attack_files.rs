@@ -69,6 +69,8 @@ pub fn main(a: &Args) -> Result<()> {
         label_values: a.label_values.clone(),
         normalise: parse_normalise(&a.normalise)?,
         slice_axis: a.slice_axis,
+        axes: crate::predict::parse_axes(&a.axes)?,
+        output: crate::attack::parse("output", &a.output)?,
         attack: crate::attack::entry(a)?,
         norm: parse("norm", &a.norm)?,
         epsilons: a.eps.clone(),

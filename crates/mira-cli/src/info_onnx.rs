@@ -25,6 +25,12 @@ pub fn main(path: &Path) -> Result<()> {
     for o in &info.outputs {
         println!("output       {o}");
     }
+    if let Some((op, axis)) = &info.output_activation {
+        println!(
+            "output kind  probabilities ({op} over axis {axis}): attacks use their logarithm as \
+             logits (`output = \"logits\"` overrides)"
+        );
+    }
     println!("parameters   {}", info.parameters);
     println!(
         "operators    {} kinds, {} nodes",

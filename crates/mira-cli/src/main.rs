@@ -64,6 +64,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Train a small UNet on brain MR phantoms, attack it, print the Dice table.
     Demo(demo::Args),
@@ -77,9 +78,10 @@ enum Command {
     Attacks(attacks::Args),
     /// Time 3D attack steps (Reg3d, the S3 brain-age nets), optionally against PyTorch.
     Bench(bench::Args),
-    /// Show what Mira reads from an image (NIfTI, DICOM file or folder): dims, spacing, range.
     /// An ONNX model's predictions on a folder of image files (logits and labels as NIfTI).
     Predict(predict::Args),
+    /// Show what Mira reads from an image (NIfTI, DICOM file or folder: dims, spacing, range)
+    /// or an ONNX model (inputs, outputs, operators and whether Mira runs each).
     Info(info::Args),
     /// Rebuild summary.csv/.md, the comparison and report.html of a run folder from its files.
     Report(report::Args),

@@ -1,6 +1,7 @@
 //! `mira predict --model MODEL.onnx --input DIR`: an ONNX model's predictions on a folder of
 //! image files. A model whose input has rank 5 gets whole volumes (`[1, C, z, y, x]` of the
-//! NIfTI array); rank 4 gets the slices across `--slice-axis`. Dense outputs (the input's
+//! NIfTI array, or `[1, C, x, y, z]` with `--axes xyz`); rank 4 gets the slices across
+//! `--slice-axis`. Dense outputs (the input's
 //! spatial size) are written as float32 NIfTI `OUT/<case>_logits.nii.gz` (classes on the
 //! fourth axis) and `OUT/<case>_labels.nii.gz` (argmax) with the first source file's
 //! geometry; other outputs as one JSON line per case in `OUT/predictions.jsonl`.
@@ -9,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mira_eval::{
-    FolderSpec, SliceSelection, cut, put, read_case, scan_cases, slice_count, slice_shape,
+    FolderSpec, SliceSelection, VolumeAxes, cut, put, read_case, scan_cases, slice_count,
+    slice_shape,
 };
 use mira_onnx::{FTensor, OnnxModel, OnnxNet};
 
@@ -36,6 +38,10 @@ pub struct Args {
     /// For a model of rank-4 input: volumes are cut into slices across this axis (0, 1, 2).
     #[arg(long, default_value_t = 2)]
     pub slice_axis: usize,
+    /// For a model of rank-5 input: volumes enter as [z, y, x] (zyx: the NIfTI array's order,
+    /// SimpleITK, nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
+    #[arg(long, default_value = "zyx")]
+    pub axes: String,
     /// Output folder.
     #[arg(long, default_value = "runs/predict")]
     pub out: PathBuf,
@@ -43,6 +49,11 @@ pub struct Args {
 
 fn bad(e: impl ToString) -> anyhow::Error {
     InvalidInput(e.to_string()).into()
+}
+
+/// `--axes zyx|xyz`.
+pub(crate) fn parse_axes(s: &str) -> Result<VolumeAxes> {
+    VolumeAxes::parse(s).ok_or_else(|| bad(format!("--axes {s}: must be zyx or xyz")))
 }
 
 pub fn main(a: &Args) -> Result<()> {
@@ -62,6 +73,7 @@ pub fn main(a: &Args) -> Result<()> {
     if a.slice_axis > 2 {
         return Err(bad("--slice-axis must be 0, 1 or 2"));
     }
+    let axes = parse_axes(&a.axes)?;
     let spec = FolderSpec {
         path: PathBuf::new(),
         images: String::new(),
@@ -84,11 +96,12 @@ pub fn main(a: &Args) -> Result<()> {
         let y = if rank == 5 {
             let mut data = Vec::with_capacity(channels.len() * dims.iter().product::<usize>());
             for c in &rc.channels {
-                data.extend_from_slice(&c.data);
+                data.extend(axes.to_model(&c.data, dims));
             }
+            let [d, h, w] = axes.model_dims(dims);
             let x = FTensor::from_host(
                 &data,
-                &[1, channels.len(), dims[2], dims[1], dims[0]],
+                &[1, channels.len(), d, h, w],
                 &mira_nn::default_device(),
             )?;
             Some(
@@ -100,7 +113,14 @@ pub fn main(a: &Args) -> Result<()> {
         };
         let written = match y {
             Some(y) if y.dims().len() == 5 => {
-                write_dense(a, &case.name, &rc, dims, y.dims()[1], &y.to_vec())?
+                let (k, v) = (y.dims()[1], y.to_vec());
+                let n = v.len() / k.max(1);
+                let logits: Vec<f32> = if n == dims.iter().product::<usize>() {
+                    v.chunks(n).flat_map(|c| axes.from_model(c, dims)).collect()
+                } else {
+                    v // not the input's size: refused by write_dense
+                };
+                write_dense(a, &case.name, &rc, dims, k, &logits)?
             }
             Some(y) => {
                 lines.push_str(&json_line(&case.name, &y));

@@ -280,6 +280,13 @@ fn info_lists_a_model_and_its_operators() {
     ] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }
+    assert!(!out.contains("output kind"), "{out}");
+    let (code, out, err) = mira(&["info", &fixture("softmax_seg.onnx")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("output kind  probabilities (Softmax over axis 1)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub struct ModelInfo {
     /// Operators used (`domain::op` outside the default domain), with their node counts and
     /// whether Mira runs them.
     pub operators: Vec<(String, usize, bool)>,
+    /// The activation that makes the first output (Softmax or Sigmoid, with its axis), if any:
+    /// the model outputs probabilities.
+    pub output_activation: Option<(String, i64)>,
 }
 
 impl ModelInfo {
@@ -62,5 +65,6 @@ pub fn model_info(model: &OnnxModel) -> ModelInfo {
         producer: model.producer.clone(),
         parameters: model.parameter_count(),
         operators: ops.into_iter().map(|(k, (n, ok))| (k, n, ok)).collect(),
+        output_activation: model.output_activation(),
     }
 }

@@ -159,6 +159,33 @@ impl OnnxModel {
         Self::from_bytes(&bytes)
     }
 
+    /// The operator that makes the first output, looking through Identity and Dropout: `Some`
+    /// with `"Softmax"` (or `"Sigmoid"`) and its axis when the model outputs probabilities,
+    /// which an attack must see as logits (their log) to avoid vanishing gradients.
+    pub fn output_activation(&self) -> Option<(String, i64)> {
+        let mut name = self.outputs.first()?.name.clone();
+        for _ in 0..self.nodes.len() {
+            let n = self
+                .nodes
+                .iter()
+                .rev()
+                .find(|n| n.outputs.contains(&name))?;
+            match n.op_type.as_str() {
+                "Identity" | "Dropout" => name = n.inputs.first()?.clone(),
+                "Softmax" | "Sigmoid" => {
+                    let axis = match n.attrs.get("axis") {
+                        Some(Attr::Int(a)) => *a,
+                        _ if self.opset >= 13 => -1,
+                        _ => 1,
+                    };
+                    return Some((n.op_type.clone(), axis));
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// Number of values in the float initialisers (the parameter count as frameworks report it,
     /// BatchNorm statistics included).
     pub fn parameter_count(&self) -> usize {

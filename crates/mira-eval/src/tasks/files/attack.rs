@@ -1,9 +1,10 @@
 //! One case of the files task: read, cut into slices, attacked at one budget and written back
 //! in its source's format.
 //!
-//! A volume is attacked slice by slice (the model is 2D): every slice across `slice_axis` is
-//! normalised with the case's scale, zero-padded to a size a UNet model can halve, attacked, and
-//! the change put back. In file units a voxel becomes `v + (a - c)(hi - lo)` (`a`, `c`: the
+//! A 2D model attacks a volume slice by slice: every slice across `slice_axis` is normalised
+//! with the case's scale, zero-padded to a size a UNet model can halve, attacked, and the
+//! change put back. A 3D model attacks the whole volume at once: one item `[C, D·H, W]` in the
+//! model's axis order (`axes`; see `SegNet::for_depth`), no padding. In file units a voxel becomes `v + (a - c)(hi - lo)` (`a`, `c`: the
 //! adversarial and clean model inputs, `[lo, hi]` the channel's normalisation range), or
 //! `lo + a(hi - lo)` where `v` lay outside that range, so that the written file, normalised
 //! with the same scale, gives the model exactly the input the attack found (up to the file's
@@ -19,10 +20,10 @@ use crate::cells::CellId;
 use crate::run::mix;
 use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
 use crate::tasks::segmentation::folder::{
-    Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, cut, put, read_case, read_labels,
-    slice_count, slice_item, slice_shape, unfit,
+    Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
+    read_labels, slice_count, slice_item, slice_shape, unfit,
 };
-use crate::tasks::segmentation::{Cell, Kept};
+use crate::tasks::segmentation::{Cell, Kept, SegNet};
 use crate::{EvalError, Result};
 
 fn slices_dataset(
@@ -60,6 +61,43 @@ pub(crate) struct CaseSlices {
     pub target: (usize, usize),
     /// Whether the reference is a label map.
     pub labelled: bool,
+    /// A 3D model's volume: the model's spatial sizes `[D, H, W]` (one item).
+    pub volume: Option<[usize; 3]>,
+}
+
+impl CaseSlices {
+    /// The network for these items (a 3D graph learns the volumes' depth).
+    pub(crate) fn model(&self, net: &SegNet) -> SegNet {
+        net.for_depth(self.volume.map_or(0, |v| v[0]))
+    }
+}
+
+/// The whole volume as one item `[C, D·H, W]` in the model's axis order.
+fn volume_dataset(
+    channels: &[Channel3],
+    labels: &[u8],
+    axes: VolumeAxes,
+    names: (&[String], &[String]),
+) -> (SegDataset, [usize; 3]) {
+    let dims = channels[0].dims;
+    let [d, h, w] = axes.model_dims(dims);
+    let mut image = Vec::with_capacity(channels.len() * d * h * w);
+    for c in channels {
+        image.extend(axes.to_model(&c.data, dims));
+    }
+    let item = mira_data::SegSlice {
+        image,
+        labels: axes.to_model(labels, dims),
+        channels: channels.len(),
+        height: d * h,
+        width: w,
+    };
+    let data = SegDataset {
+        items: vec![item],
+        channel_names: names.0.to_vec(),
+        label_names: names.1.to_vec(),
+    };
+    (data, [d, h, w])
 }
 
 /// The folder settings the readers take.
@@ -97,14 +135,24 @@ pub(crate) fn case_slices(
         .as_deref()
         .map(|p| read_labels(p, dims, &spec))
         .transpose()?;
-    let (mut data, hw, target) = slices_dataset(
-        &rc.channels,
-        truth.as_deref().unwrap_or(&vec![0; dims.iter().product()]),
-        axis,
-        ready.multiple,
-        (&ready.channels, &ready.label_names),
-    );
-    let clean = ready.model.predict_labels(&data, exp.batch_size)?;
+    let zeros;
+    let labels = match truth.as_deref() {
+        Some(t) => t,
+        None => {
+            zeros = vec![0; dims.iter().product()];
+            &zeros
+        }
+    };
+    let names = (&ready.channels[..], &ready.label_names[..]);
+    let (mut data, hw, target, volume) = if ready.model.is_volumetric() {
+        let (data, v) = volume_dataset(&rc.channels, labels, exp.axes, names);
+        (data, (v[0] * v[1], v[2]), (v[0] * v[1], v[2]), Some(v))
+    } else {
+        let (data, hw, target) = slices_dataset(&rc.channels, labels, axis, ready.multiple, names);
+        (data, hw, target, None)
+    };
+    let model = ready.model.for_depth(volume.map_or(0, |v| v[0]));
+    let clean = model.predict_labels(&data, exp.batch_size)?;
     if truth.is_none() {
         for (s, p) in data.items.iter_mut().zip(&clean) {
             s.labels.clone_from(p);
@@ -117,6 +165,7 @@ pub(crate) fn case_slices(
         hw,
         target,
         labelled: truth.is_some(),
+        volume,
     };
     Ok((slices, rc))
 }
@@ -142,16 +191,16 @@ pub(crate) fn attack_case(
         batch_size: exp.batch_size,
         seed: mix(exp.seed, name_hash(&case.name)),
     };
-    let cell = Cell::untargeted(id, &ready.model, &ready.spec);
+    let model = slices.model(&ready.model);
+    let cell = Cell::untargeted(id, &model, &ready.spec);
     let (data, clean) = (&slices.data, &slices.clean);
     let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
-    let (adv, linf) = adversarial_channels(&rc, &slices, &kept);
+    let (adv, linf) = adversarial_channels(&rc, &slices, &kept, exp.axes);
     let rel = PathBuf::from(format!("eps_{eps}"));
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let written = write_case(exp, case, &rc, &adv, &dir)?;
-    let batch = exp.batch_size;
-    let written_dice = written_dice(ready, batch, &written.paths, &rc, data, slices.axis)?;
+    let written_dice = written_dice(exp, ready, &written.paths, &rc, &slices)?;
     let mean = |f: &dyn Fn(&mira_report::SegRecord) -> Option<f64>| {
         let v: Vec<Option<f64>> = records.iter().map(f).collect();
         mean_defined(&v)
@@ -190,11 +239,27 @@ pub(crate) fn attack_case(
 
 /// The adversarial channels in model units, cropped back to the volume, and their largest
 /// change.
-fn adversarial_channels(rc: &ReadCase, s: &CaseSlices, kept: &[Kept]) -> (Vec<Vec<f32>>, f64) {
+fn adversarial_channels(
+    rc: &ReadCase,
+    s: &CaseSlices,
+    kept: &[Kept],
+    axes: VolumeAxes,
+) -> (Vec<Vec<f32>>, f64) {
     let dims = rc.channels[0].dims;
     let px = s.target.0 * s.target.1;
     let mut adv: Vec<Vec<f32>> = rc.channels.iter().map(|c| c.data.clone()).collect();
     let mut linf = 0f64;
+    if s.volume.is_some() {
+        for (_, a, _) in kept {
+            for (c, ch) in adv.iter_mut().enumerate() {
+                *ch = axes.from_model(&a[c * px..(c + 1) * px], dims);
+                for (x, y) in ch.iter().zip(&rc.channels[c].data) {
+                    linf = linf.max(f64::from((x - y).abs()));
+                }
+            }
+        }
+        return (adv, linf);
+    }
     for (k, a, _) in kept {
         for (c, ch) in adv.iter_mut().enumerate() {
             let mut slice = cut(ch, dims, s.axis, *k);
@@ -274,12 +339,11 @@ fn write_case(
 /// Reads the written files back, normalises them with the source's scales and scores the
 /// model's prediction against the same reference labels.
 fn written_dice(
+    exp: &FilesExperiment,
     ready: &FilesReady,
-    batch_size: usize,
     outputs: &[PathBuf],
     rc: &ReadCase,
-    data: &SegDataset,
-    axis: usize,
+    slices: &CaseSlices,
 ) -> Result<Option<f64>> {
     let mut channels = Vec::new();
     for p in outputs {
@@ -291,14 +355,16 @@ fn written_dice(
     }
     // Scored against the reference labels of the attacked slices (`data`).
     let none: Vec<u8> = vec![0; channels[0].dims.iter().product()];
-    let (back, _, _) = slices_dataset(
-        &channels,
-        &none,
-        axis,
-        ready.multiple,
-        (&ready.channels, &ready.label_names),
-    );
-    let pred = ready.model.predict_labels(&back, batch_size)?;
+    let names = (&ready.channels[..], &ready.label_names[..]);
+    let back = if slices.volume.is_some() {
+        volume_dataset(&channels, &none, exp.axes, names).0
+    } else {
+        slices_dataset(&channels, &none, slices.axis, ready.multiple, names).0
+    };
+    let data = &slices.data;
+    let pred = slices
+        .model(&ready.model)
+        .predict_labels(&back, exp.batch_size)?;
     let k = ready.label_names.len();
     let per = pred
         .iter()

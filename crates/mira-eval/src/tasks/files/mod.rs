@@ -110,7 +110,17 @@ impl Task for Files {
         setup: &mut Setup<'_, FilesExperiment>,
     ) -> Result<FilesReady> {
         setup.phase(format!("reading {}", exp.input.display()));
-        let (model, meta) = SegNet::load(&exp.model)?;
+        let (model, meta) = SegNet::load_as(&exp.model, exp.output)?;
+        if meta.probabilities {
+            setup.phase(format!(
+                "the model outputs probabilities{}; attacks use their logarithm as logits",
+                if meta.softmax_detected {
+                    " (a final Softmax)"
+                } else {
+                    ""
+                }
+            ));
+        }
         let names = spec::model_names(exp, &meta)?;
         let cases = scan_cases(&exp.input, exp.labels.as_deref(), &names.channels)?;
         setup.data(DataHashes {
@@ -180,7 +190,8 @@ impl Task for Files {
         let plan = ProbePlan::new(reference, exp.norm, epsilon, &c.probes(), exp.seed);
         let cfg = (c.sample, 1.0, c.tolerance, c.collapse_dice);
         let setup = plan.setup(exp.model_name(), 0);
-        crate::tasks::segmentation::probe_segmenter(&ready.model, &slices.data, &setup, cfg)
+        let model = slices.model(&ready.model);
+        crate::tasks::segmentation::probe_segmenter(&model, &slices.data, &setup, cfg)
     }
 
     fn outputs(run: &Outputs<'_, Self>) -> Result<Self::Summary> {

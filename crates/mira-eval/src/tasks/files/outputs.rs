@@ -77,9 +77,10 @@ fn show(v: Option<f64>) -> String {
 fn table(rows: &[FilesRow]) -> TextTable {
     TextTable {
         title: "Damage per budget".into(),
-        caption: "Mean over cases of the slices' mean foreground Dice: clean, under attack in \
-                  memory, and predicted from the written files read back (storage precision \
-                  and clipping can undo part of an attack)."
+        caption: "Mean over cases of the mean foreground Dice (of the case's slices for a 2D \
+                  model, of the whole volume for a 3D one): clean, under attack in memory, and \
+                  predicted from the written files read back (storage precision and clipping \
+                  can undo part of an attack)."
             .into(),
         header: [
             "model",

@@ -26,7 +26,8 @@ pub struct FilesExperiment {
     #[serde(default)]
     pub seed: u64,
     /// The segmentation model: a UNet checkpoint folder (`mira train`, `mira run`) or an `.onnx`
-    /// file with input `[B, C, H, W]` and logits `[B, K, H, W]`.
+    /// file with input `[B, C, H, W]` and logits `[B, K, H, W]` (attacked slice by slice), or
+    /// `[B, C, D, H, W]` and `[B, K, D, H, W]` (attacked a whole volume at a time).
     pub model: PathBuf,
     /// The folder of image files: NIfTI, DICOM files or series folders, PNG/JPEG.
     pub input: PathBuf,
@@ -45,9 +46,17 @@ pub struct FilesExperiment {
     /// model was trained with.
     #[serde(default)]
     pub normalise: Normalise,
-    /// Volumes are attacked slice by slice across this axis (0, 1 or 2).
+    /// A 2D model attacks volumes slice by slice across this axis (0, 1 or 2).
     #[serde(default = "default_axis")]
     pub slice_axis: usize,
+    /// A 3D model gets volumes as `[z, y, x]` (`zyx`, the file's order, SimpleITK's and
+    /// nnU-Net's) or `[x, y, z]` (`xyz`, nibabel's and MONAI's).
+    #[serde(default)]
+    pub axes: crate::tasks::segmentation::folder::VolumeAxes,
+    /// What an ONNX model outputs: `"auto"` (probabilities when the graph ends in a Softmax
+    /// over the classes), `"logits"` or `"probabilities"` (their log is attacked).
+    #[serde(default)]
+    pub output: crate::tasks::segmentation::OutputKind,
     /// The attack: a per-image, untargeted cross-entropy entry (`[attack]`).
     pub attack: AttackEntry,
     /// Norm of the budgets.

@@ -37,7 +37,7 @@ pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub(crate) use models::{UnetTraining, train_and_save_unet};
 pub use outputs::{model_groups, write_comparison, write_report};
 pub use probe::{SegProbe, probe_segmenter};
-pub use seg_net::{OnnxSeg, SegNet, SegNetInfo};
+pub use seg_net::{OnnxSeg, OutputKind, SegNet, SegNetInfo};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
     SweepSpec,

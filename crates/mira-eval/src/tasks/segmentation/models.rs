@@ -30,7 +30,26 @@ pub(crate) fn models(
         let arch = entry.unet(train.channels(), train.n_labels());
         if let Some(path) = &entry.onnx {
             setup.phase(format!("loading the ONNX model {}", entry.name));
-            let (net, info) = SegNet::load(path)?;
+            let (net, info) = SegNet::load_as(path, entry.output.unwrap_or_default())?;
+            if info.probabilities {
+                setup.phase(format!(
+                    "{}: the model outputs probabilities{}; attacks use their logarithm as logits",
+                    entry.name,
+                    if info.softmax_detected {
+                        " (a final Softmax)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            if info.volumetric {
+                return Err(crate::EvalError::invalid(
+                    format!("models[{i}].onnx"),
+                    "a 3D model (input [B, C, D, H, W]); segmentation experiments attack 2D \
+                     slices: attack volumes with `mira attack --model FILE.onnx --input DIR` or \
+                     `task = \"files\"`",
+                ));
+            }
             let (c, k) = (train.channels(), train.n_labels());
             if (info.in_channels, info.classes) != (c, k) {
                 return Err(crate::EvalError::invalid(

@@ -1,5 +1,12 @@
 //! A segmentation network of either kind Mira attacks: its own UNet (a checkpoint folder) or
-//! an ONNX graph with the same contract, `[B, C, H, W]` in, logits `[B, K, H, W]` out.
+//! an ONNX graph with the same contract, `[B, C, H, W]` in, logits `[B, K, H, W]` out, or a 3D
+//! ONNX graph, `[B, C, D, H, W]` in, logits `[B, K, D, H, W]` out.
+//!
+//! A volume goes through the 2D pipeline (cells, judges, records) as one tall "slice"
+//! `[C, D·H, W]`: that is the C order of `[C, D, H, W]`, so nothing is copied, and pixel-wise
+//! losses, Dice and budgets do not depend on the layout. [`SegNet::for_depth`] gives the
+//! network for volumes of depth `D`, which reshapes `[B, C, D·H, W]` to `[B, C, D, H, W]`
+//! before the graph and the logits back after it.
 //!
 //! An ONNX graph's forward pass can fail (a shape its operators refuse); [`SegNet::try_logits`]
 //! reports that as an error. Cells call it on the clean inputs first (the clean prediction),
@@ -16,13 +23,69 @@ use mira_onnx::{OnnxModel, OnnxNet};
 
 use crate::{EvalError, Result};
 
-/// An ONNX segmentation graph and its class count.
+/// What an ONNX model outputs: logits, or probabilities (a final Softmax over the classes),
+/// which attacks must see through their logarithm, the logits up to a constant per pixel:
+/// cross-entropy on a softmax output's saturated probabilities has vanishing gradients (the
+/// gradient masking AutoAttack's checks warn about).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// Probabilities when the graph ends in a Softmax over axis 1, else logits.
+    #[default]
+    Auto,
+    /// Logits, whatever the graph ends with.
+    Logits,
+    /// Probabilities over axis 1.
+    Probabilities,
+}
+
+/// An ONNX segmentation graph, its class count, and for a 3D graph the depth of the volumes it
+/// is given now.
 #[derive(Module, Debug)]
 pub struct OnnxSeg {
     #[module(skip)]
     net: Arc<OnnxNet>,
     #[module(skip)]
     classes: usize,
+    /// Whether the graph takes `[B, C, D, H, W]`.
+    #[module(skip)]
+    volumetric: bool,
+    /// `D` of the tall slices `[B, C, D·H, W]` it is fed (a 3D graph; 0 until set).
+    #[module(skip)]
+    depth: usize,
+    /// Whether the graph outputs probabilities (their log is taken as the logits).
+    #[module(skip)]
+    probabilities: bool,
+}
+
+impl OnnxSeg {
+    fn logits(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        let y = self.output(x)?;
+        Ok(if self.probabilities {
+            y.clamp_min(f32::MIN_POSITIVE).log()
+        } else {
+            y
+        })
+    }
+
+    fn output(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        if !self.volumetric {
+            return Ok(self.net.forward_as::<4, 4>(x)?);
+        }
+        let [b, c, dh, w] = x.dims();
+        let d = self.depth;
+        if d == 0 || dh % d != 0 {
+            return Err(EvalError::invalid(
+                "model",
+                format!("a 3D model fed {dh} rows as volumes of depth {d}"),
+            ));
+        }
+        let y = self
+            .net
+            .forward_as::<5, 5>(x.reshape([b, c, d, dh / d, w]))?;
+        let [b, k, d, h, w] = y.dims();
+        Ok(y.reshape([b, k, d * h, w]))
+    }
 }
 
 /// A segmentation network: Mira's UNet or an ONNX graph.
@@ -50,6 +113,12 @@ pub struct SegNetInfo {
     pub multiple: usize,
     /// Parameter values (an ONNX model: its float initialisers).
     pub parameters: usize,
+    /// Whether the model takes volumes `[B, C, D, H, W]` (a 3D ONNX graph).
+    pub volumetric: bool,
+    /// Whether its outputs are taken as probabilities (their log is attacked).
+    pub probabilities: bool,
+    /// Whether the graph ends in a Softmax over the classes (whatever `output` says).
+    pub softmax_detected: bool,
 }
 
 impl SegNet {
@@ -71,26 +140,51 @@ impl SegNet {
     /// # Errors
     /// An unreadable or incompatible model, named with its path.
     pub fn load(path: &Path) -> Result<(SegNet, SegNetInfo)> {
+        Self::load_as(path, OutputKind::Auto)
+    }
+
+    /// As [`SegNet::load`], with what an ONNX model outputs stated (`Auto`: probabilities when
+    /// the graph ends in a Softmax over axis 1).
+    ///
+    /// # Errors
+    /// As [`SegNet::load`].
+    pub fn load_as(path: &Path, output: OutputKind) -> Result<(SegNet, SegNetInfo)> {
         let dev = mira_nn::default_device();
         let invalid =
             |reason: String| EvalError::invalid("model", format!("{}: {reason}", path.display()));
         if mira_onnx::is_onnx_path(path) {
             let model = OnnxModel::from_file(path).map_err(|e| invalid(e.to_string()))?;
-            let dim1 = |shape: &[Option<usize>]| (shape.len() == 4).then(|| shape[1]).flatten();
+            let rank = model.inputs.first().map_or(0, |i| i.shape.len());
+            let dim1 = |shape: &[Option<usize>]| {
+                (shape.len() == rank && (rank == 4 || rank == 5))
+                    .then(|| shape[1])
+                    .flatten()
+            };
             let in_channels = model.inputs.first().and_then(|i| dim1(&i.shape));
             let classes = model.outputs.first().and_then(|o| dim1(&o.shape));
             let (Some(in_channels), Some(classes)) = (in_channels, classes) else {
                 return Err(invalid(
                     "a segmentation model must declare its input as [B, C, H, W] and its output \
-                     as [B, K, H, W] with C and K fixed"
+                     as [B, K, H, W] (or [B, C, D, H, W] and [B, K, D, H, W]) with C and K fixed"
                         .into(),
                 ));
             };
             let parameters = model.parameter_count();
+            let softmax_detected = model.output_activation().is_some_and(|(op, axis)| {
+                op == "Softmax" && (axis == 1 || axis + rank as i64 == 1)
+            });
+            let probabilities = match output {
+                OutputKind::Auto => softmax_detected,
+                OutputKind::Logits => false,
+                OutputKind::Probabilities => true,
+            };
             let net = OnnxNet::new(model, &dev).map_err(|e| invalid(e.to_string()))?;
             let onnx = OnnxSeg {
                 net: Arc::new(net),
                 classes,
+                volumetric: rank == 5,
+                depth: 0,
+                probabilities,
             };
             let info = SegNetInfo {
                 in_channels,
@@ -99,6 +193,9 @@ impl SegNet {
                 label_names: Vec::new(),
                 multiple: 1,
                 parameters,
+                volumetric: rank == 5,
+                probabilities,
+                softmax_detected,
             };
             return Ok((SegNet::Onnx(onnx), info));
         }
@@ -111,8 +208,31 @@ impl SegNet {
             label_names: meta.label_names.clone(),
             multiple: 1 << meta.unet.depth,
             parameters: unet.num_params(),
+            volumetric: false,
+            probabilities: false,
+            softmax_detected: false,
         };
         Ok((SegNet::UNet(unet), info))
+    }
+
+    /// The network for volumes of depth `depth` fed as tall slices `[B, C, depth·H, W]` (a 3D
+    /// graph; any other network is returned as it is). Cheap: the graph is shared.
+    pub fn for_depth(&self, depth: usize) -> SegNet {
+        match self {
+            SegNet::Onnx(o) if o.volumetric => SegNet::Onnx(OnnxSeg {
+                net: o.net.clone(),
+                classes: o.classes,
+                volumetric: true,
+                depth,
+                probabilities: o.probabilities,
+            }),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether the network takes volumes (a 3D ONNX graph).
+    pub fn is_volumetric(&self) -> bool {
+        matches!(self, SegNet::Onnx(o) if o.volumetric)
     }
 
     /// The logits of `x`, or the error an ONNX graph gives on it.
@@ -122,7 +242,7 @@ impl SegNet {
     pub fn try_logits(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         match self {
             SegNet::UNet(u) => Ok(u.forward(x)),
-            SegNet::Onnx(o) => Ok(o.net.forward_as::<4, 4>(x)?),
+            SegNet::Onnx(o) => o.logits(x),
         }
     }
 
@@ -154,8 +274,7 @@ impl Forward<4, 4> for SegNet {
             SegNet::Onnx(o) => {
                 let [b, _, h, w] = x.dims();
                 let dev = x.device();
-                o.net
-                    .forward_as::<4, 4>(x)
+                o.logits(x)
                     .unwrap_or_else(|_| Tensor::full([b, o.classes, h, w], f32::NAN, &dev))
             }
         }
@@ -184,6 +303,47 @@ mod tests {
             .join(name)
     }
 
+    fn f32s(name: &str) -> Vec<f32> {
+        std::fs::read(fixture(name))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// A graph ending in Softmax is detected, and the attack loss is the cross-entropy of the
+    /// log-probabilities: its input gradient equals PyTorch's (`scripts/onnx_fixtures.py`,
+    /// `softmax_seg`). `output = "logits"` overrides the detection.
+    #[test]
+    fn a_softmax_output_is_detected_and_attacked_through_its_logarithm() {
+        use burn::tensor::activation::log_softmax;
+        let path = fixture("softmax_seg.onnx");
+        let (net, info) = SegNet::load(&path).unwrap();
+        assert!(info.probabilities && info.softmax_detected);
+        let (_, plain) = SegNet::load_as(&path, OutputKind::Logits).unwrap();
+        assert!(!plain.probabilities && plain.softmax_detected);
+        let ad = mira_nn::autodiff_device();
+        let x = Tensor::<1>::from_floats(f32s("softmax_seg.input.f32").as_slice(), &ad)
+            .reshape([1, 4, 32, 32])
+            .require_grad();
+        let logits = net.try_logits(x.clone()).unwrap();
+        let labels = logits.clone().argmax(1);
+        let loss = -log_softmax(logits, 1).gather(1, labels).mean();
+        let g = mira_nn::tensor_to_vec(x.grad(&loss.backward()).unwrap());
+        let want = f32s("softmax_seg.grad.f32");
+        let range = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let e = g
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+            / range;
+        assert!(
+            e < 1e-4,
+            "gradient differs from PyTorch's by {e:.1e} of its range"
+        );
+    }
+
     #[test]
     fn the_onnx_export_of_the_reference_unet_attacks_like_the_imported_weights() {
         let dev = mira_nn::default_device();
@@ -192,6 +352,7 @@ mod tests {
             mira_nn::load_torch_unet(&fixture("reference_unet.safetensors"), &cfg, &dev).unwrap();
         let (onnx, info) = SegNet::load(&fixture("reference_unet.onnx")).unwrap();
         assert_eq!((info.in_channels, info.classes, info.multiple), (4, 4, 1));
+        assert!(!info.volumetric && !onnx.is_volumetric());
         let test = BrainPhantomConfig {
             size: 32,
             ..Default::default()

@@ -158,6 +158,10 @@ pub struct ModelEntry {
     /// declared; docs/models.md). Nothing is trained; no architecture keys or defence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx: Option<PathBuf>,
+    /// With `onnx`: what the model outputs, `"logits"`, `"probabilities"` (their log is
+    /// attacked) or `"auto"` (probabilities when the graph ends in a Softmax over the classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::tasks::segmentation::OutputKind>,
 }
 
 impl ModelEntry {

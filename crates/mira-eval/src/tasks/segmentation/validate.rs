@@ -86,6 +86,12 @@ impl SegExperiment {
                     ));
                 }
             }
+            if m.output.is_some() && m.onnx.is_none() {
+                return Err(inv(
+                    format!("{f}.output"),
+                    "applies to an `onnx` model only",
+                ));
+            }
             if let Some(w) = &m.torch_weights {
                 if m.checkpoint.is_some() || m.defence != Defence::None {
                     return Err(inv(

@@ -3,11 +3,13 @@
 //! (`data.rs`) and the S1 phantom written in BraTS layout (`phantom.rs`); the files task
 //! (`crate::tasks::files`) reads a user's files with the same readers.
 
+mod axes;
 mod data;
 mod phantom;
 mod spec;
 mod volume;
 
+pub use axes::VolumeAxes;
 pub use data::{
     FolderCase, ReadCase, SliceRef, folder_datasets, read_case, read_labels, scan_cases,
     split_cases,
