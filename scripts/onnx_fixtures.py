@@ -217,6 +217,37 @@ class Ops3d(nn.Module):
         return F.gelu(o[:, :2] * s, approximate="tanh")
 
 
+class Age3d(nn.Module):
+    """A brain-age regressor with Mira's contract: [B, 1, S, S, S] in [0, 1] → [B, 1] years
+    (strided Conv3d, ReLU, global average pool, Linear, scaled to 50 ± 20 years); spatial sizes
+    dynamic, so it takes any S."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv3d(1, 4, 3, stride=2, padding=1)
+        self.c2 = nn.Conv3d(4, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x):
+        a = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return self.fc(a.mean(dim=(2, 3, 4))) * 20.0 + 50.0
+
+
+class Pair2d(nn.Module):
+    """A 2D rigid-registration regressor with Mira's contract: [B, 2, H, W] (fixed, moving) →
+    [B, 3] (θ degrees, tx px, ty px); spatial sizes dynamic."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 8, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        a = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return self.fc(a.mean(dim=(2, 3))) * torch.tensor([5.0, 8.0, 8.0])
+
+
 FIXTURES = {
     "cnn2d": (Cnn2d, (2, 4, 16, 16)),
     "reg3d": (Reg3d, (2, 1, 8, 8, 8)),
@@ -230,6 +261,8 @@ FIXTURES = {
     "transformerish": (Transformerish, (2, 2, 6, 6, 8)),
     "monai_swin_vit": (SwinBackbone, (1, 1, 32, 32, 32)),
     "ops3d": (Ops3d, (2, 2, 8, 8, 8)),
+    "age3d": (Age3d, (2, 1, 16, 16, 16), True),
+    "pair2d": (Pair2d, (2, 2, 32, 32), True),
 }
 
 
@@ -247,7 +280,9 @@ def write(path, array):
 def main(out):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, (name, (cls, shape)) in enumerate(FIXTURES.items()):
+    for i, (name, entry) in enumerate(FIXTURES.items()):
+        cls, shape = entry[:2]
+        spatial = len(entry) > 2 and entry[2]  # spatial sizes dynamic too
         torch.manual_seed(100 + i)
         model = cls().eval()
         # Non-trivial normalisation statistics and affine parameters, as a trained model has.
@@ -265,7 +300,10 @@ def main(out):
         torch.onnx.export(
             model, (x,), str(path), opset_version=OPSET, dynamo=False,
             input_names=["input"], output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamic_axes={
+                "input": {0: "batch", **({a: f"s{a}" for a in range(2, len(shape))} if spatial else {})},
+                "output": {0: "batch"},
+            },
         )
         onnx.checker.check_model(onnx.load(str(path)))
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -334,6 +372,72 @@ def unsupported(out):
     )
 
 
+def softmax_seg(out):
+    """A 2D segmenter whose graph ends in Softmax over the classes (MONAI UNet2d + softmax):
+    Mira must detect the probabilities and attack their log. Stored: the input, and PyTorch's
+    input gradient of the mean pixel-wise cross-entropy of log(p) against argmax p."""
+    torch.manual_seed(400)
+    net = nn.Sequential(monai_unet2d(), nn.Softmax(dim=1)).eval()
+    x = torch.rand(1, 4, 32, 32)
+    path = out / "softmax_seg.onnx"
+    torch.onnx.export(net, (x,), str(path), opset_version=OPSET, dynamo=False,
+                      input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    xg = x.clone().requires_grad_(True)
+    p = net(xg)
+    labels = p.argmax(1)
+    F.nll_loss(torch.log(p.clamp_min(torch.finfo(torch.float32).tiny)), labels).backward()
+    write(out / "softmax_seg.input.f32", x.numpy())
+    write(out / "softmax_seg.grad.f32", xg.grad.numpy())
+    print("softmax_seg")
+
+
+class ShapeHeads(nn.Module):
+    """Mira's shape-task contract (S4): [B, 1, S, S] → points [B, 352] (176 contour points, x
+    then y, pixels, around the centre), mask logits [B, 1, S, S], reconstruction [B, 1, S, S]
+    (sigmoid); spatial sizes dynamic."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 352)
+        self.seg = nn.ConvTranspose2d(8, 1, 2, stride=2)
+        self.rec = nn.ConvTranspose2d(8, 1, 2, stride=2)
+
+    def forward(self, x):
+        h = torch.relu(self.enc(x))
+        centre = x.shape[-1] / 2.0
+        points = self.fc(h.mean(dim=(2, 3))) * 4.0 + centre
+        return points, self.seg(h), torch.sigmoid(self.rec(h))
+
+
+def shape_heads(out):
+    """The three-output shape fixture: the model, and for its first output (the points) the
+    input, ONNX Runtime's output, PyTorch's gradient of sum(points · w) and w."""
+    torch.manual_seed(500)
+    net = ShapeHeads().eval()
+    x = torch.rand(2, 1, 32, 32)
+    path = out / "shape_heads.onnx"
+    axes = {0: "batch", 2: "h", 3: "w"}
+    torch.onnx.export(net, (x,), str(path), opset_version=OPSET, dynamo=False,
+                      input_names=["input"], output_names=["points", "mask", "recon"],
+                      dynamic_axes={"input": axes, "points": {0: "batch"}, "mask": axes,
+                                    "recon": axes})
+    y_ort = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.numpy()})[0]
+    xg = x.clone().requires_grad_(True)
+    points = net(xg)[0]
+    assert np.abs(points.detach().numpy() - y_ort).max() < 1e-4
+    w = torch.randn(points.shape, generator=torch.Generator().manual_seed(501))
+    (points * w).sum().backward()
+    for n, a in [("input", x), ("ort", y_ort), ("grad", xg.grad), ("w", w)]:
+        write(out / f"shape_heads.{n}.f32", np.asarray(a))
+    meta = {"input_shape": [2, 1, 32, 32], "output_shape": list(y_ort.shape), "opset": OPSET,
+            "torch": torch.__version__, "onnxruntime": ort.__version__, "onnx": onnx.__version__}
+    (out / "shape_heads.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print("shape_heads")
+
+
 def opset21(out):
     """Operators the PyTorch exporter does not write at opset 17, built by hand at opset 21:
     Conv → GroupNormalization (opset 21: scale and bias per channel) → Gelu (opset 20) →
@@ -393,3 +497,5 @@ if __name__ == "__main__":
     unsupported(pathlib.Path(target))
     reference_unets(pathlib.Path(target))
     opset21(pathlib.Path(target))
+    softmax_seg(pathlib.Path(target))
+    shape_heads(pathlib.Path(target))

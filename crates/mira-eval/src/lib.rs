@@ -16,6 +16,7 @@ mod bench;
 mod cells;
 mod checks;
 mod error;
+pub mod onnx_graph;
 mod report;
 pub mod run;
 mod spec;
@@ -52,13 +53,13 @@ pub use tasks::registration::{
 pub use tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, Normalise, PHANTOM_FOLDER_CHANNELS,
     PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, ReadCase, SliceRef, SliceSelection,
-    channels_of, cut, fit, folder_datasets, percentile, put, read_case, read_labels, scan_cases,
-    slice_count, slice_shape, split_cases, unfit, write_phantom_folder,
+    VolumeAxes, channels_of, cut, fit, folder_datasets, percentile, put, read_case, read_labels,
+    scan_cases, slice_count, slice_shape, split_cases, unfit, write_phantom_folder,
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,
-    SegExperiment, SegNet, SegNetInfo, SegProbe, Segmentation, SweepSpec, min_norm_tables,
-    model_groups, probe_segmenter, split_min_norm, write_comparison, write_report,
+    OutputKind, SegExperiment, SegNet, SegNetInfo, SegProbe, Segmentation, SweepSpec,
+    min_norm_tables, model_groups, probe_segmenter, split_min_norm, write_comparison, write_report,
 };
 pub use tasks::shape::{
     OodSource, Shape, ShapeAttackEntry, ShapeChecks, ShapeDataSpec, ShapeExperiment,

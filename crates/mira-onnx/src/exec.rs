@@ -127,6 +127,21 @@ impl OnnxNet {
     /// # Errors
     /// An input that does not fit the declared shape, or a node whose inputs do not fit it.
     pub fn run(&self, x: FTensor) -> Result<FTensor> {
+        self.run_outputs(x, 1)?
+            .pop()
+            .ok_or_else(|| OnnxError::Input("the model declares no output".into()))
+    }
+
+    /// Runs the graph on `x` and returns every declared output, in order.
+    ///
+    /// # Errors
+    /// As [`OnnxNet::run`], or an output that is not a float tensor.
+    pub fn run_all(&self, x: FTensor) -> Result<Vec<FTensor>> {
+        self.run_outputs(x, self.model.outputs.len())
+    }
+
+    /// The first `n` declared outputs on `x`.
+    fn run_outputs(&self, x: FTensor, n: usize) -> Result<Vec<FTensor>> {
         self.check_input(&x.dims())?;
         let device = crate::value::with_rank!(&x, t => t.device());
         let mut values: HashMap<&str, Value> = HashMap::new();
@@ -171,19 +186,28 @@ impl OnnxNet {
                 }
             }
         }
-        let out = &self.model.outputs[0].name;
-        match values
-            .remove(out.as_str())
-            .or_else(|| self.weights.get(out).cloned())
-        {
-            Some(Value::Float(t)) => Ok(t),
-            Some(Value::Int(_)) => Err(OnnxError::Input(format!(
-                "output `{out}` is not a float tensor"
-            ))),
-            None => Err(OnnxError::Input(format!(
-                "output `{out}` is never computed"
-            ))),
+        let mut outs = Vec::with_capacity(n);
+        for decl in self.model.outputs.iter().take(n) {
+            let out = &decl.name;
+            match values
+                .get(out.as_str())
+                .or_else(|| self.weights.get(out))
+                .cloned()
+            {
+                Some(Value::Float(t)) => outs.push(t),
+                Some(Value::Int(_)) => {
+                    return Err(OnnxError::Input(format!(
+                        "output `{out}` is not a float tensor"
+                    )));
+                }
+                None => {
+                    return Err(OnnxError::Input(format!(
+                        "output `{out}` is never computed"
+                    )));
+                }
+            }
         }
+        Ok(outs)
     }
 
     /// Runs the graph on a rank-`DI` input and returns a rank-`DO` output.

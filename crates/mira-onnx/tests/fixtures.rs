@@ -168,6 +168,15 @@ fn opset_21_operators_match_onnx_runtime_and_pytorch_gradients() {
     check("opset21");
 }
 
+/// The regressors of the brain-age, registration and shape tasks' ONNX contracts (dynamic
+/// spatial sizes; the shape model's first output, the points, of its three).
+#[test]
+fn task_contract_regressors_match_onnx_runtime_and_pytorch_gradients() {
+    check("age3d");
+    check("pair2d");
+    check("shape_heads");
+}
+
 #[test]
 fn the_batch_dimension_is_dynamic_and_other_dimensions_are_checked() {
     let model = OnnxModel::from_file(&dir().join("cnn2d.onnx")).unwrap();

@@ -202,7 +202,11 @@ pub fn feature_stats(
 ///
 /// # Errors
 /// Mismatched sizes.
-pub fn predict_age(model: &AgeNet, subjects: &[AgeSubject], batch: usize) -> Result<Vec<f64>> {
+pub fn predict_age<M: Forward<5, 2> + burn::module::Module>(
+    model: &M,
+    subjects: &[AgeSubject],
+    batch: usize,
+) -> Result<Vec<f64>> {
     let eval = model.valid();
     let dev = default_device();
     let mut out = Vec::with_capacity(subjects.len());

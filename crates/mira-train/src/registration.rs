@@ -154,7 +154,11 @@ pub fn tensor_rigids(t: Tensor<2>) -> Vec<Rigid2d> {
 ///
 /// # Errors
 /// Pairs of the wrong size.
-pub fn predict_rigid(model: &PairNet, pairs: &[RegPair], batch: usize) -> Result<Vec<Rigid2d>> {
+pub fn predict_rigid<M: Forward<4, 2> + burn::module::Module>(
+    model: &M,
+    pairs: &[RegPair],
+    batch: usize,
+) -> Result<Vec<Rigid2d>> {
     let eval = model.valid();
     let dev = default_device();
     let mut out = Vec::with_capacity(pairs.len());

@@ -12,7 +12,9 @@ use mira_attack::{
     AttackSpec, Bounds, LpBall, ModelObjective, Objective, UniversalFit, apply_universal,
 };
 use mira_data::{AgeSubject, VolumeRow, save_volume_slices_png};
-use mira_nn::{AgeNet, Forward, default_device, tensor_to_vec};
+use mira_nn::{Forward, default_device, tensor_to_vec};
+
+use crate::tasks::brain_age::AgeModel;
 use mira_report::AgeRecord;
 use mira_train::volumes_tensor;
 
@@ -50,7 +52,7 @@ pub(crate) struct AgeCell<'a> {
     /// Names, norm, budget, batch size and seed.
     pub id: CellId<'a>,
     /// The model, with BPDA switched on when the entry asks for it.
-    pub model: &'a AgeNet,
+    pub model: &'a AgeModel,
     pub entry: &'a AgeAttackEntry,
     pub spec: Option<&'a AttackSpec>,
     /// `sweep.threshold_years`: the break rule of min-norm searches and `auto` cascades.
@@ -69,7 +71,7 @@ impl AgeCell<'_> {
     fn objective(
         &self,
         chunk: &[AgeSubject],
-    ) -> ModelObjective<AgeNet, impl Fn(Tensor<2>) -> Tensor<1>, 5, 2> {
+    ) -> ModelObjective<AgeModel, impl Fn(Tensor<2>) -> Tensor<1>, 5, 2> {
         let ages: Vec<f32> = chunk.iter().map(|s| s.age as f32).collect();
         ModelObjective::new(
             self.model,

@@ -5,16 +5,18 @@
 
 use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
-use mira_nn::{AgeNet, Forward, tensor_to_vec};
+use mira_nn::{Forward, tensor_to_vec};
+
+use crate::tasks::brain_age::AgeModel;
 
 use crate::tasks::brain_age::{AgeGoal, age_loss};
 
 /// One batch of subjects with their true ages, and the break rule.
 pub(crate) struct AgeJudge<'a> {
     /// The model the attack sees (with BPDA where the entry asks for it).
-    pub model: &'a AgeNet,
+    pub model: &'a AgeModel,
     /// Its evaluation copy, made once per batch, for the verdicts.
-    pub eval: AgeNet,
+    pub eval: AgeModel,
     pub ages: Vec<f64>,
     pub goal: AgeGoal,
     pub target: Option<f64>,
@@ -70,9 +72,11 @@ mod tests {
     #[test]
     fn verdicts_follow_the_goal() {
         let dev = mira_nn::default_device();
-        let model = mira_nn::AgeNetConfig::cnn(16, 50.0, 20.0)
-            .init_seeded(1, &dev)
-            .unwrap();
+        let model = AgeModel::Own(
+            mira_nn::AgeNetConfig::cnn(16, 50.0, 20.0)
+                .init_seeded(1, &dev)
+                .unwrap(),
+        );
         let j = |goal, target| AgeJudge {
             model: &model,
             eval: model.valid(),

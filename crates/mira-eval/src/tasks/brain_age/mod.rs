@@ -43,9 +43,27 @@ pub struct BrainAge;
 /// What a brain-age run's outputs say.
 pub type AgeSummary = crate::report::Findings<AgeSummaryRow>;
 
+crate::onnx_or!(
+    /// A brain-age network: Mira's (CNN or hybrid) or an ONNX regressor, `[B, 1, S, S, S]` in,
+    /// `[B, 1]` years out.
+    AgeModel,
+    AgeNet,
+    5
+);
+
+impl AgeModel {
+    /// BPDA through the hard tissue maps (Mira's hybrid only; nothing else has them).
+    pub fn with_straight_through(self, on: bool) -> Self {
+        match self {
+            AgeModel::Own(n) => AgeModel::Own(n.with_straight_through(on)),
+            other => other,
+        }
+    }
+}
+
 /// The subjects, models and attacks of a brain-age run.
 pub struct AgeReady {
-    models: Vec<AgeNet>,
+    models: Vec<AgeModel>,
     train: Vec<AgeSubject>,
     test: Vec<AgeSubject>,
     specs: Vec<Option<AttackSpec>>,
@@ -120,9 +138,22 @@ fn models(
     train: &[AgeSubject],
     val: &[AgeSubject],
     setup: &mut Setup<'_, AgeExperiment>,
-) -> Result<Vec<AgeNet>> {
+) -> Result<Vec<AgeModel>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
+        if let Some(path) = &entry.onnx {
+            setup.phase(format!("loading the ONNX model {}", entry.name));
+            let s = exp.data.phantom.size;
+            let field = format!("models[{i}].onnx");
+            models.push(AgeModel::Onnx(crate::onnx_graph::OnnxGraph::load(
+                path,
+                &[1, 1, s, s, s],
+                1,
+                &field,
+            )?));
+            setup.pin(i, &entry.name, path)?;
+            continue;
+        }
         let ckpt = entry.checkpoint.as_deref();
         let training = format!("training model {} on {} subjects", entry.name, train.len());
         let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
@@ -137,7 +168,7 @@ fn models(
             save_age_net(dir, &model, &meta)?;
             Ok(model)
         })?;
-        models.push(model);
+        models.push(AgeModel::Own(model));
     }
     Ok(models)
 }
@@ -146,7 +177,7 @@ fn models(
 fn view<'a>(
     run: &'a CellRun<'_, BrainAge>,
     p: &Planned<AgeCellRef>,
-    model: &'a AgeNet,
+    model: &'a AgeModel,
 ) -> AgeCell<'a> {
     let (exp, c) = (run.spec, &p.cell);
     let attack = &exp.attacks[c.ai];

@@ -108,10 +108,11 @@ impl AgeDataSpec {
 }
 
 /// Which network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AgeModelKind {
-    /// The 3D CNN regressor.
+    /// The 3D CNN regressor (and any ONNX model).
+    #[default]
     Cnn,
     /// CNN plus regional tissue-fraction features.
     Hybrid,
@@ -123,7 +124,8 @@ pub enum AgeModelKind {
 pub struct AgeModelEntry {
     /// Name in records and tables.
     pub name: String,
-    /// `cnn` or `hybrid`.
+    /// `cnn` (default) or `hybrid`.
+    #[serde(default)]
     pub kind: AgeModelKind,
     /// Hybrid only: `soft` (differentiable) or `hard` (argmax) tissue maps.
     #[serde(default)]
@@ -143,6 +145,10 @@ pub struct AgeModelEntry {
     /// A checkpoint folder written by an earlier run (`models/NAME`); nothing is trained.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// An ONNX brain-age regressor: `[B, 1, S, S, S]` (the data's size, values in [0, 1]) in,
+    /// `[B, 1]` ages in years out (docs/models.md). Nothing is trained; no other keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<PathBuf>,
 }
 
 /// Per-image (each subject its own δ) or universal (one δ for all).
@@ -279,7 +285,10 @@ impl Default for AgeChecks {
 impl AgeExperiment {
     /// Relative paths of the file (checkpoints, anatomy) are relative to its folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        let checkpoints = self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut());
+        let checkpoints = self
+            .models
+            .iter_mut()
+            .flat_map(|m| m.checkpoint.as_mut().into_iter().chain(m.onnx.as_mut()));
         relative_all(base, checkpoints.chain(self.data.anatomy_dir.as_mut()));
     }
 
@@ -325,9 +334,11 @@ impl AgeExperiment {
         }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("models", &names)?;
-        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
-            self.training.validate()
-        })?;
+        let trains = self
+            .models
+            .iter()
+            .any(|m| m.checkpoint.is_none() && m.onnx.is_none());
+        crate::spec::check_training(trains, || self.training.validate())?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             match (m.kind, m.features, m.embed) {
@@ -338,6 +349,28 @@ impl AgeExperiment {
                     ));
                 }
                 _ => {}
+            }
+            if let Some(o) = &m.onnx {
+                let others = m.checkpoint.is_some()
+                    || m.kind != AgeModelKind::Cnn
+                    || m.features.is_some()
+                    || m.width.is_some()
+                    || m.hidden.is_some()
+                    || m.embed.is_some()
+                    || m.dropout.is_some();
+                if others {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        "an ONNX model is used as it is: no checkpoint, kind, features, width, \
+                         hidden, embed or dropout",
+                    ));
+                }
+                if !o.is_file() {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        format!("{} not found", o.display()),
+                    ));
+                }
             }
             if let Some(c) = &m.checkpoint {
                 let meta = mira_nn::read_age_meta(c)

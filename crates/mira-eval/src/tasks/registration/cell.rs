@@ -11,7 +11,9 @@
 use burn::prelude::*;
 use mira_attack::{Bounds, LpBall};
 use mira_data::{RegPair, Rigid2d, tre, tre_grid};
-use mira_nn::{PairNet, default_device, tensor_to_vec};
+use mira_nn::{default_device, tensor_to_vec};
+
+use crate::tasks::registration::RegModel;
 use mira_report::RegRecord;
 use mira_train::{pairs_tensor, tensor_rigids};
 
@@ -27,7 +29,7 @@ pub(crate) const TRE_GRID: usize = 8;
 pub(crate) struct RegCell<'a> {
     /// Names, norm, budget, batch size and seed.
     pub id: CellId<'a>,
-    pub model: &'a PairNet,
+    pub model: &'a RegModel,
     pub attack: CellAttack<'a>,
     pub image: AttackedImage,
     /// mm per pixel (1 when the unit is the pixel).

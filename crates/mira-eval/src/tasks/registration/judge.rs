@@ -5,14 +5,16 @@
 use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
 use mira_data::{Rigid2d, tre};
-use mira_nn::{Forward, PairNet, regression::rigid_tre};
+use mira_nn::{Forward, regression::rigid_tre};
+
+use crate::tasks::registration::RegModel;
 use mira_train::tensor_rigids;
 
 /// One batch of pairs with their true transforms, and the passing rule.
 pub(crate) struct RegJudge<'a> {
-    pub model: &'a PairNet,
+    pub model: &'a RegModel,
     /// Its evaluation copy, made once per batch, for the verdicts.
-    pub eval: PairNet,
+    pub eval: RegModel,
     /// True transforms per case (pixels).
     pub truths: Vec<Rigid2d>,
     /// The TRE grid (pixels).
@@ -69,9 +71,11 @@ mod tests {
     #[test]
     fn verdicts_follow_the_passing_rule_in_the_models_unit() {
         let dev = mira_nn::default_device();
-        let model = mira_nn::PairNetConfig::default()
-            .init_seeded(1, &dev)
-            .unwrap();
+        let model = RegModel::Own(
+            mira_nn::PairNetConfig::default()
+                .init_seeded(1, &dev)
+                .unwrap(),
+        );
         let truth = Rigid2d {
             theta_deg: 0.0,
             tx: 0.0,

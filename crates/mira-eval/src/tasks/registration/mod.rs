@@ -49,9 +49,17 @@ pub struct RegSummary {
     pub first_failures: Vec<AbruptCase>,
 }
 
+crate::onnx_or!(
+    /// A registration network: Mira's or an ONNX graph, `[B, 2, H, W]` in, `[B, 3]` (θ
+    /// degrees, tx px, ty px) out.
+    RegModel,
+    PairNet,
+    4
+);
+
 /// The pairs of every image family, the models and their attacks.
 pub struct RegReady {
-    models: Vec<PairNet>,
+    models: Vec<RegModel>,
     families: Vec<(RegSourceKind, RegData)>,
     specs: Vec<Option<AttackSpec>>,
     /// Clean predictions per model, computed before the model's first cell runs.
@@ -113,7 +121,7 @@ pub(crate) fn reg_cell<'a>(
     mi: usize,
     ai: usize,
     ei: usize,
-    model: &'a PairNet,
+    model: &'a RegModel,
     attack: CellAttack<'a>,
 ) -> RegCell<'a> {
     let entry = &exp.models[mi];
@@ -152,9 +160,22 @@ fn models(
     exp: &RegExperiment,
     fams: &[(RegSourceKind, RegData)],
     setup: &mut Setup<'_, RegExperiment>,
-) -> Result<Vec<PairNet>> {
+) -> Result<Vec<RegModel>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
+        if let Some(path) = &entry.onnx {
+            setup.phase(format!("loading the ONNX model {}", entry.name));
+            let s = exp.data.size;
+            let field = format!("models[{i}].onnx");
+            models.push(RegModel::Onnx(crate::onnx_graph::OnnxGraph::load(
+                path,
+                &[1, 2, s, s],
+                3,
+                &field,
+            )?));
+            setup.pin(i, &entry.name, path)?;
+            continue;
+        }
         let data = &fams
             .iter()
             .find(|(k, _)| *k == entry.source)
@@ -189,7 +210,7 @@ fn models(
             save_pair_net(dir, &model, &meta)?;
             Ok(model)
         })?;
-        models.push(model);
+        models.push(RegModel::Own(model));
     }
     Ok(models)
 }

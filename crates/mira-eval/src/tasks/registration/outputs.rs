@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::tasks::registration::RegModel;
 use mira_data::{RegPair, RegPicture, Rigid2d, save_registration_png};
-use mira_nn::PairNet;
 use mira_report::{AbruptCase, RegRecord, RegReportInput, RegSummaryRow, render_reg_html};
 
 use mira_attack::AttackSpec;
@@ -53,7 +53,7 @@ fn to_draw(failures: &[AbruptCase], per: usize) -> Vec<&AbruptCase> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn save_abrupt_examples<'d>(
     exp: &RegExperiment,
-    models: &[PairNet],
+    models: &[RegModel],
     specs: &[Option<AttackSpec>],
     test_of: &dyn Fn(RegSourceKind) -> Result<&'d [RegPair]>,
     clean: &[std::sync::Arc<Vec<Rigid2d>>],

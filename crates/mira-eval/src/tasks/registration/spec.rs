@@ -145,6 +145,11 @@ pub struct RegModelEntry {
     /// A checkpoint folder written by an earlier run (`models/NAME`); nothing is trained.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// An ONNX registration network: the stacked pair `[B, 2, H, W]` (fixed, moving; values in
+    /// [0, 1]) in, `[B, 3]` (θ degrees, tx px, ty px) out (docs/models.md). Nothing is
+    /// trained; no checkpoint, width or dropout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<PathBuf>,
 }
 
 fn default_mode() -> PairMode {
@@ -269,7 +274,9 @@ impl RegExperiment {
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         relative_all(
             base,
-            self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut()),
+            self.models
+                .iter_mut()
+                .flat_map(|m| m.checkpoint.as_mut().into_iter().chain(m.onnx.as_mut())),
         );
         let r = &self.data.radiograph;
         if r != "auto" && r != "phantom" && Path::new(r).is_relative() {
@@ -329,9 +336,11 @@ impl RegExperiment {
         }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("models", &names)?;
-        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
-            self.training.validate()
-        })?;
+        let trains = self
+            .models
+            .iter()
+            .any(|m| m.checkpoint.is_none() && m.onnx.is_none());
+        crate::spec::check_training(trains, || self.training.validate())?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             let tol = m.tolerance();
@@ -348,6 +357,25 @@ impl RegExperiment {
             m.net(d)
                 .validate()
                 .map_err(|e| inv(f.as_str(), e.to_string()))?;
+            if let Some(o) = &m.onnx {
+                let others = m.checkpoint.is_some()
+                    || m.width.is_some()
+                    || m.dropout.is_some()
+                    || m.mode != PairMode::Stacked;
+                if others {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        "an ONNX model is used as it is and takes the stacked pair: no \
+                         checkpoint, width, dropout or mode = \"siamese\"",
+                    ));
+                }
+                if !o.is_file() {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        format!("{} not found", o.display()),
+                    ));
+                }
+            }
             if let Some(c) = &m.checkpoint {
                 let meta = mira_nn::read_pair_meta(c)
                     .map_err(|e| inv(format!("{f}.checkpoint"), e.to_string()))?;

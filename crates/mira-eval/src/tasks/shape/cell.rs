@@ -15,7 +15,9 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use mira_attack::{Attack, Bounds, LpBall, Objective};
 use mira_data::{ShapeSample, mask_dice, mean_point_distance, polygon_mask};
-use mira_nn::{ShapeNet, autodiff_device, default_device, tensor_to_vec};
+use mira_nn::{autodiff_device, default_device, tensor_to_vec};
+
+use crate::tasks::shape::ShapeModel;
 use mira_report::ShapeRecord;
 use mira_train::slices_tensor;
 use rand::SeedableRng;
@@ -32,7 +34,7 @@ fn to_points(v: &[f32]) -> Vec<[f64; 2]> {
 }
 
 /// Per-sample reconstruction MSE of `x`.
-fn recon_error(model: &ShapeNet, x: Tensor<4>) -> Vec<f64> {
+fn recon_error(model: &ShapeModel, x: Tensor<4>) -> Vec<f64> {
     let b = x.dims()[0];
     let r = model.heads(x.clone()).recon;
     tensor_to_vec((r - x).powi_scalar(2).reshape([b as i64, -1]).mean_dim(1))
@@ -43,7 +45,7 @@ fn recon_error(model: &ShapeNet, x: Tensor<4>) -> Vec<f64> {
 
 /// −(distance of all three heads to targets), per sample: what an OOD attack maximises.
 struct MatchObjective {
-    eval: ShapeNet,
+    eval: ShapeModel,
     points: Tensor<2>,
     mask: Tensor<4>,
     recon: Tensor<4>,
@@ -95,7 +97,7 @@ pub struct KeptShape {
 pub(crate) struct ShapeCell<'a> {
     /// Names, norm, budget, batch size and seed.
     pub id: CellId<'a>,
-    pub model: &'a ShapeNet,
+    pub model: &'a ShapeModel,
     pub attack: CellAttack<'a>,
     pub scope: ShapeScope,
     /// MRSE (px) above which a case counts as broken (min-norm and composite cells).

@@ -6,14 +6,16 @@ use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
 use mira_data::{ShapeSample, mean_point_distance};
 use mira_nn::regression::sse;
-use mira_nn::{Forward, ShapeNet, tensor_to_vec};
+use mira_nn::{Forward, tensor_to_vec};
+
+use crate::tasks::shape::ShapeModel;
 use mira_train::points_tensor;
 
 /// One batch of slices with their true contours, and the break rule.
 pub(crate) struct ShapeJudge<'a> {
-    pub model: &'a ShapeNet,
+    pub model: &'a ShapeModel,
     /// Its evaluation copy, made once per batch, for the verdicts.
-    pub eval: ShapeNet,
+    pub eval: ShapeModel,
     pub samples: Vec<&'a ShapeSample>,
     /// MRSE (px) above which a case counts as broken.
     pub break_mrse: f64,

@@ -16,7 +16,7 @@ mod spec;
 
 use mira_attack::AttackSpec;
 use mira_data::ShapeSample;
-use mira_nn::{SHAPE_FORMAT, ShapeNet, ShapeNetConfig, ShapeNetMeta, save_shape_net};
+use mira_nn::{SHAPE_FORMAT, ShapeNet, ShapeNetConfig, ShapeNetMeta, ShapeOutput, save_shape_net};
 use mira_report::{ShapeRecord, ShapeSummaryRow, shape_markdown};
 use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 
@@ -52,7 +52,7 @@ pub type ShapeSummary = crate::report::Findings<ShapeSummaryRow>;
 
 /// The test slices, models, attacks and out-of-distribution starting images of a shape run.
 pub struct ShapeReady {
-    models: Vec<ShapeNet>,
+    models: Vec<ShapeModel>,
     test: Vec<ShapeSample>,
     specs: Vec<AttackSpec>,
     /// Per attack: the OOD starting images (one per test slice) and their source's name.
@@ -71,14 +71,62 @@ pub struct ShapeCellRef {
     ood: bool,
 }
 
+crate::onnx_or!(
+    /// A shape network: Mira's or an ONNX graph with the same three heads.
+    ShapeModel,
+    ShapeNet,
+    4
+);
+
+impl ShapeModel {
+    /// Points `[B, 352]`, mask logits and reconstruction `[B, 1, S, S]` (NaN where an ONNX
+    /// graph refuses the input; see `onnx_graph`).
+    pub fn heads(&self, x: burn::prelude::Tensor<4>) -> ShapeOutput {
+        use burn::prelude::Tensor;
+        match self {
+            ShapeModel::Own(n) => n.heads(x),
+            ShapeModel::Onnx(g) => {
+                let [b, _, h, w] = x.dims();
+                let dev = x.device();
+                let mut ys = g.heads_any(x).into_iter();
+                let nan4 = || Tensor::full([b, 1, h, w], f32::NAN, &dev);
+                let points = ys.next().and_then(|t| t.into_rank::<2>().ok());
+                let mask = ys.next().and_then(|t| t.into_rank::<4>().ok());
+                let recon = ys.next().and_then(|t| t.into_rank::<4>().ok());
+                ShapeOutput {
+                    points: points.unwrap_or_else(|| {
+                        Tensor::full([b, 2 * mira_data::DISK_POINTS], f32::NAN, &dev)
+                    }),
+                    mask_logits: mask.unwrap_or_else(nan4),
+                    recon: recon.unwrap_or_else(nan4),
+                }
+            }
+        }
+    }
+}
+
 /// Loads or trains every model of `exp` on its own slices, pinning each one's weights.
 fn models(
     exp: &ShapeExperiment,
     splits: &[Split],
     setup: &mut Setup<'_, ShapeExperiment>,
-) -> Result<Vec<ShapeNet>> {
+) -> Result<Vec<ShapeModel>> {
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
+        if let Some(path) = &entry.onnx {
+            setup.phase(format!("loading the ONNX model {}", entry.name));
+            let s = exp.data.size;
+            let heads = [
+                vec![2 * mira_data::DISK_POINTS],
+                vec![1, s, s],
+                vec![1, s, s],
+            ];
+            let field = format!("models[{i}].onnx");
+            let g = crate::onnx_graph::OnnxGraph::load_heads(path, &[1, 1, s, s], &heads, &field)?;
+            models.push(ShapeModel::Onnx(g));
+            setup.pin(i, &entry.name, path)?;
+            continue;
+        }
         let (train, val) = &splits[i];
         let adversarial = if entry.adversarial {
             ", adversarial"
@@ -118,7 +166,7 @@ fn models(
             save_shape_net(dir, &model, &meta)?;
             Ok(model)
         })?;
-        models.push(model);
+        models.push(ShapeModel::Own(model));
     }
     Ok(models)
 }

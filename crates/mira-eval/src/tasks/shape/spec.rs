@@ -121,6 +121,12 @@ pub struct ShapeModelEntry {
     /// A checkpoint folder written by an earlier run; nothing is trained.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// An ONNX shape network with Mira's three heads: `[B, 1, S, S]` in [0, 1] → points
+    /// `[B, 352]` (176 contour points, x then y, pixels), mask logits `[B, 1, S, S]` and
+    /// reconstruction `[B, 1, S, S]`, as three outputs in that order (docs/models.md).
+    /// Nothing is trained; no checkpoint, adversarial, train_slices or width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<PathBuf>,
 }
 
 /// In distribution (perturb the slice) or out of distribution (start elsewhere).
@@ -213,7 +219,9 @@ impl ShapeExperiment {
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         relative_all(
             base,
-            self.models.iter_mut().filter_map(|m| m.checkpoint.as_mut()),
+            self.models
+                .iter_mut()
+                .flat_map(|m| m.checkpoint.as_mut().into_iter().chain(m.onnx.as_mut())),
         );
     }
 
@@ -243,13 +251,34 @@ impl ShapeExperiment {
         }
         let names: Vec<&str> = self.models.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("models", &names)?;
-        crate::spec::check_training(self.models.iter().any(|m| m.checkpoint.is_none()), || {
-            self.training.validate()
-        })?;
+        let trains = self
+            .models
+            .iter()
+            .any(|m| m.checkpoint.is_none() && m.onnx.is_none());
+        crate::spec::check_training(trains, || self.training.validate())?;
         for (i, m) in self.models.iter().enumerate() {
             let f = format!("models[{i}]");
             if m.modes > mira_data::SHAPE_MODES {
                 return Err(inv(format!("{f}.modes"), "must be in 0..=10"));
+            }
+            if let Some(o) = &m.onnx {
+                let others = m.checkpoint.is_some()
+                    || m.adversarial
+                    || m.train_slices.is_some()
+                    || m.width.is_some();
+                if others {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        "an ONNX model is used as it is: no checkpoint, adversarial, \
+                         train_slices or width",
+                    ));
+                }
+                if !o.is_file() {
+                    return Err(inv(
+                        format!("{f}.onnx"),
+                        format!("{} not found", o.display()),
+                    ));
+                }
             }
             if m.train_slices.is_some_and(|n| n < 2) {
                 return Err(inv(format!("{f}.train_slices"), "must be >= 2"));
