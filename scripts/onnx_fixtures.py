@@ -438,6 +438,29 @@ def shape_heads(out):
     print("shape_heads")
 
 
+def sliding(out):
+    """MONAI's sliding_window_inference over a [1, 1, 12, 30, 40] volume with 16³ windows of
+    the monai_unet3d fixture (run by ONNX Runtime as the predictor): Gaussian blending at
+    overlap 0.5 (σ scale 0.125) and constant blending at overlap 0.25, both padding the 12-deep
+    axis to 16 with zeros, two windows per batch."""
+    from monai.inferers import sliding_window_inference
+
+    sess = ort.InferenceSession(str(out / "monai_unet3d.onnx"),
+                                providers=["CPUExecutionProvider"])
+
+    def predictor(t):
+        return torch.from_numpy(sess.run(None, {"input": t.numpy()})[0])
+
+    torch.manual_seed(600)
+    x = torch.rand(1, 1, 12, 30, 40)
+    write(out / "sliding.input.f32", x.numpy())
+    for name, mode, overlap in [("gaussian", "gaussian", 0.5), ("constant", "constant", 0.25)]:
+        y = sliding_window_inference(x, (16, 16, 16), 2, predictor, overlap=overlap, mode=mode,
+                                     sigma_scale=0.125, padding_mode="constant", cval=0.0)
+        write(out / f"sliding.{name}.f32", y.numpy())
+    print("sliding", tuple(y.shape))
+
+
 def opset21(out):
     """Operators the PyTorch exporter does not write at opset 17, built by hand at opset 21:
     Conv → GroupNormalization (opset 21: scale and bias per channel) → Gelu (opset 20) →
@@ -499,3 +522,4 @@ if __name__ == "__main__":
     opset21(pathlib.Path(target))
     softmax_seg(pathlib.Path(target))
     shape_heads(pathlib.Path(target))
+    sliding(pathlib.Path(target))

@@ -47,6 +47,11 @@ where
     L: Fn(Tensor<DO>) -> Tensor<1>,
 {
     fn value_and_grad(&self, x: Tensor<DI>) -> (Tensor<1>, Tensor<DI>) {
+        let sign = self.sign;
+        let loss = |y: Tensor<DO>| (self.loss)(y) * sign;
+        if let Some(vg) = self.eval.attack_value_and_grad(x.clone(), &loss) {
+            return vg;
+        }
         let x = Tensor::<DI>::from_data(x.into_data(), &mira_nn::autodiff_device()).require_grad();
         let v = (self.loss)(self.eval.forward(x.clone())) * self.sign;
         let grads = v.clone().sum().backward();
@@ -55,6 +60,11 @@ where
     }
 
     fn value(&self, x: Tensor<DI>) -> Tensor<1> {
-        (self.loss)(self.eval.forward(x.inner())) * self.sign
+        let x = x.inner();
+        let y = match self.eval.attack_forward(x.clone()) {
+            Some(y) => y,
+            None => self.eval.forward(x),
+        };
+        (self.loss)(y) * self.sign
     }
 }

@@ -86,6 +86,31 @@ pub struct Args {
     /// auto: probabilities when the graph ends in a Softmax over the classes.
     #[arg(long, default_value = "auto")]
     pub output: String,
+    /// With --input and a 3D model: predict each volume through sliding windows of this size
+    /// (D,H,W in the model's axis order), as MONAI's sliding_window_inference. Default: the
+    /// whole volume at once.
+    #[arg(long, value_delimiter = ',')]
+    pub roi: Vec<usize>,
+    /// With --roi: the windows' overlap in [0, 1).
+    #[arg(long, default_value_t = 0.5)]
+    pub overlap: f32,
+    /// With --roi: gaussian (σ = roi/8, nnU-Net's) or constant (MONAI's default) blending.
+    #[arg(long, default_value = "gaussian")]
+    pub blend: String,
+    /// With --roi: what the attack differentiates, blended (the prediction as deployed) or
+    /// tiles (each non-overlapping tile alone, the published protocol); both are evaluated
+    /// with the blended prediction.
+    #[arg(long, default_value = "blended")]
+    pub window_attack: String,
+}
+
+/// `--roi D,H,W` (empty: none).
+pub(crate) fn parse_roi(roi: &[usize]) -> Result<Option<[usize; 3]>> {
+    match roi {
+        [] => Ok(None),
+        [d, h, w] => Ok(Some([*d, *h, *w])),
+        _ => Err(crate::InvalidInput(format!("--roi {roi:?}: give three sizes D,H,W")).into()),
+    }
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
@@ -124,6 +149,7 @@ pub fn main(a: Args) -> Result<()> {
         return crate::attack_files::main(&a);
     }
     for (set, flag) in [
+        (!a.roi.is_empty(), "--roi"),
         (a.labels.is_some(), "--labels"),
         (!a.channels.is_empty(), "--channels"),
         (!a.label_values.is_empty(), "--label-values"),

@@ -42,6 +42,16 @@ pub struct Args {
     /// SimpleITK, nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
     #[arg(long, default_value = "zyx")]
     pub axes: String,
+    /// For a model of rank-5 input: predict through sliding windows of this size (D,H,W in the
+    /// model's axis order), as MONAI's sliding_window_inference. Default: the whole volume.
+    #[arg(long, value_delimiter = ',')]
+    pub roi: Vec<usize>,
+    /// With --roi: the windows' overlap in [0, 1).
+    #[arg(long, default_value_t = 0.5)]
+    pub overlap: f32,
+    /// With --roi: gaussian (σ = roi/8, nnU-Net's) or constant (MONAI's default) blending.
+    #[arg(long, default_value = "gaussian")]
+    pub blend: String,
     /// Output folder.
     #[arg(long, default_value = "runs/predict")]
     pub out: PathBuf,
@@ -74,6 +84,19 @@ pub fn main(a: &Args) -> Result<()> {
         return Err(bad("--slice-axis must be 0, 1 or 2"));
     }
     let axes = parse_axes(&a.axes)?;
+    let window = match crate::attack::parse_roi(&a.roi)? {
+        None => None,
+        Some(_) if rank != 5 => return Err(bad("--roi applies to 3D models (rank-5 input)")),
+        Some(roi) => {
+            let w = mira_nn::SlidingWindow {
+                overlap: a.overlap,
+                blend: crate::attack::parse("blend", &a.blend)?,
+                ..mira_nn::SlidingWindow::new(roi)
+            };
+            w.validate().map_err(bad)?;
+            Some(w)
+        }
+    };
     let spec = FolderSpec {
         path: PathBuf::new(),
         images: String::new(),
@@ -104,10 +127,20 @@ pub fn main(a: &Args) -> Result<()> {
                 &[1, channels.len(), d, h, w],
                 &mira_nn::default_device(),
             )?;
-            Some(
-                net.run(x)
-                    .map_err(|e| bad(format!("case `{}`: {e}", case.name)))?,
-            )
+            let y = match &window {
+                None => net.run(x),
+                Some(sw) => {
+                    let x5 = x.into_rank::<5>()?;
+                    sw.plan([d, h, w])
+                        .forward(x5, &|t| {
+                            net.forward_as::<5, 5>(t)
+                                .map_err(|e| mira_nn::NnError::Model(e.to_string()))
+                        })
+                        .map_err(|e| mira_onnx::OnnxError::Input(e.to_string()))
+                        .and_then(FTensor::of)
+                }
+            };
+            Some(y.map_err(|e| bad(format!("case `{}`: {e}", case.name)))?)
         } else {
             None
         };

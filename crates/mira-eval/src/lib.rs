@@ -58,8 +58,9 @@ pub use tasks::segmentation::folder::{
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,
-    OutputKind, SegExperiment, SegNet, SegNetInfo, SegProbe, Segmentation, SweepSpec,
-    min_norm_tables, model_groups, probe_segmenter, split_min_norm, write_comparison, write_report,
+    OutputKind, SegExperiment, SegNet, SegNetInfo, SegProbe, Segmentation, SweepSpec, WindowAttack,
+    Windowing, min_norm_tables, model_groups, probe_segmenter, split_min_norm, write_comparison,
+    write_report,
 };
 pub use tasks::shape::{
     OodSource, Shape, ShapeAttackEntry, ShapeChecks, ShapeDataSpec, ShapeExperiment,

@@ -25,6 +25,7 @@ pub mod regression;
 pub mod segmentation;
 mod shape_checkpoint;
 mod shape_net;
+pub mod sliding_window;
 mod tensor_io;
 pub mod tissue_features;
 mod torch_import;
@@ -44,6 +45,7 @@ pub use shape_checkpoint::{
     SHAPE_FORMAT, ShapeNetMeta, load_shape_net, read_shape_meta, save_shape_net,
 };
 pub use shape_net::{ShapeNet, ShapeNetConfig, ShapeOutput};
+pub use sliding_window::{Blend, SlidingWindow, WindowPlan};
 pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
 pub use tissue_features::{TissueMode, TissueModel};
 pub use torch_import::load_torch_unet;
@@ -64,6 +66,9 @@ pub enum NnError {
     /// The requested compute device is not built in or not usable.
     #[error("device: {0}")]
     Device(String),
+    /// A model run inside an inferer failed.
+    #[error("{0}")]
+    Model(String),
 }
 
 /// Result alias for this crate.

@@ -111,6 +111,13 @@ impl Task for Files {
     ) -> Result<FilesReady> {
         setup.phase(format!("reading {}", exp.input.display()));
         let (model, meta) = SegNet::load_as(&exp.model, exp.output)?;
+        if exp.roi.is_some() && !meta.volumetric {
+            return Err(EvalError::invalid(
+                "roi",
+                "a sliding window applies to 3D models (input [B, C, D, H, W]); this one is 2D",
+            ));
+        }
+        let model = model.with_window(exp.windowing());
         if meta.probabilities {
             setup.phase(format!(
                 "the model outputs probabilities{}; attacks use their logarithm as logits",

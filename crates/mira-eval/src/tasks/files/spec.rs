@@ -57,6 +57,22 @@ pub struct FilesExperiment {
     /// over the classes), `"logits"` or `"probabilities"` (their log is attacked).
     #[serde(default)]
     pub output: crate::tasks::segmentation::OutputKind,
+    /// A 3D model predicts each volume through a sliding window of this size (`[D, H, W]` in
+    /// the model's axis order), MONAI's `sliding_window_inference`; absent: the whole volume
+    /// at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roi: Option<[usize; 3]>,
+    /// With `roi`: the windows' overlap in [0, 1).
+    #[serde(default = "default_overlap")]
+    pub overlap: f32,
+    /// With `roi`: `"gaussian"` (σ = roi / 8) or `"constant"` blending.
+    #[serde(default)]
+    pub blend: mira_nn::Blend,
+    /// With `roi`: what the attack differentiates, `"blended"` (the prediction as deployed)
+    /// or `"tiles"` (each non-overlapping tile on its own, the published protocol); both are
+    /// evaluated with the blended prediction.
+    #[serde(default)]
+    pub window_attack: crate::tasks::segmentation::WindowAttack,
     /// The attack: a per-image, untargeted cross-entropy entry (`[attack]`).
     pub attack: AttackEntry,
     /// Norm of the budgets.
@@ -74,6 +90,10 @@ pub struct FilesExperiment {
 
 fn default_axis() -> usize {
     2
+}
+
+fn default_overlap() -> f32 {
+    0.5
 }
 
 fn default_norm() -> Norm {
@@ -159,6 +179,19 @@ impl FilesExperiment {
         .unwrap_or("model")
     }
 
+    /// The sliding window of `roi`, `overlap` and `blend`, if any.
+    pub fn windowing(&self) -> Option<crate::tasks::segmentation::Windowing> {
+        let roi = self.roi?;
+        Some(crate::tasks::segmentation::Windowing {
+            window: mira_nn::SlidingWindow {
+                overlap: self.overlap,
+                blend: self.blend,
+                ..mira_nn::SlidingWindow::new(roi)
+            },
+            attack: self.window_attack,
+        })
+    }
+
     /// Relative paths of the file are relative to its folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         let paths = [&mut self.model, &mut self.input];
@@ -176,6 +209,16 @@ impl FilesExperiment {
         }
         if self.slice_axis > 2 {
             return Err(EvalError::invalid("slice_axis", "must be 0, 1 or 2"));
+        }
+        if let Some(w) = self.windowing() {
+            w.window
+                .validate()
+                .map_err(|e| EvalError::invalid("roi", e.to_string()))?;
+        } else if self.window_attack != crate::tasks::segmentation::WindowAttack::Blended {
+            return Err(EvalError::invalid(
+                "window_attack",
+                "needs a sliding window (`roi`)",
+            ));
         }
         if !(1..=4096).contains(&self.batch_size) {
             return Err(EvalError::invalid("batch_size", "must be in 1..=4096"));

@@ -14,6 +14,7 @@ mod probe;
 mod seg_net;
 mod spec;
 mod validate;
+mod windowed;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,7 @@ pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
     SweepSpec,
 };
+pub use windowed::{WindowAttack, Windowing};
 
 /// The segmentation task.
 pub struct Segmentation;

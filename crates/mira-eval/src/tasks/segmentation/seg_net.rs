@@ -21,6 +21,7 @@ use burn::prelude::*;
 use mira_nn::{Forward, UNet, argmax_labels, images_to_tensor};
 use mira_onnx::{OnnxModel, OnnxNet};
 
+use crate::tasks::segmentation::windowed::{WindowAttack, Windowing};
 use crate::{EvalError, Result};
 
 /// What an ONNX model outputs: logits, or probabilities (a final Softmax over the classes),
@@ -44,7 +45,7 @@ pub enum OutputKind {
 #[derive(Module, Debug)]
 pub struct OnnxSeg {
     #[module(skip)]
-    net: Arc<OnnxNet>,
+    pub(crate) net: Arc<OnnxNet>,
     #[module(skip)]
     classes: usize,
     /// Whether the graph takes `[B, C, D, H, W]`.
@@ -52,10 +53,13 @@ pub struct OnnxSeg {
     volumetric: bool,
     /// `D` of the tall slices `[B, C, D·H, W]` it is fed (a 3D graph; 0 until set).
     #[module(skip)]
-    depth: usize,
+    pub(crate) depth: usize,
     /// Whether the graph outputs probabilities (their log is taken as the logits).
     #[module(skip)]
-    probabilities: bool,
+    pub(crate) probabilities: bool,
+    /// A 3D graph's sliding window (`None`: the whole volume at once).
+    #[module(skip)]
+    window: Option<Windowing>,
 }
 
 impl OnnxSeg {
@@ -71,6 +75,9 @@ impl OnnxSeg {
     fn output(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         if !self.volumetric {
             return Ok(self.net.forward_as::<4, 4>(x)?);
+        }
+        if let Some(win) = &self.window {
+            return self.windowed_output(win, x, false);
         }
         let [b, c, dh, w] = x.dims();
         let d = self.depth;
@@ -185,6 +192,7 @@ impl SegNet {
                 volumetric: rank == 5,
                 depth: 0,
                 probabilities,
+                window: None,
             };
             let info = SegNetInfo {
                 in_channels,
@@ -225,8 +233,21 @@ impl SegNet {
                 volumetric: true,
                 depth,
                 probabilities: o.probabilities,
+                window: o.window.clone(),
             }),
             other => other.clone(),
+        }
+    }
+
+    /// The network predicting volumes through `window` (a 3D graph; any other network is
+    /// returned as it is).
+    pub fn with_window(self, window: Option<Windowing>) -> SegNet {
+        match self {
+            SegNet::Onnx(mut o) if o.volumetric => {
+                o.window = window;
+                SegNet::Onnx(o)
+            }
+            other => other,
         }
     }
 
@@ -278,6 +299,43 @@ impl Forward<4, 4> for SegNet {
                     .unwrap_or_else(|_| Tensor::full([b, o.classes, h, w], f32::NAN, &dev))
             }
         }
+    }
+
+    /// A windowed 3D graph: the loss and its input gradient through the windows, in two
+    /// passes (`windowed.rs`); NaN where the graph fails (the engine refuses it).
+    fn attack_value_and_grad(
+        &self,
+        x: Tensor<4>,
+        loss: &dyn Fn(Tensor<4>) -> Tensor<1>,
+    ) -> Option<(Tensor<1>, Tensor<4>)> {
+        let SegNet::Onnx(o) = self else { return None };
+        let win = o.window.as_ref().filter(|_| o.volumetric)?;
+        let (b, dims, dev) = (x.dims()[0], x.dims(), x.device());
+        Some(o.windowed_value_and_grad(win, x, loss).unwrap_or_else(|_| {
+            (
+                Tensor::full([b], f32::NAN, &dev),
+                Tensor::full(dims, f32::NAN, &dev),
+            )
+        }))
+    }
+
+    /// What a windowed 3D graph's attack sees: the tiles for `window_attack = "tiles"`.
+    fn attack_forward(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        let SegNet::Onnx(o) = self else { return None };
+        let win = o
+            .window
+            .as_ref()
+            .filter(|w| o.volumetric && w.attack == WindowAttack::Tiles)?;
+        let [b, _, h, w] = x.dims();
+        let dev = x.device();
+        let y = o.windowed_output(win, x, true).map(|y| {
+            if o.probabilities {
+                y.clamp_min(f32::MIN_POSITIVE).log()
+            } else {
+                y
+            }
+        });
+        Some(y.unwrap_or_else(|_| Tensor::full([b, o.classes, h, w], f32::NAN, &dev)))
     }
 }
 
