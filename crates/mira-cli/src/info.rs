@@ -112,7 +112,7 @@ fn print_dicom(name: &str, v: &mira_io::Volume, i: &mira_io::DicomInfo) -> Resul
     match i.pixel_spacing {
         Some((r, c)) => println!(
             "spacing      {c} x {r} mm (columns x rows){}",
-            if v.dims.len() > 2 && i.files > 1 {
+            if v.dims.len() > 2 && (i.files > 1 || i.frame_step.is_some()) {
                 format!(", slices {} mm", v.spacing[2])
             } else {
                 String::new()

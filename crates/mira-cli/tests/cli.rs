@@ -311,3 +311,40 @@ fn unsupported_operators_and_truncated_files_exit_2() {
     );
     let _ = std::fs::remove_file(cut);
 }
+
+/// A corrupted RLE stream panics inside the third-party decoder; the user sees one clean line
+/// (exit 2), never panic text or a backtrace. The corruptions keep the file's structure and
+/// break the RLE header of the pixel fragment: a segment offset past the data, a segment count
+/// the header cannot hold, a second segment starting inside the header.
+#[test]
+fn corrupted_rle_pixel_data_gives_one_clean_line_shared_data() {
+    let Some(root) = mira_testkit::shared_data_for_test(
+        "corrupted_rle_pixel_data_gives_one_clean_line_shared_data",
+    ) else {
+        return;
+    };
+    let src = std::fs::read(root.join("dicom/codec_variants/MR_small_RLE.dcm")).unwrap();
+    let items: Vec<usize> = (0..src.len() - 4)
+        .filter(|&i| src[i..i + 4] == [0xFE, 0xFF, 0x00, 0xE0])
+        .collect();
+    let frag = items[1] + 8; // after the basic offset table: the frame's RLE header
+    for (k, (at, value)) in [(frag + 4, 6000u32), (frag, 15), (frag + 8, 70)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = src.clone();
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        let p = std::env::temp_dir().join(format!("mira-rle-{k}-{}.dcm", std::process::id()));
+        std::fs::write(&p, &b).unwrap();
+        let (code, _, err) = mira(&["info", p.to_str().unwrap()]);
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("RLE Lossless pixel data is corrupted")
+                && !err.contains("panicked")
+                && !err.contains("backtrace"),
+            "{err}"
+        );
+    }
+}

@@ -55,6 +55,10 @@ pub struct DicomInfo {
     pub orientation: Option<[f64; 6]>,
     /// Instance Number, if given.
     pub instance: Option<i64>,
+    /// A multi-frame file's distance between frames along the slice normal, mm, from its
+    /// functional groups (frame positions, else Spacing Between Slices, else Slice
+    /// Thickness), if given.
+    pub frame_step: Option<f64>,
 }
 
 impl DicomInfo {
@@ -363,7 +367,9 @@ pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)>
             *v = sum - *v;
         }
     }
-    let spacing_rc = pixel_spacing(&obj);
+    let geo = crate::dicom_frames::frame_geometry(&obj);
+    let spacing_rc = pixel_spacing(&obj).or(geo.pixel_spacing);
+    let frame_step = geo.step.filter(|_| frames > 1);
     let window = match (
         floats(&obj, tags::WINDOW_CENTER).and_then(|v| v.first().copied()),
         floats(&obj, tags::WINDOW_WIDTH).and_then(|v| v.first().copied()),
@@ -373,7 +379,7 @@ pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)>
     };
     let (sx, sy) = spacing_rc.map_or((1.0, 1.0), |(r, c)| (c as f32, r as f32));
     let mut dims = vec![cols, rows, frames];
-    let mut spacing = vec![sx, sy, 1.0];
+    let mut spacing = vec![sx, sy, frame_step.map_or(1.0, |s| s.abs() as f32)];
     if spp > 1 {
         // Interleaved samples (colour): samples fastest.
         dims.insert(0, spp);
@@ -403,15 +409,18 @@ pub fn read_dicom_bytes(bytes: &[u8], name: &str) -> Result<(Volume, DicomInfo)>
         files: 1,
         position: floats(&obj, tags::IMAGE_POSITION_PATIENT)
             .filter(|v| v.len() == 3)
-            .map(|v| [v[0], v[1], v[2]]),
+            .map(|v| [v[0], v[1], v[2]])
+            .or(geo.first_position),
         orientation: floats(&obj, tags::IMAGE_ORIENTATION_PATIENT)
             .filter(|v| v.len() == 6)
-            .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]),
+            .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]])
+            .or(geo.orientation),
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
+        frame_step,
     };
     let mut volume = volume;
     if spp == 1 {
-        volume.affine = info.affine(sx as f64, sy as f64, 1.0);
+        volume.affine = info.affine(sx as f64, sy as f64, frame_step.unwrap_or(1.0));
     }
     Ok((volume, info))
 }
@@ -432,34 +441,33 @@ fn read_bitmask(
         });
     }
     let data = unpack_bits(obj, voxels, name)?;
-    let spacing_rc = pixel_spacing(obj);
+    let geo = crate::dicom_frames::frame_geometry(obj);
+    let spacing_rc = pixel_spacing(obj).or(geo.pixel_spacing);
     let (sx, sy) = spacing_rc.map_or((1.0, 1.0), |(r, c)| (c as f32, r as f32));
-    Ok((
-        Volume {
-            dims: dims.to_vec(),
-            spacing: vec![sx, sy, 1.0],
-            affine: [
-                [sx as f64, 0.0, 0.0, 0.0],
-                [0.0, sy as f64, 0.0, 0.0],
-                [0.0, 0.0, 1.0, 0.0],
-            ],
-            data,
-        },
-        DicomInfo {
-            transfer_syntax: ts_uid,
-            transfer_syntax_name: ts_name,
-            modality: text(obj, tags::MODALITY),
-            photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
-            samples_per_pixel: 1,
-            bits_stored: 1,
-            rescale: (1.0, 0.0),
-            window: None,
-            pixel_spacing: spacing_rc,
-            inverted: false,
-            files: 1,
-            position: None,
-            orientation: None,
-            instance: None,
-        },
-    ))
+    let frame_step = geo.step.filter(|_| dims[2] > 1);
+    let info = DicomInfo {
+        transfer_syntax: ts_uid,
+        transfer_syntax_name: ts_name,
+        modality: text(obj, tags::MODALITY),
+        photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
+        samples_per_pixel: 1,
+        bits_stored: 1,
+        rescale: (1.0, 0.0),
+        window: None,
+        pixel_spacing: spacing_rc,
+        inverted: false,
+        files: 1,
+        position: geo.first_position,
+        orientation: geo.orientation,
+        instance: None,
+        frame_step,
+    };
+    let sz = frame_step.unwrap_or(1.0);
+    let volume = Volume {
+        dims: dims.to_vec(),
+        spacing: vec![sx, sy, sz.abs() as f32],
+        affine: info.affine(sx as f64, sy as f64, sz),
+        data,
+    };
+    Ok((volume, info))
 }

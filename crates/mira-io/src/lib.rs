@@ -5,6 +5,7 @@
 //! against [`MAX_VOXELS`]) before anything is allocated, so truncated, corrupted or hostile
 //! files give an [`IoError`], never a panic or an unbounded allocation.
 
+mod dicom_frames;
 mod dicom_read;
 mod dicom_scan;
 mod dicom_series;

@@ -187,3 +187,38 @@ fn undecodable_syntaxes_fail_naming_the_syntax_shared_data() {
         );
     }
 }
+
+/// Enhanced multi-frame geometry from the functional groups (liver.dcm, a DICOM SEG: no
+/// top-level Pixel Spacing). pydicom 3.0.1 (2026-12-06):
+/// `ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing` = [0.810547,
+/// 0.810547], `.SliceThickness` = `.SpacingBetweenSlices` = 1,
+/// `...PlaneOrientationSequence[0].ImageOrientationPatient` = [1, 0, 0, 0, 1, 0],
+/// `ds.PerFrameFunctionalGroupsSequence[i].PlanePositionSequence[0].ImagePositionPatient` =
+/// [-235.2, -226.8, -128.69 + i] for the three frames.
+#[test]
+fn enhanced_multiframe_geometry_matches_pydicom_shared_data() {
+    let Some(root) =
+        shared_data_for_test("enhanced_multiframe_geometry_matches_pydicom_shared_data")
+    else {
+        return;
+    };
+    let (v, info) = read_dicom(&root.join("dicom/seg/liver.dcm")).unwrap();
+    assert_eq!(info.pixel_spacing, Some((0.810547, 0.810547)));
+    assert_eq!(info.frame_step, Some(1.0));
+    assert_eq!(info.orientation, Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    let p = info.position.unwrap();
+    assert!(
+        (p[0] + 235.2).abs() < 1e-9 && (p[1] + 226.8).abs() < 1e-9 && (p[2] + 128.69).abs() < 1e-9
+    );
+    assert_eq!(v.dims, [512, 512, 3]);
+    assert!((v.spacing[0] - 0.810547).abs() < 1e-6 && (v.spacing[2] - 1.0).abs() < 1e-6);
+    // Voxel → RAS: LPS x and y flip sign; the origin is the first frame's position.
+    let a = v.affine;
+    assert!((a[0][0] + 0.810547).abs() < 1e-6 && (a[1][1] + 0.810547).abs() < 1e-6);
+    assert!((a[2][2] - 1.0).abs() < 1e-9);
+    assert!(
+        (a[0][3] - 235.2).abs() < 1e-9
+            && (a[1][3] - 226.8).abs() < 1e-9
+            && (a[2][3] + 128.69).abs() < 1e-9
+    );
+}
