@@ -162,6 +162,7 @@ fn attack_runs_an_onnx_model_on_files() {
     assert_eq!(recs.len(), 4, "{records}");
     for r in &recs {
         let eps = r["epsilon"].as_f64().unwrap();
+        assert!(r.get("hd95_clean").is_none(), "2D models have no HD95: {r}");
         assert!(
             r["linf"].as_f64().unwrap() <= eps * (1.0 + 1e-5) + 1e-6,
             "{r}"
@@ -272,6 +273,10 @@ fn attack_runs_a_3d_onnx_model_on_whole_volumes() {
         );
         assert!(adv < clean, "{r}");
         assert!(r["written_dice"].as_f64().unwrap() < clean, "{r}");
+        // HD95 per foreground class (mm): 0 for the clean prediction against itself, larger
+        // for the written volume's prediction.
+        assert_eq!(r["hd95_clean"], serde_json::json!([0.0]), "{r}");
+        assert!(r["hd95_written"][0].as_f64().unwrap() > 0.0, "{r}");
     }
     let (v, _) = mira_io::read_medical(&d.join("out/eps_0.2/vol1.nii.gz")).unwrap();
     assert_eq!(v.dims, [16, 16, 16]);

@@ -200,7 +200,17 @@ pub(crate) fn attack_case(
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let written = write_case(exp, case, &rc, &adv, &dir)?;
-    let written_dice = written_dice(exp, ready, &written.paths, &rc, &slices)?;
+    let (written_dice, hd95_written) = written_dice(exp, ready, &written.paths, &rc, &slices)?;
+    let hd95_clean = slices.volume.map(|v| {
+        let k = ready.label_names.len();
+        hd95_per_label(
+            &slices.clean[0],
+            &data.items[0].labels,
+            v,
+            model_spacing(&rc, exp),
+            k,
+        )
+    });
     let mean = |f: &dyn Fn(&mira_report::SegRecord) -> Option<f64>| {
         let v: Vec<Option<f64>> = records.iter().map(f).collect();
         mean_defined(&v)
@@ -230,6 +240,8 @@ pub(crate) fn attack_case(
         clean_dice: mean(&|r| mean_defined(&r.clean_dice)),
         adv_dice: mean(&|r| mean_defined(&r.adv_dice)),
         written_dice,
+        hd95_clean,
+        hd95_written,
         linf,
         max_file_change: written.max_change,
         moved_into_range: written.moved,
@@ -344,7 +356,7 @@ fn written_dice(
     outputs: &[PathBuf],
     rc: &ReadCase,
     slices: &CaseSlices,
-) -> Result<Option<f64>> {
+) -> Result<(Option<f64>, Option<Vec<Option<f64>>>)> {
     let mut channels = Vec::new();
     for p in outputs {
         let (v, s) = mira_io::read_medical(p)?;
@@ -375,7 +387,54 @@ fn written_dice(
             )?))
         })
         .collect::<Result<Vec<Option<f64>>>>()?;
-    Ok(mean_defined(&per))
+    let hd95 = slices.volume.map(|v| {
+        hd95_per_label(
+            &pred[0],
+            &data.items[0].labels,
+            v,
+            model_spacing(rc, exp),
+            k,
+        )
+    });
+    Ok((mean_defined(&per), hd95))
+}
+
+/// The voxel spacing (mm) of a case in the model's axis order.
+fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
+    let s = &rc.files[0].0.spacing;
+    let at = |i: usize| {
+        s.get(i)
+            .copied()
+            .filter(|v| *v > 0.0)
+            .map_or(1.0, f64::from)
+    };
+    let (x, y, z) = (at(0), at(1), at(2));
+    match exp.axes {
+        VolumeAxes::Zyx => [z, y, x],
+        VolumeAxes::Xyz => [x, y, z],
+    }
+}
+
+/// HD95 (mm, MONAI's semantics) of every foreground class of a volume's prediction against its
+/// reference, `None` where either mask is empty.
+pub(crate) fn hd95_per_label(
+    pred: &[u8],
+    truth: &[u8],
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    classes: usize,
+) -> Vec<Option<f64>> {
+    (1..classes)
+        .map(|c| {
+            let m = |l: &[u8]| {
+                l.iter()
+                    .map(|&v| usize::from(v) == c)
+                    .collect::<Vec<bool>>()
+            };
+            let d = mira_stats::hausdorff_distance(&m(pred), &m(truth), dims, spacing, Some(95.0));
+            d.is_finite().then_some(d)
+        })
+        .collect()
 }
 
 /// Index in the file's volume of voxel `i` of channel `j` of that file (colour PNGs

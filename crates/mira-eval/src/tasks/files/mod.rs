@@ -62,6 +62,14 @@ pub struct FileRecord {
     pub adv_dice: Option<f64>,
     /// The same for the written file, read back and normalised with `scales`.
     pub written_dice: Option<f64>,
+    /// A 3D model's volumes: per foreground class, the 95th-percentile Hausdorff distance (mm,
+    /// MONAI's semantics; `null` where a mask is empty) of the clean prediction against the
+    /// reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95_clean: Option<Vec<Option<f64>>>,
+    /// The same for the prediction from the written volume read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95_written: Option<Vec<Option<f64>>>,
     /// Largest |adversarial − clean| in model units over the case (≤ ε for L∞).
     pub linf: f64,
     /// Per channel, the largest |written − source| in file units over voxels inside the
