@@ -97,9 +97,10 @@ pub struct Args {
     /// With --roi: gaussian (σ = roi/8, nnU-Net's) or constant (MONAI's default) blending.
     #[arg(long, default_value = "gaussian")]
     pub blend: String,
-    /// With --roi: what the attack differentiates, blended (the prediction as deployed) or
-    /// tiles (each non-overlapping tile alone, the published protocol); both are evaluated
-    /// with the blended prediction.
+    /// With --roi: what the attack differentiates, blended (the prediction as deployed),
+    /// tiles (each non-overlapping tile alone, the published protocol; records name the
+    /// attack `<attack>-tiles`), or both (a cell of each, to compare); all are evaluated with
+    /// the blended prediction.
     #[arg(long, default_value = "blended")]
     pub window_attack: String,
 }

@@ -371,6 +371,40 @@ fn attack_through_sliding_windows_blended_and_tiles() {
         );
         assert!(adv < clean, "{mode}: {r}");
     }
+    // both in one run: a cell of each, `pgd` and `pgd-tiles`, the same numbers as alone
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["attack", "--model"])
+        .arg(fixtures().join("monai_unet3d.onnx"))
+        .arg("--input")
+        .arg(d.join("in"))
+        .args([
+            "--normalise",
+            "none",
+            "--roi",
+            "16,16,16",
+            "--window-attack",
+            "both",
+        ])
+        .args(["--attack", "pgd", "--steps", "4", "--eps", "0.1", "--out"])
+        .arg(d.join("both"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(d.join("both/records.jsonl")).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = recs.iter().map(|r| r["attack"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pgd", "pgd-tiles"], "{text}");
+    for (r, alone) in recs.iter().zip(["blended", "tiles"]) {
+        let line = std::fs::read_to_string(d.join(alone).join("records.jsonl")).unwrap();
+        let a: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        assert_eq!(r["adv_dice"], a["adv_dice"], "{alone}");
+    }
+    assert!(d.join("both/tiles_eps_0.1/vol.nii.gz").is_file());
+    assert!(d.join("both/eps_0.1/vol.nii.gz").is_file());
+
     // tiles without a window: refused, naming the key
     let out = Command::new(env!("CARGO_BIN_EXE_mira"))
         .args(["attack", "--model"])

@@ -23,7 +23,7 @@ use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
     read_labels, slice_count, slice_item, slice_shape, unfit,
 };
-use crate::tasks::segmentation::{Cell, Kept, SegNet};
+use crate::tasks::segmentation::{Cell, Kept, SegNet, WindowAttack, Windowing};
 use crate::{EvalError, Result};
 
 fn slices_dataset(
@@ -170,7 +170,8 @@ pub(crate) fn case_slices(
     Ok((slices, rc))
 }
 
-/// Attacks case `index` at `eps`, writes it under `out/eps_<ε>/` and scores what was written.
+/// Attacks case `index` at `eps` (a windowed 3D model: through the blend or the tiles, `mode`),
+/// writes it under `out/eps_<ε>/` (tiles: `out/tiles_eps_<ε>/`) and scores what was written.
 ///
 /// # Errors
 /// Reading, attacking or writing fails.
@@ -178,25 +179,30 @@ pub(crate) fn attack_case(
     exp: &FilesExperiment,
     ready: &FilesReady,
     index: usize,
-    eps: f32,
+    (eps, mode): (f32, WindowAttack),
     out: &Path,
 ) -> Result<FileRecord> {
     let case = &ready.cases[index];
     let (slices, rc) = case_slices(exp, ready, case)?;
+    let attack = crate::tasks::files::attack_name(exp, mode);
     let id = CellId {
         model: exp.model_name(),
-        attack: &exp.attack.name,
+        attack: &attack,
         norm: exp.norm,
         epsilon: eps,
         batch_size: exp.batch_size,
         seed: mix(exp.seed, name_hash(&case.name)),
     };
-    let model = slices.model(&ready.model);
+    let window = exp.windowing().map(|w| Windowing { attack: mode, ..w });
+    let model = slices.model(&ready.model).with_window(window);
     let cell = Cell::untargeted(id, &model, &ready.spec);
     let (data, clean) = (&slices.data, &slices.clean);
     let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
     let (adv, linf) = adversarial_channels(&rc, &slices, &kept, exp.axes);
-    let rel = PathBuf::from(format!("eps_{eps}"));
+    let rel = PathBuf::from(match mode {
+        WindowAttack::Tiles => format!("tiles_eps_{eps}"),
+        _ => format!("eps_{eps}"),
+    });
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let written = write_case(exp, case, &rc, &adv, &dir)?;
@@ -223,7 +229,7 @@ pub(crate) fn attack_case(
     };
     Ok(FileRecord {
         model: exp.model_name().to_string(),
-        attack: exp.attack.name.clone(),
+        attack: attack.clone(),
         epsilon: crate::run::eps_f64(eps),
         case: index,
         name: case.name.clone(),

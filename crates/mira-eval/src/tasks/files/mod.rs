@@ -97,9 +97,21 @@ pub struct FilesReady {
     spec: AttackSpec,
 }
 
-/// A budget of the sweep.
+/// A budget of the sweep, and for a windowed 3D model what the attack differentiates.
 pub struct FilesCell {
     epsilon: f32,
+    mode: crate::tasks::segmentation::WindowAttack,
+}
+
+/// The attack's name in records: `<name>-tiles` for tile attacks.
+pub(crate) fn attack_name(
+    exp: &FilesExperiment,
+    mode: crate::tasks::segmentation::WindowAttack,
+) -> String {
+    match mode {
+        crate::tasks::segmentation::WindowAttack::Tiles => format!("{}-tiles", exp.attack.name),
+        _ => exp.attack.name.clone(),
+    }
 }
 
 impl Task for Files {
@@ -159,25 +171,34 @@ impl Task for Files {
         })
     }
 
-    /// One cell a budget, one batch a case.
+    /// One cell a budget (and window attack), one batch a case.
     fn plan(exp: &FilesExperiment, ready: &FilesReady) -> Result<Vec<Planned<FilesCell>>> {
         let model = exp.model_name();
-        Ok(exp
-            .epsilons
-            .iter()
-            .map(|&epsilon| Planned {
-                label: cell_label(model, &exp.attack.name, epsilon),
-                keys: vec![CellKey::new(model, &exp.attack.name, eps_f64(epsilon))],
-                cases: ready.cases.len(),
-                batch_size: 1,
-                state: None,
-                cell: FilesCell { epsilon },
-            })
-            .collect())
+        let modes = if exp.roi.is_some() {
+            exp.window_attack.modes()
+        } else {
+            vec![crate::tasks::segmentation::WindowAttack::Blended]
+        };
+        let mut cells = Vec::new();
+        for mode in modes {
+            let attack = attack_name(exp, mode);
+            for &epsilon in &exp.epsilons {
+                cells.push(Planned {
+                    label: cell_label(model, &attack, epsilon),
+                    keys: vec![CellKey::new(model, &attack, eps_f64(epsilon))],
+                    cases: ready.cases.len(),
+                    batch_size: 1,
+                    state: None,
+                    cell: FilesCell { epsilon, mode },
+                });
+            }
+        }
+        Ok(cells)
     }
 
     fn run_batch(run: &CellRun<'_, Self>, p: &Planned<FilesCell>, b: usize) -> Result<Batch<Self>> {
-        let record = attack::attack_case(run.spec, run.ready, b, p.cell.epsilon, run.out)?;
+        let c = &p.cell;
+        let record = attack::attack_case(run.spec, run.ready, b, (c.epsilon, c.mode), run.out)?;
         Ok(Batch {
             records: vec![record],
             kept: Vec::new(),

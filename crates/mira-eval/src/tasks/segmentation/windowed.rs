@@ -27,6 +27,19 @@ pub enum WindowAttack {
     Blended,
     /// Each non-overlapping tile on its own (the published protocol).
     Tiles,
+    /// An experiment's choice: one cell of each, to report the gap (a predictor given `Both`
+    /// differentiates the blend).
+    Both,
+}
+
+impl WindowAttack {
+    /// The modes an experiment runs: both for `Both`.
+    pub fn modes(self) -> Vec<WindowAttack> {
+        match self {
+            WindowAttack::Both => vec![WindowAttack::Blended, WindowAttack::Tiles],
+            m => vec![m],
+        }
+    }
 }
 
 /// A sliding window and what attacks see through it.
@@ -45,7 +58,7 @@ impl Windowing {
 
     fn attack_plan(&self, dims: [usize; 3]) -> WindowPlan {
         match self.attack {
-            WindowAttack::Blended => self.window.plan(dims),
+            WindowAttack::Blended | WindowAttack::Both => self.window.plan(dims),
             WindowAttack::Tiles => SlidingWindow {
                 overlap: 0.0,
                 blend: Blend::Constant,
