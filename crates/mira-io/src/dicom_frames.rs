@@ -22,7 +22,7 @@ pub(crate) struct FrameGeometry {
     pub step: Option<f64>,
 }
 
-fn item<'a>(obj: &'a InMemDicomObject, seq: dicom_core::Tag) -> Option<&'a InMemDicomObject> {
+fn item(obj: &InMemDicomObject, seq: dicom_core::Tag) -> Option<&InMemDicomObject> {
     obj.element_opt(seq).ok()??.items()?.first()
 }
 

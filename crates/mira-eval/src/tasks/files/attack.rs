@@ -362,7 +362,7 @@ fn written_dice(
     outputs: &[PathBuf],
     rc: &ReadCase,
     slices: &CaseSlices,
-) -> Result<(Option<f64>, Option<Vec<Option<f64>>>)> {
+) -> Result<(Option<f64>, Option<PerLabel>)> {
     let mut channels = Vec::new();
     for p in outputs {
         let (v, s) = mira_io::read_medical(p)?;
@@ -404,6 +404,9 @@ fn written_dice(
     });
     Ok((mean_defined(&per), hd95))
 }
+
+/// One value per foreground class, `None` where undefined.
+type PerLabel = Vec<Option<f64>>;
 
 /// The voxel spacing (mm) of a case in the model's axis order.
 fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
