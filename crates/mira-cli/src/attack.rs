@@ -78,17 +78,31 @@ pub struct Args {
     /// or 2). A 3D ONNX model (input [B, C, D, H, W]) attacks whole volumes.
     #[arg(long, default_value_t = 2)]
     pub slice_axis: usize,
-    /// With a 3D model: volumes enter as [z, y, x] (zyx: the NIfTI array's order, SimpleITK,
-    /// nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
-    #[arg(long, default_value = "zyx")]
-    pub axes: String,
     /// With an ONNX model: what it outputs, logits or probabilities (their log is attacked);
     /// auto: probabilities when the graph ends in a Softmax over the classes.
     #[arg(long, default_value = "auto")]
     pub output: String,
-    /// With --input and a 3D model: predict each volume through sliding windows of this size
-    /// (D,H,W in the model's axis order), as MONAI's sliding_window_inference. Default: the
-    /// whole volume at once.
+    /// How volumes enter a 3D model: axis order and sliding windows.
+    #[command(flatten)]
+    pub volume: VolumeArgs,
+    /// With --roi: what the attack differentiates, blended (the prediction as deployed),
+    /// tiles (each non-overlapping tile alone, the published protocol; records name the
+    /// attack `<attack>-tiles`), or both (a cell of each, to compare); all are evaluated with
+    /// the blended prediction.
+    #[arg(long, default_value = "blended")]
+    pub window_attack: String,
+}
+
+/// How volumes enter a 3D model (`mira predict` and `mira attack --input`).
+#[derive(clap::Args, Debug)]
+pub struct VolumeArgs {
+    /// With a 3D model: volumes enter as [z, y, x] (zyx: the NIfTI array's order, SimpleITK,
+    /// nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
+    #[arg(long, default_value = "zyx")]
+    pub axes: String,
+    /// With a 3D model: predict each volume through sliding windows of this size (D,H,W in
+    /// the model's axis order), as MONAI's sliding_window_inference. Default: the whole
+    /// volume at once.
     #[arg(long, value_delimiter = ',')]
     pub roi: Vec<usize>,
     /// With --roi: the windows' overlap in [0, 1).
@@ -97,12 +111,6 @@ pub struct Args {
     /// With --roi: gaussian (σ = roi/8, nnU-Net's) or constant (MONAI's default) blending.
     #[arg(long, default_value = "gaussian")]
     pub blend: String,
-    /// With --roi: what the attack differentiates, blended (the prediction as deployed),
-    /// tiles (each non-overlapping tile alone, the published protocol; records name the
-    /// attack `<attack>-tiles`), or both (a cell of each, to compare); all are evaluated with
-    /// the blended prediction.
-    #[arg(long, default_value = "blended")]
-    pub window_attack: String,
 }
 
 /// `--roi D,H,W` (empty: none).
@@ -150,7 +158,7 @@ pub fn main(a: Args) -> Result<()> {
         return crate::attack_files::main(&a);
     }
     for (set, flag) in [
-        (!a.roi.is_empty(), "--roi"),
+        (!a.volume.roi.is_empty(), "--roi"),
         (a.labels.is_some(), "--labels"),
         (!a.channels.is_empty(), "--channels"),
         (!a.label_values.is_empty(), "--label-values"),

@@ -38,20 +38,9 @@ pub struct Args {
     /// For a model of rank-4 input: volumes are cut into slices across this axis (0, 1, 2).
     #[arg(long, default_value_t = 2)]
     pub slice_axis: usize,
-    /// For a model of rank-5 input: volumes enter as [z, y, x] (zyx: the NIfTI array's order,
-    /// SimpleITK, nnU-Net) or [x, y, z] (xyz: nibabel, MONAI's LoadImage).
-    #[arg(long, default_value = "zyx")]
-    pub axes: String,
-    /// For a model of rank-5 input: predict through sliding windows of this size (D,H,W in the
-    /// model's axis order), as MONAI's sliding_window_inference. Default: the whole volume.
-    #[arg(long, value_delimiter = ',')]
-    pub roi: Vec<usize>,
-    /// With --roi: the windows' overlap in [0, 1).
-    #[arg(long, default_value_t = 0.5)]
-    pub overlap: f32,
-    /// With --roi: gaussian (σ = roi/8, nnU-Net's) or constant (MONAI's default) blending.
-    #[arg(long, default_value = "gaussian")]
-    pub blend: String,
+    /// How volumes enter a 3D model: axis order and sliding windows.
+    #[command(flatten)]
+    pub volume: crate::attack::VolumeArgs,
     /// Output folder.
     #[arg(long, default_value = "runs/predict")]
     pub out: PathBuf,
@@ -83,14 +72,14 @@ pub fn main(a: &Args) -> Result<()> {
     if a.slice_axis > 2 {
         return Err(bad("--slice-axis must be 0, 1 or 2"));
     }
-    let axes = parse_axes(&a.axes)?;
-    let window = match crate::attack::parse_roi(&a.roi)? {
+    let axes = parse_axes(&a.volume.axes)?;
+    let window = match crate::attack::parse_roi(&a.volume.roi)? {
         None => None,
         Some(_) if rank != 5 => return Err(bad("--roi applies to 3D models (rank-5 input)")),
         Some(roi) => {
             let w = mira_nn::SlidingWindow {
-                overlap: a.overlap,
-                blend: crate::attack::parse("blend", &a.blend)?,
+                overlap: a.volume.overlap,
+                blend: crate::attack::parse("blend", &a.volume.blend)?,
                 ..mira_nn::SlidingWindow::new(roi)
             };
             w.validate().map_err(bad)?;

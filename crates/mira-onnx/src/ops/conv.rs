@@ -115,14 +115,7 @@ impl Window {
 
 /// `t` with zeros added before and after its spatial axes (axes 2..).
 fn pad_zeros<const D: usize>(t: Tensor<D>, begin: &[usize], end: &[usize]) -> Tensor<D> {
-    let dims = t.dims();
-    let mut out = dims;
-    let mut ranges: [std::ops::Range<usize>; D] = std::array::from_fn(|i| 0..dims[i]);
-    for i in 2..D {
-        out[i] = dims[i] + begin[i - 2] + end[i - 2];
-        ranges[i] = begin[i - 2]..begin[i - 2] + dims[i];
-    }
-    Tensor::zeros(out, &t.device()).slice_assign(ranges, t)
+    crate::ops::pool::pad_value(t, begin, end, 0.0)
 }
 
 pub(crate) fn kernel_of(

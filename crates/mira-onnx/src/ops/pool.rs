@@ -33,7 +33,7 @@ fn out_len(
 }
 
 /// `t` padded with `value` on the spatial axes: `begin[i]` before, `end[i]` after.
-fn pad_value<const D: usize>(
+pub(crate) fn pad_value<const D: usize>(
     t: Tensor<D>,
     begin: &[usize],
     end: &[usize],

@@ -79,17 +79,8 @@ impl OnnxSeg {
         if let Some(win) = &self.window {
             return self.windowed_output(win, x, false);
         }
-        let [b, c, dh, w] = x.dims();
-        let d = self.depth;
-        if d == 0 || dh % d != 0 {
-            return Err(EvalError::invalid(
-                "model",
-                format!("a 3D model fed {dh} rows as volumes of depth {d}"),
-            ));
-        }
-        let y = self
-            .net
-            .forward_as::<5, 5>(x.reshape([b, c, d, dh / d, w]))?;
+        let (x5, _) = self.volume(x)?;
+        let y = self.net.forward_as::<5, 5>(x5)?;
         let [b, k, d, h, w] = y.dims();
         Ok(y.reshape([b, k, d * h, w]))
     }

@@ -80,7 +80,7 @@ impl OnnxSeg {
     }
 
     /// `x` `[B, C, D·H, W]` as `[B, C, D, H, W]`, with `[D, H, W]`.
-    fn volume(&self, x: Tensor<4>) -> Result<(Tensor<5>, [usize; 3])> {
+    pub(crate) fn volume(&self, x: Tensor<4>) -> Result<(Tensor<5>, [usize; 3])> {
         let [b, c, dh, w] = x.dims();
         let d = self.depth;
         if d == 0 || dh % d != 0 {
