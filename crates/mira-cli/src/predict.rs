@@ -116,8 +116,8 @@ pub fn main(a: &Args) -> Result<()> {
                 &[1, channels.len(), d, h, w],
                 &mira_nn::default_device(),
             )?;
-            let y = match &window {
-                None => net.run(x),
+            let y: std::result::Result<FTensor, String> = match &window {
+                None => net.run(x).map_err(|e| e.to_string()),
                 Some(sw) => {
                     let x5 = x.into_rank::<5>()?;
                     sw.plan([d, h, w])
@@ -125,8 +125,8 @@ pub fn main(a: &Args) -> Result<()> {
                             net.forward_as::<5, 5>(t)
                                 .map_err(|e| mira_nn::NnError::Model(e.to_string()))
                         })
-                        .map_err(|e| mira_onnx::OnnxError::Input(e.to_string()))
-                        .and_then(FTensor::of)
+                        .map_err(|e| format!("a window: {e}"))
+                        .and_then(|y| FTensor::of(y).map_err(|e| e.to_string()))
                 }
             };
             Some(y.map_err(|e| bad(format!("case `{}`: {e}", case.name)))?)

@@ -417,4 +417,28 @@ fn attack_through_sliding_windows_blended_and_tiles() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("window_attack"));
+    // a window the model does not take: exit 2 naming `roi` and the shapes
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["attack", "--model"])
+        .arg(fixtures().join("monai_unet3d.onnx"))
+        .arg("--input")
+        .arg(d.join("in"))
+        .args([
+            "--normalise",
+            "none",
+            "--roi",
+            "8,8,8",
+            "--eps",
+            "0.1",
+            "--out",
+        ])
+        .arg(d.join("bad-roi"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`roi`") && err.contains("[1, 1, 8, 8, 8]"),
+        "{err}"
+    );
 }

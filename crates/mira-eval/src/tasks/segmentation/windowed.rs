@@ -105,7 +105,10 @@ impl OnnxSeg {
         } else {
             win.plan(dims)
         };
-        let y = plan.forward(x5, &self.window_fn())?;
+        // A window the graph refuses is the user's `roi` (exit 2), named as such.
+        let y = plan
+            .forward(x5, &self.window_fn())
+            .map_err(|e| EvalError::invalid("roi", format!("a window of the model: {e}")))?;
         let [b, k, d, h, w] = y.dims();
         Ok(y.reshape([b, k, d * h, w]))
     }
