@@ -53,6 +53,30 @@ fn predict(model: &str, dir: &Path, channels: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `mira CMD --model MODEL --input IN ARGS... --out OUT`: exit code, stdout + stderr.
+fn mira(cmd: &str, model: &str, input: &Path, args: &[&str], out: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args([cmd, "--model"])
+        .arg(fixtures().join(model))
+        .arg("--input")
+        .arg(input)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    (o.status.code().unwrap_or(-1), text)
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn max_rel(a: &[f32], b: &[f32]) -> f32 {
     let range = b.iter().fold(0f32, |m, v| m.max(v.abs()));
     a.iter()
@@ -206,21 +230,17 @@ fn predict_with_xyz_axes_transposes_in_and_out() {
         }
         v
     };
-    mira_io::write_nifti(
-        &d.join("in/case.nii.gz"),
-        &volume(vec![16, 16, 16], file_of(&x[..n])),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["predict", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args(["--normalise", "none", "--axes", "xyz", "--out"])
-        .arg(d.join("out"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = volume(vec![16, 16, 16], file_of(&x[..n]));
+    mira_io::write_nifti(&d.join("in/case.nii.gz"), &v).unwrap();
+    let args = ["--normalise", "none", "--axes", "xyz"];
+    let (code, text) = mira(
+        "predict",
+        "monai_unet3d.onnx",
+        &d.join("in"),
+        &args,
+        &d.join("out"),
+    );
+    assert_eq!(code, 0, "{text}");
     let (logits, _) = mira_io::read_medical(&d.join("out/case_logits.nii.gz")).unwrap();
     let ort = f32s("monai_unet3d.ort.f32");
     let want: Vec<f32> = (0..2)
@@ -241,25 +261,26 @@ fn attack_runs_a_3d_onnx_model_on_whole_volumes() {
         let v = volume(vec![16, 16, 16], x[case * n..(case + 1) * n].to_vec());
         mira_io::write_nifti(&d.join(format!("in/vol{case}.nii.gz")), &v).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["attack", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args(["--normalise", "none", "--attack", "pgd", "--steps", "5"])
-        .args(["--eps", "0.05,0.2", "--out"])
-        .arg(d.join("out"))
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let records = std::fs::read_to_string(d.join("out/records.jsonl")).unwrap();
-    let recs: Vec<serde_json::Value> = records
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(recs.len(), 4, "{records}");
+    let args = [
+        "--normalise",
+        "none",
+        "--attack",
+        "pgd",
+        "--steps",
+        "5",
+        "--eps",
+        "0.05,0.2",
+    ];
+    let (code, text) = mira(
+        "attack",
+        "monai_unet3d.onnx",
+        &d.join("in"),
+        &args,
+        &d.join("out"),
+    );
+    assert_eq!(code, 0, "{text}");
+    let recs = records(&d.join("out/records.jsonl"));
+    assert_eq!(recs.len(), 4);
     for r in &recs {
         let eps = r["epsilon"].as_f64().unwrap();
         assert_eq!(r["slices"], 1, "{r}");
@@ -302,16 +323,10 @@ fn sliding_case(d: &Path) {
 fn predict_with_a_sliding_window_equals_monai() {
     let d = tmp("sliding");
     sliding_case(&d);
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["predict", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args(["--normalise", "none", "--roi", "16,16,16", "--out"])
-        .arg(d.join("out"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (model, input) = ("monai_unet3d.onnx", d.join("in"));
+    let args = ["--normalise", "none", "--roi", "16,16,16"];
+    let (code, text) = mira("predict", model, &input, &args, &d.join("out"));
+    assert_eq!(code, 0, "{text}");
     let (logits, _) = mira_io::read_medical(&d.join("out/vol_logits.nii.gz")).unwrap();
     assert_eq!(logits.dims, [40, 30, 12, 2]);
     let e = max_rel(&logits.data, &f32s("sliding.gaussian.f32"));
@@ -319,51 +334,43 @@ fn predict_with_a_sliding_window_equals_monai() {
         e < 1e-5,
         "sliding-window logits differ from MONAI by {e:.1e}"
     );
-
     // Without the window the model refuses the volume, naming the shapes.
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["predict", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args(["--normalise", "none", "--out"])
-        .arg(d.join("out2"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let (code, text) = mira(
+        "predict",
+        model,
+        &input,
+        &["--normalise", "none"],
+        &d.join("o2"),
+    );
+    assert_eq!(code, 2, "{text}");
 }
 
 /// `mira attack --roi`: the blended attack (two-pass gradient through every window) and the
 /// tile attack (each tile alone), both evaluated with the blended prediction: budgets hold and
-/// both lower Dice against the clean prediction.
+/// both lower Dice against the clean prediction; `both` runs the two in one run with the same
+/// records; a tile attack without a window and a window the model refuses exit 2.
 #[test]
 fn attack_through_sliding_windows_blended_and_tiles() {
     let d = tmp("sliding-attack");
     sliding_case(&d);
+    let (model, input) = ("monai_unet3d.onnx", d.join("in"));
+    let run = |mode: &str, extra: &[&str], out: &str| {
+        let mut args = vec![
+            "--normalise",
+            "none",
+            "--window-attack",
+            mode,
+            "--attack",
+            "pgd",
+        ];
+        args.extend(["--steps", "4", "--eps", "0.1"]);
+        args.extend(extra);
+        mira("attack", model, &input, &args, &d.join(out))
+    };
     for mode in ["blended", "tiles"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-            .args(["attack", "--model"])
-            .arg(fixtures().join("monai_unet3d.onnx"))
-            .arg("--input")
-            .arg(d.join("in"))
-            .args([
-                "--normalise",
-                "none",
-                "--roi",
-                "16,16,16",
-                "--overlap",
-                "0.5",
-            ])
-            .args(["--window-attack", mode, "--attack", "pgd", "--steps", "4"])
-            .args(["--eps", "0.1", "--out"])
-            .arg(d.join(mode))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{mode}: {text}");
-        let line = std::fs::read_to_string(d.join(mode).join("records.jsonl")).unwrap();
-        let r: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        let (code, text) = run(mode, &["--roi", "16,16,16"], mode);
+        assert_eq!(code, 0, "{mode}: {text}");
+        let r = &records(&d.join(mode).join("records.jsonl"))[0];
         assert!(r["linf"].as_f64().unwrap() <= 0.1 + 1e-6, "{r}");
         let (clean, adv) = (
             r["clean_dice"].as_f64().unwrap(),
@@ -371,74 +378,26 @@ fn attack_through_sliding_windows_blended_and_tiles() {
         );
         assert!(adv < clean, "{mode}: {r}");
     }
-    // both in one run: a cell of each, `pgd` and `pgd-tiles`, the same numbers as alone
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["attack", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args([
-            "--normalise",
-            "none",
-            "--roi",
-            "16,16,16",
-            "--window-attack",
-            "both",
-        ])
-        .args(["--attack", "pgd", "--steps", "4", "--eps", "0.1", "--out"])
-        .arg(d.join("both"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = std::fs::read_to_string(d.join("both/records.jsonl")).unwrap();
-    let recs: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (code, text) = run("both", &["--roi", "16,16,16"], "both");
+    assert_eq!(code, 0, "{text}");
+    let recs = records(&d.join("both/records.jsonl"));
     let names: Vec<&str> = recs.iter().map(|r| r["attack"].as_str().unwrap()).collect();
-    assert_eq!(names, ["pgd", "pgd-tiles"], "{text}");
+    assert_eq!(names, ["pgd", "pgd-tiles"]);
     for (r, alone) in recs.iter().zip(["blended", "tiles"]) {
-        let line = std::fs::read_to_string(d.join(alone).join("records.jsonl")).unwrap();
-        let a: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        let a = &records(&d.join(alone).join("records.jsonl"))[0];
         assert_eq!(r["adv_dice"], a["adv_dice"], "{alone}");
     }
     assert!(d.join("both/tiles_eps_0.1/vol.nii.gz").is_file());
     assert!(d.join("both/eps_0.1/vol.nii.gz").is_file());
-
     // tiles without a window: refused, naming the key
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["attack", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args(["--window-attack", "tiles", "--eps", "0.1", "--out"])
-        .arg(d.join("bad"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("window_attack"));
+    let (code, text) = run("tiles", &[], "bad-tiles");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("window_attack"), "{text}");
     // a window the model does not take: exit 2 naming `roi` and the shapes
-    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
-        .args(["attack", "--model"])
-        .arg(fixtures().join("monai_unet3d.onnx"))
-        .arg("--input")
-        .arg(d.join("in"))
-        .args([
-            "--normalise",
-            "none",
-            "--roi",
-            "8,8,8",
-            "--eps",
-            "0.1",
-            "--out",
-        ])
-        .arg(d.join("bad-roi"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, text) = run("blended", &["--roi", "8,8,8"], "bad-roi");
+    assert_eq!(code, 2, "{text}");
     assert!(
-        err.contains("`roi`") && err.contains("[1, 1, 8, 8, 8]"),
-        "{err}"
+        text.contains("`roi`") && text.contains("[1, 1, 8, 8, 8]"),
+        "{text}"
     );
 }
