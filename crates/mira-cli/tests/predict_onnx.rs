@@ -388,6 +388,17 @@ fn attack_through_sliding_windows_blended_and_tiles() {
         assert_eq!(r["adv_dice"], a["adv_dice"], "{alone}");
     }
     assert!(d.join("both/tiles_eps_0.1/vol.nii.gz").is_file());
+    // one chart, a line for each attack; HD95 in the table and its own chart
+    let html = std::fs::read_to_string(d.join("both/report.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("pgd-tiles"),
+        "no chart"
+    );
+    assert!(html.contains("HD95 written (mm)") && html.contains("HD95 of the written volumes"));
+    assert!(
+        html.contains("the published protocol"),
+        "no blended-vs-tiles finding"
+    );
     assert!(d.join("both/eps_0.1/vol.nii.gz").is_file());
     // tiles without a window: refused, naming the key
     let (code, text) = run("tiles", &[], "bad-tiles");

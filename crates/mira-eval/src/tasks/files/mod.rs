@@ -11,6 +11,7 @@
 
 mod attack;
 mod outputs;
+mod plots;
 mod spec;
 
 use crate::tasks::segmentation::SegNet;
