@@ -298,6 +298,13 @@ fn attack_runs_a_3d_onnx_model_on_whole_volumes() {
         // for the written volume's prediction.
         assert_eq!(r["hd95_clean"], serde_json::json!([0.0]), "{r}");
         assert!(r["hd95_written"][0].as_f64().unwrap() > 0.0, "{r}");
+        // label volumes in ml (1 mm voxels): the clean prediction is the reference here
+        assert_eq!(r["ml_clean"], r["ml_reference"], "{r}");
+        let ml = r["ml_clean"][0].as_f64().unwrap();
+        assert!(
+            ml > 0.0 && ml <= 4.096 && ml * 1000.0 == (ml * 1000.0).round(),
+            "{r}"
+        );
     }
     let (v, _) = mira_io::read_medical(&d.join("out/eps_0.2/vol1.nii.gz")).unwrap();
     assert_eq!(v.dims, [16, 16, 16]);

@@ -45,7 +45,7 @@ pub use tasks::brain_age::{
     AgeModelEntry, AgeModelKind, AgeProbe, AgeScope, AgeSummary, AgeSweep, AgeTask, BrainAge,
     age_splits,
 };
-pub use tasks::files::{FileRecord, Files, FilesExperiment, FilesRow};
+pub use tasks::files::{FileRecord, Files, FilesExperiment, FilesRow, VolumeMetrics};
 pub use tasks::registration::{
     AttackedImage, RegAttackEntry, RegChecks, RegData, RegDataSpec, RegExperiment, RegModelEntry,
     RegProbe, RegSourceKind, RegSummary, RegTask, Registration, radiograph_file, reg_data,

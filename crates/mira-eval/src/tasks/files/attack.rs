@@ -18,7 +18,7 @@ use mira_stats::mean_defined;
 
 use crate::cells::CellId;
 use crate::run::mix;
-use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
+use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady, VolumeMetrics};
 use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
     read_labels, slice_count, slice_item, slice_shape, unfit,
@@ -206,16 +206,21 @@ pub(crate) fn attack_case(
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let written = write_case(exp, case, &rc, &adv, &dir)?;
-    let (written_dice, hd95_written) = written_dice(exp, ready, &written.paths, &rc, &slices)?;
-    let hd95_clean = slices.volume.map(|v| {
+    let (written_dice, written_pred) = written_dice(exp, ready, &written.paths, &rc, &slices)?;
+    let volumes = slices.volume.map(|v| {
         let k = ready.label_names.len();
-        hd95_per_label(
-            &slices.clean[0],
-            &data.items[0].labels,
-            v,
-            model_spacing(&rc, exp),
-            k,
-        )
+        let spacing = model_spacing(&rc, exp);
+        let truth = &data.items[0].labels;
+        let hd = |p: &[u8]| hd95_per_label(p, truth, v, spacing, k);
+        let ml = |p: &[u8]| volumes_ml(p, spacing, k);
+        let written = written_pred.as_deref().unwrap_or(&[]);
+        VolumeMetrics {
+            hd95_clean: hd(&slices.clean[0]),
+            hd95_written: hd(written),
+            ml_reference: ml(truth),
+            ml_clean: ml(&slices.clean[0]),
+            ml_written: ml(written),
+        }
     });
     let mean = |f: &dyn Fn(&mira_report::SegRecord) -> Option<f64>| {
         let v: Vec<Option<f64>> = records.iter().map(f).collect();
@@ -246,8 +251,7 @@ pub(crate) fn attack_case(
         clean_dice: mean(&|r| mean_defined(&r.clean_dice)),
         adv_dice: mean(&|r| mean_defined(&r.adv_dice)),
         written_dice,
-        hd95_clean,
-        hd95_written,
+        volumes,
         linf,
         max_file_change: written.max_change,
         moved_into_range: written.moved,
@@ -362,7 +366,7 @@ fn written_dice(
     outputs: &[PathBuf],
     rc: &ReadCase,
     slices: &CaseSlices,
-) -> Result<(Option<f64>, Option<PerLabel>)> {
+) -> Result<(Option<f64>, Option<Vec<u8>>)> {
     let mut channels = Vec::new();
     for p in outputs {
         let (v, s) = mira_io::read_medical(p)?;
@@ -393,20 +397,17 @@ fn written_dice(
             )?))
         })
         .collect::<Result<Vec<Option<f64>>>>()?;
-    let hd95 = slices.volume.map(|v| {
-        hd95_per_label(
-            &pred[0],
-            &data.items[0].labels,
-            v,
-            model_spacing(rc, exp),
-            k,
-        )
-    });
-    Ok((mean_defined(&per), hd95))
+    let volume_pred = slices.volume.and_then(|_| pred.into_iter().next());
+    Ok((mean_defined(&per), volume_pred))
 }
 
-/// One value per foreground class, `None` where undefined.
-type PerLabel = Vec<Option<f64>>;
+/// Per foreground class, the label volumes (ml) of a volume's label map.
+fn volumes_ml(labels: &[u8], spacing: [f64; 3], classes: usize) -> Vec<f64> {
+    let voxel_ml = spacing.iter().product::<f64>() / 1000.0;
+    (1..classes)
+        .map(|c| labels.iter().filter(|&&v| usize::from(v) == c).count() as f64 * voxel_ml)
+        .collect()
+}
 
 /// The voxel spacing (mm) of a case in the model's axis order.
 fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {

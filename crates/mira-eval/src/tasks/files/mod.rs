@@ -63,14 +63,9 @@ pub struct FileRecord {
     pub adv_dice: Option<f64>,
     /// The same for the written file, read back and normalised with `scales`.
     pub written_dice: Option<f64>,
-    /// A 3D model's volumes: per foreground class, the 95th-percentile Hausdorff distance (mm,
-    /// MONAI's semantics; `null` where a mask is empty) of the clean prediction against the
-    /// reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hd95_clean: Option<Vec<Option<f64>>>,
-    /// The same for the prediction from the written volume read back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hd95_written: Option<Vec<Option<f64>>>,
+    /// A 3D model's volumes: HD95 and label volumes per foreground class.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<VolumeMetrics>,
     /// Largest |adversarial − clean| in model units over the case (≤ ε for L∞).
     pub linf: f64,
     /// Per channel, the largest |written − source| in file units over voxels inside the
@@ -81,6 +76,22 @@ pub struct FileRecord {
     pub moved_into_range: usize,
     /// Largest |written − source| over those moved voxels, file units (0 when none).
     pub max_moved_change: f64,
+}
+
+/// Per-volume metrics of a 3D model's case, one value per foreground class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeMetrics {
+    /// The 95th-percentile Hausdorff distance (mm, MONAI's semantics; `null` where a mask is
+    /// empty) of the clean prediction against the reference.
+    pub hd95_clean: Vec<Option<f64>>,
+    /// The same for the prediction from the written volume read back.
+    pub hd95_written: Vec<Option<f64>>,
+    /// Label volumes (ml) of the reference.
+    pub ml_reference: Vec<f64>,
+    /// Of the clean prediction.
+    pub ml_clean: Vec<f64>,
+    /// Of the written volume's prediction.
+    pub ml_written: Vec<f64>,
 }
 
 crate::run::impl_record!(FileRecord, attack, epsilon);

@@ -41,9 +41,15 @@ pub struct FilesRow {
     pub hd95_written: Option<f64>,
 }
 
-/// The mean over a record's defined classes of a per-class value.
-pub(crate) fn class_mean(v: &Option<Vec<Option<f64>>>) -> Option<f64> {
-    v.as_ref().and_then(|v| mira_stats::mean_defined(v))
+/// The mean over a record's defined classes of its HD95, clean (`written = false`) or
+/// written.
+pub(crate) fn hd95_mean(r: &FileRecord, written: bool) -> Option<f64> {
+    let v = r.volumes.as_ref()?;
+    mira_stats::mean_defined(if written {
+        &v.hd95_written
+    } else {
+        &v.hd95_clean
+    })
 }
 
 fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -75,8 +81,8 @@ pub(crate) fn summarise(records: &[FileRecord]) -> Vec<FilesRow> {
             written_dice: mean(cell.iter().map(|x| x.written_dice)),
             linf: cell.iter().map(|x| x.linf).fold(0.0, f64::max),
             moved_into_range: cell.iter().map(|x| x.moved_into_range).sum(),
-            hd95_clean: mean(cell.iter().map(|x| class_mean(&x.hd95_clean))),
-            hd95_written: mean(cell.iter().map(|x| class_mean(&x.hd95_written))),
+            hd95_clean: mean(cell.iter().map(|x| hd95_mean(x, false))),
+            hd95_written: mean(cell.iter().map(|x| hd95_mean(x, true))),
         });
     }
     rows

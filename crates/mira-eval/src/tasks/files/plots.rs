@@ -7,7 +7,7 @@
 use mira_report::{Chart, Curve, curves_svg};
 
 use crate::tasks::files::FileRecord;
-use crate::tasks::files::outputs::class_mean;
+use crate::tasks::files::outputs::hd95_mean;
 
 /// `(x, mean, low, high)` of `value` per ε over the records of one (model, attack).
 fn points(
@@ -83,7 +83,7 @@ pub(crate) fn curves(records: &[FileRecord]) -> Vec<String> {
         .collect();
     let top = records
         .iter()
-        .flat_map(|r| [class_mean(&r.hd95_written), class_mean(&r.hd95_clean)])
+        .flat_map(|r| [hd95_mean(r, true), hd95_mean(r, false)])
         .flatten()
         .fold(0.0, f64::max);
     if top > 0.0 {
@@ -96,8 +96,8 @@ pub(crate) fn curves(records: &[FileRecord]) -> Vec<String> {
         };
         out.extend(chart(
             records,
-            &|r| class_mean(&r.hd95_written),
-            &|r| class_mean(&r.hd95_clean),
+            &|r| hd95_mean(r, true),
+            &|r| hd95_mean(r, false),
             &hd,
         ));
     }
