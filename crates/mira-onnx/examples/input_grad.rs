@@ -1,5 +1,6 @@
 //! Writes an ONNX model's input gradient of `sum(output · w)` (both read from little-endian
-//! float32 files) to a file, for checking against another framework or finite differences.
+//! float32 files) to a file, and the output itself to `OUT.f32.y`, for checking against
+//! another framework or finite differences.
 //!
 //!     cargo run --release -p mira-onnx --example input_grad -- MODEL.onnx IN.f32 1,1,64,64,64 W.f32 OUT.f32
 
@@ -26,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = FTensor::from_host(&f32s(input)?, &shape, &ad)?;
     let x = mira_onnx::map_rank!(x, t => t.require_grad());
     let y = net.run(x.clone())?;
+    let ys: Vec<u8> = y.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(format!("{out}.y"), ys)?;
     let w = FTensor::from_host(&f32s(w)?, &y.dims(), &ad)?.reshape(&[y.dims().iter().product()])?;
     let loss = (y.reshape(&[w.dims()[0]])?.into_rank::<1>()? * w.into_rank::<1>()?).sum();
     let grads = loss.backward();

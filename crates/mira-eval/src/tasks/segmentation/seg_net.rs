@@ -56,7 +56,7 @@ pub struct OnnxSeg {
     pub(crate) depth: usize,
     /// Whether the graph outputs probabilities (their log is taken as the logits).
     #[module(skip)]
-    pub(crate) probabilities: bool,
+    probabilities: bool,
     /// A 3D graph's sliding window (`None`: the whole volume at once).
     #[module(skip)]
     window: Option<Windowing>,
@@ -64,12 +64,16 @@ pub struct OnnxSeg {
 
 impl OnnxSeg {
     fn logits(&self, x: Tensor<4>) -> Result<Tensor<4>> {
-        let y = self.output(x)?;
-        Ok(if self.probabilities {
+        Ok(self.to_logits(self.output(x)?))
+    }
+
+    /// The graph's output as logits: probabilities become their logarithm.
+    pub(crate) fn to_logits(&self, y: Tensor<4>) -> Tensor<4> {
+        if self.probabilities {
             y.clamp_min(f32::MIN_POSITIVE).log()
         } else {
             y
-        })
+        }
     }
 
     fn output(&self, x: Tensor<4>) -> Result<Tensor<4>> {
@@ -319,13 +323,7 @@ impl Forward<4, 4> for SegNet {
             .filter(|w| o.volumetric && w.attack == WindowAttack::Tiles)?;
         let [b, _, h, w] = x.dims();
         let dev = x.device();
-        let y = o.windowed_output(win, x, true).map(|y| {
-            if o.probabilities {
-                y.clamp_min(f32::MIN_POSITIVE).log()
-            } else {
-                y
-            }
-        });
+        let y = o.windowed_output(win, x, true).map(|y| o.to_logits(y));
         Some(y.unwrap_or_else(|_| Tensor::full([b, o.classes, h, w], f32::NAN, &dev)))
     }
 }

@@ -131,12 +131,7 @@ impl OnnxSeg {
             &mira_nn::autodiff_device(),
         )
         .require_grad();
-        let logits = if self.probabilities {
-            ya.clone().clamp_min(f32::MIN_POSITIVE).log()
-        } else {
-            ya.clone()
-        };
-        let v = loss(logits);
+        let v = loss(self.to_logits(ya.clone()));
         let grads = v.clone().sum().backward();
         let g = ya
             .grad(&grads)
