@@ -108,6 +108,24 @@ impl BrainAnatomy {
         self.bbox
     }
 
+    /// The voxel nearest to `(x, y, z)`, if inside the volume.
+    pub(crate) fn at3(&self, p: [f32; 3]) -> Option<usize> {
+        let r = p.map(f32::round);
+        let ok = |v: f32, n: usize| v >= 0.0 && v < n as f32;
+        (ok(r[0], self.dims[0]) && ok(r[1], self.dims[1]) && ok(r[2], self.dims[2]))
+            .then(|| r[0] as usize + self.dims[0] * (r[1] as usize + self.dims[1] * r[2] as usize))
+    }
+
+    /// T1 of voxel `idx`.
+    pub(crate) fn t1_at(&self, idx: usize) -> f32 {
+        self.t1[idx]
+    }
+
+    /// Median T1 of white matter.
+    pub(crate) fn t1_white(&self) -> f32 {
+        self.t1_white
+    }
+
     fn at(&self, x: f32, y: f32, z: usize) -> Option<usize> {
         let (xi, yi) = (x.round(), y.round());
         let ok = |v: f32, n: usize| v >= 0.0 && v < n as f32;
@@ -222,11 +240,11 @@ impl BrainPhantomConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 40³ "brain": white-matter core, grey shell, CSF rim, ventricles; T1 by tissue.
-    fn toy() -> BrainAnatomy {
+    pub(crate) fn toy() -> BrainAnatomy {
         let d = 40;
         let mut labels = vec![0u8; d * d * d];
         let mut t1 = vec![0.0f32; d * d * d];

@@ -13,6 +13,7 @@ mod age_mni;
 mod age_phantom;
 mod brain_anatomy;
 mod brain_phantom;
+mod brain_volume;
 mod contour;
 mod natural_phantom;
 mod png;

@@ -65,6 +65,35 @@ pub(crate) fn texture(size: usize, sigma: f32, rng: &mut StdRng) -> Vec<f32> {
     t
 }
 
+/// Separable Gaussian blur of a `[d, h, w]` volume (C order) with standard deviation `sigma`
+/// voxels (kernel radius `ceil(3 sigma)`, edges clamped).
+pub(crate) fn gaussian_blur3(vol: &[f32], dims: [usize; 3], sigma: f32) -> Vec<f32> {
+    if sigma <= 0.0 {
+        return vol.to_vec();
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let norm: f32 = k.iter().sum();
+    let k: Vec<f32> = k.iter().map(|v| v / norm).collect();
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    let mut cur = vol.to_vec();
+    for axis in 0..3 {
+        let (n, s) = (dims[axis] as isize, strides[axis]);
+        let mut next = vec![0.0f32; cur.len()];
+        for (idx, out) in next.iter_mut().enumerate() {
+            let pos = ((idx / s) % dims[axis]) as isize;
+            let base = idx - pos as usize * s;
+            *out = (-r..=r)
+                .map(|i| k[(i + r) as usize] * cur[base + (pos + i).clamp(0, n - 1) as usize * s])
+                .sum();
+        }
+        cur = next;
+    }
+    cur
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,9 @@ mod tensor_io;
 pub mod tissue_features;
 mod torch_import;
 mod unet;
+mod unet3d;
+mod unet3d_block;
+mod unet3d_checkpoint;
 mod unet_block;
 
 pub use age_checkpoint::{AGE_FORMAT, AgeNetMeta, load_age_net, read_age_meta, save_age_net};
@@ -50,6 +53,11 @@ pub use tensor_io::{argmax_labels, images_to_tensor, one_hot, tensor_to_vec};
 pub use tissue_features::{TissueMode, TissueModel};
 pub use torch_import::load_torch_unet;
 pub use unet::{UNet, UNetConfig};
+pub use unet3d::{UNet3d, UNet3dConfig};
+pub use unet3d_block::NormKind;
+pub use unet3d_checkpoint::{
+    UNET3D_FORMAT, UNet3dMeta, load_unet3d, read_unet3d_meta, save_unet3d,
+};
 
 /// Errors from models, tasks and checkpoints.
 #[derive(Debug, thiserror::Error)]

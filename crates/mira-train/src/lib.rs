@@ -9,6 +9,7 @@ mod age;
 mod batch;
 mod defence;
 mod evaluate;
+mod patch3d;
 mod registration;
 mod segmentation;
 mod shape;
@@ -22,6 +23,7 @@ pub use age::{
 pub use batch::{BatchMaker, TrainBatch};
 pub use defence::{AdvAttack, Defence};
 pub use evaluate::{predict_labels, validation_dice};
+pub use patch3d::{PatchSpec, train_unet3d};
 pub use registration::{
     RegTrainConfig, RegTrainReport, RegValidation, pairs_tensor, predict_rigid, rigid_tensor,
     tensor_rigids, train_registration,
