@@ -187,6 +187,7 @@ pub fn main(a: Args) -> Result<()> {
             base_width: None,
             depth: None,
             residual: None,
+            norm: None,
             defence: Default::default(),
             torch_weights: None,
             onnx: onnx.then(|| a.checkpoint.clone()),
@@ -201,6 +202,11 @@ pub fn main(a: Args) -> Result<()> {
             break_match: 0.5,
         },
         checks: Default::default(),
+        roi: None,
+        overlap: None,
+        blend: None,
+        window_attack: None,
+        patch: None,
     };
     crate::run::execute::<Segmentation>(&exp, &a.out)?;
     Ok(())

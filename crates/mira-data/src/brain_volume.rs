@@ -108,8 +108,10 @@ impl Tumour3 {
 }
 
 impl BrainPhantomConfig {
-    /// `n` volumes of `size³` voxels on `anatomy`, as tall slices `[4, size·size, size]`;
-    /// item `i` depends only on `(seed, first + i)`.
+    /// `n` volumes of `size³` voxels on `anatomy`, as tall slices `[4, size·size, size]`, and
+    /// the voxel spacing of each (`[D, H, W]`, in anatomy voxels: mm on the 1 mm MNI152
+    /// template; cases differ by their random scale); item `i` depends only on
+    /// `(seed, first + i)`.
     ///
     /// # Errors
     /// An invalid configuration (`size` above 128 for volumes).
@@ -119,7 +121,7 @@ impl BrainPhantomConfig {
         seed: u64,
         first: usize,
         n: usize,
-    ) -> Result<SegDataset> {
+    ) -> Result<(SegDataset, Vec<[f64; 3]>)> {
         self.validate()?;
         if self.size > 128 {
             return Err(crate::DataError::InvalidConfig {
@@ -127,17 +129,18 @@ impl BrainPhantomConfig {
                 reason: format!("volumes of {}³ voxels: at most 128", self.size),
             });
         }
-        let items = (first..first + n)
+        let (items, spacing) = (first..first + n)
             .map(|i| self.volume_on(anatomy, item_seed(seed, i)))
-            .collect();
-        Ok(SegDataset {
+            .unzip();
+        let data = SegDataset {
             items,
             channel_names: BRAIN_MR_CHANNELS.iter().map(|s| s.to_string()).collect(),
             label_names: BRAIN_TUMOUR_LABELS.iter().map(|s| s.to_string()).collect(),
-        })
+        };
+        Ok((data, spacing))
     }
 
-    fn volume_on(&self, a: &BrainAnatomy, seed: u64) -> SegSlice {
+    fn volume_on(&self, a: &BrainAnatomy, seed: u64) -> (SegSlice, [f64; 3]) {
         let mut rng = StdRng::seed_from_u64(seed);
         let n = self.size;
         let nv = n * n * n;
@@ -212,7 +215,11 @@ impl BrainPhantomConfig {
             textured.push(f[2] + f[3]);
             labels.push(0);
         }
-        self.render3(&mut rng, &base, &textured, &brain, labels)
+        let voxel = f64::from(2.0 * half / n as f32);
+        (
+            self.render3(&mut rng, &base, &textured, &brain, labels),
+            [voxel; 3],
+        )
     }
 
     /// Gain, texture, blur, bias field, Rician noise and robust scaling of a volume.
@@ -291,10 +298,15 @@ mod tests {
             ..Default::default()
         };
         let a = toy();
-        let ds = cfg.generate_volumes_on(&a, 5, 0, 3).unwrap();
+        let (ds, spacing) = cfg.generate_volumes_on(&a, 5, 0, 3).unwrap();
+        // The toy brain spans 39 voxels (along y): a 24-voxel cube over 1.08 of it, ±8 %.
+        assert!(
+            spacing.iter().all(|s| (1.55..1.95).contains(&s[0])),
+            "{spacing:?}"
+        );
         ds.validate().unwrap();
         assert_eq!(
-            cfg.generate_volumes_on(&a, 5, 2, 1).unwrap().items[0],
+            cfg.generate_volumes_on(&a, 5, 2, 1).unwrap().0.items[0],
             ds.items[2]
         );
         let n = 24;

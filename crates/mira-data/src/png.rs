@@ -104,6 +104,26 @@ pub fn save_attack_png(
     zoom: usize,
     path: &Path,
 ) -> Result<()> {
+    let img = attack_image(
+        clean,
+        adversarial,
+        channel,
+        (clean_pred, adv_pred),
+        gain,
+        zoom,
+    )?;
+    save(path, img)
+}
+
+/// The five panels of [`save_attack_png`] as an image.
+pub(crate) fn attack_image(
+    clean: &SegSlice,
+    adversarial: &[f32],
+    channel: usize,
+    (clean_pred, adv_pred): (&[u8], &[u8]),
+    gain: f32,
+    zoom: usize,
+) -> Result<image::RgbImage> {
     let (h, w, z) = (clean.height, clean.width, zoom.max(1));
     let n = h * w;
     if channel >= clean.channels
@@ -137,7 +157,7 @@ pub fn save_attack_png(
             _ => overlay(grey(a0[i]), adv_pred[i]),
         };
     }
-    save(path, img)
+    Ok(img)
 }
 
 /// A signed value on the diverging map of every picture: white at 0, red towards +1, blue

@@ -4,7 +4,7 @@
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use crate::plots::dice_curve_svg;
+use crate::plots::{dice_curve_svg, hd95_curve_svg};
 use crate::summary::fmt_p;
 use crate::{ComparisonRow, ReportError, Result, SegRecord, SummaryRow};
 
@@ -129,7 +129,8 @@ pub fn render_html(records: &[SegRecord], input: &ReportInput<'_>) -> Result<Str
     }
     let plots: Vec<String> = models
         .iter()
-        .filter_map(|m| dice_curve_svg(records, m))
+        .flat_map(|m| [dice_curve_svg(records, m), hd95_curve_svg(records, m)])
+        .flatten()
         .map(|svg| svg.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", ""))
         .collect();
     let labels = input

@@ -26,8 +26,8 @@ pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use html::{ReportInput, TextTable, render_html};
 pub use page::{PageInput, render_page};
-pub use plots::{Chart, Curve, curves_svg, dice_curve_svg};
-pub use record::{CellRecord, SegRecord, read_jsonl, read_records};
+pub use plots::{Chart, Curve, curves_svg, dice_curve_svg, hd95_curve_svg};
+pub use record::{CellRecord, Hd95, SegRecord, read_jsonl, read_records};
 pub use reg_html::{RegReportInput, render_reg_html};
 pub use reg_record::RegRecord;
 pub use reg_summary::{

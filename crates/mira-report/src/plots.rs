@@ -39,15 +39,55 @@ pub struct Chart<'a> {
     pub reference: Option<(String, f64)>,
 }
 
-fn case_means(rs: &[&SegRecord], adv: bool) -> Vec<f64> {
-    rs.iter()
-        .filter_map(|r| mean_defined(if adv { &r.adv_dice } else { &r.clean_dice }))
-        .collect()
+/// A per-record value, clean (`false`) or attacked (`true`).
+type Metric<'a> = &'a dyn Fn(&SegRecord, bool) -> Option<f64>;
+
+fn case_values(rs: &[&SegRecord], adv: bool, value: Metric<'_>) -> Vec<f64> {
+    rs.iter().filter_map(|r| value(r, adv)).collect()
 }
 
 /// The mean foreground Dice vs ε of `model`, one line per attack with its 95 % bootstrap band
 /// (2,000 resamples of the cases), and the clean Dice as a dashed line.
 pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
+    let dice =
+        |r: &SegRecord, adv: bool| mean_defined(if adv { &r.adv_dice } else { &r.clean_dice });
+    let title = format!("{model}: mean tumour Dice under attack");
+    metric_curve_svg(
+        records,
+        model,
+        &dice,
+        (&title, "mean Dice"),
+        Some((0.0, 1.0)),
+    )
+}
+
+/// Volumes: the mean HD95 (mm) vs ε of `model` likewise; per case the mean over the labels
+/// defined both clean and attacked (`None` without HD95 in the records).
+pub fn hd95_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
+    let hd = |r: &SegRecord, adv: bool| {
+        let h = r.hd95.as_ref()?;
+        let both: Vec<f64> = h
+            .clean
+            .iter()
+            .zip(&h.adv)
+            .filter_map(|(c, a)| Some(((*c)?, (*a)?)))
+            .map(|(c, a)| if adv { a } else { c })
+            .collect();
+        (!both.is_empty()).then(|| both.iter().sum::<f64>() / both.len() as f64)
+    };
+    let title = format!("{model}: mean HD95 under attack (mm)");
+    metric_curve_svg(records, model, &hd, (&title, "mean HD95 (mm)"), None)
+}
+
+/// One line per attack of `value`'s mean vs ε with 95 % bootstrap bands, the clean mean as a
+/// dashed line; `y_range` `None`: from 0 to 10 % above the highest band.
+fn metric_curve_svg(
+    records: &[SegRecord],
+    model: &str,
+    value: Metric<'_>,
+    (title, y_desc): (&str, &str),
+    y_range: Option<(f64, f64)>,
+) -> Option<String> {
     let rs: Vec<&SegRecord> = records.iter().filter(|r| r.model == model).collect();
     let mut attacks: Vec<&str> = Vec::new();
     for r in &rs {
@@ -55,7 +95,6 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
             attacks.push(&r.attack);
         }
     }
-    let mut max_eps = 0.0f64;
     let mut curves: Vec<Curve> = Vec::new();
     for (ai, a) in attacks.iter().enumerate() {
         let mut eps: Vec<f64> = rs
@@ -73,26 +112,31 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
                     .copied()
                     .filter(|r| r.attack == *a && r.epsilon == e)
                     .collect();
-                let v = case_means(&cell, true);
+                let v = case_values(&cell, true, value);
                 let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
                 let (lo, hi) = bootstrap_mean_ci(&v, 0.95, 2000, 17 + ai as u64)?;
                 Some((e, mean, lo, hi))
             })
             .collect();
-        max_eps = max_eps.max(eps.last().copied().unwrap_or(0.0));
         curves.push(Curve {
             name: a.to_string(),
             points,
         });
     }
-    let clean = case_means(&rs, false);
+    let clean = case_values(&rs, false, value);
+    if clean.is_empty() && curves.iter().all(|c| c.points.is_empty()) {
+        return None;
+    }
     let clean = clean.iter().sum::<f64>() / clean.len().max(1) as f64;
-    let title = format!("{model}: mean tumour Dice under attack");
+    let top = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.3))
+        .fold(clean, f64::max);
     let chart = Chart {
-        title: &title,
+        title,
         x_desc: "ε (input units, [0, 1] intensities)",
-        y_desc: "mean Dice",
-        y_range: (0.0, 1.0),
+        y_desc,
+        y_range: y_range.unwrap_or((0.0, (top * 1.1).max(1e-6))),
         reference: Some((format!("clean {clean:.3}"), clean)),
     };
     curves_svg(&chart, &curves)

@@ -56,6 +56,22 @@ pub struct SegRecord {
     /// start); absent when it ran every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<usize>,
+    /// Volumes: the 95th-percentile Hausdorff distance per foreground label (absent for 2D
+    /// slices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95: Option<Hd95>,
+}
+
+/// HD95 (mm, MONAI's `compute_hausdorff_distance(percentile=95)` semantics; `null` where the
+/// prediction or the truth of a label is empty) of the clean and the attacked prediction of a
+/// volume, per foreground label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hd95 {
+    /// Clean prediction against the truth.
+    pub clean: Vec<Option<f64>>,
+    /// Attacked prediction against the truth.
+    pub adv: Vec<Option<f64>>,
 }
 
 impl SegRecord {

@@ -203,6 +203,7 @@ mod tests {
             min_norm: None,
             member: None,
             stopped_at: None,
+            hd95: None,
         }
     }
 

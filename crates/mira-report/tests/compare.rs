@@ -73,6 +73,7 @@ fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2])
         min_norm: None,
         member: None,
         stopped_at: None,
+        hd95: None,
     }
 }
 

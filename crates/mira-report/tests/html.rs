@@ -22,6 +22,7 @@ fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
         min_norm: None,
         member: None,
         stopped_at: None,
+        hd95: None,
     }
 }
 

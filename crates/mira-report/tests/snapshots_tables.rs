@@ -42,6 +42,7 @@ fn rec(
         min_norm: None,
         member: None,
         stopped_at: None,
+        hd95: None,
     }
 }
 

@@ -12,7 +12,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use mira_data::{SegDataset, SegSlice};
 use mira_nn::segmentation::{cross_entropy, dice_scores, soft_dice_loss};
-use mira_nn::{UNet3d, UNet3dConfig, argmax_labels, autodiff_device, default_device, one_hot};
+use mira_nn::{
+    SlidingWindow, UNet3d, UNet3dConfig, argmax_labels, autodiff_device, default_device, one_hot,
+};
 use mira_stats::mean_defined;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -135,7 +137,8 @@ impl Vol<'_> {
 }
 
 /// Builds a [`UNet3d`] of `arch` from `seed` and trains it on patches of the volumes of
-/// `train` (tall slices of depth `depth`), validating on the whole volumes of `val`.
+/// `train` (tall slices of depth `depth`), validating on the volumes of `val` predicted as they
+/// will be deployed: through `window` (a sliding window), or whole.
 ///
 /// # Errors
 /// Invalid settings, volumes that do not match the model or the patch, a diverging loss.
@@ -146,6 +149,7 @@ pub fn train_unet3d(
     depth: usize,
     cfg: &TrainConfig,
     patch: &PatchSpec,
+    window: Option<&SlidingWindow>,
     seed: u64,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(UNet3d, TrainReport)> {
@@ -193,7 +197,7 @@ pub fn train_unet3d(
     };
     let steps = patch.steps_per_epoch;
     let mut validate = |s: usize, train_loss: f64, model: &UNet3d| {
-        let (val_dice, val_dice_mean) = volume_dice(model, val, dims)?;
+        let (val_dice, val_dice_mean) = volume_dice(model, val, dims, window)?;
         let dice = val_dice_mean.map_or("-".into(), |d| format!("{d:.3}"));
         Ok(Validated {
             score: -val_dice_mean.unwrap_or(0.0),
@@ -225,11 +229,13 @@ pub fn train_unet3d(
     ))
 }
 
-/// Mean Dice per foreground label of whole-volume predictions, and their mean.
+/// Mean Dice per foreground label of the predictions (through `window`, or whole volumes),
+/// and their mean.
 fn volume_dice(
     model: &UNet3d,
     data: &SegDataset,
     [d, h, w]: [usize; 3],
+    window: Option<&SlidingWindow>,
 ) -> Result<(Vec<Option<f64>>, Option<f64>)> {
     let eval = model.valid();
     let dev = default_device();
@@ -243,7 +249,11 @@ fn volume_dice(
             h,
             w,
         ]);
-        pred.extend(argmax_labels(eval.logits(x).reshape([1, k, d * h, w])));
+        let y = match window {
+            Some(win) => win.plan([d, h, w]).forward(x, &|x| Ok(eval.logits(x)))?,
+            None => eval.logits(x),
+        };
+        pred.extend(argmax_labels(y.reshape([1, k, d * h, w])));
     }
     let truth: Vec<&[u8]> = data.items.iter().map(|s| s.labels.as_slice()).collect();
     let scores = dice_scores(&pred, &truth, k)?;
@@ -328,14 +338,18 @@ mod tests {
             foreground: 0.5,
         };
         let (model, report) =
-            train_unet3d(&arch, (&train, &val), 8, &cfg, &patch, 7, &mut |_| {}).unwrap();
-        let (_, dice) = volume_dice(&model, &val, [8, 8, 8]).unwrap();
+            train_unet3d(&arch, (&train, &val), 8, &cfg, &patch, None, 7, &mut |_| {}).unwrap();
+        let (_, dice) = volume_dice(&model, &val, [8, 8, 8], None).unwrap();
+        // Through a window of the patch's size, as deployed: as good.
+        let win = SlidingWindow::new([4, 4, 4]);
+        let (_, windowed) = volume_dice(&model, &val, [8, 8, 8], Some(&win)).unwrap();
+        assert!(windowed.unwrap() > 0.8, "{windowed:?}");
         assert!(dice.unwrap() > 0.8, "{:?}", report.epochs);
         let bad = PatchSpec {
             size: [3, 4, 4],
             ..patch
         };
-        let e = train_unet3d(&arch, (&train, &val), 8, &cfg, &bad, 7, &mut |_| {});
+        let e = train_unet3d(&arch, (&train, &val), 8, &cfg, &bad, None, 7, &mut |_| {});
         assert!(e.unwrap_err().to_string().contains("patch.size"));
     }
 }

@@ -23,6 +23,7 @@ use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
     read_labels, slice_count, slice_item, slice_shape, unfit,
 };
+use crate::tasks::segmentation::volume_metrics::{hd95_per_label, volumes_ml};
 use crate::tasks::segmentation::{Cell, Kept, SegNet, WindowAttack, Windowing};
 use crate::{EvalError, Result};
 
@@ -401,14 +402,6 @@ fn written_dice(
     Ok((mean_defined(&per), volume_pred))
 }
 
-/// Per foreground class, the label volumes (ml) of a volume's label map.
-fn volumes_ml(labels: &[u8], spacing: [f64; 3], classes: usize) -> Vec<f64> {
-    let voxel_ml = spacing.iter().product::<f64>() / 1000.0;
-    (1..classes)
-        .map(|c| labels.iter().filter(|&&v| usize::from(v) == c).count() as f64 * voxel_ml)
-        .collect()
-}
-
 /// The voxel spacing (mm) of a case in the model's axis order.
 fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
     let s = &rc.files[0].0.spacing;
@@ -423,28 +416,6 @@ fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
         VolumeAxes::Zyx => [z, y, x],
         VolumeAxes::Xyz => [x, y, z],
     }
-}
-
-/// HD95 (mm, MONAI's semantics) of every foreground class of a volume's prediction against its
-/// reference, `None` where either mask is empty.
-pub(crate) fn hd95_per_label(
-    pred: &[u8],
-    truth: &[u8],
-    dims: [usize; 3],
-    spacing: [f64; 3],
-    classes: usize,
-) -> Vec<Option<f64>> {
-    (1..classes)
-        .map(|c| {
-            let m = |l: &[u8]| {
-                l.iter()
-                    .map(|&v| usize::from(v) == c)
-                    .collect::<Vec<bool>>()
-            };
-            let d = mira_stats::hausdorff_distance(&m(pred), &m(truth), dims, spacing, Some(95.0));
-            d.is_finite().then_some(d)
-        })
-        .collect()
 }
 
 /// Index in the file's volume of voxel `i` of channel `j` of that file (colour PNGs

@@ -120,10 +120,7 @@ pub(crate) fn attack_name(
     exp: &FilesExperiment,
     mode: crate::tasks::segmentation::WindowAttack,
 ) -> String {
-    match mode {
-        crate::tasks::segmentation::WindowAttack::Tiles => format!("{}-tiles", exp.attack.name),
-        _ => exp.attack.name.clone(),
-    }
+    crate::tasks::segmentation::mode_name(&exp.attack.name, mode)
 }
 
 impl Task for Files {

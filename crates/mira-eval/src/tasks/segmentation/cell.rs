@@ -7,7 +7,10 @@ use crate::{EvalError, Result};
 use mira_attack::{AttackError, AttackSpec, Bounds, CascadeState, LpBall};
 use mira_data::SegDataset;
 use mira_nn::{Forward, UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
-use mira_report::SegRecord;
+use mira_report::{Hd95, SegRecord};
+
+use crate::tasks::segmentation::VolumeGeom;
+use crate::tasks::segmentation::volume_metrics::hd95_per_label;
 use mira_stats::{DiceOptions, dice_per_label, mean_defined, target_agreement};
 
 /// An attacked case kept for pictures: (case, adversarial image, prediction).
@@ -24,6 +27,8 @@ pub(crate) struct Cell<'a, M = UNet> {
     /// Names, norm, budget, batch size and seed.
     pub id: CellId<'a>,
     pub model: &'a M,
+    /// Volumes: their shape and spacing (records get HD95; pictures show three sections).
+    pub volume: Option<&'a VolumeGeom>,
     pub attack: CellAttack<'a>,
     /// A case is broken below this mean Dice (untargeted) ...
     pub break_dice: f64,
@@ -65,6 +70,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
         Self {
             id,
             model,
+            volume: None,
             attack: CellAttack::Fixed(spec),
             break_dice: 0.5,
             break_match: 0.5,
@@ -203,6 +209,13 @@ impl<'a, M: SegModel> Cell<'a, M> {
                 min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
                 member: member.as_ref().map(|m| m[i].clone()),
                 stopped_at: stopped_at.as_ref().and_then(|s| s[i]),
+                hd95: self.volume.map(|v| {
+                    let hd = |p: &[u8]| hd95_per_label(p, &s.labels, v.dims, v.spacing[case], k);
+                    Hd95 {
+                        clean: hd(&clean_pred[case]),
+                        adv: hd(&pred[i]),
+                    }
+                }),
             });
         }
         Ok((records, kept))
@@ -288,6 +301,19 @@ impl<'a, M: SegModel> Cell<'a, M> {
                 ));
             };
             let path = dir.join(example_file(self.id.model, self.id.attack, tag));
+            if let Some(v) = self.volume {
+                mira_data::save_volume_attack_png(
+                    &test.items[case],
+                    v.dims[0],
+                    adv,
+                    channel,
+                    (&clean_pred[case], pred),
+                    10.0,
+                    3,
+                    &path,
+                )?;
+                continue;
+            }
             mira_data::save_attack_png(
                 &test.items[case],
                 adv,

@@ -11,8 +11,15 @@ use crate::tasks::segmentation::{DataSource, SegExperiment};
 use crate::{EvalError, Result};
 
 /// The three data splits; case `i` of each split depends only on `(seed, split, i)`. A folder
-/// source also says where each test slice came from.
-pub(crate) type Splits = (SegDataset, SegDataset, SegDataset, Option<Vec<SliceRef>>);
+/// source also says where each test slice came from; volumes come with each test case's voxel
+/// spacing (mm).
+pub(crate) type Splits = (
+    SegDataset,
+    SegDataset,
+    SegDataset,
+    Option<Vec<SliceRef>>,
+    Option<Vec<[f64; 3]>>,
+);
 
 /// The splits of `exp`.
 ///
@@ -26,13 +33,14 @@ pub(crate) fn datasets(exp: &SegExperiment) -> Result<Splits> {
             let (train, val, test, refs) =
                 folder_datasets(f, mix(exp.seed, 7), [d.train, d.val, d.test])?;
             check_sides(exp, &test)?;
-            Ok((train, val, test, Some(refs)))
+            Ok((train, val, test, Some(refs), None))
         }
         (DataSource::Folder, None) => Err(EvalError::invalid("data.folder", "missing")),
         (DataSource::BrainMrPhantom, _) => Ok((
             p.generate(exp.seed, 0, d.train)?,
             p.generate(exp.seed, 1_000_000, d.val)?,
             p.generate(exp.seed, 2_000_000, d.test)?,
+            None,
             None,
         )),
         (DataSource::BrainMrMni, _) => {
@@ -42,7 +50,15 @@ pub(crate) fn datasets(exp: &SegExperiment) -> Result<Splits> {
                 p.generate_on(&a, exp.seed, 1_000_000, d.val)?,
                 p.generate_on(&a, exp.seed, 2_000_000, d.test)?,
                 None,
+                None,
             ))
+        }
+        (DataSource::BrainMrMni3d, _) => {
+            let a = load_mni(&d.mni_dir())?;
+            let (train, _) = p.generate_volumes_on(&a, exp.seed, 0, d.train)?;
+            let (val, _) = p.generate_volumes_on(&a, exp.seed, 1_000_000, d.val)?;
+            let (test, spacing) = p.generate_volumes_on(&a, exp.seed, 2_000_000, d.test)?;
+            Ok((train, val, test, None, Some(spacing)))
         }
     }
 }

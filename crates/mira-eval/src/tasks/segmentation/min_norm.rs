@@ -107,6 +107,7 @@ pub(crate) fn test_record(
         min_norm,
         member: None,
         stopped_at: None,
+        hd95: None,
     }
 }
 

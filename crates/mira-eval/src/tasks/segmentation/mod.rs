@@ -14,6 +14,9 @@ mod probe;
 mod seg_net;
 mod spec;
 mod validate;
+pub(crate) mod volume_metrics;
+mod volume_tables;
+mod volumetric;
 mod windowed;
 
 use std::path::PathBuf;
@@ -38,21 +41,41 @@ pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub(crate) use models::{UnetTraining, train_and_save_unet};
 pub use outputs::{model_groups, write_comparison, write_report};
 pub use probe::{SegProbe, probe_segmenter};
-pub use seg_net::{OnnxSeg, OutputKind, SegNet, SegNetInfo};
+pub use seg_net::{GraphSeg, OutputKind, SegNet, SegNetInfo};
 pub use spec::{
     AttackEntry, AttackLoss, DataSource, DataSpec, GoalSpec, ModelEntry, SegExperiment, SegTaskTag,
     SweepSpec,
 };
 pub use windowed::{WindowAttack, Windowing};
 
+/// The shape of the test volumes and each case's voxel spacing (mm, `[D, H, W]`).
+pub(crate) struct VolumeGeom {
+    pub dims: [usize; 3],
+    pub spacing: Vec<[f64; 3]>,
+}
+
+/// An attack's name in records for a window mode: `<name>-tiles` for tile attacks.
+pub(crate) fn mode_name(name: &str, mode: WindowAttack) -> String {
+    match mode {
+        WindowAttack::Tiles => format!("{name}-tiles"),
+        _ => name.to_string(),
+    }
+}
+
 /// The segmentation task.
 pub struct Segmentation;
 
 /// The test slices, the evaluation copies of the models and the attacks of a segmentation run.
 pub struct SegReady {
-    models: Vec<SegNet>,
+    /// Per model, one copy per window mode (`SegExperiment::window_modes`): what its attacks
+    /// differentiate; all predict through the blend.
+    models: Vec<Vec<SegNet>>,
     test: SegDataset,
     specs: Vec<Option<AttackSpec>>,
+    /// Per attack entry and window mode, the attack's name in records (`<name>-tiles`).
+    attack_names: Vec<Vec<String>>,
+    /// Volumes: their shape and each test case's spacing (HD95 in mm, pictures).
+    volume: Option<VolumeGeom>,
     /// Clean predictions per model, computed before the model's first cell runs.
     clean: PerModel<Vec<Vec<u8>>>,
 }
@@ -61,6 +84,8 @@ pub struct SegReady {
 pub struct SegCell {
     mi: usize,
     ai: usize,
+    /// Index into `SegExperiment::window_modes`.
+    mode: usize,
     epsilon: f32,
     seed: u64,
     /// The sweep's largest ε (above 0): pictures of the worst and the median case.
@@ -83,13 +108,14 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
     Cell {
         id: CellId {
             model: &exp.models[c.mi].name,
-            attack: &attack.name,
+            attack: &ready.attack_names[c.ai][c.mode],
             norm: exp.sweep.norm,
             epsilon: c.epsilon,
             batch_size: exp.sweep.batch_size,
             seed: c.seed,
         },
-        model: &ready.models[c.mi],
+        model: &ready.models[c.mi][c.mode],
+        volume: ready.volume.as_ref(),
         attack: CellAttack::of(ready.specs[c.ai].as_ref(), attack.min_norm())
             .with_early_stop(attack.early_stop),
         break_dice: exp.sweep.break_dice,
@@ -113,7 +139,7 @@ impl Task for Segmentation {
 
     fn prepare(exp: &SegExperiment, setup: &mut Setup<'_, SegExperiment>) -> Result<SegReady> {
         setup.phase("generating data");
-        let (train, val, test, refs) = data::datasets(exp)?;
+        let (train, val, test, refs, spacing) = data::datasets(exp)?;
         if setup.writes()
             && let Some(refs) = &refs
         {
@@ -127,11 +153,36 @@ impl Task for Segmentation {
             test: dataset_hash(&test),
         })?;
         let models = models::models(exp, &train, &val, setup)?;
+        let modes = exp.window_modes();
+        let depth = exp.volume_dims().map_or(0, |d| d[0]);
+        let models: Vec<Vec<SegNet>> = models
+            .into_iter()
+            .map(|m| {
+                let m = m.for_depth(depth);
+                modes
+                    .iter()
+                    .map(|&attack| {
+                        let w = exp.windowing().map(|w| Windowing { attack, ..w });
+                        m.clone().with_window(w)
+                    })
+                    .collect()
+            })
+            .collect();
+        let attack_names = exp
+            .attacks
+            .iter()
+            .map(|a| modes.iter().map(|&m| mode_name(&a.name, m)).collect())
+            .collect();
         Ok(SegReady {
             clean: PerModel::new(models.len()),
             models,
             test,
             specs: attack_specs(exp)?,
+            attack_names,
+            volume: exp
+                .volume_dims()
+                .zip(spacing)
+                .map(|(dims, spacing)| VolumeGeom { dims, spacing }),
         })
     }
 
@@ -143,7 +194,13 @@ impl Task for Segmentation {
         let n = ready.test.items.len();
         let mut out = Vec::new();
         for (mi, entry) in exp.models.iter().enumerate() {
-            for (ai, attack) in exp.attacks.iter().enumerate() {
+            for ((ai, attack), mode) in exp
+                .attacks
+                .iter()
+                .enumerate()
+                .flat_map(|a| (0..ready.attack_names[a.0].len()).map(move |m| (a, m)))
+            {
+                let name = &ready.attack_names[ai][mode];
                 for (ei, &epsilon) in exp.sweep.epsilons.iter().enumerate() {
                     if attack.min_norm().is_some() && epsilon != max_eps {
                         continue;
@@ -151,20 +208,21 @@ impl Task for Segmentation {
                     let auto = matches!(ready.specs[ai], Some(AttackSpec::Auto(_)))
                         && attack.min_norm().is_none();
                     out.push(Planned {
-                        label: cell_label(&entry.name, &attack.name, epsilon),
-                        keys: vec![CellKey::new(&entry.name, &attack.name, eps_f64(epsilon))],
+                        label: cell_label(&entry.name, name, epsilon),
+                        keys: vec![CellKey::new(&entry.name, name, eps_f64(epsilon))],
                         cases: n,
                         batch_size: exp.sweep.batch_size,
                         state: auto.then(|| {
                             PathBuf::from("cascade").join(cell_stem(
                                 &entry.name,
-                                &attack.name,
+                                name,
                                 &format!("eps={epsilon}"),
                             ))
                         }),
                         cell: SegCell {
                             mi,
                             ai,
+                            mode,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             pictures: epsilon == max_eps && epsilon > 0.0,
@@ -185,7 +243,7 @@ impl Task for Segmentation {
         ready.clean.ensure(mi, || {
             let name = &run.spec.models[mi].name;
             progress(RunEvent::Phase(format!("clean predictions of {name}")));
-            ready.models[mi].predict_labels(&ready.test, run.spec.sweep.batch_size)
+            ready.models[mi][0].predict_labels(&ready.test, run.spec.sweep.batch_size)
         })?;
         Ok(())
     }
@@ -238,7 +296,8 @@ impl Task for Segmentation {
     }
 
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {
-        checks::probes(run.spec, &run.ready.models, &run.ready.test)
+        let models: Vec<SegNet> = run.ready.models.iter().map(|m| m[0].clone()).collect();
+        checks::probes(run.spec, &models, &run.ready.test)
     }
 
     fn outputs(run: &Outputs<'_, Self>) -> Result<Vec<SummaryRow>> {

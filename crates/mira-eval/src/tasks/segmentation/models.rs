@@ -12,6 +12,7 @@ use mira_train::train_defended;
 
 use crate::Result;
 use crate::run::{Setup, mix};
+use crate::tasks::segmentation::volumetric::{Unet3dTraining, train_and_save_unet3d};
 use crate::tasks::segmentation::{SegExperiment, SegNet};
 
 /// Loads, imports or trains every model of `exp` in file order, pinning each one's weights.
@@ -28,6 +29,24 @@ pub(crate) fn models(
     let mut models = Vec::new();
     for (i, entry) in exp.models.iter().enumerate() {
         let arch = entry.unet(train.channels(), train.n_labels());
+        if exp.volumetric() && entry.onnx.is_none() {
+            let t = Unet3dTraining {
+                arch: exp.unet3d(entry, train.channels(), train.n_labels()),
+                cfg: &exp.training,
+                patch: exp.patch_spec(),
+                window: exp.windowing().map(|w| w.window),
+                depth: exp.data.phantom.size,
+                seed: mix(exp.seed, 1000 + i as u64),
+            };
+            let ckpt = entry.checkpoint.as_deref();
+            let training = format!("training the 3D UNet {}", entry.name);
+            models.push(
+                setup.model((i, &entry.name), ckpt, training, |dir, events| {
+                    train_and_save_unet3d(&t, (train, val), dir, events)
+                })?,
+            );
+            continue;
+        }
         if let Some(path) = &entry.onnx {
             setup.phase(format!("loading the ONNX model {}", entry.name));
             let (net, info) = SegNet::load_as(path, entry.output.unwrap_or_default())?;
@@ -42,12 +61,17 @@ pub(crate) fn models(
                     }
                 ));
             }
-            if info.volumetric {
+            if info.volumetric != exp.volumetric() {
+                let reason = if info.volumetric {
+                    "a 3D model (input [B, C, D, H, W]) on 2D slices: use volumes (source = \
+                     \"brain_mr_mni_3d\"), or attack files with `mira attack --model \
+                     FILE.onnx --input DIR`"
+                } else {
+                    "a 2D model (input [B, C, H, W]) on volumes: 3D data needs a 3D model"
+                };
                 return Err(crate::EvalError::invalid(
                     format!("models[{i}].onnx"),
-                    "a 3D model (input [B, C, D, H, W]); segmentation experiments attack 2D \
-                     slices: attack volumes with `mira attack --model FILE.onnx --input DIR` or \
-                     `task = \"files\"`",
+                    reason,
                 ));
             }
             let (c, k) = (train.channels(), train.n_labels());

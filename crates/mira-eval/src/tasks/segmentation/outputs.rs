@@ -14,6 +14,7 @@ use crate::run::Outputs;
 use crate::run::example_file;
 use crate::run::folder::{write_atomic, write_json};
 use crate::tasks::segmentation::Segmentation;
+use crate::tasks::segmentation::volume_tables::volume_tables;
 use crate::tasks::segmentation::{SegExperiment, min_norm_tables, split_min_norm};
 use crate::{Result, Warning};
 
@@ -26,7 +27,8 @@ pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<Summa
     let (manifest, records, warnings, out) = run.parts();
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_min_norm(exp, records);
-    let tables = min_norm_tables(exp, &fixed, &min_norm);
+    let mut tables = min_norm_tables(exp, &fixed, &min_norm);
+    tables.extend(volume_tables(&fixed));
     let rows = summarise(&fixed);
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
     write_json(&out.join("summary.json"), &rows)?;

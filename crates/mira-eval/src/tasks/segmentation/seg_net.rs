@@ -1,6 +1,7 @@
-//! A segmentation network of either kind Mira attacks: its own UNet (a checkpoint folder) or
-//! an ONNX graph with the same contract, `[B, C, H, W]` in, logits `[B, K, H, W]` out, or a 3D
-//! ONNX graph, `[B, C, D, H, W]` in, logits `[B, K, D, H, W]` out.
+//! A segmentation network of any kind Mira attacks: its own 2D UNet (a checkpoint folder) or
+//! an ONNX graph with the same contract, `[B, C, H, W]` in, logits `[B, K, H, W]` out; or a 3D
+//! network, `[B, C, D, H, W]` in, logits `[B, K, D, H, W]` out: an ONNX graph or Mira's 3D UNet
+//! (a checkpoint folder tagged `mira-unet3d/1`, or trained by the run).
 //!
 //! A volume goes through the 2D pipeline (cells, judges, records) as one tall "slice"
 //! `[C, D·H, W]`: that is the C order of `[C, D, H, W]`, so nothing is copied, and pixel-wise
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use mira_nn::{Forward, UNet, argmax_labels, images_to_tensor};
+use mira_nn::{Forward, UNet, UNet3d, argmax_labels, images_to_tensor};
 use mira_onnx::{OnnxModel, OnnxNet};
 
 use crate::tasks::segmentation::windowed::{WindowAttack, Windowing};
@@ -40,12 +41,56 @@ pub enum OutputKind {
     Probabilities,
 }
 
-/// An ONNX segmentation graph, its class count, and for a 3D graph the depth of the volumes it
-/// is given now.
+/// The network of a [`GraphSeg`]: an ONNX graph, or Mira's 3D UNet (an evaluation copy).
+#[derive(Debug, Clone)]
+pub(crate) enum Graph {
+    /// The interpreter of an ONNX model.
+    Onnx(Arc<OnnxNet>),
+    /// A 3D UNet checkpoint or one trained by the run.
+    UNet3d(Arc<UNet3d>),
+}
+
+impl Graph {
+    /// A 2D ONNX graph on `[B, C, H, W]`.
+    fn forward4(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        match self {
+            Graph::Onnx(n) => Ok(n.forward_as::<4, 4>(x)?),
+            Graph::UNet3d(_) => Err(EvalError::invalid(
+                "model",
+                "a 3D UNet fed 2D slices (the volume's depth is not set)",
+            )),
+        }
+    }
+
+    /// A 3D network on `[B, C, D, H, W]`.
+    pub(crate) fn forward5(&self, x: Tensor<5>) -> Result<Tensor<5>> {
+        match self {
+            Graph::Onnx(n) => Ok(n.forward_as::<5, 5>(x)?),
+            Graph::UNet3d(u) => {
+                let m = u.multiple();
+                let dims = x.dims();
+                if dims[2..].iter().any(|s| s % m != 0) {
+                    return Err(EvalError::invalid(
+                        "roi",
+                        format!(
+                            "the 3D UNet takes sides divisible by {m}, got {:?} (set a `roi` of \
+                             such sides: a sliding window)",
+                            &dims[2..]
+                        ),
+                    ));
+                }
+                Ok(u.logits(x))
+            }
+        }
+    }
+}
+
+/// A segmentation graph (an ONNX model, 2D or 3D, or Mira's 3D UNet), its class count, and for
+/// a 3D one the depth of the volumes it is given now.
 #[derive(Module, Debug)]
-pub struct OnnxSeg {
+pub struct GraphSeg {
     #[module(skip)]
-    pub(crate) net: Arc<OnnxNet>,
+    pub(crate) net: Graph,
     #[module(skip)]
     classes: usize,
     /// Whether the graph takes `[B, C, D, H, W]`.
@@ -62,7 +107,7 @@ pub struct OnnxSeg {
     window: Option<Windowing>,
 }
 
-impl OnnxSeg {
+impl GraphSeg {
     fn logits(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         Ok(self.to_logits(self.output(x)?))
     }
@@ -78,13 +123,13 @@ impl OnnxSeg {
 
     fn output(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         if !self.volumetric {
-            return Ok(self.net.forward_as::<4, 4>(x)?);
+            return self.net.forward4(x);
         }
         if let Some(win) = &self.window {
             return self.windowed_output(win, x, false);
         }
         let (x5, _) = self.volume(x)?;
-        let y = self.net.forward_as::<5, 5>(x5)?;
+        let y = self.net.forward5(x5)?;
         let [b, k, d, h, w] = y.dims();
         Ok(y.reshape([b, k, d * h, w]))
     }
@@ -96,8 +141,8 @@ impl OnnxSeg {
 pub enum SegNet {
     /// A UNet checkpoint of `mira train` / `mira run`.
     UNet(UNet),
-    /// An ONNX model.
-    Onnx(OnnxSeg),
+    /// An ONNX model (2D or 3D), or Mira's 3D UNet: a graph fed through [`GraphSeg`].
+    Graph(GraphSeg),
 }
 
 /// What a loaded network declares of its contract.
@@ -115,12 +160,23 @@ pub struct SegNetInfo {
     pub multiple: usize,
     /// Parameter values (an ONNX model: its float initialisers).
     pub parameters: usize,
-    /// Whether the model takes volumes `[B, C, D, H, W]` (a 3D ONNX graph).
+    /// Whether the model takes volumes `[B, C, D, H, W]` (a 3D ONNX graph or 3D UNet).
     pub volumetric: bool,
     /// Whether its outputs are taken as probabilities (their log is attacked).
     pub probabilities: bool,
     /// Whether the graph ends in a Softmax over the classes (whatever `output` says).
     pub softmax_detected: bool,
+}
+
+/// Whether `path` is a folder holding a 3D UNet checkpoint (its `model.json` says so).
+fn is_unet3d_checkpoint(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path.join("model.json")) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("format")?.as_str().map(str::to_owned))
+        .is_some_and(|f| f == mira_nn::UNET3D_FORMAT)
 }
 
 impl SegNet {
@@ -181,8 +237,8 @@ impl SegNet {
                 OutputKind::Probabilities => true,
             };
             let net = OnnxNet::new(model, &dev).map_err(|e| invalid(e.to_string()))?;
-            let onnx = OnnxSeg {
-                net: Arc::new(net),
+            let onnx = GraphSeg {
+                net: Graph::Onnx(Arc::new(net)),
                 classes,
                 volumetric: rank == 5,
                 depth: 0,
@@ -200,7 +256,23 @@ impl SegNet {
                 probabilities,
                 softmax_detected,
             };
-            return Ok((SegNet::Onnx(onnx), info));
+            return Ok((SegNet::Graph(onnx), info));
+        }
+        if is_unet3d_checkpoint(path) {
+            let (unet, meta) =
+                mira_nn::load_unet3d(path, &dev).map_err(|e| invalid(e.to_string()))?;
+            let info = SegNetInfo {
+                in_channels: meta.unet.in_channels,
+                classes: meta.unet.classes,
+                channel_names: meta.channel_names.clone(),
+                label_names: meta.label_names.clone(),
+                multiple: 1 << meta.unet.depth,
+                parameters: unet.num_params(),
+                volumetric: true,
+                probabilities: false,
+                softmax_detected: false,
+            };
+            return Ok((SegNet::unet3d(unet, meta.unet.classes), info));
         }
         let (unet, meta) =
             mira_nn::checkpoint::load(path, &dev).map_err(|e| invalid(e.to_string()))?;
@@ -218,11 +290,24 @@ impl SegNet {
         Ok((SegNet::UNet(unet), info))
     }
 
+    /// Mira's 3D UNet (an evaluation copy) with `classes` outputs, predicting whole volumes
+    /// until [`SegNet::with_window`] gives it a sliding window.
+    pub fn unet3d(model: UNet3d, classes: usize) -> SegNet {
+        SegNet::Graph(GraphSeg {
+            net: Graph::UNet3d(Arc::new(model)),
+            classes,
+            volumetric: true,
+            depth: 0,
+            probabilities: false,
+            window: None,
+        })
+    }
+
     /// The network for volumes of depth `depth` fed as tall slices `[B, C, depth·H, W]` (a 3D
     /// graph; any other network is returned as it is). Cheap: the graph is shared.
     pub fn for_depth(&self, depth: usize) -> SegNet {
         match self {
-            SegNet::Onnx(o) if o.volumetric => SegNet::Onnx(OnnxSeg {
+            SegNet::Graph(o) if o.volumetric => SegNet::Graph(GraphSeg {
                 net: o.net.clone(),
                 classes: o.classes,
                 volumetric: true,
@@ -238,17 +323,17 @@ impl SegNet {
     /// returned as it is).
     pub fn with_window(self, window: Option<Windowing>) -> SegNet {
         match self {
-            SegNet::Onnx(mut o) if o.volumetric => {
+            SegNet::Graph(mut o) if o.volumetric => {
                 o.window = window;
-                SegNet::Onnx(o)
+                SegNet::Graph(o)
             }
             other => other,
         }
     }
 
-    /// Whether the network takes volumes (a 3D ONNX graph).
+    /// Whether the network takes volumes (a 3D ONNX graph or 3D UNet).
     pub fn is_volumetric(&self) -> bool {
-        matches!(self, SegNet::Onnx(o) if o.volumetric)
+        matches!(self, SegNet::Graph(o) if o.volumetric)
     }
 
     /// The logits of `x`, or the error an ONNX graph gives on it.
@@ -258,7 +343,7 @@ impl SegNet {
     pub fn try_logits(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         match self {
             SegNet::UNet(u) => Ok(u.forward(x)),
-            SegNet::Onnx(o) => o.logits(x),
+            SegNet::Graph(o) => o.logits(x),
         }
     }
 
@@ -287,7 +372,7 @@ impl Forward<4, 4> for SegNet {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             SegNet::UNet(u) => u.forward(x),
-            SegNet::Onnx(o) => {
+            SegNet::Graph(o) => {
                 let [b, _, h, w] = x.dims();
                 let dev = x.device();
                 o.logits(x)
@@ -303,7 +388,7 @@ impl Forward<4, 4> for SegNet {
         x: Tensor<4>,
         loss: &dyn Fn(Tensor<4>) -> Tensor<1>,
     ) -> Option<(Tensor<1>, Tensor<4>)> {
-        let SegNet::Onnx(o) = self else { return None };
+        let SegNet::Graph(o) = self else { return None };
         let win = o.window.as_ref().filter(|_| o.volumetric)?;
         let (b, dims, dev) = (x.dims()[0], x.dims(), x.device());
         Some(o.windowed_value_and_grad(win, x, loss).unwrap_or_else(|_| {
@@ -316,7 +401,7 @@ impl Forward<4, 4> for SegNet {
 
     /// What a windowed 3D graph's attack sees: the tiles for `window_attack = "tiles"`.
     fn attack_forward(&self, x: Tensor<4>) -> Option<Tensor<4>> {
-        let SegNet::Onnx(o) = self else { return None };
+        let SegNet::Graph(o) = self else { return None };
         let win = o
             .window
             .as_ref()

@@ -40,6 +40,25 @@ pub struct SegExperiment {
     /// Evaluation sanity checks run at the end (docs/checks.md).
     #[serde(default)]
     pub checks: crate::checks::ChecksConfig,
+    /// Volumes (`brain_mr_mni_3d`): every network predicts each volume through a sliding
+    /// window of this size `[D, H, W]` (MONAI's `sliding_window_inference`); absent: whole
+    /// volumes at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roi: Option<[usize; 3]>,
+    /// With `roi`: the windows' overlap in [0, 1) (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<f32>,
+    /// With `roi`: `"gaussian"` (σ = roi / 8, default) or `"constant"` blending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend: Option<mira_nn::Blend>,
+    /// With `roi`: what attacks differentiate, `"blended"` (default), `"tiles"` (the published
+    /// protocol) or `"both"` (each attack twice; the tile cells are named `<attack>-tiles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_attack: Option<crate::tasks::segmentation::WindowAttack>,
+    /// Volumes: how 3D UNets trained here draw their training patches (default: patches of
+    /// the `roi`, else whole volumes; 50 steps per epoch; a third on foreground).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<mira_train::PatchSpec>,
 }
 
 /// The task tag of segmentation experiments (optional in files).
@@ -55,9 +74,10 @@ pub enum SegTaskTag {
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     /// Data source; `brain_mr_phantom` is the S1 phantom, `brain_mr_mni` the same tumour model
-    /// drawn into axial slices of the MNI152 template.
+    /// drawn into axial slices of the MNI152 template, `brain_mr_mni_3d` into volumes of it
+    /// (`phantom.size`³ voxels each, segmented by 3D networks).
     pub source: DataSource,
-    /// `brain_mr_mni`: folder of the MNI ICBM152 2009a files (relative paths are relative to
+    /// `brain_mr_mni`, `brain_mr_mni_3d`: folder of the MNI ICBM152 2009a files (relative paths are relative to
     /// the experiment file). Default: `mni_icbm152_2009a_sym` in the shared data folder
     /// (`$MIRA_SHARED_DATA`, or `../shared/data` found upwards from the working directory).
     #[serde(default)]
@@ -124,6 +144,9 @@ pub enum DataSource {
     BrainMrPhantom,
     /// The same phantom tumours on real anatomy: slices of the MNI152 T1 and tissue labels.
     BrainMrMni,
+    /// The tumours drawn in 3D into volumes of the MNI152 anatomy.
+    #[serde(rename = "brain_mr_mni_3d")]
+    BrainMrMni3d,
     /// A user's folder of image/label pairs (`[data.folder]`).
     Folder,
 }
@@ -147,6 +170,9 @@ pub struct ModelEntry {
     /// Residual blocks.
     #[serde(default)]
     pub residual: Option<bool>,
+    /// 3D UNets: `"instance"` (default, nnU-Net's) or `"batch"` norm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<mira_nn::NormKind>,
     /// Training-time defence (`kind = "none" | "distillation" | "adversarial"`).
     #[serde(default)]
     pub defence: Defence,

@@ -40,14 +40,18 @@ impl SegExperiment {
             _ => {}
         }
         let (n_channels, n_classes) = self.data.counts();
-        if self.data.source == DataSource::BrainMrMni {
+        if matches!(
+            self.data.source,
+            DataSource::BrainMrMni | DataSource::BrainMrMni3d
+        ) {
             crate::anatomy::check_mni_dir(&self.data.mni_dir())?;
         } else if self.data.anatomy_dir.is_some() {
             return Err(inv(
                 "data.anatomy_dir",
-                "only used with source = \"brain_mr_mni\"",
+                "only used with source = \"brain_mr_mni\" or \"brain_mr_mni_3d\"",
             ));
         }
+        self.validate_volume_keys()?;
         if self.data.test == 0 || self.data.test > 100_000 {
             return Err(inv("data.test", "must be in 1..=100000"));
         }
@@ -71,7 +75,10 @@ impl SegExperiment {
                 .map_err(|e| inv(format!("{f}.defence"), e.to_string()))?;
             if let Some(o) = &m.onnx {
                 let others = m.checkpoint.is_some() || m.torch_weights.is_some();
-                let arch = m.base_width.is_some() || m.depth.is_some() || m.residual.is_some();
+                let arch = m.base_width.is_some()
+                    || m.depth.is_some()
+                    || m.residual.is_some()
+                    || m.norm.is_some();
                 if others || arch || m.defence != Defence::None {
                     return Err(inv(
                         format!("{f}.onnx"),
@@ -91,6 +98,10 @@ impl SegExperiment {
                     format!("{f}.output"),
                     "applies to an `onnx` model only",
                 ));
+            }
+            if self.volumetric() {
+                self.validate_volume_model(&f, m, (n_channels, n_classes))?;
+                continue;
             }
             if let Some(w) = &m.torch_weights {
                 if m.checkpoint.is_some() || m.defence != Defence::None {

@@ -1,6 +1,7 @@
-//! Sliding-window inference of 3D ONNX segmenters, and what attacks differentiate.
+//! Sliding-window inference of 3D segmenters (ONNX graphs and Mira's 3D UNet), and what
+//! attacks differentiate.
 //!
-//! With a window (`roi`), a 3D graph predicts a volume as MONAI's `sliding_window_inference`
+//! With a window (`roi`), a 3D network predicts a volume as MONAI's `sliding_window_inference`
 //! does (`mira_nn::sliding_window`): that blended prediction is what Mira evaluates, always.
 //! What the attack differentiates is the `window_attack`:
 //! - `blended`: the same blended prediction, its gradient computed in two passes (all windows
@@ -15,7 +16,7 @@ use burn::prelude::*;
 use mira_nn::{Blend, NnError, SlidingWindow, WindowPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::tasks::segmentation::seg_net::OnnxSeg;
+use crate::tasks::segmentation::seg_net::GraphSeg;
 use crate::{EvalError, Result};
 
 /// What an attack on a windowed predictor differentiates.
@@ -69,12 +70,12 @@ impl Windowing {
     }
 }
 
-impl OnnxSeg {
+impl GraphSeg {
     /// The graph on windows `[n, C, roi]`.
     fn window_fn(&self) -> impl Fn(Tensor<5>) -> std::result::Result<Tensor<5>, NnError> + '_ {
         |w: Tensor<5>| {
             self.net
-                .forward_as::<5, 5>(w)
+                .forward5(w)
                 .map_err(|e| NnError::Model(e.to_string()))
         }
     }

@@ -1,0 +1,139 @@
+//! Volumetric segmentation end to end on tiny settings (the 3D phantom in MNI152, a 3D UNet
+//! trained on patches, a sliding window, blended and tile attacks): records with HD95 within
+//! budget, the tile cells, the volume tables and three-section pictures, resume, report
+//! rebuild; and the volume keys refused where they do not apply.
+
+use std::path::{Path, PathBuf};
+
+use mira_eval::{SegExperiment, Segmentation, rebuild, run};
+use mira_report::{SegRecord, read_records};
+use mira_testkit::shared_data_for_test;
+
+fn tiny(root: &Path, extra: &str) -> String {
+    format!(
+        r#"
+name = "vol-tiny"
+seed = 3
+roi = [8, 8, 8]
+window_attack = "both"
+{extra}
+[data]
+source = "brain_mr_mni_3d"
+anatomy_dir = "{}"
+train = 2
+val = 1
+test = 2
+[data.phantom]
+size = 16
+[training]
+epochs = 1
+batch_size = 2
+[patch]
+size = [8, 8, 8]
+steps_per_epoch = 2
+[[models]]
+name = "u3"
+base_width = 2
+depth = 1
+[[attacks]]
+name = "fgsm"
+kind = "fgsm"
+[[attacks]]
+name = "pgd"
+kind = "pgd"
+steps = 2
+[sweep]
+epsilons = [0.0, 0.03]
+batch_size = 2
+[checks]
+sample = 1
+random_queries = 4
+"#,
+        root.join("mni_icbm152_2009a_sym").display()
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mira-vol-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
+    let Some(root) =
+        shared_data_for_test("volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data")
+    else {
+        return;
+    };
+    let exp = SegExperiment::from_toml(&tiny(&root, ""), "t.toml").unwrap();
+    let out = tmp("run");
+    let first = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    // Two attacks × two window modes × two budgets.
+    assert_eq!((first.cells_run, first.cells_skipped), (8, 0));
+    let recs: Vec<SegRecord> = read_records(&out.join("records.jsonl")).unwrap();
+    assert_eq!(recs.len(), 16);
+    let mut attacks: Vec<&str> = recs.iter().map(|r| r.attack.as_str()).collect();
+    attacks.dedup();
+    assert_eq!(attacks, ["fgsm", "fgsm-tiles", "pgd", "pgd-tiles"]);
+    for r in &recs {
+        assert!(r.linf <= r.epsilon + 1e-6, "{r:?}");
+        let hd = r.hd95.as_ref().expect("volumes carry HD95");
+        assert_eq!((hd.clean.len(), hd.adv.len()), (3, 3));
+        if r.epsilon == 0.0 {
+            assert_eq!(r.adv_dice, r.clean_dice);
+            assert_eq!(hd.adv, hd.clean);
+        }
+    }
+    // The trained model is a 3D UNet checkpoint that loads back as a volumetric network.
+    let ckpt = out.join("models/u3");
+    let (_, info) = mira_eval::SegNet::load(&ckpt).unwrap();
+    assert!(info.volumetric && info.multiple == 2);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## HD95 per volume"), "{md}");
+    assert!(md.contains("## Blended prediction against tiles"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("mean HD95 under attack"));
+    for name in ["u3__pgd__worst.png", "u3__pgd-tiles__median.png"] {
+        let png = image::open(out.join("examples").join(name)).unwrap();
+        // Three sections of 16 × 16 voxels, zoomed 3×, with two 2-pixel gaps; five panels.
+        assert_eq!((png.width(), png.height()), (5 * 48, 3 * 48 + 4), "{name}");
+    }
+    // Resume does nothing; the outputs rebuild identically from the files.
+    let again = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!((again.cells_run, again.cells_skipped), (0, 8));
+    rebuild::<Segmentation>(&out).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn volume_keys_are_refused_where_they_do_not_apply_shared_data() {
+    let Some(root) =
+        shared_data_for_test("volume_keys_are_refused_where_they_do_not_apply_shared_data")
+    else {
+        return;
+    };
+    let err = |text: String| {
+        SegExperiment::from_toml(&text, "t.toml")
+            .and_then(|e| e.validate())
+            .unwrap_err()
+            .to_string()
+    };
+    // A window on 2D slices.
+    let flat = tiny(&root, "").replace("brain_mr_mni_3d", "brain_mr_mni");
+    assert!(err(flat).contains("`roi`"));
+    // Windows the UNet cannot halve; an overlap of 1; a defence on a 3D UNet.
+    let deep = tiny(&root, "").replace("depth = 1", "depth = 4");
+    assert!(err(deep).contains("depth"));
+    let o = tiny(&root, "overlap = 1.0");
+    assert!(err(o).contains("overlap"));
+    let d = tiny(&root, "").replace(
+        "depth = 1\n",
+        "depth = 1\n[models.defence]\nkind = \"adversarial\"\n",
+    );
+    assert!(err(d).contains("defence"));
+    // A patch larger than the volumes.
+    let p = tiny(&root, "").replace("size = [8, 8, 8]", "size = [32, 32, 32]");
+    assert!(err(p).contains("patch"));
+}
