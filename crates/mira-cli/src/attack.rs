@@ -11,8 +11,9 @@ use mira_eval::{
 /// Arguments of `mira attack`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Checkpoint folder written by `mira train`, or an ONNX segmentation model with input
-    /// [B, C, H, W] and logits [B, K, H, W] (`--model` is the same flag).
+    /// Checkpoint folder written by `mira train` or `mira run` (a 2D UNet; a 3D UNet with
+    /// --input), or an ONNX segmentation model with input [B, C, H, W] and logits
+    /// [B, K, H, W], or [B, C, D, H, W] and [B, K, D, H, W] (`--model` is the same flag).
     #[arg(long, alias = "model")]
     pub checkpoint: PathBuf,
     /// Attack: apgd (the default: the strong one), fgsm, ifgsm, pgd, pgd_adamax, mifgsm,
@@ -75,7 +76,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub label_values: Vec<i64>,
     /// With --input and a 2D model: volumes are attacked slice by slice across this axis (0, 1
-    /// or 2). A 3D ONNX model (input [B, C, D, H, W]) attacks whole volumes.
+    /// or 2). A 3D model (ONNX, or a 3D UNet checkpoint) attacks whole volumes.
     #[arg(long, default_value_t = 2)]
     pub slice_axis: usize,
     /// With an ONNX model: what it outputs, logits or probabilities (their log is attacked);

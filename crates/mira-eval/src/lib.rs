@@ -55,6 +55,7 @@ pub use tasks::segmentation::folder::{
     PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, ReadCase, SliceRef, SliceSelection,
     VolumeAxes, channels_of, cut, fit, folder_datasets, percentile, put, read_case, read_labels,
     scan_cases, slice_count, slice_shape, split_cases, unfit, write_phantom_folder,
+    write_volume_phantom_folder,
 };
 pub use tasks::segmentation::{
     AttackEntry, AttackLoss, CONSISTENCY_SLACK, DataSource, DataSpec, GoalSpec, ModelEntry,

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mira_eval::{SegExperiment, Segmentation, rebuild, run};
-use mira_report::{SegRecord, read_records};
+use mira_eval::run::Spec;
+use mira_eval::{FileRecord, Files, FilesExperiment, SegExperiment, Segmentation, rebuild, run};
+use mira_report::{SegRecord, read_jsonl, read_records};
 use mira_testkit::shared_data_for_test;
 
 fn tiny(root: &Path, extra: &str) -> String {
@@ -89,6 +90,19 @@ fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
     let ckpt = out.join("models/u3");
     let (_, info) = mira_eval::SegNet::load(&ckpt).unwrap();
     assert!(info.volumetric && info.multiple == 2);
+    // ... and is refused, with its reason, on 2D slices.
+    let flat = format!(
+        "name = \"f\"\n[data]\nsource = \"brain_mr_phantom\"\ntest = 2\n[[models]]\n\
+         name = \"m\"\ncheckpoint = \"{}\"\n[[attacks]]\nname = \"a\"\n[sweep]\n\
+         epsilons = [0.01]\n",
+        ckpt.display()
+    );
+    let e = SegExperiment::from_toml(&flat, "f.toml")
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a 3D UNet on 2D slices"), "{e}");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("## HD95 per volume"), "{md}");
     assert!(md.contains("## Blended prediction against tiles"), "{md}");
@@ -104,6 +118,42 @@ fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
     assert_eq!((again.cells_run, again.cells_skipped), (0, 8));
     rebuild::<Segmentation>(&out).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("summary.md")).unwrap(), md);
+
+    // The trained checkpoint attacks NIfTI volumes of the same phantom (`mira phantom-folder
+    // --format nifti3d`) through `mira attack --input`'s task: whole volumes, both window
+    // modes, HD95 per class, adversarial files written with the source's spacing.
+    let folder = out.join("vols");
+    let mni = root.join("mni_icbm152_2009a_sym");
+    mira_eval::write_volume_phantom_folder(&folder, 2, 16, 4, &mni).unwrap();
+    let (vol, info) = mira_io::read_nifti(&folder.join("images/case000_t1.nii.gz")).unwrap();
+    assert_eq!(
+        (vol.dims.as_slice(), info.orientation.as_str()),
+        (&[16, 16, 16][..], "RAS")
+    );
+    let text = format!(
+        "task = \"files\"\nname = \"vf\"\nmodel = \"{}\"\ninput = \"{}\"\nlabels = \"{}\"\n\
+         label_values = [0, 1, 2, 4]\nepsilons = [0.03]\nroi = [8, 8, 8]\n\
+         window_attack = \"both\"\n[attack]\nname = \"pgd\"\nkind = \"pgd\"\nsteps = 2\n\
+         [checks]\nenabled = false\n",
+        ckpt.display(),
+        folder.join("images").display(),
+        folder.join("labels").display()
+    );
+    let file = out.join("vf.toml");
+    std::fs::write(&file, text).unwrap();
+    let fx = FilesExperiment::from_file(&file).unwrap();
+    let adv = out.join("vf");
+    run::<Files>(&fx, &adv, &mut |_| {}).unwrap();
+    let frs: Vec<FileRecord> = read_jsonl(&adv.join("records.jsonl")).unwrap();
+    assert_eq!(frs.len(), 4, "two volumes, blended and tiles");
+    for r in &frs {
+        assert_eq!(r.slices, 1, "a volume is one item");
+        assert!(r.linf <= 0.03 + 1e-6);
+        assert_eq!(r.volumes.as_ref().unwrap().hd95_clean.len(), 3);
+        let (w, _) = mira_io::read_nifti(&adv.join(&r.outputs[0])).unwrap();
+        let (src, _) = mira_io::read_nifti(Path::new(&r.sources[0])).unwrap();
+        assert_eq!((w.spacing, w.affine), (src.spacing, src.affine));
+    }
     std::fs::remove_dir_all(&out).unwrap();
 }
 

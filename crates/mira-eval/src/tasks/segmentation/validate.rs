@@ -137,6 +137,13 @@ impl SegExperiment {
                             "give either `checkpoint` or architecture keys, not both",
                         ));
                     }
+                    if mira_nn::read_unet3d_meta(c).is_ok() {
+                        return Err(inv(
+                            format!("{f}.checkpoint"),
+                            "a 3D UNet on 2D slices: use volumes (source = \"brain_mr_mni_3d\") \
+                             or attack volume files with `mira attack --model DIR --input DIR`",
+                        ));
+                    }
                     let meta = mira_nn::checkpoint::read_meta(c)
                         .map_err(|e| inv(format!("{f}.checkpoint"), e.to_string()))?;
                     let channels = n_channels;

@@ -126,6 +126,19 @@ fn window_gap_table(records: &[SegRecord]) -> Option<TextTable> {
         );
         let (x, y): (Vec<f64>, Vec<f64>) = paired.iter().copied().unzip();
         let worse = paired.iter().filter(|p| p.0 < p.1).count();
+        // Targeted goals: the share of goal voxels predicted as the target, per attack.
+        let reached = |name: &str| {
+            let v: Vec<Option<f64>> = records
+                .iter()
+                .filter(|r| r.model == model && r.attack == name && r.epsilon == eps)
+                .map(|r| r.adv_target_match)
+                .collect();
+            mean_defined(&v)
+        };
+        let target = match (reached(&attack), reached(&tiles)) {
+            (Some(b), Some(t)) => format!("{b:.3} / {t:.3}"),
+            _ => "-".into(),
+        };
         rows.push(vec![
             model.clone(),
             attack.clone(),
@@ -136,6 +149,7 @@ fn window_gap_table(records: &[SegRecord]) -> Option<TextTable> {
             format!("{:+.3}", mb - mt),
             format!("{worse}/{}", paired.len()),
             p_value(&x, &y),
+            target,
         ]);
     }
     (!rows.is_empty()).then(|| TextTable {
@@ -145,7 +159,9 @@ fn window_gap_table(records: &[SegRecord]) -> Option<TextTable> {
                   own (the published protocol, `<attack>-tiles`); both are evaluated with the \
                   blended prediction. Gap < 0: the blended attack damages more. Cases lower: \
                   volumes where the blended attack left the lower Dice; Wilcoxon p: paired \
-                  signed-rank test of the per-volume Dice."
+                  signed-rank test of the per-volume Dice; target reached (targeted goals): \
+                  the share of the voxels the goal changes predicted as the target, blended / \
+                  tiles."
             .into(),
         header: [
             "model",
@@ -157,6 +173,7 @@ fn window_gap_table(records: &[SegRecord]) -> Option<TextTable> {
             "gap",
             "cases lower",
             "Wilcoxon p",
+            "target reached",
         ]
         .map(String::from)
         .to_vec(),

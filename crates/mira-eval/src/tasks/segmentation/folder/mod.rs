@@ -15,7 +15,8 @@ pub use data::{
     split_cases,
 };
 pub use phantom::{
-    PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat, write_phantom_folder,
+    PHANTOM_FOLDER_CHANNELS, PHANTOM_FOLDER_LABEL_VALUES, PhantomFolderFormat,
+    write_phantom_folder, write_volume_phantom_folder,
 };
 pub use spec::{FolderSpec, Normalise, SliceSelection};
 pub use volume::{

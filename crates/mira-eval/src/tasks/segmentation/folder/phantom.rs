@@ -115,3 +115,57 @@ pub fn write_phantom_folder(
     }
     Ok(())
 }
+
+/// Writes `cases` volumes of the 3D tumour phantom (`size³` voxels drawn into the MNI152
+/// anatomy of `mni_dir`, the cases of `source = "brain_mr_mni_3d"`) under `dir` in the same
+/// layout, as NIfTI with each case's voxel spacing (mm) and BraTS label values. The file's
+/// `[x, y, z]` is the phantom's `[W, H, D]`, so a 3D model reads it with `--axes zyx`.
+///
+/// # Errors
+/// A missing or unreadable template, phantom or write failures.
+pub fn write_volume_phantom_folder(
+    dir: &Path,
+    cases: usize,
+    size: usize,
+    seed: u64,
+    mni_dir: &Path,
+) -> Result<()> {
+    let anatomy = crate::anatomy::load_mni(mni_dir)?;
+    let cfg = BrainPhantomConfig {
+        size,
+        ..Default::default()
+    };
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| EvalError::io(dir, e))?;
+    }
+    for case in 0..cases {
+        let (set, spacing) = cfg.generate_volumes_on(&anatomy, seed, case, 1)?;
+        let (item, s) = (&set.items[0], spacing[0]);
+        let name = format!("case{case:03}");
+        let volume = |data: Vec<f32>| Volume {
+            dims: vec![size, size, size],
+            spacing: vec![s[2] as f32, s[1] as f32, s[0] as f32],
+            affine: [
+                [s[2], 0.0, 0.0, 0.0],
+                [0.0, s[1], 0.0, 0.0],
+                [0.0, 0.0, s[0], 0.0],
+            ],
+            data,
+        };
+        for (c, ch) in PHANTOM_FOLDER_CHANNELS.iter().enumerate() {
+            let data = item.channel(c).iter().map(|v| 1000.0 * v + 100.0).collect();
+            let path = dir.join("images").join(format!("{name}_{ch}.nii.gz"));
+            mira_io::write_nifti(&path, &volume(data))?;
+        }
+        let labels = item
+            .labels
+            .iter()
+            .map(|&l| PHANTOM_FOLDER_LABEL_VALUES[l as usize] as f32)
+            .collect();
+        mira_io::write_nifti(
+            &dir.join("labels").join(format!("{name}.nii.gz")),
+            &volume(labels),
+        )?;
+    }
+    Ok(())
+}
