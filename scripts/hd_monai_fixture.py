@@ -1,5 +1,5 @@
 """Reference values of the percentile Hausdorff distance (MONAI 1.6.1's
-compute_hausdorff_distance, include_background=False) for crates/mira-stats/tests/hausdorff.rs:
+compute_hausdorff_distance, include_background=False) and of Dice (compute_dice) for crates/mira-stats/tests/hausdorff.rs:
 two label maps of a 9 x 14 x 17 volume (classes 1 and 2: ellipsoids, class 2 with 1 % noise
 voxels in the prediction), isotropic and anisotropic spacing, HD95 and HD100, and the
 empty-mask cases. Writes crates/mira-stats/tests/fixtures/hd_monai.txt and prints the values
@@ -9,7 +9,7 @@ pinned in the test.
 """
 import numpy as np, torch, warnings, json
 warnings.filterwarnings("ignore")
-from monai.metrics import compute_hausdorff_distance
+from monai.metrics import compute_dice, compute_hausdorff_distance
 rng = np.random.default_rng(7)
 def blob(shape, c, r):
     z, y, x = np.indices(shape)
@@ -41,3 +41,12 @@ with open("crates/mira-stats/tests/fixtures/hd_monai.txt", "w") as f:
     f.write("# labels of a 9 x 14 x 17 volume (C order), truth then prediction: "
             "scripts/hd_monai_fixture.py\n")
     f.write("".join(map(str, out["truth"])) + "\n" + "".join(map(str, out["pred"])) + "\n")
+
+# Dice of the same maps (pinned in dice_equals_monai_and_states_its_empty_rules), and MONAI's
+# empty rules with and without ignore_empty.
+def dice(pred, truth, ignore_empty=True):
+    yp = torch.nn.functional.one_hot(torch.from_numpy(pred), 3).permute(3, 0, 1, 2)[None].float()
+    yt = torch.nn.functional.one_hot(torch.from_numpy(truth), 3).permute(3, 0, 1, 2)[None].float()
+    return compute_dice(yp, yt, include_background=False, ignore_empty=ignore_empty)[0].tolist()
+print("dice", dice(p, t), "empty_pred", dice(p2, t), "both_empty_c2", dice(p2, t2),
+      dice(p2, t2, False), "empty_truth", dice(p, t3), dice(p, t3, False))

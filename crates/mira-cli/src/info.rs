@@ -1,5 +1,6 @@
-//! `mira info FILE`: what Mira reads from an image file (NIfTI, DICOM, a DICOM folder, PNG/JPEG)
-//! or an ONNX model (`info_onnx.rs`), or why it cannot.
+//! `mira info FILE`: what Mira reads from an image file (NIfTI, DICOM, a DICOM folder, PNG/JPEG),
+//! an ONNX model (`info_onnx.rs`) or a checkpoint folder (`info_checkpoint.rs`), or why it
+//! cannot.
 
 use std::path::PathBuf;
 
@@ -10,8 +11,9 @@ use crate::InvalidInput;
 /// Arguments of `mira info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image file (.nii, .nii.gz, DICOM, PNG/JPEG), a folder of DICOM slices, or an ONNX model
-    /// (.onnx: inputs, outputs, opset, operators and whether Mira runs each).
+    /// Image file (.nii, .nii.gz, DICOM, PNG/JPEG), a folder of DICOM slices, an ONNX model
+    /// (.onnx: inputs, outputs, opset, operators and whether Mira runs each), or a checkpoint
+    /// folder of Mira's (its format, and a segmentation network's contract).
     pub file: PathBuf,
 }
 
@@ -20,6 +22,9 @@ pub fn main(a: Args) -> Result<()> {
     let lower = name.to_ascii_lowercase();
     if mira_onnx::is_onnx_path(&a.file) {
         return crate::info_onnx::main(&a.file);
+    }
+    if a.file.is_dir() && crate::info_checkpoint::is_checkpoint(&a.file) {
+        return crate::info_checkpoint::main(&a.file);
     }
     if a.file.is_dir() {
         let (v, info) =

@@ -31,6 +31,7 @@ mod attacks;
 mod bench;
 mod demo;
 mod info;
+mod info_checkpoint;
 mod info_onnx;
 mod merge;
 mod phantom_folder;

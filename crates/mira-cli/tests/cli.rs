@@ -86,6 +86,35 @@ fn info_reads_nifti_and_refuses_bad_files() {
 }
 
 #[test]
+fn info_describes_a_3d_unet_checkpoint_and_refuses_a_broken_one() {
+    let dir = std::env::temp_dir().join(format!("mira-cli-u3-{}", std::process::id()));
+    let cfg = mira_nn::UNet3dConfig::new(2, 3, 2, 2);
+    let model = cfg.init_seeded(1, &mira_nn::default_device()).unwrap();
+    let meta = mira_nn::UNet3dMeta {
+        format: mira_nn::UNET3D_FORMAT.into(),
+        unet: cfg,
+        channel_names: vec!["ct".into(), "pet".into()],
+        label_names: vec!["bg".into(), "liver".into(), "lesion".into()],
+        training: serde_json::Value::Null,
+    };
+    mira_nn::save_unet3d(&dir, &model, &meta).unwrap();
+    let (code, out, err) = mira(&["info", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("format       mira-unet3d/1"), "{out}");
+    assert!(out.contains("3D segmentation"), "{out}");
+    assert!(out.contains("inputs       2 channel(s): ct, pet"), "{out}");
+    assert!(out.contains("sides        multiples of 4"), "{out}");
+    std::fs::write(dir.join("weights.bpk"), b"truncated").unwrap();
+    let (code, _, err) = mira(&["info", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("weights.bpk") && !err.contains("panicked"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn info_prints_geometry_shared_data() {
     let Some(root) = mira_testkit::shared_data_for_test("info_prints_geometry_shared_data") else {
         return;

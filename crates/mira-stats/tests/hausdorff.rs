@@ -56,3 +56,38 @@ fn hausdorff_distances_equal_monai() {
     assert!(hausdorff_distance(&mask(&pred, 1), &none, DIMS, [1.0; 3], Some(95.0)).is_nan());
     assert!(hausdorff_distance(&none, &none, DIMS, [1.0; 3], Some(95.0)).is_nan());
 }
+
+/// Dice per label against MONAI 1.6.1's `compute_dice(include_background=False)` on the same
+/// label maps (values printed by scripts/hd_monai_fixture.py, torch 2.15.0): 0.752136766910553
+/// and 0.5063291192054749. The empty-mask rules differ and are stated here: MONAI's default
+/// (`ignore_empty=True`) gives NaN whenever the truth is empty, even with voxels predicted;
+/// Mira scores that case 0 (a false positive is an error, as MONAI with `ignore_empty=False`)
+/// and leaves a label undefined (`None`) only when prediction and truth are both empty (where
+/// MONAI gives NaN, or 1 with `ignore_empty=False`).
+#[test]
+fn dice_equals_monai_and_states_its_empty_rules() {
+    use mira_stats::{DiceOptions, dice_per_label};
+    let (truth, pred) = labels();
+    let d = dice_per_label(&pred, &truth, DiceOptions::new(3)).unwrap();
+    for (got, want) in d.iter().zip([0.752136766910553, 0.5063291192054749]) {
+        assert!(
+            (got.unwrap() - want).abs() < 1e-6,
+            "{got:?} vs MONAI {want}"
+        );
+    }
+    // The fixture script's empty cases: class 1 removed from the prediction (MONAI 0.0), both
+    // empty for class 2 (MONAI NaN), class 1 removed from the truth (MONAI NaN; Mira 0).
+    let mut p2 = pred.clone();
+    p2.iter_mut().for_each(|v| *v = 0);
+    let mut t2 = truth.clone();
+    t2.iter_mut().filter(|v| **v == 2).for_each(|v| *v = 0);
+    assert_eq!(
+        dice_per_label(&p2, &t2, DiceOptions::new(3)).unwrap(),
+        [Some(0.0), None]
+    );
+    let mut t3 = truth.clone();
+    t3.iter_mut().filter(|v| **v == 1).for_each(|v| *v = 0);
+    let d3 = dice_per_label(&pred, &t3, DiceOptions::new(3)).unwrap();
+    assert_eq!(d3[0], Some(0.0));
+    assert!((d3[1].unwrap() - 0.5063291192054749).abs() < 1e-6);
+}
