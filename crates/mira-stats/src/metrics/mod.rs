@@ -2,13 +2,15 @@
 //! values: Dice per label and of binary masks (segmentation, polygon overlap), target
 //! agreement (targeted segmentation), point distances (TRE of registration, MRSE of contours),
 //! scalar errors (brain age), ROC AUC (out-of-distribution detection) and the percentile
-//! Hausdorff distance of masks (HD95, volumetric segmentation).
+//! Hausdorff distance of masks (HD95, volumetric segmentation); SSIM and PSNR (the
+//! perceptibility of a perturbation).
 
 mod auc;
 mod dice;
 mod errors;
 mod hausdorff;
 mod points;
+mod ssim;
 mod target;
 
 pub use auc::roc_auc;
@@ -16,4 +18,5 @@ pub use dice::{DiceOptions, dice_per_label, mask_dice, mean_defined, paired_mean
 pub use errors::{mean_absolute_error, mean_signed_error};
 pub use hausdorff::hausdorff_distance;
 pub use points::{mean_distance, rms_distance};
+pub use ssim::{SsimOptions, psnr, ssim_per_channel};
 pub use target::target_agreement;
