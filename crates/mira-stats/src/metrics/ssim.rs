@@ -94,7 +94,7 @@ pub fn ssim_per_channel(x: &[f32], y: &[f32], shape: &[usize], o: SsimOptions) -
     }
     let spatial = &shape[1.min(shape.len())..];
     let bad = !(2..=3).contains(&spatial.len())
-        || o.window % 2 == 0
+        || o.window.is_multiple_of(2)
         || spatial.iter().any(|&s| s < o.window)
         || !(o.sigma > 0.0 && o.data_range > 0.0);
     if bad {
