@@ -208,7 +208,6 @@ impl BrainPhantomConfig {
             my += (k / n) as f32 / count;
         }
         let radius = (count / std::f32::consts::PI).sqrt().max(1.0);
-        let white_t1 = Tissue::White.contrast()[0];
         let mut base = Vec::with_capacity(n * n);
         let mut textured = Vec::with_capacity(n * n);
         let mut labels = Vec::with_capacity(n * n);
@@ -218,25 +217,35 @@ impl BrainPhantomConfig {
                 ((k / n) as f32 - my) / radius,
             );
             let lesion = brain[k].then(|| tumour.tissue_at(px, py)).flatten();
-            if let Some(t) = lesion {
-                base.push(t.contrast());
-                textured.push(if t == Tissue::Edema { 1.0 } else { 0.0 });
-                labels.push(t.label());
-                continue;
-            }
-            let f = frac[k];
-            let mix = |ch: usize| {
-                f[1] * Tissue::Csf.contrast()[ch]
-                    + f[2] * Tissue::Grey.contrast()[ch]
-                    + f[3] * Tissue::White.contrast()[ch]
-            };
-            let t1n = t1[k] / a.t1_white * white_t1;
-            base.push([t1n, t1n * 1.02, mix(2), mix(3)]);
-            textured.push(f[2] + f[3]);
-            labels.push(0);
+            let (b, tex, label) = voxel_contrast(lesion, frac[k], t1[k] / a.t1_white);
+            base.push(b);
+            textured.push(tex);
+            labels.push(label);
         }
         self.render(&mut rng, &base, &textured, &brain, labels)
     }
+}
+
+/// One pixel or voxel of a phantom on anatomy: its relative intensities (T1, T1c, T2, FLAIR),
+/// texture weight and label. The tumour's tissue where `lesion` is one; else the mix of the
+/// anatomy's class fractions `frac` (T2, FLAIR), with T1 and T1c from the template's T1
+/// relative to white matter (`t1_rel`).
+pub(crate) fn voxel_contrast(
+    lesion: Option<Tissue>,
+    frac: [f32; 4],
+    t1_rel: f32,
+) -> ([f32; 4], f32, u8) {
+    if let Some(t) = lesion {
+        let tex = if t == Tissue::Edema { 1.0 } else { 0.0 };
+        return (t.contrast(), tex, t.label());
+    }
+    let mix = |ch: usize| {
+        frac[1] * Tissue::Csf.contrast()[ch]
+            + frac[2] * Tissue::Grey.contrast()[ch]
+            + frac[3] * Tissue::White.contrast()[ch]
+    };
+    let t1n = t1_rel * Tissue::White.contrast()[0];
+    ([t1n, t1n * 1.02, mix(2), mix(3)], frac[2] + frac[3], 0)
 }
 
 #[cfg(test)]

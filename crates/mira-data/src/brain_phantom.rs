@@ -258,16 +258,7 @@ impl BrainPhantomConfig {
                 })
                 .collect();
             let blurred = gaussian_blur(&clean, n, n, 0.7);
-            let noisy: Vec<f32> = blurred
-                .iter()
-                .zip(&bias)
-                .map(|(v, b)| {
-                    let (re, im) = (v * b + noise.sample(rng), noise.sample(rng));
-                    (re * re + im * im).sqrt()
-                })
-                .collect();
-            let scale = masked_quantile(&noisy, head, 0.995).max(1e-6);
-            image.extend(noisy.iter().map(|v| (v / scale).clamp(0.0, 1.0)));
+            image.extend(biased_rician_scaled(&blurred, &bias, &noise, rng, head));
         }
         SegSlice {
             image,
@@ -338,6 +329,28 @@ impl BrainPhantomConfig {
         }
         out
     }
+}
+
+/// `blurred · bias` with Rician noise (the magnitude of a complex Gaussian sample around it),
+/// scaled to `[0, 1]` by its 99.5th percentile inside `mask`: the last steps of every brain
+/// phantom image, 2D or 3D.
+pub(crate) fn biased_rician_scaled(
+    blurred: &[f32],
+    bias: &[f32],
+    noise: &Normal<f32>,
+    rng: &mut StdRng,
+    mask: &[bool],
+) -> Vec<f32> {
+    let noisy: Vec<f32> = blurred
+        .iter()
+        .zip(bias)
+        .map(|(v, b)| {
+            let (re, im) = (v * b + noise.sample(rng), noise.sample(rng));
+            (re * re + im * im).sqrt()
+        })
+        .collect();
+    let scale = masked_quantile(&noisy, mask, 0.995).max(1e-6);
+    noisy.iter().map(|v| (v / scale).clamp(0.0, 1.0)).collect()
 }
 
 /// Seed of item `i`: a SplitMix64 step, so neighbouring items get unrelated streams.

@@ -19,10 +19,11 @@
 //! subject's right → left (radiological), as the 2D slices.
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use rand_distr::{Distribution, Normal};
+use rand_distr::Normal;
 
-use crate::brain_phantom::{Tissue, item_seed};
-use crate::raster::{gaussian_blur3, masked_quantile};
+use crate::brain_anatomy::voxel_contrast;
+use crate::brain_phantom::{Tissue, biased_rician_scaled, item_seed};
+use crate::raster::gaussian_blur3;
 use crate::{
     BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainAnatomy, BrainPhantomConfig, Result, SegDataset,
     SegSlice,
@@ -191,29 +192,17 @@ impl BrainPhantomConfig {
             (0..3).for_each(|i| mean[i] += pos[i] / count);
         }
         let radius = (3.0 * count / (4.0 * std::f32::consts::PI)).cbrt().max(1.0);
-        let white_t1 = Tissue::White.contrast()[0];
         let mut base = Vec::with_capacity(nv);
         let mut textured = Vec::with_capacity(nv);
         let mut labels = Vec::with_capacity(nv);
         for k in 0..nv {
             let pos = [(k % n) as f32, ((k / n) % n) as f32, (k / (n * n)) as f32];
             let p: [f32; 3] = std::array::from_fn(|i| (pos[i] - mean[i]) / radius);
-            if let Some(t) = brain[k].then(|| tumour.tissue_at(p)).flatten() {
-                base.push(t.contrast());
-                textured.push(if t == Tissue::Edema { 1.0 } else { 0.0 });
-                labels.push(t.label());
-                continue;
-            }
-            let f = frac[k];
-            let mix = |ch: usize| {
-                f[1] * Tissue::Csf.contrast()[ch]
-                    + f[2] * Tissue::Grey.contrast()[ch]
-                    + f[3] * Tissue::White.contrast()[ch]
-            };
-            let t1n = t1[k] / a.t1_white() * white_t1;
-            base.push([t1n, t1n * 1.02, mix(2), mix(3)]);
-            textured.push(f[2] + f[3]);
-            labels.push(0);
+            let lesion = brain[k].then(|| tumour.tissue_at(p)).flatten();
+            let (b, tex, label) = voxel_contrast(lesion, frac[k], t1[k] / a.t1_white());
+            base.push(b);
+            textured.push(tex);
+            labels.push(label);
         }
         let voxel = f64::from(2.0 * half / n as f32);
         (
@@ -249,16 +238,7 @@ impl BrainPhantomConfig {
                 .map(|k| base[k][c] * gain * (1.0 + 0.04 * texture[k] / sd * textured[k]))
                 .collect();
             let blurred = gaussian_blur3(&clean, dims, 0.7);
-            let noisy: Vec<f32> = blurred
-                .iter()
-                .zip(&bias)
-                .map(|(v, b)| {
-                    let (re, im) = (v * b + noise.sample(rng), noise.sample(rng));
-                    (re * re + im * im).sqrt()
-                })
-                .collect();
-            let scale = masked_quantile(&noisy, brain, 0.995).max(1e-6);
-            image.extend(noisy.iter().map(|v| (v / scale).clamp(0.0, 1.0)));
+            image.extend(biased_rician_scaled(&blurred, &bias, &noise, rng, brain));
         }
         SegSlice {
             image,

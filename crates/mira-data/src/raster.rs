@@ -3,18 +3,23 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 
+/// The normalised Gaussian taps of radius `ceil(3 sigma)`, and the radius.
+fn gaussian_kernel(sigma: f32) -> (isize, Vec<f32>) {
+    let r = (3.0 * sigma).ceil() as isize;
+    let k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let norm: f32 = k.iter().sum();
+    (r, k.iter().map(|v| v / norm).collect())
+}
+
 /// Separable Gaussian blur of a `h × w` image with standard deviation `sigma` pixels
 /// (kernel radius `ceil(3 sigma)`, edges clamped).
 pub(crate) fn gaussian_blur(img: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> {
     if sigma <= 0.0 {
         return img.to_vec();
     }
-    let r = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let norm: f32 = k.iter().sum();
-    let k: Vec<f32> = k.iter().map(|v| v / norm).collect();
+    let (r, k) = gaussian_kernel(sigma);
     let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
     let mut tmp = vec![0.0f32; h * w];
     for y in 0..h {
@@ -71,12 +76,7 @@ pub(crate) fn gaussian_blur3(vol: &[f32], dims: [usize; 3], sigma: f32) -> Vec<f
     if sigma <= 0.0 {
         return vol.to_vec();
     }
-    let r = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let norm: f32 = k.iter().sum();
-    let k: Vec<f32> = k.iter().map(|v| v / norm).collect();
+    let (r, k) = gaussian_kernel(sigma);
     let strides = [dims[1] * dims[2], dims[2], 1];
     let mut cur = vol.to_vec();
     for axis in 0..3 {
