@@ -154,15 +154,22 @@ impl Tumour {
         let phi = dy.atan2(dx);
         let d_core = dt / (self.radius * outline(&self.harm, phi));
         let d_edema = dt / (self.radius * self.edema_scale * outline(&self.edema_harm, phi));
-        if d_core < self.core_frac {
-            Some(Tissue::Necrosis)
-        } else if d_core < self.rim_frac {
-            Some(Tissue::Enhancing)
-        } else if d_core < 1.0 || d_edema < 1.0 {
-            Some(Tissue::Edema)
-        } else {
-            None
-        }
+        layer(d_core, d_edema, self.core_frac, self.rim_frac)
+    }
+}
+
+/// The tumour tissue at normalised distances `d_core` (1 at the core+rim outline) and
+/// `d_edema` (1 at the oedema outline): necrosis inside `core_frac`, enhancing rim inside
+/// `rim_frac`, oedema out to the larger outline. Shared by the 2D and 3D tumours.
+pub(crate) fn layer(d_core: f32, d_edema: f32, core_frac: f32, rim_frac: f32) -> Option<Tissue> {
+    if d_core < core_frac {
+        Some(Tissue::Necrosis)
+    } else if d_core < rim_frac {
+        Some(Tissue::Enhancing)
+    } else if d_core < 1.0 || d_edema < 1.0 {
+        Some(Tissue::Edema)
+    } else {
+        None
     }
 }
 

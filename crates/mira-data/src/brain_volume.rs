@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::Normal;
 
 use crate::brain_anatomy::voxel_contrast;
-use crate::brain_phantom::{Tissue, biased_rician_scaled, item_seed};
+use crate::brain_phantom::{Tissue, biased_rician_scaled, item_seed, layer};
 use crate::raster::gaussian_blur3;
 use crate::{
     BRAIN_MR_CHANNELS, BRAIN_TUMOUR_LABELS, BrainAnatomy, BrainPhantomConfig, Result, SegDataset,
@@ -96,15 +96,7 @@ impl Tumour3 {
         };
         let d_core = dt / (self.radius * outline(&self.modes));
         let d_edema = dt / (self.radius * self.edema_scale * outline(&self.edema_modes));
-        if d_core < self.core_frac {
-            Some(Tissue::Necrosis)
-        } else if d_core < self.rim_frac {
-            Some(Tissue::Enhancing)
-        } else if d_core < 1.0 || d_edema < 1.0 {
-            Some(Tissue::Edema)
-        } else {
-            None
-        }
+        layer(d_core, d_edema, self.core_frac, self.rim_frac)
     }
 }
 

@@ -16,6 +16,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median milliseconds of `n` runs of `f` on a fresh autodiff copy of `x` followed by the input
+/// gradient of its output's sum (weights constant, as in an attack).
+fn time_grad(x: &Tensor<5>, n: usize, f: impl Fn(Tensor<5>) -> Tensor<5>) -> f64 {
+    let ad = mira_nn::autodiff_device();
+    let mut ts = Vec::new();
+    for _ in 0..n {
+        let xa = Tensor::<5>::from_data(x.clone().into_data(), &ad).require_grad();
+        let t = Instant::now();
+        let g = xa.grad(&f(xa.clone()).sum().backward()).unwrap();
+        let _ = g.into_data();
+        ts.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    median(ts)
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -37,7 +52,6 @@ fn main() {
         (8, 16, 32, 2),
         (32, 16, 32, 1),
     ];
-    let ad = mira_nn::autodiff_device();
     let plain = mira_nn::default_device();
     println!("cin cout side stride | mira ms | burn ms");
     for (ci, co, s, st) in layers {
@@ -54,20 +68,13 @@ fn main() {
         let b = Tensor::<1>::zeros([co], &plain);
         let opts = || ConvOptions::new([st; 3], [1, 1, 1], [1, 1, 1], 1);
         let time = |fast: bool| {
-            let mut ts = Vec::new();
-            for _ in 0..n {
-                let xa = Tensor::<5>::from_data(x.clone().into_data(), &ad).require_grad();
-                let t = Instant::now();
-                let y = if fast {
-                    mira_nn::fast_conv::conv3d(xa.clone(), w.clone(), Some(b.clone()), opts())
+            time_grad(&x, n, |xa| {
+                if fast {
+                    mira_nn::fast_conv::conv3d(xa, w.clone(), Some(b.clone()), opts())
                 } else {
-                    module::conv3d(xa.clone(), w.clone(), Some(b.clone()), opts())
-                };
-                let g = xa.grad(&y.sum().backward()).unwrap();
-                let _ = g.into_data();
-                ts.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            median(ts)
+                    module::conv3d(xa, w.clone(), Some(b.clone()), opts())
+                }
+            })
         };
         let (bu, m) = (time(false), time(true));
         println!("{ci:3} {co:4} {s:4} {st:6} | {m:7.1} | {bu:7.1}");
@@ -89,34 +96,26 @@ fn main() {
             &plain,
         );
         let time = |fast: bool| {
-            let mut ts = Vec::new();
-            for _ in 0..n {
-                let xa = Tensor::<5>::from_data(x.clone().into_data(), &ad).require_grad();
-                let t = Instant::now();
-                let y = if k == 1 {
+            time_grad(&x, n, |xa| {
+                if k == 1 {
                     let w = Tensor::<5>::ones([co, ci, 1, 1, 1], &plain) * 0.1;
                     let o = ConvOptions::new([1; 3], [0; 3], [1; 3], 1);
                     if fast {
-                        mira_nn::fast_conv::conv3d(xa.clone(), w, None, o)
+                        mira_nn::fast_conv::conv3d(xa, w, None, o)
                     } else {
-                        module::conv3d(xa.clone(), w, None, o)
+                        module::conv3d(xa, w, None, o)
                     }
                 } else {
                     let w = Tensor::<5>::ones([ci, co, k, k, k], &plain) * 0.1;
-                    let op = if k == 3 { 1 } else { 0 };
-                    let pad = if k == 3 { 1 } else { 0 };
+                    let (pad, op) = if k == 3 { (1, 1) } else { (0, 0) };
                     let o = ConvTransposeOptions::new([2; 3], [pad; 3], [op; 3], [1; 3], 1);
                     if fast {
-                        mira_nn::fast_conv::conv_transpose3d(xa.clone(), w, None, o)
+                        mira_nn::fast_conv::conv_transpose3d(xa, w, None, o)
                     } else {
-                        module::conv_transpose3d(xa.clone(), w, None, o)
+                        module::conv_transpose3d(xa, w, None, o)
                     }
-                };
-                let g = xa.grad(&y.sum().backward()).unwrap();
-                let _ = g.into_data();
-                ts.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            median(ts)
+                }
+            })
         };
         let (bu, m) = (time(false), time(true));
         println!("{ci:3} {co:4} {s:4} {k:2} | {m:7.1} | {bu:7.1}");

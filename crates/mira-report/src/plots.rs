@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use mira_stats::{bootstrap_mean_ci, mean_defined};
+use mira_stats::{bootstrap_mean_ci, mean_defined, paired_means};
 
 use crate::SegRecord;
 
@@ -66,14 +66,8 @@ pub fn dice_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
 pub fn hd95_curve_svg(records: &[SegRecord], model: &str) -> Option<String> {
     let hd = |r: &SegRecord, adv: bool| {
         let h = r.hd95.as_ref()?;
-        let both: Vec<f64> = h
-            .clean
-            .iter()
-            .zip(&h.adv)
-            .filter_map(|(c, a)| Some(((*c)?, (*a)?)))
-            .map(|(c, a)| if adv { a } else { c })
-            .collect();
-        (!both.is_empty()).then(|| both.iter().sum::<f64>() / both.len() as f64)
+        let (c, a) = paired_means(&h.clean, &h.adv)?;
+        Some(if adv { a } else { c })
     };
     let title = format!("{model}: mean HD95 under attack (mm)");
     metric_curve_svg(records, model, &hd, (&title, "mean HD95 (mm)"), None)

@@ -258,35 +258,44 @@ impl SegNet {
             };
             return Ok((SegNet::Graph(onnx), info));
         }
-        if is_unet3d_checkpoint(path) {
-            let (unet, meta) =
-                mira_nn::load_unet3d(path, &dev).map_err(|e| invalid(e.to_string()))?;
-            let info = SegNetInfo {
-                in_channels: meta.unet.in_channels,
-                classes: meta.unet.classes,
-                channel_names: meta.channel_names.clone(),
-                label_names: meta.label_names.clone(),
-                multiple: 1 << meta.unet.depth,
-                parameters: unet.num_params(),
-                volumetric: true,
-                probabilities: false,
-                softmax_detected: false,
-            };
-            return Ok((SegNet::unet3d(unet, meta.unet.classes), info));
-        }
-        let (unet, meta) =
-            mira_nn::checkpoint::load(path, &dev).map_err(|e| invalid(e.to_string()))?;
-        let info = SegNetInfo {
-            in_channels: meta.unet.in_channels,
-            classes: meta.unet.classes,
-            channel_names: meta.channel_names.clone(),
-            label_names: meta.label_names.clone(),
-            multiple: 1 << meta.unet.depth,
-            parameters: unet.num_params(),
-            volumetric: false,
+        // A checkpoint of Mira's: its contract from `model.json`.
+        let info = |(in_channels, classes, depth): (usize, usize, usize),
+                    names: (&[String], &[String]),
+                    parameters,
+                    volumetric| SegNetInfo {
+            in_channels,
+            classes,
+            channel_names: names.0.to_vec(),
+            label_names: names.1.to_vec(),
+            multiple: 1 << depth,
+            parameters,
+            volumetric,
             probabilities: false,
             softmax_detected: false,
         };
+        if is_unet3d_checkpoint(path) {
+            let (unet, meta) =
+                mira_nn::load_unet3d(path, &dev).map_err(|e| invalid(e.to_string()))?;
+            let u = &meta.unet;
+            let names = (&meta.channel_names[..], &meta.label_names[..]);
+            let info = info(
+                (u.in_channels, u.classes, u.depth),
+                names,
+                unet.num_params(),
+                true,
+            );
+            return Ok((SegNet::unet3d(unet, u.classes), info));
+        }
+        let (unet, meta) =
+            mira_nn::checkpoint::load(path, &dev).map_err(|e| invalid(e.to_string()))?;
+        let u = &meta.unet;
+        let names = (&meta.channel_names[..], &meta.label_names[..]);
+        let info = info(
+            (u.in_channels, u.classes, u.depth),
+            names,
+            unet.num_params(),
+            false,
+        );
         Ok((SegNet::UNet(unet), info))
     }
 

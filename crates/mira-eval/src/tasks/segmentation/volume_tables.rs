@@ -3,7 +3,7 @@
 //! same attacks on tiles (`window_attack = "both"`), paired per case.
 
 use mira_report::{SegRecord, TextTable};
-use mira_stats::{mean_defined, wilcoxon_signed_rank};
+use mira_stats::{mean_defined, paired_means, wilcoxon_signed_rank};
 
 /// The HD95 table and, where both window modes ran, the blended-against-tiles table.
 pub(crate) fn volume_tables(records: &[SegRecord]) -> Vec<TextTable> {
@@ -63,20 +63,10 @@ fn hd95_table(records: &[SegRecord]) -> TextTable {
             ));
         }
         // Per case, the mean over the labels defined both clean and attacked.
-        let (mut clean, mut adv) = (Vec::new(), Vec::new());
-        for h in &per {
-            let both: Vec<(f64, f64)> = h
-                .clean
-                .iter()
-                .zip(&h.adv)
-                .filter_map(|(c, a)| Some(((*c)?, (*a)?)))
-                .collect();
-            if !both.is_empty() {
-                let n = both.len() as f64;
-                clean.push(both.iter().map(|b| b.0).sum::<f64>() / n);
-                adv.push(both.iter().map(|b| b.1).sum::<f64>() / n);
-            }
-        }
+        let (clean, adv): (Vec<f64>, Vec<f64>) = per
+            .iter()
+            .filter_map(|h| paired_means(&h.clean, &h.adv))
+            .unzip();
         let avg = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         row.push(format!("{} → {}", fmt(avg(&clean), 1), fmt(avg(&adv), 1)));
         row.push(p_value(&clean, &adv));

@@ -53,10 +53,7 @@ impl SegExperiment {
     /// How 3D UNets trained here draw patches.
     pub fn patch_spec(&self) -> PatchSpec {
         self.patch.clone().unwrap_or(PatchSpec {
-            size: self
-                .roi
-                .or(self.volume_dims())
-                .unwrap_or([self.data.phantom.size; 3]),
+            size: self.roi.unwrap_or([self.data.phantom.size; 3]),
             steps_per_epoch: 50,
             foreground: 0.33,
         })
