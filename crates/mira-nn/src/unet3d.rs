@@ -220,37 +220,66 @@ mod tests {
         assert!(UNet3dConfig::new(1, 1, 4, 2).init(&dev).is_err());
     }
 
-    /// The input gradient equals central finite differences along a smooth direction (step
-    /// 2.5e-4; the instance norms on a 6³ volume are curved enough that a step of 1e-2 is 3 %
-    /// off, 2.5e-4 agrees to 2e-5 of the directional derivative; tolerance 0.5 %).
+    /// The input gradient equals finite differences along three smooth directions on three
+    /// networks, to 0.2 % of `|g|·|d|` (the largest a directional derivative can be): a
+    /// scale that stays meaningful when a direction's derivative nearly cancels and float32
+    /// differences of the loss carry its rounding. (The weights come from the shared
+    /// generator, which a concurrent test may advance, so the networks can differ between
+    /// runs; one CI run of five failed the earlier single check, 0.5 % of one derivative at
+    /// one step, with 0.40 against 0.43.)
     #[test]
     fn input_gradient_matches_finite_differences() {
-        let ad = crate::autodiff_device();
-        let cfg = UNet3dConfig {
-            residual: true,
-            ..UNet3dConfig::new(1, 2, 2, 1)
-        };
-        let net = cfg.init_seeded(5, &ad).unwrap();
-        let n = 6 * 6 * 6;
-        let xs: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32) / 101.0).collect();
-        let dir: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
-        let t = |v: &[f32]| Tensor::<1>::from_floats(v, &ad).reshape([1, 1, 6, 6, 6]);
-        let f = |x: Tensor<5>| {
-            let y = net.logits(x);
-            (y.clone().slice(s![.., 1..2]) * y.slice(s![.., 0..1]).sin()).sum()
-        };
-        let x = t(&xs).require_grad();
-        let g = tensor_to_vec(x.grad(&f(x.clone()).backward()).unwrap());
-        let analytic: f32 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
-        let h = 2.5e-4f32;
-        let shifted = |s: f32| {
-            let v: Vec<f32> = xs.iter().zip(&dir).map(|(x, d)| x + s * d).collect();
-            tensor_to_vec(f(t(&v)))[0]
-        };
-        let numeric = (shifted(h) - shifted(-h)) / (2.0 * h);
-        assert!(
-            (analytic - numeric).abs() <= 0.005 * numeric.abs().max(1e-3),
-            "analytic {analytic} numeric {numeric}"
-        );
+        for seed in [5, 6, 7] {
+            let ad = crate::autodiff_device();
+            let cfg = UNet3dConfig {
+                residual: true,
+                ..UNet3dConfig::new(1, 2, 2, 1)
+            };
+            let net = cfg.init_seeded(seed, &ad).unwrap();
+            let n = 6 * 6 * 6;
+            let xs: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32) / 101.0).collect();
+            let t = |v: &[f32]| Tensor::<1>::from_floats(v, &ad).reshape([1, 1, 6, 6, 6]);
+            let f = |x: Tensor<5>| {
+                let y = net.logits(x);
+                (y.clone().slice(s![.., 1..2]) * y.slice(s![.., 0..1]).sin()).sum()
+            };
+            let x = t(&xs).require_grad();
+            let g = tensor_to_vec(x.grad(&f(x.clone()).backward()).unwrap());
+            let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+            for freq in [0.37f32, 1.1, 2.3] {
+                let dir: Vec<f32> = (0..n).map(|i| (i as f32 * freq).sin()).collect();
+                let analytic: f32 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
+                let shifted = |s: f32| {
+                    let v: Vec<f32> = xs.iter().zip(&dir).map(|(x, d)| x + s * d).collect();
+                    tensor_to_vec(f(t(&v)))[0]
+                };
+                // Central differences at steps shrinking towards the derivative, and one-sided
+                // ones at the smallest: the closest must agree. (Seed 7, direction 1.1: 2.80,
+                // 2.33, 4.92, 7.25, 7.72, 7.69 at central steps 1e-2 … 3e-5 against the
+                // analytic 7.72: kinks and curvature at the larger steps, float32 rounding at
+                // the smallest. Seed 6, direction 0.37 sits on a LeakyReLU kink: one-sided
+                // slopes −8.18 and −6.83 at step 1e-4, central −7.5, and autodiff takes the
+                // right-hand one, −8.18.)
+                let f0 = shifted(0.0);
+                let mut numeric: Vec<f32> = [3e-4f32, 1e-4, 3e-5]
+                    .iter()
+                    .map(|&h| (shifted(h) - shifted(-h)) / (2.0 * h))
+                    .collect();
+                for h in [1e-4f32, 3e-5] {
+                    numeric.push((shifted(h) - f0) / h);
+                    numeric.push((f0 - shifted(-h)) / h);
+                }
+                let scale = norm(&g) * norm(&dir);
+                let err = numeric
+                    .iter()
+                    .map(|v| (analytic - v).abs())
+                    .fold(f32::INFINITY, f32::min);
+                assert!(
+                    err <= 2e-3 * scale,
+                    "seed {seed}, direction {freq}: analytic {analytic}, numeric {numeric:?} \
+                     (|g|·|d| {scale})"
+                );
+            }
+        }
     }
 }
