@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::ball::{keep_best, per_sample};
-use crate::engine::{check_finite, checked_value_and_grad};
+use crate::engine::checked_value_and_grad;
 use crate::{
     Attack, AttackError, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Objective,
     Result,
@@ -145,8 +145,7 @@ impl<const D: usize> Attack<D> for ApgdConfig {
                 x0.clone()
             };
             let mut eta = vec![2.0 * ball.epsilon; b];
-            let (v, mut g) = f.value_and_grad(x.clone());
-            check_finite(&v, "objective value", 0)?;
+            let (v, mut g) = checked_value_and_grad(f, x.clone(), 0, self.steps)?;
             let mut v_prev = host(v.clone());
             let mut f_max = v_prev.clone();
             let (mut x_max, mut g_max) = (x.clone(), g.clone());
@@ -164,7 +163,7 @@ impl<const D: usize> Attack<D> for ApgdConfig {
                     x.clone() + (z - x.clone()) * a + (x.clone() - x_prev.clone()) * (1.0 - a),
                     &x0,
                 );
-                let (v, g_next) = checked_value_and_grad(f, x_next.clone(), k)?;
+                let (v, g_next) = checked_value_and_grad(f, x_next.clone(), k, self.steps)?;
                 let vh = host(v);
                 let mut improved = vec![false; b];
                 for i in 0..b {

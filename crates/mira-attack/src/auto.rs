@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ball::keep_best;
 use crate::{
-    ApgdConfig, Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, LpBall, Norm,
-    Objective, Result, SquareConfig,
+    ApgdConfig, Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, CascadeMember, LpBall,
+    Norm, Objective, Result, SquareConfig,
 };
 
 /// Parameters of the composite.
@@ -77,6 +77,34 @@ impl AutoConfig {
             m.push(AttackSpec::Square(self.square()));
         }
         m
+    }
+
+    /// The members of a cascade judged by a task whose judge offers `variants` objectives
+    /// (losses): with none, APGD then (L∞) the Square Attack on the unbroken cases, as
+    /// [`AutoConfig::members`]; with several, APGD once per objective on every case (the
+    /// worst over losses, as SEA does for segmentation, Croce et al. 2024), then the Square
+    /// Attack on the first objective for the cases still unbroken.
+    pub fn cascade(&self, norm: Norm, variants: &[String]) -> Vec<CascadeMember> {
+        let mut members: Vec<CascadeMember> = Vec::new();
+        for spec in self.members(norm) {
+            if matches!(spec, AttackSpec::Apgd(_)) && !variants.is_empty() {
+                for (v, name) in variants.iter().enumerate() {
+                    members.push(CascadeMember {
+                        name: format!("{}-{name}", spec.kind()),
+                        spec: spec.clone(),
+                        variant: Some(v),
+                        every_case: true,
+                    });
+                }
+            } else {
+                let variant = (!variants.is_empty()).then_some(0);
+                members.push(CascadeMember {
+                    variant,
+                    ..CascadeMember::from(spec)
+                });
+            }
+        }
+        members
     }
 
     /// Checks the members' parameters.

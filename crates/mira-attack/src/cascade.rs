@@ -27,6 +27,27 @@ pub trait Judge<const D: usize> {
     /// Whatever building it can fail with.
     fn objective(&self, rows: &[usize]) -> Result<Box<dyn Objective<D> + '_>>;
 
+    /// The names of the objectives the judge offers besides its default one (a segmentation
+    /// judge: one per loss of a worst-over-losses cascade). Empty (the default): one objective,
+    /// [`Judge::objective`].
+    fn variants(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Objective `variant` (an index into [`Judge::variants`]) bound to the cases `rows`; the
+    /// default is [`Judge::objective`].
+    ///
+    /// # Errors
+    /// Whatever building it can fail with.
+    fn variant_objective(
+        &self,
+        variant: usize,
+        rows: &[usize],
+    ) -> Result<Box<dyn Objective<D> + '_>> {
+        let _ = variant;
+        self.objective(rows)
+    }
+
     /// Per row of `x` (the cases `rows`, in that order): the task score (higher = worse for
     /// the model) and whether the case counts as broken.
     ///
@@ -56,6 +77,34 @@ pub trait Judge<const D: usize> {
     }
 }
 
+/// A member of a cascade: an attack, the judge's objective it climbs, and which cases it
+/// attacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CascadeMember {
+    /// The attack.
+    pub spec: AttackSpec,
+    /// The judge's objective ([`Judge::variant_objective`]); `None`: [`Judge::objective`].
+    pub variant: Option<usize>,
+    /// Attack every case, broken or not (the first member always does): a worst-over-losses
+    /// cascade runs each loss on every case, so each case's result is at least as damaging as
+    /// every loss alone; later members of AutoAttack's kind attack only unbroken cases.
+    pub every_case: bool,
+    /// The name records give the member (`apgd`, `apgd-segpgd`).
+    pub name: String,
+}
+
+impl From<AttackSpec> for CascadeMember {
+    /// The attack on the judge's default objective, on the cases not yet broken.
+    fn from(spec: AttackSpec) -> Self {
+        Self {
+            name: spec.kind().to_string(),
+            spec,
+            variant: None,
+            every_case: false,
+        }
+    }
+}
+
 /// Per-case results of the members run so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CascadeState {
@@ -73,6 +122,12 @@ pub struct CascadeState {
     pub attacked: Vec<usize>,
     /// Per case: the member whose input is kept (`None`: the clean input).
     pub by_member: Vec<Option<usize>>,
+}
+
+/// The seed member `member` of a cascade seeded `seed` draws its randomness from (so a member
+/// run alone with it gives what it gives inside the cascade on the same cases).
+pub fn member_seed(seed: u64, member: usize) -> u64 {
+    mix(seed, member as u64)
 }
 
 fn mix(seed: u64, salt: u64) -> u64 {
@@ -108,8 +163,8 @@ fn judged<const D: usize>(
     Ok(v)
 }
 
-/// Runs `members` in order (the first on every case of `x0`, the others on the cases not yet
-/// broken) and keeps, per case, the input
+/// Runs `members` in order (the first and those marked `every_case` on every case of `x0`, the
+/// others on the cases not yet broken) and keeps, per case, the input
 /// with the highest score (ties keep the earlier). `state` continues an interrupted run (it
 /// must come from the same inputs and members); `checkpoint` sees the state after each member.
 ///
@@ -117,7 +172,7 @@ fn judged<const D: usize>(
 /// A state that does not fit `x0` or `members`, a member's error, a judge of the wrong length,
 /// or an error from `checkpoint` (the run stops there; its state was already handed over).
 pub fn run_cascade<const D: usize>(
-    members: &[AttackSpec],
+    members: &[CascadeMember],
     judge: &dyn Judge<D>,
     x0: Tensor<D>,
     ball: &LpBall<D>,
@@ -163,7 +218,7 @@ pub fn run_cascade<const D: usize>(
         let rows: Vec<usize> = all
             .iter()
             .copied()
-            .filter(|&i| m == 0 || !st.broken[i])
+            .filter(|&i| m == 0 || member.every_case || !st.broken[i])
             .collect();
         if !rows.is_empty() {
             let sub = rows_of(&x0, &rows);
@@ -174,9 +229,12 @@ pub fn run_cascade<const D: usize>(
             {
                 sub_ball.mask = Some(rows_of(mask, &rows));
             }
-            let f = judge.objective(&rows)?;
-            let mut rng = StdRng::seed_from_u64(mix(seed, m as u64));
-            let adv = member.perturb(f.as_ref(), sub, &sub_ball, &mut rng)?;
+            let f = match member.variant {
+                Some(v) => judge.variant_objective(v, &rows)?,
+                None => judge.objective(&rows)?,
+            };
+            let mut rng = StdRng::seed_from_u64(member_seed(seed, m));
+            let adv = member.spec.perturb(f.as_ref(), sub, &sub_ball, &mut rng)?;
             let verdicts = judged(judge, &rows, adv.clone())?;
             let values = mira_nn::tensor_to_vec(adv);
             for (k, &i) in rows.iter().enumerate() {

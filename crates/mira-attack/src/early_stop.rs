@@ -100,7 +100,7 @@ impl ProjectedGradient {
         let mut gradients = 0;
         let mut grad = |f: &dyn Objective<D>, x: Tensor<D>, n: usize, step: usize| {
             gradients += n;
-            checked_value_and_grad(f, x, step).map(|(_, g)| g)
+            checked_value_and_grad(f, x, step, self.steps).map(|(_, g)| g)
         };
         for step in 0..self.steps {
             // The gradient of this step when a free check has computed it already.

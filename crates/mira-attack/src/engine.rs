@@ -183,7 +183,7 @@ impl ProjectedGradient {
         let mut state = self.step.start();
         let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
         for step in 0..self.steps {
-            let (v, g) = checked_value_and_grad(f, x.clone(), step)?;
+            let (v, g) = checked_value_and_grad(f, x.clone(), step, self.steps)?;
             if self.best_iterate {
                 best = Some(keep_best(best, &x, &v));
             }
@@ -208,13 +208,16 @@ pub(crate) fn check_finite(v: &Tensor<1>, what: &'static str, step: usize) -> Re
     }
 }
 
-/// `f.value_and_grad(x)`, refusing a non-finite value or gradient (reported at `step`): the
-/// checked gradient every gradient attack's step starts from.
+/// `f.value_and_grad(x)` at step `step` of `steps` (told to the objective's
+/// [`Objective::schedule`] first), refusing a non-finite value or gradient: the checked
+/// gradient every gradient attack's step starts from.
 pub(crate) fn checked_value_and_grad<const D: usize>(
     f: &dyn Objective<D>,
     x: Tensor<D>,
     step: usize,
+    steps: usize,
 ) -> Result<(Tensor<1>, Tensor<D>)> {
+    f.schedule(step, steps);
     let (v, g) = f.value_and_grad(x);
     check_finite(&v, "objective value", step)?;
     let gsum = g.clone().abs().sum().reshape([1]);

@@ -47,7 +47,7 @@ pub fn fgsm_direction<const D: usize>(
     x0: Tensor<D>,
     ball: &LpBall<D>,
 ) -> Result<Tensor<D>> {
-    let (_, g) = checked_value_and_grad(f, x0, 0)?;
+    let (_, g) = checked_value_and_grad(f, x0, 0, 1)?;
     Ok(ball.steepest_ascent(g))
 }
 

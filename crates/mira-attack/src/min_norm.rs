@@ -129,6 +129,7 @@ impl MinNormConfig {
         let mut delta = Tensor::<D>::zeros(x0.shape(), &dev);
         for step in 0..self.steps {
             let x = (x0.clone() + delta.clone()).clamp(bounds.lo, bounds.hi);
+            f.schedule(step, self.steps);
             let (v, g) = f.value_and_grad(x.clone());
             check_finite(&v, "objective", step)?;
             let now = broken(&x)?;

@@ -11,6 +11,12 @@ pub trait Objective<const D: usize> {
     fn value_and_grad(&self, x: Tensor<D>) -> (Tensor<1>, Tensor<D>);
     /// Values only, without building a graph.
     fn value(&self, x: Tensor<D>) -> Tensor<1>;
+
+    /// The attack's progress hook: called by iterative attacks before the gradient of step
+    /// `step` of `steps` (0-based; a restart starts again at 0). Objectives whose loss changes
+    /// over the iterations (SegPGD's shift from correct to wrong pixels) read it; the default
+    /// ignores it, so an objective that is not scheduled is the same function at every step.
+    fn schedule(&self, _step: usize, _steps: usize) {}
 }
 
 /// An objective made of a model and a per-sample loss of its output, times the goal's sign.

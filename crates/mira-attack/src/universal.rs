@@ -106,6 +106,7 @@ impl UniversalConfig {
             let mut grad = Tensor::<D>::zeros(shape, &first.device());
             for (f, x0) in chunks {
                 let x = apply_universal(&delta, x0, ball);
+                f.schedule(step, self.steps + 1);
                 let (v, g) = f.value_and_grad(x);
                 check_finite(&v, "objective", step)?;
                 total += v.sum().into_scalar::<f32>() as f64;

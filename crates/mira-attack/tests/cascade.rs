@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use burn::prelude::*;
 use common::*;
 use mira_attack::{
-    Attack, AttackError, AttackSpec, Bounds, CascadeState, IfgsmConfig, Judge, LpBall, Norm,
-    Objective, PgdConfig, run_cascade,
+    Attack, AttackError, AttackSpec, Bounds, CascadeMember, CascadeState, IfgsmConfig, Judge,
+    LpBall, Norm, Objective, PgdConfig, run_cascade,
 };
 use mira_nn::UNet;
 use rand::SeedableRng;
@@ -55,8 +55,8 @@ fn setup() -> (UNet, Vec<Vec<u8>>, Tensor<4>) {
     (model, labels, random_input([6, 4, H, H], 21))
 }
 
-fn members() -> Vec<AttackSpec> {
-    vec![
+fn members() -> Vec<CascadeMember> {
+    [
         AttackSpec::Ifgsm(IfgsmConfig {
             steps: 4,
             rel_step: 0.25,
@@ -67,6 +67,9 @@ fn members() -> Vec<AttackSpec> {
             restarts: 1,
         }),
     ]
+    .into_iter()
+    .map(CascadeMember::from)
+    .collect()
 }
 
 fn ball() -> LpBall<4> {
@@ -78,6 +81,7 @@ fn ball() -> LpBall<4> {
 fn split_threshold(model: &UNet, labels: &[Vec<u8>], x0: &Tensor<4>) -> (Vec<f64>, f64) {
     let f = seg_objective(model, seg_goal(labels, H, H, false));
     let adv = members()[0]
+        .spec
         .perturb(&f, x0.clone(), &ball(), &mut StdRng::seed_from_u64(0))
         .unwrap();
     let clean: Vec<f64> = vals(f.value(x0.clone()))
@@ -123,6 +127,7 @@ fn later_members_attack_only_unbroken_cases_and_each_case_keeps_its_worst() {
     assert_eq!(asked[1].len(), 3);
     let f = seg_objective(&model, seg_goal(&labels, H, H, false));
     let alone = members()[0]
+        .spec
         .perturb(&f, x0.clone(), &ball(), &mut StdRng::seed_from_u64(0))
         .unwrap();
     let (va, vc) = (vals(f.value(alone)), vals(f.value(adv.clone())));

@@ -34,6 +34,14 @@ pub struct Args {
     /// Comma-separated budgets in [0, 1] intensity units.
     #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.02,0.04")]
     pub eps: Vec<f32>,
+    /// With --input and a CT window (`--normalise ct:CENTER,WIDTH`): budgets in HU instead of
+    /// --eps (ε = HU / width; records give both).
+    #[arg(long, value_delimiter = ',', conflicts_with = "eps_percent")]
+    pub eps_hu: Vec<f32>,
+    /// With --input: budgets as a percentage of each case's normalisation range instead of
+    /// --eps (ε = % / 100).
+    #[arg(long, value_delimiter = ',')]
+    pub eps_percent: Vec<f32>,
     /// Norm of the budget: linf or l2.
     #[arg(long, default_value = "linf")]
     pub norm: String,
@@ -43,6 +51,10 @@ pub struct Args {
     /// Divide logits by this in the attack loss (a distilled model's temperature).
     #[arg(long)]
     pub temperature: Option<f32>,
+    /// The attack loss: ce (default), margin, segpgd, cospgd or dice; with `--attack auto`
+    /// several, comma-separated, give its worst-over-losses cascade (e.g. ce,segpgd,cospgd).
+    #[arg(long, value_delimiter = ',', default_value = "ce")]
+    pub loss: Vec<String>,
     /// Test slices to attack.
     #[arg(long, default_value_t = 16)]
     pub n: usize,
@@ -131,6 +143,15 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) ->
 /// The attack entry the flags describe (`--attack min-norm`: the minimum-norm scope).
 pub(crate) fn entry(a: &Args) -> Result<AttackEntry> {
     let min_norm = a.attack == "min-norm";
+    if a.loss.len() > 1 && a.attack != "auto" {
+        return Err(crate::InvalidInput(format!(
+            "--loss {}: several losses belong to --attack auto (its worst-over-losses cascade); \
+             --attack {} takes one",
+            a.loss.join(","),
+            a.attack
+        ))
+        .into());
+    }
     Ok(AttackEntry {
         name: a.attack.clone(),
         scope: if min_norm {
@@ -149,7 +170,18 @@ pub(crate) fn entry(a: &Args) -> Result<AttackEntry> {
         queries: a.queries,
         goal: parse("goal", &a.goal)?,
         temperature: a.temperature,
-        loss: Default::default(),
+        loss: match a.loss.as_slice() {
+            [one] => parse("loss", one)?,
+            _ => Default::default(),
+        },
+        losses: match a.loss.as_slice() {
+            [_] => None,
+            many => Some(
+                many.iter()
+                    .map(|l| parse("loss", l))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        },
         early_stop: None,
     })
 }
@@ -163,6 +195,8 @@ pub fn main(a: Args) -> Result<()> {
         (a.labels.is_some(), "--labels"),
         (!a.channels.is_empty(), "--channels"),
         (!a.label_values.is_empty(), "--label-values"),
+        (!a.eps_hu.is_empty(), "--eps-hu"),
+        (!a.eps_percent.is_empty(), "--eps-percent"),
     ] {
         if set {
             return Err(crate::InvalidInput(format!("{flag} needs --input")).into());

@@ -77,7 +77,13 @@ pub fn main(a: &Args) -> Result<()> {
         window_attack: crate::attack::parse("window-attack", &a.window_attack)?,
         attack: crate::attack::entry(a)?,
         norm: parse("norm", &a.norm)?,
-        epsilons: a.eps.clone(),
+        epsilons: if a.eps_hu.is_empty() && a.eps_percent.is_empty() {
+            a.eps.clone()
+        } else {
+            Vec::new()
+        },
+        epsilons_hu: (!a.eps_hu.is_empty()).then(|| a.eps_hu.clone()),
+        epsilons_percent: (!a.eps_percent.is_empty()).then(|| a.eps_percent.clone()),
         batch_size: 8,
         checks: Default::default(),
     };

@@ -239,6 +239,40 @@ fn file_attacks_and_folder_data_refuse_bad_input_with_exit_2() {
             "min-norm is not available with --input",
         ),
         (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--eps-hu",
+                "5,10",
+            ],
+            "needs a CT window",
+        ),
+        (
+            vec!["attack", "--checkpoint", none, "--eps-hu", "5"],
+            "--eps-hu needs --input",
+        ),
+        (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--normalise",
+                "ct:40,400",
+                "--eps-hu",
+                "500",
+            ],
+            "changes nothing",
+        ),
+        (
+            vec!["attack", "--checkpoint", none, "--loss", "ce,dice"],
+            "losses",
+        ),
+        (
             vec!["phantom-folder", "/tmp/never", "--format", "tiff"],
             "--format tiff",
         ),

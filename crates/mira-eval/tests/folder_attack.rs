@@ -242,3 +242,97 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
     assert!(o.written_dice.is_some() && o.adv_dice.is_some());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A CT volume in HU attacked with budgets in HU (`epsilons_hu`, a 40 ± 200 HU window): each
+/// budget is recorded in HU and model units (HU / 400), the manifest states the conversion, and
+/// the written file differs from its source by at most the budget in HU inside the window
+/// (stored as float, so without rounding), while PGD uses most of it.
+#[test]
+fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
+    let root = tmp("ct-hu");
+    let images = root.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let (nx, ny, nz) = (24usize, 24usize, 3usize);
+    // Air outside a body disc of soft tissue (40 HU) with a bright bone ring and a darker
+    // lesion: values inside and outside the window.
+    let data: Vec<f32> = (0..nx * ny * nz)
+        .map(|i| {
+            let (x, y) = ((i % nx) as f32 - 11.5, ((i / nx) % ny) as f32 - 11.5);
+            let r = (x * x + y * y).sqrt();
+            match r {
+                r if r > 10.0 => -1000.0,
+                r if r > 8.5 => 700.0,
+                r if r < 3.0 => -20.0 + 3.0 * x,
+                _ => 40.0 + 5.0 * y,
+            }
+        })
+        .collect();
+    let vol = mira_io::Volume {
+        dims: vec![nx, ny, nz],
+        spacing: vec![0.8, 0.8, 3.0],
+        affine: [
+            [0.8, 0.0, 0.0, 0.0],
+            [0.0, 0.8, 0.0, 0.0],
+            [0.0, 0.0, 3.0, 0.0],
+        ],
+        data,
+    };
+    let src = images.join("ct.nii.gz");
+    mira_io::write_nifti(&src, &vol).unwrap();
+    let cfg = mira_nn::UNetConfig::new()
+        .with_in_channels(1)
+        .with_classes(2)
+        .with_base_width(4)
+        .with_depth(2);
+    let model = cfg.init_seeded(5, &mira_nn::default_device()).unwrap();
+    let ckpt = root.join("ckpt");
+    let meta = mira_nn::checkpoint::CheckpointMeta {
+        format: mira_nn::checkpoint::FORMAT.into(),
+        unet: cfg,
+        channel_names: vec!["ct".into()],
+        label_names: vec!["background".into(), "body".into()],
+        training: serde_json::Value::Null,
+    };
+    mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
+    let text = format!(
+        "task = \"files\"\nname = \"ct\"\nmodel = \"{}\"\ninput = \"{}\"\n\
+         epsilons_hu = [5.0, 20.0]\n\
+         normalise = {{ kind = \"ct_window\", center = 40.0, width = 400.0 }}\n\
+         [attack]\nname = \"pgd\"\nkind = \"pgd\"\nsteps = 5\n[checks]\nenabled = false\n",
+        ckpt.display(),
+        images.display()
+    );
+    let file = root.join("ct.toml");
+    std::fs::write(&file, text).unwrap();
+    let exp = FilesExperiment::from_file(&file).unwrap();
+    let out = root.join("adv");
+    run::<Files>(&exp, &out, &mut |_| {}).unwrap();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("ε (model) = ε (HU) / 400"), "{manifest}");
+    for (r, hu) in recs.iter().zip([5.0f32, 20.0]) {
+        assert!(
+            (r.epsilon - f64::from(hu) / 400.0).abs() < 1e-9,
+            "{}",
+            r.epsilon
+        );
+        assert_eq!(r.epsilon_physical, Some(f64::from(hu)));
+        assert_eq!(r.epsilon_unit.as_deref(), Some("HU"));
+        let (written, _) = mira_io::read_nifti(&out.join(&r.outputs[0])).unwrap();
+        let inside = vol
+            .data
+            .iter()
+            .zip(&written.data)
+            .filter(|(s, _)| (-160.0..=240.0).contains(*s))
+            .map(|(s, d)| (s - d).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            inside <= hu * (1.0 + 1e-4) && inside >= 0.5 * hu,
+            "ε {hu} HU: largest change inside the window {inside} HU"
+        );
+        let p = r.perceptibility.as_ref().expect("measured");
+        assert!(p.ssim < 1.0 && p.psnr.is_some());
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -128,6 +128,8 @@ pub struct AgeReportInput<'a> {
     pub manifest: &'a str,
     /// Pictures: caption and path relative to the report.
     pub examples: &'a [(String, String)],
+    /// Titled tables (perceptibility).
+    pub tables: &'a [crate::TextTable],
 }
 
 /// MAE vs ε per model for each attack: one chart per attack, one curve per model.
@@ -236,6 +238,7 @@ pub fn render_age_html(records: &[AgeRecord], input: &AgeReportInput<'_>) -> Res
                 rows => rows,
                 comparisons => comparisons,
                 manifest => input.manifest,
+                tables => input.tables,
                 examples => input.examples.iter().map(|(c, p)| context! { caption => c, src => p }).collect::<Vec<_>>(),
             })
         })

@@ -45,6 +45,10 @@ pub struct AgeRecord {
     /// member raised the subject's score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<crate::Perceptibility>,
 }
 
 impl crate::CellRecord for AgeRecord {
@@ -292,6 +296,7 @@ mod tests {
             l2: 1.0,
             min_norm: None,
             member: None,
+            perceptibility: None,
         }
     }
 

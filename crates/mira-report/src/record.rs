@@ -60,6 +60,10 @@ pub struct SegRecord {
     /// slices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hd95: Option<Hd95>,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<crate::Perceptibility>,
 }
 
 /// HD95 (mm, MONAI's `compute_hausdorff_distance(percentile=95)` semantics; `null` where the

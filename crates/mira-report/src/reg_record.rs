@@ -51,6 +51,10 @@ pub struct RegRecord {
     /// (0: failing at its starting point, not attacked); absent when it ran every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<usize>,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<crate::Perceptibility>,
 }
 
 impl RegRecord {

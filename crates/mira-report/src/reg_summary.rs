@@ -312,6 +312,7 @@ mod tests {
             min_norm: None,
             member: None,
             stopped_at: None,
+            perceptibility: None,
         }
     }
 

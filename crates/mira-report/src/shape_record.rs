@@ -51,6 +51,10 @@ pub struct ShapeRecord {
     /// `auto` (in distribution): the member whose input is kept (`clean`: none raised the MRSE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<crate::Perceptibility>,
 }
 
 impl crate::CellRecord for ShapeRecord {

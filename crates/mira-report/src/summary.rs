@@ -204,6 +204,7 @@ mod tests {
             member: None,
             stopped_at: None,
             hd95: None,
+            perceptibility: None,
         }
     }
 

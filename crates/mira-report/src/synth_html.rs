@@ -68,6 +68,8 @@ pub struct SynthReportInput<'a> {
     pub examples: &'a [(String, String)],
     /// The manifest as JSON.
     pub manifest: &'a str,
+    /// Titled tables (perceptibility).
+    pub tables: &'a [crate::TextTable],
 }
 
 /// Renders the page.
@@ -95,7 +97,7 @@ pub fn render_synth_html(input: &SynthReportInput<'_>) -> Result<String> {
             t.render(context! {
                 title => input.title, version => input.version, n_records => input.n_records,
                 findings => input.findings, plots => plots, table => synth_markdown(input.rows),
-                examples => input.examples, manifest => input.manifest,
+                examples => input.examples, manifest => input.manifest, tables => input.tables,
                 warnings => input.warnings, checks_enabled => true,
             })
         })

@@ -52,6 +52,10 @@ pub struct SynthRecord {
     pub min_jacobian: f64,
     /// The same synthesised slice judged by the other models.
     pub transfer: Vec<TransferDrop>,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<crate::Perceptibility>,
 }
 
 impl crate::CellRecord for SynthRecord {
@@ -236,6 +240,7 @@ mod tests {
                 model: "b".into(),
                 drop: drop / 2.0,
             }],
+            perceptibility: None,
         }
     }
 

@@ -74,6 +74,7 @@ fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2])
         member: None,
         stopped_at: None,
         hd95: None,
+        perceptibility: None,
     }
 }
 

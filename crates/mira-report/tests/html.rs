@@ -23,6 +23,7 @@ fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
         member: None,
         stopped_at: None,
         hd95: None,
+        perceptibility: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn rec(
         member: None,
         stopped_at: None,
         hd95: None,
+        perceptibility: None,
     }
 }
 

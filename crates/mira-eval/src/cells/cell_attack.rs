@@ -114,7 +114,7 @@ impl<'a> CellAttack<'a> {
                 found.adversarial
             }
             CellAttack::Fixed(AttackSpec::Auto(c)) => {
-                let members = c.members(ball.norm);
+                let members = c.cascade(ball.norm, &judge.variants());
                 let mut nothing = |_: &CascadeState| Ok(());
                 let (state, save) = match resume {
                     Some((s, save)) => (s, save),
@@ -124,7 +124,7 @@ impl<'a> CellAttack<'a> {
                 member = Some(
                     st.by_member
                         .iter()
-                        .map(|m| m.map_or("clean", |m| members[m].kind()).to_string())
+                        .map(|m| m.map_or("clean", |m| members[m].name.as_str()).to_string())
                         .collect(),
                 );
                 adv

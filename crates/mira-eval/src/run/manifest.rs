@@ -196,6 +196,9 @@ pub struct Manifest<E> {
     pub models: std::collections::BTreeMap<String, String>,
     /// Every invocation that wrote into the folder, first to last.
     pub sessions: Vec<Session>,
+    /// How the budgets convert to model units, when they were stated otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_units: Vec<String>,
 }
 
 impl<E: Spec> Manifest<E> {
@@ -208,6 +211,7 @@ impl<E: Spec> Manifest<E> {
             data,
             models: Default::default(),
             sessions: vec![Session::now()],
+            budget_units: experiment.budget_units(),
         }
     }
 

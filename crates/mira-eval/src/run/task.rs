@@ -38,6 +38,12 @@ pub trait Spec:
         false
     }
 
+    /// How the experiment's budgets convert to model units, for the manifest (empty: they are
+    /// stated in model units).
+    fn budget_units(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Reads, parses and validates an experiment file of this task; relative paths in it are
     /// relative to its folder. (`mira run` reads any task's file as an
     /// [`crate::run::Experiment`].)
@@ -314,7 +320,17 @@ pub trait Task: Sized + 'static {
 /// `validate` and `resolve_paths` methods (every built-in task's experiment), whose probes run
 /// when the bool at `$($probes).+` (`checks.probes.enabled`) is set.
 macro_rules! impl_spec {
+    ($experiment:ty, $($probes:ident).+; budget_units) => {
+        $crate::run::impl_spec!(@impl $experiment, $($probes).+;
+            fn budget_units(&self) -> Vec<String> {
+                <$experiment>::budget_units(self)
+            }
+        );
+    };
     ($experiment:ty, $($probes:ident).+) => {
+        $crate::run::impl_spec!(@impl $experiment, $($probes).+;);
+    };
+    (@impl $experiment:ty, $($probes:ident).+; $($extra:item)*) => {
         impl $crate::run::Spec for $experiment {
             fn name(&self) -> &str {
                 &self.name
@@ -339,6 +355,8 @@ macro_rules! impl_spec {
             fn probes_enabled(&self) -> bool {
                 self.$($probes).+
             }
+
+            $($extra)*
         }
     };
 }

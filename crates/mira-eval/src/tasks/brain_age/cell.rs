@@ -15,7 +15,7 @@ use mira_data::{AgeSubject, VolumeRow, save_volume_slices_png};
 use mira_nn::{Forward, default_device, tensor_to_vec};
 
 use crate::tasks::brain_age::AgeModel;
-use mira_report::AgeRecord;
+use mira_report::{AgeRecord, Perceptibility};
 use mira_train::volumes_tensor;
 
 use crate::cells::{CellAttack, CellId};
@@ -108,6 +108,7 @@ impl AgeCell<'_> {
             let case = first + i;
             let a = &adv[i * per..(i + 1) * per];
             let (linf, l2) = self.id.check_budget(a, &s.t1, case)?;
+            let perceptibility = Perceptibility::measure(a, &s.t1, &[1, s.size, s.size, s.size]);
             out.push(AgeRecord {
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
@@ -134,6 +135,7 @@ impl AgeCell<'_> {
                 l2,
                 min_norm: None,
                 member: None,
+                perceptibility,
             });
         }
         Ok((out, adv))

@@ -324,6 +324,23 @@ pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummar
     write_json(&out.join("comparisons.json"), &comparisons)?;
     write_atomic(&out.join("summary.csv"), age_csv(&rows).as_bytes())?;
     let mut md = findings_markdown(&findings) + &age_markdown(&rows, &comparisons);
+    let percept: Vec<mira_report::PerceptRow<'_>> = records
+        .iter()
+        .map(|r| mira_report::PerceptRow {
+            model: &r.model,
+            attack: &r.attack,
+            epsilon: r.epsilon,
+            damage: Some((r.adv_pred - r.age).abs() - (r.clean_pred - r.age).abs()),
+            percept: r.perceptibility.as_ref(),
+        })
+        .collect();
+    let tables: Vec<_> =
+        mira_report::perceptibility_table(&percept, "mean absolute-error rise (years)", "ε")
+            .into_iter()
+            .collect();
+    for t in &tables {
+        md += &t.markdown();
+    }
     md += &warnings_markdown(true, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let mut candidates = Vec::new();
@@ -351,6 +368,7 @@ pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummar
             warnings: &text,
             manifest: &manifest_json,
             examples: &examples,
+            tables: &tables,
         },
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;

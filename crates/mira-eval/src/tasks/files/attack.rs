@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use mira_data::SegDataset;
+use mira_report::Perceptibility;
 use mira_stats::mean_defined;
 
 use crate::cells::CellId;
@@ -196,7 +197,11 @@ pub(crate) fn attack_case(
     };
     let window = exp.windowing().map(|w| Windowing { attack: mode, ..w });
     let model = slices.model(&ready.model).with_window(window);
-    let cell = Cell::untargeted(id, &model, &ready.spec);
+    let cell = Cell {
+        loss: exp.attack.loss,
+        losses: exp.attack.losses.clone().unwrap_or_default(),
+        ..Cell::untargeted(id, &model, &ready.spec)
+    };
     let (data, clean) = (&slices.data, &slices.clean);
     let (records, kept) = cell.run_batches(data, clean, None, true, &mut |_| {})?;
     let (adv, linf) = adversarial_channels(&rc, &slices, &kept, exp.axes);
@@ -233,7 +238,12 @@ pub(crate) fn attack_case(
     } else {
         "clean prediction"
     };
+    let perceptibility = pooled_perceptibility(&records);
+    let physical = exp.physical(eps);
     Ok(FileRecord {
+        perceptibility,
+        epsilon_physical: physical.map(|b| b.physical),
+        epsilon_unit: physical.map(|b| b.unit.to_string()),
         model: exp.model_name().to_string(),
         attack: attack.clone(),
         epsilon: crate::run::eps_f64(eps),
@@ -441,5 +451,34 @@ fn file_index(
 fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A case's PSNR and SSIM in model units from its slices' (one record: a volume's own): SSIM
+/// the mean over slices per channel, PSNR from the mean squared error over slices (slices are
+/// padded to one size, so the mean of their MSEs is the case's, padding included).
+fn pooled_perceptibility(records: &[mira_report::SegRecord]) -> Option<Perceptibility> {
+    let all: Vec<&Perceptibility> = records
+        .iter()
+        .map(|r| r.perceptibility.as_ref())
+        .collect::<Option<_>>()?;
+    if let [one] = all.as_slice() {
+        return Some((*one).clone());
+    }
+    let n = all.len().max(1) as f64;
+    let channels = all.first()?.ssim_channels.len();
+    let ssim_channels: Vec<f64> = (0..channels)
+        .map(|c| all.iter().map(|p| p.ssim_channels[c]).sum::<f64>() / n)
+        .collect();
+    let mse = all
+        .iter()
+        .map(|p| p.psnr.map_or(0.0, |db| 10f64.powf(-db / 10.0)))
+        .sum::<f64>()
+        / n;
+    Some(Perceptibility {
+        psnr: (mse > 0.0).then(|| -10.0 * mse.log10()),
+        ssim: ssim_channels.iter().sum::<f64>() / channels.max(1) as f64,
+        ssim_channels,
+        window: all.first()?.window,
     })
 }

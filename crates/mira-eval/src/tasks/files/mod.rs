@@ -10,6 +10,7 @@
 //! as written, and warn where writing lost the attack (storage precision).
 
 mod attack;
+mod budgets;
 mod outputs;
 mod plots;
 mod spec;
@@ -41,6 +42,12 @@ pub struct FileRecord {
     pub attack: String,
     /// Budget in model units.
     pub epsilon: f64,
+    /// The budget in `epsilon_unit`: HU under a CT window, else % of the normalisation range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_physical: Option<f64>,
+    /// `HU` or `%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_unit: Option<String>,
     /// The case's index among the input cases (sorted by name).
     pub case: usize,
     /// Case name (file stem).
@@ -76,6 +83,10 @@ pub struct FileRecord {
     pub moved_into_range: usize,
     /// Largest |written − source| over those moved voxels, file units (0 when none).
     pub max_moved_change: f64,
+    /// PSNR and SSIM of the attacked input against the clean one (absent in records written
+    /// before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perceptibility: Option<mira_report::Perceptibility>,
 }
 
 /// Per-volume metrics of a 3D model's case, one value per foreground class.
@@ -95,7 +106,7 @@ pub struct VolumeMetrics {
 }
 
 crate::run::impl_record!(FileRecord, attack, epsilon);
-crate::run::impl_spec!(FilesExperiment, checks.enabled);
+crate::run::impl_spec!(FilesExperiment, checks.enabled; budget_units);
 
 /// The model, its names and the cases of a files run.
 pub struct FilesReady {
@@ -191,7 +202,7 @@ impl Task for Files {
         let mut cells = Vec::new();
         for mode in modes {
             let attack = attack_name(exp, mode);
-            for &epsilon in &exp.epsilons {
+            for epsilon in exp.model_epsilons() {
                 cells.push(Planned {
                     label: cell_label(model, &attack, epsilon),
                     keys: vec![CellKey::new(model, &attack, eps_f64(epsilon))],
@@ -229,7 +240,7 @@ impl Task for Files {
             return Ok(Vec::new());
         };
         let (slices, _) = attack::case_slices(exp, ready, first)?;
-        let epsilon = exp.epsilons.iter().copied().fold(0.0f32, f32::max);
+        let epsilon = exp.model_epsilons().into_iter().fold(0.0f32, f32::max);
         let reference = (exp.attack.name.clone(), ready.spec.clone());
         let c = &exp.checks;
         let plan = ProbePlan::new(reference, exp.norm, epsilon, &c.probes(), exp.seed);

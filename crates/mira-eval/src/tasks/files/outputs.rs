@@ -21,6 +21,12 @@ pub struct FilesRow {
     pub attack: String,
     /// Budget in model units.
     pub epsilon: f64,
+    /// The budget in `epsilon_unit` (HU under a CT window, else % of the normalisation range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_physical: Option<f64>,
+    /// `HU` or `%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_unit: Option<String>,
     /// Cases written.
     pub cases: usize,
     /// Mean over cases of the clean mean Dice.
@@ -75,6 +81,8 @@ pub(crate) fn summarise(records: &[FileRecord]) -> Vec<FilesRow> {
             model: r.model.clone(),
             attack: r.attack.clone(),
             epsilon: r.epsilon,
+            epsilon_physical: r.epsilon_physical,
+            epsilon_unit: r.epsilon_unit.clone(),
             cases: cell.len(),
             clean_dice: mean(cell.iter().map(|x| x.clean_dice)),
             adv_dice: mean(cell.iter().map(|x| x.adv_dice)),
@@ -116,7 +124,8 @@ fn dice_table(rows: &[FilesRow]) -> TextTable {
         caption: "Mean over cases of the mean foreground Dice (of the case's slices for a 2D \
                   model, of the whole volume for a 3D one): clean, under attack in memory, and \
                   predicted from the written files read back (storage precision and clipping \
-                  can undo part of an attack)."
+                  can undo part of an attack). ε in model units, with its value in HU (CT \
+                  window) or in % of the normalisation range."
             .into(),
         header: [
             "model",
@@ -137,7 +146,10 @@ fn dice_table(rows: &[FilesRow]) -> TextTable {
                 vec![
                     r.model.clone(),
                     r.attack.clone(),
-                    r.epsilon.to_string(),
+                    match (r.epsilon_physical, &r.epsilon_unit) {
+                        (Some(p), Some(u)) => format!("{} ({} {u})", r.epsilon, round_physical(p)),
+                        _ => r.epsilon.to_string(),
+                    },
                     r.cases.to_string(),
                     show(r.clean_dice),
                     show(r.adv_dice),
@@ -148,6 +160,12 @@ fn dice_table(rows: &[FilesRow]) -> TextTable {
             })
             .collect(),
     }
+}
+
+/// A physical budget as stated (HU and percentages are given with few decimals; products of
+/// f32 model units are rounded to 4 significant decimals).
+fn round_physical(v: f64) -> String {
+    format!("{}", (v * 1e4).round() / 1e4)
 }
 
 /// The rows as Markdown.
@@ -258,6 +276,25 @@ pub(crate) fn write_files_outputs(
     let findings = findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &markdown(&rows);
+    let percept: Vec<mira_report::PerceptRow<'_>> = records
+        .iter()
+        .map(|r| mira_report::PerceptRow {
+            model: &r.model,
+            attack: &r.attack,
+            epsilon: r.epsilon,
+            damage: r.clean_dice.zip(r.adv_dice).map(|(c, a)| c - a),
+            percept: r.perceptibility.as_ref(),
+        })
+        .collect();
+    let mut tables = vec![table(&rows)];
+    tables.extend(mira_report::perceptibility_table(
+        &percept,
+        "mean Dice drop",
+        "ε",
+    ));
+    if let Some(t) = tables.get(1) {
+        md += &t.markdown();
+    }
     md += &warnings_markdown(exp.checks.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let (manifest_json, text) = page_texts(manifest, warnings, out)?;
@@ -273,7 +310,7 @@ pub(crate) fn write_files_outputs(
         checks_enabled: exp.checks.enabled,
         warnings: &text,
         plots: &super::plots::curves(records),
-        tables: &[table(&rows)],
+        tables: &tables,
         manifest: &manifest_json,
     })?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;

@@ -78,8 +78,16 @@ pub struct FilesExperiment {
     /// Norm of the budgets.
     #[serde(default = "default_norm")]
     pub norm: Norm,
-    /// Budgets in `[0, 1]` model units; each is written to `eps_<ε>/`.
+    /// Budgets in `[0, 1]` model units; each is written to `eps_<ε>/` (ε in model units).
+    /// Or, instead, `epsilons_hu` or `epsilons_percent`.
+    #[serde(default)]
     pub epsilons: Vec<f32>,
+    /// Budgets in HU, for a CT window (`normalise = ct_window`): ε = HU / window width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilons_hu: Option<Vec<f32>>,
+    /// Budgets as a percentage of each case's and channel's normalisation range: ε = % / 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilons_percent: Option<Vec<f32>>,
     /// Slices per forward pass.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -228,27 +236,53 @@ impl FilesExperiment {
         crate::spec::check_name("attack.name", &a.name)?;
         if a.scope != AttackScope::PerImage
             || a.goal != GoalSpec::Untargeted
-            || a.loss != AttackLoss::Ce
             || a.temperature.is_some()
             || a.early_stop.is_some()
         {
             return Err(EvalError::invalid(
                 "attack",
-                "files take a per-image, untargeted cross-entropy attack (no goal, loss, \
-                 temperature, early_stop or min-norm scope)",
+                "files take a per-image, untargeted attack (no goal, temperature, early_stop \
+                 or min-norm scope)",
             ));
         }
+        if let Some(ls) = &a.losses {
+            let mut seen = std::collections::HashSet::new();
+            if a.kind() != "auto" || a.loss != AttackLoss::Ce || ls.is_empty() {
+                return Err(EvalError::invalid(
+                    "attack.losses",
+                    "several losses belong to `auto` (its worst-over-losses cascade)",
+                ));
+            }
+            if !ls.iter().all(|l| seen.insert(*l)) {
+                return Err(EvalError::invalid(
+                    "attack.losses",
+                    "each loss at most once",
+                ));
+            }
+        }
         a.spec("attack")?;
-        if self.epsilons.is_empty() || self.epsilons.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
+        let field = if self.epsilons_hu.is_some() {
+            "epsilons_hu"
+        } else if self.epsilons_percent.is_some() {
+            "epsilons_percent"
+        } else {
+            "epsilons"
+        };
+        let eps: Vec<f32> = self.budgets()?.iter().map(|b| b.model).collect();
+        if eps.is_empty() || eps.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
             return Err(EvalError::invalid(
-                "epsilons",
+                field,
                 "need at least one finite budget >= 0",
             ));
         }
-        if self.epsilons.windows(2).any(|w| w[0] >= w[1]) {
+        if eps.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(EvalError::invalid(field, "must be strictly increasing"));
+        }
+        if eps.iter().any(|&e| e > 1.0) {
             return Err(EvalError::invalid(
-                "epsilons",
-                "must be strictly increasing",
+                field,
+                "a budget above the whole normalisation range (1 model unit) changes nothing \
+                 more: check the unit",
             ));
         }
         Ok(())

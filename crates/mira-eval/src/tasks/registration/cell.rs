@@ -14,7 +14,7 @@ use mira_data::{RegPair, Rigid2d, tre, tre_grid};
 use mira_nn::{default_device, tensor_to_vec};
 
 use crate::tasks::registration::RegModel;
-use mira_report::RegRecord;
+use mira_report::{Perceptibility, RegRecord};
 use mira_train::{pairs_tensor, tensor_rigids};
 
 use crate::cells::{CellAttack, CellId, memo_key};
@@ -126,6 +126,7 @@ impl RegCell<'_> {
             );
             let (linf, l2) = self.id.check_budget(a, c, case)?;
             self.check_mask(a, c, case)?;
+            let perceptibility = self.perceptibility(a, c, size);
             let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
             records.push(RegRecord {
                 model: self.id.model.into(),
@@ -147,12 +148,26 @@ impl RegCell<'_> {
                 min_norm: batch.min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
                 member: batch.member.as_ref().map(|m| m[i].clone()),
                 stopped_at: batch.stopped_at.as_ref().and_then(|s| s[i]),
+                perceptibility,
             });
         }
         Ok(records)
     }
 
     /// The image the adversary may not touch is unchanged.
+    /// PSNR and SSIM of the images the attack may change (fixed, moving or both).
+    fn perceptibility(&self, adv: &[f32], clean: &[f32], size: usize) -> Option<Perceptibility> {
+        let half = adv.len() / 2;
+        let (mut a, mut c) = (Vec::new(), Vec::new());
+        for (ch, allowed) in self.image.mask().iter().enumerate() {
+            if *allowed != 0.0 {
+                a.extend_from_slice(&adv[ch * half..(ch + 1) * half]);
+                c.extend_from_slice(&clean[ch * half..(ch + 1) * half]);
+            }
+        }
+        Perceptibility::measure(&a, &c, &[a.len() / half.max(1), size, size])
+    }
+
     fn check_mask(&self, adv: &[f32], clean: &[f32], case: usize) -> Result<()> {
         let half = adv.len() / 2;
         for (ch, allowed) in self.image.mask().iter().enumerate() {

@@ -86,6 +86,7 @@ mod tests {
             min_norm,
             member: None,
             stopped_at: None,
+            perceptibility: None,
         }
     }
 

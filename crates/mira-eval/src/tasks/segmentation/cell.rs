@@ -7,7 +7,7 @@ use crate::{EvalError, Result};
 use mira_attack::{AttackError, AttackSpec, Bounds, CascadeState, LpBall};
 use mira_data::SegDataset;
 use mira_nn::{Forward, UNet, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
-use mira_report::{Hd95, SegRecord};
+use mira_report::{Hd95, Perceptibility, SegRecord};
 
 use crate::tasks::segmentation::VolumeGeom;
 use crate::tasks::segmentation::volume_metrics::hd95_per_label;
@@ -39,8 +39,10 @@ pub(crate) struct Cell<'a, M = UNet> {
     pub goal: GoalSpec,
     /// Logits are divided by this in the attack loss.
     pub temperature: f32,
-    /// Cross-entropy or margin.
+    /// The attack's loss.
     pub loss: AttackLoss,
+    /// `auto`: the losses of a worst-over-losses cascade (empty: `loss` alone).
+    pub losses: Vec<AttackLoss>,
     /// The runner's FGSM memo: FGSM cells of one (model, attack) share their batches'
     /// gradient directions across ε (`None`: each cell computes its own).
     pub fgsm_memo: Option<&'a crate::run::FgsmMemo>,
@@ -78,6 +80,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
             goal: GoalSpec::Untargeted,
             temperature: 1.0,
             loss: AttackLoss::Ce,
+            losses: Vec::new(),
             fgsm_memo: None,
         }
     }
@@ -148,6 +151,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
             targeted: self.goal != GoalSpec::Untargeted,
             temperature: self.temperature,
             loss: self.loss,
+            losses: self.losses.clone(),
             classes: k,
             height: h,
             width: w,
@@ -176,6 +180,12 @@ impl<'a, M: SegModel> Cell<'a, M> {
                 kept.push((case, a.to_vec(), pred[i].clone()));
             }
             let (linf, l2) = self.id.check_budget(a, c, case)?;
+            let channels = a.len() / (h * w);
+            let shape: Vec<usize> = match self.volume {
+                Some(v) => vec![channels, v.dims[0], v.dims[1], v.dims[2]],
+                None => vec![channels, h, w],
+            };
+            let perceptibility = Perceptibility::measure(a, c, &shape);
             let agree = |p: &[u8], t: &[u8]| {
                 target_agreement(p, &s.labels, t)
                     .map_err(|e| EvalError::invalid("data", e.to_string()))
@@ -216,6 +226,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
                         adv: hd(&pred[i]),
                     }
                 }),
+                perceptibility,
             });
         }
         Ok((records, kept))

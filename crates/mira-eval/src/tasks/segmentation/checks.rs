@@ -63,14 +63,7 @@ fn early_stop_notice(m: &str, a: &AttackEntry, records: &[SegRecord]) -> Option<
     let every = a.early_stop.unwrap_or(1);
     let read = "Their Dice is measured where they broke, not at the full attack: read broken \
                 shares, not mean Dice";
-    early_stop_warning(
-        m,
-        &a.name,
-        (steps, every),
-        a.loss == AttackLoss::Ce,
-        &stopped,
-        read,
-    )
+    early_stop_warning(m, &a.name, (steps, every), true, &stopped, read)
 }
 
 /// The model probes of every model with the experiment's strongest untargeted gradient attack

@@ -25,6 +25,8 @@ pub(crate) struct SegJudge<'a, M = UNet> {
     pub targeted: bool,
     pub temperature: f32,
     pub loss: AttackLoss,
+    /// The losses of a worst-over-losses cascade (`auto` with `losses`; empty otherwise).
+    pub losses: Vec<AttackLoss>,
     pub classes: usize,
     pub height: usize,
     pub width: usize,
@@ -89,45 +91,62 @@ impl<M: SegModel> SegJudge<'_, M> {
     }
 }
 
+impl<M: SegModel> SegJudge<'_, M> {
+    /// The objective of `loss` bound to the cases `rows`, its logits kept for
+    /// [`Judge::last_verdicts`] when `keep`.
+    fn loss_objective(
+        &self,
+        loss: AttackLoss,
+        rows: &[usize],
+        keep: bool,
+    ) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+        let goal = self.goal(rows)?;
+        let observe: Option<Box<dyn Fn(Tensor<4>) + '_>> = keep.then(|| {
+            let (rows, last) = (rows.to_vec(), &self.last);
+            Box::new(move |logits| *last.borrow_mut() = Some((rows.clone(), logits))) as _
+        });
+        Ok(Box::new(mira_attack::segmentation_loss_objective(
+            self.model,
+            goal,
+            loss,
+            self.temperature,
+            observe,
+        )))
+    }
+}
+
 impl<M: SegModel> Judge<4> for SegJudge<'_, M> {
     fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
-        let goal = self.goal(rows)?;
-        Ok(match self.loss {
-            AttackLoss::Ce => Box::new(mira_attack::segmentation_objective(
-                self.model,
-                goal,
-                self.temperature,
-            )),
-            AttackLoss::Margin => {
-                Box::new(mira_attack::segmentation_margin_objective(self.model, goal))
-            }
-        })
+        self.loss_objective(self.loss, rows, false)
+    }
+
+    /// The losses of a worst-over-losses cascade (`losses` of an `auto` entry).
+    fn variants(&self) -> Vec<String> {
+        self.losses.iter().map(|l| l.name().to_string()).collect()
+    }
+
+    fn variant_objective(
+        &self,
+        variant: usize,
+        rows: &[usize],
+    ) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+        let loss = *self
+            .losses
+            .get(variant)
+            .ok_or_else(|| judge_error(format!("no loss {variant} of {}", self.losses.len())))?;
+        self.loss_objective(loss, rows, false)
     }
 
     fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
         self.verdicts(rows, self.model.forward(x))
     }
 
-    /// The cross-entropy objective of [`segmentation_objective`](mira_attack::segmentation_objective),
-    /// its logits kept for [`Judge::last_verdicts`] (the margin loss: `None`).
+    /// The attack's objective, its logits kept for [`Judge::last_verdicts`].
     fn judging_objective(
         &self,
         rows: &[usize],
     ) -> mira_attack::Result<Option<Box<dyn Objective<4> + '_>>> {
-        if self.loss != AttackLoss::Ce {
-            return Ok(None);
-        }
-        let goal = self.goal(rows)?;
-        let (rows, last) = (rows.to_vec(), &self.last);
-        let observe = move |logits| *last.borrow_mut() = Some((rows.clone(), logits));
-        Ok(Some(Box::new(
-            mira_attack::segmentation_objective_observed(
-                self.model,
-                goal,
-                self.temperature,
-                Some(observe),
-            ),
-        )))
+        self.loss_objective(self.loss, rows, true).map(Some)
     }
 
     fn last_verdicts(&self) -> mira_attack::Result<Option<Vec<(f64, bool)>>> {
@@ -152,6 +171,103 @@ impl<M: SegModel> SegJudge<'_, M> {
 #[cfg(test)]
 mod tests {
     use mira_attack::{AutoConfig, CascadeState, Norm};
+
+    /// The worst-over-losses cascade (`auto` with `losses`) is never weaker on a case than any
+    /// of its loss members run alone (same seed, same cases): each APGD member attacks every
+    /// case, broken or not, and each case keeps its most damaging input.
+    #[test]
+    fn the_loss_cascade_is_never_weaker_per_case_than_a_member_alone() {
+        use super::{AttackLoss, SegJudge};
+        use mira_attack::{Attack, Bounds, Judge, LpBall, member_seed, run_cascade};
+        use rand::SeedableRng;
+        let dev = mira_nn::default_device();
+        let test = BrainPhantomConfig {
+            size: 16,
+            ..Default::default()
+        }
+        .generate(5, 0, 6)
+        .unwrap();
+        let model = UNetConfig::new()
+            .with_base_width(4)
+            .with_depth(2)
+            .init_seeded(3, &dev)
+            .unwrap();
+        let refs: Vec<_> = test.items.iter().collect();
+        let x0 = mira_nn::images_to_tensor(&refs, &dev).unwrap();
+        let losses = vec![
+            AttackLoss::Ce,
+            AttackLoss::Segpgd,
+            AttackLoss::Cospgd,
+            AttackLoss::Dice,
+        ];
+        let judge = SegJudge {
+            model: &model,
+            truths: test.items.iter().map(|s| s.labels.as_slice()).collect(),
+            targets: vec![None; 6],
+            targeted: false,
+            temperature: 1.0,
+            loss: AttackLoss::Ce,
+            losses: losses.clone(),
+            classes: test.n_labels(),
+            height: 16,
+            width: 16,
+            break_dice: 0.5,
+            break_match: 0.5,
+            last: Default::default(),
+        };
+        let ball = LpBall::new(Norm::Linf, 0.05, Bounds::default()).unwrap();
+        let auto = AutoConfig {
+            apgd_steps: 4,
+            restarts: 1,
+            square_queries: 10,
+        };
+        let members = auto.cascade(Norm::Linf, &judge.variants());
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "apgd-ce",
+                "apgd-segpgd",
+                "apgd-cospgd",
+                "apgd-dice",
+                "square"
+            ]
+        );
+        let (_, st) = run_cascade(
+            &members,
+            &judge,
+            x0.clone(),
+            &ball,
+            9,
+            None,
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+        let all: Vec<usize> = (0..6).collect();
+        for (m, member) in members.iter().enumerate().take(losses.len()) {
+            let f = judge.variant_objective(m, &all).unwrap();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(member_seed(9, m));
+            let adv = member
+                .spec
+                .perturb(f.as_ref(), x0.clone(), &ball, &mut rng)
+                .unwrap();
+            for (i, (score, broken)) in judge.judge(&all, adv).unwrap().into_iter().enumerate() {
+                assert!(
+                    st.score[i] >= score && (st.broken[i] || !broken),
+                    "case {i}: cascade {} ({}) vs {} alone {score} ({broken})",
+                    st.score[i],
+                    st.broken[i],
+                    member.name
+                );
+            }
+        }
+        assert_eq!(
+            st.attacked[..4],
+            [6, 6, 6, 6],
+            "every loss attacks every case"
+        );
+    }
+
     use mira_data::BrainPhantomConfig;
     use mira_nn::UNetConfig;
     use mira_stats::mean_defined;

@@ -108,6 +108,7 @@ pub(crate) fn test_record(
         member: None,
         stopped_at: None,
         hd95: None,
+        perceptibility: None,
     }
 }
 

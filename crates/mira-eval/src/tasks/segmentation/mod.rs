@@ -124,6 +124,7 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
         goal: attack.goal,
         temperature: attack.temperature.unwrap_or(1.0),
         loss: attack.loss,
+        losses: attack.losses.clone().unwrap_or_default(),
         fgsm_memo: run.fgsm_memo,
     }
 }

@@ -275,10 +275,17 @@ attack_entry! {
         /// distilled model's training temperature to undo softmax saturation.
         #[serde(default)]
         pub temperature: Option<f32>,
-        /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default) or `margin`
-        /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax).
+        /// The loss the attack maximises: `ce` (pixel-wise cross-entropy, default), `margin`
+        /// (per-pixel `max_{j≠y} z_j − z_y`, which does not saturate with the softmax),
+        /// `segpgd` (SegPGD's scheduled weighting of right and wrong pixels), `cospgd`
+        /// (CosPGD's cosine weighting) or `dice` (soft Dice over the foreground).
         #[serde(default)]
         pub loss: AttackLoss,
+        /// `auto` only: the losses of a worst-over-losses cascade (SEA-style): APGD once per
+        /// loss on every case, then the Square Attack on the cases still unbroken; each case
+        /// keeps its most damaging input by the sweep's break rule. Instead of `loss`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub losses: Option<Vec<AttackLoss>>,
         /// Early stopping (FGSM, i-FGSM, PGD with one restart): every this many steps (and
         /// at the starting point) the cases already broken by the sweep's rule (`break_dice`,
         /// `break_match`) stop and leave the batch. Saves the steps of cases that break early;
@@ -289,16 +296,9 @@ attack_entry! {
     }
 }
 
-/// The loss of a segmentation attack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AttackLoss {
-    /// Pixel-wise cross-entropy (at `temperature`).
-    #[default]
-    Ce,
-    /// Per-pixel logit margin (Carlini & Wagner).
-    Margin,
-}
+/// The loss of a segmentation attack (`ce`, `margin`, `segpgd`, `cospgd`, `dice`; see
+/// [`mira_attack::SegLoss`]).
+pub use mira_attack::SegLoss as AttackLoss;
 
 /// The budgets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -201,11 +201,35 @@ impl SegExperiment {
             if let Some(every) = a.early_stop {
                 check_early_stop(&f, a.spec(&f)?.as_ref(), every)?;
             }
-            if a.temperature.is_some() && a.loss == AttackLoss::Margin {
+            let losses = a.losses.clone().unwrap_or_else(|| vec![a.loss]);
+            if a.temperature.is_some() && !losses.iter().any(|l| l.uses_temperature()) {
                 return Err(inv(
                     format!("{f}.temperature"),
-                    "applies to the cross-entropy loss; the margin loss does not saturate",
+                    "applies to the cross-entropy losses (ce, segpgd, cospgd); margin and dice \
+                     do not saturate with the softmax",
                 ));
+            }
+            if let Some(ls) = &a.losses {
+                if a.kind() != "auto" || a.scope != AttackScope::PerImage {
+                    return Err(inv(
+                        format!("{f}.losses"),
+                        "belongs to a per-image `auto` entry (its worst-over-losses cascade); \
+                         other attacks take one `loss`",
+                    ));
+                }
+                if a.loss != AttackLoss::Ce {
+                    return Err(inv(
+                        format!("{f}.losses"),
+                        "give `loss` or `losses`, not both",
+                    ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                if ls.is_empty() || !ls.iter().all(|l| seen.insert(*l)) {
+                    return Err(inv(
+                        format!("{f}.losses"),
+                        "needs at least one loss, each at most once",
+                    ));
+                }
             }
             if let GoalSpec::Relabel { from, to } = a.goal
                 && (from as usize >= n_classes || to as usize >= n_classes || from == to)

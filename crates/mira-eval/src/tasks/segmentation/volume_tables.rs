@@ -199,6 +199,7 @@ mod tests {
                 clean: vec![Some(2.0), None],
                 adv: vec![Some(hd), Some(9.0)],
             }),
+            perceptibility: None,
         }
     }
 

@@ -18,7 +18,7 @@ use mira_data::{ShapeSample, mask_dice, mean_point_distance, polygon_mask};
 use mira_nn::{autodiff_device, default_device, tensor_to_vec};
 
 use crate::tasks::shape::ShapeModel;
-use mira_report::ShapeRecord;
+use mira_report::{Perceptibility, ShapeRecord};
 use mira_train::slices_tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -181,11 +181,12 @@ impl ShapeCell<'_> {
         let px = adv_host.len() / chunk.len();
         for (i, s) in chunk.iter().enumerate() {
             let case = first + i;
-            let (linf, l2) = self.id.check_budget(
+            let (a, c) = (
                 &adv_host[i * px..(i + 1) * px],
                 &x0_host[i * px..(i + 1) * px],
-                case,
-            )?;
+            );
+            let (linf, l2) = self.id.check_budget(a, c, case)?;
+            let perceptibility = Perceptibility::measure(a, c, &[1, s.size, s.size]);
             let cp = to_points(&clean_points[i * per..(i + 1) * per]);
             let ap = to_points(&adv_points[i * per..(i + 1) * per]);
             let n = s.size;
@@ -232,6 +233,7 @@ impl ShapeCell<'_> {
                 l2,
                 min_norm: min_norm.as_ref().and_then(|m| m[i].map(f64::from)),
                 member: member.as_ref().map(|m| m[i].clone()),
+                perceptibility,
             });
         }
         Ok((records, kept))

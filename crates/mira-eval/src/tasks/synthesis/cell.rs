@@ -15,7 +15,7 @@ use mira_nn::{
     DeformGenerator, Forward, UNet, argmax_labels, autodiff_device, default_device,
     images_to_tensor, one_hot, tensor_to_vec,
 };
-use mira_report::{SynthRecord, TransferDrop};
+use mira_report::{Perceptibility, SynthRecord, TransferDrop};
 use mira_stats::{DiceOptions, dice_per_label, mean_defined};
 
 use crate::{EvalError, Result};
@@ -80,6 +80,8 @@ struct Judged {
     max_bias: f32,
     max_additive: f32,
     min_jacobian: f32,
+    /// PSNR and SSIM of the synthesised slice against the clean one.
+    percept: Option<Perceptibility>,
 }
 
 impl SynthCell<'_> {
@@ -101,6 +103,7 @@ impl SynthCell<'_> {
         let bias = tensor_to_vec(self.synth.bias_field(p));
         let dense = tensor_to_vec(dense);
         let xs = tensor_to_vec(x.clone());
+        let x0s = tensor_to_vec(x0.clone());
         let preds: Vec<Option<Vec<Vec<u8>>>> = self
             .models
             .iter()
@@ -133,6 +136,11 @@ impl SynthCell<'_> {
                 max_bias: max_abs(&bias[j * n..(j + 1) * n], 1.0),
                 max_additive: max_abs(&p.additive[j * per_add..(j + 1) * per_add], 0.0),
                 min_jacobian: min_jacobian_det(d, h, w),
+                percept: Perceptibility::measure(
+                    &xs[j * c * n..(j + 1) * c * n],
+                    &x0s[j * c * n..(j + 1) * c * n],
+                    &[c, h, w],
+                ),
             };
             if judged.min_jacobian <= 0.0 {
                 return Err(EvalError::invalid(
@@ -201,6 +209,7 @@ impl SynthCell<'_> {
                     drop: drop(m),
                 })
                 .collect(),
+            perceptibility: j.percept.clone(),
         }
     }
 

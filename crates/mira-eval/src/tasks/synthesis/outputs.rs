@@ -162,6 +162,22 @@ pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthS
     let findings = synth_findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &synth_markdown(&rows);
+    let percept: Vec<mira_report::PerceptRow<'_>> = records
+        .iter()
+        .map(|r| mira_report::PerceptRow {
+            model: &r.model,
+            attack: &r.method,
+            epsilon: r.target,
+            damage: Some(r.drop),
+            percept: r.perceptibility.as_ref(),
+        })
+        .collect();
+    let tables: Vec<_> = mira_report::perceptibility_table(&percept, "mean Dice drop", "target Δ")
+        .into_iter()
+        .collect();
+    for t in &tables {
+        md += &t.markdown();
+    }
     md += &warnings_markdown(exp.checks.probes.enabled, warnings);
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let (manifest_json, text) = page_texts(manifest, warnings, out)?;
@@ -186,6 +202,7 @@ pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthS
         warnings: &text,
         examples: &examples,
         manifest: &manifest_json,
+        tables: &tables,
     })?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok(SynthSummary { rows, findings })
