@@ -235,6 +235,7 @@ pub fn main(a: Args) -> Result<()> {
             batch_size: 8,
             break_dice: a.break_dice,
             break_match: 0.5,
+            size_bins: None,
         },
         checks: Default::default(),
         roi: None,

@@ -175,3 +175,42 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// With `sweep.size_bins` every record lists the truth's connected components with their
+/// lesion-wise Dice (unchanged at ε = 0), a component missed entirely scores 0, and the
+/// summary bins them by size.
+#[test]
+fn size_bins_give_per_structure_records_and_a_table() {
+    let text = TINY.replace("batch_size = 2\n", "batch_size = 2\nsize_bins = [10, 40]\n");
+    let exp = Experiment::from_toml(&text, "tiny.toml").unwrap();
+    let out = tmp("lesions");
+    run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    let parsed = mira_report::read_records(&out.join("records.jsonl")).unwrap();
+    let mut components = 0;
+    for r in &parsed {
+        let lesions = r.lesions.as_ref().expect("lesions recorded");
+        for l in lesions {
+            assert!(l.label < r.labels.len() && l.size > 0);
+            assert!((0.0..=1.0).contains(&l.clean) && (0.0..=1.0).contains(&l.adv));
+            if r.epsilon == 0.0 {
+                assert_eq!(l.clean, l.adv);
+            }
+        }
+        // A label without truth (nor prediction) has no components.
+        for (k, d) in r.clean_dice.iter().enumerate() {
+            let here: Vec<_> = lesions.iter().filter(|l| l.label == k).collect();
+            if d.is_none() {
+                assert!(here.is_empty(), "no truth, no components");
+            }
+        }
+        components += lesions.len();
+    }
+    assert!(components > 0);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("Damage by structure size"), "{summary}");
+    assert!(
+        summary.contains("≥ 40") || summary.contains("10–39"),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

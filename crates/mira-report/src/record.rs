@@ -64,6 +64,10 @@ pub struct SegRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<crate::Perceptibility>,
+    /// Per connected component of the truth (`sweep.size_bins` set): its label, size and
+    /// lesion-wise Dice, clean and attacked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lesions: Option<Vec<Lesion>>,
 }
 
 /// HD95 (mm, MONAI's `compute_hausdorff_distance(percentile=95)` semantics; `null` where the
@@ -123,6 +127,20 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>>
             })
         })
         .collect()
+}
+
+/// One connected component of a case's truth and its lesion-wise Dice (BraTS 2023 rule without
+/// dilation; `mira_stats::lesion_dice`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lesion {
+    /// The label's index among the foreground labels (0 = the first, as in `labels`).
+    pub label: usize,
+    /// Pixels (voxels).
+    pub size: usize,
+    /// Dice of the clean prediction.
+    pub clean: f64,
+    /// Dice of the attacked prediction.
+    pub adv: f64,
 }
 
 /// A record that belongs to a (model, attack, ε) cell: what resuming a run needs.

@@ -205,6 +205,7 @@ mod tests {
             stopped_at: None,
             hd95: None,
             perceptibility: None,
+            lesions: None,
         }
     }
 

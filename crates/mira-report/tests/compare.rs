@@ -75,6 +75,7 @@ fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2])
         stopped_at: None,
         hd95: None,
         perceptibility: None,
+        lesions: None,
     }
 }
 

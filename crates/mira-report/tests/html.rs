@@ -24,6 +24,7 @@ fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
         stopped_at: None,
         hd95: None,
         perceptibility: None,
+        lesions: None,
     }
 }
 

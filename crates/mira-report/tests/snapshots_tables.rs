@@ -44,6 +44,7 @@ fn rec(
         stopped_at: None,
         hd95: None,
         perceptibility: None,
+        lesions: None,
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Cell<'a, M = UNet> {
     pub loss: AttackLoss,
     /// `auto`: the losses of a worst-over-losses cascade (empty: `loss` alone).
     pub losses: Vec<AttackLoss>,
+    /// Records list the truth's connected components (`sweep.size_bins`).
+    pub lesions: bool,
     /// The runner's FGSM memo: FGSM cells of one (model, attack) share their batches'
     /// gradient directions across ε (`None`: each cell computes its own).
     pub fgsm_memo: Option<&'a crate::run::FgsmMemo>,
@@ -65,6 +67,30 @@ pub(crate) fn dice(
     .map_err(|e| EvalError::invalid("data", e.to_string()))
 }
 
+/// Every connected component of `truth` per foreground label (of `k` labels) with its
+/// lesion-wise Dice under the clean and the attacked prediction.
+fn lesions(
+    clean: &[u8],
+    adv: &[u8],
+    truth: &[u8],
+    dims: &[usize],
+    k: usize,
+) -> Result<Vec<mira_report::Lesion>> {
+    let err = |e: mira_stats::StatsError| EvalError::invalid("data", e.to_string());
+    let mut out = Vec::new();
+    for label in 1..k {
+        let c = mira_stats::lesion_dice(clean, truth, dims, label as u8).map_err(err)?;
+        let a = mira_stats::lesion_dice(adv, truth, dims, label as u8).map_err(err)?;
+        out.extend(c.iter().zip(&a).map(|(c, a)| mira_report::Lesion {
+            label: label - 1,
+            size: c.0,
+            clean: c.1,
+            adv: a.1,
+        }));
+    }
+    Ok(out)
+}
+
 impl<'a, M: SegModel> Cell<'a, M> {
     /// A fixed-budget untargeted cell: `spec` on the cross-entropy at temperature 1, a case
     /// broken below mean Dice 0.5, no saved state and no FGSM memo.
@@ -81,6 +107,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
             temperature: 1.0,
             loss: AttackLoss::Ce,
             losses: Vec::new(),
+            lesions: false,
             fgsm_memo: None,
         }
     }
@@ -186,6 +213,10 @@ impl<'a, M: SegModel> Cell<'a, M> {
                 None => vec![channels, h, w],
             };
             let perceptibility = Perceptibility::measure(a, c, &shape);
+            let lesions = self
+                .lesions
+                .then(|| lesions(&clean_pred[case], &pred[i], &s.labels, &shape[1..], k))
+                .transpose()?;
             let agree = |p: &[u8], t: &[u8]| {
                 target_agreement(p, &s.labels, t)
                     .map_err(|e| EvalError::invalid("data", e.to_string()))
@@ -227,6 +258,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
                     }
                 }),
                 perceptibility,
+                lesions,
             });
         }
         Ok((records, kept))

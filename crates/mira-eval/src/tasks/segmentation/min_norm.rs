@@ -109,6 +109,7 @@ pub(crate) fn test_record(
         stopped_at: None,
         hd95: None,
         perceptibility: None,
+        lesions: None,
     }
 }
 

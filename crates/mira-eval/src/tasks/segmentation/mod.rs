@@ -7,6 +7,7 @@ pub(crate) mod checks;
 mod data;
 pub(crate) mod folder;
 mod judge;
+mod lesion_table;
 mod min_norm;
 mod models;
 mod outputs;
@@ -125,6 +126,7 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
         temperature: attack.temperature.unwrap_or(1.0),
         loss: attack.loss,
         losses: attack.losses.clone().unwrap_or_default(),
+        lesions: exp.sweep.size_bins.is_some(),
         fgsm_memo: run.fgsm_memo,
     }
 }

@@ -14,6 +14,7 @@ use crate::run::Outputs;
 use crate::run::example_file;
 use crate::run::folder::{write_atomic, write_json};
 use crate::tasks::segmentation::Segmentation;
+use crate::tasks::segmentation::lesion_table::lesion_table;
 use crate::tasks::segmentation::volume_tables::volume_tables;
 use crate::tasks::segmentation::{SegExperiment, min_norm_tables, split_min_norm};
 use crate::{Result, Warning};
@@ -30,6 +31,7 @@ pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<Summa
     let mut tables = min_norm_tables(exp, &fixed, &min_norm);
     tables.extend(volume_tables(&fixed));
     tables.extend(seg_perceptibility(&fixed));
+    tables.extend(lesion_table(&fixed, exp.sweep.size_bins.as_deref()));
     let rows = summarise(&fixed);
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
     write_json(&out.join("summary.json"), &rows)?;

@@ -320,6 +320,12 @@ pub struct SweepSpec {
     /// changes is predicted as the target.
     #[serde(default = "default_break_match")]
     pub break_match: f64,
+    /// Per-structure results: each record lists every connected component of the truth per
+    /// label with its size and its lesion-wise Dice clean and attacked, and the summary bins
+    /// them by size at these edges, in pixels (voxels for volumes): `[50, 500]` gives
+    /// small (< 50), medium (50–499) and large (≥ 500). Absent: not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bins: Option<Vec<usize>>,
 }
 
 fn default_break_dice() -> f64 {

@@ -294,6 +294,14 @@ impl SweepSpec {
                 ));
             }
         }
+        if let Some(bins) = &self.size_bins
+            && (bins.is_empty() || bins[0] == 0 || bins.windows(2).any(|w| w[0] >= w[1]))
+        {
+            return Err(inv(
+                "sweep.size_bins",
+                "needs at least one edge, all > 0 and strictly increasing (pixels or voxels)",
+            ));
+        }
         Ok(())
     }
 }

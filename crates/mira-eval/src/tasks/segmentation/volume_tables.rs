@@ -200,6 +200,7 @@ mod tests {
                 adv: vec![Some(hd), Some(9.0)],
             }),
             perceptibility: None,
+            lesions: None,
         }
     }
 
