@@ -81,9 +81,15 @@ fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
         assert!(r.linf <= r.epsilon + 1e-6, "{r:?}");
         let hd = r.hd95.as_ref().expect("volumes carry HD95");
         assert_eq!((hd.clean.len(), hd.adv.len()), (3, 3));
+        // Volumes are measured with 3D SSIM (7-tap window), per channel.
+        let p = r.perceptibility.as_ref().expect("volumes carry PSNR/SSIM");
+        assert_eq!((p.window, p.ssim_channels.len()), (7, 4));
         if r.epsilon == 0.0 {
             assert_eq!(r.adv_dice, r.clean_dice);
             assert_eq!(hd.adv, hd.clean);
+            assert_eq!((p.psnr, p.ssim), (None, 1.0));
+        } else {
+            assert!(p.ssim < 1.0 && p.psnr.is_some());
         }
     }
     // The trained model is a 3D UNet checkpoint that loads back as a volumetric network.
