@@ -65,6 +65,26 @@ fn files(model: &Path, input: &Path, labels: Option<&Path>, extra: &str) -> File
     FilesExperiment::from_file(&dir).unwrap()
 }
 
+/// A one-channel (`ct`), two-class UNet checkpoint (untrained, seeded) under `root/ckpt`.
+fn ct_checkpoint(root: &Path, seed: u64) -> PathBuf {
+    let cfg = mira_nn::UNetConfig::new()
+        .with_in_channels(1)
+        .with_classes(2)
+        .with_base_width(4)
+        .with_depth(2);
+    let model = cfg.init_seeded(seed, &mira_nn::default_device()).unwrap();
+    let ckpt = root.join("ckpt");
+    let meta = mira_nn::checkpoint::CheckpointMeta {
+        format: mira_nn::checkpoint::FORMAT.into(),
+        unet: cfg,
+        channel_names: vec!["ct".into()],
+        label_names: vec!["background".into(), "body".into()],
+        training: serde_json::Value::Null,
+    };
+    mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
+    ckpt
+}
+
 fn records(out: &Path) -> Vec<FileRecord> {
     std::fs::read_to_string(out.join("records.jsonl"))
         .unwrap()
@@ -196,21 +216,7 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
     let src = images.join("ct_small.dcm");
     std::fs::copy(shared.join("dicom/ct/CT_small.dcm"), &src).unwrap();
     // A one-channel, two-class UNet (untrained, seeded): the file path is what is tested.
-    let cfg = mira_nn::UNetConfig::new()
-        .with_in_channels(1)
-        .with_classes(2)
-        .with_base_width(4)
-        .with_depth(2);
-    let model = cfg.init_seeded(3, &mira_nn::default_device()).unwrap();
-    let ckpt = root.join("ckpt");
-    let meta = mira_nn::checkpoint::CheckpointMeta {
-        format: mira_nn::checkpoint::FORMAT.into(),
-        unet: cfg,
-        channel_names: vec!["ct".into()],
-        label_names: vec!["background".into(), "body".into()],
-        training: serde_json::Value::Null,
-    };
-    mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
+    let ckpt = ct_checkpoint(&root, 3);
     let text = format!(
         "task = \"files\"\nname = \"ct\"\nmodel = \"{}\"\ninput = \"{}\"\nepsilons = [0.02]\n\
          normalise = {{ kind = \"ct_window\", center = 40.0, width = 400.0 }}\n\
@@ -279,21 +285,7 @@ fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
     };
     let src = images.join("ct.nii.gz");
     mira_io::write_nifti(&src, &vol).unwrap();
-    let cfg = mira_nn::UNetConfig::new()
-        .with_in_channels(1)
-        .with_classes(2)
-        .with_base_width(4)
-        .with_depth(2);
-    let model = cfg.init_seeded(5, &mira_nn::default_device()).unwrap();
-    let ckpt = root.join("ckpt");
-    let meta = mira_nn::checkpoint::CheckpointMeta {
-        format: mira_nn::checkpoint::FORMAT.into(),
-        unet: cfg,
-        channel_names: vec!["ct".into()],
-        label_names: vec!["background".into(), "body".into()],
-        training: serde_json::Value::Null,
-    };
-    mira_nn::checkpoint::save(&ckpt, &model, &meta).unwrap();
+    let ckpt = ct_checkpoint(&root, 5);
     let text = format!(
         "task = \"files\"\nname = \"ct\"\nmodel = \"{}\"\ninput = \"{}\"\n\
          epsilons_hu = [5.0, 20.0]\n\

@@ -27,7 +27,7 @@ pub use compare::{ComparisonRow, DefenceRow, ModelGroup, compare};
 pub use compare_format::{comparison_csv, comparison_markdown, defence_csv};
 pub use html::{ReportInput, TextTable, render_html};
 pub use page::{PageInput, render_page};
-pub use perceptibility::{PerceptRow, Perceptibility, perceptibility_table};
+pub use perceptibility::{Perceived, PerceptRow, Perceptibility, perceptibility_table};
 pub use plots::{Chart, Curve, curves_svg, dice_curve_svg, hd95_curve_svg};
 pub use record::{CellRecord, Hd95, Lesion, SegRecord, read_jsonl, read_records};
 pub use reg_html::{RegReportInput, render_reg_html};

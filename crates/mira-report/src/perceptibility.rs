@@ -67,18 +67,25 @@ pub struct PerceptRow<'a> {
     pub percept: Option<&'a Perceptibility>,
 }
 
+/// A record that carries a perceptibility measurement and the task's damage of its case.
+pub trait Perceived {
+    /// The record's cell, damage and measurement.
+    fn percept_row(&self) -> PerceptRow<'_>;
+    /// What the damage is (a column name: "mean Dice drop").
+    const DAMAGE: &'static str;
+    /// The budget's column name ("ε"; a synthesis target "target Δ").
+    const BUDGET: &'static str = "ε";
+}
+
 /// The table of mean SSIM, lowest SSIM and median PSNR per (model, attack, budget) beside the
-/// mean damage (`damage` names it, e.g. "mean Dice drop"; `budget` the budget's column, e.g.
-/// "ε"), in the order cells first appear; `None` when no record carries measurements.
-pub fn perceptibility_table(
-    rows: &[PerceptRow<'_>],
-    damage: &str,
-    budget: &str,
-) -> Option<TextTable> {
+/// mean damage, in the order cells first appear; `None` when no record carries measurements.
+pub fn perceptibility_table<R: Perceived>(records: &[R]) -> Option<TextTable> {
+    let rows: Vec<PerceptRow<'_>> = records.iter().map(Perceived::percept_row).collect();
+    let (damage, budget) = (R::DAMAGE, R::BUDGET);
     /// A cell's name and its cases' SSIM, PSNR and damage.
     type Acc<'a> = (&'a str, &'a str, f64, Vec<f64>, Vec<f64>, Vec<f64>);
     let mut cells: Vec<Acc<'_>> = Vec::new();
-    for r in rows {
+    for r in &rows {
         let Some(p) = r.percept else { continue };
         let i = match cells
             .iter()
@@ -148,6 +155,76 @@ pub fn perceptibility_table(
         .collect(),
         rows,
     })
+}
+
+impl Perceived for crate::SegRecord {
+    const DAMAGE: &'static str = "mean Dice drop";
+    fn percept_row(&self) -> PerceptRow<'_> {
+        let (c, a) = (
+            mira_stats::mean_defined(&self.clean_dice),
+            mira_stats::mean_defined(&self.adv_dice),
+        );
+        PerceptRow {
+            model: &self.model,
+            attack: &self.attack,
+            epsilon: self.epsilon,
+            damage: c.zip(a).map(|(c, a)| c - a),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
+}
+
+impl Perceived for crate::RegRecord {
+    const DAMAGE: &'static str = "mean TRE rise";
+    fn percept_row(&self) -> PerceptRow<'_> {
+        PerceptRow {
+            model: &self.model,
+            attack: &self.attack,
+            epsilon: self.epsilon,
+            damage: Some(self.adv_tre - self.clean_tre),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
+}
+
+impl Perceived for crate::AgeRecord {
+    const DAMAGE: &'static str = "mean absolute-error rise (years)";
+    fn percept_row(&self) -> PerceptRow<'_> {
+        PerceptRow {
+            model: &self.model,
+            attack: &self.attack,
+            epsilon: self.epsilon,
+            damage: Some((self.adv_pred - self.age).abs() - (self.clean_pred - self.age).abs()),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
+}
+
+impl Perceived for crate::ShapeRecord {
+    const DAMAGE: &'static str = "mean MRSE rise";
+    fn percept_row(&self) -> PerceptRow<'_> {
+        PerceptRow {
+            model: &self.model,
+            attack: &self.attack,
+            epsilon: self.epsilon,
+            damage: Some(self.adv_mrse - self.clean_mrse),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
+}
+
+impl Perceived for crate::SynthRecord {
+    const DAMAGE: &'static str = "mean Dice drop";
+    const BUDGET: &'static str = "target Δ";
+    fn percept_row(&self) -> PerceptRow<'_> {
+        PerceptRow {
+            model: &self.model,
+            attack: &self.method,
+            epsilon: self.target,
+            damage: Some(self.drop),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
 }
 
 #[cfg(test)]

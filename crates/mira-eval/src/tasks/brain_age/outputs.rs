@@ -324,20 +324,9 @@ pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummar
     write_json(&out.join("comparisons.json"), &comparisons)?;
     write_atomic(&out.join("summary.csv"), age_csv(&rows).as_bytes())?;
     let mut md = findings_markdown(&findings) + &age_markdown(&rows, &comparisons);
-    let percept: Vec<mira_report::PerceptRow<'_>> = records
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.attack,
-            epsilon: r.epsilon,
-            damage: Some((r.adv_pred - r.age).abs() - (r.clean_pred - r.age).abs()),
-            percept: r.perceptibility.as_ref(),
-        })
+    let tables: Vec<_> = mira_report::perceptibility_table(records)
+        .into_iter()
         .collect();
-    let tables: Vec<_> =
-        mira_report::perceptibility_table(&percept, "mean absolute-error rise (years)", "ε")
-            .into_iter()
-            .collect();
     for t in &tables {
         md += &t.markdown();
     }

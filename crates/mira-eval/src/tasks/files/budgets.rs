@@ -105,14 +105,22 @@ impl FilesExperiment {
         self.budgets().ok()?.into_iter().find(|b| b.model == eps)
     }
 
-    /// How budgets convert, for the manifest.
-    pub(crate) fn budget_units(&self) -> Vec<String> {
-        let stated = if self.epsilons_hu.is_some() {
+    /// The key the budgets are stated under.
+    pub(crate) fn budget_field(&self) -> &'static str {
+        if self.epsilons_hu.is_some() {
             "epsilons_hu"
         } else if self.epsilons_percent.is_some() {
             "epsilons_percent"
         } else {
-            "epsilons (model units)"
+            "epsilons"
+        }
+    }
+
+    /// How budgets convert, for the manifest.
+    pub(crate) fn budget_units(&self) -> Vec<String> {
+        let stated = match self.budget_field() {
+            "epsilons" => "epsilons (model units)",
+            other => other,
         };
         let rule = match &self.normalise {
             Normalise::CtWindow { center, width } => format!(

@@ -276,22 +276,8 @@ pub(crate) fn write_files_outputs(
     let findings = findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &markdown(&rows);
-    let percept: Vec<mira_report::PerceptRow<'_>> = records
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.attack,
-            epsilon: r.epsilon,
-            damage: r.clean_dice.zip(r.adv_dice).map(|(c, a)| c - a),
-            percept: r.perceptibility.as_ref(),
-        })
-        .collect();
     let mut tables = vec![table(&rows)];
-    tables.extend(mira_report::perceptibility_table(
-        &percept,
-        "mean Dice drop",
-        "ε",
-    ));
+    tables.extend(mira_report::perceptibility_table(records));
     if let Some(t) = tables.get(1) {
         md += &t.markdown();
     }
@@ -315,4 +301,17 @@ pub(crate) fn write_files_outputs(
     })?;
     write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok(crate::report::Findings { rows, findings })
+}
+
+impl mira_report::Perceived for FileRecord {
+    const DAMAGE: &'static str = "mean Dice drop";
+    fn percept_row(&self) -> mira_report::PerceptRow<'_> {
+        mira_report::PerceptRow {
+            model: &self.model,
+            attack: &self.attack,
+            epsilon: self.epsilon,
+            damage: self.clean_dice.zip(self.adv_dice).map(|(c, a)| c - a),
+            percept: self.perceptibility.as_ref(),
+        }
+    }
 }

@@ -261,13 +261,7 @@ impl FilesExperiment {
             }
         }
         a.spec("attack")?;
-        let field = if self.epsilons_hu.is_some() {
-            "epsilons_hu"
-        } else if self.epsilons_percent.is_some() {
-            "epsilons_percent"
-        } else {
-            "epsilons"
-        };
+        let field = self.budget_field();
         let eps: Vec<f32> = self.budgets()?.iter().map(|b| b.model).collect();
         if eps.is_empty() || eps.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
             return Err(EvalError::invalid(

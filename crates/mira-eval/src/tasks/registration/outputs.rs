@@ -193,21 +193,7 @@ pub(crate) fn write_reg_outputs(run: &Outputs<'_, Registration>) -> Result<RegSu
     let exp = &manifest.experiment;
     let (all, min_norm) = split_reg_min_norm(exp, every);
     let mut tables = reg_min_norm_tables(exp, &all, &min_norm);
-    let percept: Vec<mira_report::PerceptRow<'_>> = all
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.attack,
-            epsilon: r.epsilon,
-            damage: Some(r.adv_tre - r.clean_tre),
-            percept: r.perceptibility.as_ref(),
-        })
-        .collect();
-    tables.extend(mira_report::perceptibility_table(
-        &percept,
-        "mean TRE rise",
-        "ε",
-    ));
+    tables.extend(mira_report::perceptibility_table(&all));
     let rows = summarise_reg(&all);
     let failures = first_failures(&all);
     write_atomic(&out.join("summary.csv"), reg_csv(&rows).as_bytes())?;

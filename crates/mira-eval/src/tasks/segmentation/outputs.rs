@@ -30,7 +30,7 @@ pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<Summa
     let (fixed, min_norm) = split_min_norm(exp, records);
     let mut tables = min_norm_tables(exp, &fixed, &min_norm);
     tables.extend(volume_tables(&fixed));
-    tables.extend(seg_perceptibility(&fixed));
+    tables.extend(mira_report::perceptibility_table(&fixed));
     tables.extend(lesion_table(&fixed, exp.sweep.size_bins.as_deref()));
     let rows = summarise(&fixed);
     write_atomic(&out.join("summary.csv"), to_csv(&rows).as_bytes())?;
@@ -143,22 +143,4 @@ pub fn write_report(
         },
     )?;
     write_atomic(&out.join("report.html"), html.as_bytes())
-}
-
-/// Mean foreground Dice drop beside SSIM and PSNR per cell.
-pub(crate) fn seg_perceptibility(records: &[SegRecord]) -> Option<mira_report::TextTable> {
-    use mira_stats::mean_defined;
-    let rows: Vec<mira_report::PerceptRow<'_>> = records
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.attack,
-            epsilon: r.epsilon,
-            damage: mean_defined(&r.clean_dice)
-                .zip(mean_defined(&r.adv_dice))
-                .map(|(c, a)| c - a),
-            percept: r.perceptibility.as_ref(),
-        })
-        .collect();
-    mira_report::perceptibility_table(&rows, "mean Dice drop", "ε")
 }

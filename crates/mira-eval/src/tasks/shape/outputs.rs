@@ -23,21 +23,7 @@ pub(crate) fn write_shape_outputs(run: &Outputs<'_, Shape>) -> Result<ShapeSumma
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_shape_min_norm(exp, records);
     let mut tables = shape_min_norm_tables(exp, &fixed, &min_norm);
-    let percept: Vec<mira_report::PerceptRow<'_>> = fixed
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.attack,
-            epsilon: r.epsilon,
-            damage: Some(r.adv_mrse - r.clean_mrse),
-            percept: r.perceptibility.as_ref(),
-        })
-        .collect();
-    tables.extend(mira_report::perceptibility_table(
-        &percept,
-        "mean MRSE rise",
-        "ε",
-    ));
+    tables.extend(mira_report::perceptibility_table(&fixed));
     let rows = summarise_shape(&fixed);
     let findings = shape_findings(exp, &fixed, &rows);
     write_json(&out.join("summary.json"), &rows)?;

@@ -162,17 +162,7 @@ pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthS
     let findings = synth_findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &synth_markdown(&rows);
-    let percept: Vec<mira_report::PerceptRow<'_>> = records
-        .iter()
-        .map(|r| mira_report::PerceptRow {
-            model: &r.model,
-            attack: &r.method,
-            epsilon: r.target,
-            damage: Some(r.drop),
-            percept: r.perceptibility.as_ref(),
-        })
-        .collect();
-    let tables: Vec<_> = mira_report::perceptibility_table(&percept, "mean Dice drop", "target Δ")
+    let tables: Vec<_> = mira_report::perceptibility_table(records)
         .into_iter()
         .collect();
     for t in &tables {
