@@ -46,6 +46,7 @@ steps = 2
 [sweep]
 epsilons = [0.0, 0.03]
 batch_size = 2
+size_bins = [20]
 [checks]
 sample = 1
 random_queries = 4
@@ -84,6 +85,11 @@ fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
         // Volumes are measured with 3D SSIM (7-tap window), per channel.
         let p = r.perceptibility.as_ref().expect("volumes carry PSNR/SSIM");
         assert_eq!((p.window, p.ssim_channels.len()), (7, 4));
+        // Each component of the truth has its HD95 wherever a prediction overlaps it.
+        for l in r.lesions.as_ref().expect("size_bins: lesions") {
+            assert_eq!(l.hd95_clean.is_some(), l.clean > 0.0, "{l:?}");
+            assert_eq!(l.hd95_adv.is_some(), l.adv > 0.0, "{l:?}");
+        }
         if r.epsilon == 0.0 {
             assert_eq!(r.adv_dice, r.clean_dice);
             assert_eq!(hd.adv, hd.clean);
@@ -92,6 +98,10 @@ fn volumetric_experiment_runs_blended_and_tiles_with_hd95_shared_data() {
             assert!(p.ssim < 1.0 && p.psnr.is_some());
         }
     }
+    assert!(
+        recs.iter()
+            .any(|r| r.lesions.as_ref().is_some_and(|l| !l.is_empty()))
+    );
     // The trained model is a 3D UNet checkpoint that loads back as a volumetric network.
     let ckpt = out.join("models/u3");
     let (_, info) = mira_eval::SegNet::load(&ckpt).unwrap();

@@ -141,6 +141,13 @@ pub struct Lesion {
     pub clean: f64,
     /// Dice of the attacked prediction.
     pub adv: f64,
+    /// Volumes: HD95 (mm) of the component against the clean prediction's overlapping
+    /// components (`None`: missed, or not a volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95_clean: Option<f64>,
+    /// The same for the attacked prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95_adv: Option<f64>,
 }
 
 /// A record that belongs to a (model, attack, ε) cell: what resuming a run needs.

@@ -16,8 +16,9 @@ pub use bootstrap::bootstrap_mean_ci;
 pub use holm::holm;
 pub use metrics::{
     DiceOptions, SsimOptions, connected_components, dice_per_label, hausdorff_distance,
-    lesion_dice, mask_dice, mean_absolute_error, mean_defined, mean_distance, mean_signed_error,
-    paired_means, psnr, rms_distance, roc_auc, ssim_per_channel, target_agreement,
+    lesion_dice, lesion_hd95, mask_dice, mean_absolute_error, mean_defined, mean_distance,
+    mean_signed_error, paired_means, psnr, rms_distance, roc_auc, ssim_per_channel,
+    target_agreement,
 };
 pub use summary::{Summary, quantile};
 pub use wilcoxon::{Wilcoxon, WilcoxonMethod, wilcoxon_signed_rank};

@@ -1,9 +1,10 @@
 //! Lesion-wise Dice against SciPy: components by `scipy.ndimage.label` (face connectivity)
 //! and the BraTS 2023 lesion-wise rule without dilation, on random smoothed label maps (2D
 //! 16×16 with three foreground labels, 3D 8×8×8 with two). Values printed by
-//! `scripts/lesion_fixture.py` (numpy 2.4.6, scipy 1.17.1, seed 7); agreement to 1e-12.
+//! `scripts/lesion_fixture.py` (numpy 2.4.6, scipy 1.17.1, seed 7); agreement to 1e-12. Per-component
+//! HD95 in 3D against MONAI 1.6.1's `compute_hausdorff_distance` (float32: 1e-5 relative).
 
-use mira_stats::lesion_dice;
+use mira_stats::{lesion_dice, lesion_hd95};
 
 const D2_TRUTH: [u8; 256] = [
     0, 0, 0, 3, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 2, 2, 3, 3, 0, 0, 0, 3, 1, 1, 0, 3, 0, 0, 0, 0, 0, 3,
@@ -127,6 +128,30 @@ const D3_L2: &[(usize, f64)] = &[
     (1, 0.0),
 ];
 
+// D3 per-component HD95, MONAI compute_hausdorff_distance (float32), spacing 1, 2, 3 mm.
+const D3_HD1: &[Option<f64>] = &[
+    Some(0.8999999761581421),
+    Some(3.5968124866485596),
+    None,
+    Some(5.054460525512695),
+    Some(4.78416633605957),
+    Some(0.0),
+    Some(2.8499999046325684),
+    Some(0.0),
+    None,
+    Some(2.0999999046325684),
+    Some(20.662738800048828),
+    Some(0.0),
+    Some(1.6999999284744263),
+    Some(22.345829010009766),
+];
+const D3_HD2: &[Option<f64>] = &[
+    Some(15.185489654541016),
+    Some(4.123105525970459),
+    Some(8.0),
+    None,
+];
+
 fn check(pred: &[u8], truth: &[u8], dims: &[usize], label: u8, want: &[(usize, f64)]) {
     let got = lesion_dice(pred, truth, dims, label).unwrap();
     assert_eq!(got.len(), want.len(), "label {label}: component count");
@@ -148,5 +173,19 @@ fn lesion_dice_matches_scipy_in_2d_and_3d() {
     }
     for (label, want) in [(1, D3_L1), (2, D3_L2)] {
         check(&D3_PRED, &D3_TRUTH, &[8, 8, 8], label, want);
+    }
+}
+
+#[test]
+fn lesion_hd95_matches_monai_in_3d() {
+    for (label, want) in [(1u8, D3_HD1), (2, D3_HD2)] {
+        let got = lesion_hd95(&D3_PRED, &D3_TRUTH, [8, 8, 8], [1.0, 2.0, 3.0], label).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            match (g, w) {
+                (Some(g), Some(w)) => assert!((g - w).abs() <= 1e-5 * w.max(1.0), "{g} vs {w}"),
+                _ => assert_eq!(g.is_none(), w.is_none(), "{g:?} vs {w:?}"),
+            }
+        }
     }
 }

@@ -59,6 +59,45 @@ pub fn connected_components(mask: &[bool], dims: &[usize]) -> Result<(Vec<u32>, 
     Ok((labels, count as usize))
 }
 
+/// Per connected component of `truth == label`, in order of first element: its elements and
+/// the elements of the predicted components of `label` that overlap it.
+fn matches(
+    pred: &[u8],
+    truth: &[u8],
+    dims: &[usize],
+    label: u8,
+) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+    if pred.len() != truth.len() {
+        return Err(StatsError::LengthMismatch {
+            left: pred.len(),
+            right: truth.len(),
+        });
+    }
+    let t_mask: Vec<bool> = truth.iter().map(|&v| v == label).collect();
+    let p_mask: Vec<bool> = pred.iter().map(|&v| v == label).collect();
+    let (tc, nt) = connected_components(&t_mask, dims)?;
+    let (pc, np) = connected_components(&p_mask, dims)?;
+    let mut t_elems = vec![Vec::new(); nt + 1];
+    let mut p_elems = vec![Vec::new(); np + 1];
+    let mut hits = vec![std::collections::BTreeSet::new(); nt + 1];
+    for (i, (&t, &p)) in tc.iter().zip(&pc).enumerate() {
+        t_elems[t as usize].push(i);
+        p_elems[p as usize].push(i);
+        if t > 0 && p > 0 {
+            hits[t as usize].insert(p as usize);
+        }
+    }
+    Ok((1..=nt)
+        .map(|t| {
+            let matched = hits[t]
+                .iter()
+                .flat_map(|&p| p_elems[p].iter().copied())
+                .collect();
+            (std::mem::take(&mut t_elems[t]), matched)
+        })
+        .collect())
+}
+
 /// Per connected component of `truth == label`, in order of first element: its size in
 /// elements and its lesion-wise Dice against `pred` (see the module).
 ///
@@ -70,40 +109,40 @@ pub fn lesion_dice(
     dims: &[usize],
     label: u8,
 ) -> Result<Vec<(usize, f64)>> {
-    if pred.len() != truth.len() {
-        return Err(StatsError::LengthMismatch {
-            left: pred.len(),
-            right: truth.len(),
-        });
-    }
-    let t_mask: Vec<bool> = truth.iter().map(|&v| v == label).collect();
-    let p_mask: Vec<bool> = pred.iter().map(|&v| v == label).collect();
-    let (tc, nt) = connected_components(&t_mask, dims)?;
-    let (pc, np) = connected_components(&p_mask, dims)?;
-    let mut t_size = vec![0usize; nt + 1];
-    let mut p_size = vec![0usize; np + 1];
-    for &c in &tc {
-        t_size[c as usize] += 1;
-    }
-    for &c in &pc {
-        p_size[c as usize] += 1;
-    }
-    // Overlaps of truth component t with predicted component p, as (t, p) → voxels.
-    let mut overlap: std::collections::BTreeMap<(u32, u32), usize> = Default::default();
-    for (&t, &p) in tc.iter().zip(&pc) {
-        if t > 0 && p > 0 {
-            *overlap.entry((t, p)).or_default() += 1;
-        }
-    }
-    Ok((1..=nt as u32)
-        .map(|t| {
-            let (mut inter, mut pred_voxels) = (0usize, 0usize);
-            for (&(_, p), &v) in overlap.range((t, 0)..=(t, u32::MAX)) {
-                inter += v;
-                pred_voxels += p_size[p as usize];
-            }
-            let size = t_size[t as usize];
-            (size, 2.0 * inter as f64 / (size + pred_voxels) as f64)
+    Ok(matches(pred, truth, dims, label)?
+        .into_iter()
+        .map(|(t, p)| {
+            // The matched components cover exactly the component's elements predicted `label`.
+            let inter = t.iter().filter(|&&i| pred[i] == label).count();
+            (t.len(), 2.0 * inter as f64 / (t.len() + p.len()) as f64)
+        })
+        .collect())
+}
+
+/// Per connected component of `truth == label` of a volume `dims` (`[D, H, W]`) with voxel
+/// `spacing`: the 95th-percentile Hausdorff distance (mm) between the component and the
+/// predicted components that overlap it (`None` for a missed component).
+///
+/// # Errors
+/// Lengths that differ or do not match `dims`.
+pub fn lesion_hd95(
+    pred: &[u8],
+    truth: &[u8],
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    label: u8,
+) -> Result<Vec<Option<f64>>> {
+    let n = pred.len();
+    Ok(matches(pred, truth, &dims, label)?
+        .into_iter()
+        .map(|(t, p)| {
+            let mask = |e: &[usize]| {
+                let mut m = vec![false; n];
+                e.iter().for_each(|&i| m[i] = true);
+                m
+            };
+            let d = crate::hausdorff_distance(&mask(&p), &mask(&t), dims, spacing, Some(95.0));
+            d.is_finite().then_some(d)
         })
         .collect())
 }

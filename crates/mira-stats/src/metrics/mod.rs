@@ -18,7 +18,7 @@ pub use auc::roc_auc;
 pub use dice::{DiceOptions, dice_per_label, mask_dice, mean_defined, paired_means};
 pub use errors::{mean_absolute_error, mean_signed_error};
 pub use hausdorff::hausdorff_distance;
-pub use lesions::{connected_components, lesion_dice};
+pub use lesions::{connected_components, lesion_dice, lesion_hd95};
 pub use points::{mean_distance, rms_distance};
 pub use ssim::{SsimOptions, psnr, ssim_per_channel};
 pub use target::target_agreement;

@@ -69,24 +69,34 @@ pub(crate) fn dice(
 
 /// Every connected component of `truth` per foreground label (of `k` labels) with its
 /// lesion-wise Dice under the clean and the attacked prediction.
+/// Volumes (`volume`: dims and spacing) add each component's HD95.
 fn lesions(
-    clean: &[u8],
-    adv: &[u8],
-    truth: &[u8],
+    (clean, adv, truth): (&[u8], &[u8], &[u8]),
     dims: &[usize],
+    volume: Option<([usize; 3], [f64; 3])>,
     k: usize,
 ) -> Result<Vec<mira_report::Lesion>> {
     let err = |e: mira_stats::StatsError| EvalError::invalid("data", e.to_string());
     let mut out = Vec::new();
     for label in 1..k {
-        let c = mira_stats::lesion_dice(clean, truth, dims, label as u8).map_err(err)?;
-        let a = mira_stats::lesion_dice(adv, truth, dims, label as u8).map_err(err)?;
-        out.extend(c.iter().zip(&a).map(|(c, a)| mira_report::Lesion {
-            label: label - 1,
-            size: c.0,
-            clean: c.1,
-            adv: a.1,
-        }));
+        let l = label as u8;
+        let c = mira_stats::lesion_dice(clean, truth, dims, l).map_err(err)?;
+        let a = mira_stats::lesion_dice(adv, truth, dims, l).map_err(err)?;
+        let hd = |p: &[u8]| match volume {
+            Some((d, s)) => mira_stats::lesion_hd95(p, truth, d, s, l).map_err(err),
+            None => Ok(vec![None; c.len()]),
+        };
+        let (hc, ha) = (hd(clean)?, hd(adv)?);
+        for (i, (c, a)) in c.iter().zip(&a).enumerate() {
+            out.push(mira_report::Lesion {
+                label: label - 1,
+                size: c.0,
+                clean: c.1,
+                adv: a.1,
+                hd95_clean: hc[i],
+                hd95_adv: ha[i],
+            });
+        }
     }
     Ok(out)
 }
@@ -215,7 +225,15 @@ impl<'a, M: SegModel> Cell<'a, M> {
             let perceptibility = Perceptibility::measure(a, c, &shape);
             let lesions = self
                 .lesions
-                .then(|| lesions(&clean_pred[case], &pred[i], &s.labels, &shape[1..], k))
+                .then(|| {
+                    let volume = self.volume.map(|v| (v.dims, v.spacing[case]));
+                    let preds = (
+                        clean_pred[case].as_slice(),
+                        pred[i].as_slice(),
+                        &s.labels[..],
+                    );
+                    lesions(preds, &shape[1..], volume, k)
+                })
                 .transpose()?;
             let agree = |p: &[u8], t: &[u8]| {
                 target_agreement(p, &s.labels, t)

@@ -24,6 +24,10 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
     let first = records.iter().find(|r| r.lesions.is_some())?;
     let labels = first.labels.clone();
     let names = bin_names(edges);
+    let volumes = records
+        .iter()
+        .flat_map(|r| r.lesions.iter().flatten())
+        .any(|l| l.hd95_clean.is_some() || l.hd95_adv.is_some());
     let mut cells: Vec<(String, String, f64)> = Vec::new();
     for r in records.iter().filter(|r| r.lesions.is_some()) {
         let key = (r.model.clone(), r.attack.clone(), r.epsilon);
@@ -39,12 +43,13 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
             .collect();
         for (l, label) in labels.iter().enumerate() {
             for (b, name) in names.iter().enumerate() {
-                let (clean, adv): (Vec<f64>, Vec<f64>) = rs
+                let here: Vec<&mira_report::Lesion> = rs
                     .iter()
                     .flat_map(|r| r.lesions.iter().flatten())
                     .filter(|x| x.label == l && bin_of(edges, x.size) == b)
-                    .map(|x| (x.clean, x.adv))
-                    .unzip();
+                    .collect();
+                let (clean, adv): (Vec<f64>, Vec<f64>) =
+                    here.iter().map(|x| (x.clean, x.adv)).unzip();
                 if clean.is_empty() {
                     continue;
                 }
@@ -53,7 +58,7 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
                 let missed = adv.iter().filter(|&&d| d == 0.0).count();
                 let p = wilcoxon_signed_rank(&clean, &adv)
                     .map_or("-".into(), |w| format!("{:.4}", w.p_value));
-                rows.push(vec![
+                let mut row = vec![
                     model.clone(),
                     attack.clone(),
                     format!("{eps}"),
@@ -64,9 +69,45 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
                     format!("{:.3}", mc - ma),
                     missed.to_string(),
                     p,
-                ]);
+                ];
+                if volumes {
+                    // Components found by both predictions (a missed one has no distance).
+                    let both: Vec<(f64, f64)> = here
+                        .iter()
+                        .filter_map(|x| x.hd95_clean.zip(x.hd95_adv))
+                        .collect();
+                    let m = both.len() as f64;
+                    row.push(if both.is_empty() {
+                        "-".into()
+                    } else {
+                        format!(
+                            "{:.2} → {:.2} ({})",
+                            both.iter().map(|b| b.0).sum::<f64>() / m,
+                            both.iter().map(|b| b.1).sum::<f64>() / m,
+                            both.len()
+                        )
+                    });
+                }
+                rows.push(row);
             }
         }
+    }
+    let mut header: Vec<String> = [
+        "model",
+        "attack",
+        "ε",
+        "label",
+        "size",
+        "components",
+        "Dice clean → attacked",
+        "drop",
+        "missed",
+        "Wilcoxon p",
+    ]
+    .map(String::from)
+    .to_vec();
+    if volumes {
+        header.push("HD95 clean → attacked (mm; components found by both)".into());
     }
     Some(TextTable {
         title: "Damage by structure size".into(),
@@ -77,20 +118,7 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
              none does, a missed structure) clean → attacked, the mean drop, the components \
              missed under attack, and a paired Wilcoxon test over the components."
         ),
-        header: [
-            "model",
-            "attack",
-            "ε",
-            "label",
-            "size",
-            "components",
-            "Dice clean → attacked",
-            "drop",
-            "missed",
-            "Wilcoxon p",
-        ]
-        .map(String::from)
-        .to_vec(),
+        header,
         rows,
     })
 }
