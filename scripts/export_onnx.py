@@ -32,13 +32,9 @@ onnxruntime 1.32.0, monai 1.6.1, dynamic-network-architectures 0.4.4. Mira itsel
 import argparse
 import importlib
 import json
-import os
 import pathlib
 import pydoc
 import sys
-import tempfile
-
-import numpy as np
 
 
 def fail(msg):
@@ -145,50 +141,15 @@ def from_nnunet(args):
 
 
 def export(net, shape, out, opset, dynamic_spatial):
-    import onnx
-    import onnxruntime as ort
-    import torch
+    # The check-then-write export is the Python package's (python/mira/export.py), so the script
+    # and `mira.export` are one function; the package is imported from this checkout.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "python"))
+    from mira.export import ExportError, export as export_checked
 
-    net = net.eval()
-    torch.manual_seed(0)
-    x = torch.rand(*shape)
-    axes = {0: "batch"}
-    if dynamic_spatial:
-        axes.update({i: f"s{i}" for i in range(2, len(shape))})
-    out = pathlib.Path(out)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent or ".")
-    os.close(fd)
     try:
-        with torch.no_grad():
-            torch.onnx.export(net, (x,), tmp, opset_version=opset, dynamo=False,
-                              input_names=["input"], output_names=["output"],
-                              dynamic_axes={"input": axes, "output": {0: "batch"}})
-        onnx.checker.check_model(onnx.load(tmp))
-        sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        worst = 0.0
-        for b in (1, 2):
-            xb = torch.rand(b, *shape[1:])
-            with torch.no_grad():
-                want = net(xb)
-            if isinstance(want, (list, tuple)):
-                want = want[0]
-            got = sess.run(None, {"input": xb.numpy()})[0]
-            want = want.numpy()
-            if got.shape != want.shape:
-                fail(f"ONNX Runtime gives {got.shape}, PyTorch {want.shape} at batch {b}")
-            worst = max(worst, float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-12)))
-        if worst > 1e-4:
-            fail(f"ONNX Runtime differs from PyTorch by {worst:.1e} of the range; not written")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    model = onnx.load(str(out))
-    ops = sorted({n.op_type for n in model.graph.node})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {opset}); "
-          f"ONNX Runtime matches PyTorch within {worst:.1e} of the range")
-    print(f"input [batch, {', '.join(map(str, shape[1:]))}], operators: {', '.join(ops)}")
-    print(f"next: mira info {out}")
+        export_checked(net, shape, out, opset=opset, dynamic_spatial=dynamic_spatial)
+    except ExportError as e:
+        fail(str(e))
 
 
 def main():
