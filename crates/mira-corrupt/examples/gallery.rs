@@ -26,17 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         TensorData::new(flair.clone(), [1, 1, 1, size, size]),
         &default_device(),
     );
-    let families = [
-        Family::Motion,
-        Family::Ghosting,
-        Family::Spike,
-        Family::Bias,
-        Family::Rician,
-        Family::Blur,
-        Family::Gamma,
-        Family::Gibbs,
-        Family::Anisotropy,
-    ];
+    // The MR families: the first nine of `Family::ALL` (the rest are CT and X-ray).
+    let families = &Family::ALL[..9];
     let (cols, gap) = (6, 2);
     let (w, h) = (cols * (size + gap), families.len() * (size + gap));
     let mut canvas = vec![255f32; w * h];
