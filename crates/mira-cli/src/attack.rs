@@ -229,6 +229,7 @@ pub fn main(a: Args) -> Result<()> {
             output: onnx.then(|| parse("output", &a.output)).transpose()?,
         }],
         attacks: vec![entry(&a)?],
+        corruptions: Vec::new(),
         sweep: SweepSpec {
             norm,
             epsilons: a.eps.clone(),

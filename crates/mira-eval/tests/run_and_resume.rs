@@ -214,3 +214,67 @@ fn size_bins_give_per_structure_records_and_a_table() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `[[corruptions]]` run beside the attacks: one cell per (model, corruption, severity), each
+/// case its own seeded draw; records carry the severity where attacks carry ε, stay in [0, 1]
+/// without a budget, resume to the same records, and the summary and report gain a table;
+/// the attacks' rows and checks are those of a run without corruptions.
+#[test]
+fn corruptions_run_beside_attacks_and_resume() {
+    let text = TINY.replace(
+        "[sweep]",
+        "[[corruptions]]\nkind = \"motion\"\nseverities = [1, 5]\n\
+         [[corruptions]]\nkind = \"blur\"\nname = \"blur-heavy\"\nseverities = [5]\n[sweep]",
+    );
+    let exp = Experiment::from_toml(&text, "tiny.toml").unwrap();
+    let out = tmp("corruptions");
+    let first = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(first.cells_run, 6 + 3);
+    let recs = mira_report::read_records(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<_> = recs.iter().filter(|r| r.goal == "corruption").collect();
+    assert_eq!(corrupted.len(), 3 * 5);
+    for r in &corrupted {
+        assert!(["motion", "blur-heavy"].contains(&r.attack.as_str()));
+        assert!([1.0, 5.0].contains(&r.epsilon) && r.linf > 0.0 && r.linf <= 1.0);
+        assert!(r.perceptibility.as_ref().is_some_and(|p| p.ssim < 1.0));
+    }
+    // Severity 5 motion changes the images more than severity 1, case by case on average.
+    let mean_l2 = |s: f64| {
+        let v: Vec<f64> = corrupted
+            .iter()
+            .filter(|r| r.attack == "motion" && r.epsilon == s)
+            .map(|r| r.l2)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(mean_l2(5.0) > mean_l2(1.0));
+    // The attacks' records are those of the plain run.
+    let plain_out = tmp("corruptions-plain");
+    run::<Segmentation>(
+        &Experiment::from_toml(TINY, "tiny.toml").unwrap(),
+        &plain_out,
+        &mut |_| {},
+    )
+    .unwrap();
+    let plain = std::fs::read_to_string(plain_out.join("records.jsonl")).unwrap();
+    let attacked: Vec<String> = recs
+        .iter()
+        .filter(|r| r.goal != "corruption")
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    assert_eq!(
+        attacked,
+        plain.lines().map(String::from).collect::<Vec<_>>()
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions"), "{summary}");
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Natural corruptions"));
+    // Run again: everything kept, nothing duplicated.
+    let again = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(again.cells_run, 0);
+    let after = mira_report::read_records(&out.join("records.jsonl")).unwrap();
+    assert_eq!(after.len(), recs.len());
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&plain_out);
+}

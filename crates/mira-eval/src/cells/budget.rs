@@ -24,11 +24,41 @@ pub fn check_budget(
         case,
         reason,
     };
+    let (linf, l2) = check_bounds(adv, clean, cell, case)?;
+    let measured = match norm {
+        Norm::Linf => linf,
+        Norm::L2 => l2,
+    };
+    let eps = epsilon as f64;
+    if measured > eps * (1.0 + 1e-5) + 1e-6 {
+        return Err(violation(format!(
+            "{norm:?} norm {measured} exceeds epsilon {eps}"
+        )));
+    }
+    Ok((linf, l2))
+}
+
+/// The part of [`check_budget`] every input shares, attacked or corrupted (a corruption's
+/// threat model is its family's parameters, not a ball): finite and inside `[0, 1]`. Returns
+/// the L∞ and L2 norms of the change.
+///
+/// # Errors
+/// [`EvalError::BudgetViolation`] naming the cell and case.
+pub(crate) fn check_bounds(
+    adv: &[f32],
+    clean: &[f32],
+    cell: &str,
+    case: usize,
+) -> Result<(f64, f64)> {
     if let Some(v) = adv
         .iter()
         .find(|v| !v.is_finite() || **v < 0.0 || **v > 1.0)
     {
-        return Err(violation(format!("value {v} outside the bounds [0, 1]")));
+        return Err(EvalError::BudgetViolation {
+            cell: cell.to_string(),
+            case,
+            reason: format!("value {v} outside the bounds [0, 1]"),
+        });
     }
     let linf = adv
         .iter()
@@ -41,16 +71,6 @@ pub fn check_budget(
         .map(|(a, c)| ((a - c) as f64).powi(2))
         .sum::<f64>()
         .sqrt();
-    let measured = match norm {
-        Norm::Linf => linf,
-        Norm::L2 => l2,
-    };
-    let eps = epsilon as f64;
-    if measured > eps * (1.0 + 1e-5) + 1e-6 {
-        return Err(violation(format!(
-            "{norm:?} norm {measured} exceeds epsilon {eps}"
-        )));
-    }
     Ok((linf, l2))
 }
 

@@ -27,6 +27,49 @@ pub(crate) enum CellAttack<'a> {
     /// A projected-gradient attack (FGSM, i-FGSM, PGD; one restart) whose cases stop when the
     /// judge calls them broken, checked at the starting point and every `.1` steps.
     EarlyStop(&'a AttackSpec, usize),
+    /// No attack: each case its own seeded draw of a corruption family at a severity.
+    Corrupt(Corruptor),
+}
+
+/// A corruption family at a severity, applied case by case.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Corruptor {
+    pub family: mira_corrupt::Family,
+    pub severity: u8,
+    /// The CT window's width (HU per model unit), for the CT families.
+    pub hu_per_unit: Option<f32>,
+    /// Volumes laid out as tall slices `[C, D·H, W]`: their `[D, H, W]`.
+    pub volume: Option<[usize; 3]>,
+}
+
+impl Corruptor {
+    /// The corrupted inputs: row `i` of `x0` with the draw seeded by `(seed, i)`.
+    ///
+    /// # Errors
+    /// A draw the family refuses (a CT family without a window width).
+    pub(crate) fn apply<const D: usize>(&self, x0: Tensor<D>, seed: u64) -> Result<Tensor<D>> {
+        let dims = x0.dims();
+        let (b, c) = (dims[0], dims[1]);
+        let spatial: [usize; 3] = match (D, self.volume) {
+            (4, Some(v)) => v,
+            (4, None) => [1, dims[2], dims[3]],
+            _ => [dims[2], dims[3], dims[4]],
+        };
+        let mut rows = Vec::with_capacity(b);
+        for i in 0..b {
+            let row = x0
+                .clone()
+                .narrow(0, i, 1)
+                .reshape([1, c, spatial[0], spatial[1], spatial[2]]);
+            let mut rng = StdRng::seed_from_u64(crate::run::mix(seed, i as u64));
+            let draw = self
+                .family
+                .draw(self.severity, spatial, self.hu_per_unit, &mut rng)
+                .map_err(|e| EvalError::invalid("corruptions", e.to_string()))?;
+            rows.push(draw.apply(row));
+        }
+        Ok(Tensor::cat(rows, 0).reshape(dims))
+    }
 }
 
 /// One attacked batch.
@@ -95,6 +138,7 @@ impl<'a> CellAttack<'a> {
         let (mut min_norm, mut member, mut unchanged) = (None, None, false);
         let mut stopped_at = None;
         let adv = match *self {
+            CellAttack::Corrupt(corruptor) => corruptor.apply(x0, seed)?,
             CellAttack::MinNorm(cfg) => {
                 let failure: RefCell<Option<String>> = RefCell::new(None);
                 // The search's criterion cannot fail: a judge error is kept and raised after.

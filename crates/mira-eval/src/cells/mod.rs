@@ -7,6 +7,6 @@ mod cell_attack;
 mod id;
 
 pub use budget::check_budget;
-pub(crate) use budget::memo_key;
-pub(crate) use cell_attack::{Attacked, CellAttack};
+pub(crate) use budget::{check_bounds, memo_key};
+pub(crate) use cell_attack::{Attacked, CellAttack, Corruptor};
 pub(crate) use id::CellId;

@@ -216,7 +216,12 @@ impl<'a, M: SegModel> Cell<'a, M> {
             if keep {
                 kept.push((case, a.to_vec(), pred[i].clone()));
             }
-            let (linf, l2) = self.id.check_budget(a, c, case)?;
+            let corrupted = matches!(self.attack, CellAttack::Corrupt(_));
+            let (linf, l2) = if corrupted {
+                crate::cells::check_bounds(a, c, &self.id.name(), case)?
+            } else {
+                self.id.check_budget(a, c, case)?
+            };
             let channels = a.len() / (h * w);
             let shape: Vec<usize> = match self.volume {
                 Some(v) => vec![channels, v.dims[0], v.dims[1], v.dims[2]],
@@ -252,8 +257,16 @@ impl<'a, M: SegModel> Cell<'a, M> {
             records.push(SegRecord {
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
-                goal: self.goal.describe(),
-                norm: format!("{:?}", self.id.norm).to_lowercase(),
+                goal: if corrupted {
+                    "corruption".into()
+                } else {
+                    self.goal.describe()
+                },
+                norm: if corrupted {
+                    "severity".into()
+                } else {
+                    format!("{:?}", self.id.norm).to_lowercase()
+                },
                 epsilon: eps_f64(self.id.epsilon),
                 case,
                 labels: labels.clone(),

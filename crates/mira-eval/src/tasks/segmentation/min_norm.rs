@@ -39,13 +39,22 @@ fn is_broken(r: &SegRecord, targeted: bool, break_dice: f64, break_match: f64) -
 min_norm_entry!(AttackEntry, AttackScope::MinNorm, |s, o| o.goal == s.goal);
 
 /// The records of fixed-budget attacks (summaries, plots, comparisons and checks use these) and
-/// those of min-norm attacks.
+/// those of min-norm attacks; corruption records are in neither
+/// ([`crate::tasks::segmentation::corruption_records`]).
 pub fn split_min_norm(
     exp: &SegExperiment,
     records: &[SegRecord],
 ) -> (Vec<SegRecord>, Vec<SegRecord>) {
-    split_records(records, &exp.attacks)
+    let attacked: Vec<SegRecord> = records
+        .iter()
+        .filter(|r| r.goal != CORRUPTION)
+        .cloned()
+        .collect();
+    split_records(&attacked, &exp.attacks)
 }
+
+/// The `goal` of corruption records.
+pub(crate) const CORRUPTION: &str = "corruption";
 
 /// The three tables (empty when the experiment has no min-norm attack).
 pub fn min_norm_tables(

@@ -4,6 +4,7 @@
 
 mod cell;
 pub(crate) mod checks;
+mod corruption_table;
 mod data;
 pub(crate) mod folder;
 mod judge;
@@ -37,6 +38,7 @@ use crate::run::{
 use crate::{Result, Warning};
 
 pub(crate) use cell::{Cell, Kept, dice};
+pub use corruption_table::corruption_records;
 pub(crate) use judge::SegJudge;
 pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
 pub(crate) use models::{UnetTraining, train_and_save_unet};
@@ -75,6 +77,8 @@ pub struct SegReady {
     specs: Vec<Option<AttackSpec>>,
     /// Per attack entry and window mode, the attack's name in records (`<name>-tiles`).
     attack_names: Vec<Vec<String>>,
+    /// The corruption entries' names.
+    corruption_names: Vec<String>,
     /// Volumes: their shape and each test case's spacing (HD95 in mm, pictures).
     volume: Option<VolumeGeom>,
     /// Clean predictions per model, computed before the model's first cell runs.
@@ -84,7 +88,10 @@ pub struct SegReady {
 /// A cell of the plan: indices into the experiment.
 pub struct SegCell {
     mi: usize,
+    /// Index into the attacks, or (with `corruption`) into the corruptions.
     ai: usize,
+    /// A corruption cell: `epsilon` holds the severity.
+    corruption: bool,
     /// Index into `SegExperiment::window_modes`.
     mode: usize,
     epsilon: f32,
@@ -105,6 +112,38 @@ pub(crate) fn attack_specs(exp: &SegExperiment) -> Result<Vec<Option<AttackSpec>
 /// The computational view of a planned cell.
 fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a, SegNet> {
     let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+    if c.corruption {
+        let entry = &exp.corruptions[c.ai];
+        let id = CellId {
+            model: &exp.models[c.mi].name,
+            attack: &ready.corruption_names[c.ai],
+            norm: exp.sweep.norm,
+            epsilon: c.epsilon,
+            batch_size: exp.sweep.batch_size,
+            seed: c.seed,
+        };
+        let corruptor = crate::cells::Corruptor {
+            family: entry.kind,
+            severity: c.epsilon as u8,
+            hu_per_unit: exp.hu_per_unit(),
+            volume: exp.volume_dims(),
+        };
+        return Cell {
+            id,
+            model: &ready.models[c.mi][0],
+            volume: ready.volume.as_ref(),
+            attack: CellAttack::Corrupt(corruptor),
+            break_dice: exp.sweep.break_dice,
+            break_match: exp.sweep.break_match,
+            state_dir: None,
+            goal: GoalSpec::Untargeted,
+            temperature: 1.0,
+            loss: AttackLoss::Ce,
+            losses: Vec::new(),
+            lesions: exp.sweep.size_bins.is_some(),
+            fgsm_memo: None,
+        };
+    }
     let attack = &exp.attacks[c.ai];
     Cell {
         id: CellId {
@@ -171,6 +210,7 @@ impl Task for Segmentation {
                     .collect()
             })
             .collect();
+        let corruption_names = exp.corruptions.iter().map(|c| c.name()).collect();
         let attack_names = exp
             .attacks
             .iter()
@@ -182,6 +222,7 @@ impl Task for Segmentation {
             test,
             specs: attack_specs(exp)?,
             attack_names,
+            corruption_names,
             volume: exp
                 .volume_dims()
                 .zip(spacing)
@@ -225,10 +266,34 @@ impl Task for Segmentation {
                         cell: SegCell {
                             mi,
                             ai,
+                            corruption: false,
                             mode,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             pictures: epsilon == max_eps && epsilon > 0.0,
+                        },
+                    });
+                }
+            }
+            // Corruptions: one cell per (entry, severity), the severity in place of ε.
+            for (ci, c) in exp.corruptions.iter().enumerate() {
+                let name = &ready.corruption_names[ci];
+                for &s in &c.severities {
+                    let severity = f32::from(s);
+                    out.push(Planned {
+                        label: format!("{} / {name} / severity {s}", entry.name),
+                        keys: vec![CellKey::new(&entry.name, name, f64::from(s))],
+                        cases: n,
+                        batch_size: exp.sweep.batch_size,
+                        state: None,
+                        cell: SegCell {
+                            mi,
+                            ai: ci,
+                            corruption: true,
+                            mode: 0,
+                            epsilon: severity,
+                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
+                            pictures: false,
                         },
                     });
                 }

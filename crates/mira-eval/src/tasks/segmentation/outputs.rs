@@ -29,6 +29,7 @@ pub(crate) fn write_outputs(run: &Outputs<'_, Segmentation>) -> Result<Vec<Summa
     let exp = &manifest.experiment;
     let (fixed, min_norm) = split_min_norm(exp, records);
     let mut tables = min_norm_tables(exp, &fixed, &min_norm);
+    tables.extend(crate::tasks::segmentation::corruption_table::corruption_table(records));
     tables.extend(volume_tables(&fixed));
     tables.extend(mira_report::perceptibility_table(&fixed));
     tables.extend(lesion_table(&fixed, exp.sweep.size_bins.as_deref()));

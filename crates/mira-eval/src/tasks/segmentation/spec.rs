@@ -35,6 +35,10 @@ pub struct SegExperiment {
     pub models: Vec<ModelEntry>,
     /// The attacks.
     pub attacks: Vec<AttackEntry>,
+    /// Scanner artefacts and natural corruptions evaluated beside the attacks
+    /// (`[[corruptions]]`: `kind`, `severities`; docs/corruptions.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// The budgets.
     pub sweep: SweepSpec,
     /// Evaluation sanity checks run at the end (docs/checks.md).

@@ -30,6 +30,14 @@ impl SegExperiment {
         self.volumetric().then_some([self.data.phantom.size; 3])
     }
 
+    /// The CT window's width (HU per model unit) of folder data normalised with one.
+    pub fn hu_per_unit(&self) -> Option<f32> {
+        match self.data.folder.as_ref()?.normalise {
+            crate::tasks::segmentation::folder::Normalise::CtWindow { width, .. } => Some(width),
+            _ => None,
+        }
+    }
+
     /// The sliding window of `roi`, `overlap`, `blend` and `window_attack`, if any.
     pub fn windowing(&self) -> Option<Windowing> {
         let roi = self.roi?;

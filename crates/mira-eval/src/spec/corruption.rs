@@ -1,0 +1,81 @@
+//! Corruption entries of an experiment (`[[corruptions]]`): a family of scanner artefacts or
+//! natural corruptions (`mira_corrupt::Family`) at a list of severities, evaluated like an
+//! attack but without a budget: each case gets its own seeded draw of the family at the
+//! severity, and the records carry the severity where attacks carry ε.
+
+use mira_corrupt::Family;
+use serde::{Deserialize, Serialize};
+
+use crate::{EvalError, Result};
+
+/// One `[[corruptions]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionEntry {
+    /// Name in records (default: the family's).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The family (`motion`, `ghosting`, `spike`, `bias`, `rician`, `blur`, `gamma`, `gibbs`,
+    /// `anisotropy`, `ct_noise`, `window_shift`, `contrast`, `noise`; docs/corruptions.md).
+    pub kind: Family,
+    /// Severities 1..=5 (default: all five).
+    #[serde(default = "all_severities")]
+    pub severities: Vec<u8>,
+    /// Draws per case and severity (1: each case its own draw).
+    #[serde(default = "one")]
+    pub draws: usize,
+}
+
+fn all_severities() -> Vec<u8> {
+    vec![1, 2, 3, 4, 5]
+}
+
+fn one() -> usize {
+    1
+}
+
+impl CorruptionEntry {
+    /// The name records give it.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            serde_json::to_value(self.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Checks the severities and draws; `field` prefixes messages (`corruptions[1]`);
+    /// `hu_per_unit` is the data's CT window width, if any.
+    ///
+    /// # Errors
+    /// A severity outside 1..=5 or repeated, draws other than 1, a CT family without a CT
+    /// window.
+    pub fn validate(&self, field: &str, hu_per_unit: Option<f32>) -> Result<()> {
+        if self.severities.is_empty()
+            || self.severities.iter().any(|s| !(1..=5).contains(s))
+            || (1..self.severities.len())
+                .any(|i| self.severities[..i].contains(&self.severities[i]))
+        {
+            return Err(EvalError::invalid(
+                format!("{field}.severities"),
+                "needs severities in 1..=5, each at most once",
+            ));
+        }
+        if self.draws != 1 {
+            return Err(EvalError::invalid(
+                format!("{field}.draws"),
+                "only one draw per case and severity is supported so far (each case gets its \
+                 own draw, so a cell is already an average over draws)",
+            ));
+        }
+        if matches!(self.kind, Family::CtNoise | Family::WindowShift) && hu_per_unit.is_none() {
+            return Err(EvalError::invalid(
+                format!("{field}.kind"),
+                "is in HU: it needs CT data normalised with a window (`normalise = { kind = \
+                 \"ct_window\", ... }`)",
+            ));
+        }
+        crate::spec::check_name(&format!("{field}.name"), &self.name())
+    }
+}
