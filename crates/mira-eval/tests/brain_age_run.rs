@@ -376,3 +376,41 @@ fn brain_age_subjects_age_on_the_mni_template_shared_data() {
     assert!(e.contains("data.anatomy_dir"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A brain-age file with `[[corruptions]]` runs end to end: one cell per (model, family,
+/// severity), each subject its own draw, records with scope `corruption` and the severity in
+/// `epsilon`, a Natural corruptions table in the summary, and the attacks' summary rows those
+/// of the same file without corruptions.
+#[test]
+fn brain_age_runs_corruptions_beside_attacks() {
+    let base = "task = \"brain_age\"\nname = \"s3_corrupt\"\nseed = 2\n[data]\nsize = 16\n\
+                train_subjects = 12\nval_subjects = 4\ntest_subjects = 4\n\
+                universal_fit_subjects = 4\n[training]\nsteps = 10\nvalidate_every = 10\n\
+                [[models]]\nname = \"cnn\"\nkind = \"cnn\"\nwidth = 4\n[[attacks]]\n\
+                name = \"pgd\"\nnorm = \"linf\"\nepsilons = [0.05]\nsteps = 2\n";
+    let with = format!(
+        "{base}[[corruptions]]\nkind = \"bias\"\nseverities = [2, 5]\n\
+         [[corruptions]]\nkind = \"gibbs\"\nseverities = [5]\n"
+    );
+    let dir = tmp("corrupt");
+    let exp = experiment(&dir, &with).unwrap();
+    let out = dir.join("out");
+    let outcome = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.cells_run, 1 + 3);
+    let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<&AgeRecord> = recs.iter().filter(|r| r.scope == "corruption").collect();
+    assert_eq!(corrupted.len(), 3 * 4);
+    for r in &corrupted {
+        assert!(r.norm == "severity" && [2.0, 5.0].contains(&r.epsilon) && r.linf > 0.0);
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions") && summary.contains("gibbs"));
+    let plain_dir = tmp("corrupt-plain");
+    let plain = experiment(&plain_dir, base).unwrap();
+    let plain_out = plain_dir.join("out");
+    run::<BrainAge>(&plain, &plain_out, &mut |_| {}).unwrap();
+    let rows = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
+    assert_eq!(rows(&out), rows(&plain_out));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plain_dir);
+}

@@ -79,3 +79,27 @@ impl CorruptionEntry {
         crate::spec::check_name(&format!("{field}.name"), &self.name())
     }
 }
+
+/// Checks every entry of `[[corruptions]]` ([`CorruptionEntry::validate`]) and that its name
+/// differs from the attacks' and the other corruptions'.
+///
+/// # Errors
+/// The first invalid entry, named `corruptions[i]`.
+pub(crate) fn validate_corruptions(
+    entries: &[CorruptionEntry],
+    attack_names: &[&str],
+    hu_per_unit: Option<f32>,
+) -> Result<()> {
+    for (i, c) in entries.iter().enumerate() {
+        let f = format!("corruptions[{i}]");
+        c.validate(&f, hu_per_unit)?;
+        let name = c.name();
+        if attack_names.contains(&name.as_str()) || entries[..i].iter().any(|o| o.name() == name) {
+            return Err(EvalError::invalid(
+                format!("{f}.name"),
+                format!("`{name}` is already an attack's or a corruption's name: give `name`"),
+            ));
+        }
+    }
+    Ok(())
+}

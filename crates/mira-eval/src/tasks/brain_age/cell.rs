@@ -23,6 +23,9 @@ use crate::run::{eps_f64, mix};
 use crate::tasks::brain_age::{AgeAttackEntry, AgeGoal, AgeGradient, AgeJudge, AgeScope};
 use crate::{EvalError, Result};
 
+/// The `scope` of corruption records.
+pub(crate) const CORRUPTION: &str = "corruption";
+
 /// Nominal field of view of the phantom volumes, mm (voxel size = FOV / side).
 pub(crate) const FOV_MM: f32 = 192.0;
 
@@ -57,6 +60,8 @@ pub(crate) struct AgeCell<'a> {
     pub spec: Option<&'a AttackSpec>,
     /// `sweep.threshold_years`: the break rule of min-norm searches and `auto` cascades.
     pub threshold: f64,
+    /// A corruption cell: no budget to re-check, records say `corruption` and `severity`.
+    pub corrupted: bool,
 }
 
 impl AgeCell<'_> {
@@ -107,12 +112,17 @@ impl AgeCell<'_> {
         for (i, s) in chunk.iter().enumerate() {
             let case = first + i;
             let a = &adv[i * per..(i + 1) * per];
-            let (linf, l2) = self.id.check_budget(a, &s.t1, case)?;
+            let (linf, l2) = if self.corrupted {
+                crate::cells::check_bounds(a, &s.t1, &self.id.name(), case)?
+            } else {
+                self.id.check_budget(a, &s.t1, case)?
+            };
             let perceptibility = Perceptibility::measure(a, &s.t1, &[1, s.size, s.size, s.size]);
             out.push(AgeRecord {
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 scope: match self.entry.scope {
+                    _ if self.corrupted => CORRUPTION,
                     AgeScope::PerImage => "per-image",
                     AgeScope::Universal => "universal",
                     AgeScope::MinNorm => "min-norm",
@@ -125,7 +135,11 @@ impl AgeCell<'_> {
                 .into(),
                 goal: format!("{:?}", self.entry.goal).to_lowercase(),
                 target_age: self.entry.target_age,
-                norm: format!("{:?}", self.entry.norm).to_lowercase(),
+                norm: if self.corrupted {
+                    "severity".into()
+                } else {
+                    format!("{:?}", self.entry.norm).to_lowercase()
+                },
                 epsilon: eps_f64(self.id.epsilon),
                 case,
                 age: s.age,

@@ -5,6 +5,7 @@
 
 mod cell;
 mod checks;
+mod corruptions;
 mod judge;
 mod outputs;
 mod probe;
@@ -67,6 +68,9 @@ pub struct AgeReady {
     train: Vec<AgeSubject>,
     test: Vec<AgeSubject>,
     specs: Vec<Option<AttackSpec>>,
+    /// Per corruption entry, the attack entry its cells' records describe (per image, goal
+    /// `error`, its severities as budgets).
+    corruption_entries: Vec<AgeAttackEntry>,
     /// Clean predictions per model, computed before the model's first cell runs.
     clean: PerModel<Vec<f64>>,
 }
@@ -74,7 +78,10 @@ pub struct AgeReady {
 /// A cell of the plan: indices into the experiment.
 pub struct AgeCellRef {
     mi: usize,
+    /// Index into the attacks, or (with `corruption`) into the corruptions.
     ai: usize,
+    /// A corruption cell: `epsilon` holds the severity.
+    corruption: bool,
     epsilon: f32,
     seed: u64,
     /// The attack's largest ε, with pictures asked for: the first subject is drawn.
@@ -180,7 +187,11 @@ fn view<'a>(
     model: &'a AgeModel,
 ) -> AgeCell<'a> {
     let (exp, c) = (run.spec, &p.cell);
-    let attack = &exp.attacks[c.ai];
+    let attack = if c.corruption {
+        &run.ready.corruption_entries[c.ai]
+    } else {
+        &exp.attacks[c.ai]
+    };
     AgeCell {
         id: CellId {
             model: &exp.models[c.mi].name,
@@ -192,8 +203,13 @@ fn view<'a>(
         },
         model,
         entry: attack,
-        spec: run.ready.specs[c.ai].as_ref(),
+        spec: if c.corruption {
+            None
+        } else {
+            run.ready.specs[c.ai].as_ref()
+        },
         threshold: exp.sweep.threshold_years,
+        corrupted: c.corruption,
     }
 }
 
@@ -227,12 +243,26 @@ impl Task for BrainAge {
             .enumerate()
             .map(|(ai, a)| a.spec(&format!("attacks[{ai}]")))
             .collect::<Result<Vec<_>>>()?;
+        let corruption_entries = exp
+            .corruptions
+            .iter()
+            .map(|c| {
+                let severities: Vec<f32> = c.severities.iter().map(|&s| f32::from(s)).collect();
+                serde_json::from_value(serde_json::json!({
+                    "name": c.name(),
+                    "norm": "linf",
+                    "epsilons": severities,
+                }))
+                .map_err(|e| EvalError::invalid("corruptions", e.to_string()))
+            })
+            .collect::<Result<Vec<AgeAttackEntry>>>()?;
         Ok(AgeReady {
             clean: PerModel::new(models.len()),
             models,
             train,
             test,
             specs,
+            corruption_entries,
         })
     }
 
@@ -258,9 +288,30 @@ impl Task for BrainAge {
                         cell: AgeCellRef {
                             mi,
                             ai,
+                            corruption: false,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             picture: exp.checks.examples && ei == last,
+                        },
+                    });
+                }
+            }
+            for (ci, c) in exp.corruptions.iter().enumerate() {
+                let name = &ready.corruption_entries[ci].name;
+                for &s in &c.severities {
+                    out.push(Planned {
+                        label: format!("{} / {name} / severity {s}", entry.name),
+                        keys: vec![CellKey::new(&entry.name, name, f64::from(s))],
+                        cases: n,
+                        batch_size: exp.sweep.batch_size,
+                        state: None,
+                        cell: AgeCellRef {
+                            mi,
+                            ai: ci,
+                            corruption: true,
+                            epsilon: f32::from(s),
+                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
+                            picture: false,
                         },
                     });
                 }
@@ -293,6 +344,23 @@ impl Task for BrainAge {
         b: usize,
     ) -> Result<Batch<Self>> {
         let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+        if c.corruption {
+            let model = ready.models[c.mi].clone();
+            let cell = view(run, p, &model);
+            let clean = ready.clean.get(c.mi)?;
+            let corruptor = crate::cells::Corruptor {
+                family: exp.corruptions[c.ai].kind,
+                severity: c.epsilon as u8,
+                hu_per_unit: None,
+                volume: None,
+            };
+            let (records, _) =
+                cell.run_batch(&ready.test, &clean, b, CellAttack::Corrupt(corruptor))?;
+            return Ok(Batch {
+                records,
+                kept: Vec::new(),
+            });
+        }
         let entry = &exp.attacks[c.ai];
         let model = ready.models[c.mi]
             .clone()
@@ -370,6 +438,8 @@ impl Task for BrainAge {
 
     /// The MAE monotonicity check and FGSM against the iterative attacks.
     fn record_checks(exp: &AgeExperiment, records: &[AgeRecord]) -> Vec<Warning> {
+        let (records, _) = corruptions::split_corruptions(records);
+        let records = records.as_slice();
         let rows = summarise_age(records, exp.sweep.threshold_years);
         let mut warnings = outputs::age_warnings(exp, &rows);
         warnings.extend(checks::iterative_weaker(exp, records));

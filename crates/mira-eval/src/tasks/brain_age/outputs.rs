@@ -315,7 +315,9 @@ fn min_norm_finding(
 /// # Errors
 /// Template or I/O failures.
 pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummary> {
-    let (manifest, records, warnings, out) = run.parts();
+    let (manifest, all, warnings, out) = run.parts();
+    let (attacked, corrupted) = crate::tasks::brain_age::corruptions::split_corruptions(all);
+    let records = attacked.as_slice();
     let exp = &manifest.experiment;
     let rows = summarise_age(records, exp.sweep.threshold_years);
     let comparisons = compare_age(records, &exp.models[0].name);
@@ -324,9 +326,12 @@ pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummar
     write_json(&out.join("comparisons.json"), &comparisons)?;
     write_atomic(&out.join("summary.csv"), age_csv(&rows).as_bytes())?;
     let mut md = findings_markdown(&findings) + &age_markdown(&rows, &comparisons);
-    let tables: Vec<_> = mira_report::perceptibility_table(records)
+    let mut tables: Vec<_> = mira_report::perceptibility_table(records)
         .into_iter()
         .collect();
+    tables.extend(crate::tasks::brain_age::corruptions::corruption_table(
+        &corrupted,
+    ));
     for t in &tables {
         md += &t.markdown();
     }

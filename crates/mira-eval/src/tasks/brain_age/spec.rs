@@ -42,6 +42,10 @@ pub struct AgeExperiment {
     pub models: Vec<AgeModelEntry>,
     /// The attacks.
     pub attacks: Vec<AgeAttackEntry>,
+    /// Scanner artefacts and natural corruptions evaluated beside the attacks
+    /// (`[[corruptions]]`; docs/corruptions.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// Attack batches, fooling threshold.
     #[serde(default)]
     pub sweep: AgeSweep,
@@ -388,6 +392,7 @@ impl AgeExperiment {
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("attacks", &names)?;
+        crate::spec::validate_corruptions(&self.corruptions, &names, None)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             crate::spec::check_budgets(&format!("{f}.epsilons"), &a.epsilons)?;

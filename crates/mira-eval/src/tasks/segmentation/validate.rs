@@ -184,20 +184,7 @@ impl SegExperiment {
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("attacks", &names)?;
-        let hu = self.hu_per_unit();
-        for (i, c) in self.corruptions.iter().enumerate() {
-            let f = format!("corruptions[{i}]");
-            c.validate(&f, hu)?;
-            let name = c.name();
-            if names.contains(&name.as_str())
-                || self.corruptions[..i].iter().any(|o| o.name() == name)
-            {
-                return Err(inv(
-                    format!("{f}.name"),
-                    format!("`{name}` is already an attack's or a corruption's name: give `name`"),
-                ));
-            }
-        }
+        crate::spec::validate_corruptions(&self.corruptions, &names, self.hu_per_unit())?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             a.spec(&f)?;
