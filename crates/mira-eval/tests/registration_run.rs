@@ -374,3 +374,41 @@ fn early_stopped_pairs_fail_and_the_others_match_the_full_attack() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A registration file with `[[corruptions]]` runs end to end: both images of every pair
+/// corrupted, one cell per (model, family, severity), records with `norm = "severity"`, a
+/// Natural corruptions table, and the attacks' summary that of the same file without them.
+#[test]
+fn registration_runs_corruptions_beside_attacks() {
+    let with = TINY.replace(
+        "[sweep]",
+        "[[corruptions]]\nkind = \"rician\"\nseverities = [1, 5]\n[[corruptions]]\n\
+         kind = \"anisotropy\"\nseverities = [4]\n[sweep]",
+    );
+    let dir = tmp("corrupt");
+    let out = dir.join("out");
+    let outcome =
+        run::<Registration>(&experiment(&dir, &with).unwrap(), &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.cells_run, 2 * (2 * 3 + 3));
+    let recs: Vec<RegRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<&RegRecord> = recs.iter().filter(|r| r.norm == "severity").collect();
+    assert_eq!(corrupted.len(), 2 * 3 * 6);
+    for r in &corrupted {
+        assert_eq!(r.image, "both");
+        assert!([1.0, 4.0, 5.0].contains(&r.epsilon) && r.linf > 0.0 && r.linf <= 1.0);
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions") && summary.contains("anisotropy"));
+    let plain_dir = tmp("corrupt-plain");
+    let plain_out = plain_dir.join("out");
+    run::<Registration>(
+        &experiment(&plain_dir, TINY).unwrap(),
+        &plain_out,
+        &mut |_| {},
+    )
+    .unwrap();
+    let rows = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
+    assert_eq!(rows(&out), rows(&plain_out));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plain_dir);
+}

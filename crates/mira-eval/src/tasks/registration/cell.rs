@@ -41,6 +41,8 @@ pub(crate) struct RegCell<'a> {
     /// The runner's FGSM memo: FGSM cells of one (model, attack) share their batches'
     /// gradient directions across ε (`None`: each cell computes its own).
     pub fgsm_memo: Option<&'a FgsmMemo>,
+    /// A corruption cell: no budget to re-check; records' `norm` says `severity`.
+    pub corrupted: bool,
 }
 
 /// The adversarial pairs of one batch.
@@ -124,7 +126,11 @@ impl RegCell<'_> {
                 &batch.adv[i * per..(i + 1) * per],
                 &batch.clean[i * per..(i + 1) * per],
             );
-            let (linf, l2) = self.id.check_budget(a, c, case)?;
+            let (linf, l2) = if self.corrupted {
+                crate::cells::check_bounds(a, c, &self.id.name(), case)?
+            } else {
+                self.id.check_budget(a, c, case)?
+            };
             self.check_mask(a, c, case)?;
             let perceptibility = self.perceptibility(a, c, size);
             let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
@@ -132,7 +138,11 @@ impl RegCell<'_> {
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 image: self.image.describe().into(),
-                norm: format!("{:?}", self.id.norm).to_lowercase(),
+                norm: if self.corrupted {
+                    crate::tasks::registration::CORRUPTION.into()
+                } else {
+                    format!("{:?}", self.id.norm).to_lowercase()
+                },
                 epsilon: eps_f64(self.id.epsilon),
                 case,
                 source: p.source,

@@ -18,7 +18,12 @@ pub fn split_reg_min_norm(
     exp: &RegExperiment,
     records: &[RegRecord],
 ) -> (Vec<RegRecord>, Vec<RegRecord>) {
-    split_records(records, &exp.attacks)
+    let attacked: Vec<RegRecord> = records
+        .iter()
+        .filter(|r| r.norm != crate::tasks::registration::CORRUPTION)
+        .cloned()
+        .collect();
+    split_records(&attacked, &exp.attacks)
 }
 
 /// The three tables (empty when the experiment has no min-norm attack).

@@ -4,6 +4,7 @@
 
 mod cell;
 mod checks;
+mod corruptions;
 mod data;
 mod judge;
 mod min_norm;
@@ -100,9 +101,15 @@ impl RegReady {
 /// A cell of the plan: indices into the experiment.
 pub struct RegCellRef {
     mi: usize,
+    /// Index into the attacks, or (a corruption cell) into the corruptions.
     ai: usize,
+    /// Index into the sweep's budgets, or (a corruption cell) the severity.
     ei: usize,
+    corruption: bool,
 }
+
+/// The `norm` of corruption records (which have no budget norm).
+pub(crate) const CORRUPTION: &str = "severity";
 
 /// The data of every image family the experiment's models use, in model order.
 fn families(exp: &RegExperiment) -> Result<Vec<(RegSourceKind, RegData)>> {
@@ -142,6 +149,7 @@ pub(crate) fn reg_cell<'a>(
         unit: if spacing.is_some() { "mm" } else { "px" },
         tolerance: entry.tolerance(),
         fgsm_memo: None,
+        corrupted: false,
     }
 }
 
@@ -268,7 +276,30 @@ impl Task for Registration {
                         cases,
                         batch_size: exp.sweep.batch_size,
                         state: None,
-                        cell: RegCellRef { mi, ai, ei },
+                        cell: RegCellRef {
+                            mi,
+                            ai,
+                            ei,
+                            corruption: false,
+                        },
+                    });
+                }
+            }
+            for (ci, c) in exp.corruptions.iter().enumerate() {
+                let name = c.name();
+                for &s in &c.severities {
+                    out.push(Planned {
+                        label: format!("{} / {name} / severity {s}", entry.name),
+                        keys: vec![CellKey::new(&entry.name, &name, f64::from(s))],
+                        cases,
+                        batch_size: exp.sweep.batch_size,
+                        state: None,
+                        cell: RegCellRef {
+                            mi,
+                            ai: ci,
+                            ei: usize::from(s),
+                            corruption: true,
+                        },
                     });
                 }
             }
@@ -292,6 +323,39 @@ impl Task for Registration {
         b: usize,
     ) -> Result<Batch<Self>> {
         let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+        if c.corruption {
+            let name = exp.corruptions[c.ai].name();
+            let corruptor = crate::cells::Corruptor {
+                family: exp.corruptions[c.ai].kind,
+                severity: c.ei as u8,
+                hu_per_unit: None,
+                volume: None,
+            };
+            let base = reg_cell(
+                exp,
+                c.mi,
+                0,
+                0,
+                &ready.models[c.mi],
+                CellAttack::Corrupt(corruptor),
+            );
+            let cell = RegCell {
+                id: CellId {
+                    attack: &name,
+                    epsilon: c.ei as f32,
+                    seed: cell_seed(exp.seed ^ 0xC0_2217, c.mi, c.ai, c.ei),
+                    ..base.id
+                },
+                image: AttackedImage::Both,
+                corrupted: true,
+                ..base
+            };
+            let records = cell.run_batch(ready.test(exp, c.mi)?, &ready.clean.get(c.mi)?, b)?;
+            return Ok(Batch {
+                records,
+                kept: Vec::new(),
+            });
+        }
         let attack = cell_attack(exp, &ready.specs, c.ai);
         let cell = RegCell {
             fgsm_memo: run.fgsm_memo,

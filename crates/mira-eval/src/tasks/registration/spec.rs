@@ -40,6 +40,10 @@ pub struct RegExperiment {
     pub models: Vec<RegModelEntry>,
     /// The attacks.
     pub attacks: Vec<RegAttackEntry>,
+    /// Scanner artefacts and natural corruptions evaluated beside the attacks
+    /// (`[[corruptions]]`; both images of a pair corrupted; docs/corruptions.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// The budgets.
     pub sweep: SweepSpec,
     /// Sanity checks.
@@ -392,6 +396,7 @@ impl RegExperiment {
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("attacks", &names)?;
+        crate::spec::validate_corruptions(&self.corruptions, &names, None)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             let spec = a.spec(&f)?;
