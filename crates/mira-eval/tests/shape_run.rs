@@ -285,3 +285,38 @@ fn shape_files_with_errors_name_the_field() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A shape file with `[[corruptions]]` runs end to end: one cell per (model, family,
+/// severity), records with scope `corruption`, a Natural corruptions table, and the attacks'
+/// summary that of the same file without them.
+#[test]
+fn shape_runs_corruptions_beside_attacks() {
+    let extra = "[[corruptions]]\nkind = \"blur\"\nseverities = [1, 5]\n";
+    let with = TINY.replacen("[[attacks]]", &format!("{extra}[[attacks]]"), 1);
+    let dir = tmp("corrupt");
+    let out = dir.join("out");
+    let exp = experiment(&dir, &with).unwrap();
+    run::<Shape>(&exp, &out, &mut |_| {}).unwrap();
+    let recs: Vec<ShapeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<&ShapeRecord> = recs.iter().filter(|r| r.scope == "corruption").collect();
+    assert_eq!(corrupted.len(), exp.models.len() * 2 * exp.data.test_slices);
+    assert!(
+        corrupted
+            .iter()
+            .all(|r| r.linf > 0.0 && [1.0, 5.0].contains(&r.epsilon))
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions"), "{summary}");
+    let plain_dir = tmp("corrupt-plain");
+    let plain_out = plain_dir.join("out");
+    run::<Shape>(
+        &experiment(&plain_dir, TINY).unwrap(),
+        &plain_out,
+        &mut |_| {},
+    )
+    .unwrap();
+    let rows = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
+    assert_eq!(rows(&out), rows(&plain_out));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plain_dir);
+}

@@ -103,7 +103,12 @@ pub(crate) struct ShapeCell<'a> {
     /// MRSE (px) above which a case counts as broken (min-norm and composite cells).
     pub break_mrse: f64,
     pub point_scale: f32,
+    /// A corruption cell: no budget to re-check; records' `scope` says `corruption`.
+    pub corrupted: bool,
 }
+
+/// The `scope` of corruption records.
+pub(crate) const CORRUPTION: &str = "corruption";
 
 impl ShapeCell<'_> {
     /// Attacks and scores batch `b` (cases `b·batch_size ..`); for OOD cells `starts` holds
@@ -185,7 +190,11 @@ impl ShapeCell<'_> {
                 &adv_host[i * px..(i + 1) * px],
                 &x0_host[i * px..(i + 1) * px],
             );
-            let (linf, l2) = self.id.check_budget(a, c, case)?;
+            let (linf, l2) = if self.corrupted {
+                crate::cells::check_bounds(a, c, &self.id.name(), case)?
+            } else {
+                self.id.check_budget(a, c, case)?
+            };
             let perceptibility = Perceptibility::measure(a, c, &[1, s.size, s.size]);
             let cp = to_points(&clean_points[i * per..(i + 1) * per]);
             let ap = to_points(&adv_points[i * per..(i + 1) * per]);
@@ -212,6 +221,7 @@ impl ShapeCell<'_> {
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 scope: match self.scope {
+                    _ if self.corrupted => CORRUPTION,
                     ShapeScope::Ind => "ind",
                     ShapeScope::Ood => "ood",
                     ShapeScope::MinNorm => "min-norm",

@@ -20,7 +20,12 @@ pub fn split_shape_min_norm(
     exp: &ShapeExperiment,
     records: &[ShapeRecord],
 ) -> (Vec<ShapeRecord>, Vec<ShapeRecord>) {
-    split_records(records, &exp.attacks)
+    let attacked: Vec<ShapeRecord> = records
+        .iter()
+        .filter(|r| r.scope != crate::tasks::shape::cell::CORRUPTION)
+        .cloned()
+        .collect();
+    split_records(&attacked, &exp.attacks)
 }
 
 /// The three tables per min-norm entry (titles name the entry when there are several; none

@@ -5,6 +5,7 @@
 
 mod cell;
 mod checks;
+mod corruptions;
 mod data;
 mod findings;
 mod judge;
@@ -57,12 +58,17 @@ pub struct ShapeReady {
     specs: Vec<AttackSpec>,
     /// Per attack: the OOD starting images (one per test slice) and their source's name.
     starts: Vec<Option<(Vec<Vec<f32>>, String)>>,
+    /// The corruption entries' names.
+    corruption_names: Vec<String>,
 }
 
 /// A cell of the plan: indices into the experiment.
 pub struct ShapeCellRef {
     mi: usize,
+    /// Index into the attacks, or (a corruption cell) into the corruptions.
     ai: usize,
+    /// A corruption cell: `epsilon` holds the severity.
+    corruption: bool,
     epsilon: f32,
     seed: u64,
     /// The attack's largest ε: one picture.
@@ -174,6 +180,30 @@ fn models(
 /// The cell view of a planned cell.
 fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell<'a> {
     let (exp, ready, c) = (run.spec, run.ready, &p.cell);
+    if c.corruption {
+        let entry = &exp.corruptions[c.ai];
+        return ShapeCell {
+            id: CellId {
+                model: &exp.models[c.mi].name,
+                attack: &ready.corruption_names[c.ai],
+                norm: mira_attack::Norm::Linf,
+                epsilon: c.epsilon,
+                batch_size: exp.sweep.batch_size,
+                seed: c.seed,
+            },
+            model: &ready.models[c.mi],
+            attack: CellAttack::Corrupt(crate::cells::Corruptor {
+                family: entry.kind,
+                severity: c.epsilon as u8,
+                hu_per_unit: None,
+                volume: None,
+            }),
+            scope: ShapeScope::Ind,
+            break_mrse: exp.sweep.break_mrse,
+            point_scale: POINT_SCALE,
+            corrupted: true,
+        };
+    }
     let attack = &exp.attacks[c.ai];
     ShapeCell {
         id: CellId {
@@ -189,6 +219,7 @@ fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell
         scope: attack.scope,
         break_mrse: exp.sweep.break_mrse,
         point_scale: POINT_SCALE,
+        corrupted: false,
     }
 }
 
@@ -237,6 +268,7 @@ impl Task for Shape {
             test,
             specs,
             starts,
+            corruption_names: exp.corruptions.iter().map(|c| c.name()).collect(),
         })
     }
 
@@ -260,10 +292,34 @@ impl Task for Shape {
                         cell: ShapeCellRef {
                             mi,
                             ai,
+                            corruption: false,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             largest: attack.epsilons.iter().all(|&e| e <= epsilon),
                             ood: attack.scope == ShapeScope::Ood,
+                        },
+                    });
+                }
+            }
+        }
+        for (ci, c) in exp.corruptions.iter().enumerate() {
+            let name = c.name();
+            for (mi, entry) in exp.models.iter().enumerate() {
+                for &s in &c.severities {
+                    out.push(Planned {
+                        label: format!("{} / {name} / severity {s}", entry.name),
+                        keys: vec![CellKey::new(&entry.name, &name, f64::from(s))],
+                        cases: ready.test.len(),
+                        batch_size: exp.sweep.batch_size,
+                        state: None,
+                        cell: ShapeCellRef {
+                            mi,
+                            ai: ci,
+                            corruption: true,
+                            epsilon: f32::from(s),
+                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
+                            largest: false,
+                            ood: false,
                         },
                     });
                 }
@@ -277,9 +333,13 @@ impl Task for Shape {
         p: &Planned<ShapeCellRef>,
         b: usize,
     ) -> Result<Batch<Self>> {
-        let starts = run.ready.starts[p.cell.ai]
-            .as_ref()
-            .map(|(v, name)| (v.as_slice(), name.as_str()));
+        let starts = if p.cell.corruption {
+            None
+        } else {
+            run.ready.starts[p.cell.ai]
+                .as_ref()
+                .map(|(v, name)| (v.as_slice(), name.as_str()))
+        };
         let keep = run.pictures && p.cell.largest;
         let (records, kept) = view(run, p).run_batch(&run.ready.test, starts, keep, b)?;
         Ok(Batch { records, kept })

@@ -41,6 +41,10 @@ pub struct ShapeExperiment {
     pub models: Vec<ShapeModelEntry>,
     /// The attacks.
     pub attacks: Vec<ShapeAttackEntry>,
+    /// Scanner artefacts and natural corruptions evaluated beside the attacks
+    /// (`[[corruptions]]`, in distribution; docs/corruptions.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// Attack batches.
     #[serde(default)]
     pub sweep: ShapeSweep,
@@ -292,6 +296,7 @@ impl ShapeExperiment {
         }
         let names: Vec<&str> = self.attacks.iter().map(|x| x.name.as_str()).collect();
         crate::spec::check_list("attacks", &names)?;
+        crate::spec::validate_corruptions(&self.corruptions, &names, None)?;
         for (i, a) in self.attacks.iter().enumerate() {
             let f = format!("attacks[{i}]");
             crate::spec::check_budgets(&format!("{f}.epsilons"), &a.epsilons)?;
