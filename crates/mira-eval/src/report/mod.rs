@@ -1,6 +1,7 @@
 //! What the outputs of every task share: the sanity-check section of `summary.md` and the
 //! minimum-norm tables (`min_norm_tables.rs`).
 
+pub(crate) mod corruption_tables;
 pub(crate) mod min_norm_tables;
 
 use crate::Warning;

@@ -103,3 +103,38 @@ pub(crate) fn validate_corruptions(
     }
     Ok(())
 }
+
+/// One corruption cell of a model's plan: entry `ci` at `severity`, with the label, key and
+/// seed every task gives it (the seed depends on the experiment's seed, the model, the entry
+/// and the severity alone, so shards and resumed runs draw the same corruptions).
+pub(crate) struct CorruptionCell {
+    pub ci: usize,
+    pub severity: u8,
+    pub label: String,
+    pub key: crate::run::CellKey,
+    pub seed: u64,
+}
+
+/// The corruption cells of model `model` (index `mi`) for `entries`, entry by entry and
+/// severity by severity.
+pub(crate) fn corruption_cells(
+    entries: &[CorruptionEntry],
+    model: &str,
+    mi: usize,
+    seed: u64,
+) -> Vec<CorruptionCell> {
+    let mut out = Vec::new();
+    for (ci, c) in entries.iter().enumerate() {
+        let name = c.name();
+        for &s in &c.severities {
+            out.push(CorruptionCell {
+                ci,
+                severity: s,
+                label: format!("{model} / {name} / severity {s}"),
+                key: crate::run::CellKey::new(model, &name, f64::from(s)),
+                seed: crate::run::cell_seed(seed ^ 0xC0_2217, mi, ci, usize::from(s)),
+            });
+        }
+    }
+    out
+}

@@ -296,25 +296,22 @@ impl Task for BrainAge {
                     });
                 }
             }
-            for (ci, c) in exp.corruptions.iter().enumerate() {
-                let name = &ready.corruption_entries[ci].name;
-                for &s in &c.severities {
-                    out.push(Planned {
-                        label: format!("{} / {name} / severity {s}", entry.name),
-                        keys: vec![CellKey::new(&entry.name, name, f64::from(s))],
-                        cases: n,
-                        batch_size: exp.sweep.batch_size,
-                        state: None,
-                        cell: AgeCellRef {
-                            mi,
-                            ai: ci,
-                            corruption: true,
-                            epsilon: f32::from(s),
-                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
-                            picture: false,
-                        },
-                    });
-                }
+            for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
+                out.push(Planned {
+                    label: c.label,
+                    keys: vec![c.key],
+                    cases: n,
+                    batch_size: exp.sweep.batch_size,
+                    state: None,
+                    cell: AgeCellRef {
+                        mi,
+                        ai: c.ci,
+                        corruption: true,
+                        epsilon: f32::from(c.severity),
+                        seed: c.seed,
+                        picture: false,
+                    },
+                });
             }
         }
         Ok(out)

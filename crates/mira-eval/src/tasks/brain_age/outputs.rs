@@ -329,7 +329,7 @@ pub(crate) fn write_age_outputs(run: &Outputs<'_, BrainAge>) -> Result<AgeSummar
     let mut tables: Vec<_> = mira_report::perceptibility_table(records)
         .into_iter()
         .collect();
-    tables.extend(crate::tasks::brain_age::corruptions::corruption_table(
+    tables.extend(crate::tasks::brain_age::corruptions::corruption_table_age(
         &corrupted,
     ));
     for t in &tables {

@@ -285,23 +285,20 @@ impl Task for Registration {
                     });
                 }
             }
-            for (ci, c) in exp.corruptions.iter().enumerate() {
-                let name = c.name();
-                for &s in &c.severities {
-                    out.push(Planned {
-                        label: format!("{} / {name} / severity {s}", entry.name),
-                        keys: vec![CellKey::new(&entry.name, &name, f64::from(s))],
-                        cases,
-                        batch_size: exp.sweep.batch_size,
-                        state: None,
-                        cell: RegCellRef {
-                            mi,
-                            ai: ci,
-                            ei: usize::from(s),
-                            corruption: true,
-                        },
-                    });
-                }
+            for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
+                out.push(Planned {
+                    label: c.label,
+                    keys: vec![c.key],
+                    cases,
+                    batch_size: exp.sweep.batch_size,
+                    state: None,
+                    cell: RegCellRef {
+                        mi,
+                        ai: c.ci,
+                        ei: usize::from(c.severity),
+                        corruption: true,
+                    },
+                });
             }
         }
         Ok(out)
@@ -343,7 +340,7 @@ impl Task for Registration {
                 id: CellId {
                     attack: &name,
                     epsilon: c.ei as f32,
-                    seed: cell_seed(exp.seed ^ 0xC0_2217, c.mi, c.ai, c.ei),
+                    seed: crate::run::cell_seed(exp.seed ^ 0xC0_2217, c.mi, c.ai, c.ei),
                     ..base.id
                 },
                 image: AttackedImage::Both,

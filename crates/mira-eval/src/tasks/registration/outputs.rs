@@ -194,9 +194,7 @@ pub(crate) fn write_reg_outputs(run: &Outputs<'_, Registration>) -> Result<RegSu
     let (all, min_norm) = split_reg_min_norm(exp, every);
     let mut tables = reg_min_norm_tables(exp, &all, &min_norm);
     tables.extend(mira_report::perceptibility_table(&all));
-    tables.extend(crate::tasks::registration::corruptions::corruption_table(
-        every,
-    ));
+    tables.extend(crate::tasks::registration::corruptions::reg_corruption_table(every));
     let rows = summarise_reg(&all);
     let failures = first_failures(&all);
     write_atomic(&out.join("summary.csv"), reg_csv(&rows).as_bytes())?;

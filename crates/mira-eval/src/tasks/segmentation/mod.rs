@@ -276,27 +276,23 @@ impl Task for Segmentation {
                 }
             }
             // Corruptions: one cell per (entry, severity), the severity in place of ε.
-            for (ci, c) in exp.corruptions.iter().enumerate() {
-                let name = &ready.corruption_names[ci];
-                for &s in &c.severities {
-                    let severity = f32::from(s);
-                    out.push(Planned {
-                        label: format!("{} / {name} / severity {s}", entry.name),
-                        keys: vec![CellKey::new(&entry.name, name, f64::from(s))],
-                        cases: n,
-                        batch_size: exp.sweep.batch_size,
-                        state: None,
-                        cell: SegCell {
-                            mi,
-                            ai: ci,
-                            corruption: true,
-                            mode: 0,
-                            epsilon: severity,
-                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
-                            pictures: false,
-                        },
-                    });
-                }
+            for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
+                out.push(Planned {
+                    label: c.label,
+                    keys: vec![c.key],
+                    cases: n,
+                    batch_size: exp.sweep.batch_size,
+                    state: None,
+                    cell: SegCell {
+                        mi,
+                        ai: c.ci,
+                        corruption: true,
+                        mode: 0,
+                        epsilon: f32::from(c.severity),
+                        seed: c.seed,
+                        pictures: false,
+                    },
+                });
             }
         }
         Ok(out)

@@ -302,27 +302,24 @@ impl Task for Shape {
                 }
             }
         }
-        for (ci, c) in exp.corruptions.iter().enumerate() {
-            let name = c.name();
-            for (mi, entry) in exp.models.iter().enumerate() {
-                for &s in &c.severities {
-                    out.push(Planned {
-                        label: format!("{} / {name} / severity {s}", entry.name),
-                        keys: vec![CellKey::new(&entry.name, &name, f64::from(s))],
-                        cases: ready.test.len(),
-                        batch_size: exp.sweep.batch_size,
-                        state: None,
-                        cell: ShapeCellRef {
-                            mi,
-                            ai: ci,
-                            corruption: true,
-                            epsilon: f32::from(s),
-                            seed: cell_seed(exp.seed ^ 0xC0_2217, mi, ci, usize::from(s)),
-                            largest: false,
-                            ood: false,
-                        },
-                    });
-                }
+        for (mi, entry) in exp.models.iter().enumerate() {
+            for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
+                out.push(Planned {
+                    label: c.label,
+                    keys: vec![c.key],
+                    cases: ready.test.len(),
+                    batch_size: exp.sweep.batch_size,
+                    state: None,
+                    cell: ShapeCellRef {
+                        mi,
+                        ai: c.ci,
+                        corruption: true,
+                        epsilon: f32::from(c.severity),
+                        seed: c.seed,
+                        largest: false,
+                        ood: false,
+                    },
+                });
             }
         }
         Ok(out)

@@ -24,7 +24,9 @@ pub(crate) fn write_shape_outputs(run: &Outputs<'_, Shape>) -> Result<ShapeSumma
     let (fixed, min_norm) = split_shape_min_norm(exp, records);
     let mut tables = shape_min_norm_tables(exp, &fixed, &min_norm);
     tables.extend(mira_report::perceptibility_table(&fixed));
-    tables.extend(crate::tasks::shape::corruptions::corruption_table(records));
+    tables.extend(crate::tasks::shape::corruptions::shape_corruption_table(
+        records,
+    ));
     let rows = summarise_shape(&fixed);
     let findings = shape_findings(exp, &fixed, &rows);
     write_json(&out.join("summary.json"), &rows)?;

@@ -1,0 +1,72 @@
+//! The frame every task's "Natural corruptions" table shares: the corruption records grouped
+//! by (model, corruption, severity) in first-seen order, each group one row that starts with
+//! those three and its case count; the task fills in its metric's columns.
+
+use mira_report::TextTable;
+
+/// What a task says about one record of a corruption cell.
+pub(crate) trait CorruptionRow {
+    /// `(model, corruption name, severity)`.
+    fn cell(&self) -> (&str, &str, f64);
+}
+
+/// The table of `records` (corruption records only): `columns` name the task's columns, and
+/// `row` computes them from a group's records. `None` when there are no records.
+pub(crate) fn corruption_table<R: CorruptionRow>(
+    records: &[&R],
+    caption: &str,
+    columns: &[&str],
+    row: impl Fn(&[&R]) -> Vec<String>,
+) -> Option<TextTable> {
+    let mut cells: Vec<(&str, &str, f64)> = Vec::new();
+    for r in records {
+        if !cells.contains(&r.cell()) {
+            cells.push(r.cell());
+        }
+    }
+    if cells.is_empty() {
+        return None;
+    }
+    let rows = cells
+        .into_iter()
+        .map(|key| {
+            let group: Vec<&R> = records
+                .iter()
+                .copied()
+                .filter(|r| r.cell() == key)
+                .collect();
+            let mut cols = vec![
+                key.0.to_string(),
+                key.1.to_string(),
+                format!("{}", key.2),
+                group.len().to_string(),
+            ];
+            cols.extend(row(&group));
+            cols
+        })
+        .collect();
+    let mut header: Vec<String> = ["model", "corruption", "severity", "n"]
+        .map(String::from)
+        .to_vec();
+    header.extend(columns.iter().map(|c| c.to_string()));
+    Some(TextTable {
+        title: "Natural corruptions".into(),
+        caption: format!(
+            "Scanner artefacts and natural corruptions (docs/corruptions.md), each case its own \
+             seeded draw of the family at the severity: {caption}"
+        ),
+        header,
+        rows,
+    })
+}
+
+/// The paired Wilcoxon p-value of `clean` against `corrupted`, as the tables print it.
+pub(crate) fn paired_p(clean: &[f64], corrupted: &[f64]) -> String {
+    mira_stats::wilcoxon_signed_rank(clean, corrupted)
+        .map_or("-".into(), |w| format!("{:.2e}", w.p_value))
+}
+
+/// The mean of `f` over `group`.
+pub(crate) fn mean_of<R>(group: &[&R], f: impl Fn(&R) -> f64) -> f64 {
+    group.iter().map(|r| f(r)).sum::<f64>() / group.len().max(1) as f64
+}
