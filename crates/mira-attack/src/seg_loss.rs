@@ -47,15 +47,6 @@ pub enum SegLoss {
 }
 
 impl SegLoss {
-    /// Every loss, in the order the names are listed.
-    pub const ALL: [SegLoss; 5] = [
-        SegLoss::Ce,
-        SegLoss::Margin,
-        SegLoss::Segpgd,
-        SegLoss::Cospgd,
-        SegLoss::Dice,
-    ];
-
     /// The name as written in files.
     pub fn name(self) -> &'static str {
         match self {
