@@ -8,6 +8,8 @@ use mira_report::TextTable;
 pub(crate) trait CorruptionRow {
     /// `(model, corruption name, severity)`.
     fn cell(&self) -> (&str, &str, f64);
+    /// The SSIM of the corrupted input against the clean one, where measured.
+    fn ssim(&self) -> Option<f64>;
 }
 
 /// The table of `records` (corruption records only): `columns` name the task's columns, and
@@ -42,6 +44,12 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
                 group.len().to_string(),
             ];
             cols.extend(row(&group));
+            let ssim: Vec<f64> = group.iter().filter_map(|r| r.ssim()).collect();
+            cols.push(if ssim.is_empty() {
+                "-".into()
+            } else {
+                format!("{:.3}", ssim.iter().sum::<f64>() / ssim.len() as f64)
+            });
             cols
         })
         .collect();
@@ -49,11 +57,13 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
         .map(String::from)
         .to_vec();
     header.extend(columns.iter().map(|c| c.to_string()));
+    header.push("mean SSIM".into());
     Some(TextTable {
         title: "Natural corruptions".into(),
         caption: format!(
             "Scanner artefacts and natural corruptions (docs/corruptions.md), each case its own \
-             seeded draw of the family at the severity: {caption}"
+             seeded draw of the family at the severity: {caption} Mean SSIM: of the corrupted \
+             input against the clean one (as in the Perceptibility table)."
         ),
         header,
         rows,

@@ -12,6 +12,10 @@ impl CorruptionRow for AgeRecord {
     fn cell(&self) -> (&str, &str, f64) {
         (&self.model, &self.attack, self.epsilon)
     }
+
+    fn ssim(&self) -> Option<f64> {
+        self.perceptibility.as_ref().map(|p| p.ssim)
+    }
 }
 
 /// The attack records and the corruption records.

@@ -11,6 +11,10 @@ impl CorruptionRow for RegRecord {
     fn cell(&self) -> (&str, &str, f64) {
         (&self.model, &self.attack, self.epsilon)
     }
+
+    fn ssim(&self) -> Option<f64> {
+        self.perceptibility.as_ref().map(|p| p.ssim)
+    }
 }
 
 /// The table (`None` without corruption records).

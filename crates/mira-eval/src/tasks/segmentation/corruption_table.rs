@@ -30,10 +30,17 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
         .map(String::from)
         .to_vec();
     header.extend(labels.iter().map(|l| format!("Dice {l}")));
-    header.extend(["mean Dice", "drop %", "Wilcoxon p"].map(String::from));
+    header.extend(["mean Dice", "drop %", "Wilcoxon p", "mean SSIM"].map(String::from));
+    let corrupted = corruption_records(records);
     let body = rows
         .iter()
         .map(|r| {
+            // The mean SSIM over the cell's records.
+            let ssim: Vec<f64> = corrupted
+                .iter()
+                .filter(|c| c.model == r.model && c.attack == r.attack && c.epsilon == r.epsilon)
+                .filter_map(|c| c.perceptibility.as_ref().map(|p| p.ssim))
+                .collect();
             let mut row = vec![
                 r.model.clone(),
                 r.attack.clone(),
@@ -46,6 +53,11 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
             row.push(format!("{} → {}", fmt(r.clean_mean, 3), fmt(r.adv_mean, 3)));
             row.push(fmt(r.drop_percent, 1));
             row.push(r.p_value.map_or("-".into(), |p| format!("{p:.2e}")));
+            row.push(if ssim.is_empty() {
+                "-".into()
+            } else {
+                format!("{:.3}", ssim.iter().sum::<f64>() / ssim.len() as f64)
+            });
             row
         })
         .collect();
@@ -54,7 +66,8 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
         caption: "Scanner artefacts and natural corruptions (docs/corruptions.md): each case its \
                   own seeded draw of the family at the severity; mean foreground Dice clean → \
                   corrupted per label and mean, the drop in %, and the paired Wilcoxon \
-                  signed-rank test over cases, as for the attacks above."
+                  signed-rank test over cases, as for the attacks above; mean SSIM of the \
+                  corrupted input against the clean one."
             .into(),
         header,
         rows: body,
