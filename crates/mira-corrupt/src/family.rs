@@ -110,7 +110,7 @@ pub enum Corruption {
 }
 
 /// The value of a severity 1..=5 in a table of five.
-fn at(table: [f32; 5], severity: u8) -> f32 {
+pub(crate) fn at(table: [f32; 5], severity: u8) -> f32 {
     table[usize::from(severity.clamp(1, 5)) - 1]
 }
 

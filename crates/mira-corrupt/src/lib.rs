@@ -9,6 +9,7 @@
 //!   contrast.
 //! - `resolution.rs`: Gaussian blur, anisotropic resolution.
 //! - `family.rs`: the families, their severity tables and seeded draws.
+//! - `worst.rs`: the worst case within a family (projected ascent on a draw's parameters).
 //!
 //! Invariants: a corruption at its zero parameter is the identity (tested per family); outputs
 //! stay in [0, 1]; a draw depends on (family, severity, size, generator state) alone.
@@ -18,8 +19,10 @@ mod family;
 pub mod intensity;
 pub mod kspace;
 pub mod resolution;
+mod worst;
 
 pub use family::{Corruption, Family};
+pub use worst::WorstCase;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
