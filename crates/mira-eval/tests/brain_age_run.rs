@@ -408,6 +408,8 @@ fn brain_age_runs_corruptions_beside_attacks() {
     let plain_dir = tmp("corrupt-plain");
     let plain = experiment(&plain_dir, base).unwrap();
     let plain_out = plain_dir.join("out");
+    // The plain run loads the first run's models, so only the corruptions differ.
+    mira_testkit::copy_dir(&out.join("models"), &plain_out.join("models"));
     run::<BrainAge>(&plain, &plain_out, &mut |_| {}).unwrap();
     let rows = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
     assert_eq!(rows(&out), rows(&plain_out));

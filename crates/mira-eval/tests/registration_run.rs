@@ -401,6 +401,8 @@ fn registration_runs_corruptions_beside_attacks() {
     assert!(summary.contains("## Natural corruptions") && summary.contains("anisotropy"));
     let plain_dir = tmp("corrupt-plain");
     let plain_out = plain_dir.join("out");
+    // The plain run loads the first run's models, so only the corruptions differ.
+    mira_testkit::copy_dir(&out.join("models"), &plain_out.join("models"));
     run::<Registration>(
         &experiment(&plain_dir, TINY).unwrap(),
         &plain_out,

@@ -250,6 +250,8 @@ fn corruptions_run_beside_attacks_and_resume() {
     assert!(mean_l2(5.0) > mean_l2(1.0));
     // The attacks' records are those of the plain run.
     let plain_out = tmp("corruptions-plain");
+    // The plain run loads the first run's models, so only the corruptions differ.
+    mira_testkit::copy_dir(&out.join("models"), &plain_out.join("models"));
     run::<Segmentation>(
         &Experiment::from_toml(TINY, "tiny.toml").unwrap(),
         &plain_out,

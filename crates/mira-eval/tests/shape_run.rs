@@ -309,6 +309,8 @@ fn shape_runs_corruptions_beside_attacks() {
     assert!(summary.contains("## Natural corruptions"), "{summary}");
     let plain_dir = tmp("corrupt-plain");
     let plain_out = plain_dir.join("out");
+    // The plain run loads the first run's models, so only the corruptions differ.
+    mira_testkit::copy_dir(&out.join("models"), &plain_out.join("models"));
     run::<Shape>(
         &experiment(&plain_dir, TINY).unwrap(),
         &plain_out,

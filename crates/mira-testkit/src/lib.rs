@@ -20,3 +20,22 @@ pub fn shared_data_for_test(test: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Copies the folder `src` into `dst` (created), recursively: a test that compares two runs
+/// gives the second the first's trained models (`OUT/models/`), so the comparison does not
+/// depend on training being reproducible while other tests share the process.
+///
+/// # Panics
+/// On any I/O error (tests only).
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).expect("create the copy's folder");
+    for entry in std::fs::read_dir(src).expect("read the folder to copy") {
+        let entry = entry.expect("a folder entry");
+        let to = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy a file");
+        }
+    }
+}
