@@ -280,3 +280,56 @@ fn corruptions_run_beside_attacks_and_resume() {
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&plain_out);
 }
+
+/// The worst case within a family (`worst = true`) is at least as damaging as the random draw
+/// of the same family and severity on every case: it starts from that draw and keeps the most
+/// damaging parameters by the task's score (1 − mean foreground Dice).
+#[test]
+fn worst_case_corruptions_are_never_less_damaging_than_random_draws() {
+    // A toy model trained long enough to segment (mean Dice well above 0).
+    let trained = TINY
+        .replace("train = 8", "train = 48")
+        .replace("size = 16", "size = 32")
+        .replace("epochs = 1", "epochs = 8")
+        .replace("base_width = 4", "base_width = 8");
+    let text = trained.replace(
+        "[sweep]",
+        "[[corruptions]]\nkind = \"gamma\"\nseverities = [5]\n\
+         [[corruptions]]\nkind = \"gamma\"\nseverities = [5]\nworst = true\n\
+         [[corruptions]]\nkind = \"blur\"\nseverities = [3]\n\
+         [[corruptions]]\nkind = \"blur\"\nseverities = [3]\nworst = true\n[sweep]",
+    );
+    let exp = Experiment::from_toml(&text, "tiny.toml").unwrap();
+    let out = tmp("worst");
+    run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    let recs = mira_report::read_records(&out.join("records.jsonl")).unwrap();
+    let damage =
+        |r: &mira_report::SegRecord| 1.0 - mira_stats::mean_defined(&r.adv_dice).unwrap_or(1.0);
+    let mut stronger = 0;
+    for family in ["gamma", "blur"] {
+        let of = |name: &str| -> Vec<_> { recs.iter().filter(|r| r.attack == name).collect() };
+        let (random, worst) = (of(family), of(&format!("{family}-worst")));
+        assert_eq!((random.len(), worst.len()), (5, 5));
+        for (r, w) in random.iter().zip(&worst) {
+            assert_eq!(r.case, w.case);
+            assert!(
+                damage(w) >= damage(r) - 1e-12,
+                "{family} case {}: {} < {}",
+                r.case,
+                damage(w),
+                damage(r)
+            );
+            stronger += usize::from(damage(w) > damage(r));
+        }
+    }
+    let all: Vec<(String, f64)> = recs
+        .iter()
+        .filter(|r| r.goal == "corruption")
+        .map(|r| (r.attack.clone(), damage(r)))
+        .collect();
+    assert!(
+        stronger > 0,
+        "the search never found anything worse: {all:?}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -40,6 +40,9 @@ pub(crate) struct Corruptor {
     pub hu_per_unit: Option<f32>,
     /// Volumes laid out as tall slices `[C, D·H, W]`: their `[D, H, W]`.
     pub volume: Option<[usize; 3]>,
+    /// Search each case's worst draw (`mira_corrupt::WorstCase`, from its random draw, judged
+    /// by the task) instead of taking the random draw.
+    pub worst: bool,
 }
 
 impl Corruptor {
@@ -47,7 +50,12 @@ impl Corruptor {
     ///
     /// # Errors
     /// A draw the family refuses (a CT family without a window width).
-    pub(crate) fn apply<const D: usize>(&self, x0: Tensor<D>, seed: u64) -> Result<Tensor<D>> {
+    pub(crate) fn apply<const D: usize>(
+        &self,
+        x0: Tensor<D>,
+        seed: u64,
+        judge: &dyn Judge<D>,
+    ) -> Result<Tensor<D>> {
         let dims = x0.dims();
         let (b, c) = (dims[0], dims[1]);
         let spatial: [usize; 3] = match (D, self.volume) {
@@ -62,10 +70,36 @@ impl Corruptor {
                 .narrow(0, i, 1)
                 .reshape([1, c, spatial[0], spatial[1], spatial[2]]);
             let mut rng = StdRng::seed_from_u64(crate::run::mix(seed, i as u64));
-            let draw = self
+            let bad =
+                |e: mira_corrupt::CorruptError| EvalError::invalid("corruptions", e.to_string());
+            let mut draw = self
                 .family
                 .draw(self.severity, spatial, self.hu_per_unit, &mut rng)
-                .map_err(|e| EvalError::invalid("corruptions", e.to_string()))?;
+                .map_err(bad)?;
+            if self.worst {
+                let bounds = self
+                    .family
+                    .bounds(self.severity, spatial, self.hu_per_unit)
+                    .map_err(bad)?;
+                let shape = x0.clone().narrow(0, i, 1).dims();
+                let as_input = |c: &mira_corrupt::Corruption| c.apply(row.clone()).reshape(shape);
+                let f = judge
+                    .objective(&[i])
+                    .map_err(|e| EvalError::invalid("corruptions", e.to_string()))?;
+                let fail = |e: mira_attack::AttackError| {
+                    mira_corrupt::CorruptError::Invalid(e.to_string())
+                };
+                let mut objective = |c: &mira_corrupt::Corruption| {
+                    Ok(f64::from(f.value(as_input(c)).into_scalar::<f32>()))
+                };
+                let mut score = |c: &mira_corrupt::Corruption| {
+                    judge.judge(&[i], as_input(c)).map_err(fail).map(|v| v[0].0)
+                };
+                draw = mira_corrupt::WorstCase::default()
+                    .search(&draw, &bounds, &mut objective, &mut score)
+                    .map_err(bad)?
+                    .0;
+            }
             rows.push(draw.apply(row));
         }
         Ok(Tensor::cat(rows, 0).reshape(dims))
@@ -138,7 +172,7 @@ impl<'a> CellAttack<'a> {
         let (mut min_norm, mut member, mut unchanged) = (None, None, false);
         let mut stopped_at = None;
         let adv = match *self {
-            CellAttack::Corrupt(corruptor) => corruptor.apply(x0, seed)?,
+            CellAttack::Corrupt(corruptor) => corruptor.apply(x0, seed, judge)?,
             CellAttack::MinNorm(cfg) => {
                 let failure: RefCell<Option<String>> = RefCell::new(None);
                 // The search's criterion cannot fail: a judge error is kept and raised after.

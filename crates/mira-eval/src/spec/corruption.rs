@@ -24,6 +24,11 @@ pub struct CorruptionEntry {
     /// Draws per case and severity (1: each case its own draw).
     #[serde(default = "one")]
     pub draws: usize,
+    /// The worst case within the family: each case's draw searched, from the random draw an
+    /// entry of the same family gets, for the most damaging parameters within the severity's
+    /// bounds (judged by the task's break rule); never less damaging than that random draw.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worst: bool,
 }
 
 fn all_severities() -> Vec<u8> {
@@ -38,10 +43,15 @@ impl CorruptionEntry {
     /// The name records give it.
     pub fn name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
-            serde_json::to_value(self.kind)
+            let family = serde_json::to_value(self.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+                .unwrap_or_default();
+            if self.worst {
+                format!("{family}-worst")
+            } else {
+                family
+            }
         })
     }
 
@@ -67,6 +77,12 @@ impl CorruptionEntry {
                 format!("{field}.draws"),
                 "only one draw per case and severity is supported so far (each case gets its \
                  own draw, so a cell is already an average over draws)",
+            ));
+        }
+        if self.worst && matches!(self.kind, Family::Rician | Family::CtNoise | Family::Noise) {
+            return Err(EvalError::invalid(
+                format!("{field}.worst"),
+                "a noise family has no parameters to search (its draws are noise)",
             ));
         }
         if matches!(self.kind, Family::CtNoise | Family::WindowShift) && hu_per_unit.is_none() {
@@ -132,9 +148,21 @@ pub(crate) fn corruption_cells(
                 severity: s,
                 label: format!("{model} / {name} / severity {s}"),
                 key: crate::run::CellKey::new(model, &name, f64::from(s)),
-                seed: crate::run::cell_seed(seed ^ 0xC0_2217, mi, ci, usize::from(s)),
+                // By family, not entry: a worst-case entry starts from the draws a random entry
+                // of its family gets.
+                seed: crate::run::cell_seed(
+                    seed ^ 0xC0_2217,
+                    mi,
+                    family_index(c.kind),
+                    usize::from(s),
+                ),
             });
         }
     }
     out
+}
+
+/// The position of `family` in [`Family::ALL`].
+fn family_index(family: Family) -> usize {
+    Family::ALL.iter().position(|f| *f == family).unwrap_or(0)
 }

@@ -350,6 +350,7 @@ impl Task for BrainAge {
                 severity: c.epsilon as u8,
                 hu_per_unit: None,
                 volume: None,
+                worst: exp.corruptions[c.ai].worst,
             };
             let (records, _) =
                 cell.run_batch(&ready.test, &clean, b, CellAttack::Corrupt(corruptor))?;

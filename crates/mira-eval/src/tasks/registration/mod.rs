@@ -106,6 +106,8 @@ pub struct RegCellRef {
     /// Index into the sweep's budgets, or (a corruption cell) the severity.
     ei: usize,
     corruption: bool,
+    /// A corruption cell's seed (attack cells derive theirs in `reg_cell`).
+    seed: u64,
 }
 
 /// The `norm` of corruption records (which have no budget norm).
@@ -281,6 +283,7 @@ impl Task for Registration {
                             ai,
                             ei,
                             corruption: false,
+                            seed: 0,
                         },
                     });
                 }
@@ -297,6 +300,7 @@ impl Task for Registration {
                         ai: c.ci,
                         ei: usize::from(c.severity),
                         corruption: true,
+                        seed: c.seed,
                     },
                 });
             }
@@ -327,6 +331,7 @@ impl Task for Registration {
                 severity: c.ei as u8,
                 hu_per_unit: None,
                 volume: None,
+                worst: exp.corruptions[c.ai].worst,
             };
             let base = reg_cell(
                 exp,
@@ -340,7 +345,7 @@ impl Task for Registration {
                 id: CellId {
                     attack: &name,
                     epsilon: c.ei as f32,
-                    seed: crate::run::cell_seed(exp.seed ^ 0xC0_2217, c.mi, c.ai, c.ei),
+                    seed: c.seed,
                     ..base.id
                 },
                 image: AttackedImage::Both,

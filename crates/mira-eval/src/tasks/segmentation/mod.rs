@@ -127,6 +127,7 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
             severity: c.epsilon as u8,
             hu_per_unit: exp.hu_per_unit(),
             volume: exp.volume_dims(),
+            worst: entry.worst,
         };
         return Cell {
             id,

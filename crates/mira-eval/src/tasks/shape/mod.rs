@@ -197,6 +197,7 @@ fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell
                 severity: c.epsilon as u8,
                 hu_per_unit: None,
                 volume: None,
+                worst: entry.worst,
             }),
             scope: ShapeScope::Ind,
             break_mrse: exp.sweep.break_mrse,
