@@ -110,7 +110,7 @@ pub enum Corruption {
 }
 
 /// The value of a severity 1..=5 in a table of five.
-pub(crate) fn at(table: [f32; 5], severity: u8) -> f32 {
+fn at(table: [f32; 5], severity: u8) -> f32 {
     table[usize::from(severity.clamp(1, 5)) - 1]
 }
 
@@ -119,6 +119,31 @@ fn sign(rng: &mut StdRng) -> f32 {
 }
 
 impl Family {
+    /// The family's parameter at each severity 1..=5 (the docs' table: its `Family` variant
+    /// says what the value is), the one source of [`Family::draw`] and [`Family::bounds`].
+    pub(crate) fn levels(self) -> [f32; 5] {
+        match self {
+            Family::Motion => [0.5, 1.0, 2.0, 3.0, 4.0],
+            Family::Ghosting => [0.1, 0.2, 0.3, 0.5, 0.7],
+            Family::Spike => [0.02, 0.05, 0.1, 0.2, 0.4],
+            Family::Bias => [0.05, 0.1, 0.15, 0.2, 0.3],
+            Family::Rician => [0.01, 0.02, 0.03, 0.05, 0.08],
+            Family::Blur => [0.5, 0.75, 1.0, 1.5, 2.0],
+            Family::Gamma => [0.1, 0.2, 0.3, 0.4, 0.5],
+            Family::Gibbs => [0.8, 0.6, 0.45, 0.35, 0.25],
+            Family::Anisotropy => [1.5, 2.0, 3.0, 4.0, 6.0],
+            Family::CtNoise => [5.0, 10.0, 20.0, 30.0, 50.0],
+            Family::WindowShift => [10.0, 20.0, 40.0, 60.0, 100.0],
+            Family::Contrast => [0.9, 0.8, 0.7, 0.6, 0.5],
+            Family::Noise => [0.01, 0.02, 0.03, 0.05, 0.08],
+        }
+    }
+
+    /// The family's parameter at `severity` (clamped to 1..=5).
+    pub(crate) fn level(self, severity: u8) -> f32 {
+        at(self.levels(), severity)
+    }
+
     /// Every family, in the order of the docs.
     pub const ALL: [Family; 13] = [
         Family::Motion,
@@ -167,7 +192,7 @@ impl Family {
         };
         Ok(match self {
             Family::Motion => {
-                let t = at([0.5, 1.0, 2.0, 3.0, 4.0], severity);
+                let t = self.level(severity);
                 let mut shifts = vec![[0.0f32; 3]];
                 for _ in 0..2 {
                     let mut s = [0.0f32; 3];
@@ -181,7 +206,7 @@ impl Family {
             Family::Ghosting => Corruption::Ghosting {
                 axis: pick_axis(rng),
                 num_ghosts: rng.random_range(4..=10),
-                intensity: at([0.1, 0.2, 0.3, 0.5, 0.7], severity),
+                intensity: self.level(severity),
             },
             Family::Spike => {
                 let mut f = [0i64; 3];
@@ -191,46 +216,45 @@ impl Family {
                 }
                 Corruption::Spike {
                     at: f,
-                    intensity: at([0.02, 0.05, 0.1, 0.2, 0.4], severity),
+                    intensity: self.level(severity),
                 }
             }
             Family::Bias => Corruption::Bias {
-                magnitude: at([0.05, 0.1, 0.15, 0.2, 0.3], severity),
+                magnitude: self.level(severity),
                 seed,
             },
             Family::Rician => Corruption::Rician {
-                sigma: at([0.01, 0.02, 0.03, 0.05, 0.08], severity),
+                sigma: self.level(severity),
                 seed,
             },
             Family::Blur => Corruption::Blur {
-                sigma: at([0.5, 0.75, 1.0, 1.5, 2.0], severity),
+                sigma: self.level(severity),
             },
             Family::Gamma => Corruption::Gamma {
-                log_gamma: sign(rng) * at([0.1, 0.2, 0.3, 0.4, 0.5], severity),
+                log_gamma: sign(rng) * self.level(severity),
             },
             Family::Gibbs => Corruption::Gibbs {
-                keep: at([0.8, 0.6, 0.45, 0.35, 0.25], severity),
+                keep: self.level(severity),
             },
             Family::Anisotropy => Corruption::Anisotropy {
                 axis: pick_axis(rng),
-                factor: at([1.5, 2.0, 3.0, 4.0, 6.0], severity),
+                factor: self.level(severity),
             },
             Family::CtNoise => Corruption::CtNoise {
-                sigma: at([5.0, 10.0, 20.0, 30.0, 50.0], severity) / hu("ct_noise")?,
+                sigma: self.level(severity) / hu("ct_noise")?,
                 seed,
             },
             Family::WindowShift => Corruption::WindowShift {
-                shift: sign(rng) * at([10.0, 20.0, 40.0, 60.0, 100.0], severity)
-                    / hu("window_shift")?,
+                shift: sign(rng) * self.level(severity) / hu("window_shift")?,
             },
             Family::Contrast => {
-                let c = at([0.9, 0.8, 0.7, 0.6, 0.5], severity);
+                let c = self.level(severity);
                 Corruption::Contrast {
                     factor: if rng.random_bool(0.5) { c } else { 1.0 / c },
                 }
             }
             Family::Noise => Corruption::Noise {
-                sigma: at([0.01, 0.02, 0.03, 0.05, 0.08], severity),
+                sigma: self.level(severity),
                 seed,
             },
         })

@@ -9,7 +9,6 @@
 //! starts from included, so the worst case is never less damaging than the random draw by that
 //! score (tested).
 
-use crate::family::at;
 use crate::{CorruptError, Corruption, Family, Result};
 
 impl Corruption {
@@ -81,25 +80,25 @@ impl Family {
         let sym = |v: f32| (-v, v);
         Ok(match self {
             Family::Motion => {
-                let t = at([0.5, 1.0, 2.0, 3.0, 4.0], severity);
+                let t = self.level(severity);
                 let axis = |a: usize| if spatial[a] > 1 { sym(t) } else { (0.0, 0.0) };
                 (0..2).flat_map(|_| (0..3).map(axis)).collect()
             }
-            Family::Ghosting => vec![(0.0, at([0.1, 0.2, 0.3, 0.5, 0.7], severity))],
-            Family::Spike => vec![(0.0, at([0.02, 0.05, 0.1, 0.2, 0.4], severity))],
-            Family::Bias => vec![sym(at([0.05, 0.1, 0.15, 0.2, 0.3], severity))],
-            Family::Blur => vec![(0.0, at([0.5, 0.75, 1.0, 1.5, 2.0], severity))],
-            Family::Gamma => vec![sym(at([0.1, 0.2, 0.3, 0.4, 0.5], severity))],
-            Family::Gibbs => vec![(at([0.8, 0.6, 0.45, 0.35, 0.25], severity), 1.0)],
-            Family::Anisotropy => vec![(1.0, at([1.5, 2.0, 3.0, 4.0, 6.0], severity))],
+            Family::Ghosting => vec![(0.0, self.level(severity))],
+            Family::Spike => vec![(0.0, self.level(severity))],
+            Family::Bias => vec![sym(self.level(severity))],
+            Family::Blur => vec![(0.0, self.level(severity))],
+            Family::Gamma => vec![sym(self.level(severity))],
+            Family::Gibbs => vec![(self.level(severity), 1.0)],
+            Family::Anisotropy => vec![(1.0, self.level(severity))],
             Family::WindowShift => {
                 let w = hu_per_unit.filter(|w| *w > 0.0).ok_or_else(|| {
                     CorruptError::Invalid("window_shift is in HU: it needs the width".into())
                 })?;
-                vec![sym(at([10.0, 20.0, 40.0, 60.0, 100.0], severity) / w)]
+                vec![sym(self.level(severity) / w)]
             }
             Family::Contrast => {
-                let c = at([0.9, 0.8, 0.7, 0.6, 0.5], severity);
+                let c = self.level(severity);
                 vec![(c, 1.0 / c)]
             }
             Family::Rician | Family::CtNoise | Family::Noise => {
