@@ -390,21 +390,42 @@ fn brain_age_runs_corruptions_beside_attacks() {
                 name = \"pgd\"\nnorm = \"linf\"\nepsilons = [0.05]\nsteps = 2\n";
     let with = format!(
         "{base}[[corruptions]]\nkind = \"bias\"\nseverities = [2, 5]\n\
-         [[corruptions]]\nkind = \"gibbs\"\nseverities = [5]\n"
+         [[corruptions]]\nkind = \"gibbs\"\nseverities = [5]\n\
+         [[corruptions]]\nname = \"bias-x3\"\nkind = \"bias\"\nseverities = [5]\ndraws = 3\n"
     );
     let dir = tmp("corrupt");
     let exp = experiment(&dir, &with).unwrap();
     let out = dir.join("out");
     let outcome = run::<BrainAge>(&exp, &out, &mut |_| {}).unwrap();
-    assert_eq!(outcome.cells_run, 1 + 3);
+    assert_eq!(outcome.cells_run, 1 + 3 + 3);
     let recs: Vec<AgeRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
     let corrupted: Vec<&AgeRecord> = recs.iter().filter(|r| r.scope == "corruption").collect();
-    assert_eq!(corrupted.len(), 3 * 4);
+    assert_eq!(corrupted.len(), (3 + 3) * 4);
     for r in &corrupted {
         assert!(r.norm == "severity" && [2.0, 5.0].contains(&r.epsilon) && r.linf > 0.0);
+        assert_eq!(r.draw.is_some(), r.attack == "bias-x3");
+    }
+    // Three draws per subject: the first is the single-draw entry's, the others differ.
+    let pred = |attack: &str, draw: Option<usize>, case: usize| {
+        let r = corrupted
+            .iter()
+            .find(|r| r.attack == attack && r.draw == draw && r.epsilon == 5.0 && r.case == case);
+        r.unwrap().adv_pred
+    };
+    for case in 0..4 {
+        assert_eq!(pred("bias-x3", Some(1), case), pred("bias", None, case));
+        assert_ne!(
+            pred("bias-x3", Some(2), case),
+            pred("bias-x3", Some(1), case)
+        );
+        assert_ne!(
+            pred("bias-x3", Some(3), case),
+            pred("bias-x3", Some(2), case)
+        );
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Natural corruptions") && summary.contains("gibbs"));
+    assert!(summary.contains("| bias-x3 | 5 | 4×3 |"), "{summary}");
     let plain_dir = tmp("corrupt-plain");
     let plain = experiment(&plain_dir, base).unwrap();
     let plain_out = plain_dir.join("out");

@@ -49,6 +49,10 @@ pub struct AgeRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<crate::Perceptibility>,
+    /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
+    /// attacks and single draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<usize>,
 }
 
 impl crate::CellRecord for AgeRecord {
@@ -280,6 +284,7 @@ mod tests {
 
     fn rec(model: &str, case: usize, age: f64, clean_err: f64, adv_err: f64) -> AgeRecord {
         AgeRecord {
+            draw: None,
             model: model.into(),
             attack: "pgd".into(),
             scope: "per-image".into(),

@@ -55,6 +55,10 @@ pub struct RegRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<crate::Perceptibility>,
+    /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
+    /// attacks and single draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<usize>,
 }
 
 impl RegRecord {

@@ -293,6 +293,7 @@ mod tests {
 
     fn rec(case: usize, eps: f64, clean: f64, adv: f64) -> RegRecord {
         RegRecord {
+            draw: None,
             model: "m".into(),
             attack: "fgsm".into(),
             image: "moving".into(),

@@ -185,6 +185,7 @@ mod tests {
 
     fn rec(eps: f64, case: usize, clean: f64, adv: f64) -> SegRecord {
         SegRecord {
+            draw: None,
             model: "m".into(),
             attack: "fgsm".into(),
             goal: "untargeted".into(),

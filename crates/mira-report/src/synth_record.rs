@@ -56,6 +56,10 @@ pub struct SynthRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<crate::Perceptibility>,
+    /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
+    /// attacks and single draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<usize>,
 }
 
 impl crate::CellRecord for SynthRecord {
@@ -222,6 +226,7 @@ mod tests {
 
     fn rec(case: usize, drop: f64, met: bool, disp: f64) -> SynthRecord {
         SynthRecord {
+            draw: None,
             model: "a".into(),
             method: "per-image".into(),
             target: 0.2,

@@ -55,6 +55,7 @@ const BC_Y: [Option<f64>; 8] = [
 
 fn rec(model: &str, case: usize, clean: [Option<f64>; 2], adv: [Option<f64>; 2]) -> SegRecord {
     SegRecord {
+        draw: None,
         model: model.into(),
         attack: "fgsm".into(),
         goal: "untargeted".into(),

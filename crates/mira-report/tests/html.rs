@@ -4,6 +4,7 @@ use mira_report::{ReportInput, SegRecord, render_html, summarise};
 
 fn rec(attack: &str, eps: f64, case: usize, adv: f64) -> SegRecord {
     SegRecord {
+        draw: None,
         model: "unet".into(),
         attack: attack.into(),
         goal: "untargeted".into(),

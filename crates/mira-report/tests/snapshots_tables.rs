@@ -16,6 +16,7 @@ fn rec(
     adv: [f64; 3],
 ) -> SegRecord {
     SegRecord {
+        draw: None,
         model: model.into(),
         attack: attack.into(),
         goal: if attack == "ti" {

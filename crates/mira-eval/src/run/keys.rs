@@ -32,6 +32,15 @@ impl CellKey {
     }
 }
 
+/// The name a cell key gives `attack`'s draw `draw` (a corruption entry with `draws` > 1:
+/// `motion#2`); without a draw, the name itself. Records show the name and the draw apart.
+pub fn draw_name(attack: &str, draw: Option<usize>) -> String {
+    match draw {
+        Some(d) => format!("{attack}#{d}"),
+        None => attack.to_string(),
+    }
+}
+
 impl std::fmt::Display for CellKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}/eps={}", self.model, self.attack, self.epsilon())

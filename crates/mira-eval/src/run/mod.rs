@@ -18,7 +18,7 @@ pub(crate) mod waves;
 pub use events::RunEvent;
 pub use experiment::{Experiment, FolderCall, TASKS, TaskCall, call_task};
 pub use fgsm_memo::FgsmMemo;
-pub use keys::{CellKey, cell_label, cell_seed, cell_stem, eps_f64, example_file, mix};
+pub use keys::{CellKey, cell_label, cell_seed, cell_stem, draw_name, eps_f64, example_file, mix};
 pub use manifest::{
     BuildInfo, DataHashes, MANIFEST_FORMAT, Manifest, Session, dataset_hash, file_hash, pairs_hash,
     run_task, shapes_hash, sources_hash, subjects_hash,

@@ -362,13 +362,18 @@ macro_rules! impl_spec {
 }
 pub(crate) use impl_spec;
 
-/// Implements [`Record`] for a record with `model` and `case` fields, keyed by its `$attack`
-/// name and `$budget` fields (`attack` and `epsilon` for most tasks).
+/// Implements [`Record`] for a record with `model`, `case` and `draw` fields, keyed by its
+/// `$attack` name (with the draw, [`crate::run::draw_name`]) and `$budget` fields (`attack` and
+/// `epsilon` for most tasks).
 macro_rules! impl_record {
     ($record:ty, $attack:ident, $budget:ident) => {
         impl $crate::run::Record for $record {
             fn key(&self) -> $crate::run::CellKey {
-                $crate::run::CellKey::new(&self.model, &self.$attack, self.$budget)
+                $crate::run::CellKey::new(
+                    &self.model,
+                    &$crate::run::draw_name(&self.$attack, self.draw),
+                    self.$budget,
+                )
             }
 
             fn case(&self) -> usize {

@@ -21,7 +21,8 @@ pub struct CorruptionEntry {
     /// Severities 1..=5 (default: all five).
     #[serde(default = "all_severities")]
     pub severities: Vec<u8>,
-    /// Draws per case and severity (1: each case its own draw).
+    /// Draws per case and severity (1: each case its own draw; N > 1: N records per case, their
+    /// `draw` 1..=N, the summaries' tests over the per-case means).
     #[serde(default = "one")]
     pub draws: usize,
     /// The worst case within the family: each case's draw searched, from the random draw an
@@ -30,6 +31,9 @@ pub struct CorruptionEntry {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worst: bool,
 }
+
+/// The most draws per case an entry may ask for.
+const MAX_DRAWS: usize = 1000;
 
 fn all_severities() -> Vec<u8> {
     vec![1, 2, 3, 4, 5]
@@ -59,7 +63,7 @@ impl CorruptionEntry {
     /// `hu_per_unit` is the data's CT window width, if any.
     ///
     /// # Errors
-    /// A severity outside 1..=5 or repeated, draws other than 1, a CT family without a CT
+    /// A severity outside 1..=5 or repeated, draws outside 1..=1000, a CT family without a CT
     /// window.
     pub fn validate(&self, field: &str, hu_per_unit: Option<f32>) -> Result<()> {
         if self.severities.is_empty()
@@ -72,11 +76,10 @@ impl CorruptionEntry {
                 "needs severities in 1..=5, each at most once",
             ));
         }
-        if self.draws != 1 {
+        if !(1..=MAX_DRAWS).contains(&self.draws) {
             return Err(EvalError::invalid(
                 format!("{field}.draws"),
-                "only one draw per case and severity is supported so far (each case gets its \
-                 own draw, so a cell is already an average over draws)",
+                format!("needs 1..={MAX_DRAWS} draws per case and severity"),
             ));
         }
         if self.worst && matches!(self.kind, Family::Rician | Family::CtNoise | Family::Noise) {
@@ -120,19 +123,21 @@ pub(crate) fn validate_corruptions(
     Ok(())
 }
 
-/// One corruption cell of a model's plan: entry `ci` at `severity`, with the label, key and
-/// seed every task gives it (the seed depends on the experiment's seed, the model, the entry
-/// and the severity alone, so shards and resumed runs draw the same corruptions).
+/// One corruption cell of a model's plan: entry `ci` at `severity`, draw `draw` (entries with
+/// `draws` > 1), with the label, key and seed every task gives it (the seed depends on the
+/// experiment's seed, the model, the family, the severity and the draw alone, so shards and
+/// resumed runs draw the same corruptions; draw 1 draws what a single-draw entry draws).
 pub(crate) struct CorruptionCell {
     pub ci: usize,
     pub severity: u8,
+    pub draw: Option<usize>,
     pub label: String,
     pub key: crate::run::CellKey,
     pub seed: u64,
 }
 
-/// The corruption cells of model `model` (index `mi`) for `entries`, entry by entry and
-/// severity by severity.
+/// The corruption cells of model `model` (index `mi`) for `entries`: entry by entry, severity
+/// by severity, draw by draw.
 pub(crate) fn corruption_cells(
     entries: &[CorruptionEntry],
     model: &str,
@@ -143,20 +148,32 @@ pub(crate) fn corruption_cells(
     for (ci, c) in entries.iter().enumerate() {
         let name = c.name();
         for &s in &c.severities {
-            out.push(CorruptionCell {
-                ci,
-                severity: s,
-                label: format!("{model} / {name} / severity {s}"),
-                key: crate::run::CellKey::new(model, &name, f64::from(s)),
-                // By family, not entry: a worst-case entry starts from the draws a random entry
-                // of its family gets.
-                seed: crate::run::cell_seed(
-                    seed ^ 0xC0_2217,
-                    mi,
-                    family_index(c.kind),
-                    usize::from(s),
-                ),
-            });
+            // By family, not entry: a worst-case entry starts from the draws a random entry
+            // of its family gets.
+            let first =
+                crate::run::cell_seed(seed ^ 0xC0_2217, mi, family_index(c.kind), usize::from(s));
+            for d in 1..=c.draws {
+                let draw = (c.draws > 1).then_some(d);
+                out.push(CorruptionCell {
+                    ci,
+                    severity: s,
+                    draw,
+                    label: match draw {
+                        Some(d) => format!("{model} / {name} / severity {s} / draw {d}"),
+                        None => format!("{model} / {name} / severity {s}"),
+                    },
+                    key: crate::run::CellKey::new(
+                        model,
+                        &crate::run::draw_name(&name, draw),
+                        f64::from(s),
+                    ),
+                    seed: if d == 1 {
+                        first
+                    } else {
+                        crate::run::mix(first, d as u64)
+                    },
+                });
+            }
         }
     }
     out

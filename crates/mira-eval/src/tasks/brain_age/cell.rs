@@ -119,6 +119,7 @@ impl AgeCell<'_> {
             };
             let perceptibility = Perceptibility::measure(a, &s.t1, &[1, s.size, s.size, s.size]);
             out.push(AgeRecord {
+                draw: None,
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 scope: match self.entry.scope {

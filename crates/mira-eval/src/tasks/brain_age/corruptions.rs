@@ -36,8 +36,6 @@ pub(crate) fn corruption_table_age(corrupted: &[AgeRecord]) -> Option<TextTable>
             "Wilcoxon p",
         ],
         |g| {
-            let clean: Vec<f64> = g.iter().map(|r| (r.clean_pred - r.age).abs()).collect();
-            let adv: Vec<f64> = g.iter().map(|r| (r.adv_pred - r.age).abs()).collect();
             vec![
                 format!(
                     "{:.2} → {:.2}",
@@ -45,7 +43,11 @@ pub(crate) fn corruption_table_age(corrupted: &[AgeRecord]) -> Option<TextTable>
                     mean_of(g, |r| (r.adv_pred - r.age).abs())
                 ),
                 format!("{:+.2}", mean_of(g, |r| r.adv_pred - r.clean_pred)),
-                paired_p(&clean, &adv),
+                paired_p(
+                    g,
+                    |r| (r.clean_pred - r.age).abs(),
+                    |r| (r.adv_pred - r.age).abs(),
+                ),
             ]
         },
     )

@@ -82,6 +82,8 @@ pub struct AgeCellRef {
     ai: usize,
     /// A corruption cell: `epsilon` holds the severity.
     corruption: bool,
+    /// A corruption cell's draw (entries with `draws` > 1).
+    draw: Option<usize>,
     epsilon: f32,
     seed: u64,
     /// The attack's largest ε, with pictures asked for: the first subject is drawn.
@@ -289,6 +291,7 @@ impl Task for BrainAge {
                             mi,
                             ai,
                             corruption: false,
+                            draw: None,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             picture: exp.checks.examples && ei == last,
@@ -307,6 +310,7 @@ impl Task for BrainAge {
                         mi,
                         ai: c.ci,
                         corruption: true,
+                        draw: c.draw,
                         epsilon: f32::from(c.severity),
                         seed: c.seed,
                         picture: false,
@@ -352,8 +356,9 @@ impl Task for BrainAge {
                 volume: None,
                 worst: exp.corruptions[c.ai].worst,
             };
-            let (records, _) =
+            let (mut records, _) =
                 cell.run_batch(&ready.test, &clean, b, CellAttack::Corrupt(corruptor))?;
+            records.iter_mut().for_each(|r| r.draw = c.draw);
             return Ok(Batch {
                 records,
                 kept: Vec::new(),

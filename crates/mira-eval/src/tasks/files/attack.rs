@@ -241,6 +241,7 @@ pub(crate) fn attack_case(
     let perceptibility = pooled_perceptibility(&records);
     let physical = exp.physical(eps);
     Ok(FileRecord {
+        draw: None,
         perceptibility,
         epsilon_physical: physical.map(|b| b.physical),
         epsilon_unit: physical.map(|b| b.unit.to_string()),

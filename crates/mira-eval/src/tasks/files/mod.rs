@@ -87,6 +87,10 @@ pub struct FileRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<mira_report::Perceptibility>,
+    /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
+    /// attacks and single draws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<usize>,
 }
 
 /// Per-volume metrics of a 3D model's case, one value per foreground class.

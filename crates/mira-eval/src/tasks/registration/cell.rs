@@ -135,6 +135,7 @@ impl RegCell<'_> {
             let perceptibility = self.perceptibility(a, c, size);
             let mm = |t: &Rigid2d| [t.theta_deg, t.tx * self.spacing, t.ty * self.spacing];
             records.push(RegRecord {
+                draw: None,
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 image: self.image.describe().into(),

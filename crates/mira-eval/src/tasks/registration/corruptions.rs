@@ -34,8 +34,6 @@ pub(crate) fn reg_corruption_table(records: &[RegRecord]) -> Option<TextTable> {
             let pass = |t: fn(&RegRecord) -> f64| {
                 100.0 * mean_of(g, |r| f64::from(u8::from(t(r) <= r.tolerance)))
             };
-            let clean: Vec<f64> = g.iter().map(|r| r.clean_tre).collect();
-            let adv: Vec<f64> = g.iter().map(|r| r.adv_tre).collect();
             vec![
                 format!(
                     "{:.0}% → {:.0}%",
@@ -48,7 +46,7 @@ pub(crate) fn reg_corruption_table(records: &[RegRecord]) -> Option<TextTable> {
                     mean_of(g, |r| r.adv_tre),
                     g[0].unit
                 ),
-                paired_p(&clean, &adv),
+                paired_p(g, |r| r.clean_tre, |r| r.adv_tre),
             ]
         },
     )

@@ -72,6 +72,7 @@ mod tests {
 
     fn rec(attack: &str, eps: f64, case: usize, adv_tre: f64, min_norm: Option<f64>) -> RegRecord {
         RegRecord {
+            draw: None,
             model: "m".into(),
             attack: attack.into(),
             image: "moving".into(),

@@ -106,6 +106,8 @@ pub struct RegCellRef {
     /// Index into the sweep's budgets, or (a corruption cell) the severity.
     ei: usize,
     corruption: bool,
+    /// A corruption cell's draw (entries with `draws` > 1).
+    draw: Option<usize>,
     /// A corruption cell's seed (attack cells derive theirs in `reg_cell`).
     seed: u64,
 }
@@ -283,6 +285,7 @@ impl Task for Registration {
                             ai,
                             ei,
                             corruption: false,
+                            draw: None,
                             seed: 0,
                         },
                     });
@@ -300,6 +303,7 @@ impl Task for Registration {
                         ai: c.ci,
                         ei: usize::from(c.severity),
                         corruption: true,
+                        draw: c.draw,
                         seed: c.seed,
                     },
                 });
@@ -352,7 +356,8 @@ impl Task for Registration {
                 corrupted: true,
                 ..base
             };
-            let records = cell.run_batch(ready.test(exp, c.mi)?, &ready.clean.get(c.mi)?, b)?;
+            let mut records = cell.run_batch(ready.test(exp, c.mi)?, &ready.clean.get(c.mi)?, b)?;
+            records.iter_mut().for_each(|r| r.draw = c.draw);
             return Ok(Batch {
                 records,
                 kept: Vec::new(),

@@ -255,6 +255,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
                     None => (None, None, None, None),
                 };
             records.push(SegRecord {
+                draw: None,
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 goal: if corrupted {

@@ -15,13 +15,46 @@ pub fn corruption_records(records: &[SegRecord]) -> Vec<SegRecord> {
         .collect()
 }
 
+/// One record per (model, corruption, severity, case): the draws of an entry with `draws` > 1
+/// merged into their first, its corrupted Dice per label the mean over the draws (labels no
+/// draw defines stay undefined), so the paired test pairs each case once.
+fn mean_over_draws(records: &[SegRecord]) -> Vec<SegRecord> {
+    let mut out: Vec<(SegRecord, Vec<Vec<f64>>)> = Vec::new();
+    for r in records {
+        let same = |o: &SegRecord| {
+            o.model == r.model && o.attack == r.attack && o.epsilon == r.epsilon && o.case == r.case
+        };
+        let at = match out.iter().position(|(o, _)| same(o)) {
+            Some(i) => i,
+            None => {
+                out.push((r.clone(), vec![Vec::new(); r.adv_dice.len()]));
+                out.len() - 1
+            }
+        };
+        for (acc, d) in out[at].1.iter_mut().zip(&r.adv_dice) {
+            acc.extend(d);
+        }
+    }
+    out.into_iter()
+        .map(|(mut r, draws)| {
+            r.adv_dice = draws
+                .iter()
+                .map(|d| (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64))
+                .collect();
+            r.draw = None;
+            r
+        })
+        .collect()
+}
+
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
 /// The table (`None` without corruption records).
 pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
-    let rows: Vec<SummaryRow> = summarise(&corruption_records(records));
+    let corrupted = corruption_records(records);
+    let rows: Vec<SummaryRow> = summarise(&mean_over_draws(&corrupted));
     if rows.is_empty() {
         return None;
     }
@@ -31,21 +64,27 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
         .to_vec();
     header.extend(labels.iter().map(|l| format!("Dice {l}")));
     header.extend(["mean Dice", "drop %", "Wilcoxon p", "mean SSIM"].map(String::from));
-    let corrupted = corruption_records(records);
     let body = rows
         .iter()
         .map(|r| {
-            // The mean SSIM over the cell's records.
-            let ssim: Vec<f64> = corrupted
+            // The mean SSIM over the cell's records (every draw).
+            let cell: Vec<&SegRecord> = corrupted
                 .iter()
                 .filter(|c| c.model == r.model && c.attack == r.attack && c.epsilon == r.epsilon)
+                .collect();
+            let ssim: Vec<f64> = cell
+                .iter()
                 .filter_map(|c| c.perceptibility.as_ref().map(|p| p.ssim))
                 .collect();
+            let n = match cell.len() / r.n.max(1) {
+                1 => r.n.to_string(),
+                draws => format!("{}×{draws}", r.n),
+            };
             let mut row = vec![
                 r.model.clone(),
                 r.attack.clone(),
                 format!("{}", r.epsilon),
-                r.n.to_string(),
+                n,
             ];
             for (c, a) in r.clean_dice.iter().zip(&r.adv_dice) {
                 row.push(format!("{} → {}", fmt(*c, 3), fmt(*a, 3)));
@@ -64,10 +103,11 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
     Some(TextTable {
         title: "Natural corruptions".into(),
         caption: "Scanner artefacts and natural corruptions (docs/corruptions.md): each case its \
-                  own seeded draw of the family at the severity; mean foreground Dice clean → \
-                  corrupted per label and mean, the drop in %, and the paired Wilcoxon \
-                  signed-rank test over cases, as for the attacks above; mean SSIM of the \
-                  corrupted input against the clean one."
+                  own seeded draw of the family at the severity (n: cases, × draws per case \
+                  where there are several); mean foreground Dice clean → corrupted per label \
+                  and mean (over the draws), the drop in %, and the paired Wilcoxon \
+                  signed-rank test over cases (each the mean over its draws), as for the \
+                  attacks above; mean SSIM of the corrupted input against the clean one."
             .into(),
         header,
         rows: body,

@@ -98,6 +98,7 @@ pub(crate) fn test_record(
     min_norm: Option<f64>,
 ) -> SegRecord {
     SegRecord {
+        draw: None,
         model: model.into(),
         attack: attack.into(),
         goal: "untargeted".into(),

@@ -92,6 +92,8 @@ pub struct SegCell {
     ai: usize,
     /// A corruption cell: `epsilon` holds the severity.
     corruption: bool,
+    /// A corruption cell's draw (entries with `draws` > 1).
+    draw: Option<usize>,
     /// Index into `SegExperiment::window_modes`.
     mode: usize,
     epsilon: f32,
@@ -268,6 +270,7 @@ impl Task for Segmentation {
                             mi,
                             ai,
                             corruption: false,
+                            draw: None,
                             mode,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
@@ -288,6 +291,7 @@ impl Task for Segmentation {
                         mi,
                         ai: c.ci,
                         corruption: true,
+                        draw: c.draw,
                         mode: 0,
                         epsilon: f32::from(c.severity),
                         seed: c.seed,
@@ -318,7 +322,8 @@ impl Task for Segmentation {
         let clean = run.ready.clean.get(p.cell.mi)?;
         let ball = LpBall::new(cell.id.norm, cell.id.epsilon, Bounds::default())?;
         let keep = run.pictures && p.cell.pictures;
-        let (records, kept) = cell.run_batch(&run.ready.test, &clean, b, &ball, keep)?;
+        let (mut records, kept) = cell.run_batch(&run.ready.test, &clean, b, &ball, keep)?;
+        records.iter_mut().for_each(|r| r.draw = p.cell.draw);
         Ok(Batch { records, kept })
     }
 

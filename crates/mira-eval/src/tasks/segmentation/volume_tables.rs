@@ -177,6 +177,7 @@ mod tests {
 
     fn rec(attack: &str, eps: f64, case: usize, adv: f64, hd: f64) -> SegRecord {
         SegRecord {
+            draw: None,
             model: "m".into(),
             attack: attack.into(),
             goal: "untargeted".into(),

@@ -218,6 +218,7 @@ impl ShapeCell<'_> {
                 });
             }
             records.push(ShapeRecord {
+                draw: None,
                 model: self.id.model.into(),
                 attack: self.id.attack.into(),
                 scope: match self.scope {

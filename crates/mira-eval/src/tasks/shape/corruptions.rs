@@ -30,8 +30,6 @@ pub(crate) fn shape_corruption_table(records: &[ShapeRecord]) -> Option<TextTabl
             "Wilcoxon p",
         ],
         |g| {
-            let clean: Vec<f64> = g.iter().map(|r| r.clean_mrse).collect();
-            let adv: Vec<f64> = g.iter().map(|r| r.adv_mrse).collect();
             vec![
                 format!(
                     "{:.3} → {:.3}",
@@ -43,7 +41,7 @@ pub(crate) fn shape_corruption_table(records: &[ShapeRecord]) -> Option<TextTabl
                     mean_of(g, |r| r.clean_dice),
                     mean_of(g, |r| r.adv_dice)
                 ),
-                paired_p(&clean, &adv),
+                paired_p(g, |r| r.clean_mrse, |r| r.adv_mrse),
             ]
         },
     )

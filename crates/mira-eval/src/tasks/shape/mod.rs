@@ -69,6 +69,8 @@ pub struct ShapeCellRef {
     ai: usize,
     /// A corruption cell: `epsilon` holds the severity.
     corruption: bool,
+    /// A corruption cell's draw (entries with `draws` > 1).
+    draw: Option<usize>,
     epsilon: f32,
     seed: u64,
     /// The attack's largest ε: one picture.
@@ -294,6 +296,7 @@ impl Task for Shape {
                             mi,
                             ai,
                             corruption: false,
+                            draw: None,
                             epsilon,
                             seed: cell_seed(exp.seed, mi, ai, ei),
                             largest: attack.epsilons.iter().all(|&e| e <= epsilon),
@@ -315,6 +318,7 @@ impl Task for Shape {
                         mi,
                         ai: c.ci,
                         corruption: true,
+                        draw: c.draw,
                         epsilon: f32::from(c.severity),
                         seed: c.seed,
                         largest: false,
@@ -339,7 +343,8 @@ impl Task for Shape {
                 .map(|(v, name)| (v.as_slice(), name.as_str()))
         };
         let keep = run.pictures && p.cell.largest;
-        let (records, kept) = view(run, p).run_batch(&run.ready.test, starts, keep, b)?;
+        let (mut records, kept) = view(run, p).run_batch(&run.ready.test, starts, keep, b)?;
+        records.iter_mut().for_each(|r| r.draw = p.cell.draw);
         Ok(Batch { records, kept })
     }
 

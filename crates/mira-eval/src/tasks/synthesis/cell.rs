@@ -188,6 +188,7 @@ impl SynthCell<'_> {
     ) -> SynthRecord {
         let drop = |m: usize| clean[m][case] - j.adv_dice[m].0;
         SynthRecord {
+            draw: None,
             model: self.names[attacked].clone(),
             method: method.into(),
             target: crate::run::eps_f64(target),
