@@ -95,6 +95,18 @@ pub struct Args {
     /// auto: probabilities when the graph ends in a Softmax over the classes.
     #[arg(long, default_value = "auto")]
     pub output: String,
+    /// Scanner artefacts and natural corruptions evaluated beside the attack, comma-separated
+    /// families (motion, ghosting, spike, bias, rician, blur, gamma, gibbs, anisotropy,
+    /// ct_noise, window_shift, contrast, noise; docs/corruptions.md). With --input each case
+    /// is corrupted in file units and written under OUT/corrupt_<family>_s<severity>/.
+    #[arg(long, value_delimiter = ',')]
+    pub corrupt: Vec<String>,
+    /// With --corrupt: the severities (1..5).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    pub severities: Vec<u8>,
+    /// With --corrupt: seeded draws per case and severity.
+    #[arg(long, default_value_t = 1)]
+    pub draws: usize,
     /// How volumes enter a 3D model: axis order and sliding windows.
     #[command(flatten)]
     pub volume: VolumeArgs,
@@ -138,6 +150,22 @@ pub(crate) fn parse_roi(roi: &[usize]) -> Result<Option<[usize; 3]>> {
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(value.to_string()))
         .map_err(|e| crate::InvalidInput(format!("--{field} {value}: {e}")).into())
+}
+
+/// The corruption entries of `--corrupt`, `--severities` and `--draws`.
+pub(crate) fn corruptions(a: &Args) -> Result<Vec<mira_eval::CorruptionEntry>> {
+    a.corrupt
+        .iter()
+        .map(|k| {
+            Ok(mira_eval::CorruptionEntry {
+                name: None,
+                kind: parse("corrupt", k)?,
+                severities: a.severities.clone(),
+                draws: a.draws,
+                worst: false,
+            })
+        })
+        .collect()
 }
 
 /// The attack entry the flags describe (`--attack min-norm`: the minimum-norm scope).
@@ -229,7 +257,7 @@ pub fn main(a: Args) -> Result<()> {
             output: onnx.then(|| parse("output", &a.output)).transpose()?,
         }],
         attacks: vec![entry(&a)?],
-        corruptions: Vec::new(),
+        corruptions: corruptions(&a)?,
         sweep: SweepSpec {
             norm,
             epsilons: a.eps.clone(),

@@ -84,6 +84,7 @@ pub fn main(a: &Args) -> Result<()> {
         },
         epsilons_hu: (!a.eps_hu.is_empty()).then(|| a.eps_hu.clone()),
         epsilons_percent: (!a.eps_percent.is_empty()).then(|| a.eps_percent.clone()),
+        corruptions: crate::attack::corruptions(a)?,
         batch_size: 8,
         checks: Default::default(),
     };

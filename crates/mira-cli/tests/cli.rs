@@ -273,6 +273,36 @@ fn file_attacks_and_folder_data_refuse_bad_input_with_exit_2() {
             "losses",
         ),
         (
+            vec!["attack", "--checkpoint", none, "--corrupt", "wobble"],
+            "--corrupt wobble",
+        ),
+        (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--corrupt",
+                "ct_noise",
+            ],
+            "is in HU",
+        ),
+        (
+            vec![
+                "attack",
+                "--checkpoint",
+                none,
+                "--input",
+                "/tmp",
+                "--corrupt",
+                "blur",
+                "--severities",
+                "6",
+            ],
+            "severities",
+        ),
+        (
             vec!["phantom-folder", "/tmp/never", "--format", "tiff"],
             "--format tiff",
         ),

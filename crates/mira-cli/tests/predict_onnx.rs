@@ -199,6 +199,51 @@ fn attack_runs_an_onnx_model_on_files() {
     assert!(d.join("out/eps_0.1/case0_a.nii.gz").is_file());
     assert!(d.join("out/report.html").is_file());
 
+    // Corruptions beside the attack: written per family, severity and draw.
+    let out = Command::new(env!("CARGO_BIN_EXE_mira"))
+        .args(["attack", "--model"])
+        .arg(fixtures().join("monai_unet2d.onnx"))
+        .arg("--input")
+        .arg(d.join("in"))
+        .args(["--channels", "a,b,c,d", "--normalise", "none"])
+        .args([
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0.02",
+            "--corrupt",
+            "blur,noise",
+        ])
+        .args(["--severities", "2,5", "--draws", "2", "--out"])
+        .arg(d.join("corrupt"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let records = std::fs::read_to_string(d.join("corrupt/records.jsonl")).unwrap();
+    let recs: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2 + 2 * 2 * 2 * 2, "{records}");
+    let noisy: Vec<&serde_json::Value> = recs
+        .iter()
+        .filter(|r| r["corruption"] == "noise" && r["epsilon"] == 5.0)
+        .collect();
+    assert_eq!(noisy.len(), 4);
+    for r in noisy {
+        // σ 0.08 noise, clipped to the files' [0, 1]: visible, yet within the range.
+        let change = r["max_file_change"][0].as_f64().unwrap();
+        assert!(change > 0.1 && change <= 1.0, "{r}");
+    }
+    assert!(
+        d.join("corrupt/corrupt_noise_s5_d2/case1_d.nii.gz")
+            .is_file()
+    );
+    let summary = std::fs::read_to_string(d.join("corrupt/summary.md")).unwrap();
+    assert!(summary.contains("| noise | 5 | 2×2 |"), "{summary}");
+
     let out = Command::new(env!("CARGO_BIN_EXE_mira"))
         .args(["attack", "--model"])
         .arg(fixtures().join("monai_unet2d.onnx"))

@@ -262,27 +262,32 @@ impl Family {
 }
 
 impl Corruption {
-    /// The corrupted images `[B, C, D, H, W]` (model units in [0, 1]; a batch shares the draw,
-    /// noise differs per voxel).
+    /// The corrupted images `[B, C, D, H, W]` (model units in [0, 1], clipped back to it: what a
+    /// model fed normalised images sees; a batch shares the draw, noise differs per voxel).
     pub fn apply(&self, x: Tensor<5>) -> Tensor<5> {
+        self.apply_unclipped(x).clamp(0.0, 1.0)
+    }
+
+    /// The corruption without the final clip: for file values on the normalisation's scale
+    /// (`(v − lo) / (hi − lo)`, beyond [0, 1] outside the range), corrupted before the
+    /// normalisation clips them, where scanners corrupt them.
+    pub fn apply_unclipped(&self, x: Tensor<5>) -> Tensor<5> {
         let rng = |seed: u64| StdRng::seed_from_u64(seed);
         match self {
-            Corruption::Motion { shifts } => kspace::motion(x, shifts).clamp(0.0, 1.0),
+            Corruption::Motion { shifts } => kspace::motion(x, shifts),
             Corruption::Ghosting {
                 axis,
                 num_ghosts,
                 intensity,
-            } => kspace::ghosting(x, *axis, *num_ghosts, *intensity).clamp(0.0, 1.0),
-            Corruption::Spike { at, intensity } => {
-                kspace::spike(x, *at, *intensity).clamp(0.0, 1.0)
-            }
+            } => kspace::ghosting(x, *axis, *num_ghosts, *intensity),
+            Corruption::Spike { at, intensity } => kspace::spike(x, *at, *intensity),
             Corruption::Bias { magnitude, seed } => {
                 intensity::bias_field(x, *magnitude, 3, &mut rng(*seed))
             }
             Corruption::Rician { sigma, seed } => intensity::rician(x, *sigma, &mut rng(*seed)),
             Corruption::Blur { sigma } => resolution::blur(x, *sigma),
             Corruption::Gamma { log_gamma } => intensity::gamma(x, *log_gamma),
-            Corruption::Gibbs { keep } => kspace::gibbs(x, *keep).clamp(0.0, 1.0),
+            Corruption::Gibbs { keep } => kspace::gibbs(x, *keep),
             Corruption::Anisotropy { axis, factor } => resolution::anisotropy(x, *axis, *factor),
             Corruption::CtNoise { sigma, seed } | Corruption::Noise { sigma, seed } => {
                 intensity::gaussian_noise(x, *sigma, &mut rng(*seed))

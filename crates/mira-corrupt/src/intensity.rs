@@ -1,7 +1,8 @@
 //! Corruptions of the intensities themselves, voxel by voxel or through a smooth field: Rician
 //! noise, gamma, a multiplicative bias field (MR), a window shift (CT) and a contrast change
-//! (X-ray). Inputs are model units in [0, 1]; outputs are clipped back to [0, 1] where the
-//! corruption can leave it (what a model fed normalised images would see).
+//! (X-ray). Inputs are model units (in [0, 1] for normalised images, beyond it for file values
+//! on the normalisation's scale); outputs are not clipped: `Corruption::apply` clips to [0, 1]
+//! (what a model fed normalised images would see), `Corruption::apply_unclipped` does not.
 
 use burn::prelude::*;
 use rand::Rng;
@@ -26,22 +27,21 @@ pub fn rician(x: Tensor<5>, sigma: f32, rng: &mut StdRng) -> Tensor<5> {
     let (n1, n2) = (normal_like(&x, rng), normal_like(&x, rng));
     let re = x + n1 * sigma;
     let im = n2 * sigma;
-    (re.powf_scalar(2.0) + im.powf_scalar(2.0))
-        .sqrt()
-        .clamp(0.0, 1.0)
+    (re.powf_scalar(2.0) + im.powf_scalar(2.0)).sqrt()
 }
 
 /// Additive Gaussian noise of `sigma` (CT quantum noise in model units: σ_HU / window width;
-/// X-ray), clipped to [0, 1].
+/// X-ray).
 pub fn gaussian_noise(x: Tensor<5>, sigma: f32, rng: &mut StdRng) -> Tensor<5> {
     if sigma == 0.0 {
         return x;
     }
     let n = normal_like(&x, rng);
-    (x + n * sigma).clamp(0.0, 1.0)
+    x + n * sigma
 }
 
 /// Gamma: `x^γ` with `γ = exp(log_gamma)` (TorchIO's `RandomGamma`); 0 is the identity.
+/// Values below 0 (file values under the normalisation's low end) are taken as 0.
 pub fn gamma(x: Tensor<5>, log_gamma: f32) -> Tensor<5> {
     if log_gamma == 0.0 {
         return x;
@@ -50,12 +50,12 @@ pub fn gamma(x: Tensor<5>, log_gamma: f32) -> Tensor<5> {
 }
 
 /// A window shift (CT): the window's centre moved by `shift` model units (HU / width), so every
-/// value moves the other way; clipped as the window clips.
+/// value moves the other way (the window clips: `Corruption::apply`).
 pub fn window_shift(x: Tensor<5>, shift: f32) -> Tensor<5> {
-    (x - shift).clamp(0.0, 1.0)
+    x - shift
 }
 
-/// Contrast (X-ray): `(x − m) · factor + m` about each image's mean `m`, clipped.
+/// Contrast (X-ray): `(x − m) · factor + m` about each image's mean `m`.
 pub fn contrast(x: Tensor<5>, factor: f32) -> Tensor<5> {
     let dims = x.dims();
     let n: usize = dims[2..].iter().product();
@@ -64,7 +64,7 @@ pub fn contrast(x: Tensor<5>, factor: f32) -> Tensor<5> {
         .reshape([dims[0], dims[1], n])
         .mean_dim(2)
         .reshape([dims[0], dims[1], 1, 1, 1]);
-    ((x - m.clone()) * factor + m).clamp(0.0, 1.0)
+    (x - m.clone()) * factor + m
 }
 
 /// The exponents of the monomials of total degree ≤ `order` in three variables (on an axis of
@@ -83,7 +83,7 @@ fn monomials(order: usize) -> Vec<[usize; 3]> {
 
 /// A bias field (TorchIO's `RandomBiasField`): `x · exp(p)` with `p` a polynomial of degree
 /// `order` in coordinates scaled to [−1, 1], its coefficients drawn uniformly in
-/// `[−magnitude, magnitude]` (one field per image, shared by its channels); clipped to [0, 1].
+/// `[−magnitude, magnitude]` (one field per image, shared by its channels).
 pub fn bias_field(x: Tensor<5>, magnitude: f32, order: usize, rng: &mut StdRng) -> Tensor<5> {
     if magnitude == 0.0 {
         return x;
@@ -130,5 +130,5 @@ pub fn bias_field(x: Tensor<5>, magnitude: f32, order: usize, rng: &mut StdRng) 
         TensorData::new(fields, [dims[0], 1, spatial[0], spatial[1], spatial[2]]),
         &device,
     );
-    (x * field).clamp(0.0, 1.0)
+    x * field
 }

@@ -39,7 +39,7 @@ pub use run::{
     MergeOutcome, Outcome, RunEvent, Session, Shard, ShardOutcome, Task, TaskCall, call_task,
     merge, prepare_models, rebuild, run, run_shard,
 };
-pub use spec::{AttackKind, AttackScope};
+pub use spec::{AttackKind, AttackScope, CorruptionEntry};
 pub use tasks::brain_age::{
     AgeAnatomy, AgeAttackEntry, AgeChecks, AgeDataSpec, AgeExperiment, AgeGoal, AgeGradient,
     AgeModelEntry, AgeModelKind, AgeProbe, AgeScope, AgeSummary, AgeSweep, AgeTask, BrainAge,

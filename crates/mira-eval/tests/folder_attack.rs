@@ -249,18 +249,13 @@ fn a_real_ct_dicom_is_attacked_and_written_as_derived_dicom_shared_data() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// A CT volume in HU attacked with budgets in HU (`epsilons_hu`, a 40 ± 200 HU window): each
-/// budget is recorded in HU and model units (HU / 400), the manifest states the conversion, and
-/// the written file differs from its source by at most the budget in HU inside the window
-/// (stored as float, so without rounding), while PGD uses most of it.
-#[test]
-fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
-    let root = tmp("ct-hu");
+/// A CT volume in HU under `root/images/ct.nii.gz`: air outside a body disc of soft tissue
+/// (40 HU) with a bright bone ring and a darker lesion, values inside and outside a 40 ± 200
+/// window. The volume and the images folder.
+fn ct_volume(root: &Path) -> (mira_io::Volume, PathBuf) {
     let images = root.join("images");
     std::fs::create_dir_all(&images).unwrap();
     let (nx, ny, nz) = (24usize, 24usize, 3usize);
-    // Air outside a body disc of soft tissue (40 HU) with a bright bone ring and a darker
-    // lesion: values inside and outside the window.
     let data: Vec<f32> = (0..nx * ny * nz)
         .map(|i| {
             let (x, y) = ((i % nx) as f32 - 11.5, ((i / nx) % ny) as f32 - 11.5);
@@ -283,8 +278,18 @@ fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
         ],
         data,
     };
-    let src = images.join("ct.nii.gz");
-    mira_io::write_nifti(&src, &vol).unwrap();
+    mira_io::write_nifti(&images.join("ct.nii.gz"), &vol).unwrap();
+    (vol, images)
+}
+
+/// A CT volume in HU attacked with budgets in HU (`epsilons_hu`, a 40 ± 200 HU window): each
+/// budget is recorded in HU and model units (HU / 400), the manifest states the conversion, and
+/// the written file differs from its source by at most the budget in HU inside the window
+/// (stored as float, so without rounding), while PGD uses most of it.
+#[test]
+fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
+    let root = tmp("ct-hu");
+    let (vol, images) = ct_volume(&root);
     let ckpt = ct_checkpoint(&root, 5);
     let text = format!(
         "task = \"files\"\nname = \"ct\"\nmodel = \"{}\"\ninput = \"{}\"\n\
@@ -326,5 +331,89 @@ fn ct_budgets_in_hu_bound_the_written_change_inside_the_window() {
         let p = r.perceptibility.as_ref().expect("measured");
         assert!(p.ssim < 1.0 && p.psnr.is_some());
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Files corruptions act in file units before the window and are written back: a window
+/// shift moves every voxel by its HU, air and bone outside the window too; CT noise has its
+/// stated σ in HU everywhere, two draws per case differ; the attacks' summary rows stay
+/// theirs and the corruptions get their own table.
+#[test]
+fn files_corruptions_act_in_file_units_before_the_window() {
+    let root = tmp("ct-corrupt");
+    let (vol, images) = ct_volume(&root);
+    let ckpt = ct_checkpoint(&root, 5);
+    let text = format!(
+        "task = \"files\"\nname = \"ctc\"\nmodel = \"{}\"\ninput = \"{}\"\n\
+         epsilons_hu = [5.0, 20.0]\n\
+         normalise = {{ kind = \"ct_window\", center = 40.0, width = 400.0 }}\n\
+         [attack]\nname = \"pgd\"\nkind = \"pgd\"\nsteps = 2\n[checks]\nenabled = false\n\
+         [[corruptions]]\nkind = \"window_shift\"\nseverities = [3]\n\
+         [[corruptions]]\nkind = \"ct_noise\"\nseverities = [2]\ndraws = 2\n\
+         [[corruptions]]\nkind = \"motion\"\nseverities = [1]\n",
+        ckpt.display(),
+        images.display()
+    );
+    let file = root.join("ctc.toml");
+    std::fs::write(&file, text).unwrap();
+    let exp = FilesExperiment::from_file(&file).unwrap();
+    let out = root.join("out");
+    run::<Files>(&exp, &out, &mut |_| {}).unwrap();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2 + 1 + 2 + 1);
+    let written = |r: &FileRecord| {
+        mira_io::read_nifti(&out.join(&r.outputs[0]))
+            .unwrap()
+            .0
+            .data
+    };
+    let shift = recs.iter().find(|r| r.attack == "window_shift").unwrap();
+    assert_eq!(shift.corruption.as_deref(), Some("window_shift"));
+    assert_eq!(shift.outputs[0], "corrupt_window_shift_s3/ct.nii.gz");
+    let moved: Vec<f32> = written(shift)
+        .iter()
+        .zip(&vol.data)
+        .map(|(w, s)| w - s)
+        .collect();
+    // 40 HU (severity 3) one way, on every voxel: air at −1000 HU and bone at 700 included.
+    assert!((moved[0].abs() - 40.0).abs() < 1e-2, "{}", moved[0]);
+    assert!(moved.iter().all(|d| (d - moved[0]).abs() < 1e-2));
+    let noise: Vec<&FileRecord> = recs.iter().filter(|r| r.attack == "ct_noise").collect();
+    assert_eq!(noise.len(), 2);
+    assert_eq!(noise[1].outputs[0], "corrupt_ct_noise_s2_d2/ct.nii.gz");
+    let deltas: Vec<Vec<f64>> = noise
+        .iter()
+        .map(|r| {
+            let w = written(r);
+            w.iter()
+                .zip(&vol.data)
+                .filter(|(_, s)| **s == -1000.0)
+                .map(|(w, s)| f64::from(w - s))
+                .collect()
+        })
+        .collect();
+    for (d, r) in deltas.iter().zip(&noise) {
+        // σ 10 HU (severity 2) in the air, outside the window, where noise after the window
+        // would have been clipped away.
+        let n = d.len() as f64;
+        let m = d.iter().sum::<f64>() / n;
+        let sd = (d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt();
+        assert!(
+            (sd - 10.0).abs() < 1.0 && m.abs() < 1.0,
+            "σ {sd} HU, mean {m}"
+        );
+        assert_eq!(r.scales, vec![(-160.0, 240.0)]);
+    }
+    assert_ne!(deltas[0], deltas[1]);
+    assert_eq!(
+        (noise[0].draw, noise[1].draw, shift.draw),
+        (Some(1), Some(2), None)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions"), "{summary}");
+    assert!(summary.contains("| ct_noise | 2 | 1×2 |"), "{summary}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 2);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -19,6 +19,7 @@ use mira_stats::mean_defined;
 
 use crate::cells::CellId;
 use crate::run::mix;
+use crate::tasks::files::case_io::{Scales, pool_perceptibility, write_values, written_dice};
 use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady, VolumeMetrics};
 use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
@@ -28,7 +29,7 @@ use crate::tasks::segmentation::volume_metrics::{hd95_per_label, volumes_ml};
 use crate::tasks::segmentation::{Cell, Kept, SegNet, WindowAttack, Windowing};
 use crate::{EvalError, Result};
 
-fn slices_dataset(
+pub(crate) fn slices_dataset(
     channels: &[Channel3],
     labels: &[u8],
     axis: usize,
@@ -75,7 +76,7 @@ impl CaseSlices {
 }
 
 /// The whole volume as one item `[C, D·H, W]` in the model's axis order.
-fn volume_dataset(
+pub(crate) fn volume_dataset(
     channels: &[Channel3],
     labels: &[u8],
     axes: VolumeAxes,
@@ -212,7 +213,14 @@ pub(crate) fn attack_case(
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let written = write_case(exp, case, &rc, &adv, &dir)?;
-    let (written_dice, written_pred) = written_dice(exp, ready, &written.paths, &rc, &slices)?;
+    let back = written_dice(
+        exp,
+        ready,
+        &written.paths,
+        Scales::Given(&rc.scales),
+        &slices,
+    )?;
+    let (written_dice, written_pred) = (back.dice, back.volume_pred);
     let volumes = slices.volume.map(|v| {
         let k = ready.label_names.len();
         let spacing = model_spacing(&rc, exp);
@@ -242,6 +250,7 @@ pub(crate) fn attack_case(
     let physical = exp.physical(eps);
     Ok(FileRecord {
         draw: None,
+        corruption: None,
         perceptibility,
         epsilon_physical: physical.map(|b| b.physical),
         epsilon_unit: physical.map(|b| b.unit.to_string()),
@@ -324,97 +333,41 @@ fn write_case(
     adv: &[Vec<f32>],
     dir: &Path,
 ) -> Result<Written> {
-    let dims = rc.channels[0].dims;
     let channels = rc.channels.len();
-    let per_file = channels / rc.files.len();
     let mut w = Written {
         paths: Vec::new(),
         max_change: vec![0f64; channels],
         moved: 0,
         max_moved: 0.0,
     };
-    let len = dims.iter().product::<usize>();
     let eps_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    for (f, ((vol, src), path)) in rc.files.iter().zip(&case.images).enumerate() {
-        let mut v = vol.clone();
-        for j in 0..per_file {
-            let c = f * per_file + j;
-            let (lo, hi) = rc.scales[c];
-            for (i, (&a, &cl)) in adv[c].iter().zip(&rc.channels[c].data).enumerate() {
-                if a == cl {
-                    continue;
-                }
-                let idx = file_index(vol, src, per_file, j, i, len);
-                let orig = vol.data[idx];
-                let inside = (lo..=hi).contains(&orig);
-                let new = if inside {
-                    orig + (a - cl) * (hi - lo)
-                } else {
-                    lo + a * (hi - lo)
-                };
-                let change = f64::from((new - orig).abs());
-                if inside {
-                    w.max_change[c] = w.max_change[c].max(change);
-                } else {
-                    w.moved += 1;
-                    w.max_moved = w.max_moved.max(change);
-                }
-                v.data[idx] = new;
-            }
+    let desc = format!("Mira {} {eps_name} ({:?})", exp.attack.name, exp.norm);
+    w.paths = write_values(case, rc, dir, &desc, &mut |c, i, orig| {
+        let (a, cl) = (adv[c][i], rc.channels[c].data[i]);
+        if a == cl {
+            return orig;
         }
-        let name = mira_io::image_stem(path);
-        let desc = format!("Mira {} {eps_name} ({:?})", exp.attack.name, exp.norm);
-        let written = mira_io::write_medical_like(&dir.join(name), &v, src, &desc)?;
-        w.paths.push(written);
-    }
+        let (lo, hi) = rc.scales[c];
+        let inside = (lo..=hi).contains(&orig);
+        let new = if inside {
+            orig + (a - cl) * (hi - lo)
+        } else {
+            lo + a * (hi - lo)
+        };
+        let change = f64::from((new - orig).abs());
+        if inside {
+            w.max_change[c] = w.max_change[c].max(change);
+        } else {
+            w.moved += 1;
+            w.max_moved = w.max_moved.max(change);
+        }
+        new
+    })?;
     Ok(w)
 }
 
-/// Reads the written files back, normalises them with the source's scales and scores the
-/// model's prediction against the same reference labels.
-fn written_dice(
-    exp: &FilesExperiment,
-    ready: &FilesReady,
-    outputs: &[PathBuf],
-    rc: &ReadCase,
-    slices: &CaseSlices,
-) -> Result<(Option<f64>, Option<Vec<u8>>)> {
-    let mut channels = Vec::new();
-    for p in outputs {
-        let (v, s) = mira_io::read_medical(p)?;
-        channels.extend(crate::tasks::segmentation::folder::channels_of(p, &v, &s)?);
-    }
-    for (c, ch) in channels.iter_mut().enumerate() {
-        ch.data = crate::tasks::segmentation::folder::normalised(&ch.data, rc.scales[c]);
-    }
-    // Scored against the reference labels of the attacked slices (`data`).
-    let none: Vec<u8> = vec![0; channels[0].dims.iter().product()];
-    let names = (&ready.channels[..], &ready.label_names[..]);
-    let back = if slices.volume.is_some() {
-        volume_dataset(&channels, &none, exp.axes, names).0
-    } else {
-        slices_dataset(&channels, &none, slices.axis, ready.multiple, names).0
-    };
-    let data = &slices.data;
-    let pred = slices
-        .model(&ready.model)
-        .predict_labels(&back, exp.batch_size)?;
-    let k = ready.label_names.len();
-    let per = pred
-        .iter()
-        .zip(&data.items)
-        .map(|(p, s)| {
-            Ok(mean_defined(&crate::tasks::segmentation::dice(
-                p, &s.labels, k, false,
-            )?))
-        })
-        .collect::<Result<Vec<Option<f64>>>>()?;
-    let volume_pred = slices.volume.and_then(|_| pred.into_iter().next());
-    Ok((mean_defined(&per), volume_pred))
-}
-
 /// The voxel spacing (mm) of a case in the model's axis order.
-fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
+pub(crate) fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
     let s = &rc.files[0].0.spacing;
     let at = |i: usize| {
         s.get(i)
@@ -429,57 +382,18 @@ fn model_spacing(rc: &ReadCase, exp: &FilesExperiment) -> [f64; 3] {
     }
 }
 
-/// Index in the file's volume of voxel `i` of channel `j` of that file (colour PNGs
-/// interleave channels; 4D NIfTI stacks them).
-fn file_index(
-    vol: &mira_io::Volume,
-    src: &mira_io::MedicalSource,
-    per_file: usize,
-    j: usize,
-    i: usize,
-    len: usize,
-) -> usize {
-    match src {
-        mira_io::MedicalSource::Image2d(info) if info.channels == 3 && vol.dims.len() == 3 => {
-            j + 3 * i
-        }
-        _ if per_file > 1 => j * len + i,
-        _ => i,
-    }
-}
-
 /// FNV-1a of a case name: the case's own stream of attack randomness.
-fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
-/// A case's PSNR and SSIM in model units from its slices' (one record: a volume's own): SSIM
-/// the mean over slices per channel, PSNR from the mean squared error over slices (slices are
-/// padded to one size, so the mean of their MSEs is the case's, padding included).
+/// A case's PSNR and SSIM in model units from its slices' (one record: a volume's own).
 fn pooled_perceptibility(records: &[mira_report::SegRecord]) -> Option<Perceptibility> {
-    let all: Vec<&Perceptibility> = records
+    let all: Vec<Perceptibility> = records
         .iter()
-        .map(|r| r.perceptibility.as_ref())
+        .map(|r| r.perceptibility.clone())
         .collect::<Option<_>>()?;
-    if let [one] = all.as_slice() {
-        return Some((*one).clone());
-    }
-    let n = all.len().max(1) as f64;
-    let channels = all.first()?.ssim_channels.len();
-    let ssim_channels: Vec<f64> = (0..channels)
-        .map(|c| all.iter().map(|p| p.ssim_channels[c]).sum::<f64>() / n)
-        .collect();
-    let mse = all
-        .iter()
-        .map(|p| p.psnr.map_or(0.0, |db| 10f64.powf(-db / 10.0)))
-        .sum::<f64>()
-        / n;
-    Some(Perceptibility {
-        psnr: (mse > 0.0).then(|| -10.0 * mse.log10()),
-        ssim: ssim_channels.iter().sum::<f64>() / channels.max(1) as f64,
-        ssim_channels,
-        window: all.first()?.window,
-    })
+    pool_perceptibility(&all)
 }

@@ -11,6 +11,8 @@
 
 mod attack;
 mod budgets;
+mod case_io;
+mod corrupt;
 mod outputs;
 mod plots;
 mod spec;
@@ -87,6 +89,10 @@ pub struct FileRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<mira_report::Perceptibility>,
+    /// A corruption cell's family (`[[corruptions]]`: `attack` is the entry's name, `epsilon`
+    /// the severity; absent for attacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corruption: Option<String>,
     /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
     /// attacks and single draws).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,10 +130,12 @@ pub struct FilesReady {
     spec: AttackSpec,
 }
 
-/// A budget of the sweep, and for a windowed 3D model what the attack differentiates.
+/// A budget of the sweep, and for a windowed 3D model what the attack differentiates; or a
+/// corruption at a severity.
 pub struct FilesCell {
     epsilon: f32,
     mode: crate::tasks::segmentation::WindowAttack,
+    corruption: Option<corrupt::FilesCorruption>,
 }
 
 /// The attack's name in records: `<name>-tiles` for tile attacks.
@@ -195,7 +203,8 @@ impl Task for Files {
         })
     }
 
-    /// One cell a budget (and window attack), one batch a case.
+    /// One cell a budget (and window attack) or a corruption's severity (and draw), one batch
+    /// a case.
     fn plan(exp: &FilesExperiment, ready: &FilesReady) -> Result<Vec<Planned<FilesCell>>> {
         let model = exp.model_name();
         let modes = if exp.roi.is_some() {
@@ -213,16 +222,42 @@ impl Task for Files {
                     cases: ready.cases.len(),
                     batch_size: 1,
                     state: None,
-                    cell: FilesCell { epsilon, mode },
+                    cell: FilesCell {
+                        epsilon,
+                        mode,
+                        corruption: None,
+                    },
                 });
             }
+        }
+        for c in crate::spec::corruption_cells(&exp.corruptions, model, 0, exp.seed) {
+            cells.push(Planned {
+                label: c.label,
+                keys: vec![c.key],
+                cases: ready.cases.len(),
+                batch_size: 1,
+                state: None,
+                cell: FilesCell {
+                    epsilon: f32::from(c.severity),
+                    mode: crate::tasks::segmentation::WindowAttack::Blended,
+                    corruption: Some(corrupt::FilesCorruption {
+                        ci: c.ci,
+                        severity: c.severity,
+                        draw: c.draw,
+                        seed: c.seed,
+                    }),
+                },
+            });
         }
         Ok(cells)
     }
 
     fn run_batch(run: &CellRun<'_, Self>, p: &Planned<FilesCell>, b: usize) -> Result<Batch<Self>> {
         let c = &p.cell;
-        let record = attack::attack_case(run.spec, run.ready, b, (c.epsilon, c.mode), run.out)?;
+        let record = match &c.corruption {
+            Some(k) => corrupt::corrupt_case(run.spec, run.ready, b, k, run.out)?,
+            None => attack::attack_case(run.spec, run.ready, b, (c.epsilon, c.mode), run.out)?,
+        };
         Ok(Batch {
             records: vec![record],
             kept: Vec::new(),

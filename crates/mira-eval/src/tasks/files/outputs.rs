@@ -173,6 +173,15 @@ pub(crate) fn markdown(rows: &[FilesRow]) -> String {
     table(rows).markdown()
 }
 
+/// The attacks' records (corruption records have their own table).
+fn attack_records(records: &[FileRecord]) -> Vec<FileRecord> {
+    records
+        .iter()
+        .filter(|r| r.corruption.is_none())
+        .cloned()
+        .collect()
+}
+
 /// Mean Dice not monotone in ε; written files that give back more than the tolerance of
 /// the damage done in memory (`written-weaker`).
 pub(crate) fn record_checks(exp: &FilesExperiment, records: &[FileRecord]) -> Vec<Warning> {
@@ -187,8 +196,9 @@ pub(crate) fn record_checks(exp: &FilesExperiment, records: &[FileRecord]) -> Ve
     )];
     let metric = Metric::new("mean Dice", false, 3, tolerance);
     let models = [exp.model_name().to_string()];
-    let mut out = check_records(records, &models, &facts, &metric, |r| r.adv_dice);
-    for row in summarise(records) {
+    let records: Vec<FileRecord> = attack_records(records);
+    let mut out = check_records(&records, &models, &facts, &metric, |r| r.adv_dice);
+    for row in summarise(&records) {
         let (Some(a), Some(w)) = (row.adv_dice, row.written_dice) else {
             continue;
         };
@@ -270,15 +280,17 @@ fn findings(exp: &FilesExperiment, records: &[FileRecord], rows: &[FilesRow]) ->
 pub(crate) fn write_files_outputs(
     run: &Outputs<'_, Files>,
 ) -> Result<crate::report::Findings<FilesRow>> {
-    let (manifest, records, warnings, out) = run.parts();
+    let (manifest, every, warnings, out) = run.parts();
     let exp = &manifest.experiment;
+    let records = &attack_records(every)[..];
     let rows = summarise(records);
     let findings = findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &markdown(&rows);
     let mut tables = vec![table(&rows)];
-    tables.extend(mira_report::perceptibility_table(records));
-    if let Some(t) = tables.get(1) {
+    tables.extend(mira_report::perceptibility_table(every));
+    tables.extend(super::corrupt::corruption_table(every));
+    for t in &tables[1..] {
         md += &t.markdown();
     }
     md += &warnings_markdown(exp.checks.enabled, warnings);
@@ -288,10 +300,11 @@ pub(crate) fn write_files_outputs(
         title: &exp.name,
         version: &manifest.build.version,
         commit: manifest.build.git_commit.as_deref(),
-        n_records: records.len(),
+        n_records: every.len(),
         intro: "Each record is one case (file or file set) attacked at one budget and written \
-                back in its format under eps_<ε>/; budgets are in [0, 1] model units, Dice is \
-                the mean over the case's slices of the mean foreground Dice.",
+                back in its format under eps_<ε>/ (or corrupted at a severity, under \
+                corrupt_<name>_s<severity>/); budgets are in [0, 1] model units, Dice is the \
+                mean over the case's slices of the mean foreground Dice.",
         findings: &findings,
         checks_enabled: exp.checks.enabled,
         warnings: &text,

@@ -88,6 +88,12 @@ pub struct FilesExperiment {
     /// Budgets as a percentage of each case's and channel's normalisation range: ε = % / 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilons_percent: Option<Vec<f32>>,
+    /// Scanner artefacts and natural corruptions (`[[corruptions]]`; docs/corruptions.md):
+    /// each case corrupted in file units before the normalisation, written to
+    /// `corrupt_<name>_s<severity>/` and scored as the attacks are (random draws; the worst case
+    /// within a family runs in the experiment tasks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// Slices per forward pass.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -200,6 +206,14 @@ impl FilesExperiment {
         })
     }
 
+    /// The CT window's width (HU per model unit) under `normalise = ct_window`.
+    pub fn hu_per_unit(&self) -> Option<f32> {
+        match self.normalise {
+            Normalise::CtWindow { width, .. } => Some(width),
+            _ => None,
+        }
+    }
+
     /// Relative paths of the file are relative to its folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         let paths = [&mut self.model, &mut self.input];
@@ -261,6 +275,18 @@ impl FilesExperiment {
             }
         }
         a.spec("attack")?;
+        use crate::tasks::segmentation::WindowAttack;
+        let names = [WindowAttack::Blended, WindowAttack::Tiles]
+            .map(|m| crate::tasks::files::attack_name(self, m));
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        crate::spec::validate_corruptions(&self.corruptions, &names, self.hu_per_unit())?;
+        if let Some(i) = self.corruptions.iter().position(|c| c.worst) {
+            return Err(EvalError::invalid(
+                format!("corruptions[{i}].worst"),
+                "files take random draws, corrupted in file units; the worst case within a \
+                 family is searched in the experiment tasks (segmentation on a folder)",
+            ));
+        }
         let field = self.budget_field();
         let eps: Vec<f32> = self.budgets()?.iter().map(|b| b.model).collect();
         if eps.is_empty() || eps.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
