@@ -144,6 +144,25 @@ impl Family {
         at(self.levels(), severity)
     }
 
+    /// The family's name as experiment files write it (`ct_noise`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Motion => "motion",
+            Family::Ghosting => "ghosting",
+            Family::Spike => "spike",
+            Family::Bias => "bias",
+            Family::Rician => "rician",
+            Family::Blur => "blur",
+            Family::Gamma => "gamma",
+            Family::Gibbs => "gibbs",
+            Family::Anisotropy => "anisotropy",
+            Family::CtNoise => "ct_noise",
+            Family::WindowShift => "window_shift",
+            Family::Contrast => "contrast",
+            Family::Noise => "noise",
+        }
+    }
+
     /// Every family, in the order of the docs.
     pub const ALL: [Family; 13] = [
         Family::Motion,

@@ -203,3 +203,11 @@ fn draws_are_seeded_stay_in_range_and_refuse_what_they_cannot_do() {
         .unwrap_err();
     assert!(e.to_string().contains("window"), "{e}");
 }
+
+#[test]
+fn family_names_are_the_serde_names() {
+    for f in Family::ALL {
+        let v = serde_json::to_value(f).unwrap();
+        assert_eq!(v.as_str(), Some(f.name()));
+    }
+}

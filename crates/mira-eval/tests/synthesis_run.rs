@@ -161,3 +161,54 @@ fn synthesis_files_with_errors_name_the_field() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A synthesis file with `[[corruptions]]` runs end to end: corrupted slices judged on the
+/// attacked model and the other (transfer), CT families in HU through the phantom's window, a
+/// worst-case entry searched, a Natural corruptions table; the synthesis summary rows are the
+/// plain run's.
+#[test]
+fn synthesis_runs_corruptions_beside_the_synthesis_attacks() {
+    let base = TINY.replace("[generator]\n", "[generator]\nenabled = false\n");
+    let with = format!(
+        "{base}[[corruptions]]\nkind = \"ct_noise\"\nseverities = [3]\n\
+         [[corruptions]]\nkind = \"window_shift\"\nseverities = [2, 5]\ndraws = 2\n\
+         [[corruptions]]\nkind = \"blur\"\nseverities = [4]\nworst = true\n"
+    );
+    let dir = tmp("corrupt");
+    let exp = experiment(&dir, &with).unwrap();
+    let out = dir.join("out");
+    let outcome = run::<Synthesis>(&exp, &out, &mut |_| {}).unwrap();
+    assert_eq!(outcome.cells_run, 2 * (1 + 1 + 2 * 2 + 1));
+    let recs: Vec<SynthRecord> = read_jsonl(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<&SynthRecord> = recs.iter().filter(|r| r.corruption.is_some()).collect();
+    assert_eq!(corrupted.len(), 2 * 6 * 5);
+    for r in &corrupted {
+        assert_eq!(r.transfer.len(), 1);
+        assert!((r.clean_dice - r.adv_dice - r.drop).abs() < 1e-12);
+        assert!(r.max_additive > 0.0 && r.max_additive <= 1.0, "{r:?}");
+        assert_eq!(r.draw.is_some(), r.method == "window_shift");
+    }
+    let shift = |sev: f64| {
+        corrupted
+            .iter()
+            .filter(|r| r.method == "window_shift" && r.target == sev)
+            .map(|r| r.max_additive)
+            .fold(0.0, f64::max)
+    };
+    // 20 and 100 HU through the 400 HU window: 0.05 and 0.25 model units at most.
+    assert!(shift(2.0) <= 0.05 + 1e-6 && shift(5.0) <= 0.25 + 1e-6);
+    assert!(shift(5.0) > shift(2.0));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Natural corruptions"), "{summary}");
+    assert!(summary.contains("| window_shift | 5 | 5×2 |"), "{summary}");
+    assert!(summary.contains("blur-worst"), "{summary}");
+    let plain_dir = tmp("corrupt-plain");
+    let plain = experiment(&plain_dir, &base).unwrap();
+    let plain_out = plain_dir.join("out");
+    mira_testkit::copy_dir(&out.join("models"), &plain_out.join("models"));
+    run::<Synthesis>(&plain, &plain_out, &mut |_| {}).unwrap();
+    let rows = |d: &Path| std::fs::read_to_string(d.join("summary.json")).unwrap();
+    assert_eq!(rows(&out), rows(&plain_out));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plain_dir);
+}

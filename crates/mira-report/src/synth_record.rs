@@ -56,6 +56,10 @@ pub struct SynthRecord {
     /// before they were measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perceptibility: Option<crate::Perceptibility>,
+    /// A corruption cell's family (`[[corruptions]]`: `method` is the entry's name, `target`
+    /// the severity; absent for attacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corruption: Option<String>,
     /// A corruption entry with `draws` > 1: which of the case's draws (1-based; absent for
     /// attacks and single draws).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +231,7 @@ mod tests {
     fn rec(case: usize, drop: f64, met: bool, disp: f64) -> SynthRecord {
         SynthRecord {
             draw: None,
+            corruption: None,
             model: "a".into(),
             method: "per-image".into(),
             target: 0.2,

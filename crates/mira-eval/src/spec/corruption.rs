@@ -47,14 +47,11 @@ impl CorruptionEntry {
     /// The name records give it.
     pub fn name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
-            let family = serde_json::to_value(self.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let family = self.kind.name();
             if self.worst {
                 format!("{family}-worst")
             } else {
-                family
+                family.to_string()
             }
         })
     }

@@ -130,10 +130,7 @@ pub(crate) fn corrupt_case(
         epsilon: f64::from(cell.severity),
         epsilon_physical: None,
         epsilon_unit: None,
-        corruption: Some(serde_json::to_value(entry.kind).map_or_else(
-            |_| String::new(),
-            |v| v.as_str().unwrap_or_default().to_string(),
-        )),
+        corruption: Some(entry.kind.name().to_string()),
         draw: cell.draw,
         case: index,
         name: case.name.clone(),

@@ -44,7 +44,11 @@ pub(crate) struct SynthCell<'a> {
 }
 
 /// Mean organ Dice (organs present in truth or prediction) and the per-organ values.
-fn mean_dice(pred: &[u8], truth: &[u8], n_labels: usize) -> Result<(f64, Vec<Option<f64>>)> {
+pub(crate) fn mean_dice(
+    pred: &[u8],
+    truth: &[u8],
+    n_labels: usize,
+) -> Result<(f64, Vec<Option<f64>>)> {
     let per = dice_per_label(pred, truth, DiceOptions::new(n_labels))
         .map_err(|e| EvalError::invalid("data", e.to_string()))?;
     Ok((mean_defined(&per).unwrap_or(1.0), per))
@@ -189,6 +193,7 @@ impl SynthCell<'_> {
         let drop = |m: usize| clean[m][case] - j.adv_dice[m].0;
         SynthRecord {
             draw: None,
+            corruption: None,
             model: self.names[attacked].clone(),
             method: method.into(),
             target: crate::run::eps_f64(target),

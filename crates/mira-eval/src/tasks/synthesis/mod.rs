@@ -5,6 +5,7 @@
 
 mod cell;
 mod checks;
+mod corruptions;
 mod models;
 mod outputs;
 mod spec;
@@ -44,10 +45,12 @@ pub struct SynthReady {
     clean: PerModel<Vec<Vec<f64>>>,
 }
 
-/// A cell of the plan: a model and a method (its keys: one per requested Dice drop).
+/// A cell of the plan: a model and a method (its keys: one per requested Dice drop), or a
+/// corruption at a severity.
 pub struct SynthCellRef {
     mi: usize,
     method: &'static str,
+    corruption: Option<corruptions::SynthCorruption>,
     /// Test slices drawn as pictures (the first ones).
     examples: usize,
 }
@@ -132,7 +135,28 @@ impl Task for Synthesis {
                     cell: SynthCellRef {
                         mi,
                         method,
+                        corruption: None,
                         examples: exp.data.examples,
+                    },
+                });
+            }
+            for c in crate::spec::corruption_cells(&exp.corruptions, name, mi, exp.seed) {
+                out.push(Planned {
+                    label: c.label,
+                    keys: vec![c.key],
+                    cases: ready.test.items.len(),
+                    batch_size: exp.search.batch_size,
+                    state: None,
+                    cell: SynthCellRef {
+                        mi,
+                        method: PER_IMAGE,
+                        corruption: Some(corruptions::SynthCorruption {
+                            ci: c.ci,
+                            severity: c.severity,
+                            draw: c.draw,
+                            seed: c.seed,
+                        }),
+                        examples: 0,
                     },
                 });
             }
@@ -172,6 +196,30 @@ impl Task for Synthesis {
         let chunk: Vec<usize> = p.batch_cases(b).collect();
         let pictures = run.out.join("examples");
         let pictures = run.pictures.then_some(pictures.as_path());
+        if let Some(k) = &c.corruption {
+            let entry = &exp.corruptions[k.ci];
+            let corruptor = crate::cells::Corruptor {
+                family: entry.kind,
+                severity: k.severity,
+                hu_per_unit: Some(exp.data.phantom.window[1]),
+                volume: None,
+                worst: entry.worst,
+            };
+            let names = (entry.name(), entry.kind.name());
+            let records = cell.corrupted(
+                c.mi,
+                (&names.0, names.1),
+                corruptor,
+                k,
+                (&ready.test, &clean),
+                &chunk,
+                b,
+            )?;
+            return Ok(Batch {
+                records,
+                kept: Vec::new(),
+            });
+        }
         let records = match (c.method, &ready.generators[c.mi]) {
             (LEARNED, Some(g)) => cell.learned(c.mi, g, &ready.test, &clean, &chunk, pictures)?,
             _ => cell.per_image(c.mi, &ready.test, &clean, &chunk, pictures)?,
@@ -192,7 +240,7 @@ impl Task for Synthesis {
     /// The drop-vs-request check, then the probes of every segmenter.
     /// The drop reached must grow with the drop requested.
     fn record_checks(exp: &SynthExperiment, records: &[SynthRecord]) -> Vec<Warning> {
-        checks::synth_record_checks(exp, records)
+        checks::synth_record_checks(exp, &corruptions::split_corruptions(records).0)
     }
 
     fn probes(run: &CellRun<'_, Self>) -> Result<Vec<Warning>> {

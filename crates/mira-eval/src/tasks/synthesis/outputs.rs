@@ -156,14 +156,17 @@ pub(crate) fn synth_findings(
 
 /// Summary files, findings and `report.html`.
 pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthSummary> {
-    let (manifest, records, warnings, out) = run.parts();
+    let (manifest, every, warnings, out) = run.parts();
     let exp = &manifest.experiment;
+    let (records, corrupted) = super::corruptions::split_corruptions(every);
+    let records = &records[..];
     let rows = summarise_synth(records);
     let findings = synth_findings(exp, records, &rows);
     write_json(&out.join("summary.json"), &rows)?;
     let mut md = findings_markdown(&findings) + &synth_markdown(&rows);
-    let tables: Vec<_> = mira_report::perceptibility_table(records)
+    let tables: Vec<_> = mira_report::perceptibility_table(every)
         .into_iter()
+        .chain(super::corruptions::synth_corruption_table(&corrupted))
         .collect();
     for t in &tables {
         md += &t.markdown();
@@ -184,7 +187,7 @@ pub(crate) fn write_synth_outputs(run: &Outputs<'_, Synthesis>) -> Result<SynthS
         .map(|n| (n.trim_end_matches(".png").replace('_', " "), n));
     let examples = existing_examples(out, candidates);
     let html = mira_report::render_synth_html(&SynthReportInput {
-        n_records: records.len(),
+        n_records: every.len(),
         title: &exp.name,
         version: &manifest.build.version,
         rows: &rows,

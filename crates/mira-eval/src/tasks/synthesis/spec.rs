@@ -49,6 +49,11 @@ pub struct SynthExperiment {
     /// The learned attacker.
     #[serde(default)]
     pub generator: GeneratorSpec,
+    /// Scanner artefacts and natural corruptions judged beside the synthesis attacks
+    /// (`[[corruptions]]`; the CT families in HU through the phantom's window;
+    /// docs/corruptions.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corruptions: Vec<crate::spec::CorruptionEntry>,
     /// Sanity checks.
     #[serde(default)]
     pub checks: SynthChecks,
@@ -294,6 +299,11 @@ impl SynthExperiment {
         if !(1..=256).contains(&s.batch_size) {
             return Err(inv("search.batch_size", "must be in 1..=256"));
         }
+        crate::spec::validate_corruptions(
+            &self.corruptions,
+            &[super::PER_IMAGE, super::LEARNED],
+            Some(d.phantom.window[1]),
+        )?;
         if self.generator.enabled {
             self.generator
                 .train
