@@ -43,6 +43,14 @@ impl Complex {
         }
     }
 
+    /// The sum of two spectra.
+    pub fn plus(self, other: Complex) -> Complex {
+        Complex {
+            re: self.re + other.re,
+            im: self.im + other.im,
+        }
+    }
+
     /// Each part times the real `w`.
     pub fn scale(self, w: Tensor<5>) -> Complex {
         Complex {

@@ -19,8 +19,9 @@ use crate::{CorruptError, Result, intensity, kspace, resolution};
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// MR rigid motion: k-space in 3 segments along the last axis, 2 of them acquired after a
-    /// translation of up to 0.5, 1, 2, 3, 4 voxels per axis (TorchIO `RandomMotion` with
-    /// `num_transforms = 2`, translations only).
+    /// rotation of up to 0.5, 1, 2, 3, 4 degrees about each axis that turns (2D: in plane)
+    /// and a translation of up to as many voxels per axis (TorchIO `RandomMotion` with
+    /// `num_transforms = 2`).
     Motion,
     /// MR ghosting: every n-th plane (n in 4..=10) along a random axis scaled by 1 − s,
     /// s = 0.1, 0.2, 0.3, 0.5, 0.7 (TorchIO `RandomGhosting`; its default s is 0.5–1).
@@ -60,6 +61,9 @@ pub enum Family {
 pub enum Corruption {
     Motion {
         shifts: Vec<[f32; 3]>,
+        /// Degrees about the D, H and W axes per segment (absent in older draws: none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rotations: Vec<[f32; 3]>,
     },
     Ghosting {
         axis: usize,
@@ -107,6 +111,14 @@ pub enum Corruption {
         sigma: f32,
         seed: u64,
     },
+}
+
+/// The axes a rotation can turn about for images of spatial size `spatial`: those whose two
+/// other axes are longer than 1 (a 2D image: D alone, the in-plane rotation).
+pub(crate) fn rotation_axes(spatial: [usize; 3]) -> Vec<usize> {
+    (0..3)
+        .filter(|&i| (0..3).filter(|&j| j != i).all(|j| spatial[j] > 1))
+        .collect()
 }
 
 /// The value of a severity 1..=5 in a table of five.
@@ -220,7 +232,16 @@ impl Family {
                     }
                     shifts.push(s);
                 }
-                Corruption::Motion { shifts }
+                // Drawn after the shifts, so the shifts are those translation-only draws had.
+                let mut rotations = vec![[0.0f32; 3]];
+                for _ in 0..2 {
+                    let mut r = [0.0f32; 3];
+                    for a in rotation_axes(spatial) {
+                        r[a] = rng.random_range(-t..=t);
+                    }
+                    rotations.push(r);
+                }
+                Corruption::Motion { shifts, rotations }
             }
             Family::Ghosting => Corruption::Ghosting {
                 axis: pick_axis(rng),
@@ -293,7 +314,7 @@ impl Corruption {
     pub fn apply_unclipped(&self, x: Tensor<5>) -> Tensor<5> {
         let rng = |seed: u64| StdRng::seed_from_u64(seed);
         match self {
-            Corruption::Motion { shifts } => kspace::motion(x, shifts),
+            Corruption::Motion { shifts, rotations } => kspace::motion(x, shifts, rotations),
             Corruption::Ghosting {
                 axis,
                 num_ghosts,

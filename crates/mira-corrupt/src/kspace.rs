@@ -92,21 +92,45 @@ pub fn gibbs(x: Tensor<5>, keep: f32) -> Tensor<5> {
     ifft_real(z)
 }
 
-/// Rigid motion by translation (TorchIO's `Motion` with its rotations left out): k-space is
-/// acquired along the last axis in `shifts.len()` consecutive segments of the centred
-/// spectrum, segment `j` while the object stood shifted by `shifts[j]` voxels (one per spatial
-/// axis; fractional shifts allowed, by the Fourier shift theorem). All-zero shifts are the
-/// identity; one segment is a plain translation.
-pub fn motion(x: Tensor<5>, shifts: &[[f32; 3]]) -> Tensor<5> {
+/// Rigid motion (TorchIO's `Motion`): k-space is acquired along the last axis in
+/// `shifts.len()` consecutive segments of the centred spectrum, segment `j` while the object
+/// stood rotated by `rotations[j]` (degrees about the D, H and W axes, `rigid::rotate`; none
+/// given: no rotation) and then shifted by `shifts[j]` voxels (one per spatial axis;
+/// fractional shifts allowed, by the Fourier shift theorem). All-zero motion is the identity;
+/// one segment is a plain rigid move.
+pub fn motion(x: Tensor<5>, shifts: &[[f32; 3]], rotations: &[[f32; 3]]) -> Tensor<5> {
     let dims = x.dims();
     let device = x.device();
     let w = dims[4];
     if shifts.is_empty() {
         return x;
     }
-    let z = fft(x);
-    // Per voxel of k-space, the phase −2π Σ_a f_a t_a / N_a of its segment's shift.
     let segments = shifts.len();
+    let turned = rotations.iter().any(|r| r.iter().any(|a| *a != 0.0));
+    let z = if turned {
+        // Each segment's lines from the spectrum of its rotated copy.
+        let mut z: Option<Complex> = None;
+        for j in 0..segments {
+            let copy =
+                crate::rigid::rotate(x.clone(), rotations.get(j).copied().unwrap_or_default());
+            let mask: Vec<f32> = (0..w)
+                .map(|col| {
+                    let s = (frequency(col, w) + (w / 2) as i64) as usize;
+                    f32::from(u8::from((s * segments / w).min(segments - 1) == j))
+                })
+                .collect();
+            let mask = Tensor::<5>::from_data(TensorData::new(mask, [1, 1, 1, 1, w]), &device);
+            let part = fft(copy).scale(mask);
+            z = Some(match z {
+                Some(acc) => acc.plus(part),
+                None => part,
+            });
+        }
+        z.expect("at least one segment")
+    } else {
+        fft(x)
+    };
+    // Per voxel of k-space, the phase −2π Σ_a f_a t_a / N_a of its segment's shift.
     let mut phase: Tensor<5> = Tensor::zeros([1, 1, dims[2], dims[3], dims[4]], &device);
     for (k, &a) in SPATIAL.iter().enumerate() {
         let n = dims[a];

@@ -4,7 +4,9 @@
 //!
 //! - `axis.rs`: linear maps along one spatial axis, among them the DFT (cosine and sine
 //!   matrices: exact at these sizes, differentiable through burn's autodiff).
-//! - `kspace.rs`: MR ghosting, spike, Gibbs truncation, rigid motion (translations).
+//! - `kspace.rs`: MR ghosting, spike, Gibbs truncation, rigid motion (rotated and shifted
+//!   copies mixed in k-space).
+//! - `rigid.rs`: rotations about the image centre (trilinear, zero outside).
 //! - `intensity.rs`: Rician and Gaussian noise, gamma, bias field, CT window shift, X-ray
 //!   contrast.
 //! - `resolution.rs`: Gaussian blur, anisotropic resolution.
@@ -19,6 +21,7 @@ mod family;
 pub mod intensity;
 pub mod kspace;
 pub mod resolution;
+pub mod rigid;
 mod worst;
 
 pub use family::{Corruption, Family};

@@ -16,7 +16,13 @@ impl Corruption {
     /// whose draws are noise, not parameters).
     pub fn params(&self) -> Vec<f32> {
         match self {
-            Corruption::Motion { shifts } => shifts.iter().skip(1).flatten().copied().collect(),
+            Corruption::Motion { shifts, rotations } => shifts
+                .iter()
+                .skip(1)
+                .flatten()
+                .chain(rotations.iter().skip(1).flatten())
+                .copied()
+                .collect(),
             Corruption::Ghosting { intensity, .. } | Corruption::Spike { intensity, .. } => {
                 vec![*intensity]
             }
@@ -38,8 +44,12 @@ impl Corruption {
     pub fn with_params(&self, p: &[f32]) -> Corruption {
         let mut c = self.clone();
         match &mut c {
-            Corruption::Motion { shifts } => {
-                for (k, s) in shifts.iter_mut().skip(1).flatten().enumerate() {
+            Corruption::Motion { shifts, rotations } => {
+                let moved = shifts.iter_mut().skip(1).flatten();
+                for (k, s) in moved
+                    .chain(rotations.iter_mut().skip(1).flatten())
+                    .enumerate()
+                {
                     *s = p[k];
                 }
             }
@@ -82,7 +92,18 @@ impl Family {
             Family::Motion => {
                 let t = self.level(severity);
                 let axis = |a: usize| if spatial[a] > 1 { sym(t) } else { (0.0, 0.0) };
-                (0..2).flat_map(|_| (0..3).map(axis)).collect()
+                let turns = crate::family::rotation_axes(spatial);
+                let about = |a: usize| {
+                    if turns.contains(&a) {
+                        sym(t)
+                    } else {
+                        (0.0, 0.0)
+                    }
+                };
+                let shifts = (0..2).flat_map(|_| (0..3).map(axis));
+                shifts
+                    .chain((0..2).flat_map(|_| (0..3).map(about)))
+                    .collect()
             }
             Family::Ghosting => vec![(0.0, self.level(severity))],
             Family::Spike => vec![(0.0, self.level(severity))],

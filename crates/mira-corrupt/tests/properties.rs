@@ -1,7 +1,8 @@
 //! Properties of every corruption family (issue 30's acceptance): the DFT round-trips, matches
 //! the defining sum and passes gradients (finite differences); a spike adds energy at its
 //! k-space location (and its mirror, the image being real) only; motion with zero
-//! displacement is the identity and one segment is a translation; Rician noise has its stated
+//! displacement is the identity, one segment is a translation or a rotation, and rotations
+//! turn images as stated; Rician noise has its stated
 //! σ; every family at its zero parameter is the identity; draws are seeded and checked.
 
 use burn::prelude::*;
@@ -51,7 +52,8 @@ fn the_dft_round_trips_and_matches_its_definition() {
     }
 }
 
-/// The gradient of a k-space corruption (ghosting, then a weighted sum) through burn's
+/// The gradient of k-space corruptions (ghosting, then motion with a rotated and shifted
+/// segment, then a weighted sum) through burn's
 /// autodiff against central finite differences along random directions.
 #[test]
 fn k_space_corruptions_pass_gradients() {
@@ -61,7 +63,11 @@ fn k_space_corruptions_pass_gradients() {
     let w = image(shape, 3);
     let f = |x: Tensor<5>| -> Tensor<1> {
         let y = kspace::ghosting(x, 3, 4, 0.6);
-        let y = kspace::motion(y, &[[0.0; 3], [0.0, 0.7, -1.3]]);
+        let y = kspace::motion(
+            y,
+            &[[0.0; 3], [0.0, 0.7, -1.3]],
+            &[[0.0; 3], [3.0, 0.0, 0.0]],
+        );
         (y * w.clone().to_device(&x0.device())).sum()
     };
     let xa = Tensor::<5>::from_data(x0.clone().into_data(), &dev).require_grad();
@@ -69,6 +75,7 @@ fn k_space_corruptions_pass_gradients() {
     let y = kspace::motion(
         kspace::ghosting(xa.clone(), 3, 4, 0.6),
         &[[0.0; 3], [0.0, 0.7, -1.3]],
+        &[[0.0; 3], [3.0, 0.0, 0.0]],
     );
     let grads = (y * wa).sum().backward();
     let g = tensor_to_vec(xa.grad(&grads).unwrap());
@@ -111,10 +118,10 @@ fn a_spike_adds_energy_at_its_frequency_and_its_mirror_only() {
 #[test]
 fn motion_without_displacement_is_the_identity_and_one_segment_is_a_translation() {
     let x = image([1, 2, 1, 8, 10], 6);
-    let still = kspace::motion(x.clone(), &[[0.0; 3], [0.0; 3], [0.0; 3]]);
+    let still = kspace::motion(x.clone(), &[[0.0; 3], [0.0; 3], [0.0; 3]], &[[0.0; 3]; 3]);
     assert!(max_diff(still, x.clone()) < 1e-5);
     // One segment shifted by 2 voxels along W: the image rolled by 2 (circularly).
-    let moved = tensor_to_vec(kspace::motion(x.clone(), &[[0.0, 0.0, 2.0]]));
+    let moved = tensor_to_vec(kspace::motion(x.clone(), &[[0.0, 0.0, 2.0]], &[]));
     let v = tensor_to_vec(x);
     for c in 0..2 {
         for h in 0..8 {
@@ -210,4 +217,45 @@ fn family_names_are_the_serde_names() {
         let v = serde_json::to_value(f).unwrap();
         assert_eq!(v.as_str(), Some(f.name()));
     }
+}
+
+/// Rotations turn about the centre as stated: 90° about D maps `out[h][w] = in[w][n−1−h]`
+/// exactly (grid points land on grid points), four quarter turns are the identity, a 3D
+/// volume's turn about H moves (d, w) likewise; one motion segment rotated is that rotation.
+#[test]
+fn rotations_turn_about_the_centre_and_one_motion_segment_is_a_rotation() {
+    use mira_corrupt::rigid::rotate;
+    let n = 9;
+    let x = image([1, 2, 1, n, n], 8);
+    let v = tensor_to_vec(x.clone());
+    let r = tensor_to_vec(rotate(x.clone(), [90.0, 0.0, 0.0]));
+    for c in 0..2 {
+        for h in 0..n {
+            for w in 0..n {
+                let want = v[(c * n + w) * n + (n - 1 - h)];
+                assert!((r[(c * n + h) * n + w] - want).abs() < 1e-5);
+            }
+        }
+    }
+    let mut y = x.clone();
+    for _ in 0..4 {
+        y = rotate(y, [90.0, 0.0, 0.0]);
+    }
+    assert!(max_diff(y, x.clone()) < 1e-4);
+    // A 2D image does not turn about H or W (they would tilt it out of its plane).
+    assert!(max_diff(rotate(x.clone(), [0.0, 30.0, 45.0]), x.clone()) == 0.0);
+    let vol = image([1, 1, 5, 5, 5], 9);
+    let vv = tensor_to_vec(vol.clone());
+    let t = tensor_to_vec(rotate(vol, [0.0, 90.0, 0.0]));
+    for d in 0..5 {
+        for h in 0..5 {
+            for w in 0..5 {
+                // About H: out(d, w) samples in(q_d, q_w) with q_d = −(w − 2) + 2, q_w = d.
+                let want = vv[((4 - w) * 5 + h) * 5 + d];
+                assert!((t[(d * 5 + h) * 5 + w] - want).abs() < 1e-5);
+            }
+        }
+    }
+    let one = kspace::motion(x.clone(), &[[0.0; 3]], &[[7.0, 0.0, 0.0]]);
+    assert!(max_diff(one, rotate(x, [7.0, 0.0, 0.0])) < 1e-4);
 }

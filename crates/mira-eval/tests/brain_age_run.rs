@@ -426,6 +426,13 @@ fn brain_age_runs_corruptions_beside_attacks() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Natural corruptions") && summary.contains("gibbs"));
     assert!(summary.contains("| bias-x3 | 5 | 4×3 |"), "{summary}");
+    // The report charts the damage against severity beside the table, one line per entry.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("cnn: damage by corruption severity"),
+        "no severity chart"
+    );
+    assert!(html.contains("bias-x3") && html.contains("<svg"));
     let plain_dir = tmp("corrupt-plain");
     let plain = experiment(&plain_dir, base).unwrap();
     let plain_out = plain_dir.join("out");

@@ -272,6 +272,10 @@ fn corruptions_run_beside_attacks_and_resume() {
     assert!(summary.contains("## Natural corruptions"), "{summary}");
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("Natural corruptions"));
+    assert!(
+        report.contains("damage by corruption severity"),
+        "no severity chart"
+    );
     // Run again: everything kept, nothing duplicated.
     let again = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(again.cells_run, 0);

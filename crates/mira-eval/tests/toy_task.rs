@@ -323,6 +323,7 @@ impl Task for ToyTask {
         md += &mira_eval::warnings_markdown(true, warnings);
         std::fs::write(out.join("summary.md"), &md).unwrap();
         let table = mira_report::TextTable {
+            charts: Vec::new(),
             title: "Cells".into(),
             caption: "Mean absolute error under attack.".into(),
             header: vec!["attack".into(), "ε".into(), "n".into(), "error".into()],

@@ -67,6 +67,10 @@ pub struct TextTable {
     pub header: Vec<String>,
     /// Rows of cells.
     pub rows: Vec<Vec<String>>,
+    /// SVG charts shown under the caption in reports (e.g. a corruption table's damage against
+    /// severity); Markdown leaves them out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<String>,
 }
 
 impl TextTable {

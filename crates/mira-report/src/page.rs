@@ -53,6 +53,7 @@ mod tests {
     #[test]
     fn a_page_shows_findings_warnings_tables_and_the_manifest() {
         let table = TextTable {
+            charts: Vec::new(),
             title: "Cells".into(),
             caption: "per cell".into(),
             header: vec!["attack".into(), "error".into()],

@@ -133,6 +133,7 @@ pub fn perceptibility_table<R: Perceived>(records: &[R]) -> Option<TextTable> {
         })
         .collect();
     Some(TextTable {
+        charts: Vec::new(),
         title: "Perceptibility".into(),
         caption: format!(
             "Damage beside how visible the perturbation is, per cell: SSIM (Gaussian, σ 1.5, \

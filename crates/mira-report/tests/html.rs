@@ -56,6 +56,7 @@ fn page_holds_curves_tables_escaped_warnings_and_manifest() {
                 "examples/unet__i-fgsm__worst.png".into(),
             )],
             tables: &[mira_report::TextTable {
+                charts: Vec::new(),
                 title: "Minimum-norm <search>".into(),
                 caption: "per case".into(),
                 header: vec!["model".into(), "median ε".into()],

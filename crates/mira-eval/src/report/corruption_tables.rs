@@ -3,7 +3,7 @@
 //! those three and its case count (`cases×draws` for entries with several draws per case); the
 //! task fills in its metric's columns, its paired tests over the per-case means of the draws.
 
-use mira_report::TextTable;
+use mira_report::{Chart, Curve, TextTable, curves_svg};
 
 /// What a task says about one record of a corruption cell.
 pub(crate) trait CorruptionRow: crate::run::Record {
@@ -13,13 +13,114 @@ pub(crate) trait CorruptionRow: crate::run::Record {
     fn ssim(&self) -> Option<f64>;
 }
 
+/// What a task's corruption table charts against severity: a metric of a record corrupted and
+/// clean (`None`: undefined for that record).
+pub(crate) struct SeverityCurve<'a, R> {
+    /// The metric's axis label (`mean foreground Dice`).
+    pub y_desc: &'a str,
+    /// Its range; `None`: from 0 to a little above the largest value.
+    pub y_range: Option<(f64, f64)>,
+    /// The metric on the corrupted input.
+    pub value: &'a dyn Fn(&R) -> Option<f64>,
+    /// The metric on the clean input.
+    pub clean: &'a dyn Fn(&R) -> Option<f64>,
+}
+
+/// The distinct values of `key` over `items`, in first-seen order.
+fn distinct<'a, T>(items: &[T], key: impl Fn(&T) -> &'a str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for i in items {
+        if !out.contains(&key(i)) {
+            out.push(key(i));
+        }
+    }
+    out
+}
+
+/// One chart per model of `curve` against severity: a line per corruption, each point the mean
+/// over cases (a case: the mean over its draws) with a 95 % bootstrap band over cases, the clean
+/// mean as the reference line.
+pub(crate) fn severity_charts<R: CorruptionRow>(
+    records: &[&R],
+    curve: &SeverityCurve<'_, R>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for model in distinct(records, |r| r.cell().0) {
+        let rs: Vec<&R> = records
+            .iter()
+            .copied()
+            .filter(|r| r.cell().0 == model)
+            .collect();
+        let curves: Vec<Curve> = distinct(&rs, |r| r.cell().1)
+            .iter()
+            .enumerate()
+            .map(|(ni, name)| {
+                let mut sev: Vec<f64> = rs
+                    .iter()
+                    .filter(|r| r.cell().1 == *name)
+                    .map(|r| r.cell().2)
+                    .collect();
+                sev.sort_by(f64::total_cmp);
+                sev.dedup();
+                let points = sev
+                    .iter()
+                    .filter_map(|&s| {
+                        let group: Vec<&R> = rs
+                            .iter()
+                            .copied()
+                            .filter(|r| r.cell().1 == *name && r.cell().2 == s)
+                            .filter(|r| (curve.value)(r).is_some())
+                            .collect();
+                        let v = by_case(&group, |r| (curve.value)(r).unwrap_or_default());
+                        if v.is_empty() {
+                            return None;
+                        }
+                        let mean = v.iter().sum::<f64>() / v.len() as f64;
+                        // One case has no band: the point alone.
+                        let (lo, hi) =
+                            mira_stats::bootstrap_mean_ci(&v, 0.95, 2000, 17 + ni as u64)
+                                .unwrap_or((mean, mean));
+                        Some((s, mean, lo, hi))
+                    })
+                    .collect();
+                Curve {
+                    name: name.to_string(),
+                    points,
+                }
+            })
+            .collect();
+        let clean: Vec<f64> = rs.iter().filter_map(|r| (curve.clean)(r)).collect();
+        let reference = (!clean.is_empty()).then(|| {
+            let m = clean.iter().sum::<f64>() / clean.len() as f64;
+            (format!("clean {m:.3}"), m)
+        });
+        let top = curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.3))
+            .chain(reference.iter().map(|r| r.1))
+            .fold(0.0, f64::max);
+        let title = format!("{model}: damage by corruption severity");
+        let chart = Chart {
+            title: &title,
+            x_desc: "severity",
+            y_desc: curve.y_desc,
+            y_range: curve.y_range.unwrap_or((0.0, (top * 1.1).max(1e-6))),
+            reference,
+        };
+        out.extend(curves_svg(&chart, &curves));
+    }
+    out
+}
+
 /// The table of `records` (corruption records only): `columns` name the task's columns, and
-/// `row` computes them from a group's records. `None` when there are no records.
+/// `row` computes them from a group's records; `curve` is charted against severity beside it.
+/// `None` when there are no records.
 pub(crate) fn corruption_table<R: CorruptionRow>(
     records: &[&R],
     caption: &str,
     columns: &[&str],
     row: impl Fn(&[&R]) -> Vec<String>,
+    curve: &SeverityCurve<'_, R>,
 ) -> Option<TextTable> {
     let mut cells: Vec<(&str, &str, f64)> = Vec::new();
     for r in records {
@@ -65,6 +166,7 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
     header.extend(columns.iter().map(|c| c.to_string()));
     header.push("mean SSIM".into());
     Some(TextTable {
+        charts: severity_charts(records, curve),
         title: "Natural corruptions".into(),
         caption: format!(
             "Scanner artefacts and natural corruptions (docs/corruptions.md), each case its own \

@@ -303,6 +303,7 @@ pub(crate) fn tables<R: MinNormRecord>(
     let (norm, rule) = (&sweep.norm, &sweep.rule);
     vec![
         TextTable {
+            charts: Vec::new(),
             title: "Minimum-norm search".into(),
             caption: format!(
                 "Per case, the smallest {norm} perturbation (up to the cap) found to break it: \
@@ -323,6 +324,7 @@ pub(crate) fn tables<R: MinNormRecord>(
             rows: dist,
         },
         TextTable {
+            charts: Vec::new(),
             title: "Share broken vs ε".into(),
             caption: "The min-norm column is derived from the per-case minima without attacking \
                       again; the others are the fixed-budget attacks of the run at that ε, judged \
@@ -332,6 +334,7 @@ pub(crate) fn tables<R: MinNormRecord>(
             rows: curve,
         },
         TextTable {
+            charts: Vec::new(),
             title: "Consistency of the minimum-norm search".into(),
             caption: format!(
                 "Of the cases a fixed-budget attack broke at ε, the share whose minimal ε is at \

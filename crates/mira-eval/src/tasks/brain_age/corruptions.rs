@@ -5,7 +5,9 @@
 
 use mira_report::{AgeRecord, TextTable};
 
-use crate::report::corruption_tables::{CorruptionRow, corruption_table, mean_of, paired_p};
+use crate::report::corruption_tables::{
+    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
+};
 use crate::tasks::brain_age::cell::CORRUPTION;
 
 impl CorruptionRow for AgeRecord {
@@ -49,6 +51,12 @@ pub(crate) fn corruption_table_age(corrupted: &[AgeRecord]) -> Option<TextTable>
                     |r| (r.adv_pred - r.age).abs(),
                 ),
             ]
+        },
+        &SeverityCurve {
+            y_desc: "absolute error (years)",
+            y_range: None,
+            value: &|r: &AgeRecord| Some((r.adv_pred - r.age).abs()),
+            clean: &|r: &AgeRecord| Some((r.clean_pred - r.age).abs()),
         },
     )
 }

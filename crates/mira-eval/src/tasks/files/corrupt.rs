@@ -220,7 +220,7 @@ impl crate::report::corruption_tables::CorruptionRow for FileRecord {
 
 /// The files' Natural corruptions table (`None` without corruption records).
 pub(crate) fn corruption_table(records: &[FileRecord]) -> Option<mira_report::TextTable> {
-    use crate::report::corruption_tables::paired_p;
+    use crate::report::corruption_tables::{SeverityCurve, paired_p};
     let corrupted: Vec<&FileRecord> = records.iter().filter(|r| r.corruption.is_some()).collect();
     let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
     crate::report::corruption_tables::corruption_table(
@@ -263,6 +263,12 @@ pub(crate) fn corruption_table(records: &[FileRecord]) -> Option<mira_report::Te
                         .fold(0.0, f64::max)
                 ),
             ]
+        },
+        &SeverityCurve {
+            y_desc: "mean foreground Dice",
+            y_range: Some((0.0, 1.0)),
+            value: &|r: &FileRecord| r.adv_dice,
+            clean: &|r: &FileRecord| r.clean_dice,
         },
     )
 }

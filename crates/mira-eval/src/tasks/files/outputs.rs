@@ -120,6 +120,7 @@ fn table(rows: &[FilesRow]) -> TextTable {
 
 fn dice_table(rows: &[FilesRow]) -> TextTable {
     TextTable {
+        charts: Vec::new(),
         title: "Damage per budget".into(),
         caption: "Mean over cases of the mean foreground Dice (of the case's slices for a 2D \
                   model, of the whole volume for a 3D one): clean, under attack in memory, and \

@@ -4,7 +4,9 @@
 
 use mira_report::{RegRecord, TextTable};
 
-use crate::report::corruption_tables::{CorruptionRow, corruption_table, mean_of, paired_p};
+use crate::report::corruption_tables::{
+    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
+};
 use crate::tasks::registration::CORRUPTION;
 
 impl CorruptionRow for RegRecord {
@@ -48,6 +50,12 @@ pub(crate) fn reg_corruption_table(records: &[RegRecord]) -> Option<TextTable> {
                 ),
                 paired_p(g, |r| r.clean_tre, |r| r.adv_tre),
             ]
+        },
+        &SeverityCurve {
+            y_desc: "TRE",
+            y_range: None,
+            value: &|r: &RegRecord| Some(r.adv_tre),
+            clean: &|r: &RegRecord| Some(r.clean_tre),
         },
     )
 }

@@ -4,7 +4,20 @@
 
 use mira_report::{SegRecord, SummaryRow, TextTable, summarise};
 
+use mira_stats::mean_defined;
+
+use crate::report::corruption_tables::{CorruptionRow, SeverityCurve, severity_charts};
 use crate::tasks::segmentation::min_norm::CORRUPTION;
+
+impl CorruptionRow for SegRecord {
+    fn cell(&self) -> (&str, &str, f64) {
+        (&self.model, &self.attack, self.epsilon)
+    }
+
+    fn ssim(&self) -> Option<f64> {
+        self.perceptibility.as_ref().map(|p| p.ssim)
+    }
+}
 
 /// The records of corruption cells (their `epsilon` is the severity).
 pub fn corruption_records(records: &[SegRecord]) -> Vec<SegRecord> {
@@ -100,7 +113,15 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
             row
         })
         .collect();
+    let refs: Vec<&SegRecord> = corrupted.iter().collect();
+    let curve = SeverityCurve {
+        y_desc: "mean foreground Dice",
+        y_range: Some((0.0, 1.0)),
+        value: &|r: &SegRecord| mean_defined(&r.adv_dice),
+        clean: &|r: &SegRecord| mean_defined(&r.clean_dice),
+    };
     Some(TextTable {
+        charts: severity_charts(&refs, &curve),
         title: "Natural corruptions".into(),
         caption: "Scanner artefacts and natural corruptions (docs/corruptions.md): each case its \
                   own seeded draw of the family at the severity (n: cases, × draws per case \

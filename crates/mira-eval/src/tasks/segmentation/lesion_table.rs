@@ -110,6 +110,7 @@ pub(crate) fn lesion_table(records: &[SegRecord], edges: Option<&[usize]>) -> Op
         header.push("HD95 clean → attacked (mm; components found by both)".into());
     }
     Some(TextTable {
+        charts: Vec::new(),
         title: "Damage by structure size".into(),
         caption: format!(
             "Every connected component of the truth (face connectivity), per label, binned by \

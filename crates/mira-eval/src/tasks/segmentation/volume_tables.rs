@@ -73,6 +73,7 @@ fn hd95_table(records: &[SegRecord]) -> TextTable {
         rows.push(row);
     }
     TextTable {
+        charts: Vec::new(),
         title: "HD95 per volume".into(),
         caption: "95th-percentile Hausdorff distance (mm, MONAI's semantics) of the clean → \
                   attacked prediction against the truth, mean over the volumes where it is \
@@ -143,6 +144,7 @@ fn window_gap_table(records: &[SegRecord]) -> Option<TextTable> {
         ]);
     }
     (!rows.is_empty()).then(|| TextTable {
+        charts: Vec::new(),
         title: "Blended prediction against tiles".into(),
         caption: "Attacked mean Dice when the attack differentiates the blended sliding-window \
                   prediction (as deployed) and when it attacks each non-overlapping tile on its \

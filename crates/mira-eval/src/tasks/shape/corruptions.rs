@@ -4,7 +4,9 @@
 
 use mira_report::{ShapeRecord, TextTable};
 
-use crate::report::corruption_tables::{CorruptionRow, corruption_table, mean_of, paired_p};
+use crate::report::corruption_tables::{
+    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
+};
 use crate::tasks::shape::cell::CORRUPTION;
 
 impl CorruptionRow for ShapeRecord {
@@ -43,6 +45,12 @@ pub(crate) fn shape_corruption_table(records: &[ShapeRecord]) -> Option<TextTabl
                 ),
                 paired_p(g, |r| r.clean_mrse, |r| r.adv_mrse),
             ]
+        },
+        &SeverityCurve {
+            y_desc: "MRSE (px)",
+            y_range: None,
+            value: &|r: &ShapeRecord| Some(r.adv_mrse),
+            clean: &|r: &ShapeRecord| Some(r.clean_mrse),
         },
     )
 }

@@ -9,7 +9,9 @@ use mira_report::{Perceptibility, SynthRecord, TextTable, TransferDrop};
 
 use crate::Result;
 use crate::cells::Corruptor;
-use crate::report::corruption_tables::{CorruptionRow, corruption_table, mean_of, paired_p};
+use crate::report::corruption_tables::{
+    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
+};
 use crate::tasks::segmentation::{AttackLoss, SegJudge};
 use crate::tasks::synthesis::cell::{SynthCell, mean_dice};
 
@@ -149,6 +151,12 @@ pub(crate) fn synth_corruption_table(corrupted: &[SynthRecord]) -> Option<TextTa
                     format!("{:.3}", others.iter().sum::<f64>() / others.len() as f64)
                 },
             ]
+        },
+        &SeverityCurve {
+            y_desc: "mean organ Dice",
+            y_range: Some((0.0, 1.0)),
+            value: &|r: &SynthRecord| Some(r.adv_dice),
+            clean: &|r: &SynthRecord| Some(r.clean_dice),
         },
     )
 }
