@@ -1,6 +1,7 @@
 """PyTorch twins of Mira's S3 brain-age attack steps, for `mira bench` ratios.
 
 Usage:  python scripts/bench_s3_reference.py [--threads 2] [--iters 20] [--warmup 3] [--json]
+                                                [--device cpu|cuda]
 
 Workloads (batch 4 x 1 x 64^3, weights frozen, gradient w.r.t. the input only, as an attack step):
 - b2_reg3d_attack_step: ../shared/bench's Reg3d, MSE to ages (identical to reference_bench.py's B2).
@@ -55,13 +56,15 @@ class AgeNet(nn.Module):
         return self.head(h) * 19.6 + 55.0
 
 
-def timed(fn, warmup, iters):
+def timed(fn, warmup, iters, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     ts = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
+        sync()
         ts.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(ts), min(ts)
 
@@ -72,14 +75,17 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    v0 = torch.rand(4, 1, 64, 64, 64)
-    ages = torch.tensor([[30.0], [45.0], [60.0], [75.0]])
+    dev = torch.device(a.device)
+    v0 = torch.rand(4, 1, 64, 64, 64).to(dev)
+    ages = torch.tensor([[30.0], [45.0], [60.0], [75.0]]).to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step(net):
-        net = net.eval()
+        net = net.to(dev).eval()
         for p in net.parameters():
             p.requires_grad_(False)
 
@@ -93,10 +99,12 @@ def main():
             ("s3_agenet_hybrid_attack_step", AgeNet(True))]
     rows = []
     for name, net in nets:
-        med, mn = timed(step(net), a.warmup, a.iters)
+        med, mn = timed(step(net), a.warmup, a.iters, sync)
         rows.append({"workload": name, "median_ms": round(med, 2), "min_ms": round(mn, 2),
                      "samples_per_s": round(4 / (med / 1e3), 2), "params": n_params(net)})
-    meta = {"framework": f"torch {torch.__version__}", "threads": a.threads}
+    meta = {"framework": f"torch {torch.__version__}", "threads": a.threads, "device": a.device}
+    if dev.type == "cuda":
+        meta["card"] = torch.cuda.get_device_name(dev)
     if a.json:
         print(json.dumps({"meta": meta, "results": rows}))
     else:

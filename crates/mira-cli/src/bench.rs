@@ -35,6 +35,10 @@ pub struct Args {
     /// ../shared/bench/reference_bench.py) and print ratios.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Where the PyTorch twins of the S3 steps run: cpu, or cuda (the GPU check; the shared
+    /// benchmark's rows are then left out, being CPU-only).
+    #[arg(long, default_value = "cpu")]
+    pub reference_device: String,
     /// Print JSON (the reference's shape) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -135,9 +139,13 @@ fn sweep(dir: &std::path::Path, a: &Args) -> Result<()> {
     Ok(())
 }
 
-fn run_script(python: &PathBuf, script: &PathBuf, a: &Args) -> Result<Vec<Row>> {
-    let out = std::process::Command::new(python)
-        .arg(script)
+fn run_script(python: &PathBuf, script: &PathBuf, a: &Args, device: bool) -> Result<Vec<Row>> {
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script);
+    if device {
+        cmd.args(["--device", &a.reference_device]);
+    }
+    let out = cmd
         .args([
             "--threads",
             &a.threads.to_string(),
@@ -164,12 +172,13 @@ fn run_script(python: &PathBuf, script: &PathBuf, a: &Args) -> Result<Vec<Row>> 
 /// The PyTorch rows: the S3 twins, then the shared benchmark's rows not already there.
 fn run_reference(python: &PathBuf, a: &Args) -> Result<Vec<Row>> {
     let s3 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_s3_reference.py");
-    let mut rows = run_script(python, &s3, a)?;
+    let mut rows = run_script(python, &s3, a, true)?;
+    // The shared benchmark runs on the CPU only.
     let shared = mira_io::shared_data_dir()
         .and_then(|d| d.parent().map(|p| p.join("bench/reference_bench.py")))
-        .filter(|p| p.is_file());
+        .filter(|p| p.is_file() && a.reference_device == "cpu");
     if let Some(script) = shared {
-        for r in run_script(python, &script, a)? {
+        for r in run_script(python, &script, a, false)? {
             if !rows.iter().any(|o| o.workload == r.workload) {
                 rows.push(r);
             }
@@ -189,7 +198,8 @@ pub fn main(a: Args) -> Result<()> {
     let rows = mira_eval::bench_attack_steps(a.only.as_deref(), a.warmup, a.iters)?;
     if a.json {
         let meta = serde_json::json!({
-            "framework": format!("mira {} (burn 0.22.1 flex)", env!("CARGO_PKG_VERSION")),
+            "framework": format!("mira {} (burn 0.22.1)", env!("CARGO_PKG_VERSION")),
+            "device": format!("{:?}", mira_nn::default_device()),
             "threads": std::env::var("RAYON_NUM_THREADS").ok(),
         });
         println!(

@@ -39,6 +39,10 @@ impl std::str::FromStr for DeviceChoice {
 
 static SELECTED: OnceLock<Device> = OnceLock::new();
 
+/// The device `MIRA_DEVICE` names, selected at first use (`None`: unset, unknown or not
+/// usable here: the CPU then).
+static FROM_ENV: OnceLock<Option<Device>> = OnceLock::new();
+
 /// Runs `make` and one small computation on the device it returns, turning a panic of the
 /// backend (no driver, no adapter) into an error.
 #[allow(dead_code)]
@@ -128,10 +132,24 @@ pub fn select_device(choice: DeviceChoice) -> crate::Result<Device> {
     Ok(SELECTED.get_or_init(|| device).clone())
 }
 
-/// The plain (no autodiff) compute device: the one [`select_device`] chose, else burn's
+/// The plain (no autodiff) compute device: the one [`select_device`] chose; else the one the
+/// environment variable `MIRA_DEVICE` names (`cpu`, `cuda`, `wgpu`; how the test suite runs on
+/// a GPU, `scripts/gpu_check.sh`), when this binary has its backend and it works; else burn's
 /// `flex` CPU backend.
 pub fn default_device() -> Device {
-    SELECTED.get().cloned().unwrap_or_else(Device::flex)
+    if let Some(d) = SELECTED.get() {
+        return d.clone();
+    }
+    FROM_ENV
+        .get_or_init(|| {
+            let choice = std::env::var("MIRA_DEVICE")
+                .ok()?
+                .parse::<DeviceChoice>()
+                .ok()?;
+            select_device(choice).ok()
+        })
+        .clone()
+        .unwrap_or_else(Device::flex)
 }
 
 /// The same device with automatic differentiation, for training and input gradients.

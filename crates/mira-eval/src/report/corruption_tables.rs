@@ -151,6 +151,7 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
                 n,
             ];
             cols.extend(row(&group));
+            cols.push(case_ci(&group, curve.value));
             let ssim: Vec<f64> = group.iter().filter_map(|r| r.ssim()).collect();
             cols.push(if ssim.is_empty() {
                 "-".into()
@@ -164,6 +165,7 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
         .map(String::from)
         .to_vec();
     header.extend(columns.iter().map(|c| c.to_string()));
+    header.push(format!("95 % CI, corrupted {}", curve.y_desc));
     header.push("mean SSIM".into());
     Some(TextTable {
         charts: severity_charts(records, curve),
@@ -171,13 +173,27 @@ pub(crate) fn corruption_table<R: CorruptionRow>(
         caption: format!(
             "Scanner artefacts and natural corruptions (docs/corruptions.md), each case its own \
              seeded draw of the family at the severity (n: cases, × draws per case where there \
-             are several; means over every draw, paired tests over the cases' means): {caption} \
-             Mean SSIM: of the corrupted input against the clean one (as in the Perceptibility \
-             table)."
+             are several; means over every draw, paired tests and bootstrap intervals over the \
+             cases' means): {caption} Mean SSIM: of the corrupted input against the clean one \
+             (as in the Perceptibility table)."
         ),
         header,
         rows,
     })
+}
+
+/// The 95 % bootstrap interval (2000 resamples of the cases, each the mean of `value` over its
+/// draws) of the mean of `value` over `group`'s cases, as the tables print it (`-`: under two
+/// cases).
+pub(crate) fn case_ci<R: CorruptionRow>(group: &[&R], value: &dyn Fn(&R) -> Option<f64>) -> String {
+    let defined: Vec<&R> = group
+        .iter()
+        .copied()
+        .filter(|r| value(r).is_some())
+        .collect();
+    let v = by_case(&defined, |r| value(r).unwrap_or_default());
+    mira_stats::bootstrap_mean_ci(&v, 0.95, 2000, 17)
+        .map_or("-".into(), |(lo, hi)| format!("[{lo:.3}, {hi:.3}]"))
 }
 
 /// `f` averaged over each case's records (the draws of an entry with `draws` > 1), in order of

@@ -6,7 +6,7 @@ use mira_report::{SegRecord, SummaryRow, TextTable, summarise};
 
 use mira_stats::mean_defined;
 
-use crate::report::corruption_tables::{CorruptionRow, SeverityCurve, severity_charts};
+use crate::report::corruption_tables::{CorruptionRow, SeverityCurve, case_ci, severity_charts};
 use crate::tasks::segmentation::min_norm::CORRUPTION;
 
 impl CorruptionRow for SegRecord {
@@ -76,7 +76,16 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
         .map(String::from)
         .to_vec();
     header.extend(labels.iter().map(|l| format!("Dice {l}")));
-    header.extend(["mean Dice", "drop %", "Wilcoxon p", "mean SSIM"].map(String::from));
+    header.extend(
+        [
+            "mean Dice",
+            "drop %",
+            "Wilcoxon p",
+            "95 % CI, corrupted mean Dice",
+            "mean SSIM",
+        ]
+        .map(String::from),
+    );
     let body = rows
         .iter()
         .map(|r| {
@@ -105,6 +114,7 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
             row.push(format!("{} → {}", fmt(r.clean_mean, 3), fmt(r.adv_mean, 3)));
             row.push(fmt(r.drop_percent, 1));
             row.push(r.p_value.map_or("-".into(), |p| format!("{p:.2e}")));
+            row.push(case_ci(&cell, &|r: &SegRecord| mean_defined(&r.adv_dice)));
             row.push(if ssim.is_empty() {
                 "-".into()
             } else {
@@ -128,7 +138,8 @@ pub(crate) fn corruption_table(records: &[SegRecord]) -> Option<TextTable> {
                   where there are several); mean foreground Dice clean → corrupted per label \
                   and mean (over the draws), the drop in %, and the paired Wilcoxon \
                   signed-rank test over cases (each the mean over its draws), as for the \
-                  attacks above; mean SSIM of the corrupted input against the clean one."
+                  attacks above, and the 95 % bootstrap interval of the corrupted mean Dice over \
+                  cases; mean SSIM of the corrupted input against the clean one."
             .into(),
         header,
         rows: body,
