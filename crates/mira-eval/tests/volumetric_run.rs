@@ -203,3 +203,33 @@ fn volume_keys_are_refused_where_they_do_not_apply_shared_data() {
     let p = tiny(&root, "").replace("size = [8, 8, 8]", "size = [32, 32, 32]");
     assert!(err(p).contains("patch"));
 }
+
+/// Corruptions on whole 3D volumes: the volume's own depth (motion turns about all three axes,
+/// blur is 3D), records with HD95 in mm beside Dice, a worst-case entry, and the severity chart.
+#[test]
+fn volumetric_corruptions_run_on_whole_volumes_shared_data() {
+    let Some(root) =
+        shared_data_for_test("volumetric_corruptions_run_on_whole_volumes_shared_data")
+    else {
+        return;
+    };
+    let text = tiny(&root, "").replace("window_attack = \"both\"\n", "")
+        + "[[corruptions]]\nkind = \"motion\"\nseverities = [5]\n\
+           [[corruptions]]\nkind = \"blur\"\nseverities = [3]\nworst = true\n";
+    let exp = SegExperiment::from_toml(&text, "t.toml").unwrap();
+    let out = tmp("corrupt");
+    run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
+    let recs: Vec<SegRecord> = read_records(&out.join("records.jsonl")).unwrap();
+    let corrupted: Vec<&SegRecord> = recs.iter().filter(|r| r.goal == "corruption").collect();
+    assert_eq!(corrupted.len(), 2 * 2);
+    for r in &corrupted {
+        assert!(r.linf > 0.0 && r.linf <= 1.0, "{r:?}");
+        assert!(r.hd95.is_some(), "a volume's records carry HD95");
+        assert!(r.perceptibility.is_some());
+    }
+    let names: Vec<&str> = corrupted.iter().map(|r| r.attack.as_str()).collect();
+    assert_eq!(names, ["motion", "motion", "blur-worst", "blur-worst"]);
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("u3: damage by corruption severity"));
+    let _ = std::fs::remove_dir_all(&out);
+}
