@@ -80,7 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let ct = phantom.generate(3, 0, 1)?;
         let width = phantom.window[1];
-        gallery(&ct.items[0].image, size, &Family::ALL[9..], Some(width), &ct_out)?;
+        gallery(
+            &ct.items[0].image,
+            size,
+            &Family::ALL[9..],
+            Some(width),
+            &ct_out,
+        )?;
     }
     Ok(())
 }

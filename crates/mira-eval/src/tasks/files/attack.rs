@@ -19,13 +19,14 @@ use mira_stats::mean_defined;
 
 use crate::cells::CellId;
 use crate::run::mix;
-use crate::tasks::files::case_io::{Scales, pool_perceptibility, write_values, written_dice};
-use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady, VolumeMetrics};
+use crate::tasks::files::case_io::{
+    Scales, pool_perceptibility, volumes, write_values, written_dice,
+};
+use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
 use crate::tasks::segmentation::folder::{
     Channel3, FolderCase, FolderSpec, ReadCase, SliceSelection, VolumeAxes, cut, put, read_case,
     read_labels, slice_count, slice_item, slice_shape, unfit,
 };
-use crate::tasks::segmentation::volume_metrics::{hd95_per_label, volumes_ml};
 use crate::tasks::segmentation::{Cell, Kept, SegNet, WindowAttack, Windowing};
 use crate::{EvalError, Result};
 
@@ -221,21 +222,7 @@ pub(crate) fn attack_case(
         &slices,
     )?;
     let (written_dice, written_pred) = (back.dice, back.volume_pred);
-    let volumes = slices.volume.map(|v| {
-        let k = ready.label_names.len();
-        let spacing = model_spacing(&rc, exp);
-        let truth = &data.items[0].labels;
-        let hd = |p: &[u8]| hd95_per_label(p, truth, v, spacing, k);
-        let ml = |p: &[u8]| volumes_ml(p, spacing, k);
-        let written = written_pred.as_deref().unwrap_or(&[]);
-        VolumeMetrics {
-            hd95_clean: hd(&slices.clean[0]),
-            hd95_written: hd(written),
-            ml_reference: ml(truth),
-            ml_clean: ml(&slices.clean[0]),
-            ml_written: ml(written),
-        }
-    });
+    let volumes = volumes(exp, ready, &rc, &slices, written_pred.as_deref());
     let mean = |f: &dyn Fn(&mira_report::SegRecord) -> Option<f64>| {
         let v: Vec<Option<f64>> = records.iter().map(f).collect();
         mean_defined(&v)

@@ -10,10 +10,10 @@ use mira_report::Perceptibility;
 use mira_stats::mean_defined;
 
 use crate::Result;
-use crate::tasks::files::FilesExperiment;
-use crate::tasks::files::FilesReady;
 use crate::tasks::files::attack::{CaseSlices, slices_dataset, volume_dataset};
+use crate::tasks::files::{FilesExperiment, FilesReady, VolumeMetrics};
 use crate::tasks::segmentation::folder::{Channel3, FolderCase, ReadCase};
+use crate::tasks::segmentation::volume_metrics::{hd95_per_label, volumes_ml};
 
 /// Writes a copy of the case's files into `dir` in their formats, each voxel `i` of channel
 /// `c` given the value `value(c, i, source value)` (file units); the written paths.
@@ -135,18 +135,8 @@ pub(crate) fn score_channels(
     let pred = slices
         .model(&ready.model)
         .predict_labels(&back, exp.batch_size)?;
-    let k = ready.label_names.len();
-    let per = pred
-        .iter()
-        .zip(&data.items)
-        .map(|(p, s)| {
-            Ok(mean_defined(&crate::tasks::segmentation::dice(
-                p, &s.labels, k, false,
-            )?))
-        })
-        .collect::<Result<Vec<Option<f64>>>>()?;
     Ok(Scored {
-        dice: mean_defined(&per),
+        dice: mean_slice_dice(&pred, data, ready.label_names.len())?,
         volume_pred: slices.volume.and_then(|_| pred.into_iter().next()),
         data: back,
         scales: Vec::new(),
@@ -203,11 +193,15 @@ pub(crate) fn pool_perceptibility(all: &[Perceptibility]) -> Option<Perceptibili
 /// # Errors
 /// Predictions and labels of different sizes.
 pub(crate) fn clean_dice(ready: &FilesReady, slices: &CaseSlices) -> Result<Option<f64>> {
-    let k = ready.label_names.len();
-    let per = slices
-        .clean
+    mean_slice_dice(&slices.clean, &slices.data, ready.label_names.len())
+}
+
+/// The mean over slices of the mean foreground Dice of `preds` against `data`'s labels (`k`
+/// classes).
+fn mean_slice_dice(preds: &[Vec<u8>], data: &SegDataset, k: usize) -> Result<Option<f64>> {
+    let per = preds
         .iter()
-        .zip(&slices.data.items)
+        .zip(&data.items)
         .map(|(p, s)| {
             Ok(mean_defined(&crate::tasks::segmentation::dice(
                 p, &s.labels, k, false,
@@ -215,4 +209,28 @@ pub(crate) fn clean_dice(ready: &FilesReady, slices: &CaseSlices) -> Result<Opti
         })
         .collect::<Result<Vec<Option<f64>>>>()?;
     Ok(mean_defined(&per))
+}
+
+/// A volume's HD95 and label volumes, clean and as written.
+pub(crate) fn volumes(
+    exp: &FilesExperiment,
+    ready: &FilesReady,
+    rc: &ReadCase,
+    slices: &CaseSlices,
+    written: Option<&[u8]>,
+) -> Option<VolumeMetrics> {
+    let v = slices.volume?;
+    let k = ready.label_names.len();
+    let spacing = crate::tasks::files::attack::model_spacing(rc, exp);
+    let truth = &slices.data.items[0].labels;
+    let hd = |p: &[u8]| hd95_per_label(p, truth, v, spacing, k);
+    let ml = |p: &[u8]| volumes_ml(p, spacing, k);
+    let written = written.unwrap_or(&[]);
+    Some(VolumeMetrics {
+        hd95_clean: hd(&slices.clean[0]),
+        hd95_written: hd(written),
+        ml_reference: ml(truth),
+        ml_clean: ml(&slices.clean[0]),
+        ml_written: ml(written),
+    })
 }

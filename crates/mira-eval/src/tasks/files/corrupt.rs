@@ -19,14 +19,13 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::run::mix;
-use crate::tasks::files::attack::{CaseSlices, case_slices, model_spacing, name_hash};
+use crate::tasks::files::attack::{CaseSlices, case_slices, name_hash};
 use crate::tasks::files::case_io::{
-    Scales, Scored, clean_dice, pool_perceptibility, score_channels, source_values, write_values,
-    written_dice,
+    Scales, Scored, clean_dice, pool_perceptibility, score_channels, source_values, volumes,
+    write_values, written_dice,
 };
-use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady, VolumeMetrics};
+use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
 use crate::tasks::segmentation::folder::{Channel3, Normalise, normalised, scale_of};
-use crate::tasks::segmentation::volume_metrics::{hd95_per_label, volumes_ml};
 use crate::{EvalError, Result};
 
 /// A corruption cell of a files run: entry `ci` at `severity`, draw `draw`, its seed.
@@ -152,36 +151,12 @@ pub(crate) fn corrupt_case(
         clean_dice: clean_dice(ready, &slices)?,
         adv_dice: memory.dice,
         written_dice: back.dice,
-        volumes: volumes(exp, ready, &rc, &slices, &back),
+        volumes: volumes(exp, ready, &rc, &slices, back.volume_pred.as_deref()),
         linf,
         max_file_change,
         moved_into_range: 0,
         max_moved_change: 0.0,
         perceptibility,
-    })
-}
-
-/// A volume's HD95 and label volumes, clean and as written.
-fn volumes(
-    exp: &FilesExperiment,
-    ready: &FilesReady,
-    rc: &crate::tasks::segmentation::folder::ReadCase,
-    slices: &CaseSlices,
-    back: &Scored,
-) -> Option<VolumeMetrics> {
-    let v = slices.volume?;
-    let k = ready.label_names.len();
-    let spacing = model_spacing(rc, exp);
-    let truth = &slices.data.items[0].labels;
-    let hd = |p: &[u8]| hd95_per_label(p, truth, v, spacing, k);
-    let ml = |p: &[u8]| volumes_ml(p, spacing, k);
-    let written = back.volume_pred.as_deref().unwrap_or(&[]);
-    Some(VolumeMetrics {
-        hd95_clean: hd(&slices.clean[0]),
-        hd95_written: hd(written),
-        ml_reference: ml(truth),
-        ml_clean: ml(&slices.clean[0]),
-        ml_written: ml(written),
     })
 }
 

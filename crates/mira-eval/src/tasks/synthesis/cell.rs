@@ -179,6 +179,21 @@ impl SynthCell<'_> {
         Ok(out)
     }
 
+    /// The drop `drop(m)` on every model but the attacked one.
+    pub(crate) fn transfer(
+        &self,
+        attacked: usize,
+        drop: impl Fn(usize) -> f64,
+    ) -> Vec<TransferDrop> {
+        (0..self.models.len())
+            .filter(|&m| m != attacked)
+            .map(|m| TransferDrop {
+                model: self.names[m].clone(),
+                drop: drop(m),
+            })
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -208,13 +223,7 @@ impl SynthCell<'_> {
             max_bias: f64::from(j.max_bias),
             max_additive: f64::from(j.max_additive),
             min_jacobian: f64::from(j.min_jacobian),
-            transfer: (0..self.models.len())
-                .filter(|&m| m != attacked)
-                .map(|m| TransferDrop {
-                    model: self.names[m].clone(),
-                    drop: drop(m),
-                })
-                .collect(),
+            transfer: self.transfer(attacked, drop),
             perceptibility: j.percept.clone(),
         }
     }

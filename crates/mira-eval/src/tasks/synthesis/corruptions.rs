@@ -5,7 +5,7 @@
 //! apart from the synthesis summaries and get their own table.
 
 use mira_nn::{Forward, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
-use mira_report::{Perceptibility, SynthRecord, TextTable, TransferDrop};
+use mira_report::{Perceptibility, SynthRecord, TextTable};
 
 use crate::Result;
 use crate::cells::Corruptor;
@@ -90,13 +90,7 @@ impl SynthCell<'_> {
                 max_bias: 0.0,
                 max_additive: linf,
                 min_jacobian: 1.0,
-                transfer: (0..self.models.len())
-                    .filter(|&m| m != attacked)
-                    .map(|m| TransferDrop {
-                        model: self.names[m].clone(),
-                        drop: drop(m),
-                    })
-                    .collect(),
+                transfer: self.transfer(attacked, drop),
                 perceptibility: Perceptibility::measure(a, c, &[test.channels(), h, w]),
                 corruption: Some(family.to_string()),
                 draw: cell.draw,
