@@ -17,6 +17,7 @@ use burn_flex::FlexTensor;
 use super::geom::ConvGeom;
 use super::kernel;
 use super::pool::{self, PoolSpec};
+use super::tissue::{self, TissueSpec};
 
 /// Stride, padding (both sides) and dilation of a 3D convolution, and whether it is the
 /// transposed one.
@@ -69,6 +70,10 @@ pub trait MiraConvBackend: Backend {
 
     /// 2D max pooling of `x [B, C, H, W]` (f32) without padding or dilation.
     fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
+    /// The S3 hybrid's soft tissue features `[B, 27]` of `x [B, 1, D, H, W]` (f32, even
+    /// sides), `super::tissue`.
+    fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self>;
 }
 
 fn dims(t: &FlexTensor) -> Vec<usize> {
@@ -153,6 +158,10 @@ impl MiraConvBackend for Flex {
 
     fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
         pool::on_flex(x, spec)
+    }
+
+    fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self> {
+        tissue::on_flex(x, spec)
     }
 }
 
@@ -248,5 +257,9 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
 
     fn mira_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
         pool::on_autodiff::<C>(x, spec)
+    }
+
+    fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self> {
+        tissue::on_autodiff::<C>(x, spec)
     }
 }

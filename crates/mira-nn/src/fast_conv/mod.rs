@@ -19,13 +19,15 @@
 //! `tests/fast_conv.rs`. The same extension runs transposed convolutions as the adjoint of the
 //! convolution ([`conv_transpose2d`], `tests/fast_conv_transpose.rs`) and max pooling without
 //! padding ([`max_pool2d`], bit-identical to burn's, `tests/fast_pool.rs`), each with the same
-//! fallbacks.
+//! fallbacks; and the S3 hybrid's soft tissue features in one pass each way ([`tissue`],
+//! against burn's operations in `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`).
 
 mod extension;
 mod geom;
 mod im2col;
 mod kernel;
 mod pool;
+pub mod tissue;
 mod transposed;
 mod winograd;
 
@@ -73,7 +75,7 @@ pub fn applies<const D: usize, const N: usize>(
 }
 
 /// Whether the kernel may run on these operands at all: switched on, f32, on the flex device.
-fn on_kernel<const D: usize>(x: &Tensor<D>, weight: &Tensor<D>) -> bool {
+pub(crate) fn on_kernel<const D: usize>(x: &Tensor<D>, weight: &Tensor<D>) -> bool {
     enabled()
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
