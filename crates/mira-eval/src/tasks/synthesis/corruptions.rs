@@ -1,9 +1,11 @@
 //! The corruptions' part of a synthesis run (study S2's abdominal CT slices): each test slice
-//! corrupted by a family at a severity (the CT families in HU through the phantom's window),
-//! judged like a synthesised slice on the attacked model and, for transfer, on every other
+//! corrupted by a family at a severity in HU, before the phantom's window clips it (CT noise in
+//! the air and a window shift over bone act as on a scanner's image; `Corruption::apply` on the
+//! unclipped window scale is the corruption, then the window), judged like a synthesised slice on the attacked model and, for transfer, on every other
 //! model, against the unmoved truth (a corruption does not move the anatomy); records keep
 //! apart from the synthesis summaries and get their own table.
 
+use burn::prelude::*;
 use mira_nn::{Forward, argmax_labels, default_device, images_to_tensor, tensor_to_vec};
 use mira_report::{Perceptibility, SynthRecord, TextTable};
 
@@ -34,13 +36,24 @@ impl SynthCell<'_> {
         (name, family): (&str, &str),
         corruptor: Corruptor,
         cell: &SynthCorruption,
-        (test, clean): (&mira_data::SegDataset, &[Vec<f64>]),
+        (test, test_hu, clean): (&mira_data::SegDataset, &[Vec<f32>], &[Vec<f64>]),
         chunk: &[usize],
         b: usize,
     ) -> Result<Vec<SynthRecord>> {
         let items: Vec<_> = chunk.iter().map(|&c| &test.items[c]).collect();
         let x0 = images_to_tensor(&items, &default_device())?;
         let (h, w) = (items[0].height, items[0].width);
+        // The slices on the window's scale before it clips (the windowed ones without HU).
+        let unclipped = if test_hu.len() == test.items.len() {
+            let v: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&c| test_hu[c].iter().copied())
+                .collect();
+            let shape = [chunk.len(), 1, h, w];
+            Tensor::<4>::from_data(TensorData::new(v, shape), &default_device())
+        } else {
+            x0.clone()
+        };
         let k = test.n_labels();
         let judge = SegJudge {
             model: &self.models[attacked],
@@ -57,7 +70,7 @@ impl SynthCell<'_> {
             break_match: 0.5,
             last: Default::default(),
         };
-        let x = corruptor.apply(x0.clone(), crate::run::mix(cell.seed, b as u64), &judge)?;
+        let x = corruptor.apply(unclipped, crate::run::mix(cell.seed, b as u64), &judge)?;
         let preds: Vec<Vec<Vec<u8>>> = self
             .models
             .iter()

@@ -40,6 +40,9 @@ pub struct SynthReady {
     generators: Vec<Option<DeformGenerator>>,
     synth: SynthesisThreat,
     test: SegDataset,
+    /// The test slices' HU on the window's scale, unclipped (`(HU − low) / width`), where the
+    /// corruptions act (empty without `[[corruptions]]`).
+    test_hu: Vec<Vec<f32>>,
     /// Mean organ Dice of every model's clean prediction, `[model][case]`, computed before the
     /// first cell runs (one value for all models: every cell judges on every model).
     clean: PerModel<Vec<Vec<f64>>>,
@@ -100,7 +103,22 @@ impl Task for Synthesis {
             Bounds::default(),
         )?;
         let generators = models::generators(exp, &synth, &models, &train, setup)?;
+        let test_hu = if exp.corruptions.is_empty() {
+            Vec::new()
+        } else {
+            let p = &exp.data.phantom;
+            let [level, width] = p.window;
+            p.generate_hu(mix(exp.seed, 0x7E57), 0, exp.data.test_slices)?
+                .into_iter()
+                .map(|s| {
+                    s.hu.iter()
+                        .map(|h| (h - (level - width / 2.0)) / width)
+                        .collect()
+                })
+                .collect()
+        };
         Ok(SynthReady {
+            test_hu,
             names: exp.models.iter().map(|m| m.name.clone()).collect(),
             models,
             generators,
@@ -211,7 +229,7 @@ impl Task for Synthesis {
                 (&names.0, names.1),
                 corruptor,
                 k,
-                (&ready.test, &clean),
+                (&ready.test, &ready.test_hu, &clean),
                 &chunk,
                 b,
             )?;
