@@ -51,15 +51,27 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn sharded_equals_whole(task: &str) {
-    let exp = Path::new(env!("CARGO_MANIFEST_DIR"))
+    sharded_equals_whole_with(task, "");
+}
+
+/// [`sharded_equals_whole`] with `extra` appended to the golden experiment (e.g. corruption
+/// entries), written beside the run folders.
+fn sharded_equals_whole_with(task: &str, extra: &str) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(task)
         .join("experiment.toml");
-    let exp = exp.to_str().unwrap();
-    let (whole, sharded) = (
-        tmp(&format!("{task}-whole")),
-        tmp(&format!("{task}-sharded")),
-    );
+    let tag = if extra.is_empty() {
+        task.to_string()
+    } else {
+        format!("{task}-extra")
+    };
+    let file = tmp(&format!("{tag}-file")).join("experiment.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let text = std::fs::read_to_string(&golden).unwrap() + extra;
+    std::fs::write(&file, text).unwrap();
+    let exp = file.to_str().unwrap();
+    let (whole, sharded) = (tmp(&format!("{tag}-whole")), tmp(&format!("{tag}-sharded")));
     mira(&["run", exp, "--out", whole.to_str().unwrap()]);
     // The same weights: training is not what this test is about.
     for models in ["models", "generators"] {
@@ -93,7 +105,7 @@ fn sharded_equals_whole(task: &str) {
             "{task}: {dir}/"
         );
     }
-    for d in [whole, sharded] {
+    for d in [whole, sharded, file.parent().unwrap().to_path_buf()] {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
@@ -116,4 +128,15 @@ fn shape_shards_merge_to_the_unsharded_run() {
 #[test]
 fn synthesis_shards_merge_to_the_unsharded_run() {
     sharded_equals_whole("synthesis");
+}
+
+/// Corruption cells shard like attack cells: several draws per case (keys `bias#2`) and a
+/// worst-case entry, split over three shards, merge to the unsharded run's records and tables.
+#[test]
+fn corruption_draws_shard_and_merge_to_the_unsharded_run() {
+    sharded_equals_whole_with(
+        "brain_age",
+        "[[corruptions]]\nkind = \"bias\"\nseverities = [2, 4]\ndraws = 3\n\
+         [[corruptions]]\nkind = \"blur\"\nseverities = [3]\nworst = true\n",
+    );
 }
