@@ -13,6 +13,24 @@ pub(crate) trait CorruptionRow: crate::run::Record {
     fn ssim(&self) -> Option<f64>;
 }
 
+/// Implements [`CorruptionRow`] for a record with `model` and `perceptibility` fields, its
+/// corruption named by `$name` and its severity held in `$severity` (`attack` and `epsilon`
+/// for most tasks).
+macro_rules! impl_corruption_row {
+    ($record:ty, $name:ident, $severity:ident) => {
+        impl $crate::report::corruption_tables::CorruptionRow for $record {
+            fn cell(&self) -> (&str, &str, f64) {
+                (&self.model, &self.$name, self.$severity)
+            }
+
+            fn ssim(&self) -> Option<f64> {
+                self.perceptibility.as_ref().map(|p| p.ssim)
+            }
+        }
+    };
+}
+pub(crate) use impl_corruption_row;
+
 /// What a task's corruption table charts against severity: a metric of a record corrupted and
 /// clean (`None`: undefined for that record).
 pub(crate) struct SeverityCurve<'a, R> {

@@ -120,17 +120,63 @@ pub(crate) fn validate_corruptions(
     Ok(())
 }
 
-/// One corruption cell of a model's plan: entry `ci` at `severity`, draw `draw` (entries with
-/// `draws` > 1), with the label, key and seed every task gives it (the seed depends on the
-/// experiment's seed, the model, the family, the severity and the draw alone, so shards and
-/// resumed runs draw the same corruptions; draw 1 draws what a single-draw entry draws).
-pub(crate) struct CorruptionCell {
+/// What a task's corruption cell needs of its plan entry: entry `ci` at `severity`, draw
+/// `draw` (entries with `draws` > 1), and its seed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CorruptionPick {
     pub ci: usize,
     pub severity: u8,
     pub draw: Option<usize>,
+    pub seed: u64,
+}
+
+/// One corruption cell of a model's plan: its pick, with the label and key every task gives
+/// it (the seed depends on the experiment's seed, the model, the family, the severity and the
+/// draw alone, so shards and resumed runs draw the same corruptions; draw 1 draws what a
+/// single-draw entry draws).
+pub(crate) struct CorruptionCell {
+    pub pick: CorruptionPick,
     pub label: String,
     pub key: crate::run::CellKey,
-    pub seed: u64,
+}
+
+impl CorruptionCell {
+    /// The planned cell over `cases` test cases in batches of `batch_size`, the task's cell
+    /// made from the pick by `cell`.
+    pub(crate) fn planned<C>(
+        self,
+        cases: usize,
+        batch_size: usize,
+        cell: impl FnOnce(CorruptionPick) -> C,
+    ) -> crate::run::Planned<C> {
+        crate::run::Planned {
+            label: self.label,
+            keys: vec![self.key],
+            cases,
+            batch_size,
+            state: None,
+            cell: cell(self.pick),
+        }
+    }
+}
+
+impl CorruptionEntry {
+    /// The corruptor of this entry at `severity` (`hu_per_unit`: the CT window's width;
+    /// `volume`: the `[D, H, W]` of volumes laid out as tall slices).
+    pub(crate) fn corruptor(
+        &self,
+        severity: u8,
+        hu_per_unit: Option<f32>,
+        volume: Option<[usize; 3]>,
+    ) -> crate::cells::Corruptor {
+        crate::cells::Corruptor {
+            family: self.kind,
+            severity,
+            hu_per_unit,
+            volume,
+            worst: self.worst,
+        }
+    }
 }
 
 /// The corruption cells of model `model` (index `mi`) for `entries`: entry by entry, severity
@@ -152,9 +198,16 @@ pub(crate) fn corruption_cells(
             for d in 1..=c.draws {
                 let draw = (c.draws > 1).then_some(d);
                 out.push(CorruptionCell {
-                    ci,
-                    severity: s,
-                    draw,
+                    pick: CorruptionPick {
+                        ci,
+                        severity: s,
+                        draw,
+                        seed: if d == 1 {
+                            first
+                        } else {
+                            crate::run::mix(first, d as u64)
+                        },
+                    },
                     label: match draw {
                         Some(d) => format!("{model} / {name} / severity {s} / draw {d}"),
                         None => format!("{model} / {name} / severity {s}"),
@@ -164,11 +217,6 @@ pub(crate) fn corruption_cells(
                         &crate::run::draw_name(&name, draw),
                         f64::from(s),
                     ),
-                    seed: if d == 1 {
-                        first
-                    } else {
-                        crate::run::mix(first, d as u64)
-                    },
                 });
             }
         }

@@ -10,7 +10,7 @@ pub(crate) use attack::{
     EntryAttack, HasAttack, attack_entry, check_early_stop, has_attack, min_norm_config,
 };
 pub use corruption::CorruptionEntry;
-pub(crate) use corruption::{corruption_cells, validate_corruptions};
+pub(crate) use corruption::{CorruptionPick, corruption_cells, validate_corruptions};
 pub(crate) use values::{check_budgets, check_list, check_min_norm_reach, check_training};
 
 use crate::{EvalError, Result};

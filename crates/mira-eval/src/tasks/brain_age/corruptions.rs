@@ -5,20 +5,10 @@
 
 use mira_report::{AgeRecord, TextTable};
 
-use crate::report::corruption_tables::{
-    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
-};
+use crate::report::corruption_tables::{SeverityCurve, corruption_table, mean_of, paired_p};
 use crate::tasks::brain_age::cell::CORRUPTION;
 
-impl CorruptionRow for AgeRecord {
-    fn cell(&self) -> (&str, &str, f64) {
-        (&self.model, &self.attack, self.epsilon)
-    }
-
-    fn ssim(&self) -> Option<f64> {
-        self.perceptibility.as_ref().map(|p| p.ssim)
-    }
-}
+crate::report::corruption_tables::impl_corruption_row!(AgeRecord, attack, epsilon);
 
 /// The attack records and the corruption records.
 pub(crate) fn split_corruptions(records: &[AgeRecord]) -> (Vec<AgeRecord>, Vec<AgeRecord>) {

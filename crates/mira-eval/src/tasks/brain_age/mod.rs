@@ -300,22 +300,15 @@ impl Task for BrainAge {
                 }
             }
             for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
-                out.push(Planned {
-                    label: c.label,
-                    keys: vec![c.key],
-                    cases: n,
-                    batch_size: exp.sweep.batch_size,
-                    state: None,
-                    cell: AgeCellRef {
-                        mi,
-                        ai: c.ci,
-                        corruption: true,
-                        draw: c.draw,
-                        epsilon: f32::from(c.severity),
-                        seed: c.seed,
-                        picture: false,
-                    },
-                });
+                out.push(c.planned(n, exp.sweep.batch_size, |c| AgeCellRef {
+                    mi,
+                    ai: c.ci,
+                    corruption: true,
+                    draw: c.draw,
+                    epsilon: f32::from(c.severity),
+                    seed: c.seed,
+                    picture: false,
+                }));
             }
         }
         Ok(out)
@@ -349,13 +342,7 @@ impl Task for BrainAge {
             let model = ready.models[c.mi].clone();
             let cell = view(run, p, &model);
             let clean = ready.clean.get(c.mi)?;
-            let corruptor = crate::cells::Corruptor {
-                family: exp.corruptions[c.ai].kind,
-                severity: c.epsilon as u8,
-                hu_per_unit: None,
-                volume: None,
-                worst: exp.corruptions[c.ai].worst,
-            };
+            let corruptor = exp.corruptions[c.ai].corruptor(c.epsilon as u8, None, None);
             let (mut records, _) =
                 cell.run_batch(&ready.test, &clean, b, CellAttack::Corrupt(corruptor))?;
             records.iter_mut().for_each(|r| r.draw = c.draw);

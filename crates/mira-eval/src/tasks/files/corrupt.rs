@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::run::mix;
+use crate::spec::CorruptionPick;
 use crate::tasks::files::attack::{CaseSlices, case_slices, name_hash};
 use crate::tasks::files::case_io::{
     Scales, Scored, clean_dice, pool_perceptibility, score_channels, source_values, volumes,
@@ -28,21 +29,10 @@ use crate::tasks::files::{FileRecord, FilesExperiment, FilesReady};
 use crate::tasks::segmentation::folder::{Channel3, Normalise, normalised, scale_of};
 use crate::{EvalError, Result};
 
-/// A corruption cell of a files run: entry `ci` at `severity`, draw `draw`, its seed.
-#[derive(Debug, Clone, Copy)]
-pub struct FilesCorruption {
-    pub(crate) ci: usize,
-    pub(crate) severity: u8,
-    pub(crate) draw: Option<usize>,
-    pub(crate) seed: u64,
-}
-
-impl FilesCorruption {
-    /// The folder its files are written to: `corrupt_<name>_s<severity>[_d<draw>]`.
-    pub(crate) fn folder(&self, name: &str) -> PathBuf {
-        let draw = self.draw.map_or(String::new(), |d| format!("_d{d}"));
-        PathBuf::from(format!("corrupt_{name}_s{}{draw}", self.severity))
-    }
+/// The folder a corruption cell's files are written to: `corrupt_<name>_s<severity>[_d<draw>]`.
+fn folder(cell: &CorruptionPick, name: &str) -> PathBuf {
+    let draw = cell.draw.map_or(String::new(), |d| format!("_d{d}"));
+    PathBuf::from(format!("corrupt_{name}_s{}{draw}", cell.severity))
 }
 
 /// Corrupts case `index`, writes it under `out/<folder>/` and scores it.
@@ -53,7 +43,7 @@ pub(crate) fn corrupt_case(
     exp: &FilesExperiment,
     ready: &FilesReady,
     index: usize,
-    cell: &FilesCorruption,
+    cell: &CorruptionPick,
     out: &std::path::Path,
 ) -> Result<FileRecord> {
     let entry = &exp.corruptions[cell.ci];
@@ -105,7 +95,7 @@ pub(crate) fn corrupt_case(
     }
     let memory = score_channels(exp, ready, &channels, &slices)?;
     let name = entry.name();
-    let rel = cell.folder(&name);
+    let rel = folder(cell, &name);
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let desc = format!("Mira corruption {name} severity {}", cell.severity);
@@ -183,15 +173,7 @@ fn input_change(
     (linf, pool_perceptibility(&each))
 }
 
-impl crate::report::corruption_tables::CorruptionRow for FileRecord {
-    fn cell(&self) -> (&str, &str, f64) {
-        (&self.model, &self.attack, self.epsilon)
-    }
-
-    fn ssim(&self) -> Option<f64> {
-        self.perceptibility.as_ref().map(|p| p.ssim)
-    }
-}
+crate::report::corruption_tables::impl_corruption_row!(FileRecord, attack, epsilon);
 
 /// The files' Natural corruptions table (`None` without corruption records).
 pub(crate) fn corruption_table(records: &[FileRecord]) -> Option<mira_report::TextTable> {

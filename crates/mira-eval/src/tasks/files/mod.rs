@@ -135,7 +135,7 @@ pub struct FilesReady {
 pub struct FilesCell {
     epsilon: f32,
     mode: crate::tasks::segmentation::WindowAttack,
-    corruption: Option<corrupt::FilesCorruption>,
+    corruption: Option<crate::spec::CorruptionPick>,
 }
 
 /// The attack's name in records: `<name>-tiles` for tile attacks.
@@ -231,23 +231,11 @@ impl Task for Files {
             }
         }
         for c in crate::spec::corruption_cells(&exp.corruptions, model, 0, exp.seed) {
-            cells.push(Planned {
-                label: c.label,
-                keys: vec![c.key],
-                cases: ready.cases.len(),
-                batch_size: 1,
-                state: None,
-                cell: FilesCell {
-                    epsilon: f32::from(c.severity),
-                    mode: crate::tasks::segmentation::WindowAttack::Blended,
-                    corruption: Some(corrupt::FilesCorruption {
-                        ci: c.ci,
-                        severity: c.severity,
-                        draw: c.draw,
-                        seed: c.seed,
-                    }),
-                },
-            });
+            cells.push(c.planned(ready.cases.len(), 1, |c| FilesCell {
+                epsilon: f32::from(c.severity),
+                mode: crate::tasks::segmentation::WindowAttack::Blended,
+                corruption: Some(c),
+            }));
         }
         Ok(cells)
     }

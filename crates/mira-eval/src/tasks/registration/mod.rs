@@ -292,21 +292,14 @@ impl Task for Registration {
                 }
             }
             for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
-                out.push(Planned {
-                    label: c.label,
-                    keys: vec![c.key],
-                    cases,
-                    batch_size: exp.sweep.batch_size,
-                    state: None,
-                    cell: RegCellRef {
-                        mi,
-                        ai: c.ci,
-                        ei: usize::from(c.severity),
-                        corruption: true,
-                        draw: c.draw,
-                        seed: c.seed,
-                    },
-                });
+                out.push(c.planned(cases, exp.sweep.batch_size, |c| RegCellRef {
+                    mi,
+                    ai: c.ci,
+                    ei: usize::from(c.severity),
+                    corruption: true,
+                    draw: c.draw,
+                    seed: c.seed,
+                }));
             }
         }
         Ok(out)
@@ -330,13 +323,7 @@ impl Task for Registration {
         let (exp, ready, c) = (run.spec, run.ready, &p.cell);
         if c.corruption {
             let name = exp.corruptions[c.ai].name();
-            let corruptor = crate::cells::Corruptor {
-                family: exp.corruptions[c.ai].kind,
-                severity: c.ei as u8,
-                hu_per_unit: None,
-                volume: None,
-                worst: exp.corruptions[c.ai].worst,
-            };
+            let corruptor = exp.corruptions[c.ai].corruptor(c.ei as u8, None, None);
             let base = reg_cell(
                 exp,
                 c.mi,

@@ -6,18 +6,10 @@ use mira_report::{SegRecord, SummaryRow, TextTable, summarise};
 
 use mira_stats::mean_defined;
 
-use crate::report::corruption_tables::{CorruptionRow, SeverityCurve, case_ci, severity_charts};
+use crate::report::corruption_tables::{SeverityCurve, case_ci, severity_charts};
 use crate::tasks::segmentation::min_norm::CORRUPTION;
 
-impl CorruptionRow for SegRecord {
-    fn cell(&self) -> (&str, &str, f64) {
-        (&self.model, &self.attack, self.epsilon)
-    }
-
-    fn ssim(&self) -> Option<f64> {
-        self.perceptibility.as_ref().map(|p| p.ssim)
-    }
-}
+crate::report::corruption_tables::impl_corruption_row!(SegRecord, attack, epsilon);
 
 /// The records of corruption cells (their `epsilon` is the severity).
 pub fn corruption_records(records: &[SegRecord]) -> Vec<SegRecord> {

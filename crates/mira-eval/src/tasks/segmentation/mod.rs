@@ -124,13 +124,7 @@ fn view<'a>(run: &'a CellRun<'_, Segmentation>, p: &Planned<SegCell>) -> Cell<'a
             batch_size: exp.sweep.batch_size,
             seed: c.seed,
         };
-        let corruptor = crate::cells::Corruptor {
-            family: entry.kind,
-            severity: c.epsilon as u8,
-            hu_per_unit: exp.hu_per_unit(),
-            volume: exp.volume_dims(),
-            worst: entry.worst,
-        };
+        let corruptor = entry.corruptor(c.epsilon as u8, exp.hu_per_unit(), exp.volume_dims());
         return Cell {
             id,
             model: &ready.models[c.mi][0],
@@ -281,23 +275,16 @@ impl Task for Segmentation {
             }
             // Corruptions: one cell per (entry, severity), the severity in place of ε.
             for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
-                out.push(Planned {
-                    label: c.label,
-                    keys: vec![c.key],
-                    cases: n,
-                    batch_size: exp.sweep.batch_size,
-                    state: None,
-                    cell: SegCell {
-                        mi,
-                        ai: c.ci,
-                        corruption: true,
-                        draw: c.draw,
-                        mode: 0,
-                        epsilon: f32::from(c.severity),
-                        seed: c.seed,
-                        pictures: false,
-                    },
-                });
+                out.push(c.planned(n, exp.sweep.batch_size, |c| SegCell {
+                    mi,
+                    ai: c.ci,
+                    corruption: true,
+                    draw: c.draw,
+                    mode: 0,
+                    epsilon: f32::from(c.severity),
+                    seed: c.seed,
+                    pictures: false,
+                }));
             }
         }
         Ok(out)

@@ -4,20 +4,10 @@
 
 use mira_report::{ShapeRecord, TextTable};
 
-use crate::report::corruption_tables::{
-    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
-};
+use crate::report::corruption_tables::{SeverityCurve, corruption_table, mean_of, paired_p};
 use crate::tasks::shape::cell::CORRUPTION;
 
-impl CorruptionRow for ShapeRecord {
-    fn cell(&self) -> (&str, &str, f64) {
-        (&self.model, &self.attack, self.epsilon)
-    }
-
-    fn ssim(&self) -> Option<f64> {
-        self.perceptibility.as_ref().map(|p| p.ssim)
-    }
-}
+crate::report::corruption_tables::impl_corruption_row!(ShapeRecord, attack, epsilon);
 
 /// The table (`None` without corruption records).
 pub(crate) fn shape_corruption_table(records: &[ShapeRecord]) -> Option<TextTable> {

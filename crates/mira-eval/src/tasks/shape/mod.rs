@@ -194,13 +194,7 @@ fn view<'a>(run: &'a CellRun<'_, Shape>, p: &Planned<ShapeCellRef>) -> ShapeCell
                 seed: c.seed,
             },
             model: &ready.models[c.mi],
-            attack: CellAttack::Corrupt(crate::cells::Corruptor {
-                family: entry.kind,
-                severity: c.epsilon as u8,
-                hu_per_unit: None,
-                volume: None,
-                worst: entry.worst,
-            }),
+            attack: CellAttack::Corrupt(entry.corruptor(c.epsilon as u8, None, None)),
             scope: ShapeScope::Ind,
             break_mrse: exp.sweep.break_mrse,
             point_scale: POINT_SCALE,
@@ -308,13 +302,8 @@ impl Task for Shape {
         }
         for (mi, entry) in exp.models.iter().enumerate() {
             for c in crate::spec::corruption_cells(&exp.corruptions, &entry.name, mi, exp.seed) {
-                out.push(Planned {
-                    label: c.label,
-                    keys: vec![c.key],
-                    cases: ready.test.len(),
-                    batch_size: exp.sweep.batch_size,
-                    state: None,
-                    cell: ShapeCellRef {
+                out.push(
+                    c.planned(ready.test.len(), exp.sweep.batch_size, |c| ShapeCellRef {
                         mi,
                         ai: c.ci,
                         corruption: true,
@@ -323,8 +312,8 @@ impl Task for Shape {
                         seed: c.seed,
                         largest: false,
                         ood: false,
-                    },
-                });
+                    }),
+                );
             }
         }
         Ok(out)

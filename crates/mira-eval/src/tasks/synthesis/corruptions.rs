@@ -11,20 +11,9 @@ use mira_report::{Perceptibility, SynthRecord, TextTable};
 
 use crate::Result;
 use crate::cells::Corruptor;
-use crate::report::corruption_tables::{
-    CorruptionRow, SeverityCurve, corruption_table, mean_of, paired_p,
-};
+use crate::report::corruption_tables::{SeverityCurve, corruption_table, mean_of, paired_p};
 use crate::tasks::segmentation::{AttackLoss, SegJudge};
 use crate::tasks::synthesis::cell::{SynthCell, mean_dice};
-
-/// A corruption cell of a synthesis run: entry `ci` at `severity`, its draw and seed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SynthCorruption {
-    pub ci: usize,
-    pub severity: u8,
-    pub draw: Option<usize>,
-    pub seed: u64,
-}
 
 impl SynthCell<'_> {
     /// Corrupts the test slices `chunk` (batch `b`) with `corruptor` and judges them on every
@@ -35,7 +24,7 @@ impl SynthCell<'_> {
         attacked: usize,
         (name, family): (&str, &str),
         corruptor: Corruptor,
-        cell: &SynthCorruption,
+        cell: &crate::spec::CorruptionPick,
         (test, test_hu, clean): (&mira_data::SegDataset, &[Vec<f32>], &[Vec<f64>]),
         chunk: &[usize],
         b: usize,
@@ -113,15 +102,7 @@ impl SynthCell<'_> {
     }
 }
 
-impl CorruptionRow for SynthRecord {
-    fn cell(&self) -> (&str, &str, f64) {
-        (&self.model, &self.method, self.target)
-    }
-
-    fn ssim(&self) -> Option<f64> {
-        self.perceptibility.as_ref().map(|p| p.ssim)
-    }
-}
+crate::report::corruption_tables::impl_corruption_row!(SynthRecord, method, target);
 
 /// The synthesis records and the corruption records.
 pub(crate) fn split_corruptions(records: &[SynthRecord]) -> (Vec<SynthRecord>, Vec<SynthRecord>) {

@@ -53,7 +53,7 @@ pub struct SynthReady {
 pub struct SynthCellRef {
     mi: usize,
     method: &'static str,
-    corruption: Option<corruptions::SynthCorruption>,
+    corruption: Option<crate::spec::CorruptionPick>,
     /// Test slices drawn as pictures (the first ones).
     examples: usize,
 }
@@ -159,24 +159,13 @@ impl Task for Synthesis {
                 });
             }
             for c in crate::spec::corruption_cells(&exp.corruptions, name, mi, exp.seed) {
-                out.push(Planned {
-                    label: c.label,
-                    keys: vec![c.key],
-                    cases: ready.test.items.len(),
-                    batch_size: exp.search.batch_size,
-                    state: None,
-                    cell: SynthCellRef {
-                        mi,
-                        method: PER_IMAGE,
-                        corruption: Some(corruptions::SynthCorruption {
-                            ci: c.ci,
-                            severity: c.severity,
-                            draw: c.draw,
-                            seed: c.seed,
-                        }),
-                        examples: 0,
-                    },
-                });
+                let (cases, batch) = (ready.test.items.len(), exp.search.batch_size);
+                out.push(c.planned(cases, batch, |c| SynthCellRef {
+                    mi,
+                    method: PER_IMAGE,
+                    corruption: Some(c),
+                    examples: 0,
+                }));
             }
         }
         Ok(out)
@@ -216,13 +205,7 @@ impl Task for Synthesis {
         let pictures = run.pictures.then_some(pictures.as_path());
         if let Some(k) = &c.corruption {
             let entry = &exp.corruptions[k.ci];
-            let corruptor = crate::cells::Corruptor {
-                family: entry.kind,
-                severity: k.severity,
-                hu_per_unit: Some(exp.data.phantom.window[1]),
-                volume: None,
-                worst: entry.worst,
-            };
+            let corruptor = entry.corruptor(k.severity, Some(exp.data.phantom.window[1]), None);
             let names = (entry.name(), entry.kind.name());
             let records = cell.corrupted(
                 c.mi,
