@@ -50,7 +50,7 @@ pub struct Args {
     /// Distillation: softmax temperature of teacher and student.
     #[arg(long, default_value_t = 50.0)]
     pub temperature: f32,
-    /// Adversarial training: fgsm or pgd.
+    /// Adversarial training: fgsm, pgd or free (free adversarial training, Shafahi et al. 2019).
     #[arg(long, default_value = "fgsm")]
     pub adv_attack: String,
     /// Adversarial training: L∞ budget in [0, 1] intensity units.
@@ -65,6 +65,17 @@ pub struct Args {
     /// Adversarial training: PGD steps.
     #[arg(long, default_value_t = 5)]
     pub adv_steps: usize,
+    /// Adversarial training: PGD or free-training step relative to the budget (default: 0.4
+    /// for PGD, 1 for free training, the papers' steps).
+    #[arg(long)]
+    pub adv_rel_step: Option<f32>,
+    /// Free adversarial training: replays of each batch.
+    #[arg(long, default_value_t = 4)]
+    pub adv_replays: usize,
+    /// PGD adversarial training: stop a slice's inner attack once its mean foreground Dice
+    /// is below this (early-stopped inner attacks).
+    #[arg(long)]
+    pub adv_stop_dice: Option<f32>,
 }
 
 fn defence(a: &Args) -> Result<Defence> {
@@ -77,9 +88,10 @@ fn defence(a: &Args) -> Result<Defence> {
             attack: match a.adv_attack.as_str() {
                 "fgsm" => AdvAttack::Fgsm,
                 "pgd" => AdvAttack::Pgd,
+                "free" => AdvAttack::Free,
                 other => {
                     return Err(InvalidInput(format!(
-                        "--adv-attack {other}: expected fgsm or pgd"
+                        "--adv-attack {other}: expected fgsm, pgd or free"
                     ))
                     .into());
                 }
@@ -89,7 +101,11 @@ fn defence(a: &Args) -> Result<Defence> {
             ratio: a.adv_ratio,
             warmup_epochs: a.adv_warmup,
             steps: a.adv_steps,
-            rel_step: 0.4,
+            rel_step: a
+                .adv_rel_step
+                .unwrap_or(if a.adv_attack == "free" { 1.0 } else { 0.4 }),
+            replays: a.adv_replays,
+            stop_dice: a.adv_stop_dice,
         },
         other => {
             return Err(InvalidInput(format!(

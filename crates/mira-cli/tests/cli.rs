@@ -159,6 +159,28 @@ fn train_refuses_bad_defences_with_exit_2() {
             vec!["--defence", "adversarial", "--adv-attack", "cw"],
             "--adv-attack cw",
         ),
+        (
+            vec![
+                "--defence",
+                "adversarial",
+                "--adv-attack",
+                "fgsm",
+                "--adv-stop-dice",
+                "0.5",
+            ],
+            "stop_dice",
+        ),
+        (
+            vec![
+                "--defence",
+                "adversarial",
+                "--adv-attack",
+                "free",
+                "--adv-replays",
+                "0",
+            ],
+            "replays",
+        ),
     ] {
         let mut full = vec!["train", "--out", "/nonexistent/never-written"];
         full.extend(args);

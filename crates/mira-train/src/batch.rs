@@ -8,7 +8,8 @@ use mira_data::SegSlice;
 use mira_nn::{UNet, default_device, images_to_tensor, one_hot, tensor_to_vec};
 use rand::rngs::StdRng;
 
-use crate::{Defence, Result, TrainError};
+use crate::adversarial_fast::DiceStop;
+use crate::{AdvAttack, Defence, Result, TrainError};
 
 /// One training batch on the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,9 @@ pub struct TrainBatch {
     pub adversarial: Vec<bool>,
     /// The ε those examples were made with (0 when none).
     pub epsilon: f32,
+    /// Gradient passes the inner attack spent, summed over its cases (PGD: steps × cases
+    /// without early stopping).
+    pub attack_gradients: usize,
 }
 
 /// Makes training batches for a defence. For distillation students it holds the teacher (in
@@ -72,6 +76,47 @@ impl<'a> BatchMaker<'a> {
         self.defence
     }
 
+    /// Free adversarial training: the ball of `epoch`'s ε and the number of leading rows of
+    /// `b` the training step perturbs (marked adversarial in `b`); `None` for the other
+    /// defences, a zero ratio or a zero ε.
+    ///
+    /// # Errors
+    /// An invalid ball.
+    pub(crate) fn free_rows(
+        &self,
+        b: &mut TrainBatch,
+        epoch: usize,
+    ) -> Result<Option<(LpBall<4>, usize)>> {
+        let Defence::Adversarial {
+            attack: AdvAttack::Free,
+            norm,
+            ratio,
+            ..
+        } = *self.defence
+        else {
+            return Ok(None);
+        };
+        let rows = b.adversarial.len();
+        let n = ((ratio * rows as f32).round() as usize).min(rows);
+        let epsilon = self.defence.epsilon_at(epoch);
+        if n == 0 || epsilon <= 0.0 {
+            return Ok(None);
+        }
+        let ball = LpBall::new(norm, epsilon, Bounds::default())
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        b.adversarial[..n].fill(true);
+        b.epsilon = epsilon;
+        Ok(Some((ball, n)))
+    }
+
+    /// Free adversarial training's step on δ at budget `epsilon`: `rel_step · ε`.
+    pub(crate) fn free_step(&self, epsilon: f32) -> f32 {
+        match *self.defence {
+            Defence::Adversarial { rel_step, .. } => rel_step * epsilon,
+            _ => 0.0,
+        }
+    }
+
     /// The batch of `items` (labels in `0..classes`) for `model` (current weights, autodiff
     /// device) in `epoch` (1-based).
     ///
@@ -94,8 +139,16 @@ impl<'a> BatchMaker<'a> {
         let mut images = tensor_to_vec(x.clone());
         let mut adversarial = vec![false; items.len()];
         let mut epsilon = 0.0;
-        if let (Some(engine), Defence::Adversarial { norm, ratio, .. }) =
-            (self.defence.engine(), self.defence)
+        let mut attack_gradients = 0;
+        if let (
+            Some(engine),
+            Defence::Adversarial {
+                norm,
+                ratio,
+                stop_dice,
+                ..
+            },
+        ) = (self.defence.engine(), self.defence)
         {
             let n_adv = ((*ratio * items.len() as f32).round() as usize).min(items.len());
             epsilon = self.defence.epsilon_at(epoch);
@@ -107,9 +160,30 @@ impl<'a> BatchMaker<'a> {
                 let ball = LpBall::new(*norm, epsilon, Bounds::default())
                     .map_err(|e| TrainError::Data(e.to_string()))?;
                 let x0 = images_to_tensor(&items[..n_adv], &dev)?;
-                let adv = engine
-                    .perturb(&f, x0, &ball, rng)
-                    .map_err(|e| TrainError::Data(format!("adversarial training: {e}")))?;
+                let fail = |e: mira_attack::AttackError| {
+                    TrainError::Data(format!("adversarial training: {e}"))
+                };
+                let adv = match stop_dice {
+                    Some(d) => {
+                        let judge = DiceStop {
+                            model: &eval,
+                            truths: maps,
+                            classes,
+                            size: [shape[2], shape[3]],
+                            stop_dice: f64::from(*d),
+                            last: Default::default(),
+                        };
+                        let s = engine
+                            .perturb_until_broken(&judge, x0, &ball, rng, 1)
+                            .map_err(fail)?;
+                        attack_gradients += s.gradients;
+                        s.adv
+                    }
+                    None => {
+                        attack_gradients += engine.gradient_evaluations() * n_adv;
+                        engine.perturb(&f, x0, &ball, rng).map_err(fail)?
+                    }
+                };
                 let adv = tensor_to_vec(adv);
                 images[..adv.len()].copy_from_slice(&adv);
                 adversarial[..n_adv].fill(true);
@@ -132,6 +206,7 @@ impl<'a> BatchMaker<'a> {
             temperature: 1.0,
             adversarial,
             epsilon,
+            attack_gradients,
         })
     }
 }

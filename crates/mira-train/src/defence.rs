@@ -14,6 +14,20 @@
 //!   batch replaces a fraction `ratio` of its images by adversarial versions made on the fly by
 //!   FGSM or PGD against the current weights, with ε ramped linearly from 0 over
 //!   `warmup_epochs`.
+//!
+//! Two cheaper variants of adversarial training, opt-in (`adversarial_fast.rs` holds their
+//! machinery):
+//! - `attack = "free"` (Shafahi et al. 2019, "Adversarial training for free!"): each batch is
+//!   replayed `replays` times; every replay's one backward pass gives the weight gradient (one
+//!   optimiser step) *and* the input gradient, which moves the perturbation δ by
+//!   `rel_step · ε` (steepest ascent, projected on the ball). δ carries over from batch to batch
+//!   as in the paper's Algorithm 1. The number of optimiser steps is that of plain training, so
+//!   the network sees each slice `epochs / replays` times, at the cost of plain training.
+//! - `stop_dice` with PGD (early-stopped inner attacks, as friendly adversarial training,
+//!   Zhang et al. 2020, with τ = 0): a case leaves the inner attack as soon as the mean
+//!   foreground Dice of the current weights' prediction on it falls below `stop_dice`, so cases
+//!   broken early cost fewer gradient passes and train on the least adversarial example that
+//!   breaks them.
 
 use mira_attack::{Norm, PgdConfig};
 use serde::{Deserialize, Serialize};
@@ -28,6 +42,9 @@ pub enum AdvAttack {
     Fgsm,
     /// PGD with random start (`steps`, `rel_step`).
     Pgd,
+    /// Free adversarial training: `replays` replays of each batch, δ moved by every replay's
+    /// input gradient (`rel_step · ε`; the paper's step is ε, `rel_step = 1`).
+    Free,
 }
 
 /// A training-time defence.
@@ -63,6 +80,16 @@ pub enum Defence {
         /// PGD step size relative to ε.
         #[serde(default = "default_rel_step")]
         rel_step: f32,
+        /// Free adversarial training: replays of each batch.
+        #[serde(
+            default = "default_replays",
+            skip_serializing_if = "is_default_replays"
+        )]
+        replays: usize,
+        /// PGD: a case's inner attack stops once its mean foreground Dice is below this
+        /// (`None`: every case runs every step).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stop_dice: Option<f32>,
     },
 }
 
@@ -77,6 +104,12 @@ fn default_steps() -> usize {
 }
 fn default_rel_step() -> f32 {
     0.4
+}
+fn default_replays() -> usize {
+    4
+}
+fn is_default_replays(r: &usize) -> bool {
+    *r == default_replays()
 }
 
 impl Defence {
@@ -98,10 +131,13 @@ impl Defence {
                 Ok(())
             }
             Defence::Adversarial {
+                attack,
                 epsilon,
                 ratio,
                 steps,
                 rel_step,
+                replays,
+                stop_dice,
                 ..
             } => {
                 if !(epsilon.is_finite() && epsilon > 0.0 && epsilon <= 1.0) {
@@ -116,12 +152,27 @@ impl Defence {
                 if !(rel_step.is_finite() && rel_step > 0.0 && rel_step <= 2.0) {
                     return bad("defence.rel_step", format!("{rel_step} must be in (0, 2]"));
                 }
+                if !(1..=64).contains(&replays) {
+                    return bad("defence.replays", format!("{replays} must be in 1..=64"));
+                }
+                if let Some(d) = stop_dice {
+                    if attack != AdvAttack::Pgd {
+                        return bad(
+                            "defence.stop_dice",
+                            "early stopping applies to the PGD inner attack only".into(),
+                        );
+                    }
+                    if !(d.is_finite() && d > 0.0 && d <= 1.0) {
+                        return bad("defence.stop_dice", format!("{d} must be in (0, 1]"));
+                    }
+                }
                 Ok(())
             }
         }
     }
 
-    /// Short name for tables: `none`, `distillation(T=50)`, `adversarial(pgd, ε=0.02, 50%)`.
+    /// Short name for tables: `none`, `distillation(T=50)`, `adversarial(pgd, ε=0.02, 50%)`,
+    /// `adversarial(free×4, ε=0.04, 50%)`, `adversarial(pgd stop@0.5, ε=0.04, 50%)`.
     pub fn describe(&self) -> String {
         match self {
             Defence::None => "none".into(),
@@ -130,12 +181,31 @@ impl Defence {
                 attack,
                 epsilon,
                 ratio,
+                replays,
+                stop_dice,
                 ..
-            } => format!(
-                "adversarial({}, ε={epsilon}, {:.0}%)",
-                format!("{attack:?}").to_lowercase(),
-                ratio * 100.0
-            ),
+            } => {
+                let mut a = format!("{attack:?}").to_lowercase();
+                if *attack == AdvAttack::Free {
+                    a += &format!("×{replays}");
+                }
+                if let Some(d) = stop_dice {
+                    a += &format!(" stop@{d}");
+                }
+                format!("adversarial({a}, ε={epsilon}, {:.0}%)", ratio * 100.0)
+            }
+        }
+    }
+
+    /// Replays of each training batch: `replays` for free adversarial training, else 1.
+    pub fn replays(&self) -> usize {
+        match *self {
+            Defence::Adversarial {
+                attack: AdvAttack::Free,
+                replays,
+                ..
+            } => replays,
+            _ => 1,
         }
     }
 
@@ -161,6 +231,10 @@ impl Defence {
                 attack: AdvAttack::Fgsm,
                 ..
             } => Some(mira_attack::fgsm()),
+            Defence::Adversarial {
+                attack: AdvAttack::Free,
+                ..
+            } => None,
             Defence::Adversarial {
                 attack: AdvAttack::Pgd,
                 steps,
@@ -200,6 +274,8 @@ mod tests {
             warmup_epochs: 4,
             steps: 5,
             rel_step: 0.4,
+            replays: 4,
+            stop_dice: None,
         };
         assert!(
             adv(1.5)

@@ -5,6 +5,7 @@
 //! (defensive distillation, adversarial training) change what a batch contains (adversarial
 //! examples, soft labels, temperature) rather than the loop.
 
+mod adversarial_fast;
 mod age;
 mod batch;
 mod defence;
@@ -13,6 +14,7 @@ mod patch3d;
 mod registration;
 mod segmentation;
 mod shape;
+mod shape_stop;
 mod synth_generator;
 mod train_loop;
 

@@ -225,6 +225,7 @@ pub fn train_unet3d(
             defence: Defence::None,
             teacher: None,
             adversarial_examples: 0,
+            attack_gradients: 0,
         },
     ))
 }

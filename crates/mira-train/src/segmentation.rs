@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::adversarial_fast::FreePerturbation;
 use crate::train_loop::{Schedule, TrainEvent, Validated, train_loop};
 use crate::{BatchMaker, Defence, Result, TrainError, validation_dice};
 
@@ -98,6 +99,14 @@ pub struct TrainReport {
     pub teacher: Option<Vec<EpochStats>>,
     /// Adversarial training: examples replaced by adversarial ones, over the whole run.
     pub adversarial_examples: usize,
+    /// Adversarial training: gradient passes of the inner attack, summed over its cases
+    /// (free training: none beyond the training steps' own).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub attack_gradients: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Trains `model` (on the autodiff device, e.g. from `UNetConfig::init_seeded`) on `train`,
@@ -179,6 +188,10 @@ pub fn train_defended(
 /// The training loop: Adam on `CE(z / T, target) + dice_weight · softDice(z / T, target)` over
 /// the batches `maker` makes, validation Dice after every epoch, best epoch kept.
 ///
+/// Free adversarial training replays each batch `replays` times, perturbing its adversarial
+/// rows by the δ that every step's own input gradient moves; an epoch stays `steps_per_epoch`
+/// optimiser steps, so the data is seen `epochs / replays` times.
+///
 /// # Errors
 /// Invalid settings, data that does not match the model, or a diverging loss.
 pub fn fit(
@@ -204,12 +217,14 @@ pub fn fit(
     let mut order: Vec<usize> = (0..train.items.len()).collect();
     let steps_per_epoch = order.len().div_ceil(cfg.batch_size);
     let mut adversarial_examples = 0;
+    let mut attack_gradients = 0;
+    let replays = maker.defence().replays();
+    let mut free = FreePerturbation::default();
     let mut step = |step: usize, model: UNet| {
-        let (epoch, batch) = (
-            (step - 1) / steps_per_epoch + 1,
-            (step - 1) % steps_per_epoch,
-        );
-        if batch == 0 {
+        let epoch = (step - 1) / steps_per_epoch + 1;
+        let (draw, replay) = ((step - 1) / replays, (step - 1) % replays);
+        let batch = draw % steps_per_epoch;
+        if batch == 0 && replay == 0 {
             order.shuffle(&mut rng);
         }
         let idx = order
@@ -217,9 +232,20 @@ pub fn fit(
             .nth(batch)
             .ok_or_else(|| TrainError::Data("no batch".into()))?;
         let items: Vec<_> = idx.iter().map(|&i| &train.items[i]).collect();
-        let b = maker.make(&model, &items, k, epoch, &mut rng)?;
+        let mut b = maker.make(&model, &items, k, epoch, &mut rng)?;
+        let free_rows = maker.free_rows(&mut b, epoch)?;
         adversarial_examples += b.adversarial.iter().filter(|a| **a).count();
+        attack_gradients += b.attack_gradients;
+        let free_pair = match &free_rows {
+            Some((ball, n)) => Some(free.apply_rows(&mut b.images, b.shape, *n, ball)),
+            None => None,
+        };
         let x = Tensor::<4>::from_data(TensorData::new(b.images, b.shape), &dev);
+        let x = if free_pair.is_some() {
+            x.require_grad()
+        } else {
+            x
+        };
         let t = match b.soft_targets {
             Some(soft) => {
                 Tensor::<4>::from_data(TensorData::new(soft, [b.shape[0], k, h, w]), &dev)
@@ -229,12 +255,20 @@ pub fn fit(
                 one_hot(&maps, k, h, w, &dev)?
             }
         };
-        let logits = model.logits(x);
+        let logits = model.logits(x.clone());
         let loss = (cross_entropy(logits.clone(), t.clone(), b.temperature)
             + soft_dice_loss(logits / b.temperature, t) * cfg.dice_weight)
             .mean();
         let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = loss.backward();
+        if let (Some((x0, xa)), Some((ball, n))) = (free_pair, &free_rows) {
+            let g = x
+                .grad(&grads)
+                .ok_or_else(|| TrainError::Data("free training: no input gradient".into()))?
+                .slice(0..*n);
+            free.update(&x0, xa, g, ball, maker.free_step(ball.epsilon));
+        }
+        let grads = GradientsParams::from_grads(grads, &model);
         Ok((optim.step(cfg.learning_rate, model, grads), value))
     };
     let mut validate = |step: usize, train_loss: f64, model: &UNet| {
@@ -264,6 +298,7 @@ pub fn fit(
         defence: maker.defence().clone(),
         teacher: None,
         adversarial_examples,
+        attack_gradients,
     };
     Ok((trained.model, report))
 }

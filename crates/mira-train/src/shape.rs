@@ -9,14 +9,14 @@
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use mira_attack::{Attack, Bounds, LpBall, ModelObjective, Norm, ProjectedGradient};
+use mira_attack::{Attack, Bounds, Judge, LpBall, Norm, ProjectedGradient};
 use mira_data::{ShapeSample, mean_point_distance};
-use mira_nn::regression::sse;
 use mira_nn::{ShapeNet, ShapeNetConfig, autodiff_device, default_device, tensor_to_vec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::shape_stop::MrseStop;
 use crate::train_loop::{Schedule, TrainEvent, Validated, cosine_lr, train_loop};
 use crate::{Result, TrainError};
 
@@ -44,6 +44,10 @@ pub struct ShapeTrainConfig {
     pub adv_step: f32,
     /// Share of the run over which ε ramps up linearly from 0.
     pub adv_ramp: f32,
+    /// Early-stopped inner attacks: a slice leaves the PGD once its MRSE exceeds this many
+    /// px (`None`: every slice runs every step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adv_stop_px: Option<f64>,
 }
 
 impl Default for ShapeTrainConfig {
@@ -59,6 +63,7 @@ impl Default for ShapeTrainConfig {
             adv_steps: 20,
             adv_step: 0.01,
             adv_ramp: 0.5,
+            adv_stop_px: None,
         }
     }
 }
@@ -98,6 +103,11 @@ impl ShapeTrainConfig {
                 "adversarial training needs adv_steps >= 1 and adv_step > 0",
             );
         }
+        if let Some(px) = self.adv_stop_px
+            && !(px.is_finite() && px > 0.0)
+        {
+            return bad("adv_stop_px", "must be a distance > 0 px");
+        }
         Ok(())
     }
 
@@ -134,6 +144,13 @@ pub struct ShapeTrainReport {
     pub best_step: usize,
     /// The seed.
     pub seed: u64,
+    /// Adversarial training: gradient passes of the inner attacks, summed over slices.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attack_gradients: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `[B, 1, S, S]` images of slices.
@@ -242,6 +259,7 @@ pub fn train_shape(
     let mut optim = AdamConfig::new().init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x54A9_E000);
     let scale2 = net.point_scale * net.point_scale;
+    let mut attack_gradients = 0;
     let mut step = |step: usize, model: ShapeNet| {
         let batch: Vec<&ShapeSample> = (0..cfg.batch_size)
             .map(|_| &train[rng.random_range(0..train.len())])
@@ -251,15 +269,6 @@ pub fn train_shape(
         let target_plain = points_tensor(&batch, &plain);
         let eps = cfg.epsilon_at(step);
         let x = if eps > 0.0 {
-            let t = target_plain.clone();
-            let f = ModelObjective::new(
-                &model,
-                move |p: Tensor<2>| {
-                    let d = p.device();
-                    sse(p, t.clone().to_device(&d))
-                },
-                1.0,
-            );
             let ball = LpBall::new(Norm::Linf, eps, Bounds::default())
                 .map_err(|e| TrainError::Data(e.to_string()))?;
             let pgd = ProjectedGradient {
@@ -270,8 +279,36 @@ pub fn train_shape(
                 step: mira_attack::StepRule::Sign,
                 best_iterate: false,
             };
-            pgd.perturb(&f, clean.clone(), &ball, &mut rng)
-                .map_err(|e| TrainError::Data(format!("adversarial training: {e}")))?
+            let fail = |e: mira_attack::AttackError| {
+                TrainError::Data(format!("adversarial training: {e}"))
+            };
+            let judge = MrseStop {
+                model: &model,
+                targets: batch
+                    .iter()
+                    .map(|s| {
+                        s.points
+                            .iter()
+                            .flat_map(|q| [q[0] as f32, q[1] as f32])
+                            .collect()
+                    })
+                    .collect(),
+                stop_px: cfg.adv_stop_px.unwrap_or(f64::INFINITY),
+                last: Default::default(),
+            };
+            if cfg.adv_stop_px.is_some() {
+                let s = pgd
+                    .perturb_until_broken(&judge, clean.clone(), &ball, &mut rng, 1)
+                    .map_err(fail)?;
+                attack_gradients += s.gradients;
+                s.adv
+            } else {
+                attack_gradients += cfg.adv_steps * batch.len();
+                let rows: Vec<usize> = (0..batch.len()).collect();
+                let f = judge.objective(&rows).map_err(fail)?;
+                pgd.perturb(f.as_ref(), clean.clone(), &ball, &mut rng)
+                    .map_err(fail)?
+            }
         } else {
             clean.clone()
         };
@@ -334,6 +371,7 @@ pub fn train_shape(
         validations: trained.validations,
         best_step: trained.best,
         seed,
+        attack_gradients,
     };
     Ok((trained.model, report))
 }
@@ -425,7 +463,27 @@ mod tests {
         };
         assert_eq!(long.rel_step_at(long.epsilon_at(1)), 2.0);
         assert_eq!(long.rel_step_at(0.06), 0.5);
-        train_shape(&net, &train, &val, &adv, 3, &mut |_| {}).unwrap();
+        let (_, full) = train_shape(&net, &train, &val, &adv, 3, &mut |_| {}).unwrap();
+        assert_eq!(
+            full.attack_gradients,
+            4 * 2 * 8,
+            "4 steps × 2 PGD steps × 8 slices"
+        );
+        // Early-stopped inner attacks: every slice is beyond 1e-3 px at its random start, so
+        // each spends the one pass that judged it; a threshold nothing reaches is full PGD.
+        let stop = |px| ShapeTrainConfig {
+            adv_stop_px: Some(px),
+            ..adv.clone()
+        };
+        let (_, stopped) = train_shape(&net, &train, &val, &stop(1e-3), 3, &mut |_| {}).unwrap();
+        assert_eq!(stopped.attack_gradients, 4 * 8);
+        let (_, never) = train_shape(&net, &train, &val, &stop(1e9), 3, &mut |_| {}).unwrap();
+        assert_eq!(never.attack_gradients, full.attack_gradients);
+        assert_eq!(
+            never.validations, full.validations,
+            "the same trajectory as full PGD"
+        );
+        assert!(stop(0.0).validate().is_err());
         assert!(
             ShapeTrainConfig {
                 adv_epsilon: 2.0,

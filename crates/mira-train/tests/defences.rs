@@ -43,6 +43,8 @@ fn adversarial_batches_stay_within_the_scheduled_budget() {
             warmup_epochs: 4,
             steps: 3,
             rel_step: 0.5,
+            replays: 4,
+            stop_dice: None,
         };
         let maker = BatchMaker::new(&defence).unwrap();
         let b = maker

@@ -1,0 +1,89 @@
+//! Early-stopped inner attacks of the disk-shape network's adversarial training: a slice
+//! leaves the PGD once the mean distance between the predicted and the true contour points
+//! (MRSE, px) exceeds `adv_stop_px`. The judging objective keeps each step's predicted points,
+//! so the checks cost no extra pass.
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+use mira_attack::{Judge, ModelObjective, Objective};
+use mira_data::mean_point_distance;
+use mira_nn::regression::sse;
+use mira_nn::{ShapeNet, default_device, tensor_to_vec};
+
+/// The judge: broken when the MRSE exceeds `stop_px`.
+pub(crate) struct MrseStop<'a> {
+    /// The current weights (autodiff device).
+    pub model: &'a ShapeNet,
+    /// True contours per case, `[x0, y0, …]` in px.
+    pub targets: Vec<Vec<f32>>,
+    /// The MRSE (px) above which a case stops.
+    pub stop_px: f64,
+    /// Rows and predicted points of the last judging pass.
+    pub last: RefCell<Option<(Vec<usize>, Tensor<2>)>>,
+}
+
+impl MrseStop<'_> {
+    fn build(&self, rows: &[usize], keep: bool) -> Box<dyn Objective<4> + '_> {
+        let flat: Vec<f32> = rows.iter().flat_map(|&i| self.targets[i].clone()).collect();
+        let per = flat.len() / rows.len().max(1);
+        let truth =
+            Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), per]), &default_device());
+        let (rows, last) = (rows.to_vec(), &self.last);
+        let loss = move |p: Tensor<2>| {
+            if keep {
+                *last.borrow_mut() = Some((rows.clone(), p.clone().inner()));
+            }
+            let d = p.device();
+            sse(p, truth.clone().to_device(&d))
+        };
+        Box::new(ModelObjective::new(self.model, loss, 1.0))
+    }
+
+    /// Per row: the MRSE and whether it exceeds `stop_px`.
+    fn verdicts(&self, rows: &[usize], points: Tensor<2>) -> Vec<(f64, bool)> {
+        let pred = tensor_to_vec(points);
+        let per = pred.len() / rows.len().max(1);
+        rows.iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let p: Vec<[f64; 2]> = pred[k * per..(k + 1) * per]
+                    .chunks(2)
+                    .map(|q| [f64::from(q[0]), f64::from(q[1])])
+                    .collect();
+                let t: Vec<[f64; 2]> = self.targets[i]
+                    .chunks(2)
+                    .map(|q| [f64::from(q[0]), f64::from(q[1])])
+                    .collect();
+                let e = mean_point_distance(&p, &t);
+                (e, e > self.stop_px)
+            })
+            .collect()
+    }
+}
+
+impl Judge<4> for MrseStop<'_> {
+    fn objective(&self, rows: &[usize]) -> mira_attack::Result<Box<dyn Objective<4> + '_>> {
+        Ok(self.build(rows, false))
+    }
+
+    fn judge(&self, rows: &[usize], x: Tensor<4>) -> mira_attack::Result<Vec<(f64, bool)>> {
+        let eval = self.model.valid();
+        Ok(self.verdicts(rows, mira_nn::Forward::forward(&eval, x)))
+    }
+
+    fn judging_objective(
+        &self,
+        rows: &[usize],
+    ) -> mira_attack::Result<Option<Box<dyn Objective<4> + '_>>> {
+        Ok(Some(self.build(rows, true)))
+    }
+
+    fn last_verdicts(&self) -> mira_attack::Result<Option<Vec<(f64, bool)>>> {
+        Ok(self
+            .last
+            .borrow()
+            .clone()
+            .map(|(rows, p)| self.verdicts(&rows, p)))
+    }
+}
