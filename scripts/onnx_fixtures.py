@@ -277,25 +277,53 @@ def write(path, array):
     np.ascontiguousarray(array, dtype="<f4").tofile(path)
 
 
+def build(i, cls, shape):
+    """Fixture `i`'s network (seeded, evaluation mode) and its input."""
+    torch.manual_seed(100 + i)
+    model = cls().eval()
+    # Non-trivial normalisation statistics and affine parameters, as a trained model has.
+    for m in model.modules():
+        if isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm)) and m.affine:
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model, torch.rand(*shape)
+
+
+def grad64(out):
+    """The input gradient of `sum(output · w)` in float64 (the same network, input and `w`
+    as the float32 fixture, cast up): the exact reference. Where activations sit near a kink
+    (LeakyReLU after instance norm), float32 implementations, PyTorch's included, can take the
+    other slope; `{name}.grad64.f32` lets the test tell rounding from error."""
+    out = pathlib.Path(out)
+    for i, (name, entry) in enumerate(FIXTURES.items()):
+        model, x = build(i, *entry[:2])
+        stored = np.fromfile(out / f"{name}.input.f32", dtype="<f4")
+        assert np.array_equal(stored, x.numpy().ravel()), f"{name}: not the stored input"
+        w = np.fromfile(out / f"{name}.w.f32", dtype="<f4")
+        model = model.double()
+        xg = x.double().requires_grad_(True)
+        y = model(xg)
+        (y * torch.from_numpy(w).double().reshape(y.shape)).sum().backward()
+        g64 = xg.grad.numpy().ravel()
+        write(out / f"{name}.grad64.f32", g64)
+        g32 = np.fromfile(out / f"{name}.grad.f32", dtype="<f4")
+        r = np.abs(g64).max()
+        flips = int(((np.abs(g64) > 1e-4 * r) & (np.sign(g32) != np.sign(g64))).sum())
+        print(name, "PyTorch float32 vs float64:", f"{np.abs(g32 - g64).max() / r:.1e}", flips, "flips")
+
+
 def main(out):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for i, (name, entry) in enumerate(FIXTURES.items()):
         cls, shape = entry[:2]
         spatial = len(entry) > 2 and entry[2]  # spatial sizes dynamic too
-        torch.manual_seed(100 + i)
-        model = cls().eval()
-        # Non-trivial normalisation statistics and affine parameters, as a trained model has.
-        for m in model.modules():
-            if isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm)) and m.affine:
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.2, 0.2)
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.2, 0.2)
-        x = torch.rand(*shape)
+        model, x = build(i, cls, shape)
         path = out / f"{name}.onnx"
         torch.onnx.export(
             model, (x,), str(path), opset_version=OPSET, dynamo=False,
@@ -516,7 +544,11 @@ def opset21(out):
 
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "crates/mira-onnx/tests/fixtures"
+    if len(sys.argv) > 2 and sys.argv[2] == "--grad64":  # only the float64 references
+        grad64(target)
+        sys.exit(0)
     main(target)
+    grad64(target)
     unsupported(pathlib.Path(target))
     reference_unets(pathlib.Path(target))
     opset21(pathlib.Path(target))

@@ -3,7 +3,11 @@
 //! a ResNet-18-layout regressor, MONAI's SwinTransformer, 3D pooling and attention operators,
 //! exported at opset 17, and opset-21 operators built by hand
 //! with a dynamic batch): Mira's forward output equals ONNX Runtime 1.32.0's, and the input
-//! gradient of `sum(output · w)` equals PyTorch 2.15's autograd, on the stored input.
+//! gradient of `sum(output · w)` equals PyTorch 2.15's autograd in float64 on the stored input
+//! (the same network cast up; hand-built graphs: PyTorch's float32 gradient). Float32 is not
+//! always within 1e-3 of float64: on the DynUNet fixture PyTorch's own float32 gradient is
+//! 1.7e-2 of the range away, with 9 sign flips, where LeakyReLU after instance norm meets
+//! activations near its kink and float32 rounding picks the other slope.
 
 use std::path::{Path, PathBuf};
 
@@ -72,7 +76,15 @@ fn check(name: &str) {
         FTensor::R5(x) => mira_nn::tensor_to_vec(x.grad(&grads).unwrap()),
         _ => panic!("{name}: unexpected input rank"),
     };
-    let reference = f32s(&format!("{name}.grad.f32"));
+    // The float64 gradient is the reference (`scripts/onnx_fixtures.py`, `grad64`); PyTorch's
+    // float32 one is reported beside it.
+    let torch32 = f32s(&format!("{name}.grad.f32"));
+    let reference = if dir().join(format!("{name}.grad64.f32")).exists() {
+        f32s(&format!("{name}.grad64.f32"))
+    } else {
+        torch32.clone()
+    };
+    let e32 = rel(&g, &torch32);
     let e = rel(&g, &reference);
     // FGSM (x + ε sign g) equals PyTorch's wherever the gradient is not a near-tie at zero.
     let range = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -82,12 +94,15 @@ fn check(name: &str) {
         .filter(|(a, b)| b.abs() > 1e-4 * range && a.signum() != b.signum())
         .count();
     eprintln!(
-        "{name}: forward {fe:.1e}, gradient {e:.1e} (relative to the reference's range), {flips} sign flips"
+        "{name}: forward {fe:.1e}, gradient {e:.1e} of the float64 reference's range ({e32:.1e} from PyTorch's float32 one), {flips} sign flips"
     );
-    assert_eq!(flips, 0, "{name}: FGSM directions differ from PyTorch's");
+    assert_eq!(
+        flips, 0,
+        "{name}: FGSM directions differ from the float64 gradient's"
+    );
     assert!(
         e < 1e-3,
-        "{name}: input gradient differs from PyTorch's by {e:.2e} of its range"
+        "{name}: input gradient differs from the float64 gradient by {e:.2e} of its range"
     );
 }
 

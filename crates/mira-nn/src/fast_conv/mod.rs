@@ -12,7 +12,8 @@
 //! copies whole input lines, and col2im adds whole lines.
 //!
 //! [`conv2d`] / [`conv3d`] take burn's tensors and options and fall back to burn's own
-//! operation wherever the kernel does not apply: devices other than flex (GPU backends),
+//! operation wherever the kernel does not apply or burn's is faster (3D kernels of stride 1
+//! and depth > 1, [`burn_conv3d_enabled`]): devices other than flex (GPU backends),
 //! dtypes other than f32, grouped or asymmetrically padded convolutions, and when the
 //! environment sets `MIRA_FAST_CONV=0` (a switch for benchmarks and for ruling the kernel
 //! out). The kernel is checked against burn's convolution, forward and all three gradients, in
@@ -62,6 +63,15 @@ pub fn winograd_enabled() -> bool {
     *ON.get_or_init(|| std::env::var("MIRA_WINOGRAD").map_or(true, |v| v.trim() != "0"))
 }
 
+/// Whether 3D convolutions with stride 1 and a kernel deeper than 1 run on burn-flex's own
+/// kernel (`MIRA_BURN_CONV3D` unset or anything but `0`). It is 2.2–3.1x faster than Mira's 3D im2col
+/// on those layers (BENCHMARKS.md); Mira's kernel keeps the strided and pointwise ones, where it
+/// is faster. A switch for benchmarks and for ruling either kernel out.
+pub fn burn_conv3d_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("MIRA_BURN_CONV3D").map_or(true, |v| v.trim() != "0"))
+}
+
 /// Whether [`conv2d`] / [`conv3d`] run Mira's kernel for these operands (else burn's op).
 pub fn applies<const D: usize, const N: usize>(
     x: &Tensor<D>,
@@ -107,7 +117,10 @@ pub fn conv3d(
     options: ConvOptions<3>,
 ) -> Tensor<5> {
     let spec = spec3(&options);
-    if !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
+    let wd = weight.dims();
+    // Kernel depth > 1: a genuine 3D kernel (2D convolutions arrive here with depth 1).
+    let burns = burn_conv3d_enabled() && options.stride == [1, 1, 1] && wd[2] > 1;
+    if burns || !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
         return module::conv3d(x, weight, bias, options);
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
