@@ -82,7 +82,7 @@ pub(crate) struct DiceStop<'a> {
     pub classes: usize,
     /// `[H, W]`.
     pub size: [usize; 2],
-    /// The Dice below which a case stops.
+    /// The Dice below which a case stops (0: never; the judge then only lends its objective).
     pub stop_dice: f64,
     /// Rows and logits of the last judging pass.
     pub last: RefCell<Option<(Vec<usize>, Tensor<4>)>>,

@@ -3,9 +3,9 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use mira_attack::{Attack, Bounds, Goal, LpBall, segmentation_objective};
+use mira_attack::{Attack, Bounds, Judge, LpBall};
 use mira_data::SegSlice;
-use mira_nn::{UNet, default_device, images_to_tensor, one_hot, tensor_to_vec};
+use mira_nn::{UNet, default_device, images_to_tensor, tensor_to_vec};
 use rand::rngs::StdRng;
 
 use crate::adversarial_fast::DiceStop;
@@ -155,34 +155,33 @@ impl<'a> BatchMaker<'a> {
             if n_adv > 0 && epsilon > 0.0 {
                 let eval = model.valid();
                 let maps: Vec<&[u8]> = items[..n_adv].iter().map(|s| s.labels.as_slice()).collect();
-                let truth = one_hot(&maps, classes, shape[2], shape[3], &dev)?;
-                let f = segmentation_objective(&eval, Goal::Untargeted { truth }, 1.0);
+                // The judge's objective is the plain PGD's too (cross-entropy against the
+                // labels); without `stop_dice` nothing is judged.
+                let judge = DiceStop {
+                    model: &eval,
+                    truths: maps,
+                    classes,
+                    size: [shape[2], shape[3]],
+                    stop_dice: stop_dice.map_or(0.0, f64::from),
+                    last: Default::default(),
+                };
                 let ball = LpBall::new(*norm, epsilon, Bounds::default())
                     .map_err(|e| TrainError::Data(e.to_string()))?;
                 let x0 = images_to_tensor(&items[..n_adv], &dev)?;
                 let fail = |e: mira_attack::AttackError| {
                     TrainError::Data(format!("adversarial training: {e}"))
                 };
-                let adv = match stop_dice {
-                    Some(d) => {
-                        let judge = DiceStop {
-                            model: &eval,
-                            truths: maps,
-                            classes,
-                            size: [shape[2], shape[3]],
-                            stop_dice: f64::from(*d),
-                            last: Default::default(),
-                        };
-                        let s = engine
-                            .perturb_until_broken(&judge, x0, &ball, rng, 1)
-                            .map_err(fail)?;
-                        attack_gradients += s.gradients;
-                        s.adv
-                    }
-                    None => {
-                        attack_gradients += engine.gradient_evaluations() * n_adv;
-                        engine.perturb(&f, x0, &ball, rng).map_err(fail)?
-                    }
+                let adv = if stop_dice.is_some() {
+                    let s = engine
+                        .perturb_until_broken(&judge, x0, &ball, rng, 1)
+                        .map_err(fail)?;
+                    attack_gradients += s.gradients;
+                    s.adv
+                } else {
+                    attack_gradients += engine.gradient_evaluations() * n_adv;
+                    let rows: Vec<usize> = (0..n_adv).collect();
+                    let f = judge.objective(&rows).map_err(fail)?;
+                    engine.perturb(f.as_ref(), x0, &ball, rng).map_err(fail)?
                 };
                 let adv = tensor_to_vec(adv);
                 images[..adv.len()].copy_from_slice(&adv);

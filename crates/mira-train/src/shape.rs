@@ -284,15 +284,7 @@ pub fn train_shape(
             };
             let judge = MrseStop {
                 model: &model,
-                targets: batch
-                    .iter()
-                    .map(|s| {
-                        s.points
-                            .iter()
-                            .flat_map(|q| [q[0] as f32, q[1] as f32])
-                            .collect()
-                    })
-                    .collect(),
+                samples: batch.clone(),
                 stop_px: cfg.adv_stop_px.unwrap_or(f64::INFINITY),
                 last: Default::default(),
             };

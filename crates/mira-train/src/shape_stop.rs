@@ -7,16 +7,18 @@ use std::cell::RefCell;
 
 use burn::prelude::*;
 use mira_attack::{Judge, ModelObjective, Objective};
-use mira_data::mean_point_distance;
+use mira_data::{ShapeSample, mean_point_distance};
 use mira_nn::regression::sse;
 use mira_nn::{ShapeNet, default_device, tensor_to_vec};
+
+use crate::points_tensor;
 
 /// The judge: broken when the MRSE exceeds `stop_px`.
 pub(crate) struct MrseStop<'a> {
     /// The current weights (autodiff device).
     pub model: &'a ShapeNet,
-    /// True contours per case, `[x0, y0, …]` in px.
-    pub targets: Vec<Vec<f32>>,
+    /// The attacked slices, with their true contours.
+    pub samples: Vec<&'a ShapeSample>,
     /// The MRSE (px) above which a case stops.
     pub stop_px: f64,
     /// Rows and predicted points of the last judging pass.
@@ -25,10 +27,8 @@ pub(crate) struct MrseStop<'a> {
 
 impl MrseStop<'_> {
     fn build(&self, rows: &[usize], keep: bool) -> Box<dyn Objective<4> + '_> {
-        let flat: Vec<f32> = rows.iter().flat_map(|&i| self.targets[i].clone()).collect();
-        let per = flat.len() / rows.len().max(1);
-        let truth =
-            Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), per]), &default_device());
+        let refs: Vec<&ShapeSample> = rows.iter().map(|&i| self.samples[i]).collect();
+        let truth = points_tensor(&refs, &default_device());
         let (rows, last) = (rows.to_vec(), &self.last);
         let loss = move |p: Tensor<2>| {
             if keep {
@@ -51,11 +51,7 @@ impl MrseStop<'_> {
                     .chunks(2)
                     .map(|q| [f64::from(q[0]), f64::from(q[1])])
                     .collect();
-                let t: Vec<[f64; 2]> = self.targets[i]
-                    .chunks(2)
-                    .map(|q| [f64::from(q[0]), f64::from(q[1])])
-                    .collect();
-                let e = mean_point_distance(&p, &t);
+                let e = mean_point_distance(&p, &self.samples[i].points);
                 (e, e > self.stop_px)
             })
             .collect()

@@ -25,6 +25,7 @@ pub use manifest::{
 };
 pub use per_model::PerModel;
 pub use runner::{Outcome, rebuild, run};
+pub(crate) use setup::training_record;
 pub use setup::{SavedModel, Setup};
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use task::{Batch, CellRun, Outputs, Planned, Record, Spec, Task};

@@ -134,14 +134,12 @@ pub(crate) fn train_and_save_unet(
 ) -> Result<UNet> {
     let started = std::time::Instant::now();
     let (model, report) = train_defended(t.arch, t.defence, train, val, t.cfg, t.seed, events)?;
-    // Wall time of the training (the cost of a defence), rounded to 0.1 s.
-    let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     let meta = CheckpointMeta {
         format: checkpoint::FORMAT.into(),
         unet: t.arch.clone(),
         channel_names: train.channel_names.clone(),
         label_names: train.label_names.clone(),
-        training: serde_json::json!({ "config": t.cfg, "report": report, "seconds": seconds }),
+        training: crate::run::training_record(t.cfg, &report, started),
     };
     checkpoint::save(dir, &model, &meta)?;
     Ok(model.valid())

@@ -167,11 +167,10 @@ fn models(
             let seed = mix(exp.seed, 1000 + i as u64);
             let started = std::time::Instant::now();
             let (model, report) = train_shape(&net, train, val, &cfg, seed, events)?;
-            let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
             let meta = ShapeNetMeta {
                 format: SHAPE_FORMAT.into(),
                 net,
-                training: serde_json::json!({ "config": cfg, "report": report, "seconds": seconds }),
+                training: crate::run::training_record(&cfg, &report, started),
             };
             save_shape_net(dir, &model, &meta)?;
             Ok(model)
