@@ -31,6 +31,17 @@ fn time_grad(x: &Tensor<5>, n: usize, f: impl Fn(Tensor<5>) -> Tensor<5>) -> f64
     median(ts)
 }
 
+/// Median milliseconds of `n` forward passes of `f` (no autodiff).
+fn time_forward(x: &Tensor<5>, n: usize, f: impl Fn(Tensor<5>) -> Tensor<5>) -> f64 {
+    let mut ts = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let _ = f(x.clone()).into_data();
+        ts.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    median(ts)
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -53,7 +64,7 @@ fn main() {
         (32, 16, 32, 1),
     ];
     let plain = mira_nn::default_device();
-    println!("cin cout side stride | mira ms | burn ms");
+    println!("cin cout side stride | mira ms | burn ms | mira forward ms | burn forward ms");
     for (ci, co, s, st) in layers {
         let x = Tensor::<5>::random(
             [1, ci, s, s, s],
@@ -77,7 +88,13 @@ fn main() {
             })
         };
         let (bu, m) = (time(false), time(true));
-        println!("{ci:3} {co:4} {s:4} {st:6} | {m:7.1} | {bu:7.1}");
+        let fw = time_forward(&x, n, |x| {
+            module::conv3d(x, w.clone(), Some(b.clone()), opts())
+        });
+        let fm = time_forward(&x, n, |x| {
+            mira_nn::fast_conv::conv3d(x, w.clone(), Some(b.clone()), opts())
+        });
+        println!("{ci:3} {co:4} {s:4} {st:6} | {m:7.1} | {bu:7.1} | {fm:7.1} | {fw:7.1}");
     }
     // Pointwise heads and transposed up-convolutions (k2 s2; k3 s2 with output padding 1).
     use burn::tensor::ops::ConvTransposeOptions;

@@ -233,6 +233,52 @@ fn conv3d_forward_and_gradients_match_burn() {
 }
 
 #[test]
+fn conv3d_shifted_gemms_match_burn() {
+    // Volumes with dilation 1: the shifted-GEMM forward over stride phases (and, for stride 1
+    // through the flipped kernel, the input gradient). Cases: several tiles of wide columns
+    // (the second), a kernel of even sides without padding, padding beyond the kernel's reach
+    // (input gradient by col2im), a batch of two; strides 2 (MONAI's down-sampling, odd
+    // sides), unequal strides, a stride larger than the kernel (phases without taps), and a
+    // 1×3×3 kernel.
+    type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
+    let cases: [Case; 8] = [
+        ([2, 3, 6, 7, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
+        ([1, 5, 9, 20, 30], [3, 5, 3, 2, 3], [1, 0, 2], [1, 1, 1]),
+        ([2, 2, 4, 4, 4], [3, 2, 2, 2, 2], [0, 0, 0], [1, 1, 1]),
+        ([1, 2, 3, 4, 5], [2, 2, 2, 3, 3], [3, 1, 2], [1, 1, 1]),
+        ([2, 4, 9, 8, 7], [5, 4, 3, 3, 3], [1, 1, 1], [2, 2, 2]),
+        ([1, 3, 7, 10, 9], [2, 3, 3, 2, 3], [0, 1, 1], [2, 3, 1]),
+        ([1, 2, 8, 7, 9], [3, 2, 2, 2, 2], [1, 0, 1], [3, 3, 3]),
+        ([1, 3, 5, 6, 6], [2, 3, 1, 3, 3], [0, 1, 1], [1, 2, 1]),
+    ];
+    for (i, (xs, ws, pad, stride)) in cases.into_iter().enumerate() {
+        let seed = 40 + 3 * i as u64;
+        let run = |ours: bool| {
+            let (x, w) = (tensor(xs, seed, true), tensor(ws, seed + 1, true));
+            let opts = ConvOptions::new(stride, pad, [1, 1, 1], 1);
+            output_and_grads(
+                x,
+                w,
+                tensor([ws[0]], seed + 2, true),
+                seed + 3,
+                |x, w, b| {
+                    if ours {
+                        fast_conv::conv3d(x, w, Some(b), opts.clone())
+                    } else {
+                        module::conv3d(x, w, Some(b), opts.clone())
+                    }
+                },
+            )
+        };
+        assert_close(
+            &format!("3D shifted GEMMs, case {i}"),
+            &run(true),
+            &run(false),
+        );
+    }
+}
+
+#[test]
 fn frozen_weights_give_only_the_input_gradient() {
     // The attack path: weights without require_grad; the input gradient must still match.
     let c = &CASES[0];

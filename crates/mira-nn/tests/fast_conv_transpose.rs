@@ -2,7 +2,8 @@
 //! of its convolution) against burn's own: output and the gradients of input, weight and bias
 //! agree to 1e-4 relative over the UNet's 2×2 stride-2 up-sampling, overlapping kernels with
 //! stride 1 and 2, padding and dilation, 2D and 3D; the input gradient also against central
-//! differences; output padding and groups fall back to burn.
+//! differences; output padding (MONAI's 3×3×3 stride-2 up-convolutions) through the kernel too;
+//! groups fall back to burn.
 
 use burn::tensor::module;
 use burn::tensor::ops::ConvTransposeOptions;
@@ -107,16 +108,76 @@ fn transposed_conv3d_matches_burn() {
 }
 
 #[test]
-fn output_padding_and_groups_fall_back_to_burn() {
+fn output_padding_matches_burn() {
+    // MONAI's UNet up-sampling (3×3×3, stride 2, padding 1, output padding 1), and unequal
+    // strides with output padding on one axis only.
+    let cases = [
+        (
+            [1, 4, 3, 4, 5],
+            [4, 3, 3, 3, 3],
+            [2, 2, 2],
+            [1, 1, 1],
+            [1, 1, 1],
+        ),
+        (
+            [2, 3, 4, 3, 2],
+            [3, 2, 2, 3, 3],
+            [1, 3, 2],
+            [0, 1, 0],
+            [0, 2, 0],
+        ),
+    ];
+    for (i, (xs, ws, stride, pad, out_pad)) in cases.into_iter().enumerate() {
+        let seed = 50 + 4 * i as u64;
+        let opts = ConvTransposeOptions::new(stride, pad, out_pad, [1; 3], 1);
+        let go = |ours: bool| {
+            let (x, w) = (tensor(xs, seed, true), tensor(ws, seed + 1, true));
+            output_and_grads(
+                x,
+                w,
+                tensor([ws[1]], seed + 2, true),
+                seed + 3,
+                |x, w, b| {
+                    if ours {
+                        fast_conv::conv_transpose3d(x, w, Some(b), opts.clone())
+                    } else {
+                        module::conv_transpose3d(x, w, Some(b), opts.clone())
+                    }
+                },
+            )
+        };
+        let (ours, theirs) = (go(true), go(false));
+        assert_close(&format!("output padding, case {i}"), &ours, &theirs);
+    }
+    // 2D through the unit-depth route.
+    let o = ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1);
+    let (x, w) = (
+        tensor([2, 4, 5, 5], 60, false),
+        tensor([4, 3, 3, 3], 61, false),
+    );
+    let ours = host(fast_conv::conv_transpose2d(
+        x.clone(),
+        w.clone(),
+        None,
+        o.clone(),
+    ));
+    let theirs = host(module::conv_transpose2d(x, w, None, o));
+    assert!(common::rel_err(&ours, &theirs) < 1e-5);
+}
+
+#[test]
+fn groups_and_stride_1_output_padding_fall_back_to_burn() {
     let x = tensor([2, 4, 5, 5], 5, false);
     for (w_shape, o) in [
-        (
-            [4, 3, 3, 3],
-            ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1),
-        ),
+        // Grouped.
         (
             [4, 2, 3, 3],
             ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 2),
+        ),
+        // Output padding with stride 1 (dilation 2 allows it): no convolution's adjoint.
+        (
+            [4, 3, 3, 3],
+            ConvTransposeOptions::new([1, 1], [1, 1], [1, 1], [2, 2], 1),
         ),
     ] {
         let w = tensor(w_shape, 6, false);

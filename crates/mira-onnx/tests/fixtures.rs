@@ -3,11 +3,12 @@
 //! a ResNet-18-layout regressor, MONAI's SwinTransformer, 3D pooling and attention operators,
 //! exported at opset 17, and opset-21 operators built by hand
 //! with a dynamic batch): Mira's forward output equals ONNX Runtime 1.32.0's, and the input
-//! gradient of `sum(output · w)` equals PyTorch 2.15's autograd in float64 on the stored input
-//! (the same network cast up; hand-built graphs: PyTorch's float32 gradient). Float32 is not
+//! gradient of `sum(output · w)` equals PyTorch 2.15's autograd on the stored input, in float64
+//! (the same network cast up) or in float32 (hand-built graphs: float32 only). Float32 is not
 //! always within 1e-3 of float64: on the DynUNet fixture PyTorch's own float32 gradient is
 //! 1.7e-2 of the range away, with 9 sign flips, where LeakyReLU after instance norm meets
-//! activations near its kink and float32 rounding picks the other slope.
+//! activations within float32 rounding of its kink and the summation order picks the slope;
+//! a kernel passes by matching either reference (each of Mira's 3D kernels matches one).
 
 use std::path::{Path, PathBuf};
 
@@ -76,34 +77,42 @@ fn check(name: &str) {
         FTensor::R5(x) => mira_nn::tensor_to_vec(x.grad(&grads).unwrap()),
         _ => panic!("{name}: unexpected input rank"),
     };
-    // The float64 gradient is the reference (`scripts/onnx_fixtures.py`, `grad64`); PyTorch's
-    // float32 one is reported beside it, and is the reference of the hand-built graphs.
+    // Two references (`scripts/onnx_fixtures.py`): the float64 gradient (`grad64`) and
+    // PyTorch's float32 one. Where a unit sits within float32 rounding of a kink (LeakyReLU
+    // after instance norm: the DynUNet fixture has units at 1e-7 of their std; of 100 seeded
+    // inputs of its size none kept every unit 3e-6 of its std away), the slope taken there depends on the summation order:
+    // PyTorch's float32 gradient is 1.7e-2 of the range from float64's with 9 FGSM sign flips.
+    // A float32 kernel is right when it matches one of the two, to 1e-3 of the range and
+    // without a sign flip; which one is reported. Hand-built graphs have only float32.
     let torch32 = f32s(&format!("{name}.grad.f32"));
-    let (reference, kind) = if dir().join(format!("{name}.grad64.f32")).exists() {
-        (f32s(&format!("{name}.grad64.f32")), "float64")
-    } else {
-        (torch32.clone(), "float32")
-    };
-    let e32 = rel(&g, &torch32);
-    let e = rel(&g, &reference);
-    // FGSM (x + ε sign g) equals PyTorch's wherever the gradient is not a near-tie at zero.
-    let range = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let flips = g
+    let mut references = vec![(torch32, "PyTorch float32")];
+    if dir().join(format!("{name}.grad64.f32")).exists() {
+        references.insert(0, (f32s(&format!("{name}.grad64.f32")), "float64"));
+    }
+    let verdicts: Vec<(f32, usize, &str)> = references
         .iter()
-        .zip(&reference)
-        .filter(|(a, b)| b.abs() > 1e-4 * range && a.signum() != b.signum())
-        .count();
-    eprintln!(
-        "{name}: forward {fe:.1e}, gradient {e:.1e} of the {kind} reference's range ({e32:.1e} from PyTorch's float32 one), {flips} sign flips"
-    );
-    assert_eq!(
-        flips, 0,
-        "{name}: FGSM directions differ from the {kind} gradient's"
-    );
+        .map(|(r, kind)| (rel(&g, r), sign_flips(&g, r), *kind))
+        .collect();
+    let report = verdicts
+        .iter()
+        .map(|(e, f, kind)| format!("{e:.1e} of the {kind} range, {f} sign flips"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!("{name}: forward {fe:.1e}, gradient {report}");
     assert!(
-        e < 1e-3,
-        "{name}: input gradient differs from the {kind} gradient by {e:.2e} of its range"
+        verdicts.iter().any(|(e, f, _)| *f == 0 && *e < 1e-3),
+        "{name}: the input gradient matches neither reference: {report}"
     );
+}
+
+/// Entries where `g` and `reference` have opposite signs (FGSM directions that differ),
+/// ignoring near-ties at zero (below 1e-4 of the reference's range).
+fn sign_flips(g: &[f32], reference: &[f32]) -> usize {
+    let range = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    g.iter()
+        .zip(reference)
+        .filter(|(a, b)| b.abs() > 1e-4 * range && a.signum() != b.signum())
+        .count()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
-use super::winograd;
+use super::{shifted, winograd};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -122,6 +122,8 @@ pub(super) fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     if super::winograd_enabled() && winograd::applies(g) {
         winograd::forward(g, x, w, bias, out);
+    } else if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) {
+        shifted::forward(g, x, w, bias, out);
     } else {
         forward_im2col(g, x, w, bias, out);
     }

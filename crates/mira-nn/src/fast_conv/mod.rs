@@ -1,9 +1,11 @@
 //! Mira's own convolution for the CPU (flex) backend: im2col tiles + the gemm crate's GEMM for
 //! the forward pass (for 2D kernels with stride 1 along `h`: one GEMM per kernel row over
 //! kw-shifted input lines, a `KH`-th of the copying; for 2D 3×3 kernels with stride 1:
-//! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`), the input
-//! gradient (for stride 1 a convolution with the flipped kernel, else GEMM + col2im) and the
-//! weight gradient, registered with burn's autodiff as one operation.
+//! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`; for volumes:
+//! shifted GEMMs over the padded input's stride phases, no im2col, `shifted.rs`), the input
+//! gradient (for stride 1 a convolution with the flipped kernel; for strided volumes
+//! burn-flex's transposed convolution; else GEMM + col2im) and the weight gradient, registered
+//! with burn's autodiff as one operation.
 //!
 //! Why: burn-flex's convolution transposes every input to channels-last, allocates a buffer
 //! per tile and scatters its GEMM results channel by channel, and its input gradient runs as
@@ -12,22 +14,24 @@
 //! copies whole input lines, and col2im adds whole lines.
 //!
 //! [`conv2d`] / [`conv3d`] take burn's tensors and options and fall back to burn's own
-//! operation wherever the kernel does not apply or burn's is faster (3D kernels of stride 1
-//! and depth > 1, [`burn_conv3d_enabled`]): devices other than flex (GPU backends),
+//! operation wherever the kernel does not apply: devices other than flex (GPU backends),
 //! dtypes other than f32, grouped or asymmetrically padded convolutions, and when the
 //! environment sets `MIRA_FAST_CONV=0` (a switch for benchmarks and for ruling the kernel
-//! out). The kernel is checked against burn's convolution, forward and all three gradients, in
+//! out; `MIRA_CONV3D` picks the kernel of 3D stride-1 convolutions, [`stride1_conv3d`]). The
+//! kernel is checked against burn's convolution, forward and all three gradients, in
 //! `tests/fast_conv.rs`. The same extension runs transposed convolutions as the adjoint of the
-//! convolution ([`conv_transpose2d`], `tests/fast_conv_transpose.rs`) and max pooling without
-//! padding ([`max_pool2d`], bit-identical to burn's, `tests/fast_pool.rs`), each with the same
-//! fallbacks; and the S3 hybrid's soft tissue features in one pass each way ([`tissue`],
-//! against burn's operations in `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`).
+//! convolution ([`conv_transpose2d`], output padding included, `tests/fast_conv_transpose.rs`)
+//! and max pooling without padding ([`max_pool2d`], bit-identical to burn's,
+//! `tests/fast_pool.rs`), each with the same fallbacks; and the S3 hybrid's soft tissue
+//! features in one pass each way ([`tissue`], against burn's operations in
+//! `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`).
 
 mod extension;
 mod geom;
 mod im2col;
 mod kernel;
 mod pool;
+mod shifted;
 pub mod tissue;
 mod transposed;
 mod winograd;
@@ -63,13 +67,30 @@ pub fn winograd_enabled() -> bool {
     *ON.get_or_init(|| std::env::var("MIRA_WINOGRAD").map_or(true, |v| v.trim() != "0"))
 }
 
-/// Whether 3D convolutions with stride 1 and a kernel deeper than 1 run on burn-flex's own
-/// kernel (`MIRA_BURN_CONV3D` unset or anything but `0`). It is 2.2–3.1x faster than Mira's 3D im2col
-/// on those layers (BENCHMARKS.md); Mira's kernel keeps the strided and pointwise ones, where it
-/// is faster. A switch for benchmarks and for ruling either kernel out.
-pub fn burn_conv3d_enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("MIRA_BURN_CONV3D").map_or(true, |v| v.trim() != "0"))
+/// Which kernel runs 3D convolutions with stride and dilation 1 and a kernel deeper than 1
+/// (with `Burn`, strided volumes go to Mira's im2col; with `Im2col`, their input gradients
+/// too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stride1Conv3d {
+    /// Mira's shifted GEMMs (`shifted.rs`), the default.
+    Shifted,
+    /// burn-flex's own convolution (`MIRA_CONV3D=burn`).
+    Burn,
+    /// Mira's 3D im2col (`MIRA_CONV3D=im2col`).
+    Im2col,
+}
+
+/// The kernel for stride-1 3D convolutions: `MIRA_CONV3D` = `shifted` (unset or anything
+/// else), `burn` or `im2col`. A switch for benchmarks and for ruling a kernel out.
+pub fn stride1_conv3d() -> Stride1Conv3d {
+    static ON: OnceLock<Stride1Conv3d> = OnceLock::new();
+    *ON.get_or_init(
+        || match std::env::var("MIRA_CONV3D").as_deref().map(str::trim) {
+            Ok("burn") => Stride1Conv3d::Burn,
+            Ok("im2col") => Stride1Conv3d::Im2col,
+            _ => Stride1Conv3d::Shifted,
+        },
+    )
 }
 
 /// Whether [`conv2d`] / [`conv3d`] run Mira's kernel for these operands (else burn's op).
@@ -98,6 +119,7 @@ fn spec3(options: &ConvOptions<3>) -> ConvSpec {
         pad: options.padding_begin(),
         dilation: options.dilation,
         transposed: false,
+        padding_out: [0; 3],
     }
 }
 
@@ -119,7 +141,10 @@ pub fn conv3d(
     let spec = spec3(&options);
     let wd = weight.dims();
     // Kernel depth > 1: a genuine 3D kernel (2D convolutions arrive here with depth 1).
-    let burns = burn_conv3d_enabled() && options.stride == [1, 1, 1] && wd[2] > 1;
+    let burns = stride1_conv3d() == Stride1Conv3d::Burn
+        && options.stride == [1, 1, 1]
+        && options.dilation == [1, 1, 1]
+        && wd[2] > 1;
     if burns || !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
         return module::conv3d(x, weight, bias, options);
     }

@@ -2,8 +2,9 @@
 //! and the `ConvTranspose2d` layer (the UNet's up-sampling), as the adjoint of a convolution.
 //! The forward pass is that convolution's input gradient (GEMM + col2im, or the flipped-kernel
 //! convolution for stride 1), the input gradient is its forward pass, and the weight gradient
-//! its weight gradient with the roles of input and output swapped. Output padding and groups
-//! go to burn's own operation, as do other devices and dtypes ([`super::applies`]).
+//! its weight gradient with the roles of input and output swapped. Output padding (below the
+//! stride or dilation, as PyTorch demands) makes that convolution's input larger by as much.
+//! Groups go to burn's own operation, as do other devices and dtypes ([`super::applies`]).
 
 use burn::backend::Dispatch;
 use burn::nn::conv::ConvTranspose2d;
@@ -33,7 +34,7 @@ fn spec_for<const D: usize>(
     let (xd, wd) = (dims5(x), dims5(weight));
     if D < 4
         || options.groups != 1
-        || options.padding_out != [0; 3]
+        || (0..3).any(|a| options.padding_out[a] >= options.stride[a].max(options.dilation[a]))
         || wd[0] != xd[1]
         || !super::on_kernel(x, weight)
     {
@@ -44,6 +45,7 @@ fn spec_for<const D: usize>(
         pad: options.padding,
         dilation: options.dilation,
         transposed: true,
+        padding_out: options.padding_out,
     };
     let out = spec.transposed_output(&xd, &wd)?;
     let g = ConvGeom::from_shapes(&out, &wd, spec.stride, spec.pad, spec.dilation)?;
