@@ -238,10 +238,10 @@ fn conv3d_shifted_gemms_match_burn() {
     // through the flipped kernel, the input gradient). Cases: several tiles of wide columns
     // (the second), a kernel of even sides without padding, padding beyond the kernel's reach
     // (input gradient by col2im), a batch of two; strides 2 (MONAI's down-sampling, odd
-    // sides), unequal strides, a stride larger than the kernel (phases without taps), and a
-    // 1×3×3 kernel.
+    // sides), unequal strides, a stride larger than the kernel (phases without taps), a 1×3×3
+    // kernel, and VNet's layers.
     type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
-    let cases: [Case; 8] = [
+    let cases: [Case; 10] = [
         ([2, 3, 6, 7, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
         ([1, 5, 9, 20, 30], [3, 5, 3, 2, 3], [1, 0, 2], [1, 1, 1]),
         ([2, 2, 4, 4, 4], [3, 2, 2, 2, 2], [0, 0, 0], [1, 1, 1]),
@@ -250,6 +250,9 @@ fn conv3d_shifted_gemms_match_burn() {
         ([1, 3, 7, 10, 9], [2, 3, 3, 2, 3], [0, 1, 1], [2, 3, 1]),
         ([1, 2, 8, 7, 9], [3, 2, 2, 2, 2], [1, 0, 1], [3, 3, 3]),
         ([1, 3, 5, 6, 6], [2, 3, 1, 3, 3], [0, 1, 1], [1, 2, 1]),
+        // VNet's 5×5×5 convolutions and its 2×2×2 stride-2 down-sampling.
+        ([1, 2, 7, 9, 8], [3, 2, 5, 5, 5], [2, 2, 2], [1, 1, 1]),
+        ([2, 3, 8, 6, 10], [4, 3, 2, 2, 2], [0, 0, 0], [2, 2, 2]),
     ];
     for (i, (xs, ws, pad, stride)) in cases.into_iter().enumerate() {
         let seed = 40 + 3 * i as u64;
