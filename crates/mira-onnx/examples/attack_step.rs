@@ -4,12 +4,16 @@
 //!
 //!     cargo run --release -p mira-onnx --example attack_step -- MODEL.onnx 1,1,96,96,96 10
 
+#[path = "common/allocator.rs"]
+mod allocator;
+
 use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
 use mira_onnx::{FTensor, OnnxModel, OnnxNet};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let (path, shape, iters) = match args.as_slice() {
         [_, p, s, i] => (p.clone(), s.clone(), i.parse::<usize>()?),

@@ -6,6 +6,9 @@
 //!
 //!     cargo run --release -p mira-onnx --example window_step -- MODEL.onnx 128 96 2
 
+#[path = "common/allocator.rs"]
+mod allocator;
+
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -14,6 +17,7 @@ use mira_nn::{NnError, SlidingWindow};
 use mira_onnx::{FTensor, OnnxModel, OnnxNet};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let [_, path, size, roi, iters] = args.as_slice() else {
         return Err("usage: window_step MODEL.onnx SIZE ROI ITERS".into());
