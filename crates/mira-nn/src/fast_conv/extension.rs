@@ -19,6 +19,7 @@ use burn_flex::FlexTensor;
 use super::geom::ConvGeom;
 use super::kernel;
 use super::pool::{self, PoolSpec};
+use super::prelu::{self, PreluSpec};
 use super::tissue::{self, TissueSpec};
 
 /// Stride, padding (both sides) and dilation of a 3D convolution, and whether it is the
@@ -83,6 +84,9 @@ pub trait MiraConvBackend: Backend {
     /// The S3 hybrid's soft tissue features `[B, 27]` of `x [B, 1, D, H, W]` (f32, even
     /// sides), `super::tissue`.
     fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self>;
+
+    /// PReLU of `x [B, C, ...]` (f32) with constant slopes, `super::prelu`.
+    fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self>;
 }
 
 fn dims(t: &FlexTensor) -> Vec<usize> {
@@ -202,6 +206,10 @@ impl MiraConvBackend for Flex {
     fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self> {
         tissue::on_flex(x, spec)
     }
+
+    fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self> {
+        prelu::on_flex(x, spec)
+    }
 }
 
 #[derive(Debug)]
@@ -306,5 +314,9 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
 
     fn mira_tissue_features(x: FloatTensor<Self>, spec: TissueSpec) -> FloatTensor<Self> {
         tissue::on_autodiff::<C>(x, spec)
+    }
+
+    fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self> {
+        prelu::on_autodiff::<C>(x, spec)
     }
 }

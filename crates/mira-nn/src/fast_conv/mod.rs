@@ -24,13 +24,15 @@
 //! and max pooling without padding ([`max_pool2d`], bit-identical to burn's,
 //! `tests/fast_pool.rs`), each with the same fallbacks; and the S3 hybrid's soft tissue
 //! features in one pass each way ([`tissue`], against burn's operations in
-//! `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`).
+//! `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`), and PReLU / LeakyReLU with constant
+//! slopes in one pass each way ([`prelu`], `tests/fast_prelu.rs`).
 
 mod extension;
 mod geom;
 mod im2col;
 mod kernel;
 mod pool;
+mod prelu;
 mod shifted;
 pub mod tissue;
 mod transposed;
@@ -49,6 +51,7 @@ pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
 pub use kernel::{forward, forward_im2col, input_grad, weight_grad};
 pub use pool::{PoolSpec, max_pool2d, max_pool2d_layer};
+pub use prelu::{PreluSpec, prelu};
 pub use transposed::{conv_transpose2d, conv_transpose2d_layer, conv_transpose3d};
 pub use winograd::{
     MIN_CHANNELS as WINOGRAD_MIN_CHANNELS, applies as winograd_applies, forward as forward_winograd,

@@ -23,8 +23,10 @@ pub(crate) fn unary(ctx: &Ctx<'_>) -> Result<FTensor> {
         "Abs" => map_rank!(x, t => t.abs()),
         "Erf" => map_rank!(x, t => t.erf()),
         "LeakyRelu" => {
-            let a = f64::from(ctx.float("alpha", 0.01)?);
-            map_rank!(x, t => activation::leaky_relu(t, a))
+            let a = ctx.float("alpha", 0.01)?;
+            // One pass each way (`mira_nn::fast_conv::prelu` with one slope).
+            return crate::ops::norm::fast_prelu(x, &[a])
+                .ok_or_else(|| ctx.err("LeakyRelu slope does not fit"));
         }
         "Elu" => {
             let a = ctx.float("alpha", 1.0)?;

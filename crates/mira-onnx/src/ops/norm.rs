@@ -45,6 +45,9 @@ pub(crate) fn prelu(ctx: &Ctx<'_>) -> Result<FTensor> {
     if broadcast(&xd, &sd).as_deref() != Some(&xd[..]) {
         return Err(ctx.err(format!("slope {sd:?} does not broadcast to {xd:?}")));
     }
+    if let Some(slopes) = constant_channel_slopes(&slope, &xd) {
+        return fast_prelu(x, &slopes).ok_or_else(|| ctx.err("slopes do not fit"));
+    }
     let slope = slope.lift(xd.len())?;
     macro_rules! pair {
         ($($v:ident),*) => {
@@ -58,6 +61,38 @@ pub(crate) fn prelu(ctx: &Ctx<'_>) -> Result<FTensor> {
         };
     }
     Ok(pair!(R1, R2, R3, R4, R5, R6, R7, R8))
+}
+
+/// The slopes of a PReLU whose slope is a constant (not tracked) broadcasting along the
+/// channel axis only (`[C, 1, …]` or a single value): Mira's one-pass PReLU takes those.
+fn constant_channel_slopes(slope: &FTensor, xd: &[usize]) -> Option<Vec<f32>> {
+    let sd = slope.dims();
+    if crate::value::with_rank!(slope, t => t.is_require_grad()) || sd.len() > xd.len() {
+        return None;
+    }
+    let lifted: Vec<usize> = std::iter::repeat_n(1, xd.len() - sd.len())
+        .chain(sd.iter().copied())
+        .collect();
+    let along_channels = lifted
+        .iter()
+        .enumerate()
+        .all(|(i, &n)| n == 1 || (i == 1 && n == xd[1]));
+    along_channels.then(|| slope.to_vec())
+}
+
+/// [`mira_nn::fast_conv::prelu`] at any rank (`None` where the slopes do not fit).
+pub(crate) fn fast_prelu(x: FTensor, slopes: &[f32]) -> Option<FTensor> {
+    use mira_nn::fast_conv::prelu;
+    Some(match x {
+        FTensor::R1(t) => FTensor::R1(prelu(t, slopes)?),
+        FTensor::R2(t) => FTensor::R2(prelu(t, slopes)?),
+        FTensor::R3(t) => FTensor::R3(prelu(t, slopes)?),
+        FTensor::R4(t) => FTensor::R4(prelu(t, slopes)?),
+        FTensor::R5(t) => FTensor::R5(prelu(t, slopes)?),
+        FTensor::R6(t) => FTensor::R6(prelu(t, slopes)?),
+        FTensor::R7(t) => FTensor::R7(prelu(t, slopes)?),
+        FTensor::R8(t) => FTensor::R8(prelu(t, slopes)?),
+    })
 }
 
 /// LayerNormalization: `(x − mean) / √(var + ε) · scale + bias` over the axes from `axis`
