@@ -17,6 +17,7 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 
 use super::geom::ConvGeom;
+use super::instance_norm::{self, NormSpec};
 use super::kernel;
 use super::pool::{self, PoolSpec};
 use super::prelu::{self, PreluSpec};
@@ -87,6 +88,10 @@ pub trait MiraConvBackend: Backend {
 
     /// PReLU of `x [B, C, ...]` (f32) with constant slopes, `super::prelu`.
     fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self>;
+
+    /// Instance normalisation of `x [B, C, S]` (f32) with constant affine parameters,
+    /// `super::instance_norm`.
+    fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self>;
 }
 
 fn dims(t: &FlexTensor) -> Vec<usize> {
@@ -210,6 +215,10 @@ impl MiraConvBackend for Flex {
     fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self> {
         prelu::on_flex(x, spec)
     }
+
+    fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self> {
+        instance_norm::on_flex(x, spec)
+    }
 }
 
 #[derive(Debug)]
@@ -318,5 +327,9 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
 
     fn mira_prelu(x: FloatTensor<Self>, spec: PreluSpec) -> FloatTensor<Self> {
         prelu::on_autodiff::<C>(x, spec)
+    }
+
+    fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self> {
+        instance_norm::on_autodiff::<C>(x, spec)
     }
 }

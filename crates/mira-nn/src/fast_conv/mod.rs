@@ -25,11 +25,14 @@
 //! `tests/fast_pool.rs`), each with the same fallbacks; and the S3 hybrid's soft tissue
 //! features in one pass each way ([`tissue`], against burn's operations in
 //! `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`), and PReLU / LeakyReLU with constant
-//! slopes in one pass each way ([`prelu`], `tests/fast_prelu.rs`).
+//! slopes in one pass each way ([`prelu`], `tests/fast_prelu.rs`), and instance
+//! normalisation with constant affine parameters likewise ([`instance_norm`],
+//! `tests/fast_instance_norm.rs`).
 
 mod extension;
 mod geom;
 mod im2col;
+mod instance_norm;
 mod kernel;
 mod pool;
 mod prelu;
@@ -49,6 +52,7 @@ use burn::tensor::{DType, Tensor};
 
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
+pub use instance_norm::{NormSpec, instance_norm};
 pub use kernel::{forward, forward_im2col, input_grad, weight_grad};
 pub use pool::{PoolSpec, max_pool2d, max_pool2d_layer};
 pub use prelu::{PreluSpec, prelu};
