@@ -50,6 +50,7 @@ fn main() {
     // (cin, cout, side, stride) of MONAI's UNet(4→4, channels 16/32/64/128, strides 2, two
     // residual units) on a 96³ window, and of the 3D UNet of experiments/s1_segmentation_3d.
     let layers = [
+        (4, 4, 96, 1),
         (4, 16, 96, 2),
         (16, 16, 48, 1),
         (16, 32, 48, 2),

@@ -37,12 +37,13 @@ const TILE_COLUMNS: usize = 4096;
 /// Fewest tiles per thread, for load balance on small volumes.
 const TILES_PER_THREAD: usize = 2;
 
-/// Wide columns per tile: at most [`TILE_COLUMNS`], and small enough that the batch's tiles
-/// give every thread at least [`TILES_PER_THREAD`] of them.
-fn tile_columns(wide: usize, batch: usize) -> usize {
+/// Wide columns per tile: at most [`TILE_COLUMNS`] or the kernel's `reach` (the extra
+/// columns every tile's buffer copies, so that copying stays within twice the tile), and small
+/// enough that the batch's tiles give every thread at least [`TILES_PER_THREAD`] of them.
+fn tile_columns(wide: usize, batch: usize, reach: usize) -> usize {
     let want = TILES_PER_THREAD * rayon::current_num_threads();
     let per_image = want.div_ceil(batch).max(1);
-    wide.div_ceil(per_image).clamp(1, TILE_COLUMNS)
+    wide.div_ceil(per_image).clamp(1, TILE_COLUMNS.max(reach))
 }
 
 /// Whether the shifted-GEMM form computes this convolution: a volume (depth > 1), a kernel
@@ -57,8 +58,8 @@ fn phase_sides(g: &ConvGeom) -> [usize; 3] {
     std::array::from_fn(|a| (g.input[a] + 2 * g.pad[a]).div_ceil(g.stride[a]))
 }
 
-/// `x` (`cin × D × H × W`) zero-padded and split into stride phases: `xq` is
-/// `cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index `(p·sh + q)·sw + r`.
+/// `x` (`cin × D × H × W`) zero-padded and split into stride phases: `xq` (all zeros on entry)
+/// is `cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index `(p·sh + q)·sw + r`.
 fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
     let [d, h, w] = g.input;
     let [_, hq, wq] = phase_sides(g);
@@ -69,7 +70,6 @@ fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
     xq.par_chunks_mut(per_channel)
         .zip(x.par_chunks(d * h * w))
         .for_each(|(dst, src)| {
-            dst.fill(0.0);
             for (z, plane) in src.chunks(h * w).enumerate() {
                 let (zd, zp) = ((z + pd) / sd, (z + pd) % sd);
                 for (y, line) in plane.chunks(w).enumerate() {
@@ -150,7 +150,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     for (img, xi) in xq.chunks_mut(image).zip(x.chunks(g.cin * g.in_len())) {
         phase_image(g, xi, img);
     }
-    let tile = tile_columns(wide, g.batch);
+    let tile = tile_columns(wide, g.batch, reach);
     let tiles: Vec<(usize, usize)> = (0..g.batch)
         .flat_map(|b| (0..wide).step_by(tile).map(move |n0| (b, n0)))
         .collect();
