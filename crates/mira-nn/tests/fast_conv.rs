@@ -11,7 +11,9 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{assert_close, host, output_and_grads, rel_err, tensor, values};
+use common::{
+    assert_central_differences, assert_close, host, output_and_grads, rel_err, tensor, values,
+};
 
 struct Case {
     x: [usize; 4],
@@ -199,18 +201,7 @@ fn input_gradient_matches_finite_differences() {
         let y = fast_conv::conv2d(x, w.clone(), Some(b.clone()), options(c));
         f64::from((y * r.clone()).sum().into_scalar::<f32>())
     };
-    let h = 1e-2f32;
-    for idx in (0..x0.len()).step_by(37) {
-        let (mut up, mut down) = (x0.clone(), x0.clone());
-        up[idx] += h;
-        down[idx] -= h;
-        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
-        let an = f64::from(dx[idx]);
-        assert!(
-            (fd - an).abs() <= 2e-3 * an.abs().max(1.0),
-            "x[{idx}]: finite difference {fd} vs analytic {an}"
-        );
-    }
+    assert_central_differences(&x0, &dx, 37, 2e-3, f);
 }
 
 #[test]

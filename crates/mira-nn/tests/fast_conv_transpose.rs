@@ -11,7 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{assert_close, host, output_and_grads, tensor, values};
+use common::{assert_central_differences, assert_close, host, output_and_grads, tensor, values};
 
 /// (input [B, Ci, H, W], Co, kernel, stride, padding, dilation)
 type Case = (
@@ -74,18 +74,7 @@ fn transposed_input_gradient_matches_finite_differences() {
         let y = fast_conv::conv_transpose2d(x, w.clone(), Some(b.clone()), options(c));
         f64::from((y * r.clone()).sum().into_scalar::<f32>())
     };
-    let h = 1e-2f32;
-    for idx in (0..x0.len()).step_by(11) {
-        let (mut up, mut down) = (x0.clone(), x0.clone());
-        up[idx] += h;
-        down[idx] -= h;
-        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
-        let an = f64::from(dx[idx]);
-        assert!(
-            (fd - an).abs() <= 2e-3 * an.abs().max(1.0),
-            "x[{idx}]: finite difference {fd} vs analytic {an}"
-        );
-    }
+    assert_central_differences(&x0, &dx, 11, 2e-3, f);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use mira_nn::fast_conv;
 
 mod common;
-use common::{host, rel_err, tensor, values};
+use common::{assert_central_differences, host, rel_err, tensor, values};
 
 fn burns(x: Tensor<3>, scale: &[f32], bias: &[f32], eps: f32) -> Tensor<3> {
     let c = scale.len();
@@ -74,18 +74,7 @@ fn input_gradient_matches_finite_differences() {
         let y = fast_conv::instance_norm(x, &scale, &bias, 1e-5).expect("fits");
         f64::from((y * r.clone()).sum().into_scalar::<f32>())
     };
-    let h = 1e-2f32;
-    for idx in 0..18 {
-        let (mut up, mut down) = (x0.clone(), x0.clone());
-        up[idx] += h;
-        down[idx] -= h;
-        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
-        let an = f64::from(dx[idx]);
-        assert!(
-            (fd - an).abs() <= 5e-3 * an.abs().max(1.0),
-            "x[{idx}]: {fd} vs {an}"
-        );
-    }
+    assert_central_differences(&x0, &dx, 1, 5e-3, f);
 }
 
 #[test]

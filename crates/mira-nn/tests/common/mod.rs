@@ -80,3 +80,27 @@ pub fn assert_close(label: &str, ours: &[Vec<f32>; 4], theirs: &[Vec<f32>; 4]) {
         assert!(err < 1e-4, "{label}: {what} differs by {err}");
     }
 }
+
+/// Central differences of `f` (step 1e-2) at every `stride`-th entry of `x0` agree with the
+/// analytic gradient `dx` to `tol` relative (absolute below 1).
+#[allow(dead_code)]
+pub fn assert_central_differences(
+    x0: &[f32],
+    dx: &[f32],
+    stride: usize,
+    tol: f64,
+    f: impl Fn(&[f32]) -> f64,
+) {
+    let h = 1e-2f32;
+    for idx in (0..x0.len()).step_by(stride) {
+        let (mut up, mut down) = (x0.to_vec(), x0.to_vec());
+        up[idx] += h;
+        down[idx] -= h;
+        let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
+        let an = f64::from(dx[idx]);
+        assert!(
+            (fd - an).abs() <= tol * an.abs().max(1.0),
+            "x[{idx}]: finite difference {fd} vs analytic {an}"
+        );
+    }
+}
