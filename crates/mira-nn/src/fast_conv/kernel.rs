@@ -198,23 +198,12 @@ pub fn forward_im2col(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mu
 /// matrices `cout × (cin·KW)`, one per kernel row, for the kh-shifted GEMMs of
 /// [`kw_lines`]; `None` where that form does not apply.
 fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
-    let [kd_n, kh_n, kw_n] = g.kernel;
+    let [kd_n, kh_n, _] = g.kernel;
     if g.input[0] != 1 || kd_n != 1 || kh_n < 2 || g.stride[1] != 1 || g.dilation[1] != 1 {
         return None;
     }
-    let rows_k = g.cin * kw_n;
-    let mut wk = vec![0.0f32; w.len()];
-    for co in 0..g.cout {
-        for ci in 0..g.cin {
-            for kh in 0..kh_n {
-                for kw in 0..kw_n {
-                    wk[(kh * g.cout + co) * rows_k + ci * kw_n + kw] =
-                        w[((co * g.cin + ci) * kh_n + kh) * kw_n + kw];
-                }
-            }
-        }
-    }
-    Some(wk)
+    // With depth 1, the per-(kd, kh) stacking of the shifted GEMMs is the per-kh one.
+    Some(shifted::stacked_weights(g, w))
 }
 
 /// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.

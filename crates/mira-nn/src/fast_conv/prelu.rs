@@ -30,10 +30,17 @@ pub struct PreluSpec {
     pub slopes: Arc<Vec<f32>>,
 }
 
-/// Channels of `shape` and the number of values per channel plane.
-fn layout(shape: &[usize]) -> (usize, usize) {
+/// Values per parallel chunk with a single slope (planes do not matter then).
+const CHUNK: usize = 1 << 14;
+
+/// Channels of `shape` and the values of one parallel chunk: a channel plane for per-channel
+/// slopes, [`CHUNK`] values for a single one (planes of `[B, C]` tensors are one value).
+fn layout(shape: &[usize], spec: &PreluSpec) -> (usize, usize) {
     let c = shape.get(1).copied().unwrap_or(1);
-    (c, shape.iter().skip(2).product())
+    if spec.slopes.len() == 1 {
+        return (c, CHUNK);
+    }
+    (c, shape.iter().skip(2).product::<usize>().max(1))
 }
 
 /// The slope of plane `i` (planes in batch-major order).
@@ -47,16 +54,14 @@ fn slope(slopes: &[f32], channels: usize, i: usize) -> f32 {
 
 fn forward(x: &FlexTensor, spec: &PreluSpec) -> FlexTensor {
     let shape = x.layout().shape().to_vec();
-    let (c, plane) = layout(&shape);
+    let (c, plane) = layout(&shape, spec);
     let xs: &[f32] = x.storage();
     let mut y = xs.to_vec();
-    y.par_chunks_mut(plane.max(1))
-        .enumerate()
-        .for_each(|(i, p)| {
-            let a = slope(&spec.slopes, c, i);
-            p.iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { a * *v });
-        });
+    y.par_chunks_mut(plane).enumerate().for_each(|(i, p)| {
+        let a = slope(&spec.slopes, c, i);
+        p.iter_mut()
+            .for_each(|v| *v = if *v > 0.0 { *v } else { a * *v });
+    });
     FlexTensor::from_data(TensorData::new(y, shape))
 }
 
@@ -81,11 +86,11 @@ impl Backward<Flex, 1> for PreluOp {
         let (x, spec) = ops.state;
         let Some(node) = node_x else { return };
         let shape = x.layout().shape().to_vec();
-        let (c, plane) = layout(&shape);
+        let (c, plane) = layout(&shape, &spec);
         let (gs, xs): (&[f32], &[f32]) = (grad.storage(), x.storage());
         let mut dx = gs.to_vec();
-        dx.par_chunks_mut(plane.max(1))
-            .zip(xs.par_chunks(plane.max(1)))
+        dx.par_chunks_mut(plane)
+            .zip(xs.par_chunks(plane))
             .enumerate()
             .for_each(|(i, (g, xs))| {
                 let a = slope(&spec.slopes, c, i);

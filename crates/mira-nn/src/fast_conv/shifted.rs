@@ -93,8 +93,9 @@ fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
         });
 }
 
-/// The weights as `KD·KH` matrices `cout × (cin·KW)`, one per `(a, b)`.
-fn stacked_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+/// The weights as `KD·KH` matrices `cout × (cin·KW)`, one per `(a, b)` (also the 2D
+/// kh-shifted GEMMs' per-row matrices, `kernel::kh_split`).
+pub(super) fn stacked_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let [kd, kh, kw] = g.kernel;
     let rows = g.cin * kw;
     let mut out = vec![0.0f32; w.len()];
