@@ -5,8 +5,8 @@
 //! `s = γ / √(σ² + ε)`, so `BN(conv(x, W) + b) = conv(x, W·s) + (b − μ)·s + β`. Folding removes
 //! BatchNorm's passes over the activation (forward and backward, which burn runs on one
 //! thread) from every attack step; the weights are rescaled instead, a few thousand values per
-//! layer. In training mode BatchNorm normalises with the batch's statistics and is applied as
-//! usual. `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
+//! layer. In training mode BatchNorm normalises with the batch's statistics, in one pass each
+//! way ([`fast_conv::batch_norm_layer`]). `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
 //! pair.
 
 use burn::nn::BatchNorm;
@@ -25,7 +25,7 @@ pub fn bn_uses_running_stats(bn: &BatchNorm, x: &Tensor<4>) -> bool {
 pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let options = match fast_conv::conv2d_options(conv) {
         Some(options) if bn_uses_running_stats(bn, &x) => options,
-        _ => return bn.forward(fast_conv::conv2d_layer(conv, x)),
+        _ => return fast_conv::batch_norm_layer(bn, fast_conv::conv2d_layer(conv, x)),
     };
     // The folded weights live where the weights live (the plain device during attacks).
     let weight = conv.weight.val();

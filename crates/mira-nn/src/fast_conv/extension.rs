@@ -16,6 +16,7 @@ use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 
+use super::batch_norm::{self, BatchNormSpec};
 use super::geom::ConvGeom;
 use super::instance_norm::{self, NormSpec};
 use super::kernel;
@@ -92,6 +93,15 @@ pub trait MiraConvBackend: Backend {
     /// Instance normalisation of `x [B, C, S]` (f32) with constant affine parameters,
     /// `super::instance_norm`.
     fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self>;
+
+    /// Batch normalisation in training mode of `x [N, C, ...]` (f32) with `γ`, `β` `[C]`:
+    /// the output and the batch's mean and biased variance, `super::batch_norm`.
+    fn mira_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        spec: BatchNormSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn dims(t: &FlexTensor) -> Vec<usize> {
@@ -219,6 +229,15 @@ impl MiraConvBackend for Flex {
     fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self> {
         instance_norm::on_flex(x, spec)
     }
+
+    fn mira_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        spec: BatchNormSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::on_flex(x, gamma, beta, spec)
+    }
 }
 
 #[derive(Debug)]
@@ -331,5 +350,14 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
 
     fn mira_instance_norm(x: FloatTensor<Self>, spec: NormSpec) -> FloatTensor<Self> {
         instance_norm::on_autodiff::<C>(x, spec)
+    }
+
+    fn mira_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        spec: BatchNormSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::on_autodiff::<C>(x, gamma, beta, spec)
     }
 }

@@ -27,8 +27,10 @@
 //! `tests/fast_tissue.rs`; switch `MIRA_FAST_TISSUE=0`), and PReLU / LeakyReLU with constant
 //! slopes in one pass each way ([`prelu`], `tests/fast_prelu.rs`), and instance
 //! normalisation with constant affine parameters likewise ([`instance_norm`],
-//! `tests/fast_instance_norm.rs`).
+//! `tests/fast_instance_norm.rs`), and batch normalisation in training mode
+//! ([`batch_norm_layer`], `tests/fast_batch_norm.rs`; switch `MIRA_FAST_BN=0`).
 
+mod batch_norm;
 mod extension;
 mod geom;
 mod im2col;
@@ -50,6 +52,7 @@ use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor};
 
+pub use batch_norm::{BatchNormSpec, batch_norm_layer};
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
 pub use instance_norm::{NormSpec, instance_norm};
