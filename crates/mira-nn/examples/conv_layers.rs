@@ -2,7 +2,10 @@
 //! `BATCH`, 128² input): forward and input gradient, milliseconds and GFLOP/s, median of `N`
 //! runs. A profiling aid for BENCHMARKS.md, not a test.
 //!
-//!     cargo run --release -p mira-nn --example conv_layers [-- N [BATCH]]
+//!     cargo run --release -p mira-nn --example conv_layers [-- N [BATCH [LAYERS]]]
+//!
+//! `LAYERS` replaces the UNet's list: `cin,cout,side` triples separated by `;` (the S4 disk
+//! network's stride-1 layers: `8,8,64;16,16,32;32,32,16;64,64,8`).
 
 use std::time::Instant;
 
@@ -23,7 +26,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(8);
     // (cin, cout, side) of the fourteen 3×3 convolutions of UNet2d(base 16, depth 3) on 128².
-    let layers = [
+    let unet = [
         (4, 16, 128),
         (16, 16, 128),
         (16, 32, 64),
@@ -39,6 +42,19 @@ fn main() {
         (32, 16, 128),
         (16, 16, 128),
     ];
+    let layers: Vec<(usize, usize, usize)> = match std::env::args().nth(3) {
+        Some(list) => list
+            .split(';')
+            .map(|t| {
+                let v: Vec<usize> = t.split(',').filter_map(|a| a.trim().parse().ok()).collect();
+                match v[..] {
+                    [cin, cout, side] => (cin, cout, side),
+                    _ => panic!("a layer is cin,cout,side: {t}"),
+                }
+            })
+            .collect(),
+        None => unet.to_vec(),
+    };
     let (mut total_f, mut total_b) = (0.0, 0.0);
     println!("layer              fwd ms  GFLOP/s   dx ms  GFLOP/s");
     for (cin, cout, side) in layers {

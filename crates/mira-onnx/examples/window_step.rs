@@ -44,12 +44,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = FTensor::from_host(&x0, &[1, c, s, s, s], &plain)?.into_rank::<5>()?;
     let labels = plan.forward(x.clone(), &f)?.argmax(1);
     let step = || -> Result<(), Box<dyn std::error::Error>> {
-        let y = plan.forward(x.clone(), &f)?;
-        let ya = Tensor::<5>::from_data(y.into_data(), &mira_nn::autodiff_device()).require_grad();
-        let labels = Tensor::from_data(labels.clone().into_data(), &mira_nn::autodiff_device());
-        let loss = -log_softmax(ya.clone(), 1).gather(1, labels).mean();
-        let g = ya.grad(&loss.backward()).ok_or("no gradient")?;
-        let gx = plan.vjp(x.clone(), g, &f)?;
+        let mut outer = |y: Tensor<5>| {
+            let ya =
+                Tensor::<5>::from_data(y.into_data(), &mira_nn::autodiff_device()).require_grad();
+            let labels = Tensor::from_data(labels.clone().into_data(), &mira_nn::autodiff_device());
+            let loss = -log_softmax(ya.clone(), 1).gather(1, labels).mean();
+            let g = ya
+                .grad(&loss.backward())
+                .ok_or_else(|| NnError::Model("no gradient".into()))?;
+            Ok(((), g))
+        };
+        let ((), gx) = plan.value_and_vjp(x.clone(), &f, &mut outer)?;
         let adv = (x.clone() + gx.sign() * 0.01).clamp(0.0, 1.0);
         let _ = adv.into_data();
         Ok(())

@@ -115,3 +115,42 @@ fn the_two_pass_gradient_equals_direct_autodiff_through_the_blend() {
         "two-pass gradient differs from direct autodiff by {e:.1e}"
     );
 }
+
+#[test]
+fn value_and_vjp_equals_forward_then_vjp() {
+    let net = net();
+    let f = |w: Tensor<5>| -> Result<Tensor<5>, NnError> {
+        net.forward_as::<5, 5>(w)
+            .map_err(|e| NnError::Model(e.to_string()))
+    };
+    let x0 = f32s("sliding.input.f32");
+    let plain = mira_nn::default_device();
+    let x = FTensor::from_host(&x0, &[1, 1, 12, 30, 40], &plain)
+        .unwrap()
+        .into_rank::<5>()
+        .unwrap();
+    // The output gradient depends on the blended output (as an attack's loss does).
+    let loss_grad = |y: Tensor<5>| y.clone() * y.abs() * 2.0 - 0.5;
+    // (The fixture takes 16³ windows only.)
+    for (overlap, batch) in [(0.5, 1), (0.25, 3), (0.0, 2)] {
+        let mut window = SlidingWindow::new([16, 16, 16]);
+        (window.overlap, window.batch) = (overlap, batch);
+        let plan = window.plan([12, 30, 40]);
+        let y = plan.forward(x.clone(), &f).unwrap();
+        let g = loss_grad(y.clone());
+        let two_calls = mira_nn::tensor_to_vec(plan.vjp(x.clone(), g, &f).unwrap());
+        let mut outer = |y: Tensor<5>| Ok((y.clone(), loss_grad(y)));
+        let (y1, gx) = plan.value_and_vjp(x.clone(), &f, &mut outer).unwrap();
+        let (y, y1) = (mira_nn::tensor_to_vec(y), mira_nn::tensor_to_vec(y1));
+        let one_call = mira_nn::tensor_to_vec(gx);
+        let (ey, eg) = (max_rel(&y1, &y), max_rel(&one_call, &two_calls));
+        eprintln!(
+            "overlap {overlap}, batch {batch}: {} windows, output {ey:.1e}, gradient {eg:.1e}",
+            plan.windows()
+        );
+        assert!(
+            ey < 1e-6 && eg < 1e-6,
+            "overlap {overlap}: {ey:.1e} / {eg:.1e}"
+        );
+    }
+}

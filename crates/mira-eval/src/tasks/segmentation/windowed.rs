@@ -114,7 +114,8 @@ impl GraphSeg {
         Ok(y.reshape([b, k, d * h, w]))
     }
 
-    /// The attack's per-sample loss and its input gradient through the windows, in two passes.
+    /// The attack's per-sample loss and its input gradient through the windows, in two passes
+    /// (`WindowPlan::value_and_vjp`).
     pub(crate) fn windowed_value_and_grad(
         &self,
         win: &Windowing,
@@ -125,19 +126,21 @@ impl GraphSeg {
         let (x5, dims) = self.volume(x)?;
         let plan = win.attack_plan(dims);
         let f = self.window_fn();
-        let y = plan.forward(x5.clone(), &f)?;
-        let [b, k, d, h, w] = y.dims();
-        let ya = Tensor::<4>::from_data(
-            y.reshape([b, k, d * h, w]).into_data(),
-            &mira_nn::autodiff_device(),
-        )
-        .require_grad();
-        let v = loss(self.to_logits(ya.clone()));
-        let grads = v.clone().sum().backward();
-        let g = ya
-            .grad(&grads)
-            .ok_or_else(|| EvalError::invalid("model", "the blended logits have no gradient"))?;
-        let gx = plan.vjp(x5, g.reshape([b, k, d, h, w]), &f)?;
-        Ok((v.inner(), gx.reshape(shape)))
+        let mut outer = |y: Tensor<5>| {
+            let [b, k, d, h, w] = y.dims();
+            let ya = Tensor::<4>::from_data(
+                y.reshape([b, k, d * h, w]).into_data(),
+                &mira_nn::autodiff_device(),
+            )
+            .require_grad();
+            let v = loss(self.to_logits(ya.clone()));
+            let grads = v.clone().sum().backward();
+            let g = ya
+                .grad(&grads)
+                .ok_or_else(|| NnError::Model("the blended logits have no gradient".into()))?;
+            Ok((v.inner(), g.reshape([b, k, d, h, w])))
+        };
+        let (v, gx) = plan.value_and_vjp(x5, &f, &mut outer)?;
+        Ok((v, gx.reshape(shape)))
     }
 }
