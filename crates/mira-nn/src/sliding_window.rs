@@ -293,29 +293,30 @@ impl WindowPlan {
             // every sample's windows of this group, sample-major
             let wins: Vec<Tensor<5>> = group.iter().map(|&s| self.window(x.clone(), s)).collect();
             let y = f(Tensor::cat(wins, 0))?;
-            acc = Some(self.add_windows(acc, y, group, &w)?);
+            acc = Some(self.add_windows(acc, y, x.dims()[0], group, &w)?);
         }
         Ok(acc)
     }
 
     /// `acc + Σ_i w ⊙ y_i` placed at `group[i]`, for `y` the outputs of the group's windows
-    /// (sample-major), checked to have the window's size.
+    /// of `b` samples each (sample-major), checked to have the windows' count and size.
     fn add_windows(
         &self,
         acc: Option<Tensor<5>>,
         y: Tensor<5>,
+        b: usize,
         group: &[[usize; 3]],
         w: &Tensor<5>,
     ) -> Result<Tensor<5>> {
         let [n, k, yd, yh, yw] = y.dims();
-        if [yd, yh, yw] != self.roi {
+        if [yd, yh, yw] != self.roi || n != b * group.len() {
             return Err(NnError::Shape(format!(
-                "a window of {:?} gives an output of {:?}",
+                "{} windows of {:?} give an output of {:?}",
+                b * group.len(),
                 self.roi,
-                [yd, yh, yw]
+                [n, k, yd, yh, yw]
             )));
         }
-        let b = n / group.len().max(1);
         let [pd, ph, pw] = self.padded;
         let mut acc = acc.unwrap_or_else(|| Tensor::zeros([b, k, pd, ph, pw], &y.device()));
         for (i, &s) in group.iter().enumerate() {
@@ -351,12 +352,13 @@ impl WindowPlan {
         g: Tensor<5>,
         f: &dyn Fn(Tensor<5>) -> Result<Tensor<5>>,
     ) -> Result<Tensor<5>> {
-        let x = self.pad(Tensor::from_data(x.into_data(), &crate::default_device()));
-        let gp = self.output_grad(g);
+        let plain = crate::default_device();
+        let x = self.pad(Tensor::from_data(x.into_data(), &plain));
+        let (gp, w) = (self.output_grad(g), self.weights(&plain));
         let mut grad = None;
         for &s in &self.starts {
             let (xw, y) = self.traced(&x, s, f)?;
-            grad = Some(self.window_grad(grad, &x, &gp, s, xw, y)?);
+            grad = Some(self.window_grad(grad, &x, (&gp, &w), s, xw, y)?);
         }
         let grad = grad.ok_or_else(|| NnError::Shape("no window".into()))?;
         Ok(self.crop(grad))
@@ -382,15 +384,16 @@ impl WindowPlan {
         let Some((&last, rest)) = self.starts.split_last() else {
             return Err(NnError::Shape("no window".into()));
         };
+        let w = self.weights(&plain);
         let acc = self.accumulate(&x, rest, f, None)?;
         let (xw, y) = self.traced(&x, last, f)?;
-        let acc = self.add_windows(acc, y.clone().inner(), &[last], &self.weights(&plain))?;
+        let acc = self.add_windows(acc, y.clone().inner(), x.dims()[0], &[last], &w)?;
         let (value, g) = outer(self.crop(acc / self.norm(&plain)))?;
         let gp = self.output_grad(g);
-        let mut grad = Some(self.window_grad(None, &x, &gp, last, xw, y)?);
+        let mut grad = Some(self.window_grad(None, &x, (&gp, &w), last, xw, y)?);
         for &s in rest {
             let (xw, y) = self.traced(&x, s, f)?;
-            grad = Some(self.window_grad(grad, &x, &gp, s, xw, y)?);
+            grad = Some(self.window_grad(grad, &x, (&gp, &w), s, xw, y)?);
         }
         let grad = grad.ok_or_else(|| NnError::Shape("no window".into()))?;
         Ok((value, self.crop(grad)))
@@ -424,21 +427,20 @@ impl WindowPlan {
     }
 
     /// `grad` (zeros when `None`) plus the input gradient of window `s` (input `xw`, output `y`
-    /// with its graph) for its weighted share of the padded output gradient `gp`.
+    /// with its graph) for its share (importance `w`) of the padded output gradient `gp`.
     fn window_grad(
         &self,
         grad: Option<Tensor<5>>,
         x: &Tensor<5>,
-        gp: &Tensor<5>,
+        (gp, w): (&Tensor<5>, &Tensor<5>),
         s: [usize; 3],
         xw: Tensor<5>,
         y: Tensor<5>,
     ) -> Result<Tensor<5>> {
         let plain = crate::default_device();
         let [b, c, pd, ph, pw] = x.dims();
-        let w = self.weights(&plain);
         let seed = Tensor::<5>::from_data(
-            (self.window(gp.clone(), s) * w).into_data(),
+            (self.window(gp.clone(), s) * w.clone()).into_data(),
             &crate::autodiff_device(),
         );
         let grads = (y * seed).sum().backward();
