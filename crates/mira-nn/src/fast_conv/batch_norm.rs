@@ -23,11 +23,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, AutodiffBackend, Dispatch, Flex, tensor::FloatTensor};
 use burn::nn::BatchNorm;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::extension::MiraConvBackend;
+use super::extension::{MiraConvBackend, flex};
 
 /// Whether the one-pass batch normalisation is switched on (`MIRA_FAST_BN` unset or anything
 /// but `0`).
@@ -91,10 +91,6 @@ fn stats(xs: &[f32], c: usize, s: usize, eps: f64) -> Stats {
         st.inv.push((1.0 / (var + eps).sqrt()) as f32);
     }
     st
-}
-
-fn flex(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 /// The output and the batch statistics.

@@ -144,7 +144,7 @@ fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
     sums
 }
 
-fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+pub(super) fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
