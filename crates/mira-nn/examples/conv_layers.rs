@@ -1,6 +1,7 @@
 //! Per-layer timing of Mira's convolution kernel on the b1 UNet's convolutions (batch 8 or
-//! `BATCH`, 128² input): forward and input gradient, milliseconds and GFLOP/s, median of `N`
-//! runs. A profiling aid for BENCHMARKS.md, not a test.
+//! `BATCH`, 128² input): forward, input gradient and weight gradient (the dispatched kernel,
+//! and the im2col path beside it), milliseconds and GFLOP/s, median of `N` runs. A profiling
+//! aid for BENCHMARKS.md, not a test.
 //!
 //!     cargo run --release -p mira-nn --example conv_layers [-- N [BATCH [LAYERS]]]
 //!
@@ -9,7 +10,7 @@
 
 use std::time::Instant;
 
-use mira_nn::fast_conv::{ConvGeom, forward, input_grad};
+use mira_nn::fast_conv::{ConvGeom, forward, input_grad, weight_grad, weight_grad_im2col};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -55,8 +56,8 @@ fn main() {
             .collect(),
         None => unet.to_vec(),
     };
-    let (mut total_f, mut total_b) = (0.0, 0.0);
-    println!("layer              fwd ms  GFLOP/s   dx ms  GFLOP/s");
+    let mut total = [0.0; 4];
+    println!("layer              fwd ms  GFLOP/s   dx ms  GFLOP/s   dw ms  GFLOP/s  im2col dw ms");
     for (cin, cout, side) in layers {
         let g = ConvGeom::new(
             batch,
@@ -93,13 +94,18 @@ fn main() {
         };
         let tf = time(&mut || forward(&g, &x, &w, &b, &mut y));
         let tb = time(&mut || input_grad(&g, &y, &w, &mut dx));
-        total_f += tf;
-        total_b += tb;
+        let tw = time(&mut || drop(weight_grad(&g, &x, &y)));
+        let ti = time(&mut || drop(weight_grad_im2col(&g, &x, &y)));
+        for (s, t) in total.iter_mut().zip([tf, tb, tw, ti]) {
+            *s += t;
+        }
         println!(
-            "{cin:>3}->{cout:<3} @{side:<4}    {tf:>7.2} {:>8.1} {tb:>7.2} {:>8.1}",
+            "{cin:>3}->{cout:<3} @{side:<4}    {tf:>7.2} {:>8.1} {tb:>7.2} {:>8.1} {tw:>7.2} {:>8.1} {ti:>13.2}",
             flops / tf / 1e6,
-            flops / tb / 1e6
+            flops / tb / 1e6,
+            flops / tw / 1e6,
         );
     }
-    println!("total              {total_f:>7.2}          {total_b:>7.2}");
+    let [f, b, w, i] = total;
+    println!("total              {f:>7.2}          {b:>7.2}          {w:>7.2}          {i:>13.2}");
 }

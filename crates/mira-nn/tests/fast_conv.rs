@@ -2,7 +2,8 @@
 //! output and the gradients of input, weight and bias agree to 1e-4 relative over strides,
 //! paddings, dilations, 1×1 kernels, odd sizes, 2D and 3D, through each of the kernel's paths
 //! (im2col, kh-shifted GEMMs, Winograd F(2×2, 3×3), pointwise; flipped-kernel and col2im input
-//! gradients); the input gradient also against central finite differences; grouped
+//! gradients; im2col and Winograd weight gradients); the input gradient also against central
+//! finite differences; grouped
 //! convolutions fall back to burn.
 
 use burn::tensor::module;
@@ -102,8 +103,8 @@ const CASES: &[Case] = &[
         pad: [3, 3],
         dilation: [1, 1],
     },
-    // Winograd F(2×2, 3×3) (≥ 8 channels each way): odd sizes, padding 1, and padding 0 whose
-    // input gradient is a padding-2 convolution.
+    // Winograd F(2×2, 3×3) (≥ 8 channels each way; forward, input and weight gradients): odd
+    // sizes, padding 1, and padding 0 whose input gradient is a padding-2 convolution.
     Case {
         x: [2, 8, 11, 9],
         cout: 9,

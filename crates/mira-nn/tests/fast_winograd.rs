@@ -3,11 +3,14 @@
 //! at and above the threshold, batches of one (GEMM-parallel) and several (image-parallel),
 //! and a layer large enough to run in several chunks of tile rows. The transform's rounding
 //! grows with the channel count; 1e-5 relative to the output's scale holds for all of these
-//! (at most 3.6e-7 measured), the contract for custom kernels being 1e-4. Also
-//! which geometries take the transform, and that `forward` dispatches to it.
+//! (at most 3.6e-7 measured), the contract for custom kernels being 1e-4. The weight
+//! gradient by the same transform (`fast_conv::weight_grad_winograd`) against the direct f64
+//! sum and the im2col path on the same cases. Also which geometries take the transform, and
+//! that `forward` and `weight_grad` dispatch to it.
 
 use mira_nn::fast_conv::{
-    ConvGeom, WINOGRAD_MIN_CHANNELS, forward, forward_im2col, forward_winograd, winograd_applies,
+    ConvGeom, WINOGRAD_MIN_CHANNELS, forward, forward_im2col, forward_winograd, weight_grad,
+    weight_grad_im2col, weight_grad_winograd, winograd_applies,
 };
 
 mod common;
@@ -81,6 +84,63 @@ fn winograd_matches_a_direct_f64_convolution() {
         forward(&g, &x, &w, &bias, &mut dispatched);
         if mira_nn::fast_conv::winograd_enabled() {
             assert_eq!(dispatched, got, "case {i}: forward runs the transform");
+        }
+    }
+}
+
+/// `(dw, db)` by the direct sum in f64 over the batch and every output, rounded at the end.
+fn direct_weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let ([_, ih, iw], [_, oh, ow], [_, ph, pw]) = (g.input, g.output, g.pad);
+    let mut dw = vec![0.0f64; g.cout * g.cin * 9];
+    let mut db = vec![0.0f64; g.cout];
+    for b in 0..g.batch {
+        for co in 0..g.cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let d = f64::from(dout[((b * g.cout + co) * oh + oy) * ow + ox]);
+                    db[co] += d;
+                    for ci in 0..g.cin {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (y, xx) = (oy + ky, ox + kx);
+                                if y < ph || xx < pw || y - ph >= ih || xx - pw >= iw {
+                                    continue;
+                                }
+                                let xv = x[((b * g.cin + ci) * ih + y - ph) * iw + xx - pw];
+                                dw[((co * g.cin + ci) * 3 + ky) * 3 + kx] += f64::from(xv) * d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
+    (f(dw), f(db))
+}
+
+#[test]
+fn winograd_weight_gradient_matches_a_direct_f64_sum() {
+    for (i, case) in CASES.iter().enumerate() {
+        let g = geom(case);
+        let x = values(g.batch * g.cin * g.in_len(), 40 + i as u64);
+        let dout = values(g.batch * g.cout * g.out_len(), 50 + i as u64);
+        let (want_w, want_b) = direct_weight_grad(&g, &x, &dout);
+        let (got_w, got_b) = weight_grad_winograd(&g, &x, &dout);
+        let err = rel_err(&got_w, &want_w);
+        assert!(err < 1e-5, "case {i} {case:?}: weight gradient error {err}");
+        assert!(rel_err(&got_b, &want_b) < 1e-5, "case {i}: bias gradient");
+        let (im_w, im_b) = weight_grad_im2col(&g, &x, &dout);
+        let err = rel_err(&got_w, &im_w);
+        assert!(err < 1e-5, "case {i}: against im2col {err}");
+        assert_eq!(got_b, im_b, "case {i}: the bias gradient is the same sum");
+        if mira_nn::fast_conv::winograd_enabled() && mira_nn::fast_conv::winograd_dw_enabled() {
+            let (w, b) = weight_grad(&g, &x, &dout);
+            assert_eq!(
+                (w, b),
+                (got_w, got_b),
+                "case {i}: weight_grad runs the transform"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
-use super::{shifted, winograd};
+use super::{shifted, winograd, winograd_grad};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -287,8 +287,18 @@ fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
 }
 
 /// `(dw, dbias)`: the weight (`cout × col_rows`) and bias (`cout`) gradients summed over the
-/// batch, in a fixed order (per-image partial sums, then image 0, 1, ...).
+/// batch, in a fixed order (per-image partial sums, then image 0, 1, ...). 2D 3×3 stride-1
+/// convolutions run Winograd's F(2×2, 3×3) ([`winograd_grad`](super::winograd_grad)) unless
+/// `MIRA_WINOGRAD=0` or `MIRA_WINOGRAD_DW=0`; the rest [`weight_grad_im2col`].
 pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    if super::winograd_enabled() && super::winograd_dw_enabled() && winograd::applies(g) {
+        return winograd_grad::weight_grad(g, x, dout);
+    }
+    weight_grad_im2col(g, x, dout)
+}
+
+/// [`weight_grad`] by im2col tiles and GEMMs, whatever the kernel.
+pub fn weight_grad_im2col(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (in_img, out_img, rows, out_len) = g.sizes();
     let ow = g.output[2];
     let w_len = g.cout * rows;

@@ -42,6 +42,7 @@ mod shifted;
 pub mod tissue;
 mod transposed;
 mod winograd;
+mod winograd_grad;
 
 use std::sync::OnceLock;
 
@@ -56,13 +57,14 @@ pub use batch_norm::{BatchNormSpec, batch_norm_layer};
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
 pub use instance_norm::{NormSpec, instance_norm};
-pub use kernel::{forward, forward_im2col, input_grad, weight_grad};
+pub use kernel::{forward, forward_im2col, input_grad, weight_grad, weight_grad_im2col};
 pub use pool::{PoolSpec, max_pool2d, max_pool2d_layer};
 pub use prelu::{PreluSpec, prelu};
 pub use transposed::{conv_transpose2d, conv_transpose2d_layer, conv_transpose3d};
 pub use winograd::{
     MIN_CHANNELS as WINOGRAD_MIN_CHANNELS, applies as winograd_applies, forward as forward_winograd,
 };
+pub use winograd_grad::weight_grad as weight_grad_winograd;
 
 /// Whether the kernel is switched on (`MIRA_FAST_CONV` unset or anything but `0`).
 pub fn enabled() -> bool {
@@ -75,6 +77,13 @@ pub fn enabled() -> bool {
 pub fn winograd_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("MIRA_WINOGRAD").map_or(true, |v| v.trim() != "0"))
+}
+
+/// Whether the weight gradients of those convolutions run F(2×2, 3×3) too
+/// (`winograd_grad.rs`; `MIRA_WINOGRAD_DW` unset or anything but `0`, and [`winograd_enabled`]).
+pub fn winograd_dw_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("MIRA_WINOGRAD_DW").map_or(true, |v| v.trim() != "0"))
 }
 
 /// Which kernel runs 3D convolutions with stride and dilation 1 and a kernel deeper than 1

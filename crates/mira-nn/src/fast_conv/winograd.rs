@@ -27,7 +27,7 @@ use super::kernel::{matmul, per_image, scratch_for};
 /// Floats of one chunk's transformed input and output (1 MiB, this machine's L2 per core).
 /// On the b1 UNet's layers (`examples/conv_layers.rs`) 32 Ki / 64 Ki / 128 Ki / 256 Ki / 512 Ki
 /// floats took 83 / 71 / 64 / 59 / 57–59 ms for all fourteen forward passes.
-const CHUNK_BUDGET: usize = 1 << 18;
+pub(super) const CHUNK_BUDGET: usize = 1 << 18;
 
 /// Fewest input and output channels that take the transform. At 16 channels it still paid
 /// (the UNet's 16 → 16 layers on 128²: 4.0–4.9 ms against 4.7–5.3 ms); fewer were not
@@ -149,13 +149,13 @@ fn chunk(
 /// The input transform of every channel of a chunk, as a [`pulp::WithSimd`]: its body is
 /// inlined into `dispatch`'s `#[target_feature]` function and so compiled for the CPU's best
 /// vector extension (a closure passed to `dispatch` stayed an out-of-line 128-bit call).
-struct InputPass<'a> {
-    g: &'a ConvGeom,
-    x: &'a [f32],
-    tiles: (usize, usize, usize),
-    h: &'a mut [f32],
-    eo: &'a mut [f32],
-    v: &'a mut [f32],
+pub(super) struct InputPass<'a> {
+    pub(super) g: &'a ConvGeom,
+    pub(super) x: &'a [f32],
+    pub(super) tiles: (usize, usize, usize),
+    pub(super) h: &'a mut [f32],
+    pub(super) eo: &'a mut [f32],
+    pub(super) v: &'a mut [f32],
 }
 
 impl pulp::WithSimd for InputPass<'_> {
@@ -284,7 +284,7 @@ fn transform_input(
 /// The padded line (`pw` zeros before `line`, zeros after) split into its even voxels `ev`
 /// and odd voxels `od`, as many as those hold.
 #[inline(always)]
-fn split_even_odd(line: &[f32], pw: usize, ev: &mut [f32], od: &mut [f32]) {
+pub(super) fn split_even_odd(line: &[f32], pw: usize, ev: &mut [f32], od: &mut [f32]) {
     let len = ev.len();
     // Padded voxel j = c + pw; the first `pw` are padding.
     let (first, second) = if pw.is_multiple_of(2) {
