@@ -1,7 +1,8 @@
 //! Mira's own convolution for the CPU (flex) backend: im2col tiles + the gemm crate's GEMM for
 //! the forward pass (for 2D kernels with stride 1 along `h`: one GEMM per kernel row over
 //! kw-shifted input lines, a `KH`-th of the copying; for 2D 3×3 kernels with stride 1:
-//! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`; for volumes:
+//! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`, and its weight
+//! gradient likewise, `winograd_grad.rs`; for volumes:
 //! shifted GEMMs over the padded input's stride phases, no im2col, `shifted.rs`), the input
 //! gradient (for stride 1 a convolution with the flipped kernel; for strided volumes
 //! burn-flex's transposed convolution; else GEMM + col2im) and the weight gradient, registered
