@@ -1,7 +1,8 @@
 //! Winograd's F(2×2, 3×3) (`fast_conv::forward_winograd`) against a direct convolution in f64:
 //! odd and even sizes (partial 2×2 blocks at the edges), paddings 0, 1 and 2, channel counts
 //! at and above the threshold, batches of one (GEMM-parallel) and several (image-parallel),
-//! and a layer large enough to run in several chunks of tile rows. The transform's rounding
+//! a layer large enough to run in several chunks of tile rows, and batches of small images
+//! that share chunks. The transform's rounding
 //! grows with the channel count; 1e-5 relative to the output's scale holds for all of these
 //! (at most 3.6e-7 measured), the contract for custom kernels being 1e-4. The weight
 //! gradient by the same transform (`fast_conv::weight_grad_winograd`) against the direct f64
@@ -26,6 +27,10 @@ const CASES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (1, 16, 24, 13, 1, 1),
     // 64 → 64 channels on 40²: the chunk budget splits its 20 tile rows into 4 chunks.
     (2, 64, 64, 40, 40, 1),
+    // Images of few blocks share a chunk (16 and 9 blocks each; batch 5 leaves a smaller
+    // last group).
+    (8, 16, 16, 8, 8, 1),
+    (5, 8, 12, 6, 5, 1),
 ];
 
 fn geom(&(b, ci, co, h, w, p): &(usize, usize, usize, usize, usize, usize)) -> ConvGeom {

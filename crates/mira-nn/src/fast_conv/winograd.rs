@@ -73,6 +73,11 @@ fn transform_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     u
 }
 
+/// Fewest blocks a chunk's GEMMs should have along their long side: the gemm crate's widest
+/// f32 micro-kernel covers 64 of them (4 AVX-512 vectors); with fewer it falls back to its
+/// one-vector kernels, which did 1 load and 6 FMAs per step where the wide ones do 24.
+const MIN_BLOCKS: usize = 64;
+
 /// `out = conv(x, w) + bias` by F(2×2, 3×3); shapes as `kernel::forward`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     debug_assert!(applies(g));
@@ -81,7 +86,11 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
     let u = transform_weights(g, w);
-    let items: Vec<_> = out.chunks_mut(out_img).zip(x.chunks(in_img)).collect();
+    let group = images_per_chunk(g, th * tw, rows_per_chunk == th);
+    let items: Vec<_> = out
+        .chunks_mut(group * out_img)
+        .zip(x.chunks(group * in_img))
+        .collect();
     per_image(items, |(out, x), scratch, par| {
         for ty0 in (0..th).step_by(rows_per_chunk) {
             let rows = rows_per_chunk.min(th - ty0);
@@ -90,8 +99,26 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     });
 }
 
-/// One chunk of `rows` tile rows from tile row `ty0`: input transform, 16 GEMMs, output
-/// transform into `out` (one image, `cout × oh × ow`). The transforms run under
+/// Whole images per chunk: 1, or for images of fewer than [`MIN_BLOCKS`] blocks (`whole`: an
+/// image fits one chunk) as many as make that many blocks, within the chunk budget and
+/// leaving at least one chunk per thread where the batch has that many images. Grouping
+/// changes only the GEMMs' shape, not any output's sum.
+fn images_per_chunk(g: &ConvGeom, blocks: usize, whole: bool) -> usize {
+    if !whole || blocks >= MIN_BLOCKS {
+        return 1;
+    }
+    let by_budget = CHUNK_BUDGET / (16 * (g.cin + g.cout) * blocks);
+    let by_threads = g.batch / rayon::current_num_threads().max(1);
+    MIN_BLOCKS
+        .div_ceil(blocks)
+        .min(by_budget)
+        .min(by_threads)
+        .max(1)
+}
+
+/// One chunk of `rows` tile rows from tile row `ty0` of every image in `x` (one image, or
+/// several whole ones): input transform, 16 GEMMs over all their blocks, output transform
+/// into `out` (`images × cout × oh × ow`). The transforms run under
 /// [`pulp::Arch::dispatch`], i.e. compiled for the best vector extension the CPU has (the
 /// default build targets plain x86-64, where they vectorise only to 128 bits).
 #[allow(clippy::too_many_arguments)]
@@ -105,11 +132,15 @@ fn chunk(
     scratch: &mut Vec<f32>,
     par: Parallelism,
 ) {
-    let n = rows * tw;
+    let images = x.len() / (g.cin * g.in_len());
+    let n = images * rows * tw;
     let (cin, cout) = (g.cin, g.cout);
     let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
     let h_len = 8 * (rows + 1) * tw;
-    let buf = scratch_for(scratch, v_len + m_len + h_len + 2 * (tw + 1) + 12 * n);
+    let buf = scratch_for(
+        scratch,
+        v_len + m_len + h_len + 2 * (tw + 1) + 12 * rows * tw,
+    );
     let (v, rest) = buf.split_at_mut(v_len);
     let (m, rest) = rest.split_at_mut(m_len);
     let (h, rest) = rest.split_at_mut(h_len);
@@ -171,10 +202,14 @@ impl pulp::WithSimd for InputPass<'_> {
             eo,
             v,
         } = self;
-        let n = tiles.1 * tiles.2;
+        // Blocks of one image in this chunk, and of all its images (`x` holds one or more).
+        let n_img = tiles.1 * tiles.2;
+        let images = x.len() / (g.cin * g.in_len());
+        let n = images * n_img;
         let in_plane = g.input[1] * g.input[2];
-        for (ci, plane) in x.chunks_exact(in_plane).enumerate() {
-            transform_input(g, plane, tiles, h, eo, v, ci * n, g.cin * n);
+        for (p, plane) in x.chunks_exact(in_plane).enumerate() {
+            let (img, ci) = (p / g.cin, p % g.cin);
+            transform_input(g, plane, tiles, h, eo, v, ci * n + img * n_img, g.cin * n);
         }
     }
 }
@@ -202,10 +237,14 @@ impl pulp::WithSimd for OutputPass<'_> {
             y,
             out,
         } = self;
-        let n = tiles.1 * tiles.2;
+        let n_img = tiles.1 * tiles.2;
         let out_plane = g.output[1] * g.output[2];
-        for (co, (plane, &b)) in out.chunks_exact_mut(out_plane).zip(bias).enumerate() {
-            transform_output(g, m, (co * n, g.cout * n), b, tiles, y, plane);
+        let images = out.len() / (g.cout * out_plane);
+        let n = images * n_img;
+        let planes = out.chunks_exact_mut(out_plane);
+        for (p, (plane, &b)) in planes.zip(bias.iter().cycle()).enumerate() {
+            let (img, co) = (p / g.cout, p % g.cout);
+            transform_output(g, m, (co * n + img * n_img, g.cout * n), b, tiles, y, plane);
         }
     }
 }
