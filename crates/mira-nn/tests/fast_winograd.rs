@@ -27,10 +27,11 @@ const CASES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (1, 16, 24, 13, 1, 1),
     // 64 → 64 channels on 40²: the chunk budget splits its 20 tile rows into 4 chunks.
     (2, 64, 64, 40, 40, 1),
-    // Images of few blocks share a chunk (16 and 9 blocks each; batch 5 leaves a smaller
-    // last group).
+    // Images of few blocks share a chunk (16, 9 and 16 blocks each; in the forward pass
+    // batch 5 leaves a smaller last group, in the weight gradient the third case does).
     (8, 16, 16, 8, 8, 1),
     (5, 8, 12, 6, 5, 1),
+    (5, 8, 8, 8, 7, 1),
 ];
 
 fn geom(&(b, ci, co, h, w, p): &(usize, usize, usize, usize, usize, usize)) -> ConvGeom {

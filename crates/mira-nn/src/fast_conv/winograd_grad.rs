@@ -16,84 +16,114 @@
 //! pass's dropped outputs contribute.
 
 use super::geom::ConvGeom;
-use super::kernel::{matmul, per_image, scratch_for};
+use super::kernel::{matmul, per_image, scratch_for, sum_parts, with_partials};
 use super::winograd::{CHUNK_BUDGET, InputPass, applies, split_even_odd};
+
+/// Fewest blocks per chunk (the GEMMs' `k`) the weight gradient groups images for: with
+/// few blocks per image (a 128-channel 8 × 8 layer has 16), each image's GEMMs and its
+/// `16·cout·cin` partial sums cost more than its data. Chosen from the geometry alone, so
+/// the sums' order does not depend on the number of threads.
+const MIN_BLOCKS: usize = 64;
 
 /// `(dw, dbias)` as [`kernel::weight_grad`](super::kernel::weight_grad): the weight
 /// (`cout × cin × 3 × 3`) and bias gradients summed over the batch in a fixed order
-/// (per-image partial sums, then image 0, 1, ...), for geometries where [`applies`] holds.
+/// (per-chunk partial sums of whole images, then chunk 0, 1, ...; the bias per image), for
+/// geometries where [`applies`] holds.
 pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
     debug_assert!(applies(g));
     let (in_img, out_img, _, out_len) = g.sizes();
     let [_, oh, ow] = g.output;
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
+    let group = if rows_per_chunk == th && th * tw < MIN_BLOCKS {
+        // Whole images, up to MIN_BLOCKS blocks, within 4 chunk budgets (these GEMMs'
+        // operands are streamed once, their output stays).
+        let by_budget = 4 * CHUNK_BUDGET / (16 * (g.cin + g.cout) * th * tw);
+        MIN_BLOCKS
+            .div_ceil(th * tw)
+            .min(by_budget)
+            .clamp(1, g.batch)
+    } else {
+        1
+    };
     let u_len = 16 * g.cout * g.cin;
-    let mut partial = vec![0.0f32; g.batch * (u_len + g.cout)];
-    let items: Vec<_> = partial
-        .chunks_mut(u_len + g.cout)
-        .zip(x.chunks(in_img).zip(dout.chunks(out_img)))
-        .collect();
-    per_image(items, |(acc, (x, dout)), scratch, par| {
-        let (du, db) = acc.split_at_mut(u_len);
-        for (d, row) in db.iter_mut().zip(dout.chunks(out_len)) {
-            *d = row.iter().sum();
-        }
-        let (cin, cout) = (g.cin, g.cout);
-        for (c, ty0) in (0..th).step_by(rows_per_chunk).enumerate() {
-            let rows = rows_per_chunk.min(th - ty0);
-            let n = rows * tw;
-            let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
-            let h_len = 8 * (rows + 1) * tw;
-            let buf = scratch_for(scratch, v_len + m_len + h_len + 2 * (tw + 1) + 4 * n);
-            let (v, rest) = buf.split_at_mut(v_len);
-            let (m, rest) = rest.split_at_mut(m_len);
-            let (h, rest) = rest.split_at_mut(h_len);
-            let (eo, lines) = rest.split_at_mut(2 * (tw + 1));
-            let arch = pulp::Arch::new();
-            let tiles = (ty0, rows, tw);
-            arch.dispatch(InputPass {
-                g,
-                x,
-                tiles,
-                h,
-                eo,
-                v,
-            });
-            arch.dispatch(GradOutputPass {
-                g,
-                dout,
-                tiles,
-                lines,
-                m,
-            });
-            for xi in 0..16 {
-                // dU_ξ (cout × cin) += dM_ξ (cout × n) · V_ξᵀ (n × cin)
-                matmul(
-                    (cout, cin, n),
-                    &mut du[xi * cout * cin..],
-                    cin,
-                    c > 0,
-                    &m[xi * cout * n..],
-                    (n, 1),
-                    &v[xi * cin * n..],
-                    (1, n),
-                    par,
-                );
-            }
-        }
+    let (du, _) = with_partials(g.batch.div_ceil(group) * u_len, |partial| {
+        let items: Vec<_> = partial
+            .chunks_mut(u_len)
+            .zip(x.chunks(group * in_img).zip(dout.chunks(group * out_img)))
+            .collect();
+        per_image(items, |(du, (x, dout)), scratch, par| {
+            images(g, (x, dout), du, (rows_per_chunk, th, tw), scratch, par);
+        });
+        sum_parts(partial, u_len, 0)
     });
-    let mut du = vec![0.0f32; u_len];
+    // The bias: per image, then image 0, 1, ... (as the im2col path sums it).
     let mut db = vec![0.0f32; g.cout];
-    for acc in partial.chunks(u_len + g.cout) {
-        for (d, p) in du.iter_mut().zip(&acc[..u_len]) {
-            *d += p;
-        }
-        for (d, p) in db.iter_mut().zip(&acc[u_len..]) {
-            *d += p;
+    for image in dout.chunks(out_img) {
+        for (d, row) in db.iter_mut().zip(image.chunks(out_len)) {
+            *d += row.iter().sum::<f32>();
         }
     }
     (untransform_weights(g, &du), db)
+}
+
+/// The `dU` of one or more whole images (or one image's chunks of tile rows) into `du`
+/// (`16·cout·cin` floats): 16 GEMMs per chunk over all its blocks, the first overwriting.
+fn images(
+    g: &ConvGeom,
+    (x, dout): (&[f32], &[f32]),
+    du: &mut [f32],
+    (rows_per_chunk, th, tw): (usize, usize, usize),
+    scratch: &mut Vec<f32>,
+    par: gemm::Parallelism,
+) {
+    let (cin, cout) = (g.cin, g.cout);
+    let count = x.len() / (cin * g.in_len());
+    for (c, ty0) in (0..th).step_by(rows_per_chunk).enumerate() {
+        let rows = rows_per_chunk.min(th - ty0);
+        let n = count * rows * tw;
+        let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
+        let h_len = 8 * (rows + 1) * tw;
+        let buf = scratch_for(
+            scratch,
+            v_len + m_len + h_len + 2 * (tw + 1) + 4 * rows * tw,
+        );
+        let (v, rest) = buf.split_at_mut(v_len);
+        let (m, rest) = rest.split_at_mut(m_len);
+        let (h, rest) = rest.split_at_mut(h_len);
+        let (eo, lines) = rest.split_at_mut(2 * (tw + 1));
+        let arch = pulp::Arch::new();
+        let tiles = (ty0, rows, tw);
+        arch.dispatch(InputPass {
+            g,
+            x,
+            tiles,
+            h,
+            eo,
+            v,
+        });
+        arch.dispatch(GradOutputPass {
+            g,
+            dout,
+            tiles,
+            lines,
+            m,
+        });
+        for xi in 0..16 {
+            // dU_ξ (cout × cin) += dM_ξ (cout × n) · V_ξᵀ (n × cin)
+            matmul(
+                (cout, cin, n),
+                &mut du[xi * cout * cin..],
+                cin,
+                c > 0,
+                &m[xi * cout * n..],
+                (n, 1),
+                &v[xi * cin * n..],
+                (1, n),
+                par,
+            );
+        }
+    }
 }
 
 /// `Gᵀ dU G` for every channel pair: the gradient of `cout × cin × 3 × 3` weights from that of
@@ -122,8 +152,9 @@ fn untransform_weights(g: &ConvGeom, du: &[f32]) -> Vec<f32> {
     dw
 }
 
-/// `A dY Aᵀ` of every 2×2 block of output gradient of every output channel of a chunk, written
-/// to `m[ξ·cout·n + co·n + q·tw + t]`; dispatched as [`InputPass`].
+/// `A dY Aᵀ` of every 2×2 block of output gradient of every output channel of a chunk (of one
+/// or more images), written to `m[ξ·cout·n + co·n + image·rows·tw + q·tw + t]`; dispatched as
+/// [`InputPass`].
 struct GradOutputPass<'a> {
     g: &'a ConvGeom,
     dout: &'a [f32],
@@ -145,12 +176,15 @@ impl pulp::WithSimd for GradOutputPass<'_> {
             m,
         } = self;
         let [_, oh, ow] = g.output;
-        let n = rows * tw;
+        // Blocks of one image in this chunk, and of all its images (`dout` holds one or more).
+        let n_img = rows * tw;
+        let n = dout.len() / (g.cout * oh * ow) * n_img;
         let stride = g.cout * n;
-        let (ab, cd) = lines.split_at_mut(2 * n);
-        let (a, b) = ab.split_at_mut(n);
-        let (c, d) = cd[..2 * n].split_at_mut(n);
-        for (co, plane) in dout.chunks_exact(oh * ow).enumerate() {
+        let (ab, cd) = lines.split_at_mut(2 * n_img);
+        let (a, b) = ab.split_at_mut(n_img);
+        let (c, d) = cd[..2 * n_img].split_at_mut(n_img);
+        for (p, plane) in dout.chunks_exact(oh * ow).enumerate() {
+            let at = (p % g.cout) * n + (p / g.cout) * n_img;
             // Each block row's two output rows split into even (a, c) and odd (b, d) columns,
             // all the chunk's block rows one after another; rows and columns past the
             // output's edge are zeros.
@@ -167,12 +201,12 @@ impl pulp::WithSimd for GradOutputPass<'_> {
                     }
                 }
             }
-            let (a, b, c, d) = (&a[..n], &b[..n], &c[..n], &d[..n]);
+            let (a, b, c, d) = (&a[..n_img], &b[..n_img], &c[..n_img], &d[..n_img]);
             // Rows i of A dY: (a, b), (a + c, b + d), (a − c, b − d), (−c, −d); each row
             // (p, q) over columns: ξ = 4i + (p, p + q, p − q, −q).
             for i in 0..4 {
-                let [o0, o1, o2, o3] = quad(m, co * n + 4 * i * stride, stride, n);
-                for t in 0..n {
+                let [o0, o1, o2, o3] = quad(m, at + 4 * i * stride, stride, n_img);
+                for t in 0..n_img {
                     let (p, q) = match i {
                         0 => (a[t], b[t]),
                         1 => (a[t] + c[t], b[t] + d[t]),
