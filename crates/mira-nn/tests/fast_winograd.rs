@@ -38,15 +38,15 @@ fn geom(&(b, ci, co, h, w, p): &(usize, usize, usize, usize, usize, usize)) -> C
     ConvGeom::new(b, ci, co, [1, h, w], [1, 3, 3], [1; 3], [0, p, p], [1; 3]).expect("valid")
 }
 
-/// The direct convolution in f64, rounded to f32 at the end.
-fn direct(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+/// Calls `f(output index, weight index, input value)` for every tap of the direct
+/// convolution that lands inside the input (padding contributes nothing).
+fn for_each_tap(g: &ConvGeom, x: &[f32], mut f: impl FnMut(usize, usize, f32)) {
     let ([_, ih, iw], [_, oh, ow], [_, ph, pw]) = (g.input, g.output, g.pad);
-    let mut out = vec![0.0f32; g.batch * g.cout * oh * ow];
     for b in 0..g.batch {
         for co in 0..g.cout {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let mut s = f64::from(bias[co]);
+                    let out = ((b * g.cout + co) * oh + oy) * ow + ox;
                     for ci in 0..g.cin {
                         for ky in 0..3 {
                             for kx in 0..3 {
@@ -55,17 +55,24 @@ fn direct(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
                                     continue;
                                 }
                                 let xv = x[((b * g.cin + ci) * ih + y - ph) * iw + xx - pw];
-                                let wv = w[((co * g.cin + ci) * 3 + ky) * 3 + kx];
-                                s += f64::from(xv) * f64::from(wv);
+                                f(out, ((co * g.cin + ci) * 3 + ky) * 3 + kx, xv);
                             }
                         }
                     }
-                    out[((b * g.cout + co) * oh + oy) * ow + ox] = s as f32;
                 }
             }
         }
     }
-    out
+}
+
+/// The direct convolution in f64, rounded to f32 at the end.
+fn direct(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let len = g.out_len();
+    let mut out: Vec<f64> = (0..g.batch * g.cout * len)
+        .map(|i| f64::from(bias[(i / len) % g.cout]))
+        .collect();
+    for_each_tap(g, x, |o, k, xv| out[o] += f64::from(xv) * f64::from(w[k]));
+    out.into_iter().map(|v| v as f32).collect()
 }
 
 #[test]
@@ -96,30 +103,11 @@ fn winograd_matches_a_direct_f64_convolution() {
 
 /// `(dw, db)` by the direct sum in f64 over the batch and every output, rounded at the end.
 fn direct_weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let ([_, ih, iw], [_, oh, ow], [_, ph, pw]) = (g.input, g.output, g.pad);
     let mut dw = vec![0.0f64; g.cout * g.cin * 9];
+    for_each_tap(g, x, |o, k, xv| dw[k] += f64::from(xv) * f64::from(dout[o]));
     let mut db = vec![0.0f64; g.cout];
-    for b in 0..g.batch {
-        for co in 0..g.cout {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let d = f64::from(dout[((b * g.cout + co) * oh + oy) * ow + ox]);
-                    db[co] += d;
-                    for ci in 0..g.cin {
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                let (y, xx) = (oy + ky, ox + kx);
-                                if y < ph || xx < pw || y - ph >= ih || xx - pw >= iw {
-                                    continue;
-                                }
-                                let xv = x[((b * g.cin + ci) * ih + y - ph) * iw + xx - pw];
-                                dw[((co * g.cin + ci) * 3 + ky) * 3 + kx] += f64::from(xv) * d;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    for (i, d) in dout.iter().enumerate() {
+        db[(i / g.out_len()) % g.cout] += f64::from(*d);
     }
     let f = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
     (f(dw), f(db))
