@@ -100,20 +100,15 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
 }
 
 /// Whole images per chunk: 1, or for images of fewer than [`MIN_BLOCKS`] blocks (`whole`: an
-/// image fits one chunk) as many as make that many blocks, within the chunk budget and
-/// leaving at least one chunk per thread where the batch has that many images. Grouping
-/// changes only the GEMMs' shape, not any output's sum.
+/// image fits one chunk) as many as make that many blocks, within the chunk budget. From the
+/// geometry alone: the GEMMs' shape may change how the gemm crate blocks its sums, and
+/// results must not depend on the number of threads.
 fn images_per_chunk(g: &ConvGeom, blocks: usize, whole: bool) -> usize {
     if !whole || blocks >= MIN_BLOCKS {
         return 1;
     }
     let by_budget = CHUNK_BUDGET / (16 * (g.cin + g.cout) * blocks);
-    let by_threads = g.batch / rayon::current_num_threads().max(1);
-    MIN_BLOCKS
-        .div_ceil(blocks)
-        .min(by_budget)
-        .min(by_threads)
-        .max(1)
+    MIN_BLOCKS.div_ceil(blocks).min(by_budget).clamp(1, g.batch)
 }
 
 /// One chunk of `rows` tile rows from tile row `ty0` of every image in `x` (one image, or
