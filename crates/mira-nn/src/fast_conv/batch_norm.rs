@@ -5,8 +5,9 @@
 //! `y = (x − μ_c) · inv_c · γ_c + β_c` with the batch's biased variance `σ²_c` and
 //! `inv_c = 1 / √(σ²_c + ε)`, as burn's `batch_norm_train` (and PyTorch's normalisation). The
 //! moments come from one read of `x`: per plane, f64 sums of `x − k_c` and its square, shifted
-//! by the channel's first value `k_c` so that a large mean does not cancel the variance. The
-//! backward pass, with `x̂ = (x − μ)·inv`, `Σg` and `Σg·x̂` per channel (f64):
+//! by the channel's first value `k_c` so that a large mean does not cancel the variance (in
+//! eight lanes, `lanes.rs`). The backward pass, with `x̂ = (x − μ)·inv`, `Σg` and `Σg·x̂` per
+//! channel (f64, likewise):
 //! `dβ = Σg`, `dγ = Σg·x̂`, `dx = γ·inv·(g − Σg/M − x̂·Σg·x̂/M)`.
 //!
 //! Why: burn's composite runs two transposes, two means, a centring, a square and the affine
@@ -26,6 +27,8 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
+
+use super::lanes;
 
 use super::extension::{MiraConvBackend, flex};
 
@@ -64,13 +67,7 @@ fn stats(xs: &[f32], c: usize, s: usize, eps: f64) -> Stats {
     let planes: Vec<(f64, f64)> = xs
         .par_chunks(s)
         .enumerate()
-        .map(|(i, p)| {
-            let k = shift[i % c];
-            p.iter().fold((0.0, 0.0), |(a, b), &v| {
-                let d = f64::from(v) - k;
-                (a + d, b + d * d)
-            })
-        })
+        .map(|(i, p)| lanes::shifted_moments(p, shift[i % c]))
         .collect();
     let m = (xs.len() / c) as f64;
     let mut st = Stats {
@@ -125,13 +122,7 @@ fn backward(
         .par_chunks(s)
         .zip(g.par_chunks(s))
         .enumerate()
-        .map(|(i, (xp, gp))| {
-            let (mean, inv) = (st.mean[i % c], st.inv[i % c]);
-            xp.iter().zip(gp).fold((0.0, 0.0), |(a, b), (&x, &g)| {
-                let g = f64::from(g);
-                (a + g, b + g * f64::from((x - mean) * inv))
-            })
-        })
+        .map(|(i, (xp, gp))| lanes::grad_sums(xp, gp, st.mean[i % c], st.inv[i % c]))
         .collect();
     let (mut sg, mut sgx) = (vec![0.0f64; c], vec![0.0f64; c]);
     for (i, p) in planes.iter().enumerate() {

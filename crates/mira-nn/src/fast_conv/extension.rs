@@ -138,7 +138,7 @@ fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
     let mut sums = vec![0.0f32; channels];
     for img in dy.chunks(channels * len) {
         for (s, plane) in sums.iter_mut().zip(img.chunks(len)) {
-            *s += plane.iter().sum::<f32>();
+            *s += super::lanes::sum(plane);
         }
     }
     sums

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
-use super::{shifted, winograd, winograd_grad};
+use super::{lanes, shifted, winograd, winograd_grad};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -336,7 +336,7 @@ fn weight_grad_parts(g: &ConvGeom, x: &[f32], dout: &[f32], partial: &mut [f32])
     per_image(items, |(acc, (x, dout)), scratch, par| {
         let (dw, db) = acc.split_at_mut(w_len);
         for (d, row) in db.iter_mut().zip(dout.chunks(out_len)) {
-            *d = row.iter().sum();
+            *d = lanes::sum(row);
         }
         if g.pointwise() {
             // dw (cout × cin) = dout (cout × len) · xᵀ (len × cin)

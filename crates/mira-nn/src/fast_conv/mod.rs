@@ -37,6 +37,7 @@ mod geom;
 mod im2col;
 mod instance_norm;
 mod kernel;
+mod lanes;
 mod pool;
 mod prelu;
 mod shifted;

@@ -17,6 +17,7 @@
 
 use super::geom::ConvGeom;
 use super::kernel::{matmul, per_image, scratch_for, sum_parts, with_partials};
+use super::lanes;
 use super::winograd::{CHUNK_BUDGET, InputPass, applies, split_even_odd};
 
 /// Fewest blocks per chunk (the GEMMs' `k`) the weight gradient groups images for: with
@@ -61,7 +62,7 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>
     let mut db = vec![0.0f32; g.cout];
     for image in dout.chunks(out_img) {
         for (d, row) in db.iter_mut().zip(image.chunks(out_len)) {
-            *d += row.iter().sum::<f32>();
+            *d += lanes::sum(row);
         }
     }
     (untransform_weights(g, &du), db)
