@@ -42,7 +42,7 @@ pub(super) fn shifted_moments(v: &[f32], k: f64) -> (f64, f64) {
     };
     chunks.for_each(&mut add);
     add(tail);
-    (combine64(a), combine64(b))
+    (combine(a), combine(b))
 }
 
 /// `(Σ g, Σ g·(x − mean)·inv)` in f64, in [`LANES64`] lanes (`x̂` rounded to f32 as the
@@ -62,27 +62,17 @@ pub(super) fn grad_sums(x: &[f32], g: &[f32], mean: f32, inv: f32) -> (f64, f64)
         add(xs, gs);
     }
     add(xt, gt);
-    (combine64(a), combine64(b))
+    (combine(a), combine(b))
 }
 
-/// The lanes added pairwise, in a fixed order.
-fn combine(mut acc: [f32; LANES]) -> f32 {
-    let mut n = LANES;
+/// The lanes added pairwise, in a fixed order (`N` a power of two).
+fn combine<T: Copy + std::ops::AddAssign, const N: usize>(mut acc: [T; N]) -> T {
+    let mut n = N;
     while n > 1 {
         n /= 2;
         for i in 0..n {
-            acc[i] += acc[i + n];
-        }
-    }
-    acc[0]
-}
-
-fn combine64(mut acc: [f64; LANES64]) -> f64 {
-    let mut n = LANES64;
-    while n > 1 {
-        n /= 2;
-        for i in 0..n {
-            acc[i] += acc[i + n];
+            let v = acc[i + n];
+            acc[i] += v;
         }
     }
     acc[0]
