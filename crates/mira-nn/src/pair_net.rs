@@ -11,7 +11,7 @@
 //! The head regresses parameters in units of `scales` (so the three outputs are of comparable
 //! size during training); [`Forward`] returns them in degrees and pixels.
 
-use crate::conv_bn::conv_bn;
+use crate::conv_bn::{conv_bn, conv_bn_relu};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{
@@ -94,7 +94,7 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(conv_bn(&self.conv1, &self.bn1, x.clone()));
+        let h = conv_bn_relu(&self.conv1, &self.bn1, x.clone());
         let h = conv_bn(&self.conv2, &self.bn2, h);
         relu(h + conv_bn(&self.proj, &self.bnp, x))
     }
@@ -187,7 +187,7 @@ impl PairNetConfig {
 
 impl PairNet {
     fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = relu(conv_bn(&self.stem, &self.stem_bn, x));
+        let mut h = conv_bn_relu(&self.stem, &self.stem_bn, x);
         for b in &self.blocks {
             h = b.forward(h);
         }

@@ -13,7 +13,7 @@
 //! [`Forward`] returns the points (`[B, 2·points]`, x then y per point, pixels): what the
 //! in-distribution attacks differentiate through. [`ShapeNet::heads`] returns all three.
 
-use crate::conv_bn::conv_bn;
+use crate::conv_bn::{conv_bn, conv_bn_relu};
 use crate::fast_conv::{conv_transpose2d_layer, conv2d_layer};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -87,7 +87,7 @@ impl Basic {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(conv_bn(&self.conv1, &self.bn1, x.clone()));
+        let h = conv_bn_relu(&self.conv1, &self.bn1, x.clone());
         let h = conv_bn(&self.conv2, &self.bn2, h);
         let skip = match (&self.proj, &self.bnp) {
             (Some(p), Some(b)) => conv_bn(p, b, x),
@@ -221,7 +221,7 @@ impl ShapeNetConfig {
 
 impl ShapeNet {
     fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = relu(conv_bn(&self.stem, &self.stem_bn, x));
+        let mut h = conv_bn_relu(&self.stem, &self.stem_bn, x);
         for b in &self.blocks {
             h = b.forward(h);
         }

@@ -1,6 +1,6 @@
 //! The UNet's convolution block: two (3×3 conv, BatchNorm, ReLU), optionally residual.
 
-use crate::conv_bn::conv_bn;
+use crate::conv_bn::{conv_bn, conv_bn_relu};
 use crate::fast_conv::conv2d_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -50,11 +50,10 @@ impl ConvBlock {
     /// # Shapes
     /// `[B, cin, H, W] -> [B, cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(conv_bn(&self.conv1, &self.bn1, x.clone()));
-        let h = conv_bn(&self.conv2, &self.bn2, h);
+        let h = conv_bn_relu(&self.conv1, &self.bn1, x.clone());
         match &self.skip {
-            Some(skip) => relu(h + conv2d_layer(skip, x)),
-            None => relu(h),
+            Some(skip) => relu(conv_bn(&self.conv2, &self.bn2, h) + conv2d_layer(skip, x)),
+            None => conv_bn_relu(&self.conv2, &self.bn2, h),
         }
     }
 }

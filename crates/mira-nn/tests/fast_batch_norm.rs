@@ -3,7 +3,9 @@
 //! `γ` and `β`, and the running statistics after the update, to 1e-5 relative, for 3D to 5D
 //! inputs (one value per channel and plane up to 4,096), a large offset (the shifted f64 sums
 //! matter there) and momenta 0.1 and 1; the input gradient also against central differences;
-//! in evaluation mode the layer is burn's forward, value for value.
+//! in evaluation mode the layer is burn's forward, value for value. The ReLU fused into the
+//! passes (`fast_conv::batch_norm_relu_layer`) gives exactly what burn's `relu` after the
+//! unfused layer gives, output and the three gradients.
 
 use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig};
@@ -115,5 +117,42 @@ fn evaluation_mode_is_burns_forward() {
     let x = tensor([2, 3, 4, 4], 2, false);
     let ours = host(fast_conv::batch_norm_layer(&bn, x.clone()));
     let theirs = host(bn.forward(x));
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn fused_relu_equals_relu_after_the_layer_exactly() {
+    let fused = |bn: &BatchNorm, x: Tensor<4>| fast_conv::batch_norm_relu_layer(bn, x);
+    let apart = |bn: &BatchNorm, x: Tensor<4>| {
+        burn::tensor::activation::relu(fast_conv::batch_norm_layer(bn, x))
+    };
+    let burn_only = |bn: &BatchNorm, x: Tensor<4>| burn::tensor::activation::relu(bn.forward(x));
+    for (i, (shape, data)) in [([4, 3, 5, 6], (1.0, 0.0)), ([2, 5, 16, 16], (3.0, 1.0))]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 300 + 7 * i as u64;
+        let a = run(shape, seed, data, 0.1, fused);
+        let b = run(shape, seed, data, 0.1, apart);
+        assert_eq!(
+            a, b,
+            "case {i}: fused against relu after the one-pass layer"
+        );
+        let zeros = a[0].iter().filter(|v| **v == 0.0).count();
+        assert!(
+            zeros > a[0].len() / 5,
+            "case {i}: the ReLU cuts ({zeros} zeros)"
+        );
+        assert_same(
+            &format!("case {i} against burn"),
+            &a,
+            &run(shape, seed, data, 0.1, burn_only),
+        );
+    }
+    // Evaluation mode: burn's layer, then ReLU.
+    let bn = layer(3, 1, 0.1);
+    let x = tensor([2, 3, 4, 4], 2, false);
+    let ours = host(fast_conv::batch_norm_relu_layer(&bn, x.clone()));
+    let theirs = host(burn::tensor::activation::relu(bn.forward(x)));
     assert_eq!(ours, theirs);
 }

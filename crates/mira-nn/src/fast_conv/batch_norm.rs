@@ -39,11 +39,14 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("MIRA_FAST_BN").map_or(true, |v| v.trim() != "0"))
 }
 
-/// `ε` of a training-mode batch normalisation.
+/// `ε` of a training-mode batch normalisation, and whether a ReLU follows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNormSpec {
     /// Added to the variance.
     pub eps: f64,
+    /// `y = max(0, BN(x))` in the same pass, and the gradient masked where `BN(x) ≤ 0` (as
+    /// burn's `relu` and its backward), instead of a separate ReLU with its own passes.
+    pub relu: bool,
 }
 
 /// The per-channel statistics of one batch: `μ`, the biased `σ²` and `inv`.
@@ -91,10 +94,15 @@ fn stats(xs: &[f32], c: usize, s: usize, eps: f64) -> Stats {
 }
 
 /// The output and the batch statistics.
-fn forward(x: &FlexTensor, gamma: &[f32], beta: &[f32], eps: f64) -> (FlexTensor, Stats) {
+fn forward(
+    x: &FlexTensor,
+    gamma: &[f32],
+    beta: &[f32],
+    spec: BatchNormSpec,
+) -> (FlexTensor, Stats) {
     let (_, c, s) = split(x);
     let xs: &[f32] = x.storage();
-    let st = stats(xs, c, s, eps);
+    let st = stats(xs, c, s, spec.eps);
     let mut y = vec![0.0f32; xs.len()];
     y.par_chunks_mut(s)
         .zip(xs.par_chunks(s))
@@ -102,9 +110,15 @@ fn forward(x: &FlexTensor, gamma: &[f32], beta: &[f32], eps: f64) -> (FlexTensor
         .for_each(|(i, (yp, xp))| {
             let ch = i % c;
             let (g, mean, b) = (gamma[ch] * st.inv[ch], st.mean[ch], beta[ch]);
-            yp.iter_mut()
-                .zip(xp)
-                .for_each(|(y, &x)| *y = (x - mean) * g + b);
+            if spec.relu {
+                yp.iter_mut()
+                    .zip(xp)
+                    .for_each(|(y, &x)| *y = ((x - mean) * g + b).max(0.0));
+            } else {
+                yp.iter_mut()
+                    .zip(xp)
+                    .for_each(|(y, &x)| *y = (x - mean) * g + b);
+            }
         });
     (flex(y, x.layout().shape().to_vec()), st)
 }
@@ -150,6 +164,30 @@ fn backward(
     (f32s(sg), f32s(sgx), dx)
 }
 
+/// The output gradient `g` where the fused ReLU passed its input (`(x − μ)·γ·inv + β > 0`,
+/// computed as the forward pass computed it), zero elsewhere: burn's ReLU backward.
+fn relu_masked(
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    st: &Stats,
+    (c, s): (usize, usize),
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; g.len()];
+    out.par_chunks_mut(s)
+        .zip(x.par_chunks(s).zip(g.par_chunks(s)))
+        .enumerate()
+        .for_each(|(i, (op, (xp, gp)))| {
+            let ch = i % c;
+            let (k, mean, b) = (gamma[ch] * st.inv[ch], st.mean[ch], beta[ch]);
+            for ((o, &x), &g) in op.iter_mut().zip(xp).zip(gp) {
+                *o = if (x - mean) * k + b > 0.0 { g } else { 0.0 };
+            }
+        });
+    out
+}
+
 /// `(y, μ, σ²)` of `x` on the flex backend.
 pub(crate) fn on_flex(
     x: FlexTensor,
@@ -158,12 +196,7 @@ pub(crate) fn on_flex(
     spec: BatchNormSpec,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (gamma, beta) = (gamma.to_contiguous(), beta.to_contiguous());
-    let (y, st) = forward(
-        &x.to_contiguous(),
-        gamma.storage(),
-        beta.storage(),
-        spec.eps,
-    );
+    let (y, st) = forward(&x.to_contiguous(), gamma.storage(), beta.storage(), spec);
     let c = st.mean.len();
     (y, flex(st.mean, vec![c]), flex(st.var, vec![c]))
 }
@@ -172,8 +205,8 @@ pub(crate) fn on_flex(
 struct BatchNormOp;
 
 impl Backward<Flex, 3> for BatchNormOp {
-    /// `x`, `γ` and the batch statistics.
-    type State = (FlexTensor, Arc<Vec<f32>>, Arc<Stats>);
+    /// `x`, `γ`, the batch statistics, and `β` when a ReLU follows (its mask is recomputed).
+    type State = (FlexTensor, Arc<Vec<f32>>, Arc<Stats>, Option<Arc<Vec<f32>>>);
 
     fn backward(
         self,
@@ -183,11 +216,13 @@ impl Backward<Flex, 3> for BatchNormOp {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x, gamma, st) = ops.state;
+        let (x, gamma, st, relu_beta) = ops.state;
         let (_, c, s) = split(&x);
+        let masked = relu_beta
+            .map(|beta| relu_masked(x.storage(), grad.storage(), &gamma, &beta, &st, (c, s)));
         let (sg, sgx, dx) = backward(
             x.storage(),
-            grad.storage(),
+            masked.as_deref().unwrap_or(grad.storage()),
             &gamma,
             &st,
             (c, s),
@@ -222,14 +257,17 @@ pub(crate) fn on_autodiff<C: CheckpointStrategy>(
     let x = x.into_primitive().to_contiguous();
     let gamma: Vec<f32> = gamma.into_primitive().to_contiguous().storage().to_vec();
     let beta = beta.into_primitive().to_contiguous();
-    let (y, st) = forward(&x, &gamma, beta.storage(), spec.eps);
+    let (y, st) = forward(&x, &gamma, beta.storage(), spec);
     let c = st.mean.len();
     let (mean, var) = (
         flex(st.mean.clone(), vec![c]),
         flex(st.var.clone(), vec![c]),
     );
     let y = match prep {
-        OpsKind::Tracked(prep) => prep.finish((x, Arc::new(gamma), Arc::new(st)), y),
+        OpsKind::Tracked(prep) => {
+            let beta = spec.relu.then(|| Arc::new(beta.storage().to_vec()));
+            prep.finish((x, Arc::new(gamma), Arc::new(st), beta), y)
+        }
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     (
@@ -245,6 +283,17 @@ pub(crate) fn on_autodiff<C: CheckpointStrategy>(
 /// batch variance, as burn). Everywhere else, for empty batches and with `MIRA_FAST_BN=0`,
 /// burn's own forward.
 pub fn batch_norm_layer<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    layer(bn, x, false)
+}
+
+/// `relu(bn.forward(x))`, the ReLU fused into [`batch_norm_layer`]'s passes where those run
+/// (one pass less forward, a mask instead of burn's compare-and-fill backward; the same values
+/// and gradients as the two operations), else burn's two operations.
+pub fn batch_norm_relu_layer<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    layer(bn, x, true)
+}
+
+fn layer<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
     let gamma = bn.gamma.val();
     let training = x.device().is_autodiff() && bn.training.is_enabled();
     if !training
@@ -255,14 +304,22 @@ pub fn batch_norm_layer<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<
         || gamma.dims()[0] != x.dims()[1]
         || !super::on_kernel(&x, &x)
     {
-        return bn.forward(x);
+        let y = bn.forward(x);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
     }
     let device = x.device();
     let (y, mean, var) = <Dispatch as MiraConvBackend>::mira_batch_norm_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         bn.beta.val().into_dispatch(),
-        BatchNormSpec { eps: bn.epsilon },
+        BatchNormSpec {
+            eps: bn.epsilon,
+            relu,
+        },
     );
     let (mean, var) = (
         Tensor::<1>::from_dispatch(mean),

@@ -55,7 +55,7 @@ use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor};
 
-pub use batch_norm::{BatchNormSpec, batch_norm_layer};
+pub use batch_norm::{BatchNormSpec, batch_norm_layer, batch_norm_relu_layer};
 pub use extension::{ConvSpec, MiraConvBackend};
 pub use geom::ConvGeom;
 pub use instance_norm::{NormSpec, instance_norm};
