@@ -6,7 +6,8 @@
 //! BatchNorm's passes over the activation (forward and backward, which burn runs on one
 //! thread) from every attack step; the weights are rescaled instead, a few thousand values per
 //! layer. In training mode BatchNorm normalises with the batch's statistics, in one pass each
-//! way ([`fast_conv::batch_norm_layer`]). `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
+//! way ([`fast_conv::batch_norm_layer`]; [`conv_bn_relu`] fuses the following ReLU into it).
+//! `tests/conv_bn.rs` checks the folded output and input gradient against the unfolded
 //! pair.
 
 use burn::nn::BatchNorm;

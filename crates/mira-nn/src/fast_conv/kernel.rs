@@ -305,7 +305,7 @@ fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
 
 /// `(dw, dbias)`: the weight (`cout × col_rows`) and bias (`cout`) gradients summed over the
 /// batch, in a fixed order (per-image partial sums, then image 0, 1, ...). 2D 3×3 stride-1
-/// convolutions run Winograd's F(2×2, 3×3) ([`winograd_grad`](super::winograd_grad)) unless
+/// convolutions run Winograd's F(2×2, 3×3) (`winograd_grad.rs`) unless
 /// `MIRA_WINOGRAD=0` or `MIRA_WINOGRAD_DW=0`; the rest [`weight_grad_im2col`].
 pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
     if super::winograd_enabled() && super::winograd_dw_enabled() && winograd::applies(g) {
