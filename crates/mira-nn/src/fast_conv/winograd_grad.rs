@@ -11,7 +11,8 @@
 //! gather of a `cin·9`-row im2col matrix. The input transform is the forward pass's own
 //! ([`InputPass`]); the output gradient's transform `A dY Aᵀ` uses additions only, so the
 //! result agrees with the im2col path to the rounding of the longer sums
-//! (`tests/fast_winograd.rs`, 1e-5 relative; against finite differences in `fast_conv.rs`).
+//! (`tests/fast_winograd.rs`: against the direct f64 sum and the im2col path, 1e-5 relative;
+//! `tests/fast_conv.rs`: through autodiff against burn's convolution).
 //! Blocks that reach past the output's edge take zeros there, which is what the forward
 //! pass's dropped outputs contribute.
 
