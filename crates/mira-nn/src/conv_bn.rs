@@ -13,6 +13,7 @@
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
+use burn::tensor::ops::ConvOptions;
 
 use crate::fast_conv;
 
@@ -24,31 +25,29 @@ pub fn bn_uses_running_stats(bn: &BatchNorm, x: &Tensor<4>) -> bool {
 
 /// `bn(conv(x))`, folded when `bn` uses its running statistics.
 pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if !folds(conv, bn, &x) {
-        return fast_conv::batch_norm_layer(bn, fast_conv::conv2d_layer(conv, x));
+    match fold_options(conv, bn, &x) {
+        Some(options) => folded(conv, bn, x, options),
+        None => fast_conv::batch_norm_layer(bn, fast_conv::conv2d_layer(conv, x)),
     }
-    folded(conv, bn, x)
 }
 
 /// `relu(bn(conv(x)))`: folded as [`conv_bn`], or in training the ReLU fused into the
 /// BatchNorm's passes ([`fast_conv::batch_norm_relu_layer`]); the same values and gradients.
 pub fn conv_bn_relu(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if !folds(conv, bn, &x) {
-        return fast_conv::batch_norm_relu_layer(bn, fast_conv::conv2d_layer(conv, x));
+    match fold_options(conv, bn, &x) {
+        Some(options) => burn::tensor::activation::relu(folded(conv, bn, x, options)),
+        None => fast_conv::batch_norm_relu_layer(bn, fast_conv::conv2d_layer(conv, x)),
     }
-    burn::tensor::activation::relu(folded(conv, bn, x))
 }
 
-/// Whether [`conv_bn`] folds: `bn` uses its running statistics and the padding is explicit.
-fn folds(conv: &Conv2d, bn: &BatchNorm, x: &Tensor<4>) -> bool {
-    fast_conv::conv2d_options(conv).is_some() && bn_uses_running_stats(bn, x)
+/// The convolution's options where [`conv_bn`] folds: `bn` uses its running statistics and
+/// the padding is explicit.
+fn fold_options(conv: &Conv2d, bn: &BatchNorm, x: &Tensor<4>) -> Option<ConvOptions<2>> {
+    fast_conv::conv2d_options(conv).filter(|_| bn_uses_running_stats(bn, x))
 }
 
 /// The convolution with `bn` folded into its weights and bias.
-fn folded(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let Some(options) = fast_conv::conv2d_options(conv) else {
-        return bn.forward(fast_conv::conv2d_layer(conv, x));
-    };
+fn folded(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
     // The folded weights live where the weights live (the plain device during attacks).
     let weight = conv.weight.val();
     let device = weight.device();

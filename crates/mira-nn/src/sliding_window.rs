@@ -354,13 +354,12 @@ impl WindowPlan {
     ) -> Result<Tensor<5>> {
         let plain = crate::default_device();
         let x = self.pad(Tensor::from_data(x.into_data(), &plain));
-        let (gp, w) = (self.output_grad(g), self.weights(&plain));
-        let mut grad = None;
-        for &s in &self.starts {
-            let (xw, y) = self.traced(&x, s, f)?;
-            grad = Some(self.window_grad(grad, &x, (&gp, &w), s, xw, y)?);
+        if self.starts.is_empty() {
+            return Err(NnError::Shape("no window".into()));
         }
-        let grad = grad.ok_or_else(|| NnError::Shape("no window".into()))?;
+        let (gp, w) = (self.output_grad(g), self.weights(&plain));
+        let zeros = Tensor::zeros(x.dims(), &plain);
+        let grad = self.window_grads(zeros, &x, (&gp, &w), &self.starts, f)?;
         Ok(self.crop(grad))
     }
 
@@ -390,13 +389,27 @@ impl WindowPlan {
         let acc = self.add_windows(acc, y.clone().inner(), x.dims()[0], &[last], &w)?;
         let (value, g) = outer(self.crop(acc / self.norm(&plain)))?;
         let gp = self.output_grad(g);
-        let mut grad = Some(self.window_grad(None, &x, (&gp, &w), last, xw, y)?);
-        for &s in rest {
-            let (xw, y) = self.traced(&x, s, f)?;
-            grad = Some(self.window_grad(grad, &x, (&gp, &w), s, xw, y)?);
-        }
-        let grad = grad.ok_or_else(|| NnError::Shape("no window".into()))?;
+        let zeros = Tensor::zeros(x.dims(), &plain);
+        let first = self.window_grad(zeros, (&gp, &w), last, xw, y)?;
+        let grad = self.window_grads(first, &x, (&gp, &w), rest, f)?;
         Ok((value, self.crop(grad)))
+    }
+
+    /// `grad` plus the input gradients of the windows at `starts`, each run with its graph
+    /// ([`WindowPlan::window_grad`]).
+    fn window_grads(
+        &self,
+        mut grad: Tensor<5>,
+        x: &Tensor<5>,
+        (gp, w): (&Tensor<5>, &Tensor<5>),
+        starts: &[[usize; 3]],
+        f: &dyn Fn(Tensor<5>) -> Result<Tensor<5>>,
+    ) -> Result<Tensor<5>> {
+        for &s in starts {
+            let (xw, y) = self.traced(x, s, f)?;
+            grad = self.window_grad(grad, (gp, w), s, xw, y)?;
+        }
+        Ok(grad)
     }
 
     /// The output gradient `g` (plain device) in the padded volume, per unit of summed weight
@@ -426,19 +439,17 @@ impl WindowPlan {
         Ok((xw, y))
     }
 
-    /// `grad` (zeros when `None`) plus the input gradient of window `s` (input `xw`, output `y`
+    /// `grad` (the padded input's shape) plus the input gradient of window `s` (input `xw`, output `y`
     /// with its graph) for its share (importance `w`) of the padded output gradient `gp`.
     fn window_grad(
         &self,
-        grad: Option<Tensor<5>>,
-        x: &Tensor<5>,
+        grad: Tensor<5>,
         (gp, w): (&Tensor<5>, &Tensor<5>),
         s: [usize; 3],
         xw: Tensor<5>,
         y: Tensor<5>,
     ) -> Result<Tensor<5>> {
-        let plain = crate::default_device();
-        let [b, c, pd, ph, pw] = x.dims();
+        let [b, c, ..] = grad.dims();
         let seed = Tensor::<5>::from_data(
             (self.window(gp.clone(), s) * w.clone()).into_data(),
             &crate::autodiff_device(),
@@ -447,7 +458,6 @@ impl WindowPlan {
         let gw = xw
             .grad(&grads)
             .ok_or_else(|| NnError::Shape("the window has no gradient".into()))?;
-        let grad = grad.unwrap_or_else(|| Tensor::zeros([b, c, pd, ph, pw], &plain));
         let ranges = self.ranges(b, c, s);
         let sum = grad.clone().slice(ranges.clone()) + gw;
         Ok(grad.slice_assign(ranges, sum))

@@ -6,7 +6,7 @@
 //! `inv_c = 1 / √(σ²_c + ε)`, as burn's `batch_norm_train` (and PyTorch's normalisation). The
 //! moments come from one read of `x`: per plane, f64 sums of `x − k_c` and its square, shifted
 //! by the channel's first value `k_c` so that a large mean does not cancel the variance (in
-//! sixteen lanes, `lanes.rs`). The backward pass, with `x̂ = (x − μ)·inv`, `Σg` and `Σg·x̂` per
+//! eight lanes, `lanes.rs`). The backward pass, with `x̂ = (x − μ)·inv`, `Σg` and `Σg·x̂` per
 //! channel (f64, likewise):
 //! `dβ = Σg`, `dγ = Σg·x̂`, `dx = γ·inv·(g − Σg/M − x̂·Σg·x̂/M)`.
 //!

@@ -134,7 +134,7 @@ fn add_bias(y: &mut [f32], bias: &[f32], len: usize) {
 
 /// `Σ` over the batch and space of each channel of `dy` (`batch × channels × len`), in a
 /// fixed order.
-fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
+pub(super) fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
     let mut sums = vec![0.0f32; channels];
     for img in dy.chunks(channels * len) {
         for (s, plane) in sums.iter_mut().zip(img.chunks(len)) {

@@ -1,6 +1,6 @@
 //! Sums over long runs in several independent lanes. A plain `iter().sum()` or `fold` is one
-//! chain of dependent additions, so it runs at the adder's latency (3–4 cycles an element,
-//! unvectorised: floating-point addition is not reassociated for us); the training-mode
+//! chain of dependent additions, so it runs at the adder's latency (unvectorised:
+//! floating-point addition is not reassociated for us); the training-mode
 //! BatchNorm's moments and gradient sums and the convolutions' bias gradients ran that way,
 //! about a tenth of the b3 UNet training step (BENCHMARKS.md). Here `LANES` partial sums are
 //! kept side by side, which the compiler turns into vector additions, and combined at the end

@@ -75,7 +75,9 @@ fn transform_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 
 /// Fewest blocks a chunk's GEMMs should have along their long side: the gemm crate's widest
 /// f32 micro-kernel covers 64 of them (4 AVX-512 vectors); with fewer it falls back to its
-/// one-vector kernels, which did 1 load and 6 FMAs per step where the wide ones do 24.
+/// one-vector kernels, which did 1 load and 6 FMAs per step where the wide ones do 24. The
+/// weight gradient (`winograd_grad.rs`) groups images by the same rule: there each image's
+/// GEMMs and `16·cout·cin` partial sums cost more than its data.
 const MIN_BLOCKS: usize = 64;
 
 /// `out = conv(x, w) + bias` by F(2×2, 3×3); shapes as `kernel::forward`.
@@ -86,7 +88,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
     let u = transform_weights(g, w);
-    let group = images_per_chunk(g, th * tw, rows_per_chunk == th);
+    let group = images_per_chunk(g, th * tw, rows_per_chunk == th, CHUNK_BUDGET);
     let items: Vec<_> = out
         .chunks_mut(group * out_img)
         .zip(x.chunks(group * in_img))
@@ -100,14 +102,14 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
 }
 
 /// Whole images per chunk: 1, or for images of fewer than [`MIN_BLOCKS`] blocks (`whole`: an
-/// image fits one chunk) as many as make that many blocks, within the chunk budget. From the
-/// geometry alone: the GEMMs' shape may change how the gemm crate blocks its sums, and
-/// results must not depend on the number of threads.
-fn images_per_chunk(g: &ConvGeom, blocks: usize, whole: bool) -> usize {
+/// image fits one chunk) as many as make that many blocks, within `budget` floats of
+/// transformed input and output. From the geometry alone: the GEMMs' shape may change how the
+/// gemm crate blocks its sums, and results must not depend on the number of threads.
+pub(super) fn images_per_chunk(g: &ConvGeom, blocks: usize, whole: bool, budget: usize) -> usize {
     if !whole || blocks >= MIN_BLOCKS {
         return 1;
     }
-    let by_budget = CHUNK_BUDGET / (16 * (g.cin + g.cout) * blocks);
+    let by_budget = budget / (16 * (g.cin + g.cout) * blocks);
     MIN_BLOCKS.div_ceil(blocks).min(by_budget).clamp(1, g.batch)
 }
 
@@ -127,19 +129,9 @@ fn chunk(
     scratch: &mut Vec<f32>,
     par: Parallelism,
 ) {
-    let images = x.len() / (g.cin * g.in_len());
-    let n = images * rows * tw;
+    let n = x.len() / (g.cin * g.in_len()) * rows * tw;
     let (cin, cout) = (g.cin, g.cout);
-    let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
-    let h_len = 8 * (rows + 1) * tw;
-    let buf = scratch_for(
-        scratch,
-        v_len + m_len + h_len + 2 * (tw + 1) + 12 * rows * tw,
-    );
-    let (v, rest) = buf.split_at_mut(v_len);
-    let (m, rest) = rest.split_at_mut(m_len);
-    let (h, rest) = rest.split_at_mut(h_len);
-    let (eo, y) = rest.split_at_mut(2 * (tw + 1));
+    let [v, m, h, eo, y] = chunk_buffers(g, scratch, n, (rows, tw), 12 * rows * tw);
     let arch = pulp::Arch::new();
     arch.dispatch(InputPass {
         g,
@@ -170,6 +162,26 @@ fn chunk(
         y,
         out,
     });
+}
+
+/// A chunk's buffers in `scratch`: the transformed input `v` and output `m` of its `n` blocks,
+/// the input transform's line buffers `h` and `eo` for `rows` block rows of `tw` blocks, and
+/// `extra` floats for the caller.
+pub(super) fn chunk_buffers<'a>(
+    g: &ConvGeom,
+    scratch: &'a mut Vec<f32>,
+    n: usize,
+    (rows, tw): (usize, usize),
+    extra: usize,
+) -> [&'a mut [f32]; 5] {
+    let (v_len, m_len) = (16 * g.cin * n, 16 * g.cout * n);
+    let h_len = 8 * (rows + 1) * tw;
+    let buf = scratch_for(scratch, v_len + m_len + h_len + 2 * (tw + 1) + extra);
+    let (v, rest) = buf.split_at_mut(v_len);
+    let (m, rest) = rest.split_at_mut(m_len);
+    let (h, rest) = rest.split_at_mut(h_len);
+    let (eo, rest) = rest.split_at_mut(2 * (tw + 1));
+    [v, m, h, eo, rest]
 }
 
 /// The input transform of every channel of a chunk, as a [`pulp::WithSimd`]: its body is

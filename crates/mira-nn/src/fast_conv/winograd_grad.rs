@@ -16,16 +16,12 @@
 //! Blocks that reach past the output's edge take zeros there, which is what the forward
 //! pass's dropped outputs contribute.
 
+use super::extension::channel_sums;
 use super::geom::ConvGeom;
-use super::kernel::{matmul, per_image, scratch_for, sum_parts, with_partials};
-use super::lanes;
-use super::winograd::{CHUNK_BUDGET, InputPass, applies, split_even_odd};
-
-/// Fewest blocks per chunk (the GEMMs' `k`) the weight gradient groups images for: with
-/// few blocks per image (a 128-channel 8 × 8 layer has 16), each image's GEMMs and its
-/// `16·cout·cin` partial sums cost more than its data. Chosen from the geometry alone, so
-/// the sums' order does not depend on the number of threads.
-const MIN_BLOCKS: usize = 64;
+use super::kernel::{matmul, per_image, sum_parts, with_partials};
+use super::winograd::{
+    CHUNK_BUDGET, InputPass, applies, chunk_buffers, images_per_chunk, split_even_odd,
+};
 
 /// `(dw, dbias)` as [`kernel::weight_grad`](super::kernel::weight_grad): the weight
 /// (`cout × cin × 3 × 3`) and bias gradients summed over the batch in a fixed order
@@ -37,17 +33,9 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>
     let [_, oh, ow] = g.output;
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
-    let group = if rows_per_chunk == th && th * tw < MIN_BLOCKS {
-        // Whole images, up to MIN_BLOCKS blocks, within 4 chunk budgets (these GEMMs'
-        // operands are streamed once, their output stays).
-        let by_budget = 4 * CHUNK_BUDGET / (16 * (g.cin + g.cout) * th * tw);
-        MIN_BLOCKS
-            .div_ceil(th * tw)
-            .min(by_budget)
-            .clamp(1, g.batch)
-    } else {
-        1
-    };
+    // Small images grouped as in the forward pass, within 4 chunk budgets (these GEMMs'
+    // operands are streamed once, their output stays).
+    let group = images_per_chunk(g, th * tw, rows_per_chunk == th, 4 * CHUNK_BUDGET);
     let u_len = 16 * g.cout * g.cin;
     let (du, _) = with_partials(g.batch.div_ceil(group) * u_len, |partial| {
         let items: Vec<_> = partial
@@ -60,12 +48,7 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dout: &[f32]) -> (Vec<f32>, Vec<f32>
         sum_parts(partial, u_len, 0)
     });
     // The bias: per image, then image 0, 1, ... (as the im2col path sums it).
-    let mut db = vec![0.0f32; g.cout];
-    for image in dout.chunks(out_img) {
-        for (d, row) in db.iter_mut().zip(image.chunks(out_len)) {
-            *d += lanes::sum(row);
-        }
-    }
+    let db = channel_sums(dout, g.cout, out_len);
     (untransform_weights(g, &du), db)
 }
 
@@ -84,16 +67,7 @@ fn images(
     for (c, ty0) in (0..th).step_by(rows_per_chunk).enumerate() {
         let rows = rows_per_chunk.min(th - ty0);
         let n = count * rows * tw;
-        let (v_len, m_len) = (16 * cin * n, 16 * cout * n);
-        let h_len = 8 * (rows + 1) * tw;
-        let buf = scratch_for(
-            scratch,
-            v_len + m_len + h_len + 2 * (tw + 1) + 4 * rows * tw,
-        );
-        let (v, rest) = buf.split_at_mut(v_len);
-        let (m, rest) = rest.split_at_mut(m_len);
-        let (h, rest) = rest.split_at_mut(h_len);
-        let (eo, lines) = rest.split_at_mut(2 * (tw + 1));
+        let [v, m, h, eo, lines] = chunk_buffers(g, scratch, n, (rows, tw), 4 * rows * tw);
         let arch = pulp::Arch::new();
         let tiles = (ty0, rows, tw);
         arch.dispatch(InputPass {
