@@ -9,8 +9,8 @@
 mod probes;
 mod records;
 
-pub(crate) use probes::reference_attack;
 pub use probes::{Alternative, Metric, ProbeConfig, ProbePlan, ProbeSetup, ProbeTarget, probe};
+pub(crate) use probes::{probe_models, reference_attack};
 pub use records::{AttackFacts, check_records, record_checks};
 
 use serde::{Deserialize, Serialize};

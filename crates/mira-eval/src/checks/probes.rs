@@ -259,6 +259,24 @@ impl ProbePlan {
     }
 }
 
+/// The probes of models `0..n` (`each`: the warnings of model `mi`), run side by side on the
+/// lanes (`run/lanes.rs`: each model's probes draw from their own seed, so they find what they
+/// find alone); the warnings come back in model order.
+///
+/// # Errors
+/// The first model's failure, in model order.
+pub(crate) fn probe_models(
+    n: usize,
+    each: impl Fn(usize) -> Result<Vec<Warning>> + Sync,
+) -> Result<Vec<Warning>> {
+    let mut out = Vec::new();
+    crate::run::lanes::side_by_side(n, each, |_, w| {
+        out.extend(w);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Runs the probes on `target`.
 ///
 /// # Errors

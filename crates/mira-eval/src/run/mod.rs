@@ -1,19 +1,20 @@
 //! The one pipeline of every task: the [`Task`] seam and the runner behind it (folder lock,
-//! manifest, resume, batches in waves, FGSM memo, shards and merge, checks, report rebuild).
+//! manifest, resume, batches and models side by side on lanes, FGSM memo, shards and merge, checks, report rebuild).
 //! A task folder under `tasks/` implements [`Task`]; nothing here knows any task.
 
+pub(crate) mod batches;
 mod events;
 mod experiment;
 pub(crate) mod fgsm_memo;
 pub(crate) mod folder;
 mod keys;
+pub(crate) mod lanes;
 mod manifest;
 mod per_model;
 pub(crate) mod runner;
 mod setup;
 mod shard;
 mod task;
-pub(crate) mod waves;
 
 pub use events::RunEvent;
 pub use experiment::{Experiment, FolderCall, TASKS, TaskCall, call_task};
@@ -26,7 +27,7 @@ pub use manifest::{
 pub use per_model::PerModel;
 pub use runner::{Outcome, rebuild, run};
 pub(crate) use setup::training_record;
-pub use setup::{SavedModel, Setup};
+pub use setup::{ModelJob, SavedModel, Setup, TrainFn};
 pub use shard::{MergeOutcome, Shard, ShardOutcome, merge, prepare_models, run_shard};
 pub use task::{Batch, CellRun, Outputs, Planned, Record, Spec, Task};
 pub(crate) use task::{impl_record, impl_spec};

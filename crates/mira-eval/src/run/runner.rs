@@ -1,7 +1,7 @@
 //! The one runner: any [`Task`] into a run folder, resuming where a previous run stopped.
 //!
 //! `run` = lock → prepare (data and models, manifest) → plan → resume (complete cells kept,
-//! the rest dropped) → every missing cell, its batches in waves, its records appended in one
+//! the rest dropped) → every missing cell, its batches side by side, its records appended in one
 //! synced write → pictures and cross-cell files → checks → `warnings.json` → outputs.
 //! [`rebuild`] writes the outputs again from the folder's files alone.
 
@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use mira_report::read_jsonl;
 
+use crate::run::batches::batches_side_by_side;
 use crate::run::folder::{RecordsFile, lock_run_dir, resume_keys, write_json};
-use crate::run::waves::in_waves;
 use crate::run::{
     CellKey, CellRun, FgsmMemo, Manifest, Outputs, Planned, Record, RunEvent, Setup, Spec, Task,
 };
@@ -74,7 +74,7 @@ pub(crate) fn order<R: Record>(records: &mut [R], keys: &[CellKey]) {
 /// A cell's records and what its batches kept for pictures.
 pub(crate) type CellRecords<T> = (Vec<<T as Task>::Record>, Vec<<T as Task>::Kept>);
 
-/// Runs the batches `only` (every batch when `None`) of `cell` in waves; records come back
+/// Runs the batches `only` (every batch when `None`) of `cell` side by side; records come back
 /// ordered by (key, case), kept items in batch order. `on_batch` hears each batch's cases.
 ///
 /// # Errors
@@ -89,7 +89,7 @@ pub(crate) fn cell_records<T: Task>(
         .filter(|b| only.is_none_or(|o| o.contains(b)))
         .collect();
     let (mut records, mut kept) = (Vec::new(), Vec::new());
-    in_waves(
+    batches_side_by_side(
         &todo,
         |b| T::run_batch(run, cell, b),
         |b, batch| {

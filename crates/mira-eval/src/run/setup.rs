@@ -1,10 +1,13 @@
 //! What a task's `prepare` sees: the run folder, whether it may write into it, progress, and the
 //! manifest it pins its data and weights in.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use mira_train::TrainEvent;
 
+use crate::run::lanes::side_by_side_reporting;
 use crate::run::{DataHashes, Manifest, RunEvent, Spec};
 use crate::{EvalError, Result};
 
@@ -139,36 +142,156 @@ impl<'a, S: Spec> Setup<'a, S> {
     /// # Errors
     /// Loading, training or saving fails; the model is missing and may not be trained; its
     /// weights changed since the run started.
-    pub fn model<M: SavedModel>(
+    pub fn model<'t, M: SavedModel + Send>(
         &mut self,
-        (i, name): (usize, &str),
-        checkpoint: Option<&Path>,
+        (index, name): (usize, &'t str),
+        checkpoint: Option<&'t Path>,
         training: String,
-        train: impl FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M>,
+        train: impl FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M> + Send + 't,
     ) -> Result<M> {
-        let dir = self.model_dir(name, checkpoint);
-        let model = if dir.join("model.json").exists() {
-            self.phase(format!("loading model {name}"));
-            M::load(&dir)?
-        } else {
-            self.may_train(i, name)?;
-            self.phase(training);
-            let progress = &mut *self.progress;
-            train(&dir, &mut |event| {
-                progress(RunEvent::Train {
-                    model: name.to_string(),
-                    event,
-                })
-            })?
+        let job = ModelJob {
+            index,
+            name,
+            checkpoint,
+            training,
+            train: Box::new(train),
         };
-        self.pin(i, name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
-        Ok(model)
+        let mut models = self.models(vec![job])?;
+        models
+            .pop()
+            .ok_or_else(|| EvalError::invalid("models", "no model came back"))
+    }
+
+    /// Every model of `jobs`, as [`Setup::model`] makes one, in the order of `jobs`: those
+    /// whose folders hold `model.json` are loaded, the others trained side by side on the
+    /// lanes (`run/lanes.rs`). Training progress is reported model by model in job order: the
+    /// first unfinished model's events as they come, the later models' once it is done.
+    ///
+    /// Only for trainings that draw all their randomness from their own seed, so that each
+    /// trains the same weights as alone: not for networks with burn's `Dropout`, whose masks
+    /// come from the backend's one global generator (registration's `PairNet` and brain age's
+    /// `AgeNet` train one at a time through [`Setup::model`]; side by side their draws
+    /// interleaved and the weights changed from run to run).
+    ///
+    /// # Errors
+    /// As [`Setup::model`], the first failure in job order (models trained before it are
+    /// saved and load on the next run).
+    pub fn models<M: SavedModel + Send>(&mut self, jobs: Vec<ModelJob<'_, M>>) -> Result<Vec<M>> {
+        let mut models: Vec<Option<M>> = Vec::with_capacity(jobs.len());
+        let mut pins = Vec::with_capacity(jobs.len());
+        let mut todo = Vec::new();
+        for (k, job) in jobs.into_iter().enumerate() {
+            let dir = self.model_dir(job.name, job.checkpoint);
+            if dir.join("model.json").exists() {
+                self.phase(format!("loading model {}", job.name));
+                models.push(Some(M::load(&dir)?));
+            } else {
+                self.may_train(job.index, job.name)?;
+                models.push(None);
+                todo.push((
+                    k,
+                    dir.clone(),
+                    job.name,
+                    job.training,
+                    Mutex::new(Some(job.train)),
+                ));
+            }
+            pins.push((job.index, job.name, dir));
+        }
+        if let Some((_, _, _, training, _)) = todo.first() {
+            self.phase(training.clone());
+        }
+        let order = RefCell::new(InOrder {
+            progress: &mut *self.progress,
+            head: 0,
+            waiting: vec![Vec::new(); todo.len()],
+        });
+        side_by_side_reporting(
+            todo.len(),
+            |t, send: &dyn Fn(TrainEvent)| {
+                let (_, dir, _, _, train) = &todo[t];
+                let train = train.lock().ok().and_then(|mut f| f.take());
+                let train = train.ok_or_else(|| EvalError::invalid("models", "trained twice"))?;
+                train(dir, &mut |event| send(event))
+            },
+            |t, event| order.borrow_mut().event(t, todo[t].2, event),
+            |t, model| {
+                models[todo[t].0] = Some(model);
+                let next = todo
+                    .get(t + 1)
+                    .map(|(_, _, name, training, _)| (*name, training));
+                order.borrow_mut().next(next);
+                Ok(())
+            },
+        )?;
+        for (index, name, dir) in &pins {
+            self.pin(*index, name, &dir.join(mira_nn::checkpoint::WEIGHTS_FILE))?;
+        }
+        models
+            .into_iter()
+            .map(|m| m.ok_or_else(|| EvalError::invalid("models", "a model was not trained")))
+            .collect()
     }
 
     /// The manifest, once the data is pinned.
     pub(crate) fn into_manifest(self) -> Result<Manifest<S>> {
         self.manifest
             .ok_or_else(|| EvalError::invalid("data", "the task did not pin its data"))
+    }
+}
+
+/// A model [`Setup::models`] loads from its folder or trains.
+pub struct ModelJob<'a, M> {
+    /// Its index in the experiment's models (for messages).
+    pub index: usize,
+    /// Its name.
+    pub name: &'a str,
+    /// Its checkpoint folder (`None`: `out/models/NAME`).
+    pub checkpoint: Option<&'a Path>,
+    /// The phase reported when it is trained (`training model NAME`).
+    pub training: String,
+    /// Trains it into the folder it is given, reporting events, and saves it there.
+    pub train: TrainFn<'a, M>,
+}
+
+/// How a [`ModelJob`] trains its model.
+pub type TrainFn<'a, M> =
+    Box<dyn FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M> + Send + 'a>;
+
+/// Training progress handed on model by model: the head model's events as they come, later
+/// models' kept until the head is done.
+struct InOrder<'p> {
+    progress: &'p mut dyn FnMut(RunEvent),
+    head: usize,
+    waiting: Vec<Vec<TrainEvent>>,
+}
+
+impl InOrder<'_> {
+    fn event(&mut self, t: usize, model: &str, event: TrainEvent) {
+        if t == self.head {
+            (self.progress)(RunEvent::Train {
+                model: model.to_string(),
+                event,
+            });
+        } else if let Some(w) = self.waiting.get_mut(t) {
+            w.push(event);
+        }
+    }
+
+    /// The head model is done; `next` (name, training phase) becomes the head.
+    fn next(&mut self, next: Option<(&str, &String)>) {
+        self.head += 1;
+        let Some((model, training)) = next else {
+            return;
+        };
+        (self.progress)(RunEvent::Phase(training.clone()));
+        let waiting = self.waiting.get_mut(self.head).map(std::mem::take);
+        for event in waiting.into_iter().flatten() {
+            (self.progress)(RunEvent::Train {
+                model: model.to_string(),
+                event,
+            });
+        }
     }
 }
 
@@ -207,4 +330,58 @@ pub(crate) fn training_record(
 ) -> serde_json::Value {
     let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     serde_json::json!({ "config": config, "report": report, "seconds": seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a progress callback saw, in words.
+    fn show(e: &RunEvent) -> String {
+        match e {
+            RunEvent::Phase(p) => p.clone(),
+            RunEvent::Train {
+                model,
+                event: TrainEvent::Stage(s),
+            } => format!("{model}:{s}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn training_progress_is_handed_on_model_by_model() {
+        let mut seen = Vec::new();
+        let mut progress = |e: RunEvent| seen.push(show(&e));
+        let (b, c) = ("training b".to_string(), "training c".to_string());
+        let mut order = InOrder {
+            progress: &mut progress,
+            head: 0,
+            waiting: vec![Vec::new(); 3],
+        };
+        let stage = |s: &str| TrainEvent::Stage(s.into());
+        // Model b (and c) report while a still trains; c finishes before b.
+        order.event(1, "b", stage("1"));
+        order.event(0, "a", stage("1"));
+        order.event(2, "c", stage("1"));
+        order.event(1, "b", stage("2"));
+        order.event(0, "a", stage("2"));
+        order.next(Some(("b", &b)));
+        order.event(1, "b", stage("3"));
+        order.next(Some(("c", &c)));
+        order.next(None);
+        drop(order);
+        assert_eq!(
+            seen,
+            [
+                "a:1",
+                "a:2",
+                "training b",
+                "b:1",
+                "b:2",
+                "b:3",
+                "training c",
+                "c:1"
+            ]
+        );
+    }
 }

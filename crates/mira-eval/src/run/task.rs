@@ -4,7 +4,7 @@
 //! and models ready ([`Task::prepare`]), its cells ([`Task::plan`]), what one batch of a cell
 //! computes ([`Task::run_batch`]), its checks and its outputs. The runner (`run/runner.rs`,
 //! `run/shard.rs`) owns everything else, once for every task: the folder lock, the manifest,
-//! resume, batches in waves, the FGSM memo, shards and merge, the order of records, the checks'
+//! resume, batches side by side, the FGSM memo, shards and merge, the order of records, the checks'
 //! place in the run, `warnings.json` and the rebuild of a report from the folder.
 
 use std::path::{Path, PathBuf};
@@ -79,7 +79,7 @@ pub struct Planned<C> {
     pub keys: Vec<CellKey>,
     /// Test cases per key.
     pub cases: usize,
-    /// Cases per batch, the unit of waves and shards (batch `b` holds cases
+    /// Cases per batch, the unit of lanes and shards (batch `b` holds cases
     /// `b·batch_size ..`); a cell that cannot be split says `cases`.
     pub batch_size: usize,
     /// A folder of state the cell keeps under the run folder while it runs (e.g. a cascade's

@@ -52,8 +52,7 @@ pub(crate) fn probes(exp: &AgeExperiment, ready: &AgeReady) -> Result<Vec<Warnin
     let c = &exp.checks.probes;
     let tolerance = c.tolerance.unwrap_or(exp.checks.monotone_tolerance_years);
     let plan = ProbePlan::new((attack, spec), norm, epsilon, c, exp.seed);
-    let mut out = Vec::new();
-    for (mi, entry) in exp.models.iter().enumerate() {
+    crate::checks::probe_models(exp.models.len(), |mi| {
         let threshold = exp.sweep.threshold_years;
         let target = AgeProbe::new(
             &ready.models[mi],
@@ -62,7 +61,6 @@ pub(crate) fn probes(exp: &AgeExperiment, ready: &AgeReady) -> Result<Vec<Warnin
             threshold,
             tolerance,
         )?;
-        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
-    }
-    Ok(out)
+        probe(&target, &plan.setup(&exp.models[mi].name, mi))
+    })
 }

@@ -52,8 +52,8 @@ pub(crate) fn probes(exp: &RegExperiment, ready: &RegReady) -> Result<Vec<Warnin
     let epsilon = exp.sweep.epsilons.iter().copied().fold(0.0f32, f32::max);
     let c = &exp.checks.probes;
     let plan = ProbePlan::new((attack, spec), exp.sweep.norm, epsilon, c, exp.seed);
-    let mut out = Vec::new();
-    for (mi, entry) in exp.models.iter().enumerate() {
+    crate::checks::probe_models(exp.models.len(), |mi| {
+        let entry = &exp.models[mi];
         let spacing = entry.spacing_mm(&exp.data);
         let unit = if spacing.is_some() { "mm" } else { "px" };
         let tolerance = entry.tolerance();
@@ -66,7 +66,6 @@ pub(crate) fn probes(exp: &RegExperiment, ready: &RegReady) -> Result<Vec<Warnin
             image,
             noise,
         )?;
-        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
-    }
-    Ok(out)
+        probe(&target, &plan.setup(&entry.name, mi))
+    })
 }

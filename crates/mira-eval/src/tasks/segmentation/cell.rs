@@ -17,7 +17,7 @@ use mira_stats::{DiceOptions, dice_per_label, mean_defined, target_agreement};
 pub(crate) type Kept = (usize, Vec<f32>, Vec<u8>);
 
 /// What a segmentation cell needs of its model: logits of `[B, C, H, W]` inputs, as a burn
-/// module (for evaluation copies), shareable across the batch waves.
+/// module (for evaluation copies), shareable across batches run side by side.
 pub(crate) trait SegModel: Forward<4, 4> + burn::module::Module + Sync {}
 
 impl<M: Forward<4, 4> + burn::module::Module + Sync> SegModel for M {}
@@ -153,7 +153,7 @@ impl<'a, M: SegModel> Cell<'a, M> {
         let todo: Vec<usize> = (0..self.batches(test.items.len()))
             .filter(|b| only.is_none_or(|o| o.contains(b)))
             .collect();
-        crate::run::waves::records_in_waves(
+        crate::run::batches::records_side_by_side(
             &todo,
             |b| self.run_batch(test, clean_pred, b, &ball, keep),
             on_batch,

@@ -99,11 +99,12 @@ pub(crate) fn probes(
         &c.probes(),
         exp.seed,
     );
-    for (mi, (entry, model)) in exp.models.iter().zip(models).enumerate() {
-        let cfg = (c.sample, temperature, c.tolerance, c.collapse_dice);
-        let setup = plan.setup(&entry.name, mi);
-        warnings.extend(probe_segmenter(model, test, &setup, cfg)?);
-    }
+    let cfg = (c.sample, temperature, c.tolerance, c.collapse_dice);
+    let n = exp.models.len().min(models.len());
+    warnings.extend(checks::probe_models(n, |mi| {
+        let setup = plan.setup(&exp.models[mi].name, mi);
+        probe_segmenter(&models[mi], test, &setup, cfg)
+    })?);
     Ok(warnings)
 }
 

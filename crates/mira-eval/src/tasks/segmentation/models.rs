@@ -11,11 +11,12 @@ use mira_nn::{UNet, default_device};
 use mira_train::train_defended;
 
 use crate::Result;
-use crate::run::{Setup, mix};
+use crate::run::{ModelJob, Setup, mix};
 use crate::tasks::segmentation::volumetric::{Unet3dTraining, train_and_save_unet3d};
 use crate::tasks::segmentation::{SegExperiment, SegNet};
 
-/// Loads, imports or trains every model of `exp` in file order, pinning each one's weights.
+/// Loads, imports or trains every model of `exp`, pinning each one's weights; the 2D UNets to
+/// train are trained side by side ([`Setup::models`]). The models come back in file order.
 ///
 /// # Errors
 /// Unreadable checkpoints or weights, training failures, an untrained model in a folder that
@@ -26,7 +27,9 @@ pub(crate) fn models(
     val: &SegDataset,
     setup: &mut Setup<'_, SegExperiment>,
 ) -> Result<Vec<SegNet>> {
-    let mut models = Vec::new();
+    // Every entry's slot in file order; the UNets trained here are filled in at the end.
+    let mut models: Vec<Option<SegNet>> = Vec::new();
+    let (mut jobs, mut slots) = (Vec::new(), Vec::new());
     for (i, entry) in exp.models.iter().enumerate() {
         let arch = entry.unet(train.channels(), train.n_labels());
         if exp.volumetric() && entry.onnx.is_none() {
@@ -40,11 +43,12 @@ pub(crate) fn models(
             };
             let ckpt = entry.checkpoint.as_deref();
             let training = format!("training the 3D UNet {}", entry.name);
-            models.push(
-                setup.model((i, &entry.name), ckpt, training, |dir, events| {
-                    train_and_save_unet3d(&t, (train, val), dir, events)
-                })?,
-            );
+            models.push(Some(setup.model(
+                (i, &entry.name),
+                ckpt,
+                training,
+                |dir, events| train_and_save_unet3d(&t, (train, val), dir, events),
+            )?));
             continue;
         }
         if let Some(path) = &entry.onnx {
@@ -86,18 +90,25 @@ pub(crate) fn models(
                 ));
             }
             setup.pin(i, &entry.name, path)?;
-            models.push(net);
+            models.push(Some(net));
             continue;
         }
-        let model = if let Some(w) = &entry.torch_weights {
+        if let Some(w) = &entry.torch_weights {
             setup.phase(format!("importing PyTorch weights of {}", entry.name));
             let model = mira_nn::load_torch_unet(w, &arch, &default_device())?;
             setup.pin(i, &entry.name, w)?;
-            model
-        } else {
-            let ckpt = entry.checkpoint.as_deref();
-            let training = format!("training model {}", entry.name);
-            setup.model((i, &entry.name), ckpt, training, |dir, events| {
+            models.push(Some(SegNet::UNet(model)));
+            continue;
+        }
+        // Trained (or loaded) below, side by side with the other UNets.
+        slots.push(models.len());
+        models.push(None);
+        jobs.push(ModelJob {
+            index: i,
+            name: &entry.name,
+            checkpoint: entry.checkpoint.as_deref(),
+            training: format!("training model {}", entry.name),
+            train: Box::new(move |dir, events| {
                 let t = UnetTraining {
                     arch: &arch,
                     defence: &entry.defence,
@@ -105,11 +116,13 @@ pub(crate) fn models(
                     seed: mix(exp.seed, 1000 + i as u64),
                 };
                 train_and_save_unet(&t, (train, val), dir, events)
-            })?
-        };
-        models.push(SegNet::UNet(model));
+            }),
+        });
     }
-    Ok(models)
+    for (slot, model) in slots.into_iter().zip(setup.models(jobs)?) {
+        models[slot] = Some(SegNet::UNet(model));
+    }
+    Ok(models.into_iter().flatten().collect())
 }
 
 /// What [`train_and_save_unet`] trains.

@@ -47,11 +47,9 @@ pub(crate) fn probes(exp: &ShapeExperiment, ready: &ShapeReady) -> Result<Vec<Wa
     let c = &exp.checks.probes;
     let tolerance = c.tolerance.unwrap_or(exp.checks.monotone_tolerance_px);
     let plan = ProbePlan::new((attack, spec), norm, epsilon, c, exp.seed);
-    let mut out = Vec::new();
-    for (mi, entry) in exp.models.iter().enumerate() {
+    crate::checks::probe_models(exp.models.len(), |mi| {
         let (model, mrse) = (&ready.models[mi], exp.sweep.break_mrse);
         let target = ShapeProbe::new(model, &ready.test, c.sample, mrse, tolerance)?;
-        out.extend(probe(&target, &plan.setup(&entry.name, mi))?);
-    }
-    Ok(out)
+        probe(&target, &plan.setup(&exp.models[mi].name, mi))
+    })
 }

@@ -24,8 +24,8 @@ use mira_train::{ShapeTrainConfig, mean_contour, train_shape};
 use crate::cells::CellAttack;
 use crate::cells::CellId;
 use crate::run::{
-    Batch, CellKey, CellRun, DataHashes, Outputs, Planned, Setup, Task, cell_label, cell_seed,
-    eps_f64, mix, shapes_hash,
+    Batch, CellKey, CellRun, DataHashes, ModelJob, Outputs, Planned, Setup, Task, TrainFn,
+    cell_label, cell_seed, eps_f64, mix, shapes_hash,
 };
 use crate::{Result, Warning};
 
@@ -113,13 +113,15 @@ impl ShapeModel {
     }
 }
 
-/// Loads or trains every model of `exp` on its own slices, pinning each one's weights.
+/// Loads or trains every model of `exp` on its own slices (those to train side by side,
+/// [`Setup::models`]), pinning each one's weights; the models come back in file order.
 fn models(
     exp: &ShapeExperiment,
     splits: &[Split],
     setup: &mut Setup<'_, ShapeExperiment>,
 ) -> Result<Vec<ShapeModel>> {
-    let mut models = Vec::new();
+    let mut models: Vec<Option<ShapeModel>> = Vec::new();
+    let (mut jobs, mut slots) = (Vec::new(), Vec::new());
     for (i, entry) in exp.models.iter().enumerate() {
         if let Some(path) = &entry.onnx {
             setup.phase(format!("loading the ONNX model {}", entry.name));
@@ -131,7 +133,7 @@ fn models(
             ];
             let field = format!("models[{i}].onnx");
             let g = crate::onnx_graph::OnnxGraph::load_heads(path, &[1, 1, s, s], &heads, &field)?;
-            models.push(ShapeModel::Onnx(g));
+            models.push(Some(ShapeModel::Onnx(g)));
             setup.pin(i, &entry.name, path)?;
             continue;
         }
@@ -141,14 +143,15 @@ fn models(
         } else {
             ""
         };
-        let ckpt = entry.checkpoint.as_deref();
         let training = format!(
             "training model {} on {} slices (P{}{adversarial})",
             entry.name,
             train.len(),
             entry.modes
         );
-        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+        slots.push(models.len());
+        models.push(None);
+        let train: TrainFn<'_, ShapeNet> = Box::new(move |dir, events| {
             let net = ShapeNetConfig {
                 size: exp.data.size,
                 width: entry.width.unwrap_or(8),
@@ -174,10 +177,19 @@ fn models(
             };
             save_shape_net(dir, &model, &meta)?;
             Ok(model)
-        })?;
-        models.push(ShapeModel::Own(model));
+        });
+        jobs.push(ModelJob {
+            index: i,
+            name: &entry.name,
+            checkpoint: entry.checkpoint.as_deref(),
+            training,
+            train,
+        });
     }
-    Ok(models)
+    for (slot, model) in slots.into_iter().zip(setup.models(jobs)?) {
+        models[slot] = Some(ShapeModel::Own(model));
+    }
+    Ok(models.into_iter().flatten().collect())
 }
 
 /// The cell view of a planned cell.

@@ -38,17 +38,11 @@ pub(crate) fn probes(exp: &SynthExperiment, ready: &SynthReady) -> Result<Vec<Wa
     });
     let reference = ("apgd (probe)".to_string(), spec);
     let plan = ProbePlan::new(reference, Norm::Linf, c.epsilon, &c.probes, exp.seed);
-    let mut out = Vec::new();
-    for (mi, name) in ready.names.iter().enumerate() {
-        let tolerance = c.probes.tolerance.unwrap_or(0.02);
-        let cfg = (c.probes.sample, 1.0, tolerance, 0.2);
-        let setup = plan.setup(name, mi);
-        out.extend(probe_segmenter(
-            &ready.models[mi],
-            &ready.test,
-            &setup,
-            cfg,
-        )?);
-    }
-    Ok(out)
+    let tolerance = c.probes.tolerance.unwrap_or(0.02);
+    let cfg = (c.probes.sample, 1.0, tolerance, 0.2);
+    let n = ready.names.len().min(ready.models.len());
+    crate::checks::probe_models(n, |mi| {
+        let setup = plan.setup(&ready.names[mi], mi);
+        probe_segmenter(&ready.models[mi], &ready.test, &setup, cfg)
+    })
 }

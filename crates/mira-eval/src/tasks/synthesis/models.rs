@@ -12,7 +12,7 @@ use mira_nn::{
 use mira_train::{Defence, train_generator};
 
 use crate::Result;
-use crate::run::{RunEvent, Setup, mix};
+use crate::run::{ModelJob, RunEvent, Setup, TrainFn, mix};
 use crate::tasks::segmentation::{UnetTraining, train_and_save_unet};
 use crate::tasks::synthesis::SynthExperiment;
 
@@ -26,22 +26,16 @@ fn unet(exp: &SynthExperiment, i: usize, data: &SegDataset) -> UNetConfig {
         .with_residual(m.residual)
 }
 
-/// Loads or trains every segmenter, pinning each one's weights.
+/// Loads or trains every segmenter (those to train side by side, [`Setup::models`]), pinning
+/// each one's weights.
 pub(crate) fn segmenters(
     exp: &SynthExperiment,
     train: &SegDataset,
     val: &SegDataset,
     setup: &mut Setup<'_, SynthExperiment>,
 ) -> Result<Vec<UNet>> {
-    let mut models: Vec<UNet> = Vec::new();
-    for (i, entry) in exp.models.iter().enumerate() {
-        let ckpt = entry.checkpoint.as_deref();
-        let training = format!(
-            "training model {} on {} slices",
-            entry.name,
-            train.items.len()
-        );
-        let model = setup.model((i, &entry.name), ckpt, training, |dir, events| {
+    let jobs = exp.models.iter().enumerate().map(|(i, entry)| {
+        let train_fn: TrainFn<'_, UNet> = Box::new(move |dir, events| {
             let arch = unet(exp, i, train);
             let t = UnetTraining {
                 arch: &arch,
@@ -50,10 +44,21 @@ pub(crate) fn segmenters(
                 seed: mix(exp.seed, 1000 + i as u64),
             };
             train_and_save_unet(&t, (train, val), dir, events)
-        })?;
-        models.push(model.valid());
-    }
-    Ok(models)
+        });
+        ModelJob {
+            index: i,
+            name: &entry.name,
+            checkpoint: entry.checkpoint.as_deref(),
+            training: format!(
+                "training model {} on {} slices",
+                entry.name,
+                train.items.len()
+            ),
+            train: train_fn,
+        }
+    });
+    let models = setup.models(jobs.collect())?;
+    Ok(models.iter().map(Module::valid).collect())
 }
 
 /// Loads or trains the learned attacker of every segmenter (`None` where the generator is
