@@ -290,15 +290,10 @@ fn transform_input(
             }
         }
         let (k, p) = (i / 2, i % 2);
-        let mut hb = h
-            .chunks_exact_mut(lines * tw)
-            .skip(p)
-            .step_by(2)
-            .map(|run| &mut run[k * tw..][..tw]);
-        let (Some(h0), Some(h1), Some(h2), Some(h3)) = (hb.next(), hb.next(), hb.next(), hb.next())
-        else {
-            unreachable!("h holds 8 runs of `lines` lines");
-        };
+        // Runs b = 0..4 of this line, 2·lines·tw apart. Index arithmetic: an iterator of
+        // `chunks_exact_mut().skip().step_by()` here stayed a call per line and took 4.6 % of
+        // an S1 sweep.
+        let [h0, h1, h2, h3] = four_runs(h, (p * lines + k) * tw, 2 * lines * tw, tw);
         let (e0, e1, o0, o1) = (&ev[..tw], &ev[1..], &od[..tw], &od[1..]);
         for t in 0..tw {
             h0[t] = e0[t] - e1[t];
@@ -325,6 +320,21 @@ fn transform_input(
             v3[t] = d1[t] - d3[t];
         }
     }
+}
+
+/// Four disjoint runs of `len` floats of `v`, at `start + k·gap` (`len ≤ gap`).
+#[inline(always)]
+fn four_runs(v: &mut [f32], start: usize, gap: usize, len: usize) -> [&mut [f32]; 4] {
+    let (_, v) = v.split_at_mut(start);
+    let (r0, v) = v.split_at_mut(gap);
+    let (r1, v) = v.split_at_mut(gap);
+    let (r2, r3) = v.split_at_mut(gap);
+    [
+        &mut r0[..len],
+        &mut r1[..len],
+        &mut r2[..len],
+        &mut r3[..len],
+    ]
 }
 
 /// The padded line (`pw` zeros before `line`, zeros after) split into its even voxels `ev`

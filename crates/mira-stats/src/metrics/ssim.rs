@@ -58,14 +58,21 @@ fn filter_valid(v: &[f64], dims: &[usize], k: &[f64]) -> (Vec<f64>, Vec<usize>) 
         let outer: usize = shape[..axis].iter().product();
         let (n, m) = (shape[axis], shape[axis] + 1 - k.len());
         let mut next = vec![0.0; outer * m * inner];
-        for o in 0..outer {
-            for j in 0..m {
-                for i in 0..inner {
-                    next[(o * m + j) * inner + i] = k
-                        .iter()
-                        .enumerate()
-                        .map(|(t, w)| w * cur[(o * n + j + t) * inner + i])
-                        .sum();
+        // Output (o, j, i) is Σ_t k[t]·cur[(o·n + j + t)·inner + i]: for each tap one
+        // contiguous multiply-add over all (j, i) of a slab, the taps added in order (the same
+        // sums, term by term, as a per-output loop over the taps, in vector-wide passes).
+        let len = m * inner;
+        for (o, dst) in next.chunks_exact_mut(len).enumerate() {
+            for (t, w) in k.iter().enumerate() {
+                let src = &cur[(o * n + t) * inner..][..len];
+                if t == 0 {
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d = w * s;
+                    }
+                } else {
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += w * s;
+                    }
                 }
             }
         }
