@@ -327,7 +327,7 @@ fn transform_input(
 
 /// Four disjoint runs of `len` floats of `v`, at `start + k·gap` (`len ≤ gap`).
 #[inline(always)]
-fn four_runs(v: &mut [f32], start: usize, gap: usize, len: usize) -> [&mut [f32]; 4] {
+pub(super) fn four_runs(v: &mut [f32], start: usize, gap: usize, len: usize) -> [&mut [f32]; 4] {
     let (_, v) = v.split_at_mut(start);
     let (r0, v) = v.split_at_mut(gap);
     let (r1, v) = v.split_at_mut(gap);

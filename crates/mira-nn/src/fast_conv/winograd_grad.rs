@@ -20,7 +20,7 @@ use super::extension::channel_sums;
 use super::geom::ConvGeom;
 use super::kernel::{matmul, per_image, sum_parts, with_partials};
 use super::winograd::{
-    CHUNK_BUDGET, InputPass, applies, chunk_buffers, images_per_chunk, split_even_odd,
+    CHUNK_BUDGET, InputPass, applies, chunk_buffers, four_runs, images_per_chunk, split_even_odd,
 };
 
 /// `(dw, dbias)` as [`kernel::weight_grad`](super::kernel::weight_grad): the weight
@@ -181,7 +181,7 @@ impl pulp::WithSimd for GradOutputPass<'_> {
             // Rows i of A dY: (a, b), (a + c, b + d), (a − c, b − d), (−c, −d); each row
             // (p, q) over columns: ξ = 4i + (p, p + q, p − q, −q).
             for i in 0..4 {
-                let [o0, o1, o2, o3] = quad(m, at + 4 * i * stride, stride, n_img);
+                let [o0, o1, o2, o3] = four_runs(m, at + 4 * i * stride, stride, n_img);
                 for t in 0..n_img {
                     let (p, q) = match i {
                         0 => (a[t], b[t]),
@@ -197,18 +197,4 @@ impl pulp::WithSimd for GradOutputPass<'_> {
             }
         }
     }
-}
-
-/// Four runs of `len` floats of `m`, from `at` and `stride` apart.
-#[inline(always)]
-fn quad(m: &mut [f32], at: usize, stride: usize, len: usize) -> [&mut [f32]; 4] {
-    let (r0, rest) = m[at..].split_at_mut(stride);
-    let (r1, rest) = rest.split_at_mut(stride);
-    let (r2, r3) = rest.split_at_mut(stride);
-    [
-        &mut r0[..len],
-        &mut r1[..len],
-        &mut r2[..len],
-        &mut r3[..len],
-    ]
 }
