@@ -188,18 +188,18 @@ impl<'a, S: Spec> Setup<'a, S> {
             } else {
                 self.may_train(job.index, job.name)?;
                 models.push(None);
-                todo.push((
-                    k,
-                    dir.clone(),
-                    job.name,
-                    job.training,
-                    Mutex::new(Some(job.train)),
-                ));
+                todo.push(Pending {
+                    slot: k,
+                    dir: dir.clone(),
+                    name: job.name,
+                    training: job.training,
+                    train: Mutex::new(Some(job.train)),
+                });
             }
             pins.push((job.index, job.name, dir));
         }
-        if let Some((_, _, _, training, _)) = todo.first() {
-            self.phase(training.clone());
+        if let Some(first) = todo.first() {
+            self.phase(first.training.clone());
         }
         let order = RefCell::new(InOrder {
             progress: &mut *self.progress,
@@ -209,17 +209,15 @@ impl<'a, S: Spec> Setup<'a, S> {
         side_by_side_reporting(
             todo.len(),
             |t, send: &dyn Fn(TrainEvent)| {
-                let (_, dir, _, _, train) = &todo[t];
-                let train = train.lock().ok().and_then(|mut f| f.take());
+                let job = &todo[t];
+                let train = job.train.lock().ok().and_then(|mut f| f.take());
                 let train = train.ok_or_else(|| EvalError::invalid("models", "trained twice"))?;
-                train(dir, &mut |event| send(event))
+                train(&job.dir, &mut |event| send(event))
             },
-            |t, event| order.borrow_mut().event(t, todo[t].2, event),
+            |t, event| order.borrow_mut().event(t, todo[t].name, event),
             |t, model| {
-                models[todo[t].0] = Some(model);
-                let next = todo
-                    .get(t + 1)
-                    .map(|(_, _, name, training, _)| (*name, training));
+                models[todo[t].slot] = Some(model);
+                let next = todo.get(t + 1).map(|p| (p.name, &p.training));
                 order.borrow_mut().next(next);
                 Ok(())
             },
@@ -257,6 +255,16 @@ pub struct ModelJob<'a, M> {
 /// How a [`ModelJob`] trains its model.
 pub type TrainFn<'a, M> =
     Box<dyn FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M> + Send + 'a>;
+
+/// A model [`Setup::models`] trains: its slot among the jobs, folder, name, phase and
+/// training (taken once, by the lane that runs it).
+struct Pending<'a, M> {
+    slot: usize,
+    dir: PathBuf,
+    name: &'a str,
+    training: String,
+    train: Mutex<Option<TrainFn<'a, M>>>,
+}
 
 /// Training progress handed on model by model: the head model's events as they come, later
 /// models' kept until the head is done.
