@@ -63,6 +63,8 @@ fn pools(lanes: usize, threads: usize) -> Option<Arc<Vec<ThreadPool>>> {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .thread_name(move |t| format!("mira-lane{k}-{t}"))
+                // A lane runs whole trainings and attacks: a main thread's stack.
+                .stack_size(8 << 20)
                 .build()
                 .ok()
         })
