@@ -192,7 +192,9 @@ fn hand_on<T, E>(
                     waiting.insert(i, out);
                     continue;
                 }
-                // Every lane stopped: a failure stopped them before job `head` was taken.
+                // Every lane ended without job `head`'s result: only when a lane panicked (a
+                // failure stops new jobs, but every job before it was taken and reports), and
+                // the scope re-raises that panic.
                 Err(_) => break,
             }
         };
@@ -202,11 +204,7 @@ fn hand_on<T, E>(
         }
         head += 1;
     }
-    // Lanes stop only after a failure, and that job's result is then waiting.
-    match waiting.into_iter().min_by_key(|(i, _)| *i) {
-        Some((_, Err(e))) => Err(e),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -301,18 +299,19 @@ mod tests {
             2,
             4,
             |_, _: &dyn Fn(())| {
+                let name = || std::thread::current().name().map(str::to_string);
                 let mut nested = Vec::new();
                 on_lanes(
                     2,
                     3,
-                    plain(Ok),
+                    |j, _: &dyn Fn(())| Ok((j, name())),
                     |_, ()| {},
                     |_, j| {
                         nested.push(j);
                         Ok(())
                     },
                 )?;
-                Ok((rayon::current_num_threads(), nested))
+                Ok((rayon::current_num_threads(), name(), nested))
             },
             |_, ()| {},
             |_, v| {
@@ -321,9 +320,13 @@ mod tests {
             },
         )
         .unwrap();
-        for (lane_threads, nested) in inner {
-            assert_eq!(nested, vec![0, 1, 2]);
+        for (lane_threads, lane, nested) in inner {
             assert!(lane_threads <= threads.max(1));
+            let lane = lane.expect("lane threads are named");
+            assert!(lane.starts_with("mira-lane"), "{lane}");
+            // Nested jobs run one after another on the lane's own thread.
+            let want: Vec<_> = (0..3).map(|j| (j, Some(lane.clone()))).collect();
+            assert_eq!(nested, want);
         }
     }
 }
