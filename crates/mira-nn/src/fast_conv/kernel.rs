@@ -225,8 +225,15 @@ fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
 
 /// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.
 pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
-    if let Some((g2, w2)) = transposed(g, w) {
-        forward(&g2, dout, &w2, &vec![0.0; g.cin], dx);
+    if let Some(g2) = transposed_geom(g) {
+        let zeros = vec![0.0; g.cin];
+        if super::winograd_enabled() && winograd::applies(&g2) {
+            // The flipped, channel-swapped kernel read in place by the weight transform.
+            let u = winograd::transform_weights(&g2, w, winograd::Taps::Flipped);
+            winograd::forward_transformed(&g2, dout, &u, &zeros, dx);
+        } else {
+            forward(&g2, dout, &transposed_weights(g, w), &zeros, dx);
+        }
         return;
     }
     let (in_img, out_img, rows, out_len) = g.sizes();
@@ -270,13 +277,13 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
 }
 
 /// For stride 1, the input gradient is itself a convolution: of `dout` with the kernel
-/// flipped in space and with input and output channels swapped, padded by
-/// `dilation·(k − 1) − pad`. That form runs one GEMM with `k = cout·taps` per tile instead of
-/// a GEMM with `k = cout` into a `cin·taps`-row buffer plus col2im: chosen for the GEMM's
-/// shape and the smaller buffer, not measured against the col2im form on its own (both
-/// landed in one change). `None` where it does not apply (strides, pointwise kernels, padding
-/// beyond the kernel's reach).
-fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
+/// flipped in space and with input and output channels swapped ([`transposed_weights`]),
+/// padded by `dilation·(k − 1) − pad`. That form runs one GEMM with `k = cout·taps` per tile
+/// instead of a GEMM with `k = cout` into a `cin·taps`-row buffer plus col2im: chosen for the
+/// GEMM's shape and the smaller buffer, not measured against the col2im form on its own (both
+/// landed in one change). Its geometry, or `None` where it does not apply (strides, pointwise
+/// kernels, padding beyond the kernel's reach).
+fn transposed_geom(g: &ConvGeom) -> Option<ConvGeom> {
     if g.stride != [1; 3] || g.pointwise() {
         return None;
     }
@@ -288,6 +295,11 @@ fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
         g.batch, g.cout, g.cin, g.output, g.kernel, [1; 3], pad, g.dilation,
     )?;
     debug_assert_eq!(g2.output, g.input);
+    Some(g2)
+}
+
+/// The weights of [`transposed_geom`]'s convolution: `w` flipped in space, channels swapped.
+fn transposed_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let taps = g.taps();
     let mut w2 = vec![0.0f32; w.len()];
     for co in 0..g.cout {
@@ -300,7 +312,7 @@ fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
             }
         }
     }
-    Some((g2, w2))
+    w2
 }
 
 /// `(dw, dbias)`: the weight (`cout × col_rows`) and bias (`cout`) gradients summed over the

@@ -46,31 +46,77 @@ pub fn applies(g: &ConvGeom) -> bool {
         && g.cout >= MIN_CHANNELS
 }
 
-/// The transformed weights `U[ξ][co][ci] = (G g Gᵀ)[ξ]` of `w` (`cout × cin × 3 × 3`).
-fn transform_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+/// Where the taps of the convolution computed come from in the weights given.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Taps {
+    /// `w` is the convolution's own `cout × cin × 3 × 3`.
+    Direct,
+    /// `w` is the `cin × cout × 3 × 3` kernel of the convolution this one is the input
+    /// gradient of: this one's weights are it flipped in space with its channels swapped
+    /// (`kernel::input_grad`), read in place instead of copied first.
+    Flipped,
+}
+
+/// The transformed weights `U[ξ][co][ci] = (G g Gᵀ)[ξ]` of the convolution `g` whose weights
+/// `w` holds as `taps` says. Per output channel the nine taps of every input channel are
+/// gathered into nine contiguous runs, and the transform runs over those runs, one vector of
+/// input channels at a time: the same operations in the same order as a per-pair transform
+/// (bit for bit), where a per-pair loop with its sixteen scattered stores was 6 % of an S1
+/// defences run (it runs on every forward and input-gradient pass).
+pub fn transform_weights(g: &ConvGeom, w: &[f32], taps: Taps) -> Vec<f32> {
     let (co_n, ci_n) = (g.cout, g.cin);
     let mut u = vec![0.0f32; 16 * co_n * ci_n];
+    let mut k = vec![0.0f32; 9 * ci_n];
+    let mut gg = vec![0.0f32; 12 * ci_n];
     for co in 0..co_n {
-        for ci in 0..ci_n {
-            let k = &w[(co * ci_n + ci) * 9..][..9];
-            // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 over the kernel's rows.
-            let mut gg = [[0.0f32; 3]; 4];
-            for j in 0..3 {
-                let (a, b, c) = (k[j], k[3 + j], k[6 + j]);
-                gg[0][j] = a;
-                gg[1][j] = 0.5 * (a + b + c);
-                gg[2][j] = 0.5 * (a - b + c);
-                gg[3][j] = c;
-            }
-            for (r, [a, b, c]) in gg.into_iter().enumerate() {
-                let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-                for (s, v) in row.into_iter().enumerate() {
-                    u[((r * 4 + s) * co_n + co) * ci_n + ci] = v;
+        for (t, run) in k.chunks_exact_mut(ci_n).enumerate() {
+            match taps {
+                Taps::Direct => {
+                    for (ci, v) in run.iter_mut().enumerate() {
+                        *v = w[(co * ci_n + ci) * 9 + t];
+                    }
                 }
+                Taps::Flipped => {
+                    for (ci, v) in run.iter_mut().enumerate() {
+                        *v = w[(ci * co_n + co) * 9 + 8 - t];
+                    }
+                }
+            }
+        }
+        // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 over the kernel's rows; gg[r·3 + j].
+        for j in 0..3 {
+            let (a, b, c) = (run(&k, j, ci_n), run(&k, 3 + j, ci_n), run(&k, 6 + j, ci_n));
+            let [g0, g1, g2, g3] = four_runs(&mut gg, j * ci_n, 3 * ci_n, ci_n);
+            for ci in 0..ci_n {
+                g0[ci] = a[ci];
+                g1[ci] = 0.5 * (a[ci] + b[ci] + c[ci]);
+                g2[ci] = 0.5 * (a[ci] - b[ci] + c[ci]);
+                g3[ci] = c[ci];
+            }
+        }
+        // (G g) Gᵀ: each row (a, b, c) → (a, (a+b+c)/2, (a−b+c)/2, c).
+        for r in 0..4 {
+            let (a, b, c) = (
+                run(&gg, r * 3, ci_n),
+                run(&gg, r * 3 + 1, ci_n),
+                run(&gg, r * 3 + 2, ci_n),
+            );
+            let [u0, u1, u2, u3] = four_runs(&mut u, (r * 4 * co_n + co) * ci_n, co_n * ci_n, ci_n);
+            for ci in 0..ci_n {
+                u0[ci] = a[ci];
+                u1[ci] = 0.5 * (a[ci] + b[ci] + c[ci]);
+                u2[ci] = 0.5 * (a[ci] - b[ci] + c[ci]);
+                u3[ci] = c[ci];
             }
         }
     }
     u
+}
+
+/// Run `i` of `len` floats of `v`.
+#[inline(always)]
+fn run(v: &[f32], i: usize, len: usize) -> &[f32] {
+    &v[i * len..][..len]
 }
 
 /// Fewest blocks a chunk's GEMMs should have along their long side: the gemm crate's widest
@@ -82,12 +128,17 @@ const MIN_BLOCKS: usize = 64;
 
 /// `out = conv(x, w) + bias` by F(2×2, 3×3); shapes as `kernel::forward`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    forward_transformed(g, x, &transform_weights(g, w, Taps::Direct), bias, out);
+}
+
+/// [`forward`] with the transformed weights `u` ([`transform_weights`]) given.
+pub fn forward_transformed(g: &ConvGeom, x: &[f32], u: &[f32], bias: &[f32], out: &mut [f32]) {
     debug_assert!(applies(g));
+    debug_assert_eq!(u.len(), 16 * g.cout * g.cin);
     let (in_img, out_img, _, _) = g.sizes();
     let [_, oh, ow] = g.output;
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let rows_per_chunk = (CHUNK_BUDGET / (16 * (g.cin + g.cout) * tw)).clamp(1, th);
-    let u = transform_weights(g, w);
     let group = images_per_chunk(g, th * tw, rows_per_chunk == th, CHUNK_BUDGET);
     let items: Vec<_> = out
         .chunks_mut(group * out_img)
@@ -96,7 +147,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     per_image(items, |(out, x), scratch, par| {
         for ty0 in (0..th).step_by(rows_per_chunk) {
             let rows = rows_per_chunk.min(th - ty0);
-            chunk(g, x, &u, bias, out, (ty0, rows, tw), scratch, par);
+            chunk(g, x, u, bias, out, (ty0, rows, tw), scratch, par);
         }
     });
 }
@@ -429,6 +480,86 @@ fn transform_output(
             }
             if !ow.is_multiple_of(2) {
                 row[ow - 1] = ya[full];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-pair transform the vectorised one replaced, as the reference: `U` of one
+    /// `3 × 3` kernel `k`, sixteen values in ξ order.
+    fn per_pair(k: &[f32]) -> [f32; 16] {
+        let mut gg = [[0.0f32; 3]; 4];
+        for j in 0..3 {
+            let (a, b, c) = (k[j], k[3 + j], k[6 + j]);
+            gg[0][j] = a;
+            gg[1][j] = 0.5 * (a + b + c);
+            gg[2][j] = 0.5 * (a - b + c);
+            gg[3][j] = c;
+        }
+        let mut u = [0.0f32; 16];
+        for (r, [a, b, c]) in gg.into_iter().enumerate() {
+            for (s, v) in [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+                .into_iter()
+                .enumerate()
+            {
+                u[r * 4 + s] = v;
+            }
+        }
+        u
+    }
+
+    #[test]
+    fn weight_transform_is_the_per_pair_transform_bit_for_bit_direct_and_flipped() {
+        let (cout, cin) = (5, 9);
+        let g = ConvGeom::new(
+            1,
+            cin,
+            cout,
+            [1, 6, 6],
+            [1, 3, 3],
+            [1; 3],
+            [0, 1, 1],
+            [1; 3],
+        )
+        .expect("valid geometry");
+        // Uneven values, so that the order of the additions shows in the rounding.
+        let w: Vec<f32> = (0..cout * cin * 9)
+            .map(|i| ((i * 7919 % 1013) as f32 / 97.0).sin() * 1.7)
+            .collect();
+        let u = transform_weights(&g, &w, Taps::Direct);
+        // The input gradient's convolution: cin' = cout, cout' = cin, weights of the form
+        // `cout × cin × 9` read flipped.
+        let g2 = ConvGeom::new(
+            1,
+            cout,
+            cin,
+            [1, 6, 6],
+            [1, 3, 3],
+            [1; 3],
+            [0, 1, 1],
+            [1; 3],
+        )
+        .expect("valid geometry");
+        let u2 = transform_weights(&g2, &w, Taps::Flipped);
+        for co in 0..cout {
+            for ci in 0..cin {
+                let k = &w[(co * cin + ci) * 9..][..9];
+                let flipped: Vec<f32> = k.iter().rev().copied().collect();
+                let (want, want2) = (per_pair(k), per_pair(&flipped));
+                for xi in 0..16 {
+                    let got = u[(xi * cout + co) * cin + ci];
+                    assert_eq!(got.to_bits(), want[xi].to_bits(), "direct {co} {ci} {xi}");
+                    let got2 = u2[(xi * cin + ci) * cout + co];
+                    assert_eq!(
+                        got2.to_bits(),
+                        want2[xi].to_bits(),
+                        "flipped {co} {ci} {xi}"
+                    );
+                }
             }
         }
     }
