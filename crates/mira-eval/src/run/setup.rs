@@ -154,6 +154,7 @@ impl<'a, S: Spec> Setup<'a, S> {
             name,
             checkpoint,
             training,
+            cost: 1.0,
             train: Box::new(train),
         };
         let mut models = self.models(vec![job])?;
@@ -164,8 +165,9 @@ impl<'a, S: Spec> Setup<'a, S> {
 
     /// Every model of `jobs`, as [`Setup::model`] makes one, in the order of `jobs`: those
     /// whose folders hold `model.json` are loaded, the others trained side by side on the
-    /// lanes (`run/lanes.rs`). Training progress is reported model by model in job order: the
-    /// first unfinished model's events as they come, the later models' once it is done.
+    /// lanes (`run/lanes.rs`), costliest first ([`ModelJob::cost`]). Training progress is
+    /// reported model by model in that order: the first unfinished model's events as they come,
+    /// the later models' once it is done.
     ///
     /// Only for trainings that draw all their randomness from their own seed, so that each
     /// trains the same weights as alone: not for networks with burn's `Dropout`, whose masks
@@ -193,11 +195,16 @@ impl<'a, S: Spec> Setup<'a, S> {
                     dir: dir.clone(),
                     name: job.name,
                     training: job.training,
+                    cost: job.cost,
                     train: Mutex::new(Some(job.train)),
                 });
             }
             pins.push((job.index, job.name, dir));
         }
+        // Longest first (a stable sort: equal costs keep job order), so that the lanes end
+        // together: in job order the S1 defences file's eight UNets left one lane idle for the
+        // last ~7 s of 72.
+        todo.sort_by(|a, b| b.cost.total_cmp(&a.cost));
         if let Some(first) = todo.first() {
             self.phase(first.training.clone());
         }
@@ -248,6 +255,9 @@ pub struct ModelJob<'a, M> {
     pub checkpoint: Option<&'a Path>,
     /// The phase reported when it is trained (`training model NAME`).
     pub training: String,
+    /// An estimate of its training's work, in any unit shared by the jobs of one call (only
+    /// their order matters): lanes take the costliest first, so that they finish together.
+    pub cost: f64,
     /// Trains it into the folder it is given, reporting events, and saves it there.
     pub train: TrainFn<'a, M>,
 }
@@ -256,13 +266,14 @@ pub struct ModelJob<'a, M> {
 pub type TrainFn<'a, M> =
     Box<dyn FnOnce(&Path, &mut dyn FnMut(TrainEvent)) -> Result<M> + Send + 'a>;
 
-/// A model [`Setup::models`] trains: its slot among the jobs, folder, name, phase and
+/// A model [`Setup::models`] trains: its slot among the jobs, folder, name, phase, cost and
 /// training (taken once, by the lane that runs it).
 struct Pending<'a, M> {
     slot: usize,
     dir: PathBuf,
     name: &'a str,
     training: String,
+    cost: f64,
     train: Mutex<Option<TrainFn<'a, M>>>,
 }
 

@@ -41,7 +41,7 @@ pub(crate) use cell::{Cell, Kept, dice};
 pub use corruption_table::corruption_records;
 pub(crate) use judge::SegJudge;
 pub use min_norm::{CONSISTENCY_SLACK, min_norm_tables, split_min_norm};
-pub(crate) use models::{UnetTraining, train_and_save_unet};
+pub(crate) use models::{UnetTraining, train_and_save_unet, unet_cost};
 pub use outputs::{model_groups, write_comparison, write_report};
 pub use probe::{SegProbe, probe_segmenter};
 pub use seg_net::{GraphSeg, OutputKind, SegNet, SegNetInfo};

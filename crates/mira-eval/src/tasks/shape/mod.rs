@@ -138,6 +138,7 @@ fn models(
             continue;
         }
         let (train, val) = &splits[i];
+        let slices = train.len();
         let adversarial = if entry.adversarial {
             ", adversarial"
         } else {
@@ -183,6 +184,15 @@ fn models(
             name: &entry.name,
             checkpoint: entry.checkpoint.as_deref(),
             training,
+            // Slices × stem width² (every level costs about the same), adversarial training
+            // with its input-gradient passes as in `Defence::relative_cost`.
+            cost: slices as f64
+                * (entry.width.unwrap_or(8) as f64).powi(2)
+                * if entry.adversarial {
+                    1.0 + 0.6 * exp.training.adv_steps as f64
+                } else {
+                    1.0
+                },
             train,
         });
     }

@@ -13,7 +13,7 @@ use mira_train::{Defence, train_generator};
 
 use crate::Result;
 use crate::run::{ModelJob, RunEvent, Setup, TrainFn, mix};
-use crate::tasks::segmentation::{UnetTraining, train_and_save_unet};
+use crate::tasks::segmentation::{UnetTraining, train_and_save_unet, unet_cost};
 use crate::tasks::synthesis::SynthExperiment;
 
 fn unet(exp: &SynthExperiment, i: usize, data: &SegDataset) -> UNetConfig {
@@ -54,6 +54,7 @@ pub(crate) fn segmenters(
                 entry.name,
                 train.items.len()
             ),
+            cost: unet_cost(&unet(exp, i, train)),
             train: train_fn,
         }
     });
