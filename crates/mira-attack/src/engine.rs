@@ -171,18 +171,74 @@ impl ProjectedGradient {
         self.steps * self.restarts
     }
 
+    /// Whether the first step's direction is a function of `x0` alone, the same at every ε of
+    /// a ball's norm and mask, so that [`Self::perturb_from_first`] may be given it: one
+    /// restart from `x0` (no random start), the plain steepest ascent ([`StepRule::Sign`]) and
+    /// the last iterate kept. FGSM and i-FGSM are such attacks.
+    pub fn first_step_shared(&self) -> bool {
+        self.restarts == 1
+            && !self.random_start
+            && self.step == StepRule::Sign
+            && !self.best_iterate
+    }
+
+    /// [`Attack::perturb`] given the first step's direction `first`, the ball's steepest ascent
+    /// of the gradient at `x0` at step 0 (what [`crate::fgsm_direction`] gives, for an
+    /// objective whose step 0 does not depend on the number of steps) instead of computing it:
+    /// bit for bit the result of `perturb`, one gradient pass fewer. Only where
+    /// [`Self::first_step_shared`] holds.
+    ///
+    /// # Errors
+    /// Invalid parameters or an attack that is not [`Self::first_step_shared`]; those of the
+    /// later steps.
+    pub fn perturb_from_first<const D: usize>(
+        &self,
+        f: &dyn Objective<D>,
+        x0: Tensor<D>,
+        ball: &LpBall<D>,
+        first: Tensor<D>,
+    ) -> Result<Tensor<D>> {
+        self.validate()?;
+        if !self.first_step_shared() {
+            return Err(AttackError::InvalidParameter {
+                field: "first step",
+                reason: "only one restart from x0 with the plain steepest ascent and the last \
+                         iterate shares its first step"
+                    .into(),
+            });
+        }
+        if ball.epsilon == 0.0 {
+            return Ok(x0);
+        }
+        let x1 = ball.project(x0.clone() + first * (self.rel_step * ball.epsilon), &x0);
+        Ok(self.climb_from(f, x1, &x0, ball, 1)?.0)
+    }
+
     /// One restart from `x`: its end point, and (best-iterate) its best value per sample.
     fn climb<const D: usize>(
+        &self,
+        f: &dyn Objective<D>,
+        x: Tensor<D>,
+        x0: &Tensor<D>,
+        ball: &LpBall<D>,
+    ) -> Result<(Tensor<D>, Option<Tensor<1>>)> {
+        self.climb_from(f, x, x0, ball, 0)
+    }
+
+    /// [`Self::climb`] from step `first` on (`x` the iterate before it; `first > 0` only for
+    /// rules without state and without best-iterate).
+    fn climb_from<const D: usize>(
         &self,
         f: &dyn Objective<D>,
         mut x: Tensor<D>,
         x0: &Tensor<D>,
         ball: &LpBall<D>,
+        first: usize,
     ) -> Result<(Tensor<D>, Option<Tensor<1>>)> {
         let alpha = self.rel_step * ball.epsilon;
         let mut state = self.step.start();
         let mut best: Option<(Tensor<D>, Tensor<1>)> = None;
-        for step in 0..self.steps {
+        for step in first..self.steps {
             let (v, g) = checked_value_and_grad(f, x.clone(), step, self.steps)?;
             if self.best_iterate {
                 best = Some(keep_best(best, &x, &v));
@@ -223,6 +279,22 @@ pub(crate) fn checked_value_and_grad<const D: usize>(
     let gsum = g.clone().abs().sum().reshape([1]);
     check_finite(&gsum, "input gradient", step)?;
     Ok((v, g))
+}
+
+/// The first step's direction of a [`ProjectedGradient`] of `steps` steps from `x0` (for
+/// [`ProjectedGradient::perturb_from_first`]): the ball's steepest ascent of the checked
+/// gradient at `x0`, the objective told it is step 0 of `steps`.
+///
+/// # Errors
+/// A non-finite value or gradient.
+pub fn first_direction<const D: usize>(
+    f: &dyn Objective<D>,
+    x0: Tensor<D>,
+    ball: &LpBall<D>,
+    steps: usize,
+) -> Result<Tensor<D>> {
+    let (_, g) = checked_value_and_grad(f, x0, 0, steps)?;
+    Ok(ball.steepest_ascent(g))
 }
 
 impl<const D: usize> Attack<D> for ProjectedGradient {

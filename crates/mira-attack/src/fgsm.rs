@@ -16,7 +16,6 @@
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
-use crate::engine::checked_value_and_grad;
 use crate::method::pgd_with_restarts;
 use crate::{
     Attack, AttackInfo, AttackMethod, AttackParams, AttackSpec, IfgsmConfig, LpBall, Objective,
@@ -47,8 +46,7 @@ pub fn fgsm_direction<const D: usize>(
     x0: Tensor<D>,
     ball: &LpBall<D>,
 ) -> Result<Tensor<D>> {
-    let (_, g) = checked_value_and_grad(f, x0, 0, 1)?;
-    Ok(ball.steepest_ascent(g))
+    crate::engine::first_direction(f, x0, ball, 1)
 }
 
 /// FGSM's second half: the step of length ε along `direction` (from [`fgsm_direction`] for a

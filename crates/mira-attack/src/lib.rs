@@ -43,7 +43,7 @@ pub use ball::{Bounds, L2_INSIDE, LpBall, Norm, per_sample_norm};
 pub use cascade::{CascadeMember, CascadeState, Judge, member_seed, run_cascade};
 pub use catalogue::{AttackInfo, catalogue};
 pub use early_stop::Stopped;
-pub use engine::{ProjectedGradient, StepRule};
+pub use engine::{ProjectedGradient, StepRule, first_direction};
 pub use fgsm::{FgsmConfig, fgsm, fgsm_direction, fgsm_step};
 pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;

@@ -42,7 +42,8 @@ pub fn print_outcome<T: Task>(o: &Outcome<T::Summary>) {
     );
     if o.fgsm_gradients_reused > 0 {
         println!(
-            "FGSM: {} gradient passes saved (a batch's gradient, taken once, served every ε).",
+            "FGSM / i-FGSM: {} gradient passes saved (a batch's gradient at the clean input, \
+             taken once, served every ε).",
             o.fgsm_gradients_reused
         );
     }

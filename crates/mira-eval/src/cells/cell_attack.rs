@@ -8,8 +8,7 @@ use std::cell::RefCell;
 
 use burn::prelude::*;
 use mira_attack::{
-    Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, fgsm_direction, fgsm_step,
-    run_cascade,
+    Attack, AttackSpec, CascadeState, Judge, LpBall, MinNormConfig, first_direction, run_cascade,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -122,6 +121,19 @@ pub(crate) struct Attacked<const D: usize> {
     pub unchanged: bool,
 }
 
+impl<const D: usize> Attacked<D> {
+    /// A fixed-budget attack's result: the adversarial inputs alone.
+    fn plain(adv: Tensor<D>) -> Self {
+        Self {
+            adv,
+            min_norm: None,
+            member: None,
+            stopped_at: None,
+            unchanged: false,
+        }
+    }
+}
+
 /// The runner's FGSM memo, the key of the cell's (model, attack) in it, and the batch index.
 /// The key must name everything FGSM's direction depends on besides the batch and the norm:
 /// the model, the attack entry (goal, loss, temperature) and the ball's mask.
@@ -153,9 +165,26 @@ impl<'a> CellAttack<'a> {
         }
     }
 
+    /// The engine of a fixed FGSM or i-FGSM attack whose first step the memo can serve
+    /// ([`mira_attack::ProjectedGradient::first_step_shared`]), with the memo slot.
+    fn first_step_shared<'m>(
+        &self,
+        memo: Option<MemoSlot<'m>>,
+    ) -> Option<(mira_attack::ProjectedGradient, MemoSlot<'m>)> {
+        match (self, memo) {
+            (CellAttack::Fixed(spec @ (AttackSpec::Fgsm(_) | AttackSpec::Ifgsm(_))), Some(m)) => {
+                spec.engine()
+                    .filter(|e| e.first_step_shared())
+                    .map(|e| (e, m))
+            }
+            _ => None,
+        }
+    }
+
     /// Attacks `x0` inside `ball`; randomness from `seed` (the cell's per-batch stream).
-    /// `resume` applies to the composite only; `memo` to FGSM only (its direction at `x0` is
-    /// taken from, or left in, the memo, so one gradient serves every ε of the sweep).
+    /// `resume` applies to the composite only; `memo` to FGSM and i-FGSM only (their first
+    /// step's direction at `x0` is taken from, or left in, the memo, so one gradient serves
+    /// every ε of the sweep).
     ///
     /// # Errors
     /// The attack's or the judge's errors.
@@ -169,6 +198,24 @@ impl<'a> CellAttack<'a> {
         memo: Option<MemoSlot<'_>>,
     ) -> Result<Attacked<D>> {
         let all: Vec<usize> = (0..x0.dims()[0]).collect();
+        if let Some((engine, (memo, key, batch))) = self.first_step_shared(memo)
+            && ball.epsilon > 0.0
+        {
+            // The direction depends on the ball's norm and mask; the caller's key names the
+            // mask (it follows from the attack entry, as do the steps the objective's step 0
+            // is told of), the norm is added here.
+            let key = format!("{key}\u{0}{:?}", ball.norm);
+            let f = judge.objective(&all)?;
+            let dir = memo.direction(&key, batch, || {
+                Ok(first_direction(f.as_ref(), x0.clone(), ball, engine.steps)?)
+            })?;
+            return Ok(Attacked::plain(engine.perturb_from_first(
+                f.as_ref(),
+                x0,
+                ball,
+                dir,
+            )?));
+        }
         let (mut min_norm, mut member, mut unchanged) = (None, None, false);
         let mut stopped_at = None;
         let adv = match *self {
@@ -210,17 +257,6 @@ impl<'a> CellAttack<'a> {
             CellAttack::Fixed(_) | CellAttack::EarlyStop(..) if ball.epsilon == 0.0 => {
                 unchanged = true;
                 x0
-            }
-            CellAttack::Fixed(AttackSpec::Fgsm(_)) if memo.is_some() => {
-                let (memo, key, batch) = memo.expect("matched Some");
-                // The direction depends on the ball's norm and mask; the caller's key names the
-                // mask (it follows from the attack entry), the norm is added here.
-                let key = format!("{key}\u{0}{:?}", ball.norm);
-                let dir = memo.direction(&key, batch, || {
-                    let f = judge.objective(&all)?;
-                    Ok(fgsm_direction(f.as_ref(), x0.clone(), ball)?)
-                })?;
-                fgsm_step(&x0, dir, ball)
             }
             CellAttack::EarlyStop(spec, every) => {
                 let engine = spec.engine().ok_or_else(|| {

@@ -30,8 +30,9 @@ pub struct Outcome<S> {
     pub cells_skipped: usize,
     /// Sanity-check warnings (also in `warnings.json` and the summaries).
     pub warnings: Vec<Warning>,
-    /// FGSM gradient passes saved by this invocation: a batch's gradient, taken once, served
-    /// its other ε cells (see `MIRA_FGSM_MEMO_MB`).
+    /// FGSM (and i-FGSM first-step) gradient passes saved by this invocation: a batch's
+    /// gradient at the clean input, taken once, served its other ε cells (see
+    /// `MIRA_FGSM_MEMO_MB`).
     pub fgsm_gradients_reused: usize,
 }
 

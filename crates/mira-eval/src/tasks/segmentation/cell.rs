@@ -407,9 +407,10 @@ impl<'a, M: SegModel> Cell<'a, M> {
 #[cfg(test)]
 mod tests {
     /// Cells of one (model, attack) at three ε, with a shared memo and without: the same
-    /// records byte for byte, and each batch's gradient taken once per norm.
+    /// records byte for byte, and each batch's gradient (FGSM's, i-FGSM's first step's) taken
+    /// once per norm.
     #[test]
-    fn fgsm_cells_sharing_the_memo_give_the_records_of_cells_without_it() {
+    fn fgsm_and_ifgsm_cells_sharing_the_memo_give_the_records_of_cells_without_it() {
         use crate::cells::CellId;
         use crate::run::FgsmMemo;
         use crate::tasks::segmentation::Cell;
@@ -431,10 +432,14 @@ mod tests {
         let memo = FgsmMemo::with_budget(1 << 20);
         // 7 cases in batches of 2: 4 batches, the last one short.
         let fgsm = AttackSpec::Fgsm(mira_attack::FgsmConfig);
-        let cell = |norm, epsilon, fgsm_memo| {
+        let ifgsm = AttackSpec::Ifgsm(mira_attack::IfgsmConfig {
+            steps: 3,
+            rel_step: 0.4,
+        });
+        let cell = |(attack, spec), norm, epsilon, fgsm_memo| {
             let id = CellId {
                 model: "m",
-                attack: "fgsm",
+                attack,
                 norm,
                 epsilon,
                 batch_size: 2,
@@ -442,19 +447,23 @@ mod tests {
             };
             Cell {
                 fgsm_memo,
-                ..Cell::untargeted(id, &model, &fgsm)
+                ..Cell::untargeted(id, &model, spec)
             }
         };
-        for (norm, eps) in [(Norm::Linf, [0.02, 0.05, 0.1]), (Norm::L2, [0.3, 0.6, 1.2])] {
-            for e in eps {
-                let run = |m| {
-                    let recs = cell(norm, e, m).run(&test, &clean, &mut |_| {}).unwrap();
-                    serde_json::to_string(&recs).unwrap()
-                };
-                assert_eq!(run(Some(&memo)), run(None), "{norm:?} eps={e}");
+        for attack in [("fgsm", &fgsm), ("ifgsm", &ifgsm)] {
+            for (norm, eps) in [(Norm::Linf, [0.02, 0.05, 0.1]), (Norm::L2, [0.3, 0.6, 1.2])] {
+                for e in eps {
+                    let run = |m| {
+                        let recs = cell(attack, norm, e, m)
+                            .run(&test, &clean, &mut |_| {})
+                            .unwrap();
+                        serde_json::to_string(&recs).unwrap()
+                    };
+                    assert_eq!(run(Some(&memo)), run(None), "{} {norm:?} eps={e}", attack.0);
+                }
             }
         }
-        // Per norm: 4 batches computed at the first ε, reused at the other two.
-        assert_eq!(memo.counts(), (8, 16));
+        // Per attack and norm: 4 batches computed at the first ε, reused at the other two.
+        assert_eq!(memo.counts(), (16, 32));
     }
 }
