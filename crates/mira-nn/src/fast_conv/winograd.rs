@@ -182,7 +182,7 @@ fn chunk(
 ) {
     let n = x.len() / (g.cin * g.in_len()) * rows * tw;
     let (cin, cout) = (g.cin, g.cout);
-    let [v, m, h, eo, y] = chunk_buffers(g, scratch, n, (rows, tw), 12 * rows * tw);
+    let [v, m, h, eo, y] = chunk_buffers(g, scratch, n, (rows, tw), 4 * rows * tw);
     let arch = pulp::Arch::new();
     arch.dispatch(InputPass {
         g,
@@ -439,30 +439,35 @@ fn transform_output(
 ) {
     let [_, oh, ow] = g.output;
     let n = rows * tw;
-    let (s0, rest) = y.split_at_mut(4 * n);
-    let (s1, yy) = rest.split_at_mut(4 * n);
+    // Aᵀ M A over all the chunk's blocks at once (contiguous in `m`), in one pass: per column b
+    // of the block s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 over its rows, then over the columns
+    // ·0 = s·0 + s·1 + s·2, ·1 = s·1 − s·2 − s·3; outputs (dy, dx) of every block in
+    // y[(2·dy + dx)·n + block]. (Two passes with s0 and s1 stored in between took a third more
+    // memory traffic; the sums are the same, term by term.)
+    let (y00, rest) = y.split_at_mut(n);
+    let (y01, rest) = rest.split_at_mut(n);
+    let (y10, y11) = rest.split_at_mut(n);
+    let (y00, y01, y10, y11) = (&mut y00[..n], &mut y01[..n], &mut y10[..n], &mut y11[..n]);
     let mx = |xi: usize| &m[xi * stride + at..][..n];
-    // Aᵀ M over rows: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 for each column b, over all the
-    // chunk's blocks at once (contiguous in `m`) ...
-    for b in 0..4 {
-        let (m0, m1, m2, m3) = (mx(b), mx(4 + b), mx(8 + b), mx(12 + b));
-        let (a0, a1) = (&mut s0[b * n..][..n], &mut s1[b * n..][..n]);
-        for t in 0..n {
-            a0[t] = m0[t] + m1[t] + m2[t];
-            a1[t] = m1[t] - m2[t] - m3[t];
-        }
+    let (m0, m1, m2, m3) = (mx(0), mx(1), mx(2), mx(3));
+    let (m4, m5, m6, m7) = (mx(4), mx(5), mx(6), mx(7));
+    let (m8, m9, m10, m11) = (mx(8), mx(9), mx(10), mx(11));
+    let (m12, m13, m14, m15) = (mx(12), mx(13), mx(14), mx(15));
+    for t in 0..n {
+        let s00 = m0[t] + m4[t] + m8[t];
+        let s01 = m1[t] + m5[t] + m9[t];
+        let s02 = m2[t] + m6[t] + m10[t];
+        let s03 = m3[t] + m7[t] + m11[t];
+        let s10 = m4[t] - m8[t] - m12[t];
+        let s11 = m5[t] - m9[t] - m13[t];
+        let s12 = m6[t] - m10[t] - m14[t];
+        let s13 = m7[t] - m11[t] - m15[t];
+        y00[t] = bias + s00 + s01 + s02;
+        y01[t] = bias + s01 - s02 - s03;
+        y10[t] = bias + s10 + s11 + s12;
+        y11[t] = bias + s11 - s12 - s13;
     }
-    // ... then over columns: ·0 = s·0 + s·1 + s·2, ·1 = s·1 − s·2 − s·3, outputs (dy, dx) of
-    // every block in y[(2·dy + dx)·n + block].
-    for (dy, s) in [&*s0, &*s1].into_iter().enumerate() {
-        let (c0, c1, c2, c3) = (&s[..n], &s[n..2 * n], &s[2 * n..3 * n], &s[3 * n..]);
-        let (ya, yb) = yy[2 * dy * n..].split_at_mut(n);
-        let yb = &mut yb[..n];
-        for t in 0..n {
-            ya[t] = bias + c0[t] + c1[t] + c2[t];
-            yb[t] = bias + c1[t] - c2[t] - c3[t];
-        }
-    }
+    let yy = &*y;
     for q in 0..rows {
         let oy = 2 * (ty0 + q);
         for dy in 0..2 {
