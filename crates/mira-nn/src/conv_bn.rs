@@ -26,7 +26,7 @@ pub fn bn_uses_running_stats(bn: &BatchNorm, x: &Tensor<4>) -> bool {
 /// `bn(conv(x))`, folded when `bn` uses its running statistics.
 pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     match fold_options(conv, bn, &x) {
-        Some(options) => folded(conv, bn, x, options),
+        Some(options) => folded(conv, bn, x, options, false),
         None => fast_conv::batch_norm_layer(bn, fast_conv::conv2d_layer(conv, x)),
     }
 }
@@ -35,7 +35,7 @@ pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// BatchNorm's passes ([`fast_conv::batch_norm_relu_layer`]); the same values and gradients.
 pub fn conv_bn_relu(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     match fold_options(conv, bn, &x) {
-        Some(options) => burn::tensor::activation::relu(folded(conv, bn, x, options)),
+        Some(options) => folded(conv, bn, x, options, true),
         None => fast_conv::batch_norm_relu_layer(bn, fast_conv::conv2d_layer(conv, x)),
     }
 }
@@ -46,8 +46,15 @@ fn fold_options(conv: &Conv2d, bn: &BatchNorm, x: &Tensor<4>) -> Option<ConvOpti
     fast_conv::conv2d_options(conv).filter(|_| bn_uses_running_stats(bn, x))
 }
 
-/// The convolution with `bn` folded into its weights and bias.
-fn folded(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+/// The convolution with `bn` folded into its weights and bias, with `relu` followed by a ReLU
+/// (fused into the convolution, [`fast_conv::conv2d_relu`]).
+fn folded(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    options: ConvOptions<2>,
+    relu: bool,
+) -> Tensor<4> {
     // The folded weights live where the weights live (the plain device during attacks).
     let weight = conv.weight.val();
     let device = weight.device();
@@ -61,5 +68,9 @@ fn folded(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, options: ConvOptions<2>) 
     };
     let bias = (bias - mean) * scale.clone() + bn.beta.val();
     let weight = weight * scale.reshape([cout, 1, 1, 1]);
-    fast_conv::conv2d(x, weight, Some(bias), options)
+    if relu {
+        fast_conv::conv2d_relu(x, weight, Some(bias), options)
+    } else {
+        fast_conv::conv2d(x, weight, Some(bias), options)
+    }
 }

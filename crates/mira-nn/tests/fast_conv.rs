@@ -328,3 +328,52 @@ fn geometry_rejects_kernels_larger_than_the_padded_input() {
     .unwrap();
     assert_eq!(g.output, [1, 8, 9]);
 }
+
+/// Output and input, weight and bias gradients of `Σ relu(conv(x, w, b)) ⊙ r`, the ReLU fused
+/// (`conv2d_relu`) or burn's after the convolution.
+fn relu_grads(c: &Case, i: u64, fused: bool) -> [Vec<f32>; 4] {
+    let x = tensor(c.x, 50 + i, true).require_grad();
+    let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 60 + i, true).require_grad();
+    let b = tensor([c.cout], 70 + i, true).require_grad();
+    let y = if fused {
+        fast_conv::conv2d_relu(x.clone(), w.clone(), Some(b.clone()), options(c))
+    } else {
+        burn::tensor::activation::relu(fast_conv::conv2d(
+            x.clone(),
+            w.clone(),
+            Some(b.clone()),
+            options(c),
+        ))
+    };
+    let r = tensor(y.dims(), 80 + i, true);
+    let g = (y.clone() * r).sum().backward();
+    [
+        host(y.inner()),
+        host(x.grad(&g).unwrap()),
+        host(w.grad(&g).unwrap()),
+        host(b.grad(&g).unwrap()),
+    ]
+}
+
+/// The fused ReLU gives burn's ReLU's values and gradients bit for bit, with about half the
+/// outputs clipped (random weights and inputs around zero), on every kernel path.
+#[test]
+fn fused_relu_is_burns_relu_bit_for_bit() {
+    for (i, c) in CASES.iter().enumerate() {
+        let fused = relu_grads(c, i as u64, true);
+        let plain = relu_grads(c, i as u64, false);
+        let zeros = fused[0].iter().filter(|v| **v == 0.0).count();
+        assert!(
+            zeros > 0 && zeros < fused[0].len(),
+            "case {i}: {zeros} clipped"
+        );
+        for (what, (a, b)) in ["output", "input", "weight", "bias"]
+            .iter()
+            .zip(fused.iter().zip(&plain))
+        {
+            let same =
+                a.len() == b.len() && a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert!(same, "case {i}: {what} differs");
+        }
+    }
+}

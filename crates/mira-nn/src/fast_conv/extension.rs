@@ -43,6 +43,12 @@ pub struct ConvSpec {
     /// `output_padding`, below the stride), i.e. the adjoint of the convolution whose input is
     /// that much larger (and whose output is the same). Zero for a convolution.
     pub padding_out: [usize; 3],
+    /// The output passes through ReLU, fused (convolutions only, not transposed ones): burn's
+    /// own rule, NaN kept (`x.is_nan() || x > 0 ? x : 0`), and in the backward pass the output
+    /// gradient kept where the output is NaN or positive, as burn's `relu_backward`; so the
+    /// same values and gradients bit for bit as a ReLU after the convolution, without its two
+    /// passes over the activation.
+    pub relu: bool,
 }
 
 impl ConvSpec {
@@ -132,6 +138,35 @@ fn add_bias(y: &mut [f32], bias: &[f32], len: usize) {
     });
 }
 
+/// burn-flex's ReLU on `y` in place (NaN kept).
+fn relu_in_place(y: &mut [f32]) {
+    use rayon::prelude::*;
+    y.par_chunks_mut(RELU_CHUNK).for_each(|c| {
+        for v in c {
+            *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
+        }
+    });
+}
+
+/// burn-flex's `relu_backward`: `dy` kept where the output `y` is NaN or positive.
+fn relu_masked(dy: &[f32], y: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut out = dy.to_vec();
+    out.par_chunks_mut(RELU_CHUNK)
+        .zip(y.par_chunks(RELU_CHUNK))
+        .for_each(|(g, y)| {
+            for (g, y) in g.iter_mut().zip(y) {
+                if !(y.is_nan() || *y > 0.0) {
+                    *g = 0.0;
+                }
+            }
+        });
+    out
+}
+
+/// Floats per parallel piece of the fused ReLU's passes.
+const RELU_CHUNK: usize = 1 << 15;
+
 /// `Σ` over the batch and space of each channel of `dy` (`batch × channels × len`), in a
 /// fixed order.
 pub(super) fn channel_sums(dy: &[f32], channels: usize, len: usize) -> Vec<f32> {
@@ -187,6 +222,10 @@ fn forward_flex(
         bias.to_contiguous(),
     );
     let g = geom(&dims(&x), &dims(&weight), spec);
+    debug_assert!(
+        !(spec.transposed && spec.relu),
+        "ReLU is fused into convolutions only"
+    );
     if spec.transposed {
         if burn_adjoint(&g) {
             return flex_adjoint(&g, x, weight, Some(bias), spec);
@@ -199,6 +238,9 @@ fn forward_flex(
     }
     let mut out = vec![0.0f32; g.batch * g.cout * g.out_len()];
     kernel::forward(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
+    if spec.relu {
+        relu_in_place(&mut out);
+    }
     let [od, oh, ow] = g.output;
     flex(out, vec![g.batch, g.cout, od, oh, ow])
 }
@@ -244,7 +286,8 @@ impl MiraConvBackend for Flex {
 struct MiraConvOp;
 
 impl Backward<Flex, 3> for MiraConvOp {
-    type State = (NodeId, NodeId, ConvSpec);
+    /// The operands' checkpoints, the spec, and with a fused ReLU the output.
+    type State = (NodeId, NodeId, ConvSpec, Option<FlexTensor>);
 
     fn backward(
         self,
@@ -254,7 +297,14 @@ impl Backward<Flex, 3> for MiraConvOp {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x_state, w_state, spec) = ops.state;
+        let (x_state, w_state, spec, y) = ops.state;
+        let grad = match y {
+            Some(y) => {
+                let y = y.to_contiguous();
+                flex(relu_masked(grad.storage(), y.storage()), dims(&grad))
+            }
+            None => grad,
+        };
         let x = checkpointer
             .retrieve_node_output::<FlexTensor>(x_state)
             .to_contiguous();
@@ -331,7 +381,11 @@ impl<C: CheckpointStrategy> MiraConvBackend for Autodiff<Flex, C> {
             &spec,
         );
         match tracked {
-            Ok((prep, state)) => prep.finish(state, out),
+            Ok((prep, (xs, ws, spec))) => {
+                // The fused ReLU's backward pass masks with the output.
+                let y = spec.relu.then(|| out.clone());
+                prep.finish((xs, ws, spec, y), out)
+            }
             Err(prep) => prep.finish(out),
         }
     }

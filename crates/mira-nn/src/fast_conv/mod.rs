@@ -141,6 +141,7 @@ fn spec3(options: &ConvOptions<3>) -> ConvSpec {
         dilation: options.dilation,
         transposed: false,
         padding_out: [0; 3],
+        relu: false,
     }
 }
 
@@ -159,7 +160,32 @@ pub fn conv3d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<3>,
 ) -> Tensor<5> {
-    let spec = spec3(&options);
+    conv3d_then(x, weight, bias, options, false)
+}
+
+/// [`conv3d`] followed by burn's ReLU, the ReLU fused into the kernel's passes where the
+/// kernel runs ([`ConvSpec::relu`]): the same values and gradients, bit for bit.
+pub fn conv3d_relu(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<3>,
+) -> Tensor<5> {
+    conv3d_then(x, weight, bias, options, true)
+}
+
+/// [`conv3d`], with `relu` followed by a ReLU.
+fn conv3d_then(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<3>,
+    relu: bool,
+) -> Tensor<5> {
+    let spec = ConvSpec {
+        relu,
+        ..spec3(&options)
+    };
     let wd = weight.dims();
     // Kernel depth > 1: a genuine 3D kernel (2D convolutions arrive here with depth 1).
     let burns = stride1_conv3d() == Stride1Conv3d::Burn
@@ -167,7 +193,12 @@ pub fn conv3d(
         && options.dilation == [1, 1, 1]
         && wd[2] > 1;
     if burns || !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
-        return module::conv3d(x, weight, bias, options);
+        let y = module::conv3d(x, weight, bias, options);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as MiraConvBackend>::mira_conv3d(
@@ -188,8 +219,34 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
+    conv2d_then(x, weight, bias, options, false)
+}
+
+/// [`conv2d`] followed by burn's ReLU, fused as [`conv3d_relu`].
+pub fn conv2d_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    conv2d_then(x, weight, bias, options, true)
+}
+
+/// [`conv2d`], with `relu` followed by a ReLU.
+fn conv2d_then(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    relu: bool,
+) -> Tensor<4> {
     if !applies(&x, &weight, &options) {
-        return module::conv2d(x, weight, bias, options);
+        let y = module::conv2d(x, weight, bias, options);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
     }
     let [b, ci, h, w] = x.dims();
     let [co, wi, kh, kw] = weight.dims();
@@ -199,11 +256,12 @@ pub fn conv2d(
         [1, options.dilation[0], options.dilation[1]],
         1,
     );
-    let y = conv3d(
+    let y = conv3d_then(
         x.reshape([b, ci, 1, h, w]),
         weight.reshape([co, wi, 1, kh, kw]),
         bias,
         options3,
+        relu,
     );
     let [_, _, _, oh, ow] = y.dims();
     y.reshape([b, co, oh, ow])

@@ -46,6 +46,7 @@ fn spec_for<const D: usize>(
         dilation: options.dilation,
         transposed: true,
         padding_out: options.padding_out,
+        relu: false,
     };
     let out = spec.transposed_output(&xd, &wd)?;
     let g = ConvGeom::from_shapes(&out, &wd, spec.stride, spec.pad, spec.dilation)?;
