@@ -142,26 +142,63 @@ fn add_bias(y: &mut [f32], bias: &[f32], len: usize) {
 fn relu_in_place(y: &mut [f32]) {
     use rayon::prelude::*;
     y.par_chunks_mut(RELU_CHUNK).for_each(|c| {
-        for v in c {
-            *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
-        }
+        pulp::Arch::new().dispatch(Relu { y: c, mask: None });
     });
 }
 
-/// burn-flex's `relu_backward`: `dy` kept where the output `y` is NaN or positive.
-fn relu_masked(dy: &[f32], y: &[f32]) -> Vec<f32> {
-    use rayon::prelude::*;
-    let mut out = dy.to_vec();
-    out.par_chunks_mut(RELU_CHUNK)
-        .zip(y.par_chunks(RELU_CHUNK))
-        .for_each(|(g, y)| {
-            for (g, y) in g.iter_mut().zip(y) {
-                if !(y.is_nan() || *y > 0.0) {
-                    *g = 0.0;
+/// The fused ReLU's passes as a [`pulp::WithSimd`], compiled for the CPU's widest vector
+/// extension (the default build targets plain x86-64; a plain loop there made the b1 UNet's
+/// attack step ~8 % slower than burn's own ReLU): with `mask`, `y` is an output gradient kept
+/// where `mask` (the output) is NaN or positive; without, `y` is clipped in place.
+struct Relu<'a> {
+    y: &'a mut [f32],
+    mask: Option<&'a [f32]>,
+}
+
+impl pulp::WithSimd for Relu<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        match self.mask {
+            Some(out) => {
+                for (g, y) in self.y.iter_mut().zip(out) {
+                    if !(y.is_nan() || *y > 0.0) {
+                        *g = 0.0;
+                    }
                 }
             }
-        });
-    out
+            None => {
+                for v in self.y.iter_mut() {
+                    *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// burn-flex's `relu_backward`: `dy` (contiguous) kept where the output `y` is NaN or
+/// positive; in place where `dy` is not shared (as burn-flex's binary ops do; a copy first
+/// made the b1 UNet's attack step ~4 % slower).
+fn relu_masked(mut dy: FlexTensor, y: &[f32]) -> FlexTensor {
+    use rayon::prelude::*;
+    let mask = |g: &mut [f32], y: &[f32]| {
+        g.par_chunks_mut(RELU_CHUNK)
+            .zip(y.par_chunks(RELU_CHUNK))
+            .for_each(|(g, y)| {
+                pulp::Arch::new().dispatch(Relu {
+                    y: g,
+                    mask: Some(y),
+                });
+            });
+    };
+    if let Some(g) = dy.try_storage_mut::<f32>() {
+        mask(g, y);
+        return dy;
+    }
+    let mut g = dy.storage::<f32>().to_vec();
+    mask(&mut g, y);
+    flex(g, dims(&dy))
 }
 
 /// Floats per parallel piece of the fused ReLU's passes.
@@ -299,10 +336,7 @@ impl Backward<Flex, 3> for MiraConvOp {
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x_state, w_state, spec, y) = ops.state;
         let grad = match y {
-            Some(y) => {
-                let y = y.to_contiguous();
-                flex(relu_masked(grad.storage(), y.storage()), dims(&grad))
-            }
+            Some(y) => relu_masked(grad, y.to_contiguous().storage()),
             None => grad,
         };
         let x = checkpointer
