@@ -43,6 +43,7 @@ mod prelu;
 mod shifted;
 pub mod tissue;
 mod transposed;
+mod weight_cache;
 mod winograd;
 mod winograd_grad;
 
