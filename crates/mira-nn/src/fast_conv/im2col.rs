@@ -22,6 +22,7 @@ fn source_line(g: &ConvGeom, line: usize, kd: usize, kh: usize) -> Option<usize>
 /// Visits every (row, line) pair of the tile with the input line it reads and the valid
 /// output range along `w`: `f(row_line_start, input_line, kw_offset, lo, hi)`, where
 /// `row_line_start` indexes the tile matrix and `input_line` is `None` in the padding.
+#[inline(always)]
 fn for_each_line(
     g: &ConvGeom,
     l0: usize,
@@ -57,8 +58,21 @@ fn for_each_line(
     }
 }
 
+/// Zeros `s`, which usually holds none or one float (a line's padding): stores, not a call of
+/// `memset` per line as `fill` compiles to.
+#[inline(always)]
+pub(super) fn zero_few(s: &mut [f32]) {
+    match s {
+        [] => {}
+        [a] => *a = 0.0,
+        [a, b] => (*a, *b) = (0.0, 0.0),
+        _ => s.fill(0.0),
+    }
+}
+
 /// One output line as tap offset `off` sees input line `src`: voxels `lo..hi` read
 /// `src[o·stride + off − pad]`, the rest (padding) are zero.
+#[inline(always)]
 fn copy_line(
     dst: &mut [f32],
     src: &[f32],
@@ -66,11 +80,19 @@ fn copy_line(
     sw: usize,
     pw: usize,
 ) {
-    dst[..lo].fill(0.0);
-    dst[hi..].fill(0.0);
+    zero_few(&mut dst[..lo]);
+    zero_few(&mut dst[hi..]);
     if sw == 1 {
         let first = lo + off - pw;
         dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+    } else if sw == 2 && hi > lo {
+        // An index loop over exact lengths: LLVM vectorises these stride-2 reads (the strided
+        // walk below stays scalar); the UNet's 2×2 stride-2 up-sampling runs here.
+        let first = lo * 2 + off - pw;
+        let (d, s) = (&mut dst[lo..hi], &src[first..first + 2 * (hi - lo) - 1]);
+        for k in 0..d.len() {
+            d[k] = s[2 * k];
+        }
     } else if hi > lo {
         // One strided walk instead of an index (and bounds check) per voxel.
         let first = lo * sw + off - pw;
@@ -82,23 +104,68 @@ fn copy_line(
 
 /// Fills `col` (`col_rows × (l1 − l0)·ow`) from one image `x` (`cin × d·h·w`).
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], l0: usize, l1: usize, col: &mut [f32]) {
-    let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
-    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * ow);
-    for_each_line(g, l0, l1, |start, src, off, lo, hi| {
-        let dst = &mut col[start..start + ow];
-        let Some(src) = src else {
-            dst.fill(0.0);
-            return;
-        };
-        copy_line(dst, &x[src * iw..(src + 1) * iw], (off, lo, hi), sw, pw);
-    });
+    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * g.output[2]);
+    pulp::Arch::new().dispatch(Im2col { g, x, l0, l1, col });
+}
+
+/// [`im2col`] as a [`pulp::WithSimd`], compiled for the CPU's widest vector extension (its
+/// stride-2 copies stayed 128-bit in the default x86-64 build).
+struct Im2col<'a> {
+    g: &'a ConvGeom,
+    x: &'a [f32],
+    l0: usize,
+    l1: usize,
+    col: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Im2col<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self { g, x, l0, l1, col } = self;
+        let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
+        for_each_line(g, l0, l1, |start, src, off, lo, hi| {
+            let dst = &mut col[start..start + ow];
+            let Some(src) = src else {
+                dst.fill(0.0);
+                return;
+            };
+            copy_line(dst, &x[src * iw..(src + 1) * iw], (off, lo, hi), sw, pw);
+        });
+    }
 }
 
 /// Adds `col` (as laid out by [`im2col`]) back onto the image gradient `dx`: the adjoint of
 /// [`im2col`], so that `dx += colᵀ`-scatter.
 pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [f32]) {
+    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * g.output[2]);
+    pulp::Arch::new().dispatch(Col2im { g, col, l0, l1, dx });
+}
+
+/// [`col2im`] as a [`pulp::WithSimd`], as [`Im2col`].
+struct Col2im<'a> {
+    g: &'a ConvGeom,
+    col: &'a [f32],
+    l0: usize,
+    l1: usize,
+    dx: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Col2im<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self { g, col, l0, l1, dx } = self;
+        col2im_lines(g, col, (l0, l1), dx);
+    }
+}
+
+/// The body of [`col2im`].
+#[inline(always)]
+fn col2im_lines(g: &ConvGeom, col: &[f32], (l0, l1): (usize, usize), dx: &mut [f32]) {
     let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
-    debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * ow);
     for_each_line(g, l0, l1, |start, src, off, lo, hi| {
         let Some(src) = src else { return };
         let dst = &mut dx[src * iw..(src + 1) * iw];
@@ -107,6 +174,13 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [
             let first = lo + off - pw;
             for (d, c) in dst[first..first + (hi - lo)].iter_mut().zip(&from[lo..hi]) {
                 *d += c;
+            }
+        } else if sw == 2 && hi > lo {
+            // As in `copy_line`: stride-2 index loop over exact lengths, which vectorises.
+            let first = lo * 2 + off - pw;
+            let (d, c) = (&mut dst[first..first + 2 * (hi - lo) - 1], &from[lo..hi]);
+            for k in 0..c.len() {
+                d[2 * k] += c[k];
             }
         } else if hi > lo {
             let first = lo * sw + off - pw;
