@@ -51,3 +51,81 @@ fn fgsm_l2_steps_along_the_normalised_gradient() {
         "{adv:?}"
     );
 }
+
+/// A scheduled, nonlinear objective: `Σ w_i x_i² + λ Σ x_i` with `λ = step / (2·steps)` as
+/// SegPGD's weight moves (so step 0 is told of the number of steps, and later steps differ).
+struct Scheduled {
+    w: Vec<f32>,
+    lambda: std::cell::Cell<f32>,
+}
+
+impl Objective<2> for Scheduled {
+    fn value_and_grad(&self, x: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+        let [b, n] = x.dims();
+        let w = tensor(self.w.repeat(b), [b, n]);
+        let l = self.lambda.get();
+        let v = (x.clone() * x.clone() * w.clone() + x.clone() * l)
+            .sum_dim(1)
+            .reshape([b]);
+        (v, x * w * 2.0 + l)
+    }
+    fn value(&self, x: Tensor<2>) -> Tensor<1> {
+        self.value_and_grad(x).0
+    }
+    fn schedule(&self, step: usize, steps: usize) {
+        self.lambda.set(step as f32 / (2.0 * steps as f32));
+    }
+}
+
+/// i-FGSM continued from the first step's direction (`first_direction` + `perturb_from_first`,
+/// what the sweep's memo serves) is i-FGSM bit for bit, L∞ and L2, on a scheduled objective;
+/// attacks whose first step is not a function of `x0` alone (a random start) refuse it.
+#[test]
+fn ifgsm_from_its_first_direction_is_ifgsm() {
+    let f = Scheduled {
+        w: vec![0.7, -1.3, 0.2, 2.1, -0.4, 0.9],
+        lambda: std::cell::Cell::new(0.0),
+    };
+    let x0 = tensor(
+        vec![
+            0.31, 0.62, 0.05, 0.47, 0.88, 0.13, 0.5, 0.41, 0.77, 0.2, 0.66, 0.93,
+        ],
+        [2, 6],
+    );
+    let engine = mira_attack::IfgsmConfig {
+        steps: 5,
+        rel_step: 0.3,
+    }
+    .engine();
+    assert!(engine.first_step_shared());
+    for (norm, eps) in [(Norm::Linf, 0.06), (Norm::L2, 0.2)] {
+        let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
+        let want = vals(
+            engine
+                .perturb(&f, x0.clone(), &ball, &mut StdRng::seed_from_u64(0))
+                .unwrap(),
+        );
+        let dir = mira_attack::first_direction(&f, x0.clone(), &ball, engine.steps).unwrap();
+        let got = vals(
+            engine
+                .perturb_from_first(&f, x0.clone(), &ball, dir)
+                .unwrap(),
+        );
+        let same = want
+            .iter()
+            .zip(&got)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{norm:?}: {want:?} vs {got:?}");
+        assert_ne!(want, vals(x0.clone()), "{norm:?}: the attack moved");
+    }
+    let pgd = mira_attack::PgdConfig {
+        steps: 5,
+        rel_step: 0.3,
+        restarts: 1,
+    }
+    .engine();
+    assert!(!pgd.first_step_shared());
+    let ball = LpBall::new(Norm::Linf, 0.06, Bounds::default()).unwrap();
+    let dir = mira_attack::first_direction(&f, x0.clone(), &ball, 5).unwrap();
+    assert!(pgd.perturb_from_first(&f, x0, &ball, dir).is_err());
+}

@@ -48,8 +48,9 @@ fn runs_then_resumes_without_losing_or_duplicating_records() {
     let out = tmp("resume");
     let first = run::<Segmentation>(&exp, &out, &mut |_| {}).unwrap();
     assert_eq!(first.cells_run, 6);
-    // FGSM's gradient of each of the 3 batches, taken at ε = 0.02, served ε = 0.05.
-    assert_eq!(first.fgsm_gradients_reused, 3);
+    // FGSM's gradient and i-FGSM's first step's of each of the 3 batches, taken at ε = 0.02,
+    // served ε = 0.05.
+    assert_eq!(first.fgsm_gradients_reused, 3 + 3);
     let records = out.join("records.jsonl");
     let full = std::fs::read_to_string(&records).unwrap();
     std::fs::write(out.join("before.jsonl"), &full).unwrap();
