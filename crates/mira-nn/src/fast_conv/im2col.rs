@@ -105,61 +105,64 @@ fn copy_line(
 /// Fills `col` (`col_rows × (l1 − l0)·ow`) from one image `x` (`cin × d·h·w`).
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], l0: usize, l1: usize, col: &mut [f32]) {
     debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * g.output[2]);
-    pulp::Arch::new().dispatch(Im2col { g, x, l0, l1, col });
-}
-
-/// [`im2col`] as a [`pulp::WithSimd`], compiled for the CPU's widest vector extension (its
-/// stride-2 copies stayed 128-bit in the default x86-64 build).
-struct Im2col<'a> {
-    g: &'a ConvGeom,
-    x: &'a [f32],
-    l0: usize,
-    l1: usize,
-    col: &'a mut [f32],
-}
-
-impl pulp::WithSimd for Im2col<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let Self { g, x, l0, l1, col } = self;
-        let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
-        for_each_line(g, l0, l1, |start, src, off, lo, hi| {
-            let dst = &mut col[start..start + ow];
-            let Some(src) = src else {
-                dst.fill(0.0);
-                return;
-            };
-            copy_line(dst, &x[src * iw..(src + 1) * iw], (off, lo, hi), sw, pw);
-        });
-    }
+    pulp::Arch::new().dispatch(Lines {
+        g,
+        tile: (l0, l1),
+        op: LinesOp::Im2col { x, col },
+    });
 }
 
 /// Adds `col` (as laid out by [`im2col`]) back onto the image gradient `dx`: the adjoint of
 /// [`im2col`], so that `dx += colᵀ`-scatter.
 pub(crate) fn col2im(g: &ConvGeom, col: &[f32], l0: usize, l1: usize, dx: &mut [f32]) {
     debug_assert_eq!(col.len(), g.col_rows() * (l1 - l0) * g.output[2]);
-    pulp::Arch::new().dispatch(Col2im { g, col, l0, l1, dx });
+    pulp::Arch::new().dispatch(Lines {
+        g,
+        tile: (l0, l1),
+        op: LinesOp::Col2im { col, dx },
+    });
 }
 
-/// [`col2im`] as a [`pulp::WithSimd`], as [`Im2col`].
-struct Col2im<'a> {
+/// [`im2col`] or [`col2im`] on a tile of output lines, as a [`pulp::WithSimd`]: compiled for
+/// the CPU's widest vector extension (their stride-2 lines stayed 128-bit in the default
+/// x86-64 build).
+struct Lines<'a> {
     g: &'a ConvGeom,
-    col: &'a [f32],
-    l0: usize,
-    l1: usize,
-    dx: &'a mut [f32],
+    tile: (usize, usize),
+    op: LinesOp<'a>,
 }
 
-impl pulp::WithSimd for Col2im<'_> {
+/// Which way [`Lines`] moves the data.
+enum LinesOp<'a> {
+    Im2col { x: &'a [f32], col: &'a mut [f32] },
+    Col2im { col: &'a [f32], dx: &'a mut [f32] },
+}
+
+impl pulp::WithSimd for Lines<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let Self { g, col, l0, l1, dx } = self;
-        col2im_lines(g, col, (l0, l1), dx);
+        let Self { g, tile, op } = self;
+        match op {
+            LinesOp::Im2col { x, col } => im2col_lines(g, x, tile, col),
+            LinesOp::Col2im { col, dx } => col2im_lines(g, col, tile, dx),
+        }
     }
+}
+
+/// The body of [`im2col`].
+#[inline(always)]
+fn im2col_lines(g: &ConvGeom, x: &[f32], (l0, l1): (usize, usize), col: &mut [f32]) {
+    let (ow, iw, sw, pw) = (g.output[2], g.input[2], g.stride[2], g.pad[2]);
+    for_each_line(g, l0, l1, |start, src, off, lo, hi| {
+        let dst = &mut col[start..start + ow];
+        let Some(src) = src else {
+            dst.fill(0.0);
+            return;
+        };
+        copy_line(dst, &x[src * iw..(src + 1) * iw], (off, lo, hi), sw, pw);
+    });
 }
 
 /// The body of [`col2im`].

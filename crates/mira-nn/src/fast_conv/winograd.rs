@@ -522,17 +522,11 @@ mod tests {
     #[test]
     fn weight_transform_is_the_per_pair_transform_bit_for_bit_direct_and_flipped() {
         let (cout, cin) = (5, 9);
-        let g = ConvGeom::new(
-            1,
-            cin,
-            cout,
-            [1, 6, 6],
-            [1, 3, 3],
-            [1; 3],
-            [0, 1, 1],
-            [1; 3],
-        )
-        .expect("valid geometry");
+        let geom = |ci, co| {
+            ConvGeom::new(1, ci, co, [1, 6, 6], [1, 3, 3], [1; 3], [0, 1, 1], [1; 3])
+                .expect("valid geometry")
+        };
+        let g = geom(cin, cout);
         // Uneven values, so that the order of the additions shows in the rounding.
         let w: Vec<f32> = (0..cout * cin * 9)
             .map(|i| ((i * 7919 % 1013) as f32 / 97.0).sin() * 1.7)
@@ -540,17 +534,7 @@ mod tests {
         let u = transform_weights(&g, &w, Taps::Direct);
         // The input gradient's convolution: cin' = cout, cout' = cin, weights of the form
         // `cout × cin × 9` read flipped.
-        let g2 = ConvGeom::new(
-            1,
-            cout,
-            cin,
-            [1, 6, 6],
-            [1, 3, 3],
-            [1; 3],
-            [0, 1, 1],
-            [1; 3],
-        )
-        .expect("valid geometry");
+        let g2 = geom(cout, cin);
         let u2 = transform_weights(&g2, &w, Taps::Flipped);
         for co in 0..cout {
             for ci in 0..cin {
