@@ -41,12 +41,20 @@ impl Entry {
         self.taps == taps
             && (self.cout, self.cin) == (g.cout, g.cin)
             && self.w.len() == w.len()
-            && self
-                .w
-                .iter()
-                .zip(w)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && same_bits(&self.w, w)
     }
+}
+
+/// Whether `a` and `b` (of equal lengths) hold the same bits: a run of 64 at a time, without
+/// an early exit inside the run so that it can be vectorised (the cache's comparisons and
+/// bookkeeping were 1.2–1.9 % of a b1 step's profile with an element-wise `all`, 1.0 % so).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.chunks(64).zip(b.chunks(64)).all(|(a, b)| {
+        a.iter()
+            .zip(b)
+            .fold(0u32, |acc, (x, y)| acc | (x.to_bits() ^ y.to_bits()))
+            == 0
+    })
 }
 
 thread_local! {
