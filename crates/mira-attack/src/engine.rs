@@ -183,8 +183,8 @@ impl ProjectedGradient {
     }
 
     /// [`Attack::perturb`] given the first step's direction `first`, the ball's steepest ascent
-    /// of the gradient at `x0` at step 0 (what [`crate::fgsm_direction`] gives, for an
-    /// objective whose step 0 does not depend on the number of steps) instead of computing it:
+    /// of the gradient at `x0` at step 0 ([`first_direction`] with this attack's steps; FGSM's
+    /// is its whole step, i-FGSM's its first) instead of computing it:
     /// bit for bit the result of `perturb`, one gradient pass fewer. Only where
     /// [`Self::first_step_shared`] holds.
     ///
@@ -214,19 +214,9 @@ impl ProjectedGradient {
         Ok(self.climb_from(f, x1, &x0, ball, 1)?.0)
     }
 
-    /// One restart from `x`: its end point, and (best-iterate) its best value per sample.
-    fn climb<const D: usize>(
-        &self,
-        f: &dyn Objective<D>,
-        x: Tensor<D>,
-        x0: &Tensor<D>,
-        ball: &LpBall<D>,
-    ) -> Result<(Tensor<D>, Option<Tensor<1>>)> {
-        self.climb_from(f, x, x0, ball, 0)
-    }
-
-    /// [`Self::climb`] from step `first` on (`x` the iterate before it; `first > 0` only for
-    /// rules without state and without best-iterate).
+    /// One restart from step `first` on, `x` the iterate before it (`first > 0` only for rules
+    /// without state and without best-iterate): its end point, and (best-iterate) its best
+    /// value per sample.
     fn climb_from<const D: usize>(
         &self,
         f: &dyn Objective<D>,
@@ -316,7 +306,7 @@ impl<const D: usize> Attack<D> for ProjectedGradient {
             } else {
                 x0.clone()
             };
-            let (x, value) = self.climb(f, start, &x0, ball)?;
+            let (x, value) = self.climb_from(f, start, &x0, ball, 0)?;
             best = Some(match (best, value) {
                 (None, _) if self.restarts == 1 => (x, Tensor::zeros([1], &x0.device())),
                 (b, Some(v)) => keep_best(b, &x, &v),

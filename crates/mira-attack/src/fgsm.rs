@@ -4,9 +4,10 @@
 //! One step: `x = clip(x0 + ε · sign(∇x L(x0)), lo, hi)`. No parameters besides ε.
 //!
 //! The gradient is taken at `x0` whatever ε is, so a sweep over ε needs it once: split the
-//! attack into [`fgsm_direction`] (the gradient's steepest-ascent direction, ε-free) and
-//! [`fgsm_step`] (the step of length ε and the projection). Together they compute exactly
-//! what `fgsm().perturb` computes, for every ε of balls with the same norm and mask.
+//! attack into [`crate::first_direction`] (the gradient's steepest-ascent direction, ε-free)
+//! and [`crate::ProjectedGradient::perturb_from_first`] (the step of length ε and the
+//! projection). Together they compute exactly what `fgsm().perturb` computes, for every ε of
+//! balls with the same norm and mask.
 //!
 //! ```
 //! let engine = mira_attack::fgsm();
@@ -32,38 +33,6 @@ pub fn fgsm() -> ProjectedGradient {
         step: StepRule::Sign,
         best_iterate: false,
     }
-}
-
-/// FGSM's ε-free half: the steepest-ascent direction of `∇f(x0)` in `ball`'s geometry
-/// (`sign` for L∞, the per-sample unit gradient for L2, masked first). Only the ball's norm
-/// and mask are used, not its ε.
-///
-/// # Errors
-/// [`crate::AttackError::NonFinite`] when the objective's value or gradient is not finite
-/// (as the engine reports it).
-pub fn fgsm_direction<const D: usize>(
-    f: &dyn Objective<D>,
-    x0: Tensor<D>,
-    ball: &LpBall<D>,
-) -> Result<Tensor<D>> {
-    crate::engine::first_direction(f, x0, ball, 1)
-}
-
-/// FGSM's second half: the step of length ε along `direction` (from [`fgsm_direction`] for a
-/// ball of the same norm and mask), projected onto `ball`. At ε = 0 the result is `x0`.
-pub fn fgsm_step<const D: usize>(
-    x0: &Tensor<D>,
-    direction: Tensor<D>,
-    ball: &LpBall<D>,
-) -> Tensor<D> {
-    if ball.epsilon == 0.0 {
-        return x0.clone();
-    }
-    // `1.0 * ε` is the engine's `rel_step * ε` for FGSM, so the arithmetic is the same.
-    ball.project(
-        x0.clone() + direction * (fgsm().rel_step * ball.epsilon),
-        x0,
-    )
 }
 
 /// The catalogue entry.
@@ -166,14 +135,18 @@ mod tests {
         let f = Quadratic(t(vec![1.0, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5]));
         for norm in [Norm::Linf, Norm::L2] {
             let unit = LpBall::new(norm, 1.0, Bounds::default()).unwrap();
-            let dir = fgsm_direction(&f, x0.clone(), &unit).unwrap();
+            let dir = crate::first_direction(&f, x0.clone(), &unit, 1).unwrap();
             for eps in [0.0, 0.01, 0.05, 0.3] {
                 let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
                 let mut rng = rand::rngs::StdRng::seed_from_u64(0);
                 let engine = mira_nn::tensor_to_vec(
                     fgsm().perturb(&f, x0.clone(), &ball, &mut rng).unwrap(),
                 );
-                let split = mira_nn::tensor_to_vec(fgsm_step(&x0, dir.clone(), &ball));
+                let split = mira_nn::tensor_to_vec(
+                    fgsm()
+                        .perturb_from_first(&f, x0.clone(), &ball, dir.clone())
+                        .unwrap(),
+                );
                 // Bit for bit: the same operations in the same order.
                 assert_eq!(engine, split, "{norm:?} eps={eps}");
             }

@@ -44,7 +44,7 @@ pub use cascade::{CascadeMember, CascadeState, Judge, member_seed, run_cascade};
 pub use catalogue::{AttackInfo, catalogue};
 pub use early_stop::Stopped;
 pub use engine::{ProjectedGradient, StepRule, first_direction};
-pub use fgsm::{FgsmConfig, fgsm, fgsm_direction, fgsm_step};
+pub use fgsm::{FgsmConfig, fgsm};
 pub use goal::Goal;
 pub use ifgsm::IfgsmConfig;
 pub use method::{AttackMethod, AttackParams};

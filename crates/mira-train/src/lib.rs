@@ -23,7 +23,7 @@ pub use age::{
     train_age, volumes_tensor,
 };
 pub use batch::{BatchMaker, TrainBatch};
-pub use defence::{AdvAttack, Defence};
+pub use defence::{AdvAttack, Defence, INPUT_GRADIENT_COST};
 pub use evaluate::{predict_labels, validation_dice};
 pub use patch3d::{PatchSpec, train_unet3d};
 pub use registration::{

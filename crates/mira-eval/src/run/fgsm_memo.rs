@@ -2,12 +2,11 @@
 //!
 //! FGSM takes its gradient at the clean input, so for one model, attack, threat-model geometry
 //! and batch the gradient is the same at every ε; only the step length and the projection
-//! change ([`mira_attack::fgsm_direction`] / [`mira_attack::fgsm_step`]). i-FGSM's first step
-//! is that same direction, its objective told step 0 of its steps
-//! ([`mira_attack::first_direction`], continued by
-//! [`mira_attack::ProjectedGradient::perturb_from_first`]): one of its gradient passes per
-//! batch and ε after the first is saved the same way (S1 defences: 9 of 124 per model and
-//! batch). Cells stay per
+//! change ([`mira_attack::first_direction`], then
+//! [`mira_attack::ProjectedGradient::perturb_from_first`]). i-FGSM's first step is the same
+//! kind of direction, its objective told step 0 of its steps: one of its gradient passes per
+//! batch and ε after the first is saved the same way (S1 defences: of 124 gradient passes per
+//! model and batch, 3 FGSM and 9 i-FGSM ones). Cells stay per
 //! (attack, ε), the unit of resume and sharding; the runner owns one memo that keeps the
 //! steepest-ascent direction of each batch of the current (model, attack, norm) and hands it to
 //! the next ε's cell instead of recomputing it. Its results are bit for bit those of running

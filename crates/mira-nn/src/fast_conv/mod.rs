@@ -194,20 +194,34 @@ fn conv3d_then(
         && options.dilation == [1, 1, 1]
         && wd[2] > 1;
     if burns || !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
-        let y = module::conv3d(x, weight, bias, options);
-        return if relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        };
+        return relu_if(relu, module::conv3d(x, weight, bias, options));
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    on_kernel_conv(x, weight, bias, spec)
+}
+
+/// Mira's convolution (or transposed convolution) of `spec` through the backend extension.
+pub(crate) fn on_kernel_conv(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Tensor<1>,
+    spec: ConvSpec,
+) -> Tensor<5> {
     Tensor::from_dispatch(<Dispatch as MiraConvBackend>::mira_conv3d(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
         spec,
     ))
+}
+
+/// burn's ReLU of `y` where `relu` (the fallbacks of the fused forms).
+fn relu_if<const D: usize>(relu: bool, y: Tensor<D>) -> Tensor<D> {
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
 }
 
 /// 2D convolution, as `burn::tensor::module::conv2d` (run as a 3D one of depth 1).
@@ -242,12 +256,7 @@ fn conv2d_then(
     relu: bool,
 ) -> Tensor<4> {
     if !applies(&x, &weight, &options) {
-        let y = module::conv2d(x, weight, bias, options);
-        return if relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        };
+        return relu_if(relu, module::conv2d(x, weight, bias, options));
     }
     let [b, ci, h, w] = x.dims();
     let [co, wi, kh, kw] = weight.dims();

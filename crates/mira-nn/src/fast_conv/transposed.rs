@@ -6,13 +6,12 @@
 //! stride or dilation, as PyTorch demands) makes that convolution's input larger by as much.
 //! Groups go to burn's own operation, as do other devices and dtypes ([`super::applies`]).
 
-use burn::backend::Dispatch;
 use burn::nn::conv::ConvTranspose2d;
 use burn::tensor::Tensor;
 use burn::tensor::module;
 use burn::tensor::ops::ConvTransposeOptions;
 
-use super::extension::{ConvSpec, MiraConvBackend};
+use super::extension::ConvSpec;
 use super::geom::ConvGeom;
 
 /// `dims` of a 2D (`[B, C, H, W]`) or 3D operand as 3D ones (a unit depth for 2D).
@@ -55,12 +54,7 @@ fn spec_for<const D: usize>(
 
 fn run(x: Tensor<5>, weight: Tensor<5>, bias: Option<Tensor<1>>, spec: ConvSpec) -> Tensor<5> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[1]], &weight.device()));
-    Tensor::from_dispatch(<Dispatch as MiraConvBackend>::mira_conv3d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-        spec,
-    ))
+    super::on_kernel_conv(x, weight, bias, spec)
 }
 
 /// 3D transposed convolution, as `burn::tensor::module::conv_transpose3d`.

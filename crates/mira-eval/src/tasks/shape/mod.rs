@@ -185,11 +185,11 @@ fn models(
             checkpoint: entry.checkpoint.as_deref(),
             training,
             // Slices × stem width² (every level costs about the same), adversarial training
-            // with its input-gradient passes as in `Defence::relative_cost`.
+            // with its input-gradient passes (every slice adversarial).
             cost: slices as f64
                 * (entry.width.unwrap_or(8) as f64).powi(2)
                 * if entry.adversarial {
-                    1.0 + 0.6 * exp.training.adv_steps as f64
+                    1.0 + mira_train::INPUT_GRADIENT_COST * exp.training.adv_steps as f64
                 } else {
                     1.0
                 },
