@@ -20,6 +20,7 @@ use super::batch_norm::{self, BatchNormSpec};
 use super::geom::ConvGeom;
 use super::instance_norm::{self, NormSpec};
 use super::kernel;
+use super::patches;
 use super::pool::{self, PoolSpec};
 use super::prelu::{self, PreluSpec};
 use super::tissue::{self, TissueSpec};
@@ -268,8 +269,12 @@ fn forward_flex(
             return flex_adjoint(&g, x, weight, Some(bias), spec);
         }
         let mut out = vec![0.0f32; g.batch * g.cin * g.in_len()];
-        kernel::input_grad(&g, x.storage(), weight.storage(), &mut out);
-        add_bias(&mut out, bias.storage(), g.in_len());
+        if patches::applies(&g) {
+            patches::adjoint_with_bias(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
+        } else {
+            kernel::input_grad(&g, x.storage(), weight.storage(), &mut out);
+            add_bias(&mut out, bias.storage(), g.in_len());
+        }
         let [d, h, w] = g.input;
         return flex(out, vec![g.batch, g.cin, d, h, w]);
     }

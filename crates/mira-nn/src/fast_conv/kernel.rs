@@ -101,7 +101,7 @@ pub(super) fn per_image<T: Send>(
 }
 
 /// The tiles of output lines, `(l0, l1)`.
-fn tiles(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn tiles(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
     let step = g.tile_lines(TILE_BUDGET);
     let lines = g.lines();
     (0..lines)

@@ -38,6 +38,7 @@ mod im2col;
 mod instance_norm;
 mod kernel;
 mod lanes;
+mod patches;
 mod pool;
 mod prelu;
 mod shifted;
