@@ -279,8 +279,9 @@ fn forward_flex(
         return flex(out, vec![g.batch, g.cin, d, h, w]);
     }
     let mut out = vec![0.0f32; g.batch * g.cout * g.out_len()];
-    kernel::forward(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
-    if spec.relu {
+    let (xs, ws, bs) = (x.storage(), weight.storage(), bias.storage());
+    let fused = kernel::forward_relu(&g, xs, ws, bs, &mut out, spec.relu);
+    if spec.relu && !fused {
         relu_in_place(&mut out);
     }
     let [od, oh, ow] = g.output;

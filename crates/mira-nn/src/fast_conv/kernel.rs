@@ -137,13 +137,29 @@ pub(super) fn scratch_for(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// `batch × cout × out_len`. 2D 3×3 convolutions with stride 1 run Winograd's F(2×2, 3×3)
 /// ([`winograd`](super::winograd)) unless `MIRA_WINOGRAD=0`; the rest [`forward_im2col`].
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    forward_relu(g, x, w, bias, out, false);
+}
+
+/// [`forward`], with `relu` followed by burn-flex's ReLU where the kernel applies it as it
+/// writes (Winograd's output transform): returns whether it did, else the caller still must.
+pub(super) fn forward_relu(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    relu: bool,
+) -> bool {
     if super::winograd_enabled() && winograd::applies(g) {
-        winograd::forward(g, x, w, bias, out);
-    } else if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) {
+        winograd::forward_relu(g, x, w, bias, out, relu);
+        return relu;
+    }
+    if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) {
         shifted::forward(g, x, w, bias, out);
     } else {
         forward_im2col(g, x, w, bias, out);
     }
+    false
 }
 
 /// [`forward`] by im2col tiles and GEMMs, whatever the kernel.
