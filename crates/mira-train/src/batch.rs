@@ -2,13 +2,13 @@
 //! softmax temperature. The defences differ only here; the loop in `segmentation.rs` is shared.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use mira_attack::{Attack, Bounds, Judge, LpBall};
 use mira_data::SegSlice;
 use mira_nn::{UNet, default_device, images_to_tensor, tensor_to_vec};
 use rand::rngs::StdRng;
 
 use crate::adversarial_fast::DiceStop;
+use crate::soft_labels::SoftLabels;
 use crate::{AdvAttack, Defence, Result, TrainError};
 
 /// One training batch on the host.
@@ -36,8 +36,8 @@ pub struct TrainBatch {
 /// evaluation mode); a distillation *teacher* is trained with plain batches.
 pub struct BatchMaker<'a> {
     defence: &'a Defence,
-    teacher: Option<UNet>,
-    temperature: f32,
+    /// A distillation student's teacher, with the soft labels it gave.
+    teacher: Option<SoftLabels>,
 }
 
 impl<'a> BatchMaker<'a> {
@@ -55,7 +55,6 @@ impl<'a> BatchMaker<'a> {
         Ok(Self {
             defence,
             teacher: None,
-            temperature: 1.0,
         })
     }
 
@@ -66,8 +65,7 @@ impl<'a> BatchMaker<'a> {
     pub fn student(defence: &'a Defence, teacher: &UNet, temperature: f32) -> Self {
         Self {
             defence,
-            teacher: Some(teacher.valid()),
-            temperature,
+            teacher: Some(SoftLabels::new(teacher, temperature)),
         }
     }
 
@@ -188,16 +186,7 @@ impl<'a> BatchMaker<'a> {
                 adversarial[..n_adv].fill(true);
             }
         }
-        let soft_targets = match &self.teacher {
-            Some(t) => {
-                let logits = t.logits(Tensor::from_data(
-                    TensorData::new(images.clone(), shape),
-                    &dev,
-                ));
-                Some(tensor_to_vec(softmax(logits / self.temperature, 1)))
-            }
-            None => None,
-        };
+        let soft_targets = self.teacher.as_ref().map(|t| t.of(items, &images, shape));
         Ok(TrainBatch {
             images,
             shape,

@@ -15,6 +15,7 @@ mod registration;
 mod segmentation;
 mod shape;
 mod shape_stop;
+mod soft_labels;
 mod synth_generator;
 mod train_loop;
 
