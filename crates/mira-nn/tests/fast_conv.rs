@@ -159,8 +159,8 @@ fn grads(c: &Case, i: u64, ours: bool) -> [Vec<f32>; 3] {
     let g = (y * r).sum().backward();
     [
         host(x.grad(&g).unwrap()),
-        host(w.grad(&g).unwrap()),
-        host(b.grad(&g).unwrap()),
+        w.grad(&g).map(host).unwrap_or_default(),
+        b.grad(&g).map(host).unwrap_or_default(),
     ]
 }
 
@@ -331,10 +331,14 @@ fn geometry_rejects_kernels_larger_than_the_padded_input() {
 
 /// Output and input, weight and bias gradients of `Σ relu(conv(x, w, b)) ⊙ r`, the ReLU fused
 /// (`conv2d_relu`) or burn's after the convolution.
-fn relu_grads(c: &Case, i: u64, fused: bool) -> [Vec<f32>; 4] {
+/// With `tracked`, weight and bias gradients too; without, the weights are constants (as in
+/// attacks) and only the input gradient is taken (those two vectors come back empty).
+fn relu_grads(c: &Case, i: u64, fused: bool, tracked: bool) -> [Vec<f32>; 4] {
+    let track = |t: Tensor<4>| if tracked { t.require_grad() } else { t };
     let x = tensor(c.x, 50 + i, true).require_grad();
-    let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 60 + i, true).require_grad();
-    let b = tensor([c.cout], 70 + i, true).require_grad();
+    let w = track(tensor([c.cout, c.x[1], c.k[0], c.k[1]], 60 + i, true));
+    let b = tensor([c.cout], 70 + i, true);
+    let b = if tracked { b.require_grad() } else { b };
     let y = if fused {
         fast_conv::conv2d_relu(x.clone(), w.clone(), Some(b.clone()), options(c))
     } else {
@@ -350,18 +354,25 @@ fn relu_grads(c: &Case, i: u64, fused: bool) -> [Vec<f32>; 4] {
     [
         host(y.inner()),
         host(x.grad(&g).unwrap()),
-        host(w.grad(&g).unwrap()),
-        host(b.grad(&g).unwrap()),
+        w.grad(&g).map(host).unwrap_or_default(),
+        b.grad(&g).map(host).unwrap_or_default(),
     ]
 }
 
 /// The fused ReLU gives burn's ReLU's values and gradients bit for bit, with about half the
-/// outputs clipped (random weights and inputs around zero), on every kernel path.
+/// outputs clipped (random weights and inputs around zero), on every kernel path: with the
+/// weights tracked (training), and constant (attacks: the input gradient alone, whose
+/// Winograd path reads the ReLU's mask inside its input transform).
 #[test]
 fn fused_relu_is_burns_relu_bit_for_bit() {
-    for (i, c) in CASES.iter().enumerate() {
-        let fused = relu_grads(c, i as u64, true);
-        let plain = relu_grads(c, i as u64, false);
+    for ((i, c), tracked) in CASES
+        .iter()
+        .enumerate()
+        .flat_map(|ic| [(ic, true), (ic, false)])
+    {
+        let fused = relu_grads(c, i as u64, true, tracked);
+        let plain = relu_grads(c, i as u64, false, tracked);
+        assert_eq!(fused[2].is_empty(), !tracked);
         let zeros = fused[0].iter().filter(|v| **v == 0.0).count();
         assert!(
             zeros > 0 && zeros < fused[0].len(),
@@ -373,7 +384,10 @@ fn fused_relu_is_burns_relu_bit_for_bit() {
         {
             let same =
                 a.len() == b.len() && a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
-            assert!(same, "case {i}: {what} differs");
+            assert!(
+                same,
+                "case {i} (weights tracked: {tracked}): {what} differs"
+            );
         }
     }
 }
