@@ -214,6 +214,38 @@ impl ProjectedGradient {
         Ok(self.climb_from(f, x1, &x0, ball, 1)?.0)
     }
 
+    /// [`Attack::perturb`] continued from `x`, the result of this attack with `done` steps
+    /// (`1 ≤ done < self.steps`, the rest equal) from `x0` in `ball`: only the remaining steps
+    /// are taken, bit for bit the whole run's result, where [`Self::first_step_shared`] holds
+    /// (one restart from `x0`, a step rule without state, the last iterate) and the objective
+    /// is the same function at every step (not [`Objective::scheduled`]). The convergence
+    /// probe doubles the steps of the attack it has just run.
+    ///
+    /// # Errors
+    /// Invalid parameters, an attack or objective outside those conditions, `done` out of
+    /// range; those of the remaining steps.
+    pub fn perturb_continued<const D: usize>(
+        &self,
+        f: &dyn Objective<D>,
+        (x0, ball): (Tensor<D>, &LpBall<D>),
+        x: Tensor<D>,
+        done: usize,
+    ) -> Result<Tensor<D>> {
+        self.validate()?;
+        if !self.first_step_shared() || f.scheduled() || done == 0 || done >= self.steps {
+            return Err(AttackError::InvalidParameter {
+                field: "continued steps",
+                reason: "only one restart from x0 with the plain steepest ascent and the last \
+                         iterate, on an unscheduled objective, continues a shorter run"
+                    .into(),
+            });
+        }
+        if ball.epsilon == 0.0 {
+            return Ok(x0);
+        }
+        Ok(self.climb_from(f, x, &x0, ball, done)?.0)
+    }
+
     /// One restart from step `first` on, `x` the iterate before it (`first > 0` only for rules
     /// without state and without best-iterate): its end point, and (best-iterate) its best
     /// value per sample.

@@ -17,6 +17,14 @@ pub trait Objective<const D: usize> {
     /// over the iterations (SegPGD's shift from correct to wrong pixels) read it; the default
     /// ignores it, so an objective that is not scheduled is the same function at every step.
     fn schedule(&self, _step: usize, _steps: usize) {}
+
+    /// Whether [`Objective::schedule`] changes the function (default: it does not). An
+    /// objective whose loss moves with the steps says so: runs of different lengths then
+    /// differ from their first step on, so a longer run cannot continue a shorter one
+    /// ([`ProjectedGradient::perturb_continued`](crate::ProjectedGradient::perturb_continued)).
+    fn scheduled(&self) -> bool {
+        false
+    }
 }
 
 /// An objective made of a model and a per-sample loss of its output, times the goal's sign.

@@ -153,6 +153,8 @@ pub struct SegObjective<'a, M: Forward<4, 4> + Module> {
     inner: ModelObjective<M, Box<dyn Fn(Tensor<4>) -> Tensor<1> + 'a>, 4, 4>,
     /// SegPGD's λ as `f64` bits, shared with the loss.
     lambda: std::sync::Arc<AtomicU64>,
+    /// Whether the loss reads λ (SegPGD, CosPGD).
+    scheduled: bool,
 }
 
 /// Binds `model` to `goal` (one-hot label maps `[B, K, H, W]` on the plain device) with `loss`;
@@ -169,6 +171,7 @@ where
     M: Forward<4, 4> + Module,
 {
     let sign = goal.sign();
+    let scheduled = matches!(loss, SegLoss::Segpgd | SegLoss::Cospgd);
     let targeted = goal.is_targeted();
     let reference = goal.reference().clone();
     let lambda = std::sync::Arc::new(AtomicU64::new(0f64.to_bits()));
@@ -183,6 +186,7 @@ where
     SegObjective {
         inner: ModelObjective::new(model, Box::new(f), sign),
         lambda,
+        scheduled,
     }
 }
 
@@ -199,6 +203,10 @@ impl<M: Forward<4, 4> + Module> Objective<4> for SegObjective<'_, M> {
     fn schedule(&self, step: usize, steps: usize) {
         let l = step as f64 / (2.0 * steps.max(1) as f64);
         self.lambda.store(l.to_bits(), Ordering::Relaxed);
+    }
+
+    fn scheduled(&self) -> bool {
+        self.scheduled
     }
 }
 

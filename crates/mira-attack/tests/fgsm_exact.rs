@@ -75,6 +75,9 @@ impl Objective<2> for Scheduled {
     fn schedule(&self, step: usize, steps: usize) {
         self.lambda.set(step as f32 / (2.0 * steps as f32));
     }
+    fn scheduled(&self) -> bool {
+        true
+    }
 }
 
 /// i-FGSM continued from the first step's direction (`first_direction` + `perturb_from_first`,
@@ -128,4 +131,84 @@ fn ifgsm_from_its_first_direction_is_ifgsm() {
     let ball = LpBall::new(Norm::Linf, 0.06, Bounds::default()).unwrap();
     let dir = mira_attack::first_direction(&f, x0.clone(), &ball, 5).unwrap();
     assert!(pgd.perturb_from_first(&f, x0, &ball, dir).is_err());
+}
+
+/// [`Scheduled`] frozen at one λ: the same function at every step.
+struct Frozen(Scheduled);
+
+impl Objective<2> for Frozen {
+    fn value_and_grad(&self, x: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+        self.0.value_and_grad(x)
+    }
+    fn value(&self, x: Tensor<2>) -> Tensor<1> {
+        self.0.value(x)
+    }
+}
+
+/// i-FGSM with 2n steps continued from its n-step result (`perturb_continued`, what the
+/// convergence probe does) is the 2n-step run bit for bit, L∞ and L2, on a nonlinear objective
+/// that ignores the schedule; a scheduled objective, a random start and `done` out of range
+/// refuse it.
+#[test]
+fn doubled_ifgsm_continued_from_the_shorter_run_is_the_doubled_run() {
+    let w = vec![0.7, -1.3, 0.2, 2.1, -0.4, 0.9];
+    let f = Frozen(Scheduled {
+        w: w.clone(),
+        lambda: std::cell::Cell::new(0.3),
+    });
+    let x0 = tensor(
+        vec![
+            0.31, 0.62, 0.05, 0.47, 0.88, 0.13, 0.5, 0.41, 0.77, 0.2, 0.66, 0.93,
+        ],
+        [2, 6],
+    );
+    let engine = |steps| {
+        mira_attack::IfgsmConfig {
+            steps,
+            rel_step: 0.1,
+        }
+        .engine()
+    };
+    let (short, long) = (engine(4), engine(8));
+    let mut rng = StdRng::seed_from_u64(0);
+    for (norm, eps) in [(Norm::Linf, 0.06), (Norm::L2, 0.2)] {
+        let ball = LpBall::new(norm, eps, Bounds::default()).unwrap();
+        let want = vals(long.perturb(&f, x0.clone(), &ball, &mut rng).unwrap());
+        let half = short.perturb(&f, x0.clone(), &ball, &mut rng).unwrap();
+        let got = vals(
+            long.perturb_continued(&f, (x0.clone(), &ball), half.clone(), 4)
+                .unwrap(),
+        );
+        let same = want
+            .iter()
+            .zip(&got)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{norm:?}: {want:?} vs {got:?}");
+        assert_ne!(vals(half), want, "{norm:?}: the last steps moved");
+    }
+    let ball = LpBall::new(Norm::Linf, 0.06, Bounds::default()).unwrap();
+    let scheduled = Scheduled {
+        w,
+        lambda: std::cell::Cell::new(0.0),
+    };
+    assert!(
+        long.perturb_continued(&scheduled, (x0.clone(), &ball), x0.clone(), 4)
+            .is_err()
+    );
+    for done in [0, 8] {
+        assert!(
+            long.perturb_continued(&f, (x0.clone(), &ball), x0.clone(), done)
+                .is_err()
+        );
+    }
+    let pgd = mira_attack::PgdConfig {
+        steps: 8,
+        rel_step: 0.3,
+        restarts: 1,
+    }
+    .engine();
+    assert!(
+        pgd.perturb_continued(&f, (x0.clone(), &ball), x0, 4)
+            .is_err()
+    );
 }

@@ -18,7 +18,10 @@
 //!   not saturate does clearly more damage (by the tolerance and by more than a quarter).
 
 use burn::prelude::*;
-use mira_attack::{Attack, AttackSpec, Bounds, IfgsmConfig, LpBall, Norm, Objective, RandomSearch};
+use mira_attack::{
+    Attack, AttackSpec, Bounds, IfgsmConfig, LpBall, Norm, Objective, ProjectedGradient,
+    RandomSearch,
+};
 use mira_nn::tensor_to_vec;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -361,7 +364,8 @@ pub fn probe<const D: usize>(
     let small = ball(s.epsilon)?;
     let mut rng = StdRng::seed_from_u64(s.seed);
     let spec = &s.spec;
-    let d_attack = target.metric(spec.perturb(f.as_ref(), x0.clone(), &small, &mut rng)?)?;
+    let x_attack = spec.perturb(f.as_ref(), x0.clone(), &small, &mut rng)?;
+    let d_attack = target.metric(x_attack.clone())?;
 
     if let Some(alt) = target.alternative() {
         let d_alt =
@@ -414,7 +418,14 @@ pub fn probe<const D: usize>(
     }
 
     let doubled = spec.with_steps(spec.steps() * 2);
-    let d_double = target.metric(doubled.perturb(f.as_ref(), x0.clone(), &small, &mut rng)?)?;
+    let x_double = doubled_run(
+        (spec, &doubled),
+        f.as_ref(),
+        (x0.clone(), &small),
+        x_attack,
+        &mut rng,
+    )?;
+    let d_double = target.metric(x_double)?;
     if spec.steps() > 1 && worse(d_double, d_attack) {
         out.push(warn(
             "not-converged",
@@ -502,6 +513,30 @@ pub fn probe<const D: usize>(
         ));
     }
     Ok(out)
+}
+
+/// The doubled attack's result: continued from the reference attack's result `x_attack` where
+/// that is bit for bit the whole run ([`ProjectedGradient::perturb_continued`]: the same
+/// engine but for its steps, one restart from `x0`, the plain steepest ascent, the last
+/// iterate, an unscheduled objective; i-FGSM on cross-entropy), which saves the reference's
+/// steps; else run anew (`rng` as the whole run would use it: a continued run draws nothing).
+fn doubled_run<const D: usize>(
+    (spec, doubled): (&AttackSpec, &AttackSpec),
+    f: &dyn Objective<D>,
+    (x0, ball): (Tensor<D>, &LpBall<D>),
+    x_attack: Tensor<D>,
+    rng: &mut StdRng,
+) -> Result<Tensor<D>> {
+    if let (Some(e), Some(e2)) = (spec.engine(), doubled.engine()) {
+        let same_but_steps = ProjectedGradient {
+            steps: e.steps,
+            ..e2
+        } == e;
+        if same_but_steps && e.steps < e2.steps && e2.first_step_shared() && !f.scheduled() {
+            return Ok(e2.perturb_continued(f, (x0, ball), x_attack, e.steps)?);
+        }
+    }
+    Ok(doubled.perturb(f, x0, ball, rng)?)
 }
 
 /// The reference attack of the probes: among `entries` (name, attack, eligible), the gradient
