@@ -252,8 +252,7 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
         }
         return;
     }
-    let (in_img, out_img, rows, out_len) = g.sizes();
-    let ow = g.output[2];
+    let (in_img, out_img, _, out_len) = g.sizes();
     let items: Vec<_> = dx.chunks_mut(in_img).zip(dout.chunks(out_img)).collect();
     per_image(items, |(dx, dout), scratch, par| {
         if g.pointwise() {
@@ -273,23 +272,39 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
         }
         dx.fill(0.0);
         for (l0, l1) in tiles(g) {
-            let n = (l1 - l0) * ow;
-            let col = scratch_for(scratch, rows * n);
-            // col (rows × n) = wᵀ (rows × cout) · dout[:, tile] (cout × n)
-            matmul(
-                (rows, n, g.cout),
-                col,
-                n,
-                false,
-                w,
-                (1, rows),
-                &dout[l0 * ow..],
-                (out_len, 1),
-                par,
-            );
+            let col = tile_columns(g, w, dout, (l0, l1), scratch, par);
             col2im(g, col, l0, l1, dx);
         }
     });
+}
+
+/// The im2col matrix of the input gradient for the tile of output lines `l0..l1` of one
+/// image's `dout`: `col (rows × n) = wᵀ (rows × cout) · dout[:, tile] (cout × n)`, in
+/// `scratch` (col2im or [`patches`](super::patches) then place its columns).
+pub(super) fn tile_columns<'s>(
+    g: &ConvGeom,
+    w: &[f32],
+    dout: &[f32],
+    (l0, l1): (usize, usize),
+    scratch: &'s mut Vec<f32>,
+    par: Parallelism,
+) -> &'s mut [f32] {
+    let (_, _, rows, out_len) = g.sizes();
+    let ow = g.output[2];
+    let n = (l1 - l0) * ow;
+    let col = scratch_for(scratch, rows * n);
+    matmul(
+        (rows, n, g.cout),
+        col,
+        n,
+        false,
+        w,
+        (1, rows),
+        &dout[l0 * ow..],
+        (out_len, 1),
+        par,
+    );
+    col
 }
 
 /// For stride 1, the input gradient is itself a convolution: of `dout` with the kernel

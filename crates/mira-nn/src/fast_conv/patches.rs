@@ -12,7 +12,7 @@
 //! path's fill, col2im and bias passes were ~2 % of the profile.
 
 use super::geom::ConvGeom;
-use super::kernel::{matmul, per_image, tiles};
+use super::kernel::{per_image, tile_columns, tiles};
 
 /// Whether [`adjoint_with_bias`] computes the adjoint of the convolution `g`: stride equal to
 /// the kernel along every axis, no padding, dilation 1.
@@ -33,25 +33,12 @@ pub(super) fn adjoint_with_bias(
 ) {
     debug_assert!(applies(g));
     debug_assert_eq!(bias.len(), g.cin);
-    let (in_img, out_img, rows, out_len) = g.sizes();
-    let ow = g.output[2];
+    let (in_img, out_img, _, _) = g.sizes();
     let items: Vec<_> = dx.chunks_mut(in_img).zip(dout.chunks(out_img)).collect();
     per_image(items, |(dx, dout), scratch, par| {
         for (l0, l1) in tiles(g) {
-            let n = (l1 - l0) * ow;
-            let col = super::kernel::scratch_for(scratch, rows * n);
-            // col (rows × n) = wᵀ (rows × cout) · dout[:, tile] (cout × n), as input_grad.
-            matmul(
-                (rows, n, g.cout),
-                col,
-                n,
-                false,
-                w,
-                (1, rows),
-                &dout[l0 * ow..],
-                (out_len, 1),
-                par,
-            );
+            // The GEMM of the general path (input_grad's), then the columns placed.
+            let col = tile_columns(g, w, dout, (l0, l1), scratch, par);
             pulp::Arch::new().dispatch(Scatter {
                 g,
                 col,
