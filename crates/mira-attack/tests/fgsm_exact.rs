@@ -114,11 +114,7 @@ fn ifgsm_from_its_first_direction_is_ifgsm() {
                 .perturb_from_first(&f, x0.clone(), &ball, dir)
                 .unwrap(),
         );
-        let same = want
-            .iter()
-            .zip(&got)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "{norm:?}: {want:?} vs {got:?}");
+        assert_same_bits(&want, &got, norm);
         assert_ne!(want, vals(x0.clone()), "{norm:?}: the attack moved");
     }
     let pgd = mira_attack::PgdConfig {
@@ -179,11 +175,7 @@ fn doubled_ifgsm_continued_from_the_shorter_run_is_the_doubled_run() {
             long.perturb_continued(&f, (x0.clone(), &ball), half.clone(), 4)
                 .unwrap(),
         );
-        let same = want
-            .iter()
-            .zip(&got)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "{norm:?}: {want:?} vs {got:?}");
+        assert_same_bits(&want, &got, norm);
         assert_ne!(vals(half), want, "{norm:?}: the last steps moved");
     }
     let ball = LpBall::new(Norm::Linf, 0.06, Bounds::default()).unwrap();
@@ -211,4 +203,14 @@ fn doubled_ifgsm_continued_from_the_shorter_run_is_the_doubled_run() {
         pgd.perturb_continued(&f, (x0.clone(), &ball), x0, 4)
             .is_err()
     );
+}
+
+/// `want` and `got` hold the same values, bit for bit.
+fn assert_same_bits(want: &[f32], got: &[f32], norm: Norm) {
+    let same = want.len() == got.len()
+        && want
+            .iter()
+            .zip(got)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+    assert!(same, "{norm:?}: {want:?} vs {got:?}");
 }
