@@ -246,7 +246,7 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
         if super::winograd_enabled() && winograd::applies(&g2) {
             // The flipped, channel-swapped kernel read in place by the weight transform.
             let u = super::weight_cache::transformed(&g2, w, winograd::Taps::Flipped);
-            winograd::forward_transformed(&g2, dout, &u, &zeros, dx);
+            winograd::forward_transformed(&g2, dout, &u, &zeros, dx, false);
         } else {
             forward(&g2, dout, &transposed_weights(g, w), &zeros, dx);
         }

@@ -144,16 +144,18 @@ pub(super) fn forward_relu(
     relu: bool,
 ) {
     let u = super::weight_cache::transformed(g, w, Taps::Direct);
-    forward_chunks(g, x, &u, bias, out, relu);
+    forward_transformed(g, x, &u, bias, out, relu);
 }
 
-/// [`forward`] with the transformed weights `u` ([`transform_weights`]) given.
-pub fn forward_transformed(g: &ConvGeom, x: &[f32], u: &[f32], bias: &[f32], out: &mut [f32]) {
-    forward_chunks(g, x, u, bias, out, false);
-}
-
-/// [`forward_transformed`], with `relu` as [`forward_relu`].
-fn forward_chunks(g: &ConvGeom, x: &[f32], u: &[f32], bias: &[f32], out: &mut [f32], relu: bool) {
+/// [`forward_relu`] with the transformed weights `u` ([`transform_weights`]) given.
+pub(super) fn forward_transformed(
+    g: &ConvGeom,
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    relu: bool,
+) {
     debug_assert!(applies(g));
     debug_assert_eq!(u.len(), 16 * g.cout * g.cin);
     let (in_img, out_img, _, _) = g.sizes();
