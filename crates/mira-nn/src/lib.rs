@@ -38,7 +38,9 @@ mod unet_block;
 pub use age_checkpoint::{AGE_FORMAT, AgeNetMeta, load_age_net, read_age_meta, save_age_net};
 pub use age_net::{AgeFeatureConfig, AgeNet, AgeNetConfig};
 pub use deform_generator::{DeformGenerator, DeformGeneratorConfig};
-pub use device::{DeviceChoice, autodiff_device, default_device, seeded, select_device};
+pub use device::{
+    DeviceChoice, autodiff_device, default_device, default_is_cpu, seeded, select_device,
+};
 pub use forward::Forward;
 pub use generator_checkpoint::{GENERATOR_FORMAT, GeneratorMeta, load_generator, save_generator};
 pub use pair_checkpoint::{PAIR_FORMAT, PairNetMeta, load_pair_net, read_pair_meta, save_pair_net};

@@ -55,7 +55,7 @@ use burn::nn::conv::{Conv2d, Conv3d};
 use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Tensor, s};
 
 pub use batch_norm::{BatchNormSpec, batch_norm_layer, batch_norm_relu_layer};
 pub use extension::{ConvSpec, MiraConvBackend};
@@ -195,10 +195,44 @@ fn conv3d_then(
         && options.dilation == [1, 1, 1]
         && wd[2] > 1;
     if burns || !applies(&x, &weight, &options) || !valid(&x.dims(), &weight.dims(), &spec) {
-        return relu_if(relu, module::conv3d(x, weight, bias, options));
+        return relu_if(relu, burns_conv3d(x, weight, bias, options));
     }
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     on_kernel_conv(x, weight, bias, spec)
+}
+
+/// burn's `conv3d`, except where a stride exceeds the kernel's reach along an axis off the CPU:
+/// burn 0.22's wgpu backend returns a wrong input gradient there (all zeros for the 1×1×1,
+/// stride-2 projections of residual 3D networks; `tests/device_matches_cpu.rs`, run with
+/// `MIRA_DEVICE=wgpu`, found it), while its stride-1 convolution and strided slices are right.
+/// So such a convolution runs with stride 1 and its output is sliced with the stride: the
+/// same values (`y_s[o] = y_1[o·s]`), computed at every position.
+fn burns_conv3d(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<3>,
+) -> Tensor<5> {
+    let k = weight.dims();
+    let gaps = (0..3).any(|a| options.stride[a] > options.dilation[a] * (k[a + 2] - 1) + 1);
+    let cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    if !gaps || cpu || options.groups != 1 {
+        return module::conv3d(x, weight, bias, options);
+    }
+    let stride = options.stride;
+    let mut dense = options.clone();
+    dense.stride = [1; 3];
+    let y = module::conv3d(x, weight, bias, dense);
+    let d = y.dims();
+    let count = |a: usize| (d[a + 2] - 1) / stride[a] + 1;
+    let (c0, c1, c2) = (count(0), count(1), count(2));
+    y.slice(s![
+        ..,
+        ..,
+        0..(c0 - 1) * stride[0] + 1;stride[0],
+        0..(c1 - 1) * stride[1] + 1;stride[1],
+        0..(c2 - 1) * stride[2] + 1;stride[2]
+    ])
 }
 
 /// Mira's convolution (or transposed convolution) of `spec` through the backend extension.
