@@ -16,7 +16,6 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Flex, tensor::FloatTensor};
-use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
@@ -128,7 +127,11 @@ pub fn prelu<const D: usize>(x: Tensor<D>, slopes: &[f32]) -> Option<Tensor<D>> 
             shape[1] = slopes.len();
         }
         let a = Tensor::<D>::from_data(TensorData::new(slopes.to_vec(), shape), &x.device());
-        return Some(relu(x.clone()) - relu(x.neg()) * a);
+        // `x` where positive, else `a·x`: at the kink the slope, as the kernel and PyTorch
+        // take it (`relu(x) − a·relu(−x)` had 0 there, so a GPU's gradient at inputs of
+        // exactly 0 — a background of zeros — differed from the CPU's).
+        let positive = x.clone().greater_elem(0.0);
+        return Some((x.clone() * a).mask_where(positive, x));
     }
     let spec = PreluSpec {
         slopes: Arc::new(slopes.to_vec()),
