@@ -129,6 +129,12 @@ fn options(c: &Case) -> ConvOptions<2> {
 
 #[test]
 fn forward_matches_burn_conv2d() {
+    if !mira_nn::default_is_cpu() {
+        eprintln!(
+            "skipped: Mira's kernel runs on the CPU only (a GPU computes with burn's operations)"
+        );
+        return;
+    }
     for (i, c) in CASES.iter().enumerate() {
         let x = tensor(c.x, 10 + i as u64, false);
         let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 20 + i as u64, false);
@@ -232,6 +238,13 @@ fn conv3d_shifted_gemms_match_burn() {
     // (input gradient by col2im), a batch of two; strides 2 (MONAI's down-sampling, odd
     // sides), unequal strides, a stride larger than the kernel (phases without taps), a 1×3×3
     // kernel, and VNet's layers.
+    if !mira_nn::default_is_cpu() {
+        eprintln!(
+            "skipped: the CPU kernel's shifted GEMMs (a GPU computes with burn's operations, \
+             whose strided 3D input gradient `device_matches_cpu.rs` checks instead)"
+        );
+        return;
+    }
     type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
     let cases: [Case; 10] = [
         ([2, 3, 6, 7, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
@@ -276,6 +289,12 @@ fn conv3d_shifted_gemms_match_burn() {
 #[test]
 fn frozen_weights_give_only_the_input_gradient() {
     // The attack path: weights without require_grad; the input gradient must still match.
+    if !mira_nn::default_is_cpu() {
+        eprintln!(
+            "skipped: Mira's kernel runs on the CPU only (a GPU computes with burn's operations)"
+        );
+        return;
+    }
     let c = &CASES[0];
     let x = tensor(c.x, 10, true).require_grad();
     let w = tensor([c.cout, c.x[1], c.k[0], c.k[1]], 20, true);

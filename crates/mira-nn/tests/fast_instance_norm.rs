@@ -37,6 +37,12 @@ fn run(
 
 #[test]
 fn instance_norm_matches_burns_operations() {
+    if !mira_nn::default_is_cpu() {
+        eprintln!(
+            "skipped: Mira's instance-norm pass runs on the CPU only (a GPU computes with burn's operations)"
+        );
+        return;
+    }
     let cases = [
         ([2, 3, 7], (1.0, 0.0)),
         ([1, 4, 4096], (2.0, 30.0)),
@@ -60,6 +66,12 @@ fn instance_norm_matches_burns_operations() {
 
 #[test]
 fn input_gradient_matches_finite_differences() {
+    if !mira_nn::default_is_cpu() {
+        eprintln!(
+            "skipped: Mira's instance-norm pass runs on the CPU only (a GPU computes with burn's operations)"
+        );
+        return;
+    }
     let (shape, scale, bias) = ([1, 2, 9], [0.7f32, 1.3], [0.1f32, -0.2]);
     let [_, dx] = run(shape, 5, (1.0, 0.0), |x| {
         fast_conv::instance_norm(x, &scale, &bias, 1e-5).expect("fits")

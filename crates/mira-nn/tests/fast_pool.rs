@@ -68,6 +68,12 @@ fn max_pool_matches_burn_exactly_with_ties() {
 
 #[test]
 fn a_nan_in_the_window_wins_as_in_burn() {
+    // burn-flex's rule, which Mira's CPU pass keeps; burn's wgpu pooling lets the other
+    // values of the window win instead (measured with `MIRA_DEVICE=wgpu`).
+    if !mira_nn::default_is_cpu() {
+        eprintln!("skipped: NaN in max pooling follows the GPU backend's own rule");
+        return;
+    }
     let mut v = values(2 * 6 * 6, 3);
     v[7] = f32::NAN;
     let x = Tensor::<4>::from_data(TensorData::new(v, [1, 2, 6, 6]), &mira_nn::default_device());
