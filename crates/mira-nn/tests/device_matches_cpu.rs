@@ -4,6 +4,7 @@
 //! output and the gradients of input, weight and bias agree to 1e-4 relative. On the CPU
 //! itself there is nothing to compare and the test says so.
 
+use burn::nn::InstanceNormConfig;
 use burn::prelude::*;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -75,6 +76,12 @@ fn every_operation_of_the_networks_matches_the_cpu() {
             },
         );
     }
+    // Grouped (an ONNX model's depthwise projection), stride beyond the kernel.
+    compare(
+        "conv3d k1 s2 groups 2",
+        ([2, 4, 6, 6, 6], [6, 2, 1, 1, 1], 6),
+        &|x, w, b| fast_conv::conv3d(x, w, Some(b), ConvOptions::new([2; 3], [0; 3], [1; 3], 2)),
+    );
     // Transposed 3D convolutions: 2×2×2 stride 2, and 3×3×3 stride 2 with output padding.
     for (k, pad, out_pad) in [(2, 0, 0), (3, 1, 1)] {
         compare(
@@ -102,14 +109,9 @@ fn every_operation_of_the_networks_matches_the_cpu() {
     compare("prelu", ([2, 3, 4, 4, 4], [1; 5], 1), &|x, _, _| {
         fast_conv::prelu(x, &[0.1, 0.2, 0.3]).expect("one slope per channel")
     });
-    compare("instance_norm", ([2, 3, 4, 4, 4], [1; 5], 3), &|x, _, b| {
-        let [n, c, d, h, w] = x.dims();
-        let flat = x.reshape([n, c, d * h * w]);
-        let mean = flat.clone().mean_dim(2);
-        let centred = flat - mean;
-        let var = centred.clone().powi_scalar(2).mean_dim(2);
-        let y = centred / (var + 1e-5).sqrt() + b.reshape([1, c, 1]);
-        y.reshape([n, c, d, h, w])
+    // UNet3d's normalisation layer (its affine parameters start at 1 and 0 on every device).
+    compare("instance_norm", ([2, 3, 4, 4, 4], [1; 5], 1), &|x, _, _| {
+        InstanceNormConfig::new(3).init(&x.device()).forward(x)
     });
     compare("cat", ([2, 3, 4, 4, 4], [2, 2, 4, 4, 4], 1), &|x, w, _| {
         Tensor::cat(vec![x, w], 1) * 1.5

@@ -130,10 +130,12 @@ pub fn applies<const D: usize, const N: usize>(
 
 /// Whether the kernel may run on these operands at all: switched on, f32, on the flex device.
 pub(crate) fn on_kernel<const D: usize>(x: &Tensor<D>, weight: &Tensor<D>) -> bool {
-    enabled()
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    enabled() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 && on_flex(x)
+}
+
+/// Whether `x` lives on burn's `flex` CPU backend (plain or with autodiff).
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 fn spec3(options: &ConvOptions<3>) -> ConvSpec {
@@ -215,8 +217,7 @@ fn burns_conv3d(
 ) -> Tensor<5> {
     let k = weight.dims();
     let gaps = (0..3).any(|a| options.stride[a] > options.dilation[a] * (k[a + 2] - 1) + 1);
-    let cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    if !gaps || cpu || options.groups != 1 {
+    if !gaps || on_flex(&x) {
         return module::conv3d(x, weight, bias, options);
     }
     let stride = options.stride;

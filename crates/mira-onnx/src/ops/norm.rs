@@ -62,10 +62,12 @@ pub(crate) fn prelu(ctx: &Ctx<'_>) -> Result<FTensor> {
     macro_rules! pair {
         ($($v:ident),*) => {
             match (x, slope) {
-                $((FTensor::$v(x), FTensor::$v(a)) => FTensor::$v(
-                    burn::tensor::activation::relu(x.clone())
-                        - burn::tensor::activation::relu(x.neg()) * a,
-                ),)*
+                // `x` where positive, else `a·x`: the slope at 0, as ONNX Runtime, PyTorch
+                // and Mira's one-pass PReLU take it.
+                $((FTensor::$v(x), FTensor::$v(a)) => {
+                    let positive = x.clone().greater_elem(0.0);
+                    FTensor::$v((x.clone() * a).mask_where(positive, x))
+                },)*
                 _ => return Err(ctx.err("ranks differ")),
             }
         };
