@@ -278,9 +278,8 @@ fn forward_flex(
         let [d, h, w] = g.input;
         return flex(out, vec![g.batch, g.cin, d, h, w]);
     }
-    let mut out = vec![0.0f32; g.batch * g.cout * g.out_len()];
     let (xs, ws, bs) = (x.storage(), weight.storage(), bias.storage());
-    let fused = kernel::forward_relu(&g, xs, ws, bs, &mut out, spec.relu);
+    let (mut out, fused) = kernel::forward_relu_new(&g, xs, ws, bs, spec.relu);
     if spec.relu && !fused {
         relu_in_place(&mut out);
     }
@@ -378,8 +377,7 @@ impl Backward<Flex, 3> for MiraConvOp {
                 let dx = flex_adjoint(&g, grad.clone(), weight.clone(), None, &spec);
                 grads.register::<Flex>(node.id, dx);
             } else {
-                let mut dx = vec![0.0f32; x.layout().shape().num_elements()];
-                kernel::input_grad(&g, grad.storage(), weight.storage(), &mut dx);
+                let dx = kernel::input_grad_new(&g, grad.storage(), weight.storage());
                 grads.register::<Flex>(node.id, flex(dx, xd));
             }
         }

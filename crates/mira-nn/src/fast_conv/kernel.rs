@@ -162,6 +162,27 @@ pub(super) fn forward_relu(
     false
 }
 
+/// [`forward_relu`] into a new output: `(out, fused)`. Where F(2×2, 3×3) computes the
+/// convolution the output is not zeroed first ([`winograd::forward_transformed_new`]).
+pub(super) fn forward_relu_new(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    relu: bool,
+) -> (Vec<f32>, bool) {
+    if super::winograd_enabled() && winograd::applies(g) {
+        let u = super::weight_cache::transformed(g, w, winograd::Taps::Direct);
+        return (
+            winograd::forward_transformed_new(g, x, &u, bias, relu),
+            relu,
+        );
+    }
+    let mut out = vec![0.0f32; g.batch * g.sizes().1];
+    let fused = forward_relu(g, x, w, bias, &mut out, relu);
+    (out, fused)
+}
+
 /// [`forward`] by im2col tiles and GEMMs, whatever the kernel.
 pub fn forward_im2col(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     let (in_img, out_img, rows, out_len) = g.sizes();
@@ -276,6 +297,19 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
             col2im(g, col, l0, l1, dx);
         }
     });
+}
+
+/// [`input_grad`] into a new `dx`, not zeroed first where F(2×2, 3×3) computes it.
+pub(super) fn input_grad_new(g: &ConvGeom, dout: &[f32], w: &[f32]) -> Vec<f32> {
+    if let Some(g2) =
+        transposed_geom(g).filter(|g2| super::winograd_enabled() && winograd::applies(g2))
+    {
+        let u = super::weight_cache::transformed(&g2, w, winograd::Taps::Flipped);
+        return winograd::forward_transformed_new(&g2, dout, &u, &vec![0.0; g.cin], false);
+    }
+    let mut dx = vec![0.0f32; g.batch * g.sizes().0];
+    input_grad(g, dout, w, &mut dx);
+    dx
 }
 
 /// The im2col matrix of the input gradient for the tile of output lines `l0..l1` of one

@@ -19,6 +19,8 @@
 //! AVX-512 but too short to fill vectors on the small layers) spent about half of their
 //! samples in the transforms and gained under 10 % over the im2col path.
 
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
 
 use super::geom::ConvGeom;
@@ -147,13 +149,40 @@ pub(super) fn forward_relu(
     forward_transformed(g, x, &u, bias, out, relu);
 }
 
-/// [`forward_relu`] with the transformed weights `u` ([`transform_weights`]) given.
-pub(super) fn forward_transformed(
+/// Where the output transform puts a value: over a float (`f32`) or into fresh memory
+/// (`MaybeUninit<f32>`, which [`forward_transformed`] fills whole: every value of every
+/// plane is written once, so a new output needs no zeroing first — `memset` of fresh outputs
+/// was 9 % of the b1 attack step on a 2-core Intel Xeon, BENCHMARKS.md).
+pub(super) trait Slot: Send {
+    /// Writes `v` here.
+    fn put(&mut self, v: f32);
+}
+
+impl Slot for f32 {
+    #[inline(always)]
+    fn put(&mut self, v: f32) {
+        *self = v;
+    }
+}
+
+impl Slot for MaybeUninit<f32> {
+    #[inline(always)]
+    fn put(&mut self, v: f32) {
+        *self = MaybeUninit::new(v);
+    }
+}
+
+/// [`forward_relu`] with the transformed weights `u` ([`transform_weights`]) given. Writes
+/// every value of `out` (`batch × cout × oh × ow`) exactly once and reads none: each chunk's
+/// output transform covers all columns of the output rows of its tile rows, and the chunks
+/// cover every tile row of every image (`tests/fast_winograd.rs` checks this on outputs
+/// filled with NaN first, over odd sizes, several chunks and grouped small images).
+pub(super) fn forward_transformed<T: Slot>(
     g: &ConvGeom,
     x: &[f32],
     u: &[f32],
     bias: &[f32],
-    out: &mut [f32],
+    out: &mut [T],
     relu: bool,
 ) {
     debug_assert!(applies(g));
@@ -175,6 +204,28 @@ pub(super) fn forward_transformed(
     });
 }
 
+/// [`forward_transformed`] into a new vector (`batch × cout × oh × ow`), not zeroed first:
+/// the output transform writes each value once.
+pub(super) fn forward_transformed_new(
+    g: &ConvGeom,
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let n = g.batch * g.sizes().1;
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    forward_transformed(g, x, u, bias, &mut out.spare_capacity_mut()[..n], relu);
+    // SAFETY: `forward_transformed` wrote every one of the `n` values (its contract above;
+    // `tests/fast_winograd.rs` checks that no value of a NaN-filled output survives), so the
+    // first `n` elements are initialised.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(n);
+    }
+    out
+}
+
 /// Whole images per chunk: 1, or for images of fewer than [`MIN_BLOCKS`] blocks (`whole`: an
 /// image fits one chunk) as many as make that many blocks, within `budget` floats of
 /// transformed input and output. From the geometry alone: the GEMMs' shape may change how the
@@ -192,10 +243,10 @@ pub(super) fn images_per_chunk(g: &ConvGeom, blocks: usize, whole: bool, budget:
 /// into `out` (`images × cout × oh × ow`). The transforms run under
 /// [`pulp::Arch::dispatch`], i.e. compiled for the best vector extension the CPU has (the
 /// default build targets plain x86-64, where they vectorise only to 128 bits).
-fn chunk(
+fn chunk<T: Slot>(
     g: &ConvGeom,
     (x, u, bias, relu): (&[f32], &[f32], &[f32], bool),
-    out: &mut [f32],
+    out: &mut [T],
     (ty0, rows, tw): (usize, usize, usize),
     scratch: &mut Vec<f32>,
     par: Parallelism,
@@ -294,18 +345,18 @@ impl pulp::WithSimd for InputPass<'_> {
 }
 
 /// The output transform of every channel of a chunk, dispatched as [`InputPass`].
-struct OutputPass<'a> {
+struct OutputPass<'a, T> {
     g: &'a ConvGeom,
     m: &'a [f32],
     bias: &'a [f32],
     tiles: (usize, usize, usize),
     y: &'a mut [f32],
-    out: &'a mut [f32],
+    out: &'a mut [T],
     /// Whether a ReLU follows ([`forward_relu`]).
     relu: bool,
 }
 
-impl pulp::WithSimd for OutputPass<'_> {
+impl<T: Slot> pulp::WithSimd for OutputPass<'_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -329,9 +380,9 @@ impl pulp::WithSimd for OutputPass<'_> {
             let at = (co * n + img * n_img, g.cout * n);
             // Two instances, so that the ReLU's test is not made per value.
             if relu {
-                transform_output::<true>(g, m, at, b, tiles, y, plane);
+                transform_output::<true, T>(g, m, at, b, tiles, y, plane);
             } else {
-                transform_output::<false>(g, m, at, b, tiles, y, plane);
+                transform_output::<false, T>(g, m, at, b, tiles, y, plane);
             }
         }
     }
@@ -469,14 +520,14 @@ pub(super) fn split_even_odd(line: &[f32], pw: usize, ev: &mut [f32], od: &mut [
 /// written to its 2×2 outputs in `plane` (those inside `oh × ow`), through burn-flex's ReLU
 /// when `RELU`.
 #[inline(always)]
-fn transform_output<const RELU: bool>(
+fn transform_output<const RELU: bool, T: Slot>(
     g: &ConvGeom,
     m: &[f32],
     (at, stride): (usize, usize),
     bias: f32,
     (ty0, rows, tw): (usize, usize, usize),
     y: &mut [f32],
-    plane: &mut [f32],
+    plane: &mut [T],
 ) {
     let [_, oh, ow] = g.output;
     let n = rows * tw;
@@ -521,11 +572,11 @@ fn transform_output<const RELU: bool>(
             let full = ow / 2;
             let (r, a, b) = (&mut row[..2 * full], &ya[..full], &yb[..full]);
             for t in 0..full {
-                r[2 * t] = relu_if::<RELU>(a[t]);
-                r[2 * t + 1] = relu_if::<RELU>(b[t]);
+                r[2 * t].put(relu_if::<RELU>(a[t]));
+                r[2 * t + 1].put(relu_if::<RELU>(b[t]));
             }
             if !ow.is_multiple_of(2) {
-                row[ow - 1] = relu_if::<RELU>(ya[full]);
+                row[ow - 1].put(relu_if::<RELU>(ya[full]));
             }
         }
     }
@@ -590,6 +641,56 @@ mod tests {
                         "flipped {co} {ci} {xi}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The output transform writes every value once: on outputs filled with NaN no NaN
+    /// survives, with and without the fused ReLU (which keeps NaN), over odd sizes, paddings
+    /// 0–2, a layer of several chunks and batches of small images sharing chunks; and the
+    /// unzeroed new output of `forward_transformed_new` equals it bit for bit (the safety
+    /// argument of its `set_len`).
+    #[test]
+    fn the_output_transform_writes_every_value_of_a_new_output() {
+        // (batch, cin, cout, h, w, pad), as tests/fast_winograd.rs.
+        let cases = [
+            (2, 8, 8, 8, 8, 1),
+            (3, 8, 11, 7, 9, 1),
+            (1, 9, 8, 6, 5, 0),
+            (2, 12, 8, 5, 4, 2),
+            (1, 8, 8, 3, 3, 0),
+            (1, 16, 24, 13, 1, 1),
+            (2, 64, 64, 40, 40, 1),
+            (8, 16, 16, 8, 8, 1),
+            (5, 8, 12, 6, 5, 1),
+            (5, 8, 8, 8, 7, 1),
+        ];
+        for (b, ci, co, h, w, p) in cases {
+            let g = ConvGeom::new(b, ci, co, [1, h, w], [1, 3, 3], [1; 3], [0, p, p], [1; 3])
+                .expect("valid geometry");
+            let x: Vec<f32> = (0..b * ci * h * w)
+                .map(|i| ((i * 7919 % 1013) as f32 / 97.0).sin())
+                .collect();
+            let wt: Vec<f32> = (0..co * ci * 9)
+                .map(|i| ((i * 104729 % 997) as f32 / 61.0).cos() * 0.3)
+                .collect();
+            let bias: Vec<f32> = (0..co).map(|i| i as f32 * 0.01 - 0.05).collect();
+            let u = transform_weights(&g, &wt, Taps::Direct);
+            for relu in [false, true] {
+                let mut out = vec![f32::NAN; b * g.sizes().1];
+                forward_transformed(&g, &x, &u, &bias, &mut out, relu);
+                let case = (b, ci, co, h, w, p, relu);
+                assert!(
+                    out.iter().all(|v| !v.is_nan()),
+                    "{case:?}: a value unwritten"
+                );
+                let new = forward_transformed_new(&g, &x, &u, &bias, relu);
+                assert_eq!(new.len(), out.len(), "{case:?}");
+                let same = new
+                    .iter()
+                    .zip(&out)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{case:?}: the new output differs");
             }
         }
     }
