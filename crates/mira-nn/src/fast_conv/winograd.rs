@@ -646,24 +646,19 @@ mod tests {
     }
 
     /// The output transform writes every value once: on outputs filled with NaN no NaN
-    /// survives, with and without the fused ReLU (which keeps NaN), over odd sizes, paddings
-    /// 0–2, a layer of several chunks and batches of small images sharing chunks; and the
-    /// unzeroed new output of `forward_transformed_new` equals it bit for bit (the safety
-    /// argument of its `set_len`).
+    /// survives, with and without the fused ReLU (which keeps NaN), and the unzeroed new
+    /// output of `forward_transformed_new` equals it bit for bit (the safety argument of its
+    /// `set_len`). Odd sizes, a layer of several chunks, small images sharing chunks; the
+    /// integration tests (`tests/fast_winograd.rs`) run every case of theirs on NaN-filled
+    /// outputs too.
     #[test]
     fn the_output_transform_writes_every_value_of_a_new_output() {
-        // (batch, cin, cout, h, w, pad), as tests/fast_winograd.rs.
+        // (batch, cin, cout, h, w, pad)
         let cases = [
-            (2, 8, 8, 8, 8, 1),
             (3, 8, 11, 7, 9, 1),
             (1, 9, 8, 6, 5, 0),
-            (2, 12, 8, 5, 4, 2),
-            (1, 8, 8, 3, 3, 0),
-            (1, 16, 24, 13, 1, 1),
             (2, 64, 64, 40, 40, 1),
-            (8, 16, 16, 8, 8, 1),
             (5, 8, 12, 6, 5, 1),
-            (5, 8, 8, 8, 7, 1),
         ];
         for (b, ci, co, h, w, p) in cases {
             let g = ConvGeom::new(b, ci, co, [1, h, w], [1, 3, 3], [1; 3], [0, p, p], [1; 3])
