@@ -214,11 +214,18 @@ pub(super) fn forward_transformed_new(
     relu: bool,
 ) -> Vec<f32> {
     let n = g.batch * g.sizes().1;
+    if x.len() != g.batch * g.sizes().0 {
+        // Not the input `g` describes: images would go unwritten, so start from zeros
+        // (callers pass the storage `g` was made from; this keeps the argument below local).
+        let mut out = vec![0.0f32; n];
+        forward_transformed(g, x, u, bias, &mut out, relu);
+        return out;
+    }
     let mut out: Vec<f32> = Vec::with_capacity(n);
     forward_transformed(g, x, u, bias, &mut out.spare_capacity_mut()[..n], relu);
-    // SAFETY: `forward_transformed` wrote every one of the `n` values (its contract above;
-    // `tests/fast_winograd.rs` checks that no value of a NaN-filled output survives), so the
-    // first `n` elements are initialised.
+    // SAFETY: `x` holds all `g.batch` images, so `forward_transformed` wrote every one of the
+    // `n` values (its contract above; `tests/fast_winograd.rs` and the unit test below check
+    // that no value of a NaN-filled output survives), so the first `n` are initialised.
     #[allow(unsafe_code)]
     unsafe {
         out.set_len(n);
