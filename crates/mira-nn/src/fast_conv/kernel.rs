@@ -150,8 +150,8 @@ pub(super) fn forward_relu(
     out: &mut [f32],
     relu: bool,
 ) -> bool {
-    if super::winograd_enabled() && winograd::applies(g) {
-        winograd::forward_relu(g, x, w, bias, out, relu);
+    if let Some(u) = winograd_weights(g, w, winograd::Taps::Direct) {
+        winograd::forward_transformed(g, x, &u, bias, out, relu);
         return relu;
     }
     if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) {
@@ -171,16 +171,25 @@ pub(super) fn forward_relu_new(
     bias: &[f32],
     relu: bool,
 ) -> (Vec<f32>, bool) {
-    if super::winograd_enabled() && winograd::applies(g) {
-        let u = super::weight_cache::transformed(g, w, winograd::Taps::Direct);
-        return (
-            winograd::forward_transformed_new(g, x, &u, bias, relu),
-            relu,
-        );
+    if let Some(u) = winograd_weights(g, w, winograd::Taps::Direct) {
+        let out = winograd::forward_transformed_new(g, x, &u, bias, relu);
+        return (out, relu);
     }
     let mut out = vec![0.0f32; g.batch * g.sizes().1];
     let fused = forward_relu(g, x, w, bias, &mut out, relu);
     (out, fused)
+}
+
+/// The transformed weights of `g` (its own `w` read as `taps` says) where F(2×2, 3×3)
+/// computes it, `None` where another path does (or `MIRA_WINOGRAD=0`): the one dispatch rule
+/// of the forward passes and the input gradients, into given outputs or new ones.
+fn winograd_weights(
+    g: &ConvGeom,
+    w: &[f32],
+    taps: winograd::Taps,
+) -> Option<std::sync::Arc<Vec<f32>>> {
+    (super::winograd_enabled() && winograd::applies(g))
+        .then(|| super::weight_cache::transformed(g, w, taps))
 }
 
 /// [`forward`] by im2col tiles and GEMMs, whatever the kernel.
@@ -264,12 +273,10 @@ fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
 pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
     if let Some(g2) = transposed_geom(g) {
         let zeros = vec![0.0; g.cin];
-        if super::winograd_enabled() && winograd::applies(&g2) {
-            // The flipped, channel-swapped kernel read in place by the weight transform.
-            let u = super::weight_cache::transformed(&g2, w, winograd::Taps::Flipped);
-            winograd::forward_transformed(&g2, dout, &u, &zeros, dx, false);
-        } else {
-            forward(&g2, dout, &transposed_weights(g, w), &zeros, dx);
+        // The flipped, channel-swapped kernel read in place by the weight transform.
+        match winograd_weights(&g2, w, winograd::Taps::Flipped) {
+            Some(u) => winograd::forward_transformed(&g2, dout, &u, &zeros, dx, false),
+            None => forward(&g2, dout, &transposed_weights(g, w), &zeros, dx),
         }
         return;
     }
@@ -301,10 +308,9 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
 
 /// [`input_grad`] into a new `dx`, not zeroed first where F(2×2, 3×3) computes it.
 pub(super) fn input_grad_new(g: &ConvGeom, dout: &[f32], w: &[f32]) -> Vec<f32> {
-    if let Some(g2) =
-        transposed_geom(g).filter(|g2| super::winograd_enabled() && winograd::applies(g2))
+    if let Some(g2) = transposed_geom(g)
+        && let Some(u) = winograd_weights(&g2, w, winograd::Taps::Flipped)
     {
-        let u = super::weight_cache::transformed(&g2, w, winograd::Taps::Flipped);
         return winograd::forward_transformed_new(&g2, dout, &u, &vec![0.0; g.cin], false);
     }
     let mut dx = vec![0.0f32; g.batch * g.sizes().0];
