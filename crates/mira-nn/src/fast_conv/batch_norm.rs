@@ -28,7 +28,7 @@ use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::lanes;
+use super::{fresh, lanes};
 
 use super::extension::{MiraConvBackend, flex};
 
@@ -103,40 +103,44 @@ fn forward(
     let (_, c, s) = split(x);
     let xs: &[f32] = x.storage();
     let st = stats(xs, c, s, spec.eps);
-    let mut y = vec![0.0f32; xs.len()];
-    y.par_chunks_mut(s)
-        .zip(xs.par_chunks(s))
-        .enumerate()
-        .for_each(|(i, (yp, xp))| {
-            let ch = i % c;
-            let (g, mean, b) = (gamma[ch] * st.inv[ch], st.mean[ch], beta[ch]);
-            if spec.relu {
-                yp.iter_mut()
-                    .zip(xp)
-                    .for_each(|(y, &x)| *y = ((x - mean) * g + b).max(0.0));
-            } else {
-                yp.iter_mut()
-                    .zip(xp)
-                    .for_each(|(y, &x)| *y = (x - mean) * g + b);
-            }
-        });
+    let y = fresh::by_planes(xs.len() / s.max(1), s, |i| {
+        let ch = i % c;
+        let (g, mean, b) = (gamma[ch] * st.inv[ch], st.mean[ch], beta[ch]);
+        let relu = spec.relu;
+        xs[i * s..(i + 1) * s].iter().map(move |&x| {
+            let y = (x - mean) * g + b;
+            if relu { y.max(0.0) } else { y }
+        })
+    });
     (flex(y, x.layout().shape().to_vec()), st)
 }
 
-/// `(Σg, Σg·x̂)` per channel, and `dx` when asked.
+/// `(Σg, Σg·x̂)` per channel, and `dx` when asked. With a fused ReLU (`relu_beta`), `g` is
+/// taken where the ReLU passed its input (`(x − μ)·γ·inv + β > 0`, computed as the forward
+/// pass computed it) and zero elsewhere (burn's ReLU backward) — a gate inside each pass
+/// instead of a masked copy of `g`: one pass and one buffer less, the same values.
 fn backward(
     x: &[f32],
     g: &[f32],
-    gamma: &[f32],
+    (gamma, relu_beta): (&[f32], Option<&[f32]>),
     st: &Stats,
     (c, s): (usize, usize),
     want_dx: bool,
 ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    // Per plane: (μ, inv, γ·inv, the ReLU's β).
+    let channel = |i: usize| {
+        let ch = i % c;
+        let (mean, inv) = (st.mean[ch], st.inv[ch]);
+        (mean, inv, gamma[ch] * inv, relu_beta.map(|b| b[ch]))
+    };
     let planes: Vec<(f64, f64)> = x
         .par_chunks(s)
         .zip(g.par_chunks(s))
         .enumerate()
-        .map(|(i, (xp, gp))| lanes::grad_sums(xp, gp, st.mean[i % c], st.inv[i % c]))
+        .map(|(i, (xp, gp))| {
+            let (mean, inv, k, beta) = channel(i);
+            lanes::grad_sums(xp, gp, mean, inv, beta.map(|b| (k, b)))
+        })
         .collect();
     let (mut sg, mut sgx) = (vec![0.0f64; c], vec![0.0f64; c]);
     for (i, p) in planes.iter().enumerate() {
@@ -145,47 +149,22 @@ fn backward(
     }
     let dx = want_dx.then(|| {
         let m = (x.len() / c) as f64;
-        let mut dx = vec![0.0f32; x.len()];
-        dx.par_chunks_mut(s)
-            .zip(x.par_chunks(s).zip(g.par_chunks(s)))
-            .enumerate()
-            .for_each(|(i, (d, (xp, gp)))| {
-                let ch = i % c;
-                let (mean, inv) = (st.mean[ch], st.inv[ch]);
-                let (mg, mgx) = ((sg[ch] / m) as f32, (sgx[ch] / m) as f32);
-                let k = gamma[ch] * inv;
-                d.iter_mut()
-                    .zip(xp.iter().zip(gp))
-                    .for_each(|(d, (&x, &g))| *d = k * (g - mg - (x - mean) * inv * mgx));
-            });
-        dx
+        fresh::by_planes(x.len() / s.max(1), s, |i| {
+            let (mean, inv, k, beta) = channel(i);
+            let (mg, mgx) = ((sg[i % c] / m) as f32, (sgx[i % c] / m) as f32);
+            let plane = i * s..(i + 1) * s;
+            x[plane.clone()].iter().zip(&g[plane]).map(move |(&x, &g)| {
+                let g = match beta {
+                    Some(b) if (x - mean) * k + b > 0.0 => g,
+                    Some(_) => 0.0,
+                    None => g,
+                };
+                k * (g - mg - (x - mean) * inv * mgx)
+            })
+        })
     });
     let f32s = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
     (f32s(sg), f32s(sgx), dx)
-}
-
-/// The output gradient `g` where the fused ReLU passed its input (`(x − μ)·γ·inv + β > 0`,
-/// computed as the forward pass computed it), zero elsewhere: burn's ReLU backward.
-fn relu_masked(
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    st: &Stats,
-    (c, s): (usize, usize),
-) -> Vec<f32> {
-    let mut out = vec![0.0f32; g.len()];
-    out.par_chunks_mut(s)
-        .zip(x.par_chunks(s).zip(g.par_chunks(s)))
-        .enumerate()
-        .for_each(|(i, (op, (xp, gp)))| {
-            let ch = i % c;
-            let (k, mean, b) = (gamma[ch] * st.inv[ch], st.mean[ch], beta[ch]);
-            for ((o, &x), &g) in op.iter_mut().zip(xp).zip(gp) {
-                *o = if (x - mean) * k + b > 0.0 { g } else { 0.0 };
-            }
-        });
-    out
 }
 
 /// `(y, μ, σ²)` of `x` on the flex backend.
@@ -218,12 +197,10 @@ impl Backward<Flex, 3> for BatchNormOp {
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, gamma, st, relu_beta) = ops.state;
         let (_, c, s) = split(&x);
-        let masked = relu_beta
-            .map(|beta| relu_masked(x.storage(), grad.storage(), &gamma, &beta, &st, (c, s)));
         let (sg, sgx, dx) = backward(
             x.storage(),
-            masked.as_deref().unwrap_or(grad.storage()),
-            &gamma,
+            grad.storage(),
+            (&gamma, relu_beta.as_deref().map(Vec::as_slice)),
             &st,
             (c, s),
             node_x.is_some(),

@@ -33,6 +33,7 @@
 
 mod batch_norm;
 mod extension;
+mod fresh;
 mod geom;
 mod im2col;
 mod instance_norm;
