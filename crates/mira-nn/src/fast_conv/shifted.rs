@@ -58,15 +58,16 @@ fn phase_sides(g: &ConvGeom) -> [usize; 3] {
     std::array::from_fn(|a| (g.input[a] + 2 * g.pad[a]).div_ceil(g.stride[a]))
 }
 
-/// `x` (`cin × D × H × W`) zero-padded and split into stride phases: `xq` (all zeros on entry)
-/// is `cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index `(p·sh + q)·sw + r`.
+/// `x` (`images × cin × D × H × W`) zero-padded and split into stride phases: `xq` (all
+/// zeros on entry) is `images × cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index
+/// `(p·sh + q)·sw + r`; in parallel over images and channels.
 fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
     let [d, h, w] = g.input;
-    let [_, hq, wq] = phase_sides(g);
     let [pd, ph, pw] = g.pad;
     let [sd, sh, sw] = g.stride;
-    let per_channel = xq.len() / g.cin;
-    let vq = per_channel / (sd * sh * sw);
+    let [dq, hq, wq] = phase_sides(g);
+    let vq = dq * hq * wq;
+    let per_channel = sd * sh * sw * vq;
     xq.par_chunks_mut(per_channel)
         .zip(x.par_chunks(d * h * w))
         .for_each(|(dst, src)| {
@@ -84,8 +85,11 @@ fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
                         let first = (r + sw - pw % sw) % sw;
                         let phase = (zp * sh + yp) * sw + r;
                         let row = phase * vq + (zd * hq + yd) * wq;
-                        for xi in (first..w).step_by(sw) {
-                            dst[row + (xi + pw) / sw] = line[xi];
+                        // Voxel first + k·sw lands at (first + pw)/sw + k.
+                        let to = &mut dst[row + (first + pw) / sw..];
+                        let from = line.iter().skip(first).step_by(sw);
+                        for (t, f) in to.iter_mut().zip(from) {
+                            *t = *f;
                         }
                     }
                 }
@@ -148,9 +152,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     let wk = stacked_weights(g, w);
     let image = g.cin * phases * vq;
     let mut xq = vec![0.0f32; g.batch * image];
-    for (img, xi) in xq.chunks_mut(image).zip(x.chunks(g.cin * g.in_len())) {
-        phase_image(g, xi, img);
-    }
+    phase_image(g, &x[..g.batch * g.cin * g.in_len()], &mut xq);
     let tile = tile_columns(wide, g.batch, reach);
     let tiles: Vec<(usize, usize)> = (0..g.batch)
         .flat_map(|b| (0..wide).step_by(tile).map(move |n0| (b, n0)))
