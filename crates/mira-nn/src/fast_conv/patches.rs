@@ -89,11 +89,13 @@ impl pulp::WithSimd for Scatter<'_> {
                         let run = |kw: usize| &col[(row0 + kw) * n + (line - l0) * ow..][..ow];
                         let (covered, tail) = dst.split_at_mut(ow * kw_n);
                         if kw_n == 2 {
-                            // Two runs interleaved: index loops over exact lengths vectorise.
-                            let (a, c) = (run(0), run(1));
-                            for k in 0..ow {
-                                covered[2 * k] = (0.0 + a[k]) + b;
-                                covered[2 * k + 1] = (0.0 + c[k]) + b;
+                            // Two runs interleaved, as pairs: without bounds checks the loop
+                            // vectorises (indexing `covered[2·k]` stayed scalar), though the
+                            // pass is bound by its stores either way (b1 unchanged).
+                            let pairs = covered.chunks_exact_mut(2);
+                            for ((o, a), c) in pairs.zip(run(0)).zip(run(1)) {
+                                o[0] = (0.0 + a) + b;
+                                o[1] = (0.0 + c) + b;
                             }
                         } else {
                             for kw in 0..kw_n {
