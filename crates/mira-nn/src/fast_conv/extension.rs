@@ -223,12 +223,19 @@ pub(super) fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 
 /// Whether a strided volume convolution's adjoint (its input gradient, or the forward pass of
 /// a strided transposed convolution) runs on burn-flex's transposed convolution: 3D volumes
-/// (depth > 1) with a stride above 1 (`MIRA_CONV3D` other than `im2col`). Measured on MONAI's
-/// stride-2 down-sampling layers (`examples/conv3d_layers.rs`): 10 ms against 30 ms for
-/// Mira's GEMM + col2im on 4 → 16 at 96³, 4 ms against 15 ms on 16 → 32 at 48³; the 2D ones
-/// (the UNet's 2×2 up-sampling) keep Mira's.
+/// (depth > 1) with a stride above 1 and a single image (`MIRA_CONV3D` other than `im2col`).
+/// Measured on MONAI's stride-2 down-sampling layers (`examples/conv3d_layers.rs`, one image):
+/// 10 ms against 30 ms for Mira's GEMM + col2im on 4 → 16 at 96³ before col2im vectorised,
+/// still 33 against 37–42 ms (forward + input gradient) after. With several images, which
+/// Mira's kernel runs side by side, its GEMM + col2im is the faster: the b2 regressor's and the
+/// S3 CNN's steps (4 images) 13.3 against 14.7 ms and 13.3 against 15.1 ms (BENCHMARKS.md).
+/// The rule depends on the batch, never on the thread count, so results do not either. The 2D
+/// ones (the UNet's 2×2 up-sampling) keep Mira's.
 fn burn_adjoint(g: &ConvGeom) -> bool {
-    g.input[0] > 1 && g.stride != [1; 3] && super::stride1_conv3d() != super::Stride1Conv3d::Im2col
+    g.input[0] > 1
+        && g.stride != [1; 3]
+        && g.batch == 1
+        && super::stride1_conv3d() != super::Stride1Conv3d::Im2col
 }
 
 /// burn-flex's transposed convolution of `x` with `weight` (`[Ci, Co, K..]` of the transposed
