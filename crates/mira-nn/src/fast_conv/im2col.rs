@@ -155,6 +155,12 @@ pub(super) trait LineVisit {
     fn visit(&mut self, start: usize, src: Option<usize>, range: (usize, usize, usize));
 }
 
+/// `(ow, iw, stride, pad)` along `w`: what a line visit needs of the geometry.
+#[inline(always)]
+fn w_axis(g: &ConvGeom) -> (usize, usize, usize, usize) {
+    (g.output[2], g.input[2], g.stride[2], g.pad[2])
+}
+
 /// [`im2col`]'s visit: copy the input line's voxels into the row's line.
 struct Im2colVisit<'a> {
     g: &'a ConvGeom,
@@ -165,12 +171,7 @@ struct Im2colVisit<'a> {
 impl LineVisit for Im2colVisit<'_> {
     #[inline(always)]
     fn visit(&mut self, start: usize, src: Option<usize>, range: (usize, usize, usize)) {
-        let (ow, iw, sw, pw) = (
-            self.g.output[2],
-            self.g.input[2],
-            self.g.stride[2],
-            self.g.pad[2],
-        );
+        let (ow, iw, sw, pw) = w_axis(self.g);
         let dst = &mut self.col[start..start + ow];
         let Some(src) = src else {
             dst.fill(0.0);
@@ -190,12 +191,7 @@ struct Col2imVisit<'a> {
 impl LineVisit for Col2imVisit<'_> {
     #[inline(always)]
     fn visit(&mut self, start: usize, src: Option<usize>, (off, lo, hi): (usize, usize, usize)) {
-        let (ow, iw, sw, pw) = (
-            self.g.output[2],
-            self.g.input[2],
-            self.g.stride[2],
-            self.g.pad[2],
-        );
+        let (ow, iw, sw, pw) = w_axis(self.g);
         let Some(src) = src else { return };
         let dst = &mut self.dx[src * iw..(src + 1) * iw];
         let from = &self.col[start..start + ow];
@@ -292,17 +288,11 @@ mod tests {
             src: Option<usize>,
             (off, lo, hi): (usize, usize, usize),
         ) {
-            let (ow, iw, sw, pw) = (
-                self.g.output[2],
-                self.g.input[2],
-                self.g.stride[2],
-                self.g.pad[2],
-            );
+            let (_, iw, sw, pw) = w_axis(self.g);
             let Some(src) = src else { return };
             for o in lo..hi {
                 self.dx[src * iw + o * sw + off - pw] += self.col[start + o];
             }
-            let _ = ow;
         }
     }
 
