@@ -127,19 +127,20 @@ fn backward(
     (c, s): (usize, usize),
     want_dx: bool,
 ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
-    // Per plane: (μ, inv, γ·inv, the ReLU's β).
+    // Per plane: (μ, inv, γ·inv, the ReLU's gate (γ·inv, β)).
     let channel = |i: usize| {
         let ch = i % c;
         let (mean, inv) = (st.mean[ch], st.inv[ch]);
-        (mean, inv, gamma[ch] * inv, relu_beta.map(|b| b[ch]))
+        let k = gamma[ch] * inv;
+        (mean, inv, k, relu_beta.map(|b| (k, b[ch])))
     };
     let planes: Vec<(f64, f64)> = x
         .par_chunks(s)
         .zip(g.par_chunks(s))
         .enumerate()
         .map(|(i, (xp, gp))| {
-            let (mean, inv, k, beta) = channel(i);
-            lanes::grad_sums(xp, gp, mean, inv, beta.map(|b| (k, b)))
+            let (mean, inv, _, relu) = channel(i);
+            lanes::grad_sums(xp, gp, mean, inv, relu)
         })
         .collect();
     let (mut sg, mut sgx) = (vec![0.0f64; c], vec![0.0f64; c]);
@@ -150,16 +151,11 @@ fn backward(
     let dx = want_dx.then(|| {
         let m = (x.len() / c) as f64;
         fresh::by_planes(x.len() / s.max(1), s, |i| {
-            let (mean, inv, k, beta) = channel(i);
+            let (mean, inv, k, relu) = channel(i);
             let (mg, mgx) = ((sg[i % c] / m) as f32, (sgx[i % c] / m) as f32);
             let plane = i * s..(i + 1) * s;
             x[plane.clone()].iter().zip(&g[plane]).map(move |(&x, &g)| {
-                let g = match beta {
-                    Some(b) if (x - mean) * k + b > 0.0 => g,
-                    Some(_) => 0.0,
-                    None => g,
-                };
-                k * (g - mg - (x - mean) * inv * mgx)
+                k * (lanes::gated(x, g, mean, relu) - mg - (x - mean) * inv * mgx)
             })
         })
     });

@@ -61,6 +61,18 @@ fn shifted_moments_in(v: &[f32], k: f64, wide: bool) -> (f64, f64) {
     (combine(a), combine(b))
 }
 
+/// The gradient `g` of `x` as a fused ReLU with `(k, β)` passes it back: `g` where
+/// `(x − mean)·k + β > 0` (computed as the forward pass computes it; NaN shuts the gate),
+/// else `0`; `g` itself without a ReLU. The scalar form of the gate `lanes_wide.rs` vectorises.
+#[inline(always)]
+pub(super) fn gated(x: f32, g: f32, mean: f32, relu: Option<(f32, f32)>) -> f32 {
+    match relu {
+        Some((k, beta)) if (x - mean) * k + beta > 0.0 => g,
+        Some(_) => 0.0,
+        None => g,
+    }
+}
+
 /// `(Σ g', Σ g'·(x − mean)·inv)` in f64, in [`LANES64`] lanes (`x̂` rounded to f32 as the
 /// normalised output is), with `g' = g`, or with a fused ReLU's `(k, β)` the gradient it
 /// passes: `g' = g` where `(x − mean)·k + β > 0`, else `0`.
@@ -103,17 +115,7 @@ fn grad_sums_in(
     };
     let mut add = |xs: &[f32], gs: &[f32]| {
         for (((a, b), &x), &g) in a.iter_mut().zip(b.iter_mut()).zip(xs).zip(gs) {
-            let g = match relu {
-                Some((k, beta)) => {
-                    if (x - mean) * k + beta > 0.0 {
-                        g
-                    } else {
-                        0.0
-                    }
-                }
-                None => g,
-            };
-            let g64 = f64::from(g);
+            let g64 = f64::from(gated(x, g, mean, relu));
             *a += g64;
             *b += g64 * f64::from((x - mean) * inv);
         }
