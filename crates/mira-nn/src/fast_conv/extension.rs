@@ -10,9 +10,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::ModuleOps;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension, tensor::FloatTensor};
-use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 
@@ -221,40 +219,6 @@ pub(super) fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// Whether a strided volume convolution's adjoint (its input gradient, or the forward pass of
-/// a strided transposed convolution) runs on burn-flex's transposed convolution: 3D volumes
-/// (depth > 1) with a stride above 1 and a single image (`MIRA_CONV3D` other than `im2col`).
-/// Measured on MONAI's stride-2 down-sampling layers (`examples/conv3d_layers.rs`, one image):
-/// 10 ms against 30 ms for Mira's GEMM + col2im on 4 → 16 at 96³ before col2im vectorised,
-/// still 33 against 37–42 ms (forward + input gradient) after. With several images, which
-/// Mira's kernel runs side by side, its GEMM + col2im is the faster: the b2 regressor's and the
-/// S3 CNN's steps (4 images) 13.3 against 14.7 ms and 13.3 against 15.1 ms (BENCHMARKS.md).
-/// The rule depends on the batch, never on the thread count, so results do not either. The 2D
-/// ones (the UNet's 2×2 up-sampling) keep Mira's.
-fn burn_adjoint(g: &ConvGeom) -> bool {
-    g.input[0] > 1
-        && g.stride != [1; 3]
-        && g.batch == 1
-        && super::stride1_conv3d() != super::Stride1Conv3d::Im2col
-}
-
-/// burn-flex's transposed convolution of `x` with `weight` (`[Ci, Co, K..]` of the transposed
-/// form): the adjoint of the convolution of geometry `g`, with output padding to its input.
-fn flex_adjoint(
-    g: &ConvGeom,
-    x: FlexTensor,
-    weight: FlexTensor,
-    bias: Option<FlexTensor>,
-    spec: &ConvSpec,
-) -> FlexTensor {
-    let padding_out = std::array::from_fn(|a| {
-        let reach = (g.output[a] - 1) * spec.stride[a] + spec.dilation[a] * (g.kernel[a] - 1) + 1;
-        (g.input[a] + 2 * spec.pad[a]).saturating_sub(reach)
-    });
-    let options = ConvTransposeOptions::new(spec.stride, spec.pad, padding_out, spec.dilation, 1);
-    <Flex as ModuleOps<Flex>>::conv_transpose3d(x, weight, bias, options)
-}
-
 fn forward_flex(
     x: FlexTensor,
     weight: FlexTensor,
@@ -272,9 +236,6 @@ fn forward_flex(
         "ReLU is fused into convolutions only"
     );
     if spec.transposed {
-        if burn_adjoint(&g) {
-            return flex_adjoint(&g, x, weight, Some(bias), spec);
-        }
         let mut out = vec![0.0f32; g.batch * g.cin * g.in_len()];
         if patches::applies(&g) {
             patches::adjoint_with_bias(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
@@ -379,14 +340,8 @@ impl Backward<Flex, 3> for MiraConvOp {
             return;
         }
         if let Some(node) = node_x {
-            if burn_adjoint(&g) {
-                // burn's weight layout [Co, Ci, K..] is the transposed convolution's [Ci', Co', K..].
-                let dx = flex_adjoint(&g, grad.clone(), weight.clone(), None, &spec);
-                grads.register::<Flex>(node.id, dx);
-            } else {
-                let dx = kernel::input_grad_new(&g, grad.storage(), weight.storage());
-                grads.register::<Flex>(node.id, flex(dx, xd));
-            }
+            let dx = kernel::input_grad_new(&g, grad.storage(), weight.storage());
+            grads.register::<Flex>(node.id, flex(dx, xd));
         }
         if node_w.is_some() || node_b.is_some() {
             let (dw, db) = kernel::weight_grad(&g, x.storage(), grad.storage());

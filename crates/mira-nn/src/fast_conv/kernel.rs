@@ -8,12 +8,12 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
-use super::{lanes, shifted, winograd, winograd_grad};
+use super::{lanes, shifted, shifted_adjoint, winograd, winograd_grad};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
 /// of each other, 16 Ki and 1 Mi floats 15–25 % slower.
-const TILE_BUDGET: usize = 1 << 17;
+pub(super) const TILE_BUDGET: usize = 1 << 17;
 
 /// `dst (m×n, row stride dst_rs) = [dst +] lhs (m×k) · rhs (k×n)`, strides in elements as
 /// (row, column) pairs.
@@ -79,11 +79,7 @@ pub(super) fn per_image<T: Send>(
     f: impl Fn(T, &mut Vec<f32>, Parallelism) + Sync + Send,
 ) {
     let threads = rayon::current_num_threads();
-    let run = |item: T, par: Parallelism| {
-        let mut scratch = SCRATCH.take();
-        f(item, &mut scratch, par);
-        SCRATCH.set(scratch);
-    };
+    let run = |item: T, par: Parallelism| with_scratch(|scratch| f(item, scratch, par));
     if threads > 1 && items.len() >= threads {
         items
             .into_par_iter()
@@ -100,6 +96,15 @@ pub(super) fn per_image<T: Send>(
     }
 }
 
+/// Runs `f` on the calling thread's scratch buffer ([`SCRATCH`]), whose contents are left
+/// over from earlier calls.
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    let mut scratch = SCRATCH.take();
+    let r = f(&mut scratch);
+    SCRATCH.set(scratch);
+    r
+}
+
 /// The tiles of output lines, `(l0, l1)`.
 pub(super) fn tiles(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
     let step = g.tile_lines(TILE_BUDGET);
@@ -113,7 +118,9 @@ thread_local! {
     /// The calling thread's buffer of per-image partial weight gradients, kept between calls:
     /// a fresh zeroed buffer per call (8 MiB for a 128 → 128 layer's F(2×2, 3×3) gradient of
     /// 8 images) was about 8 % of a UNet training profile, `memset` plus the kernel clearing
-    /// new pages. Not zeroed: every image's part is written before it is read.
+    /// new pages. Not zeroed: every image's part is written before it is read. The strided
+    /// volume adjoint's phase gradients use it too (`shifted_adjoint.rs`, each task zeroes
+    /// its own part).
     static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -270,6 +277,10 @@ fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
 }
 
 /// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.
+/// Stride 1: the convolution of `dout` with the flipped kernel. Strided volumes with two or
+/// more input channels: the shifted GEMMs' adjoint (`shifted_adjoint.rs`). The rest (2D, one
+/// input channel, dilation): GEMM + col2im. On b2's one-channel first layer (4 × 64³) col2im
+/// took 1.35–1.43 ms against the adjoint's 1.72–1.75 (BENCHMARKS.md).
 pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
     if let Some(g2) = transposed_geom(g) {
         let zeros = vec![0.0; g.cin];
@@ -278,6 +289,11 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
             Some(u) => winograd::forward_transformed(&g2, dout, &u, &zeros, dx, false),
             None => forward(&g2, dout, &transposed_weights(g, w), &zeros, dx),
         }
+        return;
+    }
+    if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) && g.cin > 1
+    {
+        shifted_adjoint::input_grad(g, dout, w, dx);
         return;
     }
     let (in_img, out_img, _, out_len) = g.sizes();

@@ -43,6 +43,7 @@ mod patches;
 mod pool;
 mod prelu;
 mod shifted;
+mod shifted_adjoint;
 pub mod tissue;
 mod transposed;
 mod weight_cache;

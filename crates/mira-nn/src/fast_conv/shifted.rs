@@ -32,7 +32,7 @@ use super::kernel::matmul;
 /// Wide columns per tile. On the MONAI UNet's stride-1 layers (`examples/conv3d_layers.rs`)
 /// 2,048, 4,096 and 8,192 were within noise of each other, except 16 → 16 on 48³ (24–26 ms
 /// against 39 ms at 8,192).
-const TILE_COLUMNS: usize = 4096;
+pub(super) const TILE_COLUMNS: usize = 4096;
 
 /// Fewest tiles per thread, for load balance on small volumes.
 const TILES_PER_THREAD: usize = 2;
@@ -54,7 +54,7 @@ pub fn applies(g: &ConvGeom) -> bool {
 
 /// The sides `[Dq, Hq, Wq]` of each stride phase of the padded input: voxel `s·i + p` of the
 /// padded input along an axis of stride `s` is voxel `i` of phase `p` (`Dq = ⌈Dp / s⌉`).
-fn phase_sides(g: &ConvGeom) -> [usize; 3] {
+pub(super) fn phase_sides(g: &ConvGeom) -> [usize; 3] {
     std::array::from_fn(|a| (g.input[a] + 2 * g.pad[a]).div_ceil(g.stride[a]))
 }
 
