@@ -1,4 +1,5 @@
-//! New buffers written once, plane by plane, without being zeroed first.
+//! New buffers written once, plane by plane, without being zeroed first; and zeroed ones
+//! written in parallel.
 //!
 //! `vec![0.0; n]` followed by a pass that overwrites every value writes the buffer twice; for
 //! the training-mode BatchNorm's output and input gradient (8 MB each at the UNet's first
@@ -20,7 +21,26 @@ where
     F: Fn(usize) -> I + Sync,
     I: Iterator<Item = f32>,
 {
-    let len = planes * s;
+    written(planes * s, s, plane)
+}
+
+/// Floats per parallel piece of [`zeros`].
+const ZERO_CHUNK: usize = 1 << 16;
+
+/// `len` zeros, written in parallel pieces: `vec![0.0; len]` on memory the allocator reuses
+/// is one `memset` on the calling thread (with the serial parts of a 3D attack step, about
+/// 9 % of the b2 regressor's profile, BENCHMARKS.md).
+pub(super) fn zeros(len: usize) -> Vec<f32> {
+    written(len, ZERO_CHUNK, |_| std::iter::empty())
+}
+
+/// `len` values in pieces of `s` (the last may be shorter), piece `p` from `piece(p)`, in
+/// parallel; slots an iterator leaves unfilled hold `0.0`.
+fn written<I, F>(len: usize, s: usize, piece: F) -> Vec<f32>
+where
+    F: Fn(usize) -> I + Sync,
+    I: Iterator<Item = f32>,
+{
     let mut v: Vec<f32> = Vec::with_capacity(len);
     if len == 0 {
         return v;
@@ -28,7 +48,7 @@ where
     v.spare_capacity_mut()[..len]
         .par_chunks_mut(s)
         .enumerate()
-        .for_each(|(p, out)| write_all(out, plane(p)));
+        .for_each(|(p, out)| write_all(out, piece(p)));
     // SAFETY: `spare_capacity_mut` holds at least `len` slots (capacity `len`, length 0), and
     // `write_all` wrote every one of the first `len` (each chunk entirely), so they are
     // initialised `f32`s.
@@ -75,6 +95,14 @@ mod tests {
             }
             let long = by_planes(planes, s, |_| std::iter::repeat(2.5));
             assert!(long.iter().all(|&v| v == 2.5) && long.len() == planes * s);
+        }
+        // Zeros over several pieces, the last one short.
+        for len in [0, 1, ZERO_CHUNK, 3 * ZERO_CHUNK + 5] {
+            let z = zeros(len);
+            assert!(
+                z.len() == len && z.iter().all(|v| v.to_bits() == 0),
+                "{len}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::geom::ConvGeom;
 use super::im2col::{col2im, im2col, kw_lines};
-use super::{lanes, shifted, shifted_adjoint, winograd, winograd_grad};
+use super::{fresh, lanes, shifted, shifted_adjoint, winograd, winograd_grad};
 
 /// Floats of one tile's im2col buffer (512 KiB, a quarter of a core's L2 here). Measured
 /// with `examples/conv_layers.rs` on the b1 UNet's layers: 64 Ki–256 Ki floats within noise
@@ -182,7 +182,7 @@ pub(super) fn forward_relu_new(
         let out = winograd::forward_transformed_new(g, x, &u, bias, relu);
         return (out, relu);
     }
-    let mut out = vec![0.0f32; g.batch * g.sizes().1];
+    let mut out = fresh::zeros(g.batch * g.sizes().1);
     let fused = forward_relu(g, x, w, bias, &mut out, relu);
     (out, fused)
 }
@@ -329,7 +329,7 @@ pub(super) fn input_grad_new(g: &ConvGeom, dout: &[f32], w: &[f32]) -> Vec<f32> 
     {
         return winograd::forward_transformed_new(&g2, dout, &u, &vec![0.0; g.cin], false);
     }
-    let mut dx = vec![0.0f32; g.batch * g.sizes().0];
+    let mut dx = fresh::zeros(g.batch * g.sizes().0);
     input_grad(g, dout, w, &mut dx);
     dx
 }

@@ -27,7 +27,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::geom::ConvGeom;
-use super::kernel::matmul;
+use super::kernel::{matmul, with_partials};
 
 /// Wide columns per tile. On the MONAI UNet's stride-1 layers (`examples/conv3d_layers.rs`)
 /// 2,048, 4,096 and 8,192 were within noise of each other, except 16 → 16 on 48³ (24–26 ms
@@ -58,9 +58,10 @@ pub(super) fn phase_sides(g: &ConvGeom) -> [usize; 3] {
     std::array::from_fn(|a| (g.input[a] + 2 * g.pad[a]).div_ceil(g.stride[a]))
 }
 
-/// `x` (`images × cin × D × H × W`) zero-padded and split into stride phases: `xq` (all
-/// zeros on entry) is `images × cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index
-/// `(p·sh + q)·sw + r`; in parallel over images and channels.
+/// `x` (`images × cin × D × H × W`) zero-padded and split into stride phases: `xq` (any
+/// values on entry; each piece zeroed by its own task, not by one thread beforehand) is
+/// `images × cin × phases × Dq × Hq × Wq`, phase `(p, q, r)` at index `(p·sh + q)·sw + r`;
+/// in parallel over images and channels.
 fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
     let [d, h, w] = g.input;
     let [pd, ph, pw] = g.pad;
@@ -71,6 +72,7 @@ fn phase_image(g: &ConvGeom, x: &[f32], xq: &mut [f32]) {
     xq.par_chunks_mut(per_channel)
         .zip(x.par_chunks(d * h * w))
         .for_each(|(dst, src)| {
+            dst.fill(0.0);
             for (z, plane) in src.chunks(h * w).enumerate() {
                 let (zd, zp) = ((z + pd) / sd, (z + pd) % sd);
                 for (y, line) in plane.chunks(w).enumerate() {
@@ -139,6 +141,18 @@ impl OutPtr {
 /// a geometry where [`applies`] holds.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     debug_assert!(applies(g));
+    let phases: usize = g.stride.iter().product();
+    let image = g.cin * phases * phase_sides(g).iter().product::<usize>();
+    // The phases in the calling thread's reused buffer: a new zeroed one was one thread's
+    // `memset` before the parallel work (BENCHMARKS.md).
+    with_partials(g.batch * image, |xq| {
+        phase_image(g, &x[..g.batch * g.cin * g.in_len()], xq);
+        forward_phased(g, xq, w, bias, out);
+    });
+}
+
+/// [`forward`] from the phases `xq` of the padded input ([`phase_image`]).
+fn forward_phased(g: &ConvGeom, xq: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
     let [dq, hq, wq] = phase_sides(g);
     let [od, oh, ow] = g.output;
     let [kd, kh, kw] = g.kernel;
@@ -151,8 +165,6 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]
     let rows = g.cin * kw;
     let wk = stacked_weights(g, w);
     let image = g.cin * phases * vq;
-    let mut xq = vec![0.0f32; g.batch * image];
-    phase_image(g, &x[..g.batch * g.cin * g.in_len()], &mut xq);
     let tile = tile_columns(wide, g.batch, reach);
     let tiles: Vec<(usize, usize)> = (0..g.batch)
         .flat_map(|b| (0..wide).step_by(tile).map(move |n0| (b, n0)))
