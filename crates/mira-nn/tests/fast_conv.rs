@@ -238,7 +238,8 @@ fn conv3d_shifted_gemms_match_burn() {
     // (input gradient by col2im), a batch of two; strides 2 (MONAI's down-sampling, odd
     // sides), unequal strides, a stride larger than the kernel (phases without taps), a 1×3×3
     // kernel, and VNet's layers. Strided input gradients run the shifted GEMMs' adjoint
-    // (`shifted_adjoint.rs`) with two or more input channels, GEMM + col2im with one.
+    // (`shifted_adjoint.rs`) with two or more input channels, GEMM + col2im with one; stride-1
+    // ones the adjoint with one input channel.
     if !mira_nn::default_is_cpu() {
         eprintln!(
             "skipped: the CPU kernel's shifted GEMMs (a GPU computes with burn's operations, \
@@ -247,7 +248,7 @@ fn conv3d_shifted_gemms_match_burn() {
         return;
     }
     type Case = ([usize; 5], [usize; 5], [usize; 3], [usize; 3]);
-    let cases: [Case; 11] = [
+    let cases: [Case; 12] = [
         ([2, 3, 6, 7, 5], [4, 3, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
         ([1, 5, 9, 20, 30], [3, 5, 3, 2, 3], [1, 0, 2], [1, 1, 1]),
         ([2, 2, 4, 4, 4], [3, 2, 2, 2, 2], [0, 0, 0], [1, 1, 1]),
@@ -261,6 +262,8 @@ fn conv3d_shifted_gemms_match_burn() {
         ([2, 3, 8, 6, 10], [4, 3, 2, 2, 2], [0, 0, 0], [2, 2, 2]),
         // One channel, one image: that input gradient runs GEMM + col2im.
         ([1, 1, 9, 8, 7], [3, 1, 3, 3, 3], [1, 1, 1], [2, 2, 2]),
+        // One channel, stride 1: the shifted GEMMs' adjoint again.
+        ([2, 1, 6, 7, 8], [4, 1, 3, 3, 3], [1, 1, 1], [1, 1, 1]),
     ];
     for (i, (xs, ws, pad, stride)) in cases.into_iter().enumerate() {
         let seed = 40 + 3 * i as u64;

@@ -277,11 +277,13 @@ fn kh_split(g: &ConvGeom, w: &[f32]) -> Option<Vec<f32>> {
 }
 
 /// `dx = ∂⟨conv(x, w), dout⟩/∂x`; `dout` is `batch × cout × out_len`, `dx` `batch × cin × in_len`.
-/// Stride 1: the convolution of `dout` with the flipped kernel. Strided volumes with two or
-/// more input channels: the shifted GEMMs' adjoint (`shifted_adjoint.rs`). The rest (2D, one
-/// input channel, dilation): GEMM + col2im. On b2's one-channel first layer (4 × 64³) col2im
-/// took 1.35–1.43 ms against the adjoint's 1.72–1.75 (BENCHMARKS.md).
+/// The shifted GEMMs' adjoint where [`shifted_adjoint_applies`]; else stride 1: the
+/// convolution of `dout` with the flipped kernel; the rest: GEMM + col2im.
 pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
+    if shifted_adjoint_applies(g) {
+        shifted_adjoint::input_grad(g, dout, w, dx);
+        return;
+    }
     if let Some(g2) = transposed_geom(g) {
         let zeros = vec![0.0; g.cin];
         // The flipped, channel-swapped kernel read in place by the weight transform.
@@ -289,11 +291,6 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
             Some(u) => winograd::forward_transformed(&g2, dout, &u, &zeros, dx, false),
             None => forward(&g2, dout, &transposed_weights(g, w), &zeros, dx),
         }
-        return;
-    }
-    if super::stride1_conv3d() == super::Stride1Conv3d::Shifted && shifted::applies(g) && g.cin > 1
-    {
-        shifted_adjoint::input_grad(g, dout, w, dx);
         return;
     }
     let (in_img, out_img, _, out_len) = g.sizes();
@@ -320,6 +317,22 @@ pub fn input_grad(g: &ConvGeom, dout: &[f32], w: &[f32], dx: &mut [f32]) {
             col2im(g, col, l0, l1, dx);
         }
     });
+}
+
+/// Whether [`input_grad`] runs the shifted GEMMs' adjoint (`shifted_adjoint.rs`): volumes
+/// (dilation 1, not pointwise, `MIRA_CONV3D` default) that are strided with two or more input
+/// channels, or of stride 1 with one. Measured with `examples/conv3d_layers.rs` (forward +
+/// input gradient, BENCHMARKS.md): strided, one image, 4 → 16 at 96³ 22–25 ms against 27–33
+/// on burn-flex's transposed convolution; strided with one input channel, GEMM + col2im is
+/// faster on batches (b2's first layer, 4 × 64³: 1.35–1.43 ms against 1.72–1.75); stride 1
+/// with one input channel, 1 → 16 at 96³ 81–82 ms against 133–136 for the flipped-kernel
+/// convolution, whose one output channel made its GEMMs matrix–vector products (with four
+/// or more channels that convolution stays the faster).
+fn shifted_adjoint_applies(g: &ConvGeom) -> bool {
+    let strided = g.stride != [1; 3];
+    super::stride1_conv3d() == super::Stride1Conv3d::Shifted
+        && shifted::applies(g)
+        && if strided { g.cin > 1 } else { g.cin == 1 }
 }
 
 /// [`input_grad`] into a new `dx`, not zeroed first where F(2×2, 3×3) computes it.

@@ -305,7 +305,7 @@ mod tests {
         // (batch, cin, cout, input, kernel, stride, pad): MONAI's and the regressor's stride-2
         // down-sampling, odd and even sides, unequal strides, a stride larger than the kernel
         // (phases without taps), padding 0–2 (odd and even along w), one channel, several
-        // tiles of wide columns (the last case).
+        // tiles of wide columns; stride 1 with one input channel (the last two).
         let cases = [
             (2, 3, 4, [9, 8, 7], [3, 3, 3], [2, 2, 2], [1, 1, 1]),
             (1, 2, 3, [7, 10, 9], [3, 2, 3], [2, 3, 1], [0, 1, 1]),
@@ -314,6 +314,8 @@ mod tests {
             (2, 1, 3, [5, 9, 10], [3, 3, 2], [2, 1, 2], [1, 1, 0]),
             (1, 3, 2, [6, 8, 12], [2, 2, 2], [2, 2, 2], [0, 0, 0]),
             (1, 12, 40, [20, 24, 26], [3, 3, 3], [2, 2, 2], [1, 1, 1]),
+            (2, 1, 5, [7, 6, 9], [3, 3, 3], [1, 1, 1], [1, 1, 1]),
+            (1, 1, 3, [5, 8, 6], [2, 3, 3], [1, 1, 1], [0, 2, 1]),
         ];
         for (i, (batch, cin, cout, input, k, stride, pad)) in cases.into_iter().enumerate() {
             let g =
