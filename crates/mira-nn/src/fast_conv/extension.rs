@@ -236,7 +236,7 @@ fn forward_flex(
         "ReLU is fused into convolutions only"
     );
     if spec.transposed {
-        let mut out = vec![0.0f32; g.batch * g.cin * g.in_len()];
+        let mut out = super::fresh::zeros(g.batch * g.cin * g.in_len());
         if patches::applies(&g) {
             patches::adjoint_with_bias(&g, x.storage(), weight.storage(), bias.storage(), &mut out);
         } else {

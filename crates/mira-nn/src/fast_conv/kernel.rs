@@ -118,9 +118,9 @@ thread_local! {
     /// The calling thread's buffer of per-image partial weight gradients, kept between calls:
     /// a fresh zeroed buffer per call (8 MiB for a 128 → 128 layer's F(2×2, 3×3) gradient of
     /// 8 images) was about 8 % of a UNet training profile, `memset` plus the kernel clearing
-    /// new pages. Not zeroed: every image's part is written before it is read. The strided
-    /// volume adjoint's phase gradients use it too (`shifted_adjoint.rs`, each task zeroes
-    /// its own part).
+    /// new pages. Not zeroed: every image's part is written before it is read. The volume
+    /// convolutions' stride phases use it too (`shifted.rs`, `shifted_adjoint.rs`: each
+    /// parallel piece zeroes its own part).
     static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 

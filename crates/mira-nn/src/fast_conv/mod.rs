@@ -4,9 +4,10 @@
 //! Winograd's F(2×2, 3×3), 2.25 times fewer multiplications, `winograd.rs`, and its weight
 //! gradient likewise, `winograd_grad.rs`; for volumes:
 //! shifted GEMMs over the padded input's stride phases, no im2col, `shifted.rs`), the input
-//! gradient (for stride 1 a convolution with the flipped kernel; for strided volumes
-//! burn-flex's transposed convolution; else GEMM + col2im) and the weight gradient, registered
-//! with burn's autodiff as one operation.
+//! gradient (for stride 1 a convolution with the flipped kernel; for strided volumes with two
+//! or more input channels, and stride-1 ones with one, the shifted GEMMs' adjoint,
+//! `shifted_adjoint.rs`; else GEMM + col2im) and the weight gradient, registered with burn's
+//! autodiff as one operation.
 //!
 //! Why: burn-flex's convolution transposes every input to channels-last, allocates a buffer
 //! per tile and scatters its GEMM results channel by channel, and its input gradient runs as

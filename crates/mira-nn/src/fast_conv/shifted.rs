@@ -32,7 +32,7 @@ use super::kernel::{matmul, with_partials};
 /// Wide columns per tile. On the MONAI UNet's stride-1 layers (`examples/conv3d_layers.rs`)
 /// 2,048, 4,096 and 8,192 were within noise of each other, except 16 → 16 on 48³ (24–26 ms
 /// against 39 ms at 8,192).
-pub(super) const TILE_COLUMNS: usize = 4096;
+const TILE_COLUMNS: usize = 4096;
 
 /// Fewest tiles per thread, for load balance on small volumes.
 const TILES_PER_THREAD: usize = 2;
