@@ -1,4 +1,6 @@
-//! The input gradient of a strided 3D convolution as the adjoint of the shifted GEMMs.
+//! The input gradient of a volume convolution as the adjoint of the shifted GEMMs (where
+//! `kernel.rs::shifted_adjoint_applies`: strided with two or more input channels, or stride 1
+//! with one).
 //!
 //! [`super::shifted`] computes a convolution on the "wide" grid of the padded input's stride
 //! phases: `Y[:, n] += W_tap · Xq[phase(tap)][:, n + offset(tap)]`. Its adjoint runs the same
@@ -8,10 +10,13 @@
 //! phases back into the volume (dropping the padding) gives `dx`; every padded-input voxel
 //! belongs to exactly one phase, so that last step is a copy.
 //!
+//! How: per (image, depth phase, height phase), one GEMM for all the group's taps into a
+//! column tile, whose rows are then added into the phases along the wide grid.
+//!
 //! Why: im2col's adjoint (a GEMM into a column matrix, then col2im's scatter-add of every
-//! column) spent most of the time in the scatter: on the b2 regressor's and the S3 CNN's
+//! column) spent most of the time visiting lines: on the b2 regressor's and the S3 CNN's
 //! stride-2 layers, lines of 4–32 voxels, col2im was about a quarter of the attack step's
-//! profile; here the adds are the GEMMs' own accumulation (BENCHMARKS.md).
+//! profile; here each row is added as one run of up to a tile's width (BENCHMARKS.md).
 //!
 //! Parallel work: each (image, depth phase, height phase) writes only its own phases of
 //! `dXq`, in a fixed order of taps and tiles, so results do not depend on the thread count.
